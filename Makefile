@@ -1,0 +1,78 @@
+# advcc - compile model specs into native training/attack binaries.
+#   make            the compiler, generated/ from specs/*.net, one binary per model
+#   make check      every test (SAN=1: under ASan and UBSan, in build-san/)
+#   make bench      generated code against PyTorch, images/s and ratios
+#   make data       download and check the official CIFAR-10 archive into data/
+#   make NATIVE=1   tune for this CPU (portable code is the default)
+
+MAKEFLAGS += --no-builtin-rules
+.SUFFIXES:
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror
+BUILD    ?= build
+ifeq ($(SAN),1)
+BUILD    := build-san
+CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+ifeq ($(NATIVE),1)
+CFLAGS   += -march=native
+endif
+CPPFLAGS += -Iruntime -Icompiler -I$(BUILD)/compiler -D_GNU_SOURCE
+ALL_CFLAGS = $(WARN) $(CFLAGS) -fopenmp -MMD -MP
+LDLIBS   := -lopenblas -lz -lm
+LDFLAGS  += -fopenmp
+
+SPECS    := $(wildcard specs/*.net)
+ADVCC    := $(BUILD)/advcc
+
+.PHONY: all models check bench data clean deps quickstart
+
+all: models
+
+# generated/models.mk lists the models advcc emitted; make re-reads it
+# (except for goals that must run before the tools exist).
+generated/models.mk: $(ADVCC) $(SPECS)
+	$(ADVCC) $(SPECS) -o generated/
+ifeq ($(filter deps data clean quickstart,$(MAKECMDGOALS)),)
+-include generated/models.mk
+endif
+
+include compiler/compiler.mk
+include runtime/runtime.mk
+include tests/tests.mk
+-include runtime/study/study.mk
+-include examples/examples.mk
+
+
+MODEL_BINS := $(patsubst %,$(BUILD)/bin/%,$(MODELS))
+models: generated/models.mk $(MODEL_BINS) $(STUDY_BINS)
+
+$(patsubst %,generated/%.c,$(MODELS)): generated/models.mk ;
+$(BUILD)/gen/%.o: generated/%.c runtime/model.h runtime/kernels.h | $(BUILD)/gen
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+$(BUILD)/gen64/%.o: generated/%.c runtime/model.h runtime/kernels.h | $(BUILD)/gen64
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DADVCC_DOUBLE -c $< -o $@
+$(BUILD)/gen/main_%.o: runtime/main.c | $(BUILD)/gen
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DADVCC_MODEL=advcc_model_$* -c $< -o $@
+$(BUILD)/bin/%: $(BUILD)/gen/%.o $(BUILD)/gen/main_%.o $(RUNTIME_LIB) | $(BUILD)/bin
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(RUNTIME_LIB) $(LDLIBS) -o $@
+
+$(BUILD)/gen $(BUILD)/gen64 $(BUILD)/bin:
+	mkdir -p $@
+
+data:
+	@sh runtime/fetch_cifar10.sh data
+
+deps:
+	sh examples/quickstart/install-deps.sh
+
+# The main job: build, train the seed CNN briefly, print its test accuracy.
+quickstart:
+	sh examples/quickstart/run.sh
+
+clean:
+	rm -rf build build-san generated/*.c generated/*.h generated/models.mk
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

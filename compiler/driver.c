@@ -1,0 +1,199 @@
+/* driver.c - one compiler run, and writing its output atomically. */
+#include "driver.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "emit.h"
+#include "frontend.h"
+#include "fuse.h"
+#include "shape.h"
+
+/* A file being written: its temporary name and its final one. */
+typedef struct pending {
+    char *tmp, *final;
+} pending;
+
+typedef struct output {
+    const char *dir;
+    pending *files;
+    int n, cap;
+    mode_t mode;
+} output;
+
+static char *path_join(const char *dir, const char *name, const char *suffix)
+{
+    size_t n = strlen(dir) + strlen(name) + strlen(suffix) + 2;
+    char *p = malloc(n);
+    if (!p)
+        abort();
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/')
+        dl--;
+    snprintf(p, n, "%.*s/%s%s", (int)dl, dir, name, suffix);
+    return p;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *dir)
+{
+    char *p = strdup(dir);
+    if (!p)
+        abort();
+    int rc = 0;
+    for (char *s = p + 1; ; s++) {
+        int end = *s == '\0';
+        if (*s == '/' || end) {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+                diag_fatal("cannot create directory '%s': %s", p, strerror(errno));
+                rc = -1;
+                break;
+            }
+            *s = c;
+        }
+        if (end)
+            break;
+    }
+    if (rc == 0) {
+        struct stat sb;
+        if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            diag_fatal("'%s' is not a directory", dir);
+            rc = -1;
+        }
+    }
+    free(p);
+    return rc;
+}
+
+/* Opens a temporary file beside DIR/name; NULL after reporting. */
+static FILE *output_open(output *o, const char *name)
+{
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 8;
+        o->files = realloc(o->files, sizeof *o->files * (size_t)o->cap);
+        if (!o->files)
+            abort();
+    }
+    pending *f = &o->files[o->n];
+    f->final = path_join(o->dir, name, "");
+    f->tmp = path_join(o->dir, ".", name);
+    f->tmp = realloc(f->tmp, strlen(f->tmp) + 8);
+    if (!f->tmp)
+        abort();
+    strcat(f->tmp, ".XXXXXX");
+    int fd = mkstemp(f->tmp);
+    if (fd < 0) {
+        diag_fatal("cannot create a file in '%s': %s", o->dir, strerror(errno));
+        free(f->tmp);
+        free(f->final);
+        return NULL;
+    }
+    o->n++;
+    fchmod(fd, o->mode);
+    FILE *fp = fdopen(fd, "w");
+    if (!fp) {
+        diag_fatal("cannot write '%s': %s", f->tmp, strerror(errno));
+        close(fd);
+    }
+    return fp;
+}
+
+static int output_close(FILE *fp, const char *name, int failed)
+{
+    if (fflush(fp) != 0 || ferror(fp))
+        failed = 1;
+    if (fclose(fp) != 0)
+        failed = 1;
+    if (failed)
+        diag_fatal("cannot write '%s'", name);
+    return failed ? -1 : 0;
+}
+
+static void output_finish(output *o, int commit)
+{
+    for (int i = 0; i < o->n; i++) {
+        if (commit && rename(o->files[i].tmp, o->files[i].final) != 0) {
+            diag_fatal("cannot rename '%s' to '%s': %s", o->files[i].tmp,
+                       o->files[i].final, strerror(errno));
+            commit = 0;
+        }
+        if (!commit)
+            unlink(o->files[i].tmp);
+        free(o->files[i].tmp);
+        free(o->files[i].final);
+    }
+    free(o->files);
+    o->files = NULL;
+    o->n = o->cap = 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* DIR/<model>.c, DIR/<model>.h for every model, then DIR/models.mk. */
+static int write_models(output *o, ir_program *p)
+{
+    char name[80];
+    for (int i = 0; i < p->n_models; i++) {
+        ir_model *m = &p->models[i];
+        fuse_model(m);
+        snprintf(name, sizeof name, "%s.c", m->name);
+        FILE *fp = output_open(o, name);
+        if (!fp || output_close(fp, name, emit_model_c(m, fp) != 0) != 0)
+            return -1;
+        snprintf(name, sizeof name, "%s.h", m->name);
+        fp = output_open(o, name);
+        if (!fp || output_close(fp, name, emit_model_h(m, fp) != 0) != 0)
+            return -1;
+    }
+    const char **names = calloc((size_t)p->n_models + 1, sizeof *names);
+    if (!names)
+        abort();
+    for (int i = 0; i < p->n_models; i++)
+        names[i] = p->models[i].name;
+    qsort(names, (size_t)p->n_models, sizeof *names, compare_names);
+    FILE *fp = output_open(o, "models.mk");
+    int failed = 0;
+    if (fp) {
+        fputs("# Written by advcc: the models it emitted here.\nMODELS :=", fp);
+        for (int i = 0; i < p->n_models; i++)
+            fprintf(fp, " %s", names[i]);
+        fputc('\n', fp);
+        failed = output_close(fp, "models.mk", 0) != 0;
+    }
+    free(names);
+    return fp && !failed ? 0 : -1;
+}
+
+int advcc_run(const advcc_options *o)
+{
+    FILE *out = o->out ? o->out : stdout;
+    frontend fe;
+    frontend_init(&fe);
+    int rc = frontend_compile(&fe, o->files, o->n_files) == 0 ? 0 : 1;
+    if (rc == 0 && o->shapes)
+        for (int i = 0; i < fe.program.n_models; i++)
+            shape_print(out, &fe.program.models[i]);
+    if (rc == 0 && o->out_dir) {
+        output w = { o->out_dir, NULL, 0, 0, 0 };
+        mode_t mask = umask(0);
+        umask(mask);
+        w.mode = 0666 & ~mask;
+        int ok = make_dirs(o->out_dir) == 0 && write_models(&w, &fe.program) == 0;
+        output_finish(&w, ok);
+        rc = ok && diag_count() == 0 ? 0 : 1;
+        if (rc == 0 && !o->quiet)
+            fprintf(out, "advcc: %d model%s written to %s\n", fe.program.n_models,
+                    fe.program.n_models == 1 ? "" : "s", o->out_dir);
+    }
+    frontend_free(&fe);
+    return rc;
+}

@@ -1,0 +1,287 @@
+/* emit_conv.c - a convolution group: conv (im2col + sgemm in the runtime)
+ * with its bias, then BatchNorm, activation and pool written inline as one
+ * pass over the convolution's output; the backward mirrors it in two passes
+ * (activation and pool, then BatchNorm) before the weight and input
+ * gradients' sgemms. */
+#include "emit_internal.h"
+
+#define L(...) emit_line(out, __VA_ARGS__)
+
+/* BatchNorm batch statistics (training modes) or running ones (eval). */
+static void emit_bn_stats(FILE *out, const emit_plan *p, const ir_node *bn,
+                          long hw)
+{
+    const emit_tensor *rm = emit_tensor_of(p, bn, "running_mean");
+    const emit_tensor *rv = emit_tensor_of(p, bn, "running_var");
+    emit_cite(out, 1, bn);
+    L(1, "if (mode == ADVCC_EVAL) {");
+    L(2, "for (int ch = 0; ch < %d; ch++) {", bn->in.c);
+    L(3, "mean[ch] = c->params[%s + ch];", rm->sym);
+    L(3, "invstd[ch] = (real_t)(1.0 / sqrt((double)c->params[%s + ch] + 1e-5));", rv->sym);
+    L(2, "}");
+    L(1, "} else {");
+    L(2, "const size_t n = (size_t)B * %ld;", hw);
+    L(2, "#pragma omp parallel for schedule(static)");
+    L(2, "for (int ch = 0; ch < %d; ch++) {", bn->in.c);
+    L(3, "const real_t *yc = y + (size_t)ch * n;");
+    L(3, "double sum = 0, ss = 0;");
+    L(3, "for (size_t i = 0; i < n; i++)");
+    L(4, "sum += yc[i];");
+    L(3, "const double mu = sum / (double)n;");
+    L(3, "for (size_t i = 0; i < n; i++) {");
+    L(4, "const double d = yc[i] - mu;");
+    L(4, "ss += d * d;");
+    L(3, "}");
+    L(3, "const double var = ss / (double)n;");
+    L(3, "mean[ch] = (real_t)mu;");
+    L(3, "invstd[ch] = (real_t)(1.0 / sqrt(var + 1e-5));");
+    L(3, "if (mode == ADVCC_TRAIN) {");
+    L(4, "real_t *rm = c->params + %s, *rv = c->params + %s;", rm->sym, rv->sym);
+    L(4, "rm[ch] = (real_t)(0.9 * rm[ch] + 0.1 * mu);");
+    L(4, "rv[ch] = (real_t)(0.9 * rv[ch] + 0.1 * var * (n > 1 ? (double)n / (double)(n - 1) : 1.0));");
+    L(3, "}");
+    L(2, "}");
+    L(1, "}");
+}
+
+/* The per-channel scale s and shift t of BatchNorm's affine map y*s + t. */
+static void emit_bn_affine(FILE *out, const emit_plan *p, const ir_node *bn,
+                           int ind, int need_shift)
+{
+    if (!bn) {
+        return;
+    }
+    const emit_tensor *gm = emit_tensor_of(p, bn, "weight");
+    const emit_tensor *bt = emit_tensor_of(p, bn, "bias");
+    L(ind, "const real_t s = c->params[%s + ch] * invstd[ch];", gm->sym);
+    if (need_shift)
+        L(ind, "const real_t t = c->params[%s + ch] - mean[ch] * s;", bt->sym);
+}
+
+/* z = BatchNorm(y) then the activation, for the element at index expr. */
+static void emit_z(FILE *out, const emit_group *g, int ind, const char *at)
+{
+    if (g->bn)
+        L(ind, "real_t z = yp[%s] * s + t;", at);
+    else
+        L(ind, "real_t z = yp[%s];", at);
+    if (g->act && g->act->op == IR_RELU)
+        L(ind, "z = z > 0 ? z : 0;");
+}
+
+static void emit_forward(FILE *out, const emit_plan *p, const emit_group *g)
+{
+    const ir_node *n = g->main;
+    const emit_tensor *w = emit_tensor_of(p, n, "weight");
+    const emit_tensor *b = emit_tensor_of(p, n, "bias");
+    const int epilogue = g->bn || g->act || g->pool;
+    const long hw = (long)n->out.h * n->out.w;
+
+    L(0, "static void g%d_forward(advcc_ctx *c, const real_t *x, int B, int mode)", g->index);
+    L(0, "{");
+    if (!g->bn)
+        L(1, "(void)mode;");
+    L(1, "real_t *y = ACT(c, %ld);", epilogue ? g->y_slot : g->out_slot);
+    emit_cite(out, 1, n);
+    L(1, "conv_forward(x, %d, B, %d, %d, c->params + %s, %s%s, %d, %d, %d, %d, %d, %d, ACT(c, COL_SLOT), y);",
+      n->in.c, n->in.h, n->in.w, w->sym, b ? "c->params + " : "NULL",
+      b ? b->sym : "", n->out_c, n->k, n->stride, n->pad, n->out.h, n->out.w);
+    if (!epilogue) {
+        L(0, "}");
+        return;
+    }
+    L(1, "real_t *o = ACT(c, %ld);", g->out_slot);
+    if (g->bn) {
+        L(1, "real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, n->out_c);
+        emit_bn_stats(out, p, g->bn, hw);
+    }
+    if (g->act)
+        emit_cite(out, 1, g->act);
+    if (g->pool)
+        emit_cite(out, 1, g->pool);
+    if (g->pool && g->pool->op == IR_MAXPOOL)
+        L(1, "int *am = (int *)ACT(c, %ld);", g->argmax_slot);
+    L(1, "#pragma omp parallel for schedule(static)");
+    L(1, "for (int ch = 0; ch < %d; ch++) {", n->out_c);
+    emit_bn_affine(out, p, g->bn, 2, 1);
+    L(2, "for (int img = 0; img < B; img++) {");
+    L(3, "const size_t plane = (size_t)ch * B + img;");
+    L(3, "const real_t *yp = y + plane * %ld;", hw);
+    if (g->pool) {
+        const ir_node *pl = g->pool;
+        const long ohw = (long)pl->out.h * pl->out.w;
+        const int max = pl->op == IR_MAXPOOL;
+        L(3, "real_t *op = o + plane * %ld;", ohw);
+        if (max)
+            L(3, "int *ap = am + plane * %ld;", ohw);
+        L(3, "for (int i = 0; i < %d; i++)", pl->out.h);
+        L(4, "for (int j = 0; j < %d; j++) {", pl->out.w);
+        L(5, max ? "real_t acc = -INFINITY;" : "real_t acc = 0;");
+        if (max)
+            L(5, "int arg = 0;");
+        L(5, "for (int di = 0; di < %d; di++)", pl->k);
+        L(6, "for (int dj = 0; dj < %d; dj++) {", pl->k);
+        L(7, "const int at = (i * %d + di) * %d + j * %d + dj;", pl->stride, n->out.w, pl->stride);
+        emit_z(out, g, 7, "at");
+        if (max) {
+            L(7, "if (z > acc) {");
+            L(8, "acc = z;");
+            L(8, "arg = at;");
+            L(7, "}");
+        } else {
+            L(7, "acc += z;");
+        }
+        L(6, "}");
+        if (max) {
+            L(5, "op[i * %d + j] = acc;", pl->out.w);
+            L(5, "ap[i * %d + j] = arg;", pl->out.w);
+        } else {
+            L(5, "op[i * %d + j] = acc * (real_t)%.17g;", pl->out.w, 1.0 / (pl->k * pl->k));
+        }
+        L(4, "}");
+    } else {
+        L(3, "real_t *op = o + plane * %ld;", hw);
+        L(3, "for (int i = 0; i < %ld; i++) {", hw);
+        emit_z(out, g, 4, "i");
+        L(4, "op[i] = z;");
+        L(3, "}");
+    }
+    L(2, "}");
+    L(1, "}");
+    L(0, "}");
+}
+
+/* d = dL/dz of the element at index at, masked by the activation. */
+static void emit_dz(FILE *out, const emit_group *g, int ind, const char *at,
+                    const char *grad)
+{
+    if (g->act && g->act->op == IR_RELU) {
+        if (g->bn)
+            L(ind, "const real_t z = yp[%s] * s + t;", at);
+        else
+            L(ind, "const real_t z = yp[%s];", at);
+        L(ind, "const real_t d = z > 0 ? %s : 0;", grad);
+    } else {
+        L(ind, "const real_t d = %s;", grad);
+    }
+}
+
+static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
+{
+    const ir_node *n = g->main;
+    const emit_tensor *w = emit_tensor_of(p, n, "weight");
+    const emit_tensor *b = emit_tensor_of(p, n, "bias");
+    const int epilogue = g->bn || g->act || g->pool;
+    const long hw = (long)n->out.h * n->out.w;
+
+    L(0, "static void g%d_backward(advcc_ctx *c, const real_t *x, const real_t *dout, real_t *dx, int B, int mode, int want_params)", g->index);
+    L(0, "{");
+    if (!g->bn)
+        L(1, "(void)mode;");
+    if (epilogue) {
+        if (g->bn || (g->act && g->act->op == IR_RELU))
+            L(1, "const real_t *y = ACT(c, %ld);", g->y_slot);
+        L(1, "real_t *dy = ACT(c, DY_SLOT);");
+        if (g->bn) {
+            const emit_tensor *gm = emit_tensor_of(p, g->bn, "weight");
+            const emit_tensor *bt = emit_tensor_of(p, g->bn, "bias");
+            L(1, "const real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, n->out_c);
+            L(1, "real_t *dgamma = c->grads + %s, *dbeta = c->grads + %s;", gm->sym, bt->sym);
+            L(1, "const double n = (double)B * %ld;", hw);
+        }
+        const ir_node *pl = g->pool;
+        const int overlap = pl && pl->stride < pl->k;
+        if (pl && pl->op == IR_MAXPOOL)
+            L(1, "const int *am = (const int *)ACT(c, %ld);", g->argmax_slot);
+        L(1, "/* through the pool and activation, then BatchNorm */");
+        L(1, "#pragma omp parallel for schedule(static)");
+        L(1, "for (int ch = 0; ch < %d; ch++) {", n->out_c);
+        emit_bn_affine(out, p, g->bn, 2, g->act && g->act->op == IR_RELU);
+        if (g->bn)
+            L(2, "double sd = 0, sdx = 0;");
+        L(2, "for (int img = 0; img < B; img++) {");
+        L(3, "const size_t plane = (size_t)ch * B + img;");
+        if (g->bn || (g->act && g->act->op == IR_RELU))
+            L(3, "const real_t *yp = y + plane * %ld;", hw);
+        L(3, "real_t *dp = dy + plane * %ld;", hw);
+        if (pl) {
+            const long ohw = (long)pl->out.h * pl->out.w;
+            const int covers = pl->out.h * pl->stride == n->out.h &&
+                               pl->out.w * pl->stride == n->out.w &&
+                               pl->k == pl->stride;
+            L(3, "const real_t *gp = dout + plane * %ld;", ohw);
+            if (pl->op == IR_MAXPOOL || !covers)
+                L(3, "memset(dp, 0, sizeof(real_t) * %ld);", hw);
+            if (pl->op == IR_MAXPOOL) {
+                L(3, "const int *ap = am + plane * %ld;", ohw);
+                L(3, "for (int i = 0; i < %ld; i++) {", ohw);
+                L(4, "const int at = ap[i];");
+                emit_dz(out, g, 4, "at", "gp[i]");
+                L(4, "dp[at] %s d;", overlap ? "+=" : "=");
+                L(3, "}");
+            } else {
+                L(3, "for (int i = 0; i < %d; i++)", pl->out.h);
+                L(4, "for (int j = 0; j < %d; j++) {", pl->out.w);
+                L(5, "const real_t g = gp[i * %d + j] * (real_t)%.17g;", pl->out.w, 1.0 / (pl->k * pl->k));
+                L(5, "for (int di = 0; di < %d; di++)", pl->k);
+                L(6, "for (int dj = 0; dj < %d; dj++) {", pl->k);
+                L(7, "const int at = (i * %d + di) * %d + j * %d + dj;", pl->stride, n->out.w, pl->stride);
+                emit_dz(out, g, 7, "at", "g");
+                L(7, "dp[at] %s d;", overlap ? "+=" : "=");
+                L(6, "}");
+                L(4, "}");
+            }
+        } else {
+            L(3, "const real_t *gp = dout + plane * %ld;", hw);
+            L(3, "for (int i = 0; i < %ld; i++) {", hw);
+            emit_dz(out, g, 4, "i", "gp[i]");
+            L(4, "dp[i] = d;");
+            L(3, "}");
+        }
+        if (g->bn) {
+            L(3, "for (int i = 0; i < %ld; i++) {", hw);
+            L(4, "sd += dp[i];");
+            L(4, "sdx += dp[i] * (yp[i] - mean[ch]) * invstd[ch];");
+            L(3, "}");
+        }
+        L(2, "}");
+        if (g->bn) {
+            emit_cite(out, 2, g->bn);
+            L(2, "if (want_params) {");
+            L(3, "dgamma[ch] = (real_t)sdx;");
+            L(3, "dbeta[ch] = (real_t)sd;");
+            L(2, "}");
+            L(2, "real_t *dc = dy + (size_t)ch * B * %ld;", hw);
+            L(2, "const real_t *yc = y + (size_t)ch * B * %ld;", hw);
+            L(2, "const size_t count = (size_t)B * %ld;", hw);
+            L(2, "if (mode == ADVCC_EVAL) {");
+            L(3, "for (size_t i = 0; i < count; i++)");
+            L(4, "dc[i] *= s;");
+            L(2, "} else {");
+            L(3, "const real_t k1 = (real_t)(sd / n), k2 = (real_t)(sdx / n);");
+            L(3, "for (size_t i = 0; i < count; i++)");
+            L(4, "dc[i] = s * (dc[i] - k1 - (yc[i] - mean[ch]) * invstd[ch] * k2);");
+            L(2, "}");
+        }
+        L(1, "}");
+    } else {
+        L(1, "const real_t *dy = dout;");
+    }
+    emit_cite(out, 1, n);
+    L(1, "if (want_params)");
+    L(2, "conv_backward_params(x, dy, %d, B, %d, %d, %d, %d, %d, %d, %d, %d, ACT(c, COL_SLOT), c->grads + %s, %s%s);",
+      n->in.c, n->in.h, n->in.w, n->out_c, n->k, n->stride, n->pad,
+      n->out.h, n->out.w, w->sym, b ? "c->grads + " : "NULL", b ? b->sym : "");
+    L(1, "if (dx)");
+    L(2, "conv_backward_input(dy, c->params + %s, %d, B, %d, %d, %d, %d, %d, %d, %d, %d, ACT(c, COL_SLOT), dx);",
+      w->sym, n->in.c, n->in.h, n->in.w, n->out_c, n->k, n->stride, n->pad,
+      n->out.h, n->out.w);
+    L(0, "}");
+}
+
+void emit_group_conv(FILE *out, const emit_plan *p, const emit_group *g)
+{
+    emit_forward(out, p, g);
+    L(0, "%s", "");
+    emit_backward(out, p, g);
+}

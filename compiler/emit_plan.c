@@ -1,0 +1,227 @@
+/* emit_plan.c - lay a fused model out in memory: its parameter tensors in
+ * one buffer, and its activations and scratch in one arena whose size is
+ * linear in the batch capacity.  Also the line writer the emitter uses. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "emit_internal.h"
+
+void emit_line(FILE *out, int indent, const char *fmt, ...)
+{
+    va_list ap;
+    for (int i = 0; i < indent; i++)
+        fputs("    ", out);
+    va_start(ap, fmt);
+    vfprintf(out, fmt, ap);
+    va_end(ap);
+    fputc('\n', out);
+}
+
+void emit_cite(FILE *out, int indent, const ir_node *n)
+{
+    const char *text = n->loc.text ? n->loc.text : "";
+    while (*text == ' ' || *text == '\t')
+        text++;
+    /* The spec line goes into a C comment: keep it from closing one. */
+    char buf[200];
+    size_t j = 0;
+    for (size_t i = 0; text[i] && j + 2 < sizeof buf; i++) {
+        if (text[i] == '*' && text[i + 1] == '/') {
+            buf[j++] = '*';
+            buf[j++] = ' ';
+            continue;
+        }
+        buf[j++] = text[i];
+    }
+    buf[j] = 0;
+    emit_line(out, indent, "/* %s:%d: %s */",
+              n->loc.file ? n->loc.file : "?", n->loc.line, buf);
+}
+
+static long shape_size(ir_shape s)
+{
+    return (long)s.c * s.h * s.w;
+}
+
+static void add_tensor(emit_plan *p, const ir_node *n, const char *suffix,
+                       const char *kind, int ndim, int d0, int d1, int d2,
+                       int d3)
+{
+    emit_tensor *t = &p->tensors[p->n_tensors++];
+    int dims[4] = {d0, d1, d2, d3};
+    snprintf(t->name, sizeof t->name, "%s.%s", n->name, suffix);
+    snprintf(t->sym, sizeof t->sym, "P_%s_%s", n->name, suffix);
+    t->ndim = ndim;
+    t->size = 1;
+    for (int i = 0; i < 4; i++) {
+        t->shape[i] = i < ndim ? dims[i] : 0;
+        if (i < ndim)
+            t->size *= dims[i];
+    }
+    t->kind = kind;
+    t->offset = p->n_params;
+    p->n_params += t->size;
+}
+
+const emit_tensor *emit_tensor_of(const emit_plan *p, const ir_node *n,
+                                  const char *suffix)
+{
+    char name[48];
+    snprintf(name, sizeof name, "%s.%s", n->name, suffix);
+    for (int i = 0; i < p->n_tensors; i++)
+        if (strcmp(p->tensors[i].name, name) == 0)
+            return &p->tensors[i];
+    return NULL;
+}
+
+static void plan_tensors(emit_plan *p)
+{
+    const ir_model *m = p->m;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const ir_node *n = &m->nodes[i];
+        switch (n->op) {
+        case IR_CONV:
+            add_tensor(p, n, "weight", "ADVCC_WEIGHT", 4, n->out_c, n->in.c,
+                       n->k, n->k);
+            if (n->bias)
+                add_tensor(p, n, "bias", "ADVCC_BIAS", 1, n->out_c, 0, 0, 0);
+            break;
+        case IR_LINEAR:
+            add_tensor(p, n, "weight", "ADVCC_WEIGHT", 2, n->out_features,
+                       (int)shape_size(n->in), 0, 0);
+            if (n->bias)
+                add_tensor(p, n, "bias", "ADVCC_BIAS", 1, n->out_features, 0,
+                           0, 0);
+            break;
+        case IR_BATCHNORM:
+            add_tensor(p, n, "weight", "ADVCC_BN_SCALE", 1, n->in.c, 0, 0, 0);
+            add_tensor(p, n, "bias", "ADVCC_BN_SHIFT", 1, n->in.c, 0, 0, 0);
+            add_tensor(p, n, "running_mean", "ADVCC_STATE", 1, n->in.c, 0, 0, 0);
+            add_tensor(p, n, "running_var", "ADVCC_STATE", 1, n->in.c, 0, 0, 0);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static int needs_cnhw(ir_op op)
+{
+    return op == IR_CONV || op == IR_BATCHNORM || op == IR_AVGPOOL ||
+           op == IR_MAXPOOL;
+}
+
+int emit_plan_build(const ir_model *m, emit_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    p->m = m;
+    p->tensors = calloc((size_t)m->n_nodes * 4 + 1, sizeof *p->tensors);
+    p->groups = calloc((size_t)m->n_groups + 1, sizeof *p->groups);
+    if (!p->tensors || !p->groups) {
+        emit_plan_free(p);
+        return -1;
+    }
+    plan_tensors(p);
+
+    long per = 0, fixed = 0, col = 0, grad = shape_size(m->input), dy = 0;
+    long in_slot = -1;
+    int layout = LAYOUT_NCHW;
+    for (int i = 0; i < m->n_nodes;) {
+        emit_group *g = &p->groups[p->n_groups];
+        const ir_node *n = &m->nodes[i];
+        memset(g, 0, sizeof *g);
+        g->index = p->n_groups++;
+        g->first = i;
+        g->main = n;
+        while (i + 1 < m->n_nodes && m->nodes[i + 1].group == n->group) {
+            const ir_node *x = &m->nodes[++i];
+            if (x->op == IR_BATCHNORM)
+                g->bn = x;
+            else if (x->op == IR_AVGPOOL || x->op == IR_MAXPOOL)
+                g->pool = x;
+            else
+                g->act = x;
+        }
+        g->last = i++;
+        const ir_node *last = &m->nodes[g->last];
+        g->in_size = shape_size(n->in);
+        g->out_size = shape_size(last->out);
+        g->in_slot = in_slot;
+        g->y_slot = g->argmax_slot = g->bn_fix = g->cv_slot = g->cvg_slot = -1;
+        g->in_layout = layout;
+
+        if (n->op == IR_NORMALIZE || needs_cnhw(n->op))
+            layout = LAYOUT_CNHW;
+        else if (n->op == IR_FLATTEN || n->op == IR_LINEAR)
+            layout = LAYOUT_ROWS;
+        g->out_layout = layout;
+
+        g->out_slot = per;
+        per += g->out_size;
+        if (n->op == IR_CONV) {
+            long ysz = shape_size(n->out);
+            long c = (long)n->in.c * n->k * n->k * n->out.h * n->out.w;
+            if (c > col)
+                col = c;
+            if (g->bn || g->act || g->pool) {
+                g->y_slot = per;
+                per += ysz;
+            }
+            if (ysz > dy)
+                dy = ysz;
+            if (ysz > grad)
+                grad = ysz;
+            p->flops += 2LL * n->out_c * n->in.c * n->k * n->k * n->out.h *
+                        n->out.w;
+        }
+        if (n->op == IR_LINEAR)
+            p->flops += 2LL * shape_size(n->in) * n->out_features;
+        if (g->in_layout != LAYOUT_CNHW && needs_cnhw(n->op)) {
+            /* A spatial kernel fed NCHW images converts them first. */
+            g->cv_slot = per;
+            per += g->in_size;
+            g->cvg_slot = per;
+            per += g->in_size;
+        }
+        if (n->op == IR_LINEAR && n->out_features > dy)
+            dy = n->out_features;
+        if (n->op == IR_BATCHNORM && g->in_size > dy)
+            dy = g->in_size;
+        const ir_node *bn = n->op == IR_BATCHNORM ? n : g->bn;
+        if (bn) {
+            g->bn_fix = fixed;
+            fixed += 2L * bn->in.c;
+        }
+        const ir_node *pool = n->op == IR_MAXPOOL ? n
+                              : (g->pool && g->pool->op == IR_MAXPOOL) ? g->pool
+                                                                       : NULL;
+        if (pool) {
+            g->argmax_slot = per;
+            per += shape_size(pool->out);
+        }
+        if (g->in_size > grad)
+            grad = g->in_size;
+        if (g->out_size > grad)
+            grad = g->out_size;
+        in_slot = g->out_slot;
+    }
+    p->col_slot = per;
+    per += col;
+    p->grad_slot[0] = per;
+    per += grad;
+    p->grad_slot[1] = per;
+    per += grad;
+    p->dy_slot = per;
+    per += dy;
+    p->per_image = per;
+    p->fixed = fixed;
+    return 0;
+}
+
+void emit_plan_free(emit_plan *p)
+{
+    free(p->tensors);
+    free(p->groups);
+    p->tensors = NULL;
+    p->groups = NULL;
+}

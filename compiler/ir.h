@@ -1,0 +1,129 @@
+/* ir.h - the graph IR: the one contract between the compiler's front end
+ * (parser, sema, shape) and its back end (fuse, emit*).  The emitter reads
+ * nothing else.
+ *
+ * A model is a chain of nodes, each with its resolved parameters and its
+ * inferred per-image input and output shapes, plus the model-wide settings
+ * (training, attack, regularisers, ensemble).  Every node remembers the spec
+ * location it came from, so the generated C can cite it.
+ */
+#ifndef ADVCC_IR_H
+#define ADVCC_IR_H
+
+typedef struct ir_loc {
+    const char *file;       /* as given to the compiler */
+    int line, col;
+    const char *text;       /* the source line, without newline */
+} ir_loc;
+
+/* Per-image shape: c x h x w; a feature vector is c x 1 x 1 with flat set. */
+typedef struct ir_shape {
+    int c, h, w;
+    int flat;
+} ir_shape;
+
+typedef enum ir_op {
+    IR_NORMALIZE,   /* (x - mean[c]) / std[c] */
+    IR_CONV,
+    IR_BATCHNORM,
+    IR_RELU,
+    IR_AVGPOOL,
+    IR_MAXPOOL,
+    IR_FLATTEN,
+    IR_LINEAR,
+    IR_NOISE,       /* RSE: x + N(0, sigma^2), in training and inference */
+    IR_DTRELU,      /* learnable-threshold quantised activation */
+    IR_PWLINEAR,    /* appendix activations */
+    IR_NAIVEDT,
+    IR_DDTRELU,
+    IR_OP_COUNT
+} ir_op;
+
+/* Fake quantiser of a weight tensor (METHODS.md 4). bits == 0: none. */
+typedef enum { IR_QRANGE_MINMAX = 0, IR_QRANGE_FIXED, IR_QRANGE_CHANNEL } ir_qrange;
+typedef struct ir_quant {
+    int bits;
+    ir_qrange range;
+    double lo, hi;          /* IR_QRANGE_FIXED */
+} ir_quant;
+
+typedef struct ir_node {
+    ir_op op;
+    char name[32];          /* unique in the model: "conv1", "bn2", "fc3" */
+    ir_loc loc;
+    ir_shape in, out;
+    int group;              /* fused group index, set by fuse.c; -1 before */
+
+    /* IR_CONV */
+    int out_c, k, stride, pad;
+    /* IR_CONV, IR_LINEAR */
+    int out_features;
+    int bias;               /* 1: has a bias (default) */
+    ir_quant wquant;
+    /* IR_AVGPOOL, IR_MAXPOOL: k, stride (stride defaults to k) */
+    /* IR_NORMALIZE: one value per input channel */
+    double mean[16], std[16];
+    /* IR_NOISE */
+    double sigma;
+    /* IR_DTRELU and the appendix activations */
+    int abits;
+    double lo, hi;          /* initial bounds */
+    int levels;             /* piecewise activations: number of thresholds */
+} ir_node;
+
+/* Regularisers (METHODS.md 5), one entry per (kind, layer). */
+typedef enum { IR_REG_ORTHO = 0, IR_REG_SPECTRAL } ir_reg_kind;
+typedef struct ir_reg {
+    ir_reg_kind kind;
+    int node;               /* index of the conv or linear node */
+    double weight;
+    int form;               /* ortho: 1..4 as in METHODS.md */
+    int iters;              /* spectral: power iterations per step */
+    int persistent;         /* spectral: keep u, v across steps */
+    ir_loc loc;
+} ir_reg;
+
+typedef struct ir_train {
+    double lr, momentum, weight_decay;
+    int batch, epochs;
+    int adversarial;
+    ir_loc loc;
+} ir_train;
+
+typedef struct ir_attack {
+    int present;
+    double eps, alpha;
+    int steps, restarts, eot;
+    int init;               /* 0 none, 1 gaussian, 2 uniform (model.h) */
+    int clip;               /* 0 pixel, 1 normalized */
+    int norm;               /* 0 linf, 1 l2 */
+    ir_loc loc;
+} ir_attack;
+
+typedef struct ir_model {
+    char name[64];
+    const char *source;     /* the spec file that defined the model */
+    ir_loc loc;
+    ir_shape input;
+    int classes;
+    ir_node *nodes;
+    int n_nodes;
+    ir_reg *regs;
+    int n_regs;
+    ir_train train;
+    ir_attack attack;       /* evaluation attack */
+    ir_attack train_attack; /* adversarial training's attack (defaults to attack) */
+    int ensemble;           /* >= 1 */
+    int ensemble_probs;
+    int n_groups;           /* set by fuse.c */
+} ir_model;
+
+typedef struct ir_program {
+    ir_model *models;
+    int n_models;
+} ir_program;
+
+const char *ir_op_name(ir_op op);
+void ir_program_free(ir_program *p);
+
+#endif

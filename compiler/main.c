@@ -1,0 +1,105 @@
+/* main.c - the advcc command line. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "diag.h"
+#include "driver.h"
+#include "layer.h"
+
+#define ADVCC_VERSION "0.1.0"
+
+static void print_help(FILE *out)
+{
+    fputs(
+"Usage: advcc [OPTION]... FILE.net... [-o DIR]\n"
+"Compile model specs into C: for every model defined in a FILE named here\n"
+"(not in files they only include), write DIR/<model>.c and DIR/<model>.h,\n"
+"and DIR/models.mk with the line 'MODELS := <every model written>'.\n"
+"A spec with any error writes nothing; errors are printed as\n"
+"file:line:col: error: message, with the line and a caret.\n"
+"\n"
+"Options:\n"
+"  -o, --output DIR   write into DIR (created if missing; default generated/)\n"
+"      --shapes       print each model's layers: name, kind, output shape,\n"
+"                     parameters, spec location, and the model's total;\n"
+"                     with --shapes and no -o, nothing is written\n"
+"  -q, --quiet        no summary line on success\n"
+"  -h, --help         print this help and exit\n"
+"  -V, --version      print the version and exit\n"
+"\n"
+"Exit status: 0 on success, 1 when a spec has errors or output cannot be\n"
+"written, 2 on a usage error.\n"
+"\n"
+"Spec language (one statement a line; '#' starts a comment):\n"
+"  include \"file.net\"                 relative to the including file\n"
+"  macro NAME(p, ...) { layers }      called as a layer: NAME(a, ...)\n"
+"  model NAME { statements }\n"
+"  model NAME = BASE + PATCH + ...    the base model with patches applied\n"
+"  patch NAME { statements }\n"
+"Model statements:\n"
+"  input CxHxW classes N\n"
+"  LAYER -> LAYER -> ...              every layer takes name=NAME\n"
+"  train sgd [lr=0.001] [momentum=0.9] [weight_decay=0] [batch=100] [epochs=10]\n"
+"  train adversarial [eps= alpha= steps= init= restarts= ...]\n"
+"  attack pgd [eps=8/255] [alpha=2/255] [steps=4] [init=gaussian|uniform|none]\n"
+"             [restarts=1] [eot=1] [clip=pixel|normalized] [norm=linf|l2] [strict=0|1]\n"
+"  ensemble N [average=logits|probs]\n"
+"Patch statements (also allowed at the end of a model), TARGETS being layer\n"
+"kinds or layer names separated by commas:\n"
+"  train ..., attack ..., ensemble ...   merged over the model's settings\n"
+"  replace TARGETS with LAYER\n"
+"  quantize TARGETS [bits=8] [range=minmax|fixed|channel] [lo= hi=]\n"
+"  regularize TARGETS orthogonal weight=W [form=1..4]\n"
+"  regularize TARGETS spectral weight=W [iters=1] [persistent=0|1]\n"
+"  insert LAYER before|after TARGETS  (noise also takes first=SIGMA)\n"
+"Layers:\n", out);
+    for (int i = 0; i < layer_kind_count(); i++)
+        fprintf(out, "  %s\n", layer_kind_at(i)->usage);
+    fputs("Numbers may be expressions such as 8/255 or 2*c (c a macro parameter).\n", out);
+}
+
+static int usage_error(const char *msg, const char *arg)
+{
+    if (msg)
+        fprintf(stderr, "advcc: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
+    fputs("Try 'advcc --help' for more information.\n", stderr);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_SHAPES = 256 };
+    static const struct option longopts[] = {
+        { "output", required_argument, NULL, 'o' },
+        { "shapes", no_argument, NULL, OPT_SHAPES },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    advcc_options o = { 0 };
+    const char *out_dir = NULL;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out_dir = optarg; break;
+        case OPT_SHAPES: o.shapes = 1; break;
+        case 'q': o.quiet = 1; break;
+        case 'h': print_help(stdout); return 0;
+        case 'V': puts("advcc " ADVCC_VERSION); return 0;
+        case ':': return usage_error("option needs an argument:", argv[optind - 1]);
+        default: return usage_error("unknown option:", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return usage_error("no spec files given", NULL);
+    if (out_dir && out_dir[0] == '\0')
+        return usage_error("empty output directory", NULL);
+    o.files = argv + optind;
+    o.n_files = argc - optind;
+    o.out_dir = out_dir ? out_dir : o.shapes ? NULL : "generated/";
+    diag_reset(stderr);
+    return advcc_run(&o);
+}

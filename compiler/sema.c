@@ -1,0 +1,470 @@
+/* sema.c - definitions, scopes, macros and model composition. */
+#include "sema.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ast.h"
+#include "build.h"
+#include "diag.h"
+#include "layer.h"
+#include "patch.h"
+#include "shape.h"
+
+enum { MACRO_MAX_DEPTH = 64 };
+
+/* The three name spaces: a model and a patch may share a name (the patch
+ * adv and the model adv = baseline + adv). */
+typedef enum def_space { SPACE_MODEL, SPACE_PATCH, SPACE_MACRO, SPACE_NONE } def_space;
+
+typedef enum { MODEL_NEW, MODEL_BUSY, MODEL_DONE, MODEL_FAILED } model_state;
+
+typedef struct model_entry {
+    ast_def *def;
+    model_state state;
+    build b;
+    ir_model ir;
+} model_entry;
+
+typedef struct sema {
+    source_set *src;
+    int n_files;
+    unsigned char *visible;     /* [i * n_files + j]: file i sees file j */
+    model_entry *models;
+    int n_models;
+    const ast_def *macro_stack[MACRO_MAX_DEPTH];
+    int depth;
+} sema;
+
+static def_space def_space_of(const ast_def *d)
+{
+    switch (d->kind) {
+    case DEF_MODEL: case DEF_COMPOSE: return SPACE_MODEL;
+    case DEF_PATCH: return SPACE_PATCH;
+    case DEF_MACRO: return SPACE_MACRO;
+    case DEF_INCLUDE: break;
+    }
+    return SPACE_NONE;
+}
+
+static const char *space_name(def_space s)
+{
+    return s == SPACE_MODEL ? "model" : s == SPACE_PATCH ? "patch" : "macro";
+}
+
+/* A file sees itself and, transitively, what it includes. */
+static void sema_visit(sema *S, int from, const source_file *f)
+{
+    unsigned char *row = &S->visible[(size_t)from * (size_t)S->n_files];
+    if (row[f->index])
+        return;
+    row[f->index] = 1;
+    for (int i = 0; i < f->n_includes; i++)
+        sema_visit(S, from, f->includes[i]);
+}
+
+static const ast_def *sema_lookup(const sema *S, const source_file *from, def_space space,
+                                  const char *name)
+{
+    const unsigned char *row = &S->visible[(size_t)from->index * (size_t)S->n_files];
+    for (int j = 0; j < S->n_files; j++) {
+        if (!row[j])
+            continue;
+        for (const ast_def *d = S->src->files[j]->defs; d; d = d->next)
+            if (def_space_of(d) == space && strcmp(d->name, name) == 0)
+                return d;
+    }
+    return NULL;
+}
+
+/* Duplicates: two definitions of one name in one space, both seen from some
+ * file, or two models emitted together. */
+typedef struct def_ref {
+    const ast_def *def;
+    int order;
+} def_ref;
+
+static int def_ref_compare(const void *pa, const void *pb)
+{
+    const def_ref *a = pa, *b = pb;
+    int sa = def_space_of(a->def), sb = def_space_of(b->def);
+    if (sa != sb)
+        return sa - sb;
+    int c = strcmp(a->def->name, b->def->name);
+    if (c)
+        return c;
+    return a->order - b->order;
+}
+
+static int sema_conflict(const sema *S, const ast_def *a, const ast_def *b)
+{
+    int fa = a->file->index, fb = b->file->index;
+    if (def_space_of(a) == SPACE_MODEL && a->file->on_command_line && b->file->on_command_line)
+        return 1;
+    for (int i = 0; i < S->n_files; i++) {
+        const unsigned char *row = &S->visible[(size_t)i * (size_t)S->n_files];
+        if (row[fa] && row[fb])
+            return 1;
+    }
+    return 0;
+}
+
+static void sema_check_duplicates(sema *S)
+{
+    int n = 0;
+    for (int j = 0; j < S->n_files; j++)
+        for (const ast_def *d = S->src->files[j]->defs; d; d = d->next)
+            n += def_space_of(d) != SPACE_NONE;
+    def_ref *refs = calloc((size_t)n + 1, sizeof *refs);
+    if (!refs)
+        abort();
+    n = 0;
+    for (int j = 0; j < S->n_files; j++)
+        for (const ast_def *d = S->src->files[j]->defs; d; d = d->next)
+            if (def_space_of(d) != SPACE_NONE) {
+                refs[n].def = d;
+                refs[n].order = n;
+                n++;
+            }
+    qsort(refs, (size_t)n, sizeof *refs, def_ref_compare);
+    for (int i = 0; i < n; ) {
+        int end = i + 1;
+        while (end < n && def_space_of(refs[end].def) == def_space_of(refs[i].def) &&
+               strcmp(refs[end].def->name, refs[i].def->name) == 0)
+            end++;
+        for (int b = i + 1; b < end; b++)
+            for (int a = i; a < b; a++)
+                if (sema_conflict(S, refs[a].def, refs[b].def)) {
+                    const ast_def *d = refs[b].def;
+                    diag_error(d->name_loc, "duplicate %s '%s'", space_name(def_space_of(d)),
+                               d->name);
+                    diag_note(refs[a].def->name_loc, "'%s' was first defined here", d->name);
+                    break;
+                }
+        i = end;
+    }
+    free(refs);
+}
+
+/* Checks of a definition on its own. */
+static void sema_check_def(const sema *S, const ast_def *d)
+{
+    if (def_space_of(d) == SPACE_MODEL && strlen(d->name) >= sizeof ((ir_model *)0)->name)
+        diag_error(d->name_loc, "model name '%.40s...' is too long (at most %d characters)",
+                   d->name, (int)sizeof ((ir_model *)0)->name - 1);
+    if (d->kind != DEF_MACRO)
+        return;
+    if (layer_kind_find(d->name))
+        diag_error(d->name_loc, "macro '%s' has the name of a layer kind", d->name);
+    for (const ast_name *p = d->params; p; p = p->next)
+        for (const ast_name *q = d->params; q != p; q = q->next)
+            if (strcmp(p->name, q->name) == 0) {
+                diag_error(p->loc, "macro parameter '%s' named twice", p->name);
+                break;
+            }
+    for (const ast_stmt *st = d->body; st; st = st->next) {
+        if (st->kind != ST_CHAIN) {
+            diag_error(st->loc, "a macro body holds only layers, not %s statements",
+                       ast_stmt_kind_name(st->kind));
+            continue;
+        }
+        for (const ast_layer *l = st->layers; l; l = l->next)
+            if (!layer_kind_find(l->kind) && !sema_lookup(S, d->file, SPACE_MACRO, l->kind)) {
+                if (l->is_call)
+                    diag_error(l->loc, "undefined macro '%s'", l->kind);
+                else
+                    diag_error(l->loc, "unknown layer '%s' (neither a layer kind nor a macro)",
+                               l->kind);
+            }
+    }
+}
+
+static int sema_expand(sema *S, build *b, const ast_layer *chain, const env *env,
+                       const source_file *from);
+
+/* A macro called as a layer: its body's layers, with its parameters bound
+ * to the call's arguments.  Returns 0, -1 after errors, -2 when the model
+ * grew past its limit (expansion stops). */
+static int sema_call(sema *S, build *b, const ast_layer *call, const ast_def *m,
+                     const env *outer)
+{
+    int n_params = ast_list_length(m->params);
+    int n_args = call->is_call ? ast_list_length(call->call_args) : ast_list_length(call->args);
+    if (!call->is_call)
+        for (const ast_arg *a = call->args; a; a = a->next)
+            if (a->key) {
+                diag_error(a->loc, "arguments of macro '%s' are positional, not key=value",
+                           m->name);
+                return -1;
+            }
+    if (n_args != n_params) {
+        diag_error(call->loc, "macro '%s' takes %d argument%s, got %d", m->name, n_params,
+                   n_params == 1 ? "" : "s", n_args);
+        return -1;
+    }
+    for (int i = 0; i < S->depth; i++)
+        if (S->macro_stack[i] == m) {
+            diag_error(call->loc, "recursive macro '%s' (it calls itself)", m->name);
+            return -1;
+        }
+    if (S->depth == MACRO_MAX_DEPTH) {
+        diag_error(call->loc, "macros nested more than %d deep", MACRO_MAX_DEPTH);
+        return -1;
+    }
+    value *values = calloc((size_t)n_params + 1, sizeof *values);
+    if (!values)
+        abort();
+    int i = 0, rc = 0;
+    if (call->is_call) {
+        for (const ast_expr *e = call->call_args; e; e = e->next, i++)
+            if (eval_expr(e, outer, &values[i]) != 0)
+                rc = -1;
+    } else {
+        for (const ast_arg *a = call->args; a; a = a->next, i++)
+            if (eval_expr(a->value, outer, &values[i]) != 0)
+                rc = -1;
+    }
+    if (rc == 0) {
+        env inner = { m->params, values };
+        S->macro_stack[S->depth++] = m;
+        for (const ast_stmt *st = m->body; st && rc != -2; st = st->next) {
+            if (st->kind != ST_CHAIN) {
+                rc = -1;    /* reported by sema_check_def */
+                continue;
+            }
+            int r = sema_expand(S, b, st->layers, &inner, m->file);
+            if (r != 0)
+                rc = r;
+        }
+        S->depth--;
+    }
+    free(values);
+    return rc;
+}
+
+static int sema_expand(sema *S, build *b, const ast_layer *chain, const env *env,
+                       const source_file *from)
+{
+    int rc = 0;
+    for (const ast_layer *l = chain; l; l = l->next) {
+        const ast_def *m = NULL;
+        if (l->is_call || !layer_kind_find(l->kind))
+            m = sema_lookup(S, from, SPACE_MACRO, l->kind);
+        if (l->is_call && !m) {
+            if (layer_kind_find(l->kind))
+                diag_error(l->loc, "'%s' is a layer kind, not a macro: write '%s ARGS'",
+                           l->kind, l->kind);
+            else
+                diag_error(l->loc, "undefined macro '%s'", l->kind);
+            rc = -1;
+            continue;
+        }
+        if (m) {
+            int r = sema_call(S, b, l, m, env);
+            if (r == -2)
+                return -2;
+            if (r != 0)
+                rc = -1;
+            continue;
+        }
+        layer x;
+        if (layer_lower(l, env, &x, NULL) != 0) {
+            rc = -1;
+            continue;
+        }
+        if (build_insert(b, b->n_layers, &x) != 0)
+            return -2;
+    }
+    return rc;
+}
+
+static int stmt_edits(const ast_stmt *st)
+{
+    return st->kind == ST_REPLACE || st->kind == ST_QUANTIZE ||
+           st->kind == ST_REGULARIZE || st->kind == ST_INSERT;
+}
+
+/* model NAME { ... }: layers and settings in order, then the statements
+ * that edit layers (quantize, regularize, ...), which see every layer. */
+static int sema_model_body(sema *S, model_entry *e)
+{
+    const ast_def *d = e->def;
+    build *b = &e->b;
+    int errors = 0, layer_errors = 0;
+    for (const ast_stmt *st = d->body; st; st = st->next) {
+        switch (st->kind) {
+        case ST_INPUT:
+            if (b->has_input) {
+                diag_error(st->loc, "model '%s' has a second input statement", d->name);
+                errors++;
+            } else if (settings_input(st, &b->input, &b->classes) == 0) {
+                b->has_input = 1;
+            } else {
+                errors++;
+                b->has_input = -1;
+            }
+            break;
+        case ST_CHAIN: {
+            int r = sema_expand(S, b, st->layers, NULL, d->file);
+            if (r == -2)
+                return -1;
+            layer_errors += r != 0;
+            break;
+        }
+        case ST_TRAIN: case ST_ATTACK: case ST_ENSEMBLE:
+            errors += patch_apply(b, st) != 0;
+            break;
+        default:
+            break;
+        }
+    }
+    build_name_layers(b);
+    if (!b->has_input) {
+        diag_error(d->name_loc, "model '%s' has no input statement (input CxHxW classes N)",
+                   d->name);
+        errors++;
+    }
+    if (b->n_layers == 0 && !layer_errors) {
+        diag_error(d->name_loc, "model '%s' has no layers", d->name);
+        errors++;
+    }
+    errors += layer_errors;
+    if (errors)
+        return -1;
+    for (const ast_stmt *st = d->body; st; st = st->next)
+        if (stmt_edits(st))
+            errors += patch_apply(b, st) != 0;
+    return errors ? -1 : 0;
+}
+
+static model_entry *sema_entry(sema *S, const ast_def *d)
+{
+    return &S->models[d->index];
+}
+
+static int sema_build(sema *S, model_entry *e, ir_loc used_at);
+
+/* model NAME = BASE + PATCH + ...: a copy of the base, then each patch's
+ * statements in order. */
+static int sema_compose(sema *S, model_entry *e)
+{
+    const ast_def *d = e->def;
+    const ast_name *base_name = d->parts;
+    const ast_def *base = sema_lookup(S, d->file, SPACE_MODEL, base_name->name);
+    if (!base) {
+        if (sema_lookup(S, d->file, SPACE_PATCH, base_name->name))
+            diag_error(base_name->loc, "'%s' is a patch; a composition starts with a model",
+                       base_name->name);
+        else
+            diag_error(base_name->loc, "undefined model '%s'", base_name->name);
+        return -1;
+    }
+    model_entry *be = sema_entry(S, base);
+    if (sema_build(S, be, base_name->loc) != 0)
+        return -1;
+    build_copy_body(&e->b, &be->b);
+    int errors = 0;
+    for (const ast_name *p = base_name->next; p; p = p->next) {
+        const ast_def *patch = sema_lookup(S, d->file, SPACE_PATCH, p->name);
+        if (!patch) {
+            if (sema_lookup(S, d->file, SPACE_MODEL, p->name))
+                diag_error(p->loc, "'%s' is a model, not a patch", p->name);
+            else
+                diag_error(p->loc, "undefined patch '%s'", p->name);
+            errors++;
+            continue;
+        }
+        for (const ast_stmt *st = patch->body; st; st = st->next)
+            errors += patch_apply(&e->b, st) != 0;
+    }
+    return errors ? -1 : 0;
+}
+
+/* Builds a model once, however many compositions use it.  0 when it is
+ * sound; -1 otherwise (reported once). */
+static int sema_build(sema *S, model_entry *e, ir_loc used_at)
+{
+    if (e->state == MODEL_DONE)
+        return 0;
+    if (e->state == MODEL_FAILED)
+        return -1;
+    if (e->state == MODEL_BUSY) {
+        diag_error(used_at, "model '%s' is defined in terms of itself", e->def->name);
+        return -1;
+    }
+    const ast_def *d = e->def;
+    e->state = MODEL_BUSY;
+    build_init(&e->b, d->name, d->file->path, d->loc);
+    int rc = d->kind == DEF_MODEL ? sema_model_body(S, e) : sema_compose(S, e);
+    if (rc == 0) {
+        build_name_layers(&e->b);
+        rc = build_check_names(&e->b);
+    }
+    if (rc == 0) {
+        rc = build_lower(&e->b, &e->ir);
+        if (rc == 0)
+            rc = shape_model(&e->ir);
+    }
+    e->state = rc == 0 ? MODEL_DONE : MODEL_FAILED;
+    return rc;
+}
+
+static void sema_free(sema *S)
+{
+    for (int i = 0; i < S->n_models; i++) {
+        build_free(&S->models[i].b);
+        free(S->models[i].ir.nodes);
+        free(S->models[i].ir.regs);
+    }
+    free(S->models);
+    free(S->visible);
+}
+
+int sema_program(source_set *src, ir_program *out)
+{
+    memset(out, 0, sizeof *out);
+    sema S;
+    memset(&S, 0, sizeof S);
+    S.src = src;
+    S.n_files = src->n_files;
+    S.visible = calloc((size_t)S.n_files * (size_t)S.n_files + 1, 1);
+    if (!S.visible)
+        abort();
+    for (int i = 0; i < S.n_files; i++)
+        sema_visit(&S, i, src->files[i]);
+
+    for (int j = 0; j < S.n_files; j++)
+        for (ast_def *d = src->files[j]->defs; d; d = d->next)
+            if (def_space_of(d) == SPACE_MODEL)
+                d->index = S.n_models++;
+    S.models = calloc((size_t)S.n_models + 1, sizeof *S.models);
+    if (!S.models)
+        abort();
+    for (int j = 0; j < S.n_files; j++)
+        for (ast_def *d = src->files[j]->defs; d; d = d->next) {
+            if (def_space_of(d) == SPACE_MODEL)
+                S.models[d->index].def = d;
+            sema_check_def(&S, d);
+        }
+    sema_check_duplicates(&S);
+    for (int i = 0; i < S.n_models; i++)
+        sema_build(&S, &S.models[i], S.models[i].def->name_loc);
+
+    int n_out = 0;
+    for (int i = 0; i < S.n_models; i++)
+        n_out += S.models[i].def->file->on_command_line;
+    if (diag_count() == 0 && n_out > 0) {
+        out->models = calloc((size_t)n_out, sizeof *out->models);
+        if (!out->models)
+            abort();
+        for (int i = 0; i < S.n_models; i++) {
+            model_entry *e = &S.models[i];
+            if (!e->def->file->on_command_line)
+                continue;
+            out->models[out->n_models++] = e->ir;
+            memset(&e->ir, 0, sizeof e->ir);
+        }
+    }
+    sema_free(&S);
+    return diag_count() == 0 ? 0 : -1;
+}

@@ -1,0 +1,222 @@
+/* settings.c - train, attack, ensemble and input statements. */
+#include "settings.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+#include "params.h"
+
+#define NOLIM PARAM_NOLIMIT
+#define N(a) ((int)(sizeof a / sizeof a[0]))
+
+void settings_init(settings *s, ir_loc loc)
+{
+    memset(s, 0, sizeof *s);
+    s->train.lr = 0.001;
+    s->train.momentum = 0.9;
+    s->train.weight_decay = 0;
+    s->train.batch = 100;
+    s->train.epochs = 10;
+    s->train.loc = loc;
+    s->attack.eps = 8.0 / 255;
+    s->attack.alpha = 2.0 / 255;
+    s->attack.steps = 4;
+    s->attack.restarts = 1;
+    s->attack.eot = 1;
+    s->attack.init = 1;
+    s->attack.loc = loc;
+    s->ensemble = 1;
+}
+
+/* The attack keys, shared by `attack pgd` and `train adversarial`; the
+ * order is that of the ATTACK_ bits. */
+enum { A_EPS, A_ALPHA, A_STEPS, A_INIT, A_RESTARTS, A_EOT, A_CLIP, A_NORM, A_COUNT };
+static const param_spec attack_params[] = {
+    { "eps", PT_NUM, 0, 0, 0, NOLIM, 0, NULL },
+    { "alpha", PT_NUM, 0, 0, 0, NOLIM, 0, NULL },
+    { "steps", PT_INT, 0, 0, 0, 1 << 20, 0, NULL },
+    { "init", PT_WORD, 0, 0, 0, 0, 0, "none|gaussian|uniform" },
+    { "restarts", PT_INT, 0, 0, 1, 1 << 20, 0, NULL },
+    { "eot", PT_INT, 0, 0, 1, 1 << 20, 0, NULL },
+    { "clip", PT_WORD, 0, 0, 0, 0, 0, "pixel|normalized" },
+    { "norm", PT_WORD, 0, 0, 0, 0, 0, "linf|l2" },
+    { "strict", PT_BOOL, 0, 0, 0, 1, 0, NULL },
+};
+enum { T_LR, T_MOMENTUM, T_WD, T_BATCH, T_EPOCHS, T_ADV, T_COUNT };
+static const param_spec train_params[] = {
+    { "lr", PT_NUM, 0, 0, 0, NOLIM, 1, NULL },
+    { "momentum", PT_NUM, 0, 0, 0, 1, 0, NULL },
+    { "weight_decay", PT_NUM, 0, 0, 0, NOLIM, 0, NULL },
+    { "batch", PT_INT, 0, 0, 1, 1 << 20, 0, NULL },
+    { "epochs", PT_INT, 0, 0, 0, 1 << 20, 0, NULL },
+    { "adversarial", PT_BOOL, 0, 0, 0, 1, 0, NULL },
+};
+
+/* Copies the given attack keys v[0..A_COUNT) into a; returns their bits. */
+static unsigned attack_merge(const param_val *v, ir_attack *a)
+{
+    unsigned set = 0;
+    for (int i = 0; i < A_COUNT; i++)
+        if (v[i].given)
+            set |= 1u << i;
+    if (v[A_EPS].given) a->eps = v[A_EPS].num;
+    if (v[A_ALPHA].given) a->alpha = v[A_ALPHA].num;
+    if (v[A_STEPS].given) a->steps = (int)v[A_STEPS].num;
+    if (v[A_INIT].given) a->init = (int)v[A_INIT].num;  /* none|gaussian|uniform = 0|1|2 */
+    if (v[A_RESTARTS].given) a->restarts = (int)v[A_RESTARTS].num;
+    if (v[A_EOT].given) a->eot = (int)v[A_EOT].num;
+    if (v[A_CLIP].given) a->clip = (int)v[A_CLIP].num;
+    if (v[A_NORM].given) a->norm = (int)v[A_NORM].num;
+    return set;
+}
+
+static void train_merge(const param_val *v, ir_train *t)
+{
+    if (v[T_LR].given) t->lr = v[T_LR].num;
+    if (v[T_MOMENTUM].given) t->momentum = v[T_MOMENTUM].num;
+    if (v[T_WD].given) t->weight_decay = v[T_WD].num;
+    if (v[T_BATCH].given) t->batch = (int)v[T_BATCH].num;
+    if (v[T_EPOCHS].given) t->epochs = (int)v[T_EPOCHS].num;
+    if (v[T_ADV].given) t->adversarial = (int)v[T_ADV].num;
+}
+
+static void settings_train_attack(const settings *s, ir_attack *t);
+
+/* With strict=1 a step larger than the budget is a mistake, not a choice. */
+static int attack_check_strict(const settings *s, const ast_stmt *st, const ir_attack *a)
+{
+    if (s->strict && a->alpha > a->eps) {
+        diag_error(st->loc, "alpha (%g) is larger than eps (%g), which strict=1 forbids",
+                   a->alpha, a->eps);
+        return -1;
+    }
+    return 0;
+}
+
+int settings_train(const ast_stmt *st, settings *s)
+{
+    int adversarial = strcmp(st->word, "adversarial") == 0;
+    if (!adversarial && strcmp(st->word, "sgd") != 0) {
+        diag_error(st->word_loc, "unknown training method '%s' (expected sgd or adversarial)",
+                   st->word);
+        return -1;
+    }
+    param_spec specs[T_COUNT + A_COUNT];
+    memcpy(specs, train_params, sizeof train_params);
+    int n = T_COUNT;
+    if (adversarial) {
+        memcpy(specs + n, attack_params, sizeof *specs * A_COUNT);
+        n += A_COUNT;
+    }
+    param_val v[T_COUNT + A_COUNT];
+    if (params_bind(adversarial ? "train adversarial" : "train sgd", st->loc,
+                    specs, n, st->args, NULL, v) != 0)
+        return -1;
+    train_merge(v, &s->train);
+    s->train.loc = st->loc;
+    if (adversarial) {
+        s->train.adversarial = 1;
+        s->adv_set |= attack_merge(v + T_COUNT, &s->adv);
+        ir_attack a;
+        settings_train_attack(s, &a);
+        return attack_check_strict(s, st, &a);
+    }
+    return 0;
+}
+
+int settings_attack(const ast_stmt *st, settings *s)
+{
+    if (strcmp(st->word, "pgd") != 0) {
+        diag_error(st->word_loc, "unknown attack '%s' (expected pgd)", st->word);
+        return -1;
+    }
+    param_val v[N(attack_params)];
+    if (params_bind("attack pgd", st->loc, attack_params, N(attack_params),
+                    st->args, NULL, v) != 0)
+        return -1;
+    attack_merge(v, &s->attack);
+    if (v[A_COUNT].given)
+        s->strict = (int)v[A_COUNT].num;
+    s->attack.present = 1;
+    s->attack.loc = st->loc;
+    return attack_check_strict(s, st, &s->attack);
+}
+
+int settings_ensemble(const ast_stmt *st, settings *s)
+{
+    static const param_spec specs[] = {
+        { "n", PT_INT, 1, 1, 1, 1000, 0, NULL },
+        { "average", PT_WORD, 0, 0, 0, 0, 0, "logits|probs" },
+    };
+    param_val v[N(specs)];
+    if (params_bind("ensemble", st->loc, specs, N(specs), st->args, NULL, v) != 0)
+        return -1;
+    s->ensemble = (int)v[0].num;
+    if (v[1].given)
+        s->ensemble_probs = (int)v[1].num;
+    return 0;
+}
+
+/* "3x32x32" */
+int settings_input(const ast_stmt *st, ir_shape *input, int *classes)
+{
+    long dims[3];
+    int n = 0;
+    const char *p = st->word;
+    while (*p) {
+        char *end;
+        long d = strtol(p, &end, 10);
+        if (n == 3 || end == p || d < 1 || d > 65536) {
+            diag_error(st->word_loc, n == 3 ? "input has more than 3 dimensions (CxHxW)"
+                                            : "input dimensions must be between 1 and 65536");
+            return -1;
+        }
+        dims[n++] = d;
+        p = *end == 'x' ? end + 1 : end;
+    }
+    if (n != 3) {
+        diag_error(st->word_loc, "input needs 3 dimensions, CxHxW, such as 3x32x32");
+        return -1;
+    }
+    static const param_spec spec = { "classes", PT_INT, 1, 1, 2, 1 << 20, 0, NULL };
+    ast_arg arg = { NULL, NULL, st->value, st->value->loc };
+    param_val v;
+    if (params_bind("input", st->loc, &spec, 1, &arg, NULL, &v) != 0)
+        return -1;
+    input->c = (int)dims[0];
+    input->h = (int)dims[1];
+    input->w = (int)dims[2];
+    input->flat = 0;
+    *classes = (int)v.num;
+    return 0;
+}
+
+/* Adversarial training's attack: the evaluation attack, with the keys
+ * `train adversarial` gave over it. */
+static void settings_train_attack(const settings *s, ir_attack *t)
+{
+    *t = s->attack;
+    if (s->adv_set & 1u << A_EPS) t->eps = s->adv.eps;
+    if (s->adv_set & 1u << A_ALPHA) t->alpha = s->adv.alpha;
+    if (s->adv_set & 1u << A_STEPS) t->steps = s->adv.steps;
+    if (s->adv_set & 1u << A_INIT) t->init = s->adv.init;
+    if (s->adv_set & 1u << A_RESTARTS) t->restarts = s->adv.restarts;
+    if (s->adv_set & 1u << A_EOT) t->eot = s->adv.eot;
+    if (s->adv_set & 1u << A_CLIP) t->clip = s->adv.clip;
+    if (s->adv_set & 1u << A_NORM) t->norm = s->adv.norm;
+    if (s->adv_set) {
+        t->present = 1;
+        t->loc = s->train.loc;
+    }
+}
+
+void settings_apply(const settings *s, ir_model *m)
+{
+    m->train = s->train;
+    m->attack = s->attack;
+    settings_train_attack(s, &m->train_attack);
+    m->ensemble = s->ensemble;
+    m->ensemble_probs = s->ensemble_probs;
+}

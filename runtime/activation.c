@@ -1,0 +1,17 @@
+/* activation.c - ReLU.  Backward reads the forward output: y > 0 exactly
+ * where x > 0, and y may overwrite x in place. */
+#include "kernels.h"
+
+void relu_forward(const real_t *x, long n, real_t *y)
+{
+#pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; i++)
+        y[i] = x[i] > 0 ? x[i] : 0;
+}
+
+void relu_backward(const real_t *y, const real_t *dy, long n, real_t *dx)
+{
+#pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; i++)
+        dx[i] = y[i] > 0 ? dy[i] : 0;
+}

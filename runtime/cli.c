@@ -1,0 +1,151 @@
+/* cli.c - command dispatch and the helpers the commands share. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "cli.h"
+
+static void usage(const advcc_model *m, FILE *fp)
+{
+    fprintf(fp,
+            "usage: %s COMMAND [options]\n"
+            "\n"
+            "The model `%s` (from %s), compiled by advcc.\n"
+            "\n"
+            "commands:\n"
+            "  train    train with the spec's recipe, evaluate, write a checkpoint\n"
+            "  eval     clean accuracy of a checkpoint; with --attack pgd, robust accuracy\n"
+            "  attack   the same as eval --attack pgd\n"
+            "  sanity   check that the attack behaves like one on a trained checkpoint\n"
+            "  info     layers, parameter count and the spec's defaults\n"
+            "\n"
+            "`%s COMMAND --help` describes each command's options.\n"
+            "%s\n",
+            m->name, m->name, m->source, m->name, ADVCC_VERSION);
+}
+
+int cli_main(const advcc_model *m, int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(m, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(m, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("%s\n", ADVCC_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "train"))
+        return cli_train(m, argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval"))
+        return cli_eval(m, argc - 1, argv + 1, 0);
+    if (!strcmp(cmd, "attack"))
+        return cli_eval(m, argc - 1, argv + 1, 1);
+    if (!strcmp(cmd, "sanity"))
+        return cli_sanity(m, argc - 1, argv + 1);
+    if (!strcmp(cmd, "info"))
+        return cli_info(m, argc - 1, argv + 1);
+    fprintf(stderr, "%s: unknown command '%s'\n", m->name, cmd);
+    usage(m, stderr);
+    return 2;
+}
+
+int cli_number(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double a = strtod(s, &end);
+    if (end == s || errno)
+        return -1;
+    if (*end == '/') {
+        const char *q = end + 1;
+        double b = strtod(q, &end);
+        if (end == q || errno || b == 0)
+            return -1;
+        a /= b;
+    }
+    if (*end)
+        return -1;
+    *out = a;
+    return 0;
+}
+
+int cli_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+const char *cli_default_dataset(const advcc_model *m)
+{
+    return m->in_c == 1 && m->in_h == 28 && m->in_w == 28 ? "fashion-mnist" : "cifar10";
+}
+
+int cli_load_data(const advcc_model *m, const char *name, int train, int limit,
+                  advcc_dataset *d)
+{
+    char err[512];
+    if (dataset_load(name, train, d, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", m->name, err);
+        return -1;
+    }
+    if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w) {
+        fprintf(stderr, "%s: the %s images are %dx%dx%d but the model takes %dx%dx%d\n",
+                m->name, name, d->c, d->h, d->w, m->in_c, m->in_h, m->in_w);
+        dataset_free(d);
+        return -1;
+    }
+    if (d->classes > m->classes) {
+        fprintf(stderr, "%s: %s has %d classes but the model has %d\n", m->name,
+                name, d->classes, m->classes);
+        dataset_free(d);
+        return -1;
+    }
+    dataset_limit(d, limit);
+    return 0;
+}
+
+int cli_mkdirs(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+void cli_json_string(FILE *fp, const char *s)
+{
+    fputc('"', fp);
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(fp, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(fp, "\\u%04x", ch);
+        else
+            fputc(ch, fp);
+    }
+    fputc('"', fp);
+}

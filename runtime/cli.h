@@ -1,0 +1,36 @@
+/* cli.h - the command line of every model binary: `MODEL train|eval|attack|
+ * info|sanity ...`.  runtime/main.c passes the generated model in; each
+ * command lives in its own cli_*.c file. */
+#ifndef ADVCC_CLI_H
+#define ADVCC_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "dataset.h"
+#include "model.h"
+
+#define ADVCC_VERSION "advcc 0.1.0"
+
+int cli_main(const advcc_model *m, int argc, char **argv);
+int cli_train(const advcc_model *m, int argc, char **argv);
+int cli_eval(const advcc_model *m, int argc, char **argv, int attack);
+int cli_info(const advcc_model *m, int argc, char **argv);
+int cli_sanity(const advcc_model *m, int argc, char **argv);
+
+/* Shared helpers. */
+/* "0.5", "1e-4", "8/255": 0, or -1 when s is not a number. */
+int cli_number(const char *s, double *out);
+int cli_int(const char *s, long lo, long hi, long *out);
+/* The data set a model reads by default: fashion-mnist for 1x28x28 inputs,
+ * cifar10 otherwise. */
+const char *cli_default_dataset(const advcc_model *m);
+/* Loads a split and checks it fits the model; prints the error itself. */
+int cli_load_data(const advcc_model *m, const char *name, int train, int limit,
+                  advcc_dataset *d);
+/* mkdir -p; 0 or -1 with errno. */
+int cli_mkdirs(const char *path);
+/* Writes s as a JSON string literal. */
+void cli_json_string(FILE *fp, const char *s);
+
+#endif

@@ -1,0 +1,99 @@
+/* cli_attack.c - parsing the attack options. */
+#include <string.h>
+#include "cli.h"
+#include "cli_attack.h"
+
+enum {
+    OPT_EPS = 256, OPT_ALPHA, OPT_STEPS, OPT_RESTARTS, OPT_INIT, OPT_EOT,
+    OPT_NORM, OPT_CLIP, OPT_LABELS, OPT_BN, OPT_TARGETED
+};
+
+static const struct option attack_opts[] = {
+    {"eps", required_argument, 0, OPT_EPS},
+    {"alpha", required_argument, 0, OPT_ALPHA},
+    {"steps", required_argument, 0, OPT_STEPS},
+    {"restarts", required_argument, 0, OPT_RESTARTS},
+    {"init", required_argument, 0, OPT_INIT},
+    {"eot", required_argument, 0, OPT_EOT},
+    {"norm", required_argument, 0, OPT_NORM},
+    {"clip", required_argument, 0, OPT_CLIP},
+    {"labels", required_argument, 0, OPT_LABELS},
+    {"bn", required_argument, 0, OPT_BN},
+};
+
+void cli_attack_options(struct option *opts, int room)
+{
+    int n = (int)(sizeof attack_opts / sizeof attack_opts[0]);
+    if (n > room - 1)
+        n = room - 1;
+    memcpy(opts, attack_opts, sizeof(struct option) * (size_t)n);
+    memset(&opts[n], 0, sizeof opts[n]);
+}
+
+static int pick(const char *arg, const char *const *names, int n, int *out)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(arg, names[i])) {
+            *out = i;
+            return 0;
+        }
+    return 1;
+}
+
+int cli_attack_option(int code, const char *arg, pgd_cfg *cfg)
+{
+    static const char *const inits[] = {"none", "gaussian", "uniform"};
+    static const char *const norms[] = {"linf", "l2"};
+    static const char *const clips[] = {"pixel", "normalized"};
+    static const char *const labels[] = {"true", "pred"};
+    long v;
+    int k;
+    switch (code) {
+    case OPT_EPS: return cli_number(arg, &cfg->eps) || cfg->eps < 0;
+    case OPT_ALPHA: return cli_number(arg, &cfg->alpha) || cfg->alpha < 0;
+    case OPT_STEPS:
+        if (cli_int(arg, 0, 100000, &v)) return 1;
+        cfg->steps = (int)v;
+        return 0;
+    case OPT_RESTARTS:
+        if (cli_int(arg, 1, 10000, &v)) return 1;
+        cfg->restarts = (int)v;
+        return 0;
+    case OPT_EOT:
+        if (cli_int(arg, 1, 10000, &v)) return 1;
+        cfg->eot = (int)v;
+        return 0;
+    case OPT_INIT: return pick(arg, inits, 3, &cfg->init);
+    case OPT_NORM: return pick(arg, norms, 2, &cfg->norm);
+    case OPT_CLIP: return pick(arg, clips, 2, &cfg->clip);
+    case OPT_LABELS: return pick(arg, labels, 2, &cfg->labels);
+    case OPT_BN:
+        if (pick(arg, (const char *const[]){"eval", "batch"}, 2, &k)) return 1;
+        cfg->mode = k ? ADVCC_TRAIN_FROZEN : ADVCC_EVAL;
+        return 0;
+    default: return 1;
+    }
+}
+
+void cli_attack_usage(const advcc_model *m, FILE *fp)
+{
+    static const char *inits[] = {"none", "gaussian", "uniform"};
+    const advcc_attack_cfg *a = &m->attack;
+    fprintf(fp,
+            "  --eps X            budget in pixel units, e.g. 8/255 [%.4g = %.3g/255]\n"
+            "  --alpha X          step size [%.4g = %.3g/255]\n"
+            "  --steps N          iterations [%d]\n"
+            "  --restarts N       attempts; the worst case per image is kept [%d]\n"
+            "  --init NAME        random start: gaussian, uniform or none [%s]\n"
+            "  --eot M            input gradient averaged over M noise draws [%d]\n"
+            "  --norm NAME        linf or l2 [%s]\n"
+            "  --clip NAME        pixel ([0,1]) or normalized ([-2,2] after\n"
+            "                     normalisation, the report's choice) [%s]\n"
+            "  --labels NAME      attack the true labels or the model's predictions [true]\n"
+            "  --bn MODE          BatchNorm during the attack: eval (running\n"
+            "                     statistics) or batch (batch statistics, running\n"
+            "                     statistics untouched) [eval]\n",
+            a->eps, a->eps * 255, a->alpha, a->alpha * 255, a->steps, a->restarts,
+            inits[a->init % 3], a->eot, a->norm ? "l2" : "linf",
+            a->clip ? "normalized" : "pixel");
+}

@@ -1,0 +1,231 @@
+/* cli_eval.c - `MODEL eval` and `MODEL attack`: clean accuracy of a
+ * checkpoint, and with an attack robust accuracy and attack success
+ * (METHODS.md 2), printed and optionally written as one JSON object. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "atomic_file.h"
+#include "checkpoint.h"
+#include "cli.h"
+#include "cli_attack.h"
+#include "context.h"
+#include "progress.h"
+#include "robust.h"
+
+static void eval_usage(const advcc_model *m, FILE *fp, int attack)
+{
+    fprintf(fp,
+            "usage: %s %s --checkpoint FILE [options]\n"
+            "\n"
+            "Clean accuracy of a checkpoint on the test split%s.\n"
+            "\n"
+            "options:\n"
+            "  --checkpoint FILE  parameters written by `%s train` (required)\n"
+            "  --attack NAME      pgd or none [%s]\n",
+            m->name, attack ? "attack" : "eval",
+            attack ? ", and its robust accuracy under PGD" : "; with --attack pgd, under attack too",
+            m->name, attack ? "pgd" : "none");
+    cli_attack_usage(m, fp);
+    fprintf(fp,
+            "  --seed N           seed of the attack's random start and of noise [0]\n"
+            "  --limit N          the first N test images only [all]\n"
+            "  --dataset NAME     cifar10 or fashion-mnist [%s]\n"
+            "  --threads N        threads [all cores]\n"
+            "  --batch N          images per pass [100]\n"
+            "  --judge N          predictions per image for randomised models [1]\n"
+            "  --json FILE        write the result as one JSON object (atomically)\n"
+            "  --save-adv FILE    write the attacked images as .npy [n][c][h][w] float32\n"
+            "  --adv-file FILE    evaluate these images (.npy, e.g. crafted on another\n"
+            "                     model: a transfer attack) instead of attacking\n"
+            "  --quiet            no progress line\n"
+            "  --help             this text\n"
+            "\n"
+            "robust accuracy counts images classified right both clean and attacked;\n"
+            "attack success is the share of clean-correct images the attack turns\n"
+            "wrong, so robust = clean x (1 - success); adv accuracy is plain accuracy\n"
+            "on the attacked images.\n",
+            cli_default_dataset(m));
+}
+
+static void show_progress(void *arg, int done, int total)
+{
+    progress *p = arg;
+    p->total = total;
+    progress_update(p, done, NULL);
+}
+
+static int write_json(const char *path, const advcc_model *m, long seed,
+                      const pgd_cfg *cfg, const char *adv_file,
+                      const robust_result *r, double wall, const char *ckpt)
+{
+    atomic_file af;
+    char host[256] = "";
+    if (atomic_open(&af, path) != 0)
+        return -1;
+    gethostname(host, sizeof host - 1);
+    FILE *fp = af.fp;
+    fprintf(fp, "{\"model\":");
+    cli_json_string(fp, m->name);
+    fprintf(fp, ",\"seed\":%ld,", seed);
+    if (adv_file) {
+        fprintf(fp, "\"attack\":\"transfer\",\"adv_file\":");
+        cli_json_string(fp, adv_file);
+        fputc(',', fp);
+    } else if (cfg) {
+        static const char *inits[] = {"none", "gaussian", "uniform"};
+        fprintf(fp, "\"attack\":\"pgd\",\"norm\":\"%s\",\"eps\":%.9g,\"eps_255\":%.6g,"
+                    "\"alpha\":%.9g,\"steps\":%d,\"restarts\":%d,\"init\":\"%s\",\"eot\":%d,",
+                cfg->norm == ADVCC_L2 ? "l2" : "linf", cfg->eps, cfg->eps * 255,
+                cfg->alpha, cfg->steps, cfg->restarts, inits[cfg->init % 3], cfg->eot);
+    } else {
+        fprintf(fp, "\"attack\":null,");
+    }
+    fprintf(fp, "\"n\":%d,\"clean_acc\":%.6f,", r->n, r->clean_acc);
+    if (cfg)
+        fprintf(fp, "\"robust_acc\":%.6f,\"attack_success\":%.6f,\"adv_acc\":%.6f,"
+                    "\"grad_zero_share\":%.6f,",
+                r->robust_acc, r->attack_success, r->adv_acc, r->grad_zero_share);
+    fprintf(fp, "\"wall_s\":%.3f,\"host\":", wall);
+    cli_json_string(fp, host);
+    fprintf(fp, ",\"version\":\"%s\",\"checkpoint\":", ADVCC_VERSION);
+    cli_json_string(fp, ckpt);
+    fprintf(fp, "}\n");
+    return atomic_commit(&af);
+}
+
+int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
+{
+    static const struct option base_opts[] = {
+        {"checkpoint", required_argument, 0, 'c'},
+        {"attack", required_argument, 0, 'a'},
+        {"seed", required_argument, 0, 's'},
+        {"limit", required_argument, 0, 'n'},
+        {"dataset", required_argument, 0, 'd'},
+        {"threads", required_argument, 0, 't'},
+        {"batch", required_argument, 0, 'b'},
+        {"judge", required_argument, 0, 'J'},
+        {"json", required_argument, 0, 'j'},
+        {"save-adv", required_argument, 0, 'S'},
+        {"adv-file", required_argument, 0, 'A'},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+    };
+    struct option opts[64];
+    int nb = (int)(sizeof base_opts / sizeof base_opts[0]);
+    memcpy(opts, base_opts, sizeof base_opts);
+    cli_attack_options(opts + nb, 64 - nb);
+
+    const char *ckpt = NULL, *dataset = cli_default_dataset(m), *json = NULL;
+    const char *save_adv = NULL, *adv_file = NULL;
+    long seed = 0, limit = 0, threads = 0, batch = 100, judge = 1;
+    int quiet = 0, c, li = -1;
+    pgd_cfg cfg;
+    pgd_cfg_from_attack(&cfg, &m->attack);
+    cfg.mean = m->norm_mean;
+    cfg.std = m->norm_std;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 'c': ckpt = optarg; break;
+        case 'a':
+            if (!strcmp(optarg, "pgd")) attack = 1;
+            else if (!strcmp(optarg, "none")) attack = 0;
+            else bad = 1;
+            break;
+        case 's': bad = cli_int(optarg, 0, 0x7fffffffL, &seed); break;
+        case 'n': bad = cli_int(optarg, 1, 0x7fffffffL, &limit); break;
+        case 'd': dataset = optarg; break;
+        case 't': bad = cli_int(optarg, 1, 1024, &threads); break;
+        case 'b': bad = cli_int(optarg, 1, 100000, &batch); break;
+        case 'J': bad = cli_int(optarg, 1, 1000, &judge); break;
+        case 'j': json = optarg; break;
+        case 'S': save_adv = optarg; break;
+        case 'A': adv_file = optarg; attack = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': eval_usage(m, stdout, attack); return 0;
+        case '?': eval_usage(m, stderr, attack); return 2;
+        default: bad = cli_attack_option(c, optarg, &cfg); break;
+        }
+        if (bad) {
+            fprintf(stderr, "%s %s: bad value '%s' for --%s\n", m->name,
+                    attack ? "attack" : "eval", optarg, li >= 0 ? opts[li].name : "?");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", m->name, argv[optind]);
+        return 2;
+    }
+    if (!ckpt) {
+        fprintf(stderr, "%s: --checkpoint FILE is required (see --help)\n", m->name);
+        return 2;
+    }
+    char err[4608];
+    if (attack && pgd_check_cfg(&cfg, m->in_c, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", m->name, err);
+        return 2;
+    }
+    ctx_set_threads((int)threads);
+    advcc_dataset test = {0};
+    if (cli_load_data(m, dataset, 0, (int)limit, &test) != 0)
+        return 1;
+    int rc = 1;
+    advcc_ctx *ctx = ctx_create(m, (int)batch, (uint64_t)seed);
+    if (!ctx) {
+        fprintf(stderr, "%s: out of memory\n", m->name);
+        goto done;
+    }
+    if (checkpoint_load(ckpt, m, ctx->params, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", m->name, err);
+        goto done;
+    }
+    progress bar;
+    progress_start(&bar, attack ? "attack" : "eval", "img", test.n, quiet);
+    robust_cfg rc_cfg = {
+        .attack = attack ? &cfg : NULL, .judge = (int)judge,
+        .save_adv = save_adv, .adv_file = adv_file,
+        .progress = show_progress, .progress_arg = &bar,
+    };
+    robust_result r;
+    advcc_rng arng, root;
+    rng_seed(&root, (uint64_t)seed);
+    rng_split(&root, 3, &arng);
+    double t0 = progress_now();
+    if (robust_evaluate(ctx, &test, &rc_cfg, &arng, &r, err, sizeof err) != 0) {
+        progress_end(&bar);
+        fprintf(stderr, "%s: %s\n", m->name, err);
+        goto done;
+    }
+    double wall = progress_now() - t0;
+    progress_end(&bar);
+    printf("%s: clean accuracy %.2f%% (%d images)\n", m->name, 100 * r.clean_acc, r.n);
+    if (attack) {
+        if (adv_file)
+            printf("%s: transfer images from %s\n", m->name, adv_file);
+        else
+            printf("%s: PGD %s eps %.4g (%.3g/255) alpha %.4g steps %d restarts %d\n",
+                   m->name, cfg.norm == ADVCC_L2 ? "L2" : "Linf", cfg.eps, cfg.eps * 255,
+                   cfg.alpha, cfg.steps, cfg.restarts);
+        printf("%s: robust accuracy %.2f%%, attack success %.2f%%, adv accuracy %.2f%%, %.1f s\n",
+               m->name, 100 * r.robust_acc, 100 * r.attack_success, 100 * r.adv_acc, wall);
+        if (r.grad_warning)
+            fprintf(stderr,
+                    "%s: warning: %.1f%% of input-gradient entries were zero%s; the attack may be "
+                    "blind (gradient masking) and robust accuracy overstated\n",
+                    m->name, 100 * r.grad_zero_share,
+                    r.grad.grad_nonfinite ? " and some were not finite" : "");
+    }
+    if (json && write_json(json, m, seed, attack ? &cfg : NULL, adv_file, &r, wall, ckpt) != 0) {
+        fprintf(stderr, "%s: %s: %s\n", m->name, json, strerror(errno));
+        goto done;
+    }
+    rc = 0;
+done:
+    ctx_free(ctx);
+    dataset_free(&test);
+    return rc;
+}

@@ -1,0 +1,51 @@
+/* cli_info.c - `MODEL info`: what the binary holds. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+static const char *kind_name(int kind)
+{
+    static const char *names[] = {"weight", "bias", "bn scale", "bn shift",
+                                  "threshold", "state"};
+    return kind >= 0 && kind <= ADVCC_STATE ? names[kind] : "?";
+}
+
+int cli_info(const advcc_model *m, int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: %s info\n\nPrints the model's tensors, parameter count and the spec's defaults.\n", m->name);
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "%s info: unexpected argument '%s'\n", m->name, argv[1]);
+        return 2;
+    }
+    size_t trained = 0;
+    printf("model %s (from %s), %s\n", m->name, m->source, ADVCC_VERSION);
+    printf("input %dx%dx%d, %d classes, %.1f MFLOP a forward pass\n", m->in_c,
+           m->in_h, m->in_w, m->classes, m->flops_forward / 1e6);
+    printf("tensors:\n");
+    for (int i = 0; i < m->n_tensors; i++) {
+        const advcc_tensor *t = &m->tensors[i];
+        char shape[64] = "";
+        int k = 0;
+        for (int d = 0; d < t->ndim; d++)
+            k += snprintf(shape + k, sizeof shape - (size_t)k, "%s%d", d ? "x" : "", t->shape[d]);
+        printf("  %-24s %-14s %9zu  %s\n", t->name, shape, t->size, kind_name(t->kind));
+        if (t->kind != ADVCC_STATE)
+            trained += t->size;
+    }
+    printf("parameters: %zu trained, %zu in the buffer\n", trained, m->n_params);
+    printf("train: sgd lr=%g momentum=%g weight_decay=%g batch=%d epochs=%d%s\n",
+           m->train.lr, m->train.momentum, m->train.weight_decay, m->train.batch,
+           m->train.epochs, m->train.adversarial ? " adversarial" : "");
+    static const char *inits[] = {"none", "gaussian", "uniform"};
+    printf("attack: pgd eps=%.6g (%.3g/255) alpha=%.6g steps=%d restarts=%d init=%s%s\n",
+           m->attack.eps, m->attack.eps * 255, m->attack.alpha, m->attack.steps,
+           m->attack.restarts, inits[m->attack.init % 3],
+           m->attack.present ? "" : " (defaults)");
+    if (m->ensemble > 1)
+        printf("ensemble: %d passes averaging %s\n", m->ensemble,
+               m->ensemble_probs ? "probabilities" : "logits");
+    return 0;
+}

@@ -1,0 +1,275 @@
+/* cli_train.c - `MODEL train`: train with the spec's recipe (overridable
+ * from the command line), evaluate on the test set, write the checkpoint,
+ * the per-step loss and a summary, each atomically. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "atomic_file.h"
+#include "checkpoint.h"
+#include "cli.h"
+#include "context.h"
+#include "cli_attack.h"
+#include "pgd.h"
+#include "robust.h"
+#include "train.h"
+
+static void train_usage(const advcc_model *m, FILE *fp)
+{
+    fprintf(fp,
+            "usage: %s train [options]\n"
+            "\n"
+            "Trains the model with its spec's recipe on the training split, then\n"
+            "evaluates clean accuracy on the test split.  Writes into --out:\n"
+            "  checkpoint.safetensors  parameters (safetensors, PyTorch-style names)\n"
+            "  train_loss.csv          step,epoch,loss per step\n"
+            "  train.json              a summary of the run\n"
+            "\n"
+            "options (spec defaults in brackets):\n"
+            "  --seed N          seed of initialisation, shuffling and noise [0]\n"
+            "  --threads N       threads for OpenMP and OpenBLAS [all cores]\n"
+            "  --epochs N        epochs [%d]\n"
+            "  --batch N         batch size [%d]\n"
+            "  --lr X            learning rate [%g]\n"
+            "  --momentum X      momentum [%g]\n"
+            "  --weight-decay X  weight decay [%g]\n"
+            "  --limit N         train on the first N training images only [all]\n"
+            "  --test-limit N    evaluate on the first N test images only [all]\n"
+            "  --dataset NAME    cifar10 or fashion-mnist [%s]\n"
+            "  --out DIR         output directory [out/%s-seed<N>]\n"
+            "  --quiet           no progress or per-epoch lines\n"
+            "\n"
+            "adversarial training (%s): every batch is replaced by its PGD images;\n"
+            "these options override the spec's training attack:\n",
+            m->name, m->train.epochs, m->train.batch, m->train.lr,
+            m->train.momentum, m->train.weight_decay, cli_default_dataset(m),
+            m->name, m->train.adversarial ? "this model" : "not this model's recipe");
+    cli_attack_usage(m, fp);
+    fprintf(fp,
+            "  --help            this text\n"
+            "\n"
+            "CIFAR-10 is read from $CIFAR10_DIR, else ./data/cifar-10-batches-bin.\n"
+            "Exit status: 0 done, 1 error, 2 usage, 3 the loss diverged (NaN/Inf).\n");
+}
+
+/* Adversarial training's batch replacement: PGD with BatchNorm on batch
+ * statistics and its running statistics untouched (METHODS.md 3). */
+typedef struct adv_state {
+    pgd_cfg cfg;
+    infer_ws inf;
+    pgd_ws pgd;
+    advcc_rng rng;
+} adv_state;
+
+static int perturb_batch(void *arg, advcc_ctx *c, const real_t *x, const int *y,
+                         int n, real_t *xadv)
+{
+    adv_state *a = arg;
+    (void)c;
+    return pgd_attack(&a->pgd, &a->cfg, x, y, n, &a->rng, xadv, NULL);
+}
+
+static int write_summary(const char *path, const advcc_model *m, long seed,
+                         int epochs, long limit, const train_result *r,
+                         double acc, int test_n, char *err, size_t errlen)
+{
+    atomic_file af;
+    if (atomic_open(&af, path) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    FILE *fp = af.fp;
+    fprintf(fp, "{\"model\":");
+    cli_json_string(fp, m->name);
+    fprintf(fp, ",\"seed\":%ld,\"epochs\":%d,\"limit\":%ld,\"steps\":%ld,", seed,
+            epochs, limit, r->steps);
+    if (r->diverged)
+        fprintf(fp, "\"final_loss\":null,\"clean_acc\":null,\"test_n\":0,");
+    else
+        fprintf(fp, "\"final_loss\":%.9g,\"clean_acc\":%.6f,\"test_n\":%d,",
+                r->final_loss, acc, test_n);
+    fprintf(fp, "\"train_s\":%.3f,\"status\":\"%s\",\"diverged_step\":", r->seconds,
+            r->diverged ? "diverged" : "ok");
+    if (r->diverged)
+        fprintf(fp, "%ld", r->diverged_step);
+    else
+        fprintf(fp, "null");
+    fprintf(fp, ",\"version\":\"%s\"}\n", ADVCC_VERSION);
+    if (atomic_commit(&af) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int cli_train(const advcc_model *m, int argc, char **argv)
+{
+    static const struct option base_opts[] = {
+        {"seed", required_argument, 0, 's'},
+        {"threads", required_argument, 0, 't'},
+        {"epochs", required_argument, 0, 'e'},
+        {"batch", required_argument, 0, 'b'},
+        {"lr", required_argument, 0, 'l'},
+        {"momentum", required_argument, 0, 'm'},
+        {"weight-decay", required_argument, 0, 'w'},
+        {"limit", required_argument, 0, 'n'},
+        {"test-limit", required_argument, 0, 'N'},
+        {"dataset", required_argument, 0, 'd'},
+        {"out", required_argument, 0, 'o'},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+    };
+    struct option opts[64];
+    const int nb = (int)(sizeof base_opts / sizeof base_opts[0]);
+    memcpy(opts, base_opts, sizeof base_opts);
+    cli_attack_options(opts + nb, 64 - nb);
+    adv_state adv;
+    memset(&adv, 0, sizeof adv);
+    pgd_cfg_from_attack(&adv.cfg, &m->train_attack);
+    adv.cfg.mode = ADVCC_TRAIN_FROZEN;
+    adv.cfg.mean = m->norm_mean;
+    adv.cfg.std = m->norm_std;
+    long seed = 0, threads = 0, epochs = m->train.epochs, batch = m->train.batch;
+    long limit = 0, test_limit = 0;
+    double lr = m->train.lr, momentum = m->train.momentum, wd = m->train.weight_decay;
+    const char *dataset = cli_default_dataset(m), *out = NULL;
+    int quiet = 0, c, li = -1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "q", opts, &li)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 's': bad = cli_int(optarg, 0, 0x7fffffffL, &seed); break;
+        case 't': bad = cli_int(optarg, 1, 1024, &threads); break;
+        case 'e': bad = cli_int(optarg, 0, 100000, &epochs); break;
+        case 'b': bad = cli_int(optarg, 1, 100000, &batch); break;
+        case 'l': bad = cli_number(optarg, &lr) || lr <= 0; break;
+        case 'm': bad = cli_number(optarg, &momentum) || momentum < 0; break;
+        case 'w': bad = cli_number(optarg, &wd) || wd < 0; break;
+        case 'n': bad = cli_int(optarg, 1, 0x7fffffffL, &limit); break;
+        case 'N': bad = cli_int(optarg, 1, 0x7fffffffL, &test_limit); break;
+        case 'd': dataset = optarg; break;
+        case 'o': out = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': train_usage(m, stdout); return 0;
+        case '?': train_usage(m, stderr); return 2;
+        default: bad = cli_attack_option(c, optarg, &adv.cfg); break;
+        }
+        if (bad) {
+            fprintf(stderr, "%s train: bad value '%s' for --%s\n", m->name, optarg,
+                    li >= 0 ? opts[li].name : "?");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s train: unexpected argument '%s'\n", m->name, argv[optind]);
+        return 2;
+    }
+    char err[4608], path[4096];
+    if (m->train.adversarial && pgd_check_cfg(&adv.cfg, m->in_c, err, sizeof err) != 0) {
+        fprintf(stderr, "%s train: %s\n", m->name, err);
+        return 2;
+    }
+    char outbuf[512];
+    if (!out) {
+        snprintf(outbuf, sizeof outbuf, "out/%s-seed%ld", m->name, seed);
+        out = outbuf;
+    }
+    ctx_set_threads((int)threads);
+
+    advcc_dataset train = {0}, test = {0};
+    if (cli_load_data(m, dataset, 1, (int)limit, &train) != 0)
+        return 1;
+    if (cli_load_data(m, dataset, 0, (int)test_limit, &test) != 0) {
+        dataset_free(&train);
+        return 1;
+    }
+    if (cli_mkdirs(out) != 0) {
+        fprintf(stderr, "%s: cannot create %s: %s\n", m->name, out, strerror(errno));
+        dataset_free(&train);
+        dataset_free(&test);
+        return 1;
+    }
+    if (!quiet)
+        fprintf(stderr, "%s: training on %d %s images, %ld epochs, batch %ld, lr %g, seed %ld\n",
+                m->name, train.n, dataset, epochs, batch, lr, seed);
+
+    int rc = 1, adv_ready = 0;
+    advcc_ctx *ctx = ctx_create(m, (int)batch, (uint64_t)seed);
+    if (!ctx) {
+        fprintf(stderr, "%s: out of memory\n", m->name);
+        goto done;
+    }
+    if (m->train.adversarial) {
+        advcc_rng root;
+        rng_seed(&root, (uint64_t)seed);
+        rng_split(&root, 4, &adv.rng);
+        if (infer_init(&adv.inf, ctx) != 0 || pgd_init(&adv.pgd, &adv.inf) != 0) {
+            fprintf(stderr, "%s: out of memory\n", m->name);
+            goto done;
+        }
+        adv_ready = 1;
+        if (!quiet)
+            fprintf(stderr, "%s: adversarial training, PGD eps %.4g (%.3g/255) alpha %.4g steps %d\n",
+                    m->name, adv.cfg.eps, adv.cfg.eps * 255, adv.cfg.alpha, adv.cfg.steps);
+    }
+    train_opts o = {
+        .epochs = (int)epochs, .batch = (int)batch, .lr = lr,
+        .momentum = momentum, .weight_decay = wd, .seed = (uint64_t)seed,
+        .quiet = quiet,
+        .perturb = m->train.adversarial ? perturb_batch : NULL,
+        .perturb_arg = &adv,
+    };
+    snprintf(path, sizeof path, "%s/train_loss.csv", out);
+    o.loss_csv = path;
+    train_result r;
+    if (train_model(ctx, &train, &o, &r, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", m->name, err);
+        goto done;
+    }
+    double acc = 0;
+    if (r.diverged) {
+        fprintf(stderr, "%s: training diverged at step %ld (loss not finite)\n",
+                m->name, r.diverged_step);
+    } else {
+        robust_cfg ecfg = {.judge = 1};
+        robust_result er;
+        advcc_rng erng, root;
+        rng_seed(&root, (uint64_t)seed);
+        rng_split(&root, 5, &erng);
+        if (robust_evaluate(ctx, &test, &ecfg, &erng, &er, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: %s\n", m->name, err);
+            goto done;
+        }
+        acc = er.clean_acc;
+        snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
+        if (checkpoint_save(path, m, ctx->params, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: %s\n", m->name, err);
+            goto done;
+        }
+    }
+    snprintf(path, sizeof path, "%s/train.json", out);
+    if (write_summary(path, m, seed, (int)epochs, limit, &r, acc, test.n, err,
+                      sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", m->name, err);
+        goto done;
+    }
+    if (r.diverged) {
+        rc = 3;
+        goto done;
+    }
+    printf("%s: test accuracy %.2f%% (%d images), %ld steps in %.1f s, final loss %.4f\n",
+           m->name, 100 * acc, test.n, r.steps, r.seconds, r.final_loss);
+    printf("%s: wrote %s/checkpoint.safetensors\n", m->name, out);
+    rc = 0;
+done:
+    if (adv_ready) {
+        pgd_free(&adv.pgd);
+        infer_free(&adv.inf);
+    }
+    ctx_free(ctx);
+    dataset_free(&train);
+    dataset_free(&test);
+    return rc;
+}

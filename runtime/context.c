@@ -1,0 +1,62 @@
+/* context.c - model instances: one allocation per buffer, 64-byte aligned,
+ * made once; nothing is allocated inside a step. */
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include "context.h"
+#include "rng.h"
+
+/* OpenBLAS's own setter; declared here to avoid depending on which cblas.h
+ * variant is installed. */
+void openblas_set_num_threads(int num_threads);
+
+static real_t *alloc_reals(size_t n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (n ? n : 1) * sizeof(real_t)) != 0)
+        return NULL;
+    memset(p, 0, (n ? n : 1) * sizeof(real_t));
+    return p;
+}
+
+advcc_ctx *ctx_create(const advcc_model *m, int batch_cap, uint64_t seed)
+{
+    advcc_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->model = m;
+    c->batch_cap = batch_cap;
+    c->params = alloc_reals(m->n_params);
+    c->grads = alloc_reals(m->n_params);
+    c->arena = alloc_reals(m->arena_size(batch_cap));
+    c->rng = malloc(sizeof *c->rng);
+    if (!c->params || !c->grads || !c->arena || !c->rng) {
+        ctx_free(c);
+        return NULL;
+    }
+    advcc_rng root, init;
+    rng_seed(&root, seed);
+    rng_split(&root, 1, &init);
+    rng_split(&root, 2, c->rng);
+    m->init(c->params, &init);
+    return c;
+}
+
+void ctx_free(advcc_ctx *c)
+{
+    if (!c)
+        return;
+    free(c->params);
+    free(c->grads);
+    free(c->arena);
+    free(c->rng);
+    free(c);
+}
+
+void ctx_set_threads(int n)
+{
+    if (n <= 0)
+        return;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}

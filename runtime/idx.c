@@ -1,0 +1,217 @@
+/* idx.c - IDX files (MNIST, Fashion-MNIST): a big-endian magic 0x00000803
+ * (unsigned bytes, 3 dimensions: count, rows, columns) for images or
+ * 0x00000801 (1 dimension: count) for labels, then the bytes.  Read through
+ * zlib's gz* functions, which pass plain files through unchanged, so .gz and
+ * unpacked files both work.  Offsets in messages count uncompressed bytes. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include "dataset.h"
+
+#define IDX_IMAGES_MAGIC 0x00000803u
+#define IDX_LABELS_MAGIC 0x00000801u
+#define IDX_MAX_SIDE 4096
+#define IDX_CLASSES 10
+
+typedef struct idx_file {
+    gzFile gz;
+    const char *path;
+    long long pos;          /* uncompressed bytes read so far */
+} idx_file;
+
+static void idx_error(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen)
+        vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int idx_open(idx_file *f, const char *path, char *err, size_t errlen)
+{
+    f->path = path;
+    f->pos = 0;
+    errno = 0;
+    f->gz = gzopen(path, "rb");
+    if (!f->gz) {
+        idx_error(err, errlen, "%s: cannot open: %s", path,
+                  errno ? strerror(errno) : "out of memory");
+        return -1;
+    }
+    gzbuffer(f->gz, 1 << 18);
+    return 0;
+}
+
+/* zlib's message for the last error, without the "path: " it prefixes. */
+static const char *zlib_reason(idx_file *f, int *zerr)
+{
+    const char *msg = gzerror(f->gz, zerr);
+    size_t n = strlen(f->path);
+    if (strncmp(msg, f->path, n) == 0 && strncmp(msg + n, ": ", 2) == 0)
+        msg += n + 2;
+    return *zerr == Z_ERRNO ? strerror(errno) : msg;
+}
+
+/* The reason a read came up short: zlib's complaint when it has one. */
+static void short_read_error(idx_file *f, const char *what, size_t want,
+                             size_t got, char *err, size_t errlen)
+{
+    int zerr = Z_OK;
+    const char *msg = zlib_reason(f, &zerr);
+    long long at = f->pos + (long long)got;
+    if (zerr == Z_BUF_ERROR)
+        idx_error(err, errlen,
+                  "%s: offset %lld (uncompressed): truncated gzip stream in "
+                  "%s (zlib: %s)",
+                  f->path, at, what, msg);
+    else if (zerr != Z_OK)
+        idx_error(err, errlen, "%s: offset %lld (uncompressed, about): "
+                  "corrupt gzip data in %s (zlib: %s)", f->path, at, what,
+                  msg);
+    else
+        idx_error(err, errlen,
+                  "%s: offset %lld: truncated: %s needs %zu bytes, the file "
+                  "ends after %zu", f->path, at, what, want, got);
+}
+
+static int idx_read(idx_file *f, void *buf, size_t want, const char *what,
+                    char *err, size_t errlen)
+{
+    unsigned char *p = buf;
+    size_t got = 0;
+    while (got < want) {
+        /* Modest reads, so an error is placed within 64 KiB. */
+        size_t chunk = want - got > (1u << 16) ? (1u << 16) : want - got;
+        int r = gzread(f->gz, p + got, (unsigned)chunk);
+        if (r <= 0) {
+            short_read_error(f, what, want, got, err, errlen);
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    f->pos += (long long)want;
+    return 0;
+}
+
+/* Nothing may follow the data; reading past it also makes zlib check the
+ * gzip trailer's CRC, which catches corruption that still inflates. */
+static int idx_expect_end(idx_file *f, char *err, size_t errlen)
+{
+    unsigned char extra;
+    int r = gzread(f->gz, &extra, 1);
+    if (r == 1) {
+        idx_error(err, errlen, "%s: offset %lld: unexpected data after the "
+                  "last item", f->path, f->pos);
+        return -1;
+    }
+    int zerr = Z_OK;
+    const char *msg = zlib_reason(f, &zerr);
+    if (r < 0 || zerr != Z_OK) {
+        idx_error(err, errlen, "%s: offset %lld (uncompressed): corrupt "
+                  "gzip data at the end of the stream (zlib: %s)", f->path,
+                  f->pos, msg);
+        return -1;
+    }
+    return 0;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
+}
+
+/* Reads the magic and dims; ndim is 3 for images, 1 for labels. */
+static int idx_header(idx_file *f, uint32_t magic, int ndim, uint32_t *dims,
+                      char *err, size_t errlen)
+{
+    unsigned char b[16];
+    if (idx_read(f, b, 4 + 4 * (size_t)ndim, "the header", err, errlen))
+        return -1;
+    uint32_t m = be32(b);
+    if (m != magic) {
+        idx_error(err, errlen,
+                  "%s: offset 0: bad magic 0x%08x, expected 0x%08x (%s)",
+                  f->path, m, magic,
+                  magic == IDX_IMAGES_MAGIC ? "an IDX file of images"
+                                            : "an IDX file of labels");
+        return -1;
+    }
+    for (int i = 0; i < ndim; i++)
+        dims[i] = be32(b + 4 + 4 * i);
+    return 0;
+}
+
+int dataset_load_idx(const char *images, const char *labels,
+                     advcc_dataset *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    idx_file fi = {0}, fl = {0};
+    uint32_t di[3], dl[1];
+    if (idx_open(&fi, images, err, errlen) ||
+        idx_header(&fi, IDX_IMAGES_MAGIC, 3, di, err, errlen))
+        goto fail;
+    if (di[0] == 0 || di[0] > INT32_MAX) {
+        idx_error(err, errlen, "%s: offset 4: bad image count %u", images,
+                  di[0]);
+        goto fail;
+    }
+    for (int i = 1; i < 3; i++) {
+        if (di[i] == 0 || di[i] > IDX_MAX_SIDE) {
+            idx_error(err, errlen, "%s: offset %d: bad image %s %u", images,
+                      4 + 4 * i, i == 1 ? "height" : "width", di[i]);
+            goto fail;
+        }
+    }
+    if (idx_open(&fl, labels, err, errlen) ||
+        idx_header(&fl, IDX_LABELS_MAGIC, 1, dl, err, errlen))
+        goto fail;
+    if (dl[0] != di[0]) {
+        idx_error(err, errlen, "%s: offset 4: %u labels, but %s has %u images",
+                  labels, dl[0], images, di[0]);
+        goto fail;
+    }
+
+    size_t n = di[0], pixels = (size_t)di[1] * di[2];
+    out->pixels = malloc(n * pixels);
+    out->labels = malloc(n);
+    if (!out->pixels || !out->labels) {
+        idx_error(err, errlen, "%s: out of memory for %zu images", images, n);
+        goto fail;
+    }
+    if (idx_read(&fi, out->pixels, n * pixels, "the images", err, errlen) ||
+        idx_expect_end(&fi, err, errlen) ||
+        idx_read(&fl, out->labels, n, "the labels", err, errlen) ||
+        idx_expect_end(&fl, err, errlen))
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        if (out->labels[i] >= IDX_CLASSES) {
+            idx_error(err, errlen,
+                      "%s: offset %zu: label %u of item %zu is not in 0..9",
+                      labels, 8 + i, out->labels[i], i + 1);
+            goto fail;
+        }
+    }
+    gzclose(fi.gz);
+    gzclose(fl.gz);
+    out->n = (int)n;
+    out->c = 1;
+    out->h = (int)di[1];
+    out->w = (int)di[2];
+    out->classes = IDX_CLASSES;
+    snprintf(out->name, sizeof out->name, "idx");
+    return 0;
+
+fail:
+    if (fi.gz)
+        gzclose(fi.gz);
+    if (fl.gz)
+        gzclose(fl.gz);
+    dataset_free(out);
+    return -1;
+}

@@ -1,0 +1,106 @@
+/* kernels.h - the layer kernels generated code calls, forward and backward
+ * side by side.  Shapes are passed as arguments; generated code passes
+ * constants.
+ *
+ * Layouts inside a model: convolutional activations are "CNHW",
+ * [channels][batch][height][width], so that one sgemm covers the whole batch
+ * and BatchNorm's per-channel data are contiguous; fully connected
+ * activations are [batch][features].  Kernels that cross a boundary say so.
+ *
+ * Backward kernels overwrite their outputs (dx, dw, db) unless named _acc.
+ */
+#ifndef ADVCC_KERNELS_H
+#define ADVCC_KERNELS_H
+
+#include "real.h"
+
+/* C = alpha * op(A) op(B) + beta * C, row-major, through OpenBLAS. */
+void gemm(int trans_a, int trans_b, int m, int n, int k, real_t alpha,
+          const real_t *a, int lda, const real_t *b, int ldb, real_t beta,
+          real_t *c, int ldc);
+
+/* normalize: x NCHW pixels -> y CNHW, (x - mean[c]) / std[c]. */
+void normalize_forward(const real_t *x, int batch, int c, int hw,
+                       const real_t *mean, const real_t *std, real_t *y);
+/* dy CNHW -> dx NCHW. */
+void normalize_backward(const real_t *dy, int batch, int c, int hw,
+                        const real_t *std, real_t *dx);
+
+/* im2col over a CNHW batch: col is [c*k*k][batch*ho*wo]. */
+void im2col(const real_t *x, int c, int batch, int h, int w, int k,
+            int stride, int pad, int ho, int wo, real_t *col);
+/* The adjoint of im2col: dx (CNHW) = sum of col entries; overwrites dx. */
+void col2im(const real_t *col, int c, int batch, int h, int w, int k,
+            int stride, int pad, int ho, int wo, real_t *dx);
+
+/* Convolution, CNHW in and out; weight [co][ci][k][k]; bias may be NULL.
+ * col is scratch of ci*k*k*batch*ho*wo reals. */
+void conv_forward(const real_t *x, int ci, int batch, int h, int w,
+                  const real_t *weight, const real_t *bias, int co, int k,
+                  int stride, int pad, int ho, int wo, real_t *col, real_t *y);
+/* dw and db (db may be NULL) from x and dy; col is scratch. */
+void conv_backward_params(const real_t *x, const real_t *dy, int ci, int batch,
+                          int h, int w, int co, int k, int stride, int pad,
+                          int ho, int wo, real_t *col, real_t *dw, real_t *db);
+/* dx from dy; col is scratch. */
+void conv_backward_input(const real_t *dy, const real_t *weight, int ci,
+                         int batch, int h, int w, int co, int k, int stride,
+                         int pad, int ho, int wo, real_t *col, real_t *dx);
+
+/* Fully connected: x [batch][in], weight [out][in], y [batch][out]. */
+void linear_forward(const real_t *x, int batch, int in, const real_t *weight,
+                    const real_t *bias, int out, real_t *y);
+void linear_backward_params(const real_t *x, const real_t *dy, int batch,
+                            int in, int out, real_t *dw, real_t *db);
+void linear_backward_input(const real_t *dy, const real_t *weight, int batch,
+                           int in, int out, real_t *dx);
+
+/* CNHW [c][batch*hw] <-> [batch][c*hw], the flatten between conv and linear. */
+void cnhw_to_rows(const real_t *x, int c, int batch, int hw, real_t *y);
+void rows_to_cnhw(const real_t *x, int c, int batch, int hw, real_t *y);
+
+/* BatchNorm over CNHW, n = batch*h*w values per channel, eps 1e-5,
+ * momentum 0.1, unbiased running variance (PyTorch's rules).
+ * Training: batch statistics; mean and invstd saved for backward; running
+ * statistics updated only when update != 0. */
+void batchnorm_forward_train(const real_t *x, int c, int n,
+                             const real_t *gamma, const real_t *beta,
+                             real_t *running_mean, real_t *running_var,
+                             int update, real_t *mean, real_t *invstd,
+                             real_t *y);
+void batchnorm_forward_eval(const real_t *x, int c, int n,
+                            const real_t *gamma, const real_t *beta,
+                            const real_t *running_mean,
+                            const real_t *running_var, real_t *y);
+/* Training-mode backward (batch statistics). dgamma/dbeta may be NULL. */
+void batchnorm_backward_train(const real_t *x, const real_t *dy, int c, int n,
+                              const real_t *gamma, const real_t *mean,
+                              const real_t *invstd, real_t *dx,
+                              real_t *dgamma, real_t *dbeta);
+/* Eval-mode backward (running statistics are constants). */
+void batchnorm_backward_eval(const real_t *dy, int c, int n,
+                             const real_t *gamma, const real_t *running_var,
+                             real_t *dx);
+
+/* Elementwise ReLU; backward uses the forward output y (y > 0). */
+void relu_forward(const real_t *x, long n, real_t *y);
+void relu_backward(const real_t *y, const real_t *dy, long n, real_t *dx);
+
+/* Pools over planes of h x w (planes = c * batch for CNHW), kernel k,
+ * stride s, no padding, floor output size. */
+void avgpool_forward(const real_t *x, int planes, int h, int w, int k, int s,
+                     int ho, int wo, real_t *y);
+void avgpool_backward(const real_t *dy, int planes, int h, int w, int k,
+                      int s, int ho, int wo, real_t *dx);
+/* maxpool records the argmax offset within each plane for backward. */
+void maxpool_forward(const real_t *x, int planes, int h, int w, int k, int s,
+                     int ho, int wo, real_t *y, int *argmax);
+void maxpool_backward(const real_t *dy, const int *argmax, int planes, int h,
+                      int w, int ho, int wo, real_t *dx);
+
+/* Mean softmax cross-entropy over the batch; writes dlogits (of the mean
+ * loss) when not NULL and the predicted class per row when pred not NULL. */
+double softmax_xent(const real_t *logits, const int *labels, int batch,
+                    int classes, real_t *dlogits, int *pred);
+
+#endif

@@ -1,0 +1,124 @@
+/* model.h - the one contract between a generated model and the runtime.
+ *
+ * advcc emits, for each model of a spec, a file generated/<model>.c that
+ * defines one `const advcc_model advcc_model_<name>`.  The runtime (training,
+ * attacks, evaluation, checkpoints, the command line) knows models only
+ * through this descriptor.
+ *
+ * Memory: all parameters and state (BatchNorm running statistics, learnable
+ * thresholds, power-iteration vectors) live in one buffer of n_params reals,
+ * described tensor by tensor; gradients live in a buffer of the same layout;
+ * activations live in one arena of arena_size(batch) reals.  Nothing is
+ * allocated inside a step.
+ *
+ * Layouts at the boundary: images are NCHW, [batch][in_c][in_h][in_w], pixels
+ * in [0,1]; logits are [batch][classes].
+ */
+#ifndef ADVCC_MODEL_H
+#define ADVCC_MODEL_H
+
+#include <stddef.h>
+#include "real.h"
+
+struct advcc_rng;
+
+/* What a tensor of the parameter buffer is for. */
+enum advcc_tensor_kind {
+    ADVCC_WEIGHT = 0,   /* trained, decayed */
+    ADVCC_BIAS,         /* trained, decayed (as PyTorch's SGD does) */
+    ADVCC_BN_SCALE,     /* trained */
+    ADVCC_BN_SHIFT,     /* trained */
+    ADVCC_THRESHOLD,    /* trained: learnable activation bounds */
+    ADVCC_STATE         /* not trained: running statistics, power-iteration vectors */
+};
+
+typedef struct advcc_tensor {
+    const char *name;   /* PyTorch-style: "conv1.weight", "bn1.running_mean" */
+    size_t offset;      /* into the parameter buffer, in reals */
+    size_t size;        /* in reals */
+    int ndim;
+    int shape[4];
+    int kind;           /* enum advcc_tensor_kind */
+} advcc_tensor;
+
+/* How a forward pass treats BatchNorm and noise. */
+enum advcc_mode {
+    ADVCC_EVAL = 0,         /* running statistics */
+    ADVCC_TRAIN = 1,        /* batch statistics, running statistics updated */
+    ADVCC_TRAIN_FROZEN = 2  /* batch statistics, running statistics untouched
+                               (attack passes during adversarial training) */
+};
+
+typedef struct advcc_train_cfg {
+    double lr, momentum, weight_decay;
+    int batch, epochs;
+    int adversarial;        /* replace every batch by its attack images */
+} advcc_train_cfg;
+
+enum advcc_init { ADVCC_INIT_NONE = 0, ADVCC_INIT_GAUSSIAN, ADVCC_INIT_UNIFORM };
+enum advcc_clip { ADVCC_CLIP_PIXEL = 0, ADVCC_CLIP_NORMALIZED };
+enum advcc_norm { ADVCC_LINF = 0, ADVCC_L2 };
+
+typedef struct advcc_attack_cfg {
+    int present;            /* the spec named an attack */
+    double eps, alpha;      /* pixel units */
+    int steps, restarts, eot;
+    int init;               /* enum advcc_init */
+    int clip;               /* enum advcc_clip */
+    int norm;               /* enum advcc_norm */
+} advcc_attack_cfg;
+
+typedef struct advcc_model advcc_model;
+
+/* A model instance: the buffers one forward/backward works on. */
+typedef struct advcc_ctx {
+    const advcc_model *model;
+    real_t *params;         /* model->n_params */
+    real_t *grads;          /* model->n_params, same layout */
+    real_t *arena;          /* model->arena_size(batch_cap) */
+    int batch_cap;
+    const real_t *input;    /* the last forward's images: keep them alive
+                               until its backward */
+    int batch;              /* batch size of the last forward */
+    int mode;               /* mode of the last forward */
+    struct advcc_rng *rng;  /* noise layers draw from it */
+} advcc_ctx;
+
+struct advcc_model {
+    const char *name;
+    const char *source;     /* the spec file it came from */
+    int in_c, in_h, in_w, classes;
+    size_t n_params;
+    int n_tensors;
+    const advcc_tensor *tensors;
+    long long flops_forward;    /* multiply-adds x 2 per image */
+
+    size_t (*arena_size)(int batch);
+    /* PyTorch's default initialisation, drawn from rng. */
+    void (*init)(real_t *params, struct advcc_rng *rng);
+    /* x: NCHW images, batch <= c->batch_cap; writes logits.  Keeps in the
+     * arena what backward needs. */
+    void (*forward)(advcc_ctx *c, const real_t *x, int batch, int mode,
+                    real_t *logits);
+    /* After forward with the same batch: from dlogits, overwrite c->grads
+     * when want_params, and write the input gradient into dx when dx is not
+     * NULL.  want_params == 0 with dx is the attack's input-only backward. */
+    void (*backward)(advcc_ctx *c, const real_t *dlogits, int want_params,
+                     real_t *dx);
+    /* Regulariser: adds its gradient into c->grads when want_grad, returns
+     * its value; NULL when the model has none. terms[] gets each term. */
+    double (*regularize)(advcc_ctx *c, int want_grad, double *terms);
+    int n_reg_terms;
+    const char *const *reg_term_names;
+
+    advcc_train_cfg train;
+    advcc_attack_cfg attack;        /* evaluation attack from the spec */
+    advcc_attack_cfg train_attack;  /* attack used by adversarial training */
+    const double *norm_mean, *norm_std;  /* the input normalisation per
+                                    channel, NULL without one (attacks that
+                                    clip normalised values need it) */
+    int ensemble;                   /* inference passes averaged (RSE); 1 otherwise */
+    int ensemble_probs;             /* average probabilities, not logits */
+};
+
+#endif

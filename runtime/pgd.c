@@ -1,0 +1,287 @@
+/* pgd.c - L-infinity and L2 PGD with random starts and per-image restarts. */
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "pgd.h"
+
+void pgd_cfg_from_attack(pgd_cfg *cfg, const advcc_attack_cfg *a)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->norm = a->norm;
+    cfg->eps = a->eps;
+    cfg->alpha = a->alpha;
+    cfg->steps = a->steps;
+    cfg->restarts = a->restarts > 0 ? a->restarts : 1;
+    cfg->eot = a->eot > 0 ? a->eot : 1;
+    cfg->init = a->init;
+    cfg->clip = a->clip;
+    cfg->targeted = 0;
+    cfg->labels = PGD_LABELS_TRUE;
+    cfg->mode = ADVCC_EVAL;
+}
+
+int pgd_check_cfg(const pgd_cfg *cfg, int channels, char *err, size_t errlen)
+{
+    const char *why = NULL;
+    if (cfg->norm != ADVCC_LINF && cfg->norm != ADVCC_L2)
+        why = "unknown norm";
+    else if (!(cfg->eps >= 0) || !isfinite(cfg->eps))
+        why = "eps must be a finite number >= 0";
+    else if (!(cfg->alpha >= 0) || !isfinite(cfg->alpha))
+        why = "alpha must be a finite number >= 0";
+    else if (cfg->steps < 0)
+        why = "steps must be >= 0";
+    else if (cfg->restarts < 1)
+        why = "restarts must be >= 1";
+    else if (cfg->eot < 1)
+        why = "eot must be >= 1";
+    else if (cfg->init != ADVCC_INIT_NONE && cfg->init != ADVCC_INIT_GAUSSIAN &&
+             cfg->init != ADVCC_INIT_UNIFORM)
+        why = "unknown init";
+    else if (cfg->clip != ADVCC_CLIP_PIXEL && cfg->clip != ADVCC_CLIP_NORMALIZED)
+        why = "unknown clip";
+    else if (cfg->clip == ADVCC_CLIP_NORMALIZED && (!cfg->mean || !cfg->std))
+        why = "clip=normalized needs the per-channel mean and std";
+    else if (cfg->labels != PGD_LABELS_TRUE && cfg->labels != PGD_LABELS_PRED)
+        why = "unknown label choice";
+    else if (cfg->mode == ADVCC_TRAIN)
+        why = "attack passes must not update BatchNorm running statistics "
+              "(use eval or train-frozen mode)";
+    if (!why && cfg->clip == ADVCC_CLIP_NORMALIZED)
+        for (int c = 0; c < channels; c++)
+            if (!(cfg->std[c] > 0))
+                why = "clip=normalized needs std > 0 in every channel";
+    if (why) {
+        if (err && errlen)
+            snprintf(err, errlen, "pgd: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+int pgd_init(pgd_ws *w, infer_ws *inf)
+{
+    memset(w, 0, sizeof *w);
+    w->inf = inf;
+    w->cap = inf->cap;
+    w->in_size = inf->in_size;
+    int channels = inf->ctx->model->in_c;
+    size_t in_n = (size_t)w->cap * w->in_size;
+    w->cur = malloc(sizeof(real_t) * in_n);
+    w->grad = malloc(sizeof(real_t) * in_n);
+    w->logits = malloc(sizeof(real_t) * (size_t)w->cap * inf->classes);
+    w->box_lo = malloc(sizeof(real_t) * channels);
+    w->box_hi = malloc(sizeof(real_t) * channels);
+    w->best_loss = malloc(sizeof(double) * w->cap);
+    w->best_hit = malloc(sizeof(int) * w->cap);
+    w->labels = malloc(sizeof(int) * w->cap);
+    if (!w->cur || !w->grad || !w->logits || !w->box_lo || !w->box_hi ||
+        !w->best_loss || !w->best_hit || !w->labels) {
+        pgd_free(w);
+        return -1;
+    }
+    return 0;
+}
+
+void pgd_free(pgd_ws *w)
+{
+    free(w->cur);
+    free(w->grad);
+    free(w->logits);
+    free(w->box_lo);
+    free(w->box_hi);
+    free(w->best_loss);
+    free(w->best_hit);
+    free(w->labels);
+    memset(w, 0, sizeof *w);
+}
+
+static void set_box(pgd_ws *w, const pgd_cfg *cfg)
+{
+    int channels = w->inf->ctx->model->in_c;
+    for (int c = 0; c < channels; c++) {
+        if (cfg->clip == ADVCC_CLIP_NORMALIZED) {
+            w->box_lo[c] = (real_t)(cfg->mean[c] - 2.0 * cfg->std[c]);
+            w->box_hi[c] = (real_t)(cfg->mean[c] + 2.0 * cfg->std[c]);
+        } else {
+            w->box_lo[c] = 0;
+            w->box_hi[c] = 1;
+        }
+    }
+}
+
+static real_t clamp(real_t v, real_t lo, real_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* v into the box, then into the eps ball around x, image by image. */
+static void project(pgd_ws *w, const pgd_cfg *cfg, const real_t *x,
+                    real_t *v, int n)
+{
+    int d = w->in_size;
+    int plane = d / w->inf->ctx->model->in_c;
+    real_t eps = (real_t)cfg->eps;
+    for (int b = 0; b < n; b++) {
+        const real_t *xb = x + (size_t)b * d;
+        real_t *vb = v + (size_t)b * d;
+        for (int i = 0; i < d; i++)
+            vb[i] = clamp(vb[i], w->box_lo[i / plane], w->box_hi[i / plane]);
+        if (cfg->norm == ADVCC_LINF) {
+            for (int i = 0; i < d; i++)
+                vb[i] = clamp(vb[i], xb[i] - eps, xb[i] + eps);
+            continue;
+        }
+        double sq = 0.0;
+        for (int i = 0; i < d; i++)
+            sq += ((double)vb[i] - xb[i]) * ((double)vb[i] - xb[i]);
+        double norm = sqrt(sq);
+        if (norm > cfg->eps) {
+            /* Shrinking toward x keeps a point of the box in the box
+             * whenever x is in it (the box is convex). */
+            double s = cfg->eps / norm;
+            for (int i = 0; i < d; i++)
+                vb[i] = (real_t)(xb[i] + s * ((double)vb[i] - xb[i]));
+        }
+    }
+}
+
+/* The attempt's starting point x + xi, projected. */
+static void start_point(pgd_ws *w, const pgd_cfg *cfg, const real_t *x,
+                        int n, advcc_rng *rng, real_t *v)
+{
+    int d = w->in_size;
+    memcpy(v, x, sizeof(real_t) * n * d);
+    if (cfg->init == ADVCC_INIT_NONE || cfg->eps == 0)
+        return;
+    for (int b = 0; b < n; b++) {
+        real_t *vb = v + (size_t)b * d;
+        if (cfg->norm == ADVCC_LINF) {
+            for (int i = 0; i < d; i++)
+                vb[i] += (real_t)(cfg->init == ADVCC_INIT_GAUSSIAN
+                                      ? cfg->eps * rng_normal(rng)
+                                      : cfg->eps * (2.0 * rng_uniform(rng) - 1.0));
+        } else if (cfg->init == ADVCC_INIT_GAUSSIAN) {
+            double s = cfg->eps / sqrt((double)d);
+            for (int i = 0; i < d; i++)
+                vb[i] += (real_t)(s * rng_normal(rng));
+        } else {
+            /* Uniform in the ball: a uniform direction, radius eps u^(1/d). */
+            double sq = 0.0;
+            for (int i = 0; i < d; i++) {
+                double z = rng_normal(rng);
+                w->grad[(size_t)b * d + i] = (real_t)z;
+                sq += z * z;
+            }
+            double r = cfg->eps * pow(rng_uniform(rng), 1.0 / d);
+            double s = sq > 0 ? r / sqrt(sq) : 0.0;
+            for (int i = 0; i < d; i++)
+                vb[i] += (real_t)(s * w->grad[(size_t)b * d + i]);
+        }
+    }
+    project(w, cfg, x, v, n);
+}
+
+static void count_grad(const real_t *g, long len, pgd_stats *st)
+{
+    if (!st)
+        return;
+    long long zero = 0, bad = 0;
+    for (long i = 0; i < len; i++) {
+        if (g[i] == 0)
+            zero++;
+        else if (!isfinite(g[i]))
+            bad++;
+    }
+    st->grad_entries += len;
+    st->grad_zero += zero;
+    st->grad_nonfinite += bad;
+}
+
+/* One ascent step along w->grad, then the projection.  Entries that are
+ * not finite do not move their pixel. */
+static void take_step(pgd_ws *w, const pgd_cfg *cfg, const real_t *x, int n)
+{
+    int d = w->in_size;
+    for (int b = 0; b < n; b++) {
+        real_t *vb = w->cur + (size_t)b * d;
+        const real_t *g = w->grad + (size_t)b * d;
+        if (cfg->norm == ADVCC_LINF) {
+            real_t a = (real_t)cfg->alpha;
+            for (int i = 0; i < d; i++)
+                vb[i] += g[i] > 0 ? a : g[i] < 0 ? -a : 0;
+            continue;
+        }
+        double sq = 0.0;
+        for (int i = 0; i < d; i++)
+            if (isfinite(g[i]))
+                sq += (double)g[i] * g[i];
+        if (!(sq > 0) || !isfinite(sq))
+            continue;
+        double s = cfg->alpha / sqrt(sq);
+        for (int i = 0; i < d; i++)
+            if (isfinite(g[i]))
+                vb[i] = (real_t)(vb[i] + s * g[i]);
+    }
+    project(w, cfg, x, w->cur, n);
+}
+
+int pgd_attack(pgd_ws *w, const pgd_cfg *cfg, const real_t *x, const int *y,
+               int n, advcc_rng *rng, real_t *xadv, pgd_stats *st)
+{
+    infer_ws *inf = w->inf;
+    int C = inf->classes, d = w->in_size;
+    if (pgd_check_cfg(cfg, inf->ctx->model->in_c, NULL, 0) != 0)
+        return -1;
+    assert(n >= 1 && n <= w->cap);
+    set_box(w, cfg);
+
+    if (cfg->targeted || cfg->labels == PGD_LABELS_TRUE) {
+        memcpy(w->labels, y, sizeof(int) * n);
+    } else {
+        infer_logits(inf, x, n, cfg->mode, w->logits);
+        for (int b = 0; b < n; b++)
+            infer_row_loss(w->logits + (size_t)b * C, 0, C, &w->labels[b]);
+    }
+
+    for (int r = 0; r < cfg->restarts; r++) {
+        start_point(w, cfg, x, n, rng, w->cur);
+        for (int s = 0; s < cfg->steps; s++) {
+            infer_loss_grad(inf, w->cur, w->labels, n, cfg->mode, cfg->eot,
+                            cfg->targeted, w->grad, NULL);
+            count_grad(w->grad, (long)n * d, st);
+            take_step(w, cfg, x, n);
+        }
+        if (st)
+            st->attempts++;
+        if (cfg->restarts == 1) {
+            memcpy(xadv, w->cur, sizeof(real_t) * n * d);
+            break;
+        }
+
+        /* Judge the attempt image by image. */
+        infer_logits(inf, w->cur, n, cfg->mode, w->logits);
+        int all_hit = 1;
+        for (int b = 0; b < n; b++) {
+            int pred;
+            double loss = infer_row_loss(w->logits + (size_t)b * C,
+                                         w->labels[b], C, &pred);
+            int hit = cfg->targeted ? pred == w->labels[b]
+                                    : pred != w->labels[b];
+            int better = cfg->targeted ? loss < w->best_loss[b]
+                                       : loss > w->best_loss[b];
+            if (r == 0 || (!w->best_hit[b] && (hit || better))) {
+                memcpy(xadv + (size_t)b * d, w->cur + (size_t)b * d,
+                       sizeof(real_t) * d);
+                w->best_loss[b] = loss;
+                w->best_hit[b] = hit;
+            }
+            all_hit &= w->best_hit[b];
+        }
+        if (all_hit)
+            break;
+    }
+    return 0;
+}

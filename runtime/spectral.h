@@ -1,0 +1,59 @@
+/* spectral.h - the largest singular value sigma of a layer's linear map by
+ * power iteration, and its gradient, for the spectral-norm penalty
+ * (report eq. 5 and Algorithms 3-4; Yoshida & Miyato 2017).
+ *
+ * Linear layer, W [rows][cols] (Algorithm 3):
+ *     repeat: u = W v / ||W v||;  v = W^T u / ||W^T u||
+ *     sigma = u^T W v,  d sigma / dW = u v^T  (u, v held constant).
+ * Convolution (Algorithm 4): the map is the convolution itself, from an
+ * input ci x h x w to an output co x ho x wo (stride, padding pad), not the
+ * flattened kernel [co][ci*k*k]:
+ *     repeat: u = conv(v, W) / ||.||;  v = conv^T(u, W) / ||.||
+ * where conv^T is the transposed convolution (conv_backward_input; equal to
+ * a convolution with the flipped kernel, in/out channels swapped, padding
+ * k - 1 - pad, at stride 1).  sigma = <u, conv(v, W)>, and d sigma / dW is
+ * the weight gradient of a convolution with input v and output gradient u.
+ * The dense operator is never formed.
+ *
+ * After the v step, u^T W v = ||W^T u||, so sigma is that norm and costs no
+ * extra product.
+ *
+ * u and v persist between calls (state tensors of the parameter buffer):
+ * with restart == 0 the iteration continues from them (Miyato et al. 2018;
+ * one iteration a step is the cheap default); with restart != 0, or when v
+ * is all zeros (fresh state), it starts from v = ones / sqrt(len) (the
+ * report's choice).  Where the map sends v to zero, sigma is 0 and so is
+ * the gradient. */
+#ifndef ADVCC_SPECTRAL_H
+#define ADVCC_SPECTRAL_H
+
+#include <stddef.h>
+#include "real.h"
+
+/* W [rows][cols]; u [rows], v [cols].  Returns sigma; when dw is not NULL
+ * adds scale * u v^T into it.  iters >= 1. */
+double spectral_linear(const real_t *w, int rows, int cols, real_t *u,
+                       real_t *v, int iters, int restart, real_t scale,
+                       real_t *dw);
+
+/* Output size of the convolution: (h + 2 pad - k) / stride + 1. */
+int spectral_conv_out(int h, int k, int stride, int pad);
+/* Reals of scratch spectral_conv needs. */
+size_t spectral_conv_scratch(int ci, int k, int h, int w, int stride,
+                             int pad);
+
+/* W [co][ci][k][k]; v [ci][h][w], u [co][ho][wo].  Returns sigma; when dw is
+ * not NULL adds scale * d sigma / dW into it.  iters >= 1. */
+double spectral_conv(const real_t *weight, int co, int ci, int k, int h,
+                     int w, int stride, int pad, real_t *u, real_t *v,
+                     int iters, int restart, real_t scale, real_t *dw,
+                     real_t *scratch);
+
+/* Diagnostics (allocate; not for the training step): sigma after iters
+ * iterations from ones, of the flattened kernel W [rows][cols] and of the
+ * convolution's true operator.  -1 when out of memory. */
+double spectral_norm_flat(const real_t *w, int rows, int cols, int iters);
+double spectral_norm_conv(const real_t *weight, int co, int ci, int k, int h,
+                          int w, int stride, int pad, int iters);
+
+#endif

@@ -1,0 +1,374 @@
+/* cellrun.c - train, attack at each eps, write the rows. */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "atomic_file.h"
+#include "cellrun.h"
+#include "fsutil.h"
+#include "json.h"
+#include "proc.h"
+#include "results.h"
+
+/* Exit status of a model binary whose training diverged (CLI contract). */
+#define EXIT_DIVERGED 3
+/* run_train's answer when the cell ended with a diverged training */
+#define TRAIN_DIVERGED 2
+
+typedef struct run {
+    const grid *g;
+    const cell *c;
+    const char *model;
+    char *dir, *binary;
+    int log_fd, verbose;
+    json_object train;
+} run;
+
+static int fail(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(run *r, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char *path = path_join(r->dir, CELL_ERROR);
+    char *text = xasprintf("%s\n", msg);
+    file_write_atomic(path, text, strlen(text));
+    free(text);
+    free(path);
+    if (r->verbose)
+        fprintf(stderr, "advcc-study: %s: %s\n", r->dir, msg);
+    return CELL_RUN_FAILED;
+}
+
+static void push_common(run *r, strvec *argv)
+{
+    const grid *g = r->g;
+    strvec_push(argv, "--seed");
+    strvec_pushf(argv, "%d", r->c->seed);
+    strvec_push(argv, "--threads");
+    strvec_pushf(argv, "%d", g->threads);
+    strvec_push(argv, "--dataset");
+    strvec_push(argv, g->dataset);
+}
+
+static int run_step(run *r, const char *what, strvec *argv, int *status)
+{
+    if (r->verbose) {
+        fprintf(stderr, "advcc-study: %s:", what);
+        for (int i = 0; i < argv->n; i++)
+            fprintf(stderr, " %s", argv->v[i]);
+        fputc('\n', stderr);
+    }
+    dprintf(r->log_fd, "### %s\n", what);
+    *status = proc_run(argv->v, r->log_fd);
+    return *status >= 0 && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+}
+
+/* The step at which training diverged: train.json, else the message the
+ * binary printed ("training diverged at step N"). */
+static char *diverged_step(run *r)
+{
+    const char *s = json_get(&r->train, "diverged_step");
+    if (s)
+        return xstrdup(s);
+    char *log_path = path_join(r->dir, CELL_LOG);
+    char *log = file_read(log_path, NULL);
+    free(log_path);
+    char *step = NULL;
+    const char *at = log ? strstr(log, "diverged at step ") : NULL;
+    if (at) {
+        at += strlen("diverged at step ");
+        step = xstrndup(at, strspn(at, "0123456789"));
+    }
+    free(log);
+    return step;
+}
+
+static void fill_common(run *r, result_row *row, double eps)
+{
+    const grid *g = r->g;
+    const cell *c = r->c;
+    char *s;
+    result_row_set(row, RC_model, r->model);
+    row->f[RC_seed] = xasprintf("%d", c->seed);
+    row->f[RC_eps_255] = format_number(eps);
+    if (c->adversarial)
+        row->f[RC_train_eps_255] = format_number(c->train_eps);
+    result_row_set(row, RC_attack, "pgd");
+    row->f[RC_alpha_255] = format_number(g->alpha);
+    row->f[RC_steps] = xasprintf("%d", g->steps);
+    row->f[RC_restarts] = xasprintf("%d", g->restarts);
+    result_row_set(row, RC_init, g->init);
+    row->f[RC_eot] = xasprintf("%d", g->eot);
+    s = (char *)json_get(&r->train, "epochs");
+    row->f[RC_epochs] = s ? xstrdup(s) : xasprintf("%d", g->epochs);
+    row->f[RC_train_limit] = xasprintf("%d", g->train_limit);
+    row->f[RC_test_limit] = xasprintf("%d", g->test_limit);
+    result_row_set(row, RC_dataset, g->dataset);
+    row->f[RC_threads] = xasprintf("%d", g->threads);
+    result_row_set(row, RC_train_steps, json_get(&r->train, "steps"));
+    result_row_set(row, RC_final_loss, json_get(&r->train, "final_loss"));
+    result_row_set(row, RC_train_clean_acc, json_get(&r->train, "clean_acc"));
+    result_row_set(row, RC_train_s, json_get(&r->train, "train_s"));
+    result_row_set(row, RC_version, json_get(&r->train, "version"));
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    result_row_set(row, RC_host, host);
+    s = cell_name(g, c);
+    row->f[RC_cell] = xasprintf("cells/%s", s);
+    free(s);
+}
+
+/* Takes the attack's own account of its settings over the grid's. */
+static void fill_eval(result_row *row, const json_object *ev)
+{
+    static const struct { int col; const char *key; } keys[] = {
+        { RC_clean_acc, "clean_acc" }, { RC_robust_acc, "robust_acc" },
+        { RC_attack_success, "attack_success" }, { RC_steps, "steps" },
+        { RC_restarts, "restarts" }, { RC_init, "init" }, { RC_eot, "eot" },
+        { RC_n, "n" }, { RC_attack_s, "wall_s" }, { RC_host, "host" },
+        { RC_version, "version" },
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *v = json_get(ev, keys[i].key);
+        if (v)
+            result_row_set(row, keys[i].col, v);
+    }
+}
+
+static int write_rows(run *r, result_row *rows, int nrows)
+{
+    char *path = path_join(r->dir, CELL_RESULT);
+    atomic_file af;
+    int rc = atomic_open(&af, path);
+    if (rc == 0) {
+        results_put_header(af.fp);
+        for (int i = 0; i < nrows; i++)
+            results_put_row(af.fp, &rows[i]);
+        rc = atomic_commit(&af);
+    }
+    if (rc != 0)
+        rc = fail(r, "%s: %s", path, strerror(errno));
+    free(path);
+    return rc;
+}
+
+static int run_diverged(run *r)
+{
+    const cell *c = r->c;
+    result_row *rows = xcalloc((size_t)c->neps, sizeof *rows);
+    char *step = diverged_step(r);
+    for (int e = 0; e < c->neps; e++) {
+        fill_common(r, &rows[e], r->g->eps[c->eps_first + e]);
+        result_row_set(&rows[e], RC_status, "diverged");
+        result_row_set(&rows[e], RC_diverged_step, step);
+    }
+    int rc = write_rows(r, rows, c->neps);
+    for (int e = 0; e < c->neps; e++)
+        result_row_free(&rows[e]);
+    free(rows);
+    free(step);
+    if (r->verbose)
+        fprintf(stderr, "advcc-study: %s: training diverged\n", r->dir);
+    return rc;
+}
+
+static int run_train(run *r)
+{
+    const grid *g = r->g;
+    strvec argv = { 0 };
+    strvec_push(&argv, r->binary);
+    strvec_push(&argv, "train");
+    push_common(r, &argv);
+    strvec_push(&argv, "--epochs");
+    strvec_pushf(&argv, "%d", g->epochs);
+    if (g->train_limit > 0) {
+        strvec_push(&argv, "--limit");
+        strvec_pushf(&argv, "%d", g->train_limit);
+    }
+    if (g->test_limit > 0) {
+        strvec_push(&argv, "--test-limit");
+        strvec_pushf(&argv, "%d", g->test_limit);
+    }
+    if (g->batch > 0) {
+        strvec_push(&argv, "--batch");
+        strvec_pushf(&argv, "%d", g->batch);
+    }
+    if (g->lr) {
+        strvec_push(&argv, "--lr");
+        strvec_push(&argv, g->lr);
+    }
+    if (r->c->adversarial) {
+        strvec_push(&argv, "--eps");
+        strvec_pushf(&argv, "%.10g/255", r->c->train_eps);
+    }
+    strvec_push(&argv, "--out");
+    strvec_push(&argv, r->dir);
+    strvec_push(&argv, "--quiet");
+    grid_append_args(g, r->model, 0, &argv);
+    int status;
+    int code = run_step(r, "train", &argv, &status);
+    strvec_free(&argv);
+
+    char err[512];
+    char *json = path_join(r->dir, "train.json");
+    int have_json = path_exists(json) &&
+                    json_read_file(json, &r->train, err, sizeof err) == 0;
+    free(json);
+    const char *st = have_json ? json_get(&r->train, "status") : NULL;
+    if (code == EXIT_DIVERGED || (code == 0 && st && !strcmp(st, "diverged"))) {
+        int rc = run_diverged(r);
+        return rc == CELL_RUN_FINISHED ? TRAIN_DIVERGED : rc;
+    }
+    if (code != 0) {
+        char *why = proc_describe(status);
+        int rc = fail(r, "train: %s; see %s/%s", why, r->dir, CELL_LOG);
+        free(why);
+        return rc;
+    }
+    if (!have_json)
+        return fail(r, "train: exit 0 but no readable train.json (%s)", err);
+    return CELL_RUN_FINISHED;
+}
+
+static int run_eval(run *r, double eps, result_row *row)
+{
+    const grid *g = r->g;
+    char *checkpoint = path_join(r->dir, "checkpoint.safetensors");
+    char *name = xasprintf("eval-eps%.10g.json", eps);
+    char *json = path_join(r->dir, name);
+    strvec argv = { 0 };
+    strvec_push(&argv, r->binary);
+    strvec_push(&argv, "eval");
+    strvec_push(&argv, "--checkpoint");
+    strvec_push(&argv, checkpoint);
+    strvec_push(&argv, "--attack");
+    strvec_push(&argv, "pgd");
+    strvec_push(&argv, "--eps");
+    strvec_pushf(&argv, "%.10g/255", eps);
+    strvec_push(&argv, "--alpha");
+    strvec_pushf(&argv, "%.10g/255", g->alpha);
+    strvec_push(&argv, "--steps");
+    strvec_pushf(&argv, "%d", g->steps);
+    strvec_push(&argv, "--restarts");
+    strvec_pushf(&argv, "%d", g->restarts);
+    strvec_push(&argv, "--init");
+    strvec_push(&argv, g->init);
+    strvec_push(&argv, "--eot");
+    strvec_pushf(&argv, "%d", g->eot);
+    push_common(r, &argv);
+    if (g->test_limit > 0) {
+        strvec_push(&argv, "--limit");
+        strvec_pushf(&argv, "%d", g->test_limit);
+    }
+    strvec_push(&argv, "--json");
+    strvec_push(&argv, json);
+    grid_append_args(g, r->model, 1, &argv);
+    char *what = xasprintf("eval at eps %.10g/255", eps);
+    int status;
+    int code = run_step(r, what, &argv, &status);
+    strvec_free(&argv);
+    int rc = CELL_RUN_FINISHED;
+    json_object ev = { 0 };
+    char err[512];
+    if (code != 0) {
+        char *why = proc_describe(status);
+        rc = fail(r, "%s: %s; see %s/%s", what, why, r->dir, CELL_LOG);
+        free(why);
+    } else if (json_read_file(json, &ev, err, sizeof err) != 0) {
+        rc = fail(r, "%s: %s", what, err);
+    } else {
+        fill_common(r, row, eps);
+        result_row_set(row, RC_status, "ok");
+        fill_eval(row, &ev);
+        json_free(&ev);
+    }
+    free(what);
+    free(json);
+    free(name);
+    free(checkpoint);
+    return rc;
+}
+
+static int run_cell_locked(run *r)
+{
+    const cell *c = r->c;
+    int rc = run_train(r);
+    if (rc == TRAIN_DIVERGED)
+        return CELL_RUN_FINISHED;
+    if (rc != CELL_RUN_FINISHED)
+        return rc;
+    result_row *rows = xcalloc((size_t)c->neps, sizeof *rows);
+    for (int e = 0; e < c->neps && rc == CELL_RUN_FINISHED; e++)
+        rc = run_eval(r, r->g->eps[c->eps_first + e], &rows[e]);
+    if (rc == CELL_RUN_FINISHED)
+        rc = write_rows(r, rows, c->neps);
+    for (int e = 0; e < c->neps; e++)
+        result_row_free(&rows[e]);
+    free(rows);
+    return rc;
+}
+
+int cell_run(const grid *g, const cell *c, int verbose)
+{
+    run r = { .g = g, .c = c, .model = g->models.v[c->model],
+              .log_fd = -1, .verbose = verbose };
+    r.dir = cell_dir(g, c);
+    if (mkdir_p(r.dir) != 0) {
+        fprintf(stderr, "advcc-study: %s: %s\n", r.dir, strerror(errno));
+        free(r.dir);
+        return CELL_RUN_FAILED;
+    }
+    char *lock_path = path_join(r.dir, CELL_LOCK);
+    /* not close-on-exec: the binaries hold the lock as long as they live */
+    int lock = lock_take(lock_path, 0, 0);
+    free(lock_path);
+    if (lock < 0) {
+        int busy = errno == EWOULDBLOCK;
+        if (!busy)
+            fprintf(stderr, "advcc-study: %s/%s: %s\n", r.dir, CELL_LOCK,
+                    strerror(errno));
+        free(r.dir);
+        return busy ? CELL_RUN_BUSY : CELL_RUN_FAILED;
+    }
+    char *result = path_join(r.dir, CELL_RESULT);
+    int finished = path_exists(result);
+    free(result);
+    int rc = CELL_RUN_FINISHED;
+    if (!finished) {
+        char host[256] = "";
+        gethostname(host, sizeof host - 1);
+        if (ftruncate(lock, 0) == 0)
+            dprintf(lock, "running on %s, pid %ld, since %ld\n", host,
+                    (long)getpid(), (long)time(NULL));
+        if (dir_clear(r.dir, CELL_LOCK) != 0)
+            rc = fail(&r, "cannot empty %s: %s", r.dir, strerror(errno));
+        r.binary = path_join(g->bin, r.model);
+        char *log = path_join(r.dir, CELL_LOG);
+        if (rc == CELL_RUN_FINISHED && access(r.binary, X_OK) != 0)
+            rc = fail(&r, "no model binary %s (build it with make, or set "
+                      "'bin' in the grid)", r.binary);
+        else if (rc == CELL_RUN_FINISHED &&
+                 (r.log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC |
+                                  O_CLOEXEC, 0666)) < 0)
+            rc = fail(&r, "%s: %s", log, strerror(errno));
+        if (rc == CELL_RUN_FINISHED)
+            rc = run_cell_locked(&r);
+        free(log);
+    }
+    if (r.log_fd >= 0)
+        close(r.log_fd);
+    json_free(&r.train);
+    free(r.binary);
+    free(r.dir);
+    close(lock);
+    return rc;
+}

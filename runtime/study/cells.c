@@ -1,0 +1,131 @@
+/* cells.c - cell enumeration, naming and state. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cells.h"
+#include "csv.h"
+#include "fsutil.h"
+
+const char *const cell_state_names[] = {
+    "pending", "running", "done", "diverged", "failed"
+};
+
+cell *cells_build(const grid *g, int *n)
+{
+    int count = 0;
+    for (int m = 0; m < g->models.n; m++)
+        count += g->adversarial[m] ? g->neps : 1;
+    count *= g->nseeds;
+    cell *cells = xcalloc((size_t)count, sizeof *cells);
+    int k = 0;
+    for (int s = 0; s < g->nseeds; s++)
+        for (int m = 0; m < g->models.n; m++) {
+            if (!g->adversarial[m]) {
+                cells[k] = (cell){ k, m, g->seeds[s], 0, 0, 0, g->neps };
+                k++;
+                continue;
+            }
+            for (int e = 0; e < g->neps; e++, k++)
+                cells[k] = (cell){ k, m, g->seeds[s], 1, g->eps[e], e, 1 };
+        }
+    *n = count;
+    return cells;
+}
+
+char *cell_name(const grid *g, const cell *c)
+{
+    if (!c->adversarial)
+        return xasprintf("%s/seed%d", g->models.v[c->model], c->seed);
+    return xasprintf("%s/seed%d-eps%.10g", g->models.v[c->model], c->seed,
+                     c->train_eps);
+}
+
+char *cell_dir(const grid *g, const cell *c)
+{
+    char *name = cell_name(g, c);
+    char *dir = xasprintf("%s/cells/%s", g->out, name);
+    free(name);
+    return dir;
+}
+
+char *cell_file(const grid *g, const cell *c, const char *file)
+{
+    char *dir = cell_dir(g, c);
+    char *path = path_join(dir, file);
+    free(dir);
+    return path;
+}
+
+/* The first line of a small file, without its newline. */
+static char *first_line(const char *path)
+{
+    char *text = file_read(path, NULL);
+    if (!text)
+        return NULL;
+    text[strcspn(text, "\n")] = '\0';
+    return text;
+}
+
+static int result_state(const char *path, char **detail)
+{
+    csv_table t;
+    char err[512];
+    if (csv_read(path, &t, err, sizeof err) != 0) {
+        if (detail)
+            *detail = xstrdup(err);
+        return CELL_FAILED;
+    }
+    int status = csv_column(&t, "status");
+    int step = csv_column(&t, "diverged_step");
+    int state = CELL_DONE;
+    for (int i = 0; i < t.nrow && status >= 0; i++)
+        if (!strcmp(t.rows[i][status], "diverged")) {
+            state = CELL_DIVERGED;
+            if (detail)
+                *detail = xasprintf("training diverged at step %s",
+                                    step >= 0 && *t.rows[i][step] ?
+                                    t.rows[i][step] : "?");
+            break;
+        }
+    csv_free(&t);
+    return state;
+}
+
+int cell_state(const grid *g, const cell *c, char **detail)
+{
+    char *dir = cell_dir(g, c);
+    char *result = path_join(dir, CELL_RESULT);
+    char *lock = path_join(dir, CELL_LOCK);
+    char *error = path_join(dir, CELL_ERROR);
+    int state;
+    if (detail)
+        *detail = NULL;
+    if (path_exists(result))
+        state = result_state(result, detail);
+    else if (lock_held(lock)) {
+        state = CELL_RUNNING;
+        if (detail)
+            *detail = first_line(lock);
+    } else if (path_exists(error)) {
+        state = CELL_FAILED;
+        if (detail)
+            *detail = first_line(error);
+    } else
+        state = CELL_PENDING;
+    free(dir);
+    free(result);
+    free(lock);
+    free(error);
+    return state;
+}
+
+double cell_cost(const grid *g, const cell *c)
+{
+    /* A training step costs about three forward passes, a PGD step about
+     * two (forward and input gradient), per image (METHODS.md 8). */
+    double pgd = 2.0 * g->steps * g->restarts * g->eot;
+    double train = (double)g->epochs * grid_train_images(g) *
+                   (3.0 + (c->adversarial ? pgd : 0.0));
+    double eval = (double)c->neps * grid_test_images(g) * (1.0 + pgd);
+    return train + eval;
+}

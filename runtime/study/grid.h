@@ -1,0 +1,72 @@
+/* grid.h - the grid file: which models, seeds and attack budgets a study
+ * runs, with which training and attack settings, where the binaries are
+ * and where the results go.  One setting a line, `key value...`, `#`
+ * comments:
+ *
+ *   models       baseline adv quant          the binaries build/bin/<model>
+ *   adversarial  adv                         trained at each eps of the grid
+ *   seeds        0-9                         lists and ranges
+ *   eps          4 8 12 16                   attack budgets, in 1/255
+ *   epochs 10    train_limit 0    test_limit 0     (0: the whole set)
+ *   dataset cifar10   threads 1   jobs 2
+ *   alpha 2   steps 4   restarts 1   init gaussian   eot 1
+ *   batch N   lr X                           override the spec's recipe
+ *   bin build/bin    out out/seed            relative to the working dir
+ *   train_args MODEL|* ARGS...   eval_args MODEL|* ARGS...
+ *   sbatch --time=08:00:00   throttle 4      for `submit`
+ *   loss_eps 8   feature_index 0             for the report
+ *
+ * Errors are `file:line: error: message`. */
+#ifndef ADVCC_STUDY_GRID_H
+#define ADVCC_STUDY_GRID_H
+
+#include <stddef.h>
+#include "text.h"
+
+typedef struct grid_args {
+    char *model;        /* a model name, or "*" for all */
+    int eval;           /* 0: train arguments, 1: eval arguments */
+    strvec argv;
+} grid_args;
+
+typedef struct grid {
+    char *path;         /* the grid file as given */
+    char *name;         /* `name`, or the file's base name without .grid */
+    strvec models;
+    unsigned char *adversarial;  /* per model */
+    int *seeds, nseeds;
+    double *eps;                 /* in 1/255 */
+    int neps;
+    int epochs, train_limit, test_limit, threads, jobs;
+    int batch;                   /* 0: the spec's */
+    char *lr;                    /* NULL: the spec's */
+    char *dataset;
+    double alpha;                /* in 1/255 */
+    int steps, restarts, eot;
+    char *init;
+    char *bin, *out;
+    grid_args *args;
+    int nargs;
+    strvec sbatch;
+    int throttle;                /* 0: no limit on running array tasks */
+    double loss_eps;             /* adversarial cells shown in the loss figure */
+    int feature_index;
+} grid;
+
+/* 0, or -1 with err filled.  Relative bin and out stay relative. */
+int grid_load(grid *g, const char *path, char *err, size_t errlen);
+/* The same from text (name is the file name used in messages). */
+int grid_parse(grid *g, const char *text, const char *name,
+               char *err, size_t errlen);
+void grid_free(grid *g);
+
+int grid_model_index(const grid *g, const char *model);
+/* Extra arguments for model's train (eval 0) or eval (eval 1) commands,
+ * appended to argv in grid order. */
+void grid_append_args(const grid *g, const char *model, int eval, strvec *argv);
+
+/* Images a training run and an evaluation see (limits applied). */
+int grid_train_images(const grid *g);
+int grid_test_images(const grid *g);
+
+#endif

@@ -1,0 +1,709 @@
+/* report.c - the report page.  Every claim of the seed report is decided
+ * by a stated rule on the tests of the table, at the 5% level after
+ * Holm's correction, so that a reader can check the verdict by hand. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "atomic_file.h"
+#include "compare.h"
+#include "csv.h"
+#include "fsutil.h"
+#include "plots.h"
+#include "report.h"
+#include "runs.h"
+
+#define LEVEL 0.05          /* significance level of the verdicts */
+#define LITTLE 0.02         /* "changes little": under 2 percentage points */
+#define NEARLY (2.0 / 3.0)  /* "nearly as much": two thirds of the cut */
+#define MAX_MISSING_LINES 40
+
+typedef struct ctx {
+    const grid *g;
+    const runs *rs;
+    const comparisons *cs;
+    const char *baseline;
+    FILE *f;
+} ctx;
+
+enum verdict { UNDECIDED, NOT_CONFIRMED, CONFIRMED, REFUTED };
+static const char *const verdict_names[] = {
+    "cannot be decided", "not confirmed", "confirmed", "refuted"
+};
+
+static void put_p(FILE *f, double p)
+{
+    if (isnan(p))
+        fputs("n/a", f);
+    else if (p < 1e-4)
+        fprintf(f, "%.1e", p);
+    else
+        fprintf(f, "%.4f", p);
+}
+
+static void put_signed(FILE *f, double x)
+{
+    if (isnan(x))
+        fputs("n/a", f);
+    else
+        fprintf(f, "%+.4f", x);
+}
+
+static int any_ok(const runs *rs, int m, int seed, int use_seed)
+{
+    for (int i = 0; i < rs->n; i++)
+        if (rs->r[i].ok && (m < 0 || rs->r[i].model == m) &&
+            (!use_seed || rs->r[i].seed == seed))
+            return 1;
+    return 0;
+}
+
+/* What the grid expects and the results file lacks. */
+static void put_missing(ctx *c)
+{
+    const grid *g = c->g;
+    const runs *rs = c->rs;
+    FILE *f = c->f;
+    int lines = 0, more = 0;
+    fprintf(f, "## What is missing\n\n");
+#define LINE(...) do { if (lines < MAX_MISSING_LINES) { \
+        fprintf(f, "- " __VA_ARGS__); lines++; } else more++; } while (0)
+    unsigned char *seed_gone = xcalloc((size_t)g->nseeds, 1);
+    for (int s = 0; s < g->nseeds; s++)
+        if (!any_ok(rs, -1, g->seeds[s], 1)) {
+            seed_gone[s] = 1;
+            LINE("seed %d: no results for any model\n", g->seeds[s]);
+        }
+    for (int gm = 0; gm < g->models.n; gm++) {
+        int m = runs_model(rs, g->models.v[gm]);
+        if (m < 0 || !any_ok(rs, m, 0, 0)) {
+            LINE("`%s`: no results%s\n", g->models.v[gm],
+                 m >= 0 ? " (every run failed)" : "");
+            continue;
+        }
+        for (int s = 0; s < g->nseeds; s++) {
+            if (seed_gone[s])
+                continue;
+            char list[256] = "";
+            int miss = 0;
+            for (int e = 0; e < g->neps; e++)
+                if (!runs_find(rs, m, g->seeds[s], g->eps[e])) {
+                    snprintf(list + strlen(list), sizeof list - strlen(list),
+                             "%s%g", miss ? ", " : "", g->eps[e]);
+                    miss++;
+                }
+            if (miss == g->neps)
+                LINE("`%s` seed %d: no results\n", g->models.v[gm], g->seeds[s]);
+            else if (miss)
+                LINE("`%s` seed %d: eps %s missing\n", g->models.v[gm],
+                     g->seeds[s], list);
+        }
+    }
+    for (int i = 0; i < rs->n; i++) {
+        const run_row *r = &rs->r[i];
+        if (!r->ok)
+            LINE("`%s` seed %d eps %g: failed (%s%s)\n",
+                 rs->models.v[r->model], r->seed, r->eps,
+                 r->diverged_step[0] ? "training diverged at step " :
+                 "status not ok", r->diverged_step);
+    }
+#undef LINE
+    if (more)
+        fprintf(f, "- ... and %d more\n", more);
+    if (lines == 0)
+        fprintf(f, "Nothing: every model, seed and eps of the grid has its "
+                "results.\n");
+    if (c->cs->baseline < 0)
+        fprintf(f, "\n**No `%s` results: nothing to compare against, so no "
+                "tests and no verdicts.**\n", c->baseline);
+    fputc('\n', f);
+    free(seed_gone);
+}
+
+static void put_means(ctx *c)
+{
+    const runs *rs = c->rs;
+    FILE *f = c->f;
+    fprintf(f, "## Means over seeds\n\nMean and sample standard deviation "
+            "(n - 1) over the seeds with results; n is their number.\n\n"
+            "| model | eps | n | clean acc | robust acc | attack success |\n"
+            "|---|---:|---:|---:|---:|---:|\n");
+    double *v = xmalloc((size_t)(rs->n ? rs->n : 1) * sizeof *v);
+    for (int m = 0; m < rs->models.n; m++)
+        for (int e = 0; e < c->g->neps; e++) {
+            double eps = c->g->eps[e];
+            int n = 0;
+            for (int k = 0; k < METRIC_COUNT; k++) {
+                n = 0;
+                for (int i = 0; i < rs->n; i++)
+                    if (rs->r[i].ok && rs->r[i].model == m && rs->r[i].eps == eps)
+                        v[n++] = rs->r[i].metric[k];
+                if (n == 0)
+                    break;
+                if (k == 0)
+                    fprintf(f, "| %s | %g | %d ", rs->models.v[m], eps, n);
+                double mean, sd;
+                mean_sd(v, n, &mean, &sd);
+                if (isnan(sd))
+                    fprintf(f, "| %.4f ", mean);
+                else
+                    fprintf(f, "| %.4f ± %.4f ", mean, sd);
+            }
+            if (n)
+                fputs("|\n", f);
+        }
+    free(v);
+    fputc('\n', f);
+}
+
+static void put_tests(ctx *c)
+{
+    const comparisons *cs = c->cs;
+    FILE *f = c->f;
+    if (cs->baseline < 0)
+        return;
+    fprintf(f, "## Paired tests against `%s`\n\n"
+            "For each model, eps and metric: a one-sided paired t-test on the "
+            "runs that share a seed, in the direction of improvement (higher "
+            "accuracy, lower attack success). Mean difference = model - "
+            "baseline; 95%% confidence interval two-sided; marks from p: "
+            "*** p < 0.01, ** p < 0.05, * p < 0.1. Holm's correction runs "
+            "over all %d tests of the table.\n\n"
+            "| model | eps | metric | n | mean diff | 95%% CI | t | p | | "
+            "Holm p | note |\n|---|---:|---|---:|---:|---|---:|---:|---|---:|---|\n",
+            c->baseline, cs->tests);
+    for (int i = 0; i < cs->n; i++) {
+        const comparison *x = &cs->c[i];
+        fprintf(f, "| %s | %g | %s | %d | ", c->rs->models.v[x->model], x->eps,
+                metric_names[x->metric], x->t.n);
+        put_signed(f, x->t.mean_d);
+        fputs(" | ", f);
+        if (isnan(x->t.ci_lo))
+            fputs("n/a", f);
+        else
+            fprintf(f, "[%+.4f, %+.4f]", x->t.ci_lo, x->t.ci_hi);
+        fputs(" | ", f);
+        if (isnan(x->t.t))
+            fputs("n/a", f);
+        else
+            fprintf(f, "%.3f", x->t.t);
+        fputs(" | ", f);
+        put_p(f, x->t.p);
+        fprintf(f, " | %s | ", p_marks(x->t.p));
+        put_p(f, x->holm);
+        fprintf(f, " | %s |\n", x->t.note ? x->t.note : "");
+    }
+    fputc('\n', f);
+}
+
+/* The machine-readable test table. */
+static int write_stats_csv(ctx *c, const char *dir)
+{
+    char *path = path_join(dir, "stats.csv");
+    atomic_file af;
+    if (atomic_open(&af, path) != 0) {
+        fprintf(stderr, "advcc-study: %s: %s\n", path, strerror(errno));
+        free(path);
+        return -1;
+    }
+    fprintf(af.fp, "model,baseline,eps_255,metric,alternative,n,mean_model,"
+            "mean_baseline,mean_diff,sd_diff,ci_lo,ci_hi,t,df,p,marks,holm_p,"
+            "p_two_sided,note\n");
+    for (int i = 0; i < c->cs->n; i++) {
+        const comparison *x = &c->cs->c[i];
+        const ttest *t = &x->t;
+        fprintf(af.fp, "%s,%s,%g,%s,%s,%d,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,"
+                "%.10g,%.10g,%.10g,%s,%.10g,%.10g,", c->rs->models.v[x->model],
+                c->baseline, x->eps, metric_columns[x->metric],
+                metric_better[x->metric] > 0 ? "greater" : "less", t->n,
+                t->mean_x, t->mean_y, t->mean_d, t->sd_d, t->ci_lo, t->ci_hi,
+                t->t, t->df, t->p, p_marks(t->p), x->holm, x->p_two);
+        csv_put(af.fp, t->note ? t->note : "");
+        fputc('\n', af.fp);
+    }
+    int rc = atomic_commit(&af);
+    if (rc != 0)
+        fprintf(stderr, "advcc-study: %s: %s\n", path, strerror(errno));
+    free(path);
+    return rc;
+}
+
+/* ---- the claims ---- */
+
+/* Significant in the claimed direction, against it, or neither. */
+static int judge(const comparison *x, int want_sign)
+{
+    if (!x || isnan(x->t.p))
+        return UNDECIDED;
+    if (x->holm < LEVEL && x->t.mean_d * want_sign > 0)
+        return CONFIRMED;
+    if (x->p_two < LEVEL && x->t.mean_d * want_sign < 0)
+        return REFUTED;
+    return NOT_CONFIRMED;
+}
+
+/* Folds one judgement into a claim's verdict: any refutation refutes,
+ * any gap leaves it undecided or unconfirmed. */
+static int fold(int verdict, int one, int first)
+{
+    if (first)
+        return one;
+    if (verdict == REFUTED || one == REFUTED)
+        return REFUTED;
+    if (verdict == UNDECIDED || one == UNDECIDED)
+        return UNDECIDED;
+    if (verdict == NOT_CONFIRMED || one == NOT_CONFIRMED)
+        return NOT_CONFIRMED;
+    return CONFIRMED;
+}
+
+static void put_test_brief(FILE *f, const comparison *x)
+{
+    if (!x) {
+        fputs("no data", f);
+        return;
+    }
+    put_signed(f, x->t.mean_d);
+    if (isnan(x->t.p)) {
+        fprintf(f, " (%s)", x->t.note ? x->t.note : "no test");
+        return;
+    }
+    fputs(" (p ", f);
+    put_p(f, x->t.p);
+    fputs(", Holm ", f);
+    put_p(f, x->holm);
+    fprintf(f, ", n %d)", x->t.n);
+}
+
+static void claim_adversarial(ctx *c)
+{
+    const grid *g = c->g;
+    FILE *f = c->f;
+    char *body = NULL;
+    size_t len = 0;
+    FILE *b = open_memstream(&body, &len);
+    int verdict = UNDECIDED, first = 1;
+    for (int gm = 0; gm < g->models.n; gm++) {
+        if (!g->adversarial[gm])
+            continue;
+        int m = runs_model(c->rs, g->models.v[gm]);
+        for (int k = METRIC_CLEAN; k <= METRIC_ROBUST; k++) {
+            fprintf(b, "   - `%s`, %s:", g->models.v[gm], metric_names[k]);
+            for (int e = 0; e < g->neps; e++) {
+                const comparison *x = m < 0 ? NULL :
+                    compare_find(c->cs, m, g->eps[e], k);
+                fprintf(b, "%s eps %g: ", e ? ";" : "", g->eps[e]);
+                put_test_brief(b, x);
+                verdict = fold(verdict, judge(x, +1), first);
+                first = 0;
+            }
+            fputc('\n', b);
+        }
+    }
+    fclose(b);
+    fprintf(f, "1. *All adversarially trained models gain both clean and robust "
+            "accuracy.* **%s.**\n", first ? "cannot be decided" :
+            verdict_names[verdict]);
+    if (first)
+        fprintf(f, "   The grid trains no model adversarially.\n");
+    else
+        fprintf(f, "   Rule: confirmed when every adversarially trained model "
+                "is better than the baseline in clean and in robust accuracy "
+                "at every eps (one-sided, Holm p < %g); refuted when one is "
+                "worse (two-sided p < %g). Mean differences:\n%s", LEVEL,
+                LEVEL, body);
+    free(body);
+}
+
+static void claim_rse(ctx *c)
+{
+    const grid *g = c->g;
+    FILE *f = c->f;
+    int rse = runs_model(c->rs, "rse");
+    fprintf(f, "2. *RSE cuts attack success nearly as much as adversarial "
+            "training.* ");
+    if (rse < 0 || c->cs->baseline < 0) {
+        fprintf(f, "**cannot be decided.** No `rse`%s results.\n",
+                c->cs->baseline < 0 ? " or baseline" : "");
+        return;
+    }
+    int verdict = UNDECIDED, first = 1;
+    char *body = NULL;
+    size_t len = 0;
+    FILE *b = open_memstream(&body, &len);
+    for (int e = 0; e < g->neps; e++) {
+        const comparison *x = compare_find(c->cs, rse, g->eps[e], METRIC_SUCCESS);
+        double cut = 0;
+        int nadv = 0;
+        for (int gm = 0; gm < g->models.n; gm++) {
+            int m = g->adversarial[gm] ? runs_model(c->rs, g->models.v[gm]) : -1;
+            const comparison *a = m < 0 ? NULL :
+                compare_find(c->cs, m, g->eps[e], METRIC_SUCCESS);
+            if (a && !isnan(a->t.mean_d)) {
+                cut += -a->t.mean_d;
+                nadv++;
+            }
+        }
+        int one = judge(x, -1);
+        fprintf(b, "   - eps %g: `rse` ", g->eps[e]);
+        put_test_brief(b, x);
+        if (nadv == 0) {
+            fprintf(b, "; no adversarially trained model to compare with\n");
+            one = UNDECIDED;
+        } else {
+            cut /= nadv;
+            double ratio = x ? -x->t.mean_d / cut : NAN;
+            fprintf(b, "; adversarial training cuts it by %.4f on average; "
+                    "ratio %.2f\n", cut, ratio);
+            if (one == CONFIRMED && !(ratio >= NEARLY))
+                one = NOT_CONFIRMED;
+        }
+        verdict = fold(verdict, one, first);
+        first = 0;
+    }
+    fclose(b);
+    fprintf(f, "**%s.**\n   Rule: confirmed when at every eps RSE's attack "
+            "success is below the baseline's (one-sided, Holm p < %g) and "
+            "its cut is at least %.0f%% of the mean cut of the adversarially "
+            "trained models; refuted when RSE's success is higher (two-sided "
+            "p < %g).\n%s", verdict_names[verdict], LEVEL, 100 * NEARLY,
+            LEVEL, body);
+    free(body);
+}
+
+static void claim_little(ctx *c)
+{
+    const grid *g = c->g;
+    FILE *f = c->f;
+    static const char *const names[] = { "quant", "reg" };
+    int verdict = UNDECIDED, first = 1;
+    char *body = NULL;
+    size_t len = 0;
+    FILE *b = open_memstream(&body, &len);
+    for (int i = 0; i < 2; i++) {
+        int m = runs_model(c->rs, names[i]);
+        if (m < 0 || c->cs->baseline < 0) {
+            fprintf(b, "   - `%s`: no results\n", names[i]);
+            verdict = fold(verdict, UNDECIDED, first);
+            first = 0;
+            continue;
+        }
+        const comparison *worst = NULL;
+        int changes = 0, gaps = 0, wide = 0;
+        for (int e = 0; e < g->neps; e++)
+            for (int k = 0; k < METRIC_COUNT; k++) {
+                const comparison *x = compare_find(c->cs, m, g->eps[e], k);
+                if (!x || isnan(x->t.mean_d)) {
+                    gaps++;
+                    continue;
+                }
+                int big = fabs(x->t.mean_d) >= LITTLE;
+                /* a difference without a test (zero variance) is judged
+                 * by its size alone */
+                int signif = isnan(x->p_two) ? 1 : x->p_two < LEVEL;
+                if (big && signif) {
+                    changes++;
+                    fprintf(b, "   - `%s` changes %s at eps %g by ", names[i],
+                            metric_names[k], g->eps[e]);
+                    put_signed(b, x->t.mean_d);
+                    fputs(" (two-sided p ", b);
+                    put_p(b, x->p_two);
+                    fputs(")\n", b);
+                }
+                /* equivalence: the whole interval inside the margin */
+                if (isnan(x->t.ci_lo) ? big
+                    : x->t.ci_lo <= -LITTLE || x->t.ci_hi >= LITTLE)
+                    wide++;
+                if (!worst || fabs(x->t.mean_d) > fabs(worst->t.mean_d))
+                    worst = x;
+            }
+        if (!changes && worst) {
+            fprintf(b, "   - `%s`: largest difference %s at eps %g: ", names[i],
+                    metric_names[worst->metric], worst->eps);
+            put_signed(b, worst->t.mean_d);
+            fputs(" (two-sided p ", b);
+            put_p(b, worst->p_two);
+            if (!isnan(worst->t.ci_lo))
+                fprintf(b, ", 95%% CI [%+.4f, %+.4f]", worst->t.ci_lo,
+                        worst->t.ci_hi);
+            fprintf(b, "); %d of %d intervals reach past +-%g\n", wide,
+                    g->neps * METRIC_COUNT - gaps, LITTLE);
+        }
+        int one = changes ? REFUTED : gaps || !worst ? UNDECIDED
+                  : wide ? NOT_CONFIRMED : CONFIRMED;
+        verdict = fold(verdict, one, first);
+        first = 0;
+    }
+    fclose(b);
+    fprintf(f, "3. *Quantisation and regularisation alone change little.* "
+            "**%s.**\n   Rule: refuted when `quant` or `reg` differs from the "
+            "baseline in any metric at any eps by %.0f percentage points or "
+            "more with two-sided p < %g (Holm not applied: it would favour "
+            "the claim); confirmed when every 95%% interval of the "
+            "differences lies within +-%g (an equivalence test); not "
+            "confirmed when neither holds.\n%s", verdict_names[verdict],
+            100 * LITTLE, LEVEL, LITTLE, body);
+    free(body);
+}
+
+/* The model a regularised one is compared with: its name without the
+ * "reg" part ("quant_adv_reg" -> "quant_adv", "reg" -> baseline). */
+static char *unregularised(const char *name, const char *baseline)
+{
+    char *copy = xstrdup(name), *out = xcalloc(strlen(name) + 1, 1);
+    int found = 0;
+    for (char *save = NULL, *w = strtok_r(copy, "_", &save); w;
+         w = strtok_r(NULL, "_", &save)) {
+        if (!strcmp(w, "reg") && !found) {
+            found = 1;
+            continue;
+        }
+        if (*out)
+            strcat(out, "_");
+        strcat(out, w);
+    }
+    free(copy);
+    if (!found) {
+        free(out);
+        return NULL;
+    }
+    if (!*out) {
+        free(out);
+        return xstrdup(baseline);
+    }
+    return out;
+}
+
+static int same_eps(double a, double b)
+{
+    return (isnan(a) && isnan(b)) || a == b;
+}
+
+static void claim_convergence(ctx *c)
+{
+    const runs *rs = c->rs;
+    FILE *f = c->f;
+    typedef struct pair_test { int m, u; ttest t; } pair_test;
+    pair_test *tests = xcalloc((size_t)rs->models.n + 1, sizeof *tests);
+    int ntests = 0;
+    char *body = NULL;
+    size_t len = 0;
+    FILE *b = open_memstream(&body, &len);
+    double *x = xmalloc((size_t)(rs->n + 1) * sizeof *x);
+    double *y = xmalloc((size_t)(rs->n + 1) * sizeof *y);
+    for (int m = 0; m < rs->models.n; m++) {
+        char *uname = unregularised(rs->models.v[m], c->baseline);
+        if (!uname)
+            continue;
+        int u = runs_model(rs, uname);
+        free(uname);
+        if (u < 0)
+            continue;
+        /* pair the cells of m and u that share seed and training eps */
+        int n = 0;
+        char **seen = xcalloc((size_t)rs->n + 1, sizeof *seen);
+        int nseen = 0;
+        for (int i = 0; i < rs->n; i++) {
+            const run_row *r = &rs->r[i];
+            if (!r->ok || r->model != m)
+                continue;
+            int dup = 0;
+            for (int k = 0; k < nseen && !dup; k++)
+                dup = !strcmp(seen[k], r->cell);
+            if (dup)
+                continue;
+            seen[nseen++] = r->cell;
+            const run_row *q = NULL;
+            for (int j = 0; j < rs->n && !q; j++)
+                if (rs->r[j].ok && rs->r[j].model == u &&
+                    rs->r[j].seed == r->seed &&
+                    same_eps(rs->r[j].train_eps, r->train_eps))
+                    q = &rs->r[j];
+            if (!q)
+                continue;
+            int na, nb;
+            double *ca = runs_loss_curve(rs, r, &na);
+            double *cb = runs_loss_curve(rs, q, &nb);
+            if (ca && cb) {
+                int common = na < nb ? na : nb;
+                x[n] = curve_mean(ca, common);
+                y[n] = curve_mean(cb, common);
+                n++;
+            }
+            free(ca);
+            free(cb);
+        }
+        free(seen);
+        pair_test *p = &tests[ntests++];
+        p->m = m;
+        p->u = u;
+        ttest_paired(x, y, n, TTEST_GREATER, &p->t);
+    }
+    free(x);
+    free(y);
+    double *pv = xmalloc((size_t)(ntests + 1) * sizeof *pv);
+    double *adj = xmalloc((size_t)(ntests + 1) * sizeof *adj);
+    for (int i = 0; i < ntests; i++)
+        pv[i] = tests[i].t.p;
+    holm_adjust(pv, adj, ntests);
+    int verdict = UNDECIDED;
+    for (int i = 0; i < ntests; i++) {
+        const ttest *t = &tests[i].t;
+        comparison fake = { .t = *t, .holm = adj[i],
+                            .p_two = isnan(t->p) ? NAN :
+                                     fmin(1, 2 * fmin(t->p, 1 - t->p)) };
+        verdict = fold(verdict, judge(&fake, +1), i == 0);
+        fprintf(b, "   - `%s` against `%s`: mean loss %.4f against %.4f, "
+                "difference ", rs->models.v[tests[i].m],
+                rs->models.v[tests[i].u], t->mean_x, t->mean_y);
+        put_test_brief(b, &fake);
+        fputc('\n', b);
+    }
+    fclose(b);
+    fprintf(f, "4. *Regularised models converge more slowly.* **%s.**\n",
+            ntests ? verdict_names[verdict] : "cannot be decided");
+    if (ntests)
+        fprintf(f, "   Rule: the mean training loss over all steps (the area "
+                "under the loss curve, per step) of each regularised model "
+                "against the same model without the regulariser, paired by "
+                "seed and training eps; confirmed when every regularised "
+                "model's is higher (one-sided, Holm p < %g over these %d "
+                "tests); refuted when one is lower (two-sided p < %g).\n%s",
+                LEVEL, ntests, LEVEL, body);
+    else
+        fprintf(f, "   No regularised model with its unregularised "
+                "counterpart and training losses in the results.\n");
+    free(tests);
+    free(adj);
+    free(pv);
+    free(body);
+}
+
+static void put_figure(FILE *f, const char *name, const char *caption,
+                       int ok, const char *why)
+{
+    if (ok)
+        fprintf(f, "![%s](%s.png)\n\n*%s* ([SVG](%s.svg))\n\n", caption, name,
+                caption, name);
+    else
+        fprintf(f, "*%s: not drawn (%s).*\n\n", caption, why);
+}
+
+static void put_figures(ctx *c, const char *dir, const report_opts *o)
+{
+    FILE *f = c->f;
+    char why[1024];
+    fprintf(f, "## Figures\n\n");
+    if (!o->figures) {
+        fprintf(f, "Not drawn (--no-figures).\n\n");
+        return;
+    }
+    int ok = plot_loss(c->rs, c->g->loss_eps, dir, why, sizeof why) == 0;
+    put_figure(f, "loss", "Training loss against step, mean over seeds with "
+               "a band of one standard deviation", ok, why);
+    for (int e = 0; e < c->g->neps; e++) {
+        char *name = xasprintf("accuracy-eps%g", c->g->eps[e]);
+        char *caption = xasprintf("Clean and robust accuracy and attack "
+                                  "success per model at eps %g/255, with the "
+                                  "marks of the paired tests", c->g->eps[e]);
+        ok = plot_accuracy(c->rs, c->cs, c->g->eps[e], dir, why, sizeof why) == 0;
+        put_figure(f, name, caption, ok, why);
+        free(name);
+        free(caption);
+    }
+    ok = plot_success(c->rs, c->g->eps, c->g->neps, dir, why, sizeof why) == 0;
+    put_figure(f, "success", "Attack success against eps: mean and sample "
+               "standard deviation over seeds", ok, why);
+    if (!o->features) {
+        fprintf(f, "*First-layer feature maps: not drawn (--no-features).*\n\n");
+        return;
+    }
+    char *missing = NULL;
+    ok = plot_features(c->rs, c->g, dir, &missing, why, sizeof why) == 0;
+    put_figure(f, "features", "First-layer feature maps of one test image "
+               "for every model (optional: needs `MODEL features`)", ok, why);
+    if (missing)
+        fprintf(f, "Feature maps missing for: %s.\n\n", missing);
+    free(missing);
+}
+
+int report_build(const grid *g, const report_opts *o)
+{
+    char *results = o->results ? xstrdup(o->results) : path_join(g->out, "results.csv");
+    char *dir = o->dir ? xstrdup(o->dir) : path_join(g->out, "report");
+    const char *baseline = o->baseline ? o->baseline : "baseline";
+    runs rs;
+    char err[1024];
+    int rc = 1;
+    if (runs_load(&rs, results, g, err, sizeof err) != 0) {
+        fprintf(stderr, "advcc-study: %s\n", err);
+        free(results);
+        free(dir);
+        return 1;
+    }
+    comparisons cs;
+    compare_all(&rs, baseline, g->eps, g->neps, &cs);
+    if (mkdir_p(dir) != 0) {
+        fprintf(stderr, "advcc-study: %s: %s\n", dir, strerror(errno));
+        goto out;
+    }
+    /* keep old figures from passing for new ones */
+    dir_remove_prefixed(dir, "gnuplot.log");
+    dir_remove_prefixed(dir, "features.log");
+    ctx c = { g, &rs, &cs, baseline, NULL };
+    if (write_stats_csv(&c, dir) != 0)
+        goto out;
+    char *path = path_join(dir, "report.md");
+    atomic_file af;
+    if (atomic_open(&af, path) != 0) {
+        fprintf(stderr, "advcc-study: %s: %s\n", path, strerror(errno));
+        free(path);
+        goto out;
+    }
+    c.f = af.fp;
+    int ok = 0, failed = 0;
+    for (int i = 0; i < rs.n; i++)
+        rs.r[i].ok ? ok++ : failed++;
+    time_t now = time(NULL);
+    char date[64];
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M", localtime(&now));
+    fprintf(af.fp, "# Study `%s`\n\nGrid `%s`; results `%s`: %d runs, %d "
+            "with results, %d failed. Models: %d; seeds: %d; eps: ",
+            g->name, g->path, results, rs.n, ok, failed, g->models.n, g->nseeds);
+    for (int e = 0; e < g->neps; e++)
+        fprintf(af.fp, "%s%g", e ? ", " : "", g->eps[e]);
+    char train_n[32] = "all", test_n[32] = "all";
+    if (g->train_limit)
+        snprintf(train_n, sizeof train_n, "%d", g->train_limit);
+    if (g->test_limit)
+        snprintf(test_n, sizeof test_n, "%d", g->test_limit);
+    fprintf(af.fp, " (/255); %d epochs; training images %s; test images %s; "
+            "PGD alpha %g/255, %d steps, %d restart(s), init %s. Written %s "
+            "by advcc-study.\n\n", g->epochs, train_n, test_n, g->alpha,
+            g->steps, g->restarts, g->init, date);
+    put_missing(&c);
+    put_means(&c);
+    put_tests(&c);
+    put_figures(&c, dir, o);
+    fprintf(af.fp, "## The seed report's findings\n\nEach decided at the %g "
+            "level by the rule given with it.\n\n", LEVEL);
+    claim_adversarial(&c);
+    claim_rse(&c);
+    claim_little(&c);
+    claim_convergence(&c);
+    if (atomic_commit(&af) != 0)
+        fprintf(stderr, "advcc-study: %s: %s\n", path, strerror(errno));
+    else {
+        printf("report: %s\n", path);
+        rc = 0;
+    }
+    free(path);
+out:
+    comparisons_free(&cs);
+    runs_free(&rs);
+    free(results);
+    free(dir);
+    return rc;
+}

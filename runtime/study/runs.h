@@ -1,0 +1,49 @@
+/* runs.h - a results file as numbers for the statistics, figures and
+ * report: one run per row (model, seed, eps and the three metrics), the
+ * model names in grid order, and the training loss curves of the cells
+ * (train_loss.csv beside each cell's result, found through the `cell`
+ * column relative to the results file's directory). */
+#ifndef ADVCC_STUDY_RUNS_H
+#define ADVCC_STUDY_RUNS_H
+
+#include "grid.h"
+#include "text.h"
+
+enum metric { METRIC_CLEAN, METRIC_ROBUST, METRIC_SUCCESS, METRIC_COUNT };
+extern const char *const metric_names[METRIC_COUNT];   /* "clean acc", ... */
+extern const char *const metric_columns[METRIC_COUNT]; /* "clean_acc", ... */
+/* +1 when higher is better (accuracies), -1 when lower is (success) */
+extern const int metric_better[METRIC_COUNT];
+
+typedef struct run_row {
+    int model;          /* into runs.models */
+    int seed;
+    double eps;         /* 1/255 */
+    double train_eps;   /* NaN unless adversarially trained */
+    int ok;             /* status "ok" (else e.g. "diverged") */
+    double metric[METRIC_COUNT];
+    char *diverged_step;
+    char *cell;         /* relative to dir */
+} run_row;
+
+typedef struct runs {
+    strvec models;      /* the grid's models, then any others in the file */
+    run_row *r;
+    int n;
+    char *path, *dir;   /* the results file and its directory */
+} runs;
+
+/* g may be NULL; with it the grid's models come first, in its order.
+ * 0, or -1 with err filled. */
+int runs_load(runs *rs, const char *path, const grid *g, char *err, size_t errlen);
+void runs_free(runs *rs);
+
+int runs_model(const runs *rs, const char *name);      /* index or -1 */
+/* The ok run of (model, seed, eps), or NULL. */
+const run_row *runs_find(const runs *rs, int model, int seed, double eps);
+
+/* The `loss` column of a cell's train_loss.csv: malloc'ed values, their
+ * count in *n; NULL (and *n 0) when missing or unreadable. */
+double *runs_loss_curve(const runs *rs, const run_row *row, int *n);
+
+#endif

@@ -1,0 +1,171 @@
+/* train.c - the training loop. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "atomic_file.h"
+#include "kernels.h"
+#include "progress.h"
+#include "rng.h"
+#include "sgd.h"
+#include "train.h"
+
+/* The per-step log: loss and each regulariser term. */
+typedef struct loss_log {
+    double *rows;
+    long n, cap;
+    int width;
+} loss_log;
+
+static int log_push(loss_log *l, long step_epoch, double loss, const double *terms)
+{
+    if (l->n == l->cap) {
+        long cap = l->cap ? 2 * l->cap : 1024;
+        double *r = realloc(l->rows, sizeof(double) * (size_t)cap * (size_t)l->width);
+        if (!r)
+            return -1;
+        l->rows = r;
+        l->cap = cap;
+    }
+    double *row = l->rows + (size_t)l->n * (size_t)l->width;
+    row[0] = (double)step_epoch;
+    row[1] = loss;
+    for (int i = 2; i < l->width; i++)
+        row[i] = terms[i - 2];
+    l->n++;
+    return 0;
+}
+
+static int log_write(const loss_log *l, const advcc_model *m, const char *path,
+                     char *err, size_t errlen)
+{
+    atomic_file af;
+    if (atomic_open(&af, path) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    fprintf(af.fp, "step,epoch,loss");
+    for (int i = 0; i < m->n_reg_terms; i++)
+        fprintf(af.fp, ",%s", m->reg_term_names[i]);
+    fputc('\n', af.fp);
+    for (long s = 0; s < l->n; s++) {
+        const double *row = l->rows + (size_t)s * (size_t)l->width;
+        fprintf(af.fp, "%ld,%d,%.9g", s + 1, (int)row[0], row[1]);
+        for (int i = 2; i < l->width; i++)
+            fprintf(af.fp, ",%.9g", row[i]);
+        fputc('\n', af.fp);
+    }
+    if (atomic_commit(&af) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
+                train_result *r, char *err, size_t errlen)
+{
+    const advcc_model *m = c->model;
+    const int B = o->batch;
+    const size_t img = (size_t)m->in_c * m->in_h * m->in_w;
+    int rc = -1;
+    memset(r, 0, sizeof *r);
+    if (B > c->batch_cap || B <= 0) {
+        snprintf(err, errlen, "batch %d outside 1..%d", B, c->batch_cap);
+        return -1;
+    }
+    int *order = malloc(sizeof(int) * (size_t)d->n);
+    int *y = malloc(sizeof(int) * (size_t)B);
+    real_t *x = malloc(sizeof(real_t) * img * (size_t)B);
+    real_t *xadv = malloc(sizeof(real_t) * img * (size_t)B);
+    real_t *logits = malloc(sizeof(real_t) * (size_t)m->classes * (size_t)B);
+    real_t *dlogits = malloc(sizeof(real_t) * (size_t)m->classes * (size_t)B);
+    double *terms = calloc((size_t)m->n_reg_terms + 1, sizeof(double));
+    loss_log log = {.width = 2 + m->n_reg_terms};
+    sgd_state opt = {0};
+    if (!order || !y || !x || !xadv || !logits || !dlogits || !terms ||
+        sgd_init(&opt, m, o->lr, o->momentum, o->weight_decay) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+
+    advcc_rng root;
+    rng_seed(&root, o->seed);
+    const long per_epoch = (d->n + B - 1) / B;
+    const long total = per_epoch * o->epochs;
+    progress bar;
+    progress_start(&bar, "train", "img", (long)d->n * o->epochs, o->quiet);
+    const double t0 = progress_now();
+    double epoch_loss = 0;
+    long done_images = 0;
+    for (int e = 0; e < o->epochs && !r->diverged; e++) {
+        advcc_rng shuffle;
+        rng_split(&root, 100 + (uint64_t)e, &shuffle);
+        for (int i = 0; i < d->n; i++)
+            order[i] = i;
+        rng_shuffle(&shuffle, order, d->n);
+        epoch_loss = 0;
+        for (long b = 0; b < per_epoch; b++) {
+            const int n = (int)((b + 1) * B <= d->n ? B : d->n - b * B);
+            dataset_batch(d, order + b * B, n, x, y);
+            const real_t *input = x;
+            if (o->perturb) {
+                if (o->perturb(o->perturb_arg, c, x, y, n, xadv) != 0) {
+                    snprintf(err, errlen, "attack failed at step %ld", r->steps + 1);
+                    goto out;
+                }
+                input = xadv;
+            }
+            m->forward(c, input, n, ADVCC_TRAIN, logits);
+            double loss = softmax_xent(logits, y, n, m->classes, dlogits, NULL);
+            m->backward(c, dlogits, 1, NULL);
+            double reg = 0;
+            if (m->regularize)
+                reg = m->regularize(c, 1, terms);
+            r->steps++;
+            if (!isfinite(loss) || !isfinite(reg)) {
+                r->diverged = 1;
+                r->diverged_step = r->steps;
+                log_push(&log, e + 1, loss + reg, terms);
+                break;
+            }
+            sgd_step(&opt, m, c->params, c->grads);
+            if (log_push(&log, e + 1, loss + reg, terms) != 0) {
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
+            epoch_loss += loss + reg;
+            done_images += n;
+            char note[64];
+            snprintf(note, sizeof note, "epoch %d/%d  loss %.4f", e + 1,
+                     o->epochs, epoch_loss / (double)(b + 1));
+            progress_update(&bar, done_images, note);
+        }
+        if (!r->diverged) {
+            r->final_loss = epoch_loss / (double)per_epoch;
+            if (!o->quiet) {
+                progress_end(&bar);
+                fprintf(stderr, "epoch %d/%d  loss %.4f  %.1f s\n", e + 1,
+                        o->epochs, r->final_loss, progress_now() - t0);
+            }
+        }
+    }
+    progress_end(&bar);
+    (void)total;
+    r->seconds = progress_now() - t0;
+    if (o->loss_csv && log_write(&log, m, o->loss_csv, err, errlen) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(order);
+    free(y);
+    free(x);
+    free(xadv);
+    free(logits);
+    free(dlogits);
+    free(terms);
+    free(log.rows);
+    sgd_free(&opt);
+    return rc;
+}

@@ -1,0 +1,369 @@
+/* dump_model.c - one training step of a generated model, written to disk
+ * for the PyTorch reference check (tests/oracle/oracle.py).
+ *
+ * Built once per model with -DADVCC_MODEL=advcc_model_<name>.  From a seed it
+ * initialises the parameters, takes a small fixed batch (the first test
+ * images of the model's dataset, or random pixels), and writes into DIR:
+ *
+ *   init.safetensors      the parameters the step starts from (those of
+ *                         `MODEL train --seed N`)
+ *   x.npy, labels.npy     the batch (labels as float32)
+ *   logits.npy            forward in training mode (batch statistics)
+ *   grads.safetensors     parameter gradients of the mean cross-entropy
+ *   dx.npy                its input gradient
+ *   after.safetensors     the parameters after that forward: running
+ *                         statistics updated, everything else unchanged
+ *   frozen_logits.npy     forward in frozen-training mode afterwards
+ *   frozen.safetensors    the parameters after it (nothing may move)
+ *   eval_logits.npy       forward in evaluation mode (running statistics)
+ *   eval_dx.npy           the attack's input-only backward after it
+ *   sgd1.safetensors, sgd2.safetensors
+ *                         from init, parameters after one and two SGD steps
+ *                         on the same batch (the second one exercises
+ *                         momentum)
+ *   meta.json             model, seed, data source, losses, SGD settings,
+ *                         and the kind of every tensor
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "checkpoint.h"
+#include "context.h"
+#include "dataset.h"
+#include "kernels.h"
+#include "model.h"
+#include "npy.h"
+#include "rng.h"
+#include "sgd.h"
+
+#ifndef ADVCC_MODEL
+#error "compile with -DADVCC_MODEL=advcc_model_<name>"
+#endif
+extern const advcc_model ADVCC_MODEL;
+
+static const char *progname = "dump_model";
+
+typedef struct options {
+    unsigned long long seed;
+    int batch;
+    const char *data;   /* auto, random, cifar10, fashion-mnist */
+    const char *out;
+    double lr, momentum, weight_decay;
+} options;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: %s --out DIR [--seed N] [--batch N] [--data auto|random|cifar10|fashion-mnist]\n"
+        "          [--lr X] [--momentum X] [--weight-decay X]\n"
+        "Runs one training step of model %s and writes its inputs, outputs and\n"
+        "gradients into DIR for tests/oracle/oracle.py.\n"
+        "  --data auto   CIFAR-10 test images when $CIFAR10_DIR is set and the\n"
+        "                model takes 3x32x32 images, Fashion-MNIST for 1x28x28,\n"
+        "                otherwise random pixels.\n",
+        progname, ADVCC_MODEL.name);
+}
+
+static int fail(const char *what, const char *err)
+{
+    fprintf(stderr, "%s: %s: %s\n", progname, what, err);
+    return -1;
+}
+
+static int write_params(const char *dir, const char *file, const real_t *p)
+{
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (checkpoint_save(path, &ADVCC_MODEL, p, err, sizeof err) != 0)
+        return fail(path, err);
+    return 0;
+}
+
+static int write_array(const char *dir, const char *file, const real_t *a,
+                       int ndim, const int *shape)
+{
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (npy_write(path, a, ndim, shape, err, sizeof err) != 0)
+        return fail(path, err);
+    return 0;
+}
+
+/* Fills x and y with the first `batch` images of the model's dataset, or
+ * with random pixels and labels; returns the name of the source used. */
+static const char *load_batch(const options *o, advcc_rng *rng, real_t *x,
+                              int *y)
+{
+    const advcc_model *m = &ADVCC_MODEL;
+    const char *want = o->data;
+    if (strcmp(want, "auto") == 0) {
+        if (m->in_c == 3 && m->in_h == 32 && m->in_w == 32 && getenv("CIFAR10_DIR"))
+            want = "cifar10";
+        else if (m->in_c == 1 && m->in_h == 28 && m->in_w == 28)
+            want = "fashion-mnist";
+        else
+            want = "random";
+    }
+    if (strcmp(want, "random") != 0) {
+        advcc_dataset d;
+        char err[512];
+        if (dataset_load(want, 0, &d, err, sizeof err) != 0) {
+            if (strcmp(o->data, "auto") != 0) {
+                fail(want, err);
+                return NULL;
+            }
+            want = "random";    /* auto: fall back quietly */
+        } else {
+            if (d.c != m->in_c || d.h != m->in_h || d.w != m->in_w ||
+                d.n < o->batch) {
+                fprintf(stderr, "%s: %s images are %dx%dx%d (%d of them); model %s takes %dx%dx%d\n",
+                        progname, want, d.c, d.h, d.w, d.n, m->name,
+                        m->in_c, m->in_h, m->in_w);
+                dataset_free(&d);
+                return NULL;
+            }
+            int *idx = malloc(sizeof *idx * (size_t)o->batch);
+            if (!idx) {
+                dataset_free(&d);
+                return NULL;
+            }
+            for (int i = 0; i < o->batch; i++)
+                idx[i] = i;
+            dataset_batch(&d, idx, o->batch, x, y);
+            free(idx);
+            dataset_free(&d);
+            return want;
+        }
+    }
+    size_t n = (size_t)o->batch * m->in_c * m->in_h * m->in_w;
+    for (size_t i = 0; i < n; i++)
+        x[i] = (real_t)rng_uniform(rng);
+    for (int i = 0; i < o->batch; i++)
+        y[i] = (int)rng_below(rng, (uint32_t)m->classes);
+    return "random";
+}
+
+static const char *kind_name(int kind)
+{
+    static const char *names[] = {"weight", "bias", "bn_scale", "bn_shift",
+                                  "threshold", "state"};
+    return kind >= 0 && kind <= ADVCC_STATE ? names[kind] : "unknown";
+}
+
+/* The step every check starts from: forward in training mode, the mean
+ * cross-entropy, and the full backward. */
+static double train_pass(advcc_ctx *c, const real_t *x, const int *y,
+                         int batch, real_t *logits, real_t *dlogits,
+                         real_t *dx)
+{
+    const advcc_model *m = c->model;
+    m->forward(c, x, batch, ADVCC_TRAIN, logits);
+    double loss = softmax_xent(logits, y, batch, m->classes, dlogits, NULL);
+    m->backward(c, dlogits, 1, dx);
+    return loss;
+}
+
+static int run(const options *o)
+{
+    const advcc_model *m = &ADVCC_MODEL;
+    int rc = -1;
+    int batch = o->batch;
+    size_t n_in = (size_t)batch * m->in_c * m->in_h * m->in_w;
+    size_t n_out = (size_t)batch * m->classes;
+
+    /* The parameters and noise stream of `MODEL train --seed N`. */
+    advcc_ctx *c = ctx_create(m, batch, o->seed);
+    advcc_rng root, data_rng;
+    rng_seed(&root, o->seed);
+    rng_split(&root, 7, &data_rng);
+
+    real_t *init = malloc(m->n_params * sizeof *init);
+    real_t *x = calloc(n_in, sizeof *x);
+    real_t *dx = calloc(n_in, sizeof *dx);
+    real_t *logits = calloc(n_out, sizeof *logits);
+    real_t *dlogits = calloc(n_out, sizeof *dlogits);
+    real_t *ylabels = calloc((size_t)batch, sizeof *ylabels);
+    int *y = calloc((size_t)batch, sizeof *y);
+    sgd_state sgd = {0};
+    FILE *f = NULL;
+    if (!c || !init || !x || !dx || !logits || !dlogits || !ylabels || !y) {
+        fprintf(stderr, "%s: out of memory\n", progname);
+        goto done;
+    }
+
+    memcpy(init, c->params, m->n_params * sizeof *init);
+    const char *source = load_batch(o, &data_rng, x, y);
+    if (!source)
+        goto done;
+    for (int i = 0; i < batch; i++)
+        ylabels[i] = (real_t)y[i];
+
+    int xshape[4] = {batch, m->in_c, m->in_h, m->in_w};
+    int lshape[2] = {batch, m->classes};
+    if (write_params(o->out, "init.safetensors", init) ||
+        write_array(o->out, "x.npy", x, 4, xshape) ||
+        write_array(o->out, "labels.npy", ylabels, 1, &batch))
+        goto done;
+
+    /* Training forward and full backward. */
+    double loss = train_pass(c, x, y, batch, logits, dlogits, dx);
+    if (write_array(o->out, "logits.npy", logits, 2, lshape) ||
+        write_params(o->out, "grads.safetensors", c->grads) ||
+        write_array(o->out, "dx.npy", dx, 4, xshape) ||
+        write_params(o->out, "after.safetensors", c->params))
+        goto done;
+
+    /* Frozen training mode: batch statistics, running statistics untouched. */
+    m->forward(c, x, batch, ADVCC_TRAIN_FROZEN, logits);
+    if (write_array(o->out, "frozen_logits.npy", logits, 2, lshape) ||
+        write_params(o->out, "frozen.safetensors", c->params))
+        goto done;
+
+    /* Evaluation mode and the attack's input-only backward. */
+    m->forward(c, x, batch, ADVCC_EVAL, logits);
+    double eval_loss = softmax_xent(logits, y, batch, m->classes, dlogits, NULL);
+    m->backward(c, dlogits, 0, dx);
+    if (write_array(o->out, "eval_logits.npy", logits, 2, lshape) ||
+        write_array(o->out, "eval_dx.npy", dx, 4, xshape))
+        goto done;
+
+    /* Two SGD steps from init on the same batch. */
+    if (sgd_init(&sgd, m, o->lr, o->momentum, o->weight_decay) != 0) {
+        fprintf(stderr, "%s: out of memory\n", progname);
+        goto done;
+    }
+    memcpy(c->params, init, m->n_params * sizeof *init);
+    double sgd_loss[2];
+    for (int step = 0; step < 2; step++) {
+        sgd_loss[step] = train_pass(c, x, y, batch, logits, dlogits, NULL);
+        sgd_step(&sgd, m, c->params, c->grads);
+        if (write_params(o->out, step == 0 ? "sgd1.safetensors" : "sgd2.safetensors",
+                         c->params))
+            goto done;
+    }
+
+    char path[4096];
+    snprintf(path, sizeof path, "%s/meta.json", o->out);
+    f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "%s: %s: %s\n", progname, path, strerror(errno));
+        goto done;
+    }
+    fprintf(f, "{\"model\": \"%s\", \"seed\": %llu, \"batch\": %d, \"data\": \"%s\",\n",
+            m->name, o->seed, batch, source);
+    fprintf(f, " \"in\": [%d, %d, %d], \"classes\": %d, \"real_bytes\": %zu,\n",
+            m->in_c, m->in_h, m->in_w, m->classes, sizeof(real_t));
+    fprintf(f, " \"loss\": %.17g, \"eval_loss\": %.17g,\n", loss, eval_loss);
+    fprintf(f, " \"sgd\": {\"lr\": %.17g, \"momentum\": %.17g, \"weight_decay\": %.17g, "
+               "\"losses\": [%.17g, %.17g]},\n",
+            o->lr, o->momentum, o->weight_decay, sgd_loss[0], sgd_loss[1]);
+    fprintf(f, " \"tensors\": [\n");
+    for (int i = 0; i < m->n_tensors; i++)
+        fprintf(f, "  {\"name\": \"%s\", \"kind\": \"%s\"}%s\n", m->tensors[i].name,
+                kind_name(m->tensors[i].kind), i + 1 < m->n_tensors ? "," : "");
+    fprintf(f, " ]}\n");
+    if (fclose(f) != 0) {
+        f = NULL;
+        fprintf(stderr, "%s: %s: %s\n", progname, path, strerror(errno));
+        goto done;
+    }
+    f = NULL;
+    rc = 0;
+done:
+    if (f)
+        fclose(f);
+    sgd_free(&sgd);
+    ctx_free(c);
+    free(init);
+    free(x);
+    free(dx);
+    free(logits);
+    free(dlogits);
+    free(ylabels);
+    free(y);
+    return rc;
+}
+
+static int parse_real(const char *s, double *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return errno || end == s || *end ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    const advcc_model *m = &ADVCC_MODEL;
+    options o = {.seed = 1, .batch = 8, .data = "auto", .out = NULL,
+                 .lr = m->train.lr, .momentum = m->train.momentum,
+                 .weight_decay = m->train.weight_decay};
+    static const struct option longopts[] = {
+        {"seed", required_argument, NULL, 's'},
+        {"batch", required_argument, NULL, 'b'},
+        {"data", required_argument, NULL, 'd'},
+        {"out", required_argument, NULL, 'o'},
+        {"lr", required_argument, NULL, 'l'},
+        {"momentum", required_argument, NULL, 'm'},
+        {"weight-decay", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int ch;
+    if (argc > 0)
+        progname = argv[0];
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        char *end;
+        switch (ch) {
+        case 's':
+            errno = 0;
+            o.seed = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end) {
+                fprintf(stderr, "%s: --seed: not a number: %s\n", progname, optarg);
+                return 2;
+            }
+            break;
+        case 'b':
+            o.batch = atoi(optarg);
+            if (o.batch < 2 || o.batch > 10000) {
+                fprintf(stderr, "%s: --batch must be in [2, 10000]\n", progname);
+                return 2;
+            }
+            break;
+        case 'd':
+            o.data = optarg;
+            break;
+        case 'o':
+            o.out = optarg;
+            break;
+        case 'l':
+        case 'm':
+        case 'w': {
+            double *v = ch == 'l' ? &o.lr : ch == 'm' ? &o.momentum : &o.weight_decay;
+            if (parse_real(optarg, v) != 0) {
+                fprintf(stderr, "%s: not a number: %s\n", progname, optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!o.out || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (mkdir(o.out, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: %s: %s\n", progname, o.out, strerror(errno));
+        return 1;
+    }
+    return run(&o) == 0 ? 0 : 1;
+}

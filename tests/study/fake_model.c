@@ -1,0 +1,381 @@
+/* fake_model.c - a stand-in for the model binaries (build/bin/<model>)
+ * that obeys their command line (train, eval/attack, features, info) and
+ * writes the same files, atomically, with numbers that depend only on the
+ * model's name, the seed and the eps: fast, deterministic, and able to
+ * misbehave on request, for the tests of the study tool.
+ *
+ * Installed under each model's name (a symlink); the name is argv[0]'s
+ * base name.  Environment:
+ *   FAKE_STEP_MS=N      sleep per training step (default 0)
+ *   FAKE_EVAL_MS=N      sleep per evaluation (default 0)
+ *   FAKE_DIVERGE=LIST   model or model:seed, comma separated: the training
+ *                       loss becomes NaN at step 3 (exit 3)
+ *   FAKE_DIE=M:S:STAGE  model M, seed S kills itself with SIGKILL halfway
+ *                       through STAGE (train or eval), leaving a temporary
+ *                       file; with FAKE_DIE_ONCE=FILE only if FILE does not
+ *                       exist yet (it is created first)
+ *   FAKE_FEATURES=0     no `features` command (as older binaries)
+ *   FAKE_LOG=FILE       append "model command seed eps" for every call */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "atomic_file.h"
+#include "npy.h"
+
+static const char *model = "fake";
+
+typedef struct opts {
+    int seed, threads, epochs, limit, test_limit, batch, steps, restarts, eot;
+    int index;
+    double eps, alpha;
+    const char *out, *checkpoint, *json, *init, *dataset;
+} opts;
+
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* a uniform number in [0,1) from the model, seed and the other keys */
+static double uniform(int seed, double eps, uint64_t tag)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *s = model; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    h = mix(h ^ mix((uint64_t)seed) ^ mix((uint64_t)(eps * 1e6) + 7) ^ mix(tag + 99));
+    return (double)(h >> 11) / 9007199254740992.0;
+}
+
+static int has(const char *part)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "_%s_", model);
+    char want[64];
+    snprintf(want, sizeof want, "_%s_", part);
+    return strstr(buf, want) != NULL;
+}
+
+static void sleep_ms(const char *var)
+{
+    const char *v = getenv(var);
+    long ms = v ? atol(v) : 0;
+    if (ms > 0)
+        nanosleep(&(struct timespec){ ms / 1000, ms % 1000 * 1000000L }, NULL);
+}
+
+static void log_call(const char *command, const opts *o)
+{
+    const char *path = getenv("FAKE_LOG");
+    if (!path)
+        return;
+    char line[256];
+    int n = snprintf(line, sizeof line, "%s %s %d %g\n", model, command,
+                     o->seed, o->eps * 255);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0666);
+    if (fd >= 0) {
+        if (write(fd, line, (size_t)n) != n)
+            perror("FAKE_LOG");
+        close(fd);
+    }
+}
+
+static int listed(const char *var, int seed)
+{
+    const char *v = getenv(var);
+    if (!v)
+        return 0;
+    char *copy = strdup(v), *save = NULL;
+    int hit = 0;
+    for (char *w = strtok_r(copy, ",", &save); w && !hit;
+         w = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(w, ':');
+        if (colon)
+            *colon = '\0';
+        hit = !strcmp(w, model) && (!colon || atoi(colon + 1) == seed);
+    }
+    free(copy);
+    return hit;
+}
+
+/* FAKE_DIE=model:seed:stage, once per FAKE_DIE_ONCE file */
+static void maybe_die(const char *stage, int seed, const char *tmp_dir)
+{
+    const char *v = getenv("FAKE_DIE");
+    if (!v)
+        return;
+    char m[64], s[64];
+    int sd;
+    if (sscanf(v, "%63[^:]:%d:%63s", m, &sd, s) != 3)
+        return;
+    if (strcmp(m, model) || sd != seed || strcmp(s, stage))
+        return;
+    const char *once = getenv("FAKE_DIE_ONCE");
+    if (once) {
+        int fd = open(once, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd < 0)
+            return;     /* died before */
+        close(fd);
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/partial.tmp.%ld", tmp_dir, (long)getpid());
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs("half", f);
+        fclose(f);
+    }
+    raise(SIGKILL);
+}
+
+static int write_text(const char *path, const char *text)
+{
+    atomic_file af;
+    if (atomic_open(&af, path) != 0 || fputs(text, af.fp) < 0) {
+        fprintf(stderr, "%s: %s: %s\n", model, path, strerror(errno));
+        return -1;
+    }
+    return atomic_commit(&af);
+}
+
+static char *join(const char *dir, const char *name)
+{
+    static char buf[4][4096];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static int cmd_train(const opts *o)
+{
+    log_call("train", o);
+    int images = o->limit > 0 ? o->limit : 500;
+    int steps = o->epochs * ((images + o->batch - 1) / o->batch);
+    int per_epoch = steps / o->epochs;
+    int diverge = listed("FAKE_DIVERGE", o->seed) ? 3 : 0;
+    double tau = has("reg") ? 8.0 : 4.0;
+    atomic_file af;
+    if (atomic_open(&af, join(o->out, "train_loss.csv")) != 0) {
+        fprintf(stderr, "%s: %s: %s\n", model, o->out, strerror(errno));
+        return 1;
+    }
+    fprintf(af.fp, "step,epoch,loss\n");
+    double loss = 0;
+    int step;
+    for (step = 1; step <= steps; step++) {
+        sleep_ms("FAKE_STEP_MS");
+        if (step == steps / 2 + 1)
+            maybe_die("train", o->seed, o->out);
+        loss = 0.6 + 1.7 * exp(-step / tau) +
+               0.05 * (uniform(o->seed, o->eps, (uint64_t)step) - 0.5);
+        if (step == diverge)
+            loss = NAN;
+        fprintf(af.fp, "%d,%d,%.6f\n", step, (step - 1) / per_epoch + 1, loss);
+        if (isnan(loss))
+            break;
+    }
+    atomic_commit(&af);
+    char json[1024];
+    if (diverge && diverge <= steps) {
+        snprintf(json, sizeof json, "{\"model\":\"%s\",\"seed\":%d,\"epochs\":%d,"
+                 "\"limit\":%d,\"steps\":%d,\"final_loss\":null,\"clean_acc\":null,"
+                 "\"train_s\":0.01,\"status\":\"diverged\",\"diverged_step\":%d,"
+                 "\"version\":\"fake 1.0\"}\n", model, o->seed, o->epochs,
+                 o->limit, diverge, diverge);
+        write_text(join(o->out, "train.json"), json);
+        fprintf(stderr, "%s: training diverged at step %d (loss nan)\n", model,
+                diverge);
+        return 3;
+    }
+    char ck[256];
+    snprintf(ck, sizeof ck, "fake %s %d %.10g\n", model, o->seed, o->eps * 255);
+    if (write_text(join(o->out, "checkpoint.safetensors"), ck) != 0)
+        return 1;
+    double clean = 0.6 + (has("adv") ? 0.03 : 0) + 0.02 * uniform(o->seed, 0, 1);
+    snprintf(json, sizeof json, "{\"model\":\"%s\",\"seed\":%d,\"epochs\":%d,"
+             "\"limit\":%d,\"steps\":%d,\"final_loss\":%.6f,\"clean_acc\":%.4f,"
+             "\"train_s\":0.01,\"status\":\"ok\",\"diverged_step\":null,"
+             "\"version\":\"fake 1.0\"}\n", model, o->seed, o->epochs, o->limit,
+             steps, loss, clean);
+    if (write_text(join(o->out, "train.json"), json) != 0)
+        return 1;
+    if (!getenv("FAKE_QUIET_TRAIN"))
+        printf("%s: trained %d steps, clean accuracy %.4f\n", model, steps, clean);
+    return 0;
+}
+
+static int cmd_eval(const opts *o)
+{
+    log_call("eval", o);
+    char text[256] = "";
+    FILE *f = o->checkpoint ? fopen(o->checkpoint, "r") : NULL;
+    char name[64];
+    int seed;
+    double train_eps;
+    if (!f || !fgets(text, sizeof text, f) ||
+        sscanf(text, "fake %63s %d %lf", name, &seed, &train_eps) != 3) {
+        fprintf(stderr, "%s: %s: not a checkpoint\n", model,
+                o->checkpoint ? o->checkpoint : "(none)");
+        if (f)
+            fclose(f);
+        return 1;
+    }
+    fclose(f);
+    sleep_ms("FAKE_EVAL_MS");
+    if (o->json) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", o->json);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        maybe_die("eval", seed, slash ? dir : ".");
+    }
+    int n = o->limit > 0 ? o->limit : 1000;
+    double eps255 = o->eps * 255;
+    /* trained at train_eps: the same numbers as in train, from the seed */
+    double clean = 0.6 + (has("adv") ? 0.03 : 0) + 0.02 * uniform(seed, 0, 1);
+    int correct = (int)lround(clean * n);
+    double success = (0.2 + 0.04 * eps255) *
+                     (has("adv") ? 0.4 : has("rse") ? 0.5 : 1.0) +
+                     0.03 * uniform(seed, eps255 / 255 + train_eps, 2);
+    if (has("quant"))
+        success += 0.002;
+    if (success > 0.99)
+        success = 0.99;
+    int robust = (int)lround(correct * (1 - success));
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    char json[1024];
+    snprintf(json, sizeof json, "{\"model\":\"%s\",\"seed\":%d,\"eps\":%.10g,"
+             "\"eps_255\":%.10g,\"alpha\":%.10g,\"steps\":%d,\"restarts\":%d,"
+             "\"init\":\"%s\",\"eot\":%d,\"n\":%d,\"clean_acc\":%.10g,"
+             "\"robust_acc\":%.10g,\"attack_success\":%.10g,\"wall_s\":0.01,"
+             "\"host\":\"%s\",\"version\":\"fake 1.0\",\"checkpoint\":\"%s\"}\n",
+             model, o->seed, o->eps, eps255, o->alpha, o->steps, o->restarts,
+             o->init, o->eot, n, (double)correct / n, (double)robust / n,
+             correct ? 1.0 - (double)robust / correct : 0.0, host, o->checkpoint);
+    printf("clean accuracy %.4f, robust accuracy %.4f\n", (double)correct / n,
+           (double)robust / n);
+    if (o->json && write_text(o->json, json) != 0)
+        return 1;
+    return 0;
+}
+
+static int cmd_features(const opts *o)
+{
+    const char *v = getenv("FAKE_FEATURES");
+    if (v && !strcmp(v, "0")) {
+        fprintf(stderr, "%s: unknown command 'features'\n", model);
+        return 2;
+    }
+    log_call("features", o);
+    if (!o->out || !o->checkpoint || access(o->checkpoint, R_OK) != 0) {
+        fprintf(stderr, "%s: features needs --checkpoint and --out\n", model);
+        return 2;
+    }
+    enum { C = 8, H = 16, W = 16 };
+    static float x[C * H * W];
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++)
+                x[(c * H + i) * W + j] = (float)sin(0.3 * (c + 1) * i + 0.2 * j +
+                                                    o->index + strlen(model));
+    int shape[3] = { C, H, W };
+    char err[256];
+    if (npy_write(o->out, x, 3, shape, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", model, err);
+        return 1;
+    }
+    return 0;
+}
+
+/* "8/255", "0.03" */
+static double budget(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (*end == '/')
+        v /= strtod(end + 1, NULL);
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    const char *base = strrchr(argv[0], '/');
+    model = base ? base + 1 : argv[0];
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s train|eval|attack|features|info ...\n", model);
+        return 2;
+    }
+    const char *command = argv[1];
+    opts o = { .seed = 0, .threads = 1, .epochs = 10, .batch = 100,
+               .steps = 4, .restarts = 1, .eot = 1, .eps = 8.0 / 255,
+               .alpha = 2.0 / 255, .init = "gaussian", .dataset = "cifar10" };
+    static const struct option lo[] = {
+        { "seed", 1, 0, 's' }, { "threads", 1, 0, 't' }, { "epochs", 1, 0, 'e' },
+        { "limit", 1, 0, 'l' }, { "test-limit", 1, 0, 'L' }, { "batch", 1, 0, 'b' },
+        { "lr", 1, 0, 'r' }, { "dataset", 1, 0, 'd' }, { "out", 1, 0, 'o' },
+        { "quiet", 0, 0, 'q' }, { "eps", 1, 0, 'E' }, { "alpha", 1, 0, 'a' },
+        { "steps", 1, 0, 'S' }, { "restarts", 1, 0, 'R' }, { "init", 1, 0, 'i' },
+        { "eot", 1, 0, 'T' }, { "checkpoint", 1, 0, 'c' }, { "attack", 1, 0, 'A' },
+        { "json", 1, 0, 'j' }, { "index", 1, 0, 'I' }, { "help", 0, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc - 1, argv + 1, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 's': o.seed = atoi(optarg); break;
+        case 't': o.threads = atoi(optarg); break;
+        case 'e': o.epochs = atoi(optarg); break;
+        case 'l': o.limit = atoi(optarg); break;
+        case 'L': o.test_limit = atoi(optarg); break;
+        case 'b': o.batch = atoi(optarg); break;
+        case 'd': o.dataset = optarg; break;
+        case 'o': o.out = optarg; break;
+        case 'E': o.eps = budget(optarg); break;
+        case 'a': o.alpha = budget(optarg); break;
+        case 'S': o.steps = atoi(optarg); break;
+        case 'R': o.restarts = atoi(optarg); break;
+        case 'i': o.init = optarg; break;
+        case 'T': o.eot = atoi(optarg); break;
+        case 'c': o.checkpoint = optarg; break;
+        case 'j': o.json = optarg; break;
+        case 'I': o.index = atoi(optarg); break;
+        case 'h': printf("usage: %s %s [options]\n", model, command); return 0;
+        case 'q': case 'r': case 'A': break;
+        default: return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "%s: unexpected argument\n", model);
+        return 2;
+    }
+    if (!strcmp(command, "train")) {
+        if (!o.out || o.epochs < 1 || o.batch < 1) {
+            fprintf(stderr, "%s: train needs --out\n", model);
+            return 2;
+        }
+        return cmd_train(&o);
+    }
+    if (!strcmp(command, "eval") || !strcmp(command, "attack"))
+        return cmd_eval(&o);
+    if (!strcmp(command, "features"))
+        return cmd_features(&o);
+    if (!strcmp(command, "info")) {
+        printf("model %s (fake)\n", model);
+        return 0;
+    }
+    fprintf(stderr, "%s: unknown command '%s'\n", model, command);
+    return 2;
+}

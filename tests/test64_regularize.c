@@ -1,0 +1,213 @@
+/* test64_regularize.c - the four orthogonality penalties in double
+ * precision: values against the definitions computed here with both Gram
+ * matrices formed in full, gradients against central differences on wide,
+ * tall, square and conv-shaped weights, accumulation with a scale, the zero
+ * corners, and the band form 4 is confined to (from orthonormal rows to
+ * rank one). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "orthogonal.h"
+#include "rng.h"
+#include "fdiff.h"
+
+#define FD_STEP 1e-6
+#define FD_TOL 1e-6
+
+/* The penalty by its definition: ||G - I|| over the full Gram matrix. */
+static double penalty_direct(const double *w, int rows, int cols, int form)
+{
+    int side = form == ORTH_ROWS ? rows : cols;
+    double *g = alloc((long)side * side), na = 0, s = 0;
+    for (int i = 0; i < side; i++)
+        for (int j = 0; j < side; j++) {
+            double e = 0;
+            if (form == ORTH_ROWS)
+                for (int l = 0; l < cols; l++)
+                    e += w[i * cols + l] * w[j * cols + l];
+            else
+                for (int l = 0; l < rows; l++)
+                    e += w[l * cols + i] * w[l * cols + j];
+            g[i * side + j] = e;
+            na += e * e;
+        }
+    na = sqrt(na);
+    for (int i = 0; i < side; i++)
+        for (int j = 0; j < side; j++) {
+            double e = g[i * side + j];
+            if (form == ORTH_NORMALIZED)
+                e /= na;
+            if (i == j)
+                e = form == ORTH_OFFDIAG ? 0 : e - 1;
+            s += e * e;
+        }
+    free(g);
+    return sqrt(s);
+}
+
+typedef struct orth_op {
+    int rows, cols, form;
+    double *w, *scratch;
+} orth_op;
+
+static double orth_loss(void *p)
+{
+    orth_op *o = p;
+    return orthogonal_penalty(o->w, o->rows, o->cols, o->form, 0, NULL,
+                              o->scratch);
+}
+
+static const int shapes[][2] = {{3, 7}, {9, 4}, {5, 5}, {8, 27}, {1, 6},
+                                {6, 1}, {16, 12}};
+#define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
+
+static void test_values_and_gradients(void **state)
+{
+    (void)state;
+    for (int sh = 0; sh < N_SHAPES; sh++)
+        for (int form = ORTH_COLS; form <= ORTH_NORMALIZED; form++) {
+            orth_op o = {shapes[sh][0], shapes[sh][1], form, NULL, NULL};
+            long n = (long)o.rows * o.cols;
+            o.w = random_vec(n, -0.8, 0.8);
+            o.scratch = alloc((long)orthogonal_scratch(o.rows, o.cols));
+            double want = penalty_direct(o.w, o.rows, o.cols, form);
+            double got = orth_loss(&o);
+            if (!(fabs(got - want) <= 1e-12 * fmax(1, want)))
+                fail_msg("%dx%d form %d: value %.17g, definition %.17g",
+                         o.rows, o.cols, form, got, want);
+            /* gradient, added with a scale onto what dw held */
+            double *dw = random_vec(n, -1, 1), *dw0 = alloc(n);
+            memcpy(dw0, dw, n * sizeof *dw);
+            double scale = 0.7;
+            double p = orthogonal_penalty(o.w, o.rows, o.cols, form, scale, dw,
+                                          o.scratch);
+            assert_true(p == got);
+            for (long i = 0; i < n; i++)
+                dw[i] = (dw[i] - dw0[i]) / scale;
+            char what[64];
+            snprintf(what, sizeof what, "%dx%d form %d", o.rows, o.cols, form);
+            if (form == ORTH_NORMALIZED && (o.rows == 1 || o.cols == 1))
+                assert_true(max_abs(dw, n) < 1e-12);    /* constant: rank 1 */
+            else if (p > 1e-3)
+                assert_fd(what, fd_error(orth_loss, &o, o.w, dw, n, FD_STEP),
+                          FD_TOL);
+            free(o.w);
+            free(o.scratch);
+            free(dw);
+            free(dw0);
+        }
+}
+
+/* Rows of a random orthogonal basis (Gram-Schmidt), rows <= cols. */
+static double *orthonormal_rows(int rows, int cols)
+{
+    double *w = random_vec((long)rows * cols, -1, 1);
+    for (int i = 0; i < rows; i++) {
+        double *r = w + (long)i * cols;
+        for (int pass = 0; pass < 2; pass++)
+            for (int j = 0; j < i; j++) {
+                double d = dot(r, w + (long)j * cols, cols);
+                for (int l = 0; l < cols; l++)
+                    r[l] -= d * w[(long)j * cols + l];
+            }
+        double len = sqrt(dot(r, r, cols));
+        for (int l = 0; l < cols; l++)
+            r[l] /= len;
+    }
+    return w;
+}
+
+static void test_orthonormal_and_band(void **state)
+{
+    (void)state;
+    int rows = 6, cols = 15;
+    long n = (long)rows * cols;
+    double *scratch = alloc((long)orthogonal_scratch(rows, cols));
+    double *w = orthonormal_rows(rows, cols);
+    assert_true(orthogonal_penalty(w, rows, cols, ORTH_ROWS, 0, NULL,
+                                   scratch) < 1e-12);
+    assert_true(orthogonal_penalty(w, rows, cols, ORTH_OFFDIAG, 0, NULL,
+                                   scratch) > 0.1);   /* W^T W is a projection */
+    assert_true(fabs(orthogonal_penalty(w, rows, cols, ORTH_COLS, 0, NULL,
+                                        scratch) -
+                     sqrt(cols - rows)) < 1e-12);
+    /* form 4's band: sqrt(n + 1 - 2 sqrt(r)) at orthonormal rows ... */
+    double lo = sqrt(cols + 1 - 2 * sqrt(rows)), hi = sqrt(cols - 1.0);
+    assert_true(fabs(orthogonal_penalty(w, rows, cols, ORTH_NORMALIZED, 0,
+                                        NULL, scratch) - lo) < 1e-12);
+    /* ... and it does not see scale: P(3W) = P(W), <dP/dW, W> = 0 */
+    double *dw = alloc(n);
+    for (long i = 0; i < n; i++)
+        w[i] *= 3;
+    orthogonal_penalty(w, rows, cols, ORTH_NORMALIZED, 1, dw, scratch);
+    assert_true(fabs(dot(dw, w, n)) < 1e-10);
+    /* ... to sqrt(n - 1) at rank one */
+    double *a = random_vec(rows, -1, 1), *b = random_vec(cols, -1, 1);
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            w[i * cols + j] = a[i] * b[j];
+    assert_true(fabs(orthogonal_penalty(w, rows, cols, ORTH_NORMALIZED, 0,
+                                        NULL, scratch) - hi) < 1e-12);
+    /* a random weight lies inside */
+    for (long i = 0; i < n; i++)
+        w[i] = 2 * rng_uniform(&rng) - 1;
+    double p = orthogonal_penalty(w, rows, cols, ORTH_NORMALIZED, 0, NULL,
+                                  scratch);
+    assert_true(p > lo && p < hi);
+    free(a);
+    free(b);
+    free(w);
+    free(dw);
+    free(scratch);
+}
+
+static void test_zero_corners(void **state)
+{
+    (void)state;
+    int rows = 4, cols = 9;
+    long n = (long)rows * cols;
+    double *scratch = alloc((long)orthogonal_scratch(rows, cols));
+    double *w = alloc(n), *dw = random_vec(n, -1, 1), *dw0 = alloc(n);
+    memcpy(dw0, dw, n * sizeof *dw);
+    /* W = 0: form 4 takes A / ||A|| as 0; the others are exact */
+    assert_true(orthogonal_penalty(w, rows, cols, ORTH_NORMALIZED, 1, dw,
+                                   scratch) == sqrt(cols));
+    assert_true(orthogonal_penalty(w, rows, cols, ORTH_COLS, 1, dw,
+                                   scratch) == sqrt(cols));
+    assert_true(orthogonal_penalty(w, rows, cols, ORTH_ROWS, 1, dw,
+                                   scratch) == sqrt(rows));
+    assert_true(orthogonal_penalty(w, rows, cols, ORTH_OFFDIAG, 1, dw,
+                                   scratch) == 0);
+    assert_memory_equal(dw, dw0, n * sizeof *dw);
+    /* W = [I 0]: the penalty of the rows is exactly 0, its gradient 0 */
+    for (int i = 0; i < rows; i++)
+        w[i * cols + i] = 1;
+    assert_true(orthogonal_penalty(w, rows, cols, ORTH_ROWS, 1, dw,
+                                   scratch) == 0);
+    assert_memory_equal(dw, dw0, n * sizeof *dw);
+    free(w);
+    free(dw);
+    free(dw0);
+    free(scratch);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    rng_seed(&rng, 31337);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_values_and_gradients),
+        cmocka_unit_test(test_orthonormal_and_band),
+        cmocka_unit_test(test_zero_corners),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

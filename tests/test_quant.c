@@ -1,0 +1,53 @@
+/* test_quant.c - the fake quantiser and DTReLU in the float build the
+ * models run: ties rounded away from zero by roundf, and DTReLU's default
+ * 8-bit grid on [0, 6], where every output is one of the 256 levels
+ * j * 6 / 255 computed the same way in float. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "dtrelu.h"
+#include "quant.h"
+#include "rng.h"
+
+static void test_ties_float(void **state)
+{
+    (void)state;
+    const float x[] = {0.5f, 1.5f, 2.5f, -4.0f, 9.0f};
+    const float want[] = {1, 2, 3, 0, 3};
+    float y[5];
+    quant_forward(x, 5, 2, 0, 3, y);
+    assert_memory_equal(y, want, sizeof y);
+}
+
+static void test_dtrelu_default_grid(void **state)
+{
+    (void)state;
+    enum { M = 10000 };
+    static float x[M], y[M];
+    advcc_rng r;
+    rng_seed(&r, 3);
+    for (int i = 0; i < M; i++)
+        x[i] = (float)(8 * rng_uniform(&r) - 1);
+    dtrelu_forward(x, M, 0, 6, 8, y);
+    const float s = 6.0f / 255.0f;
+    for (int i = 0; i < M; i++) {
+        float c = x[i] < 0 ? 0 : x[i] > 6 ? 6 : x[i];
+        float j = roundf(c / s);
+        assert_true(y[i] == s * j);             /* bit for bit */
+        assert_true(fabsf(y[i] - c) <= s / 2 * 1.0001f);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ties_float),
+        cmocka_unit_test(test_dtrelu_default_grid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

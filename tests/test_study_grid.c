@@ -1,0 +1,309 @@
+/* test_study_grid.c - the grid file (settings, defaults, every error with
+ * its file:line), the cells a grid makes (adversarially trained models
+ * once per seed and eps, the others once per seed), and the small readers
+ * the study relies on (JSON members, CSV fields, Slurm array ranges). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "cells.h"
+#include "csv.h"
+#include "grid.h"
+#include "json.h"
+#include "slurm.h"
+
+static void test_seed_grid(void **state)
+{
+    (void)state;
+    grid g;
+    char err[512];
+    if (grid_load(&g, "examples/study/seed.grid", err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(g.models.n, 9);
+    assert_string_equal(g.models.v[0], "baseline");
+    assert_int_equal(g.nseeds, 10);
+    for (int s = 0; s < 10; s++)
+        assert_int_equal(g.seeds[s], s);
+    assert_int_equal(g.neps, 4);
+    const double eps[4] = { 4, 8, 12, 16 };
+    for (int e = 0; e < 4; e++)
+        assert_true(g.eps[e] == eps[e]);
+    assert_int_equal(g.epochs, 10);
+    assert_int_equal(g.train_limit, 0);
+    assert_int_equal(g.test_limit, 0);
+    assert_string_equal(g.dataset, "cifar10");
+    const char *adv[] = { "adv", "quant_adv", "adv_reg", "quant_adv_reg" };
+    int nadv = 0;
+    for (int m = 0; m < g.models.n; m++)
+        nadv += g.adversarial[m];
+    assert_int_equal(nadv, 4);
+    for (int i = 0; i < 4; i++)
+        assert_true(g.adversarial[grid_model_index(&g, adv[i])]);
+    assert_false(g.adversarial[grid_model_index(&g, "rse")]);
+    int n;
+    cell *cells = cells_build(&g, &n);
+    assert_int_equal(n, 5 * 10 + 4 * 10 * 4);
+    free(cells);
+    grid_free(&g);
+}
+
+static void test_quick_grid(void **state)
+{
+    (void)state;
+    grid g;
+    char err[512];
+    if (grid_load(&g, "examples/study/quick.grid", err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(g.models.n, 9);
+    assert_int_equal(g.neps, 4);
+    assert_true(g.nseeds >= 3);
+    assert_true(g.train_limit > 0);
+    grid_free(&g);
+}
+
+static void test_settings_and_defaults(void **state)
+{
+    (void)state;
+    grid g;
+    char err[512];
+    const char *text =
+        "# a comment line\n"
+        "\n"
+        "adversarial adv          # before models: checked at the end\n"
+        "models baseline adv\n"
+        "seeds 3 0-1 7\n"
+        "eps 8/255 0.5\n"
+        "alpha 1\n"
+        "train_args adv --lr 0.01\n"
+        "eval_args * --restarts 2\n"
+        "sbatch --time=01:00:00\n"
+        "sbatch --partition=short\n";
+    if (grid_parse(&g, text, "dir/my.grid", err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_string_equal(g.name, "my");
+    assert_string_equal(g.out, "out/my");
+    assert_string_equal(g.bin, "build/bin");
+    assert_int_equal(g.nseeds, 4);
+    assert_int_equal(g.seeds[0], 3);
+    assert_int_equal(g.seeds[2], 1);
+    assert_int_equal(g.seeds[3], 7);
+    assert_true(g.eps[0] == 8 && g.eps[1] == 0.5);
+    assert_true(g.loss_eps == 8);
+    assert_true(g.alpha == 1);
+    assert_int_equal(g.epochs, 10);
+    assert_int_equal(g.steps, 4);
+    assert_string_equal(g.init, "gaussian");
+    assert_int_equal(g.sbatch.n, 2);
+    strvec a = { 0 };
+    grid_append_args(&g, "adv", 0, &a);
+    grid_append_args(&g, "baseline", 0, &a);
+    assert_int_equal(a.n, 2);
+    assert_string_equal(a.v[1], "0.01");
+    grid_append_args(&g, "baseline", 1, &a);
+    assert_int_equal(a.n, 4);
+    assert_string_equal(a.v[2], "--restarts");
+    strvec_free(&a);
+    assert_int_equal(grid_train_images(&g), 50000);
+    assert_int_equal(grid_test_images(&g), 10000);
+    grid_free(&g);
+}
+
+static const struct {
+    const char *text, *want;
+} bad[] = {
+    { "models a\nseeds 0\neps 8\nfoo 1\n", "t.grid:4: error: unknown setting 'foo'" },
+    { "models a\nmodels b\n", "t.grid:2: error: 'models' set twice (first at line 1)" },
+    { "models a\nseeds 0-x\n", "t.grid:2: error: 'seeds': 'x' is not a whole number" },
+    { "seeds 5-2\n", "t.grid:1: error: 'seeds': empty range '5-2'" },
+    { "seeds 1 0-3\n", "t.grid:1: error: 'seeds': seed 1 listed twice" },
+    { "\n\neps 0\n", "t.grid:3: error: 'eps': 0 is outside (0, 255]" },
+    { "eps 8 abc\n", "t.grid:1: error: 'eps': 'abc' is not a number" },
+    { "eps 8 8/255\n", "t.grid:1: error: 'eps': 8/255 listed twice" },
+    { "eps 8/256\n", "t.grid:1: error: 'eps': '8/256' is not a number of 1/255 steps" },
+    { "epochs 0\n", "t.grid:1: error: 'epochs': 0 is below 1" },
+    { "epochs 1 2\n", "t.grid:1: error: 'epochs' takes one value, not 2" },
+    { "threads\n", "t.grid:1: error: 'threads' needs a value" },
+    { "models a/b\n", "t.grid:1: error: 'models': 'a/b' is not a model name" },
+    { "models a a\n", "t.grid:1: error: 'models': 'a' listed twice" },
+    { "dataset mnist\n", "t.grid:1: error: 'dataset': 'mnist' is not one of cifar10, fashion-mnist" },
+    { "init zero\n", "t.grid:1: error: 'init': 'zero' is not one of gaussian, uniform, none" },
+    { "lr -1\n", "t.grid:1: error: 'lr': '-1' is not a positive number" },
+    { "models a\nseeds 0\neps 8\nadversarial b\n",
+      "t.grid:4: error: 'adversarial': 'b' is not in 'models'" },
+    { "models a\nseeds 0\neps 8\ntrain_args z --x 1\n",
+      "t.grid:4: error: 'train_args': 'z' is not in 'models'" },
+    { "eval_args a\n", "t.grid:1: error: 'eval_args' needs a model (or *) and arguments" },
+    { "models a\nseeds 0\n# no eps\n", "t.grid:3: error: no 'eps' line" },
+    { "", "t.grid:1: error: no 'models' line" },
+};
+
+static void test_errors(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        grid g;
+        char err[512] = "";
+        int rc = grid_parse(&g, bad[i].text, "t.grid", err, sizeof err);
+        if (rc == 0)
+            fail_msg("accepted: %s", bad[i].text);
+        if (strncmp(err, bad[i].want, strlen(bad[i].want)))
+            fail_msg("for %s\ngot:  %s\nwant: %s", bad[i].text, err, bad[i].want);
+    }
+    grid g;
+    char err[512];
+    assert_int_equal(grid_load(&g, "/nonexistent/x.grid", err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/x.grid: error: "));
+}
+
+static void test_cells(void **state)
+{
+    (void)state;
+    grid g;
+    char err[512];
+    const char *text = "models base adv reg\nadversarial adv\nseeds 0-2\n"
+                       "eps 4 8\nout o\n";
+    if (grid_parse(&g, text, "c.grid", err, sizeof err) != 0)
+        fail_msg("%s", err);
+    int n;
+    cell *cells = cells_build(&g, &n);
+    /* base and reg once per seed, adv once per seed and eps */
+    assert_int_equal(n, 2 * 3 + 3 * 2);
+    int covered[3][3][2] = { { { 0 } } };
+    int trained[3][3] = { { 0 } };
+    for (int i = 0; i < n; i++) {
+        const cell *c = &cells[i];
+        assert_int_equal(c->index, i);
+        if (i > 0)  /* seed by seed */
+            assert_true(cells[i - 1].seed <= c->seed);
+        if (g.adversarial[c->model]) {
+            assert_int_equal(c->neps, 1);
+            assert_true(c->train_eps == g.eps[c->eps_first]);
+        } else {
+            assert_int_equal(c->neps, 2);
+            assert_int_equal(c->adversarial, 0);
+        }
+        trained[c->model][c->seed]++;
+        for (int e = c->eps_first; e < c->eps_first + c->neps; e++)
+            covered[c->model][c->seed][e]++;
+        for (int j = 0; j < i; j++) {
+            char *a = cell_dir(&g, c), *b = cell_dir(&g, &cells[j]);
+            assert_string_not_equal(a, b);
+            free(a);
+            free(b);
+        }
+    }
+    for (int m = 0; m < 3; m++)
+        for (int s = 0; s < 3; s++) {
+            assert_int_equal(trained[m][s], g.adversarial[m] ? 2 : 1);
+            for (int e = 0; e < 2; e++)
+                assert_int_equal(covered[m][s][e], 1);
+        }
+    char *d = cell_dir(&g, &cells[1]);
+    assert_string_equal(d, "o/cells/adv/seed0-eps4");
+    free(d);
+    d = cell_dir(&g, &cells[0]);
+    assert_string_equal(d, "o/cells/base/seed0");
+    free(d);
+    /* adversarial training costs more than plain training */
+    assert_true(cell_cost(&g, &cells[1]) > cell_cost(&g, &cells[0]) / 2);
+    free(cells);
+    grid_free(&g);
+}
+
+static void test_array_spec(void **state)
+{
+    (void)state;
+    const int a[] = { 0, 1, 2, 5, 7, 8, 10 };
+    char *s = slurm_array_spec(a, 7);
+    assert_string_equal(s, "0-2,5,7-8,10");
+    free(s);
+    s = slurm_array_spec(a, 1);
+    assert_string_equal(s, "0");
+    free(s);
+    s = slurm_array_spec(a, 0);
+    assert_string_equal(s, "");
+    free(s);
+}
+
+static void test_json(void **state)
+{
+    (void)state;
+    json_object o;
+    char err[256];
+    const char *text = "{\"model\":\"adv\", \"acc\": 0.7213, \"n\":10000,"
+                       " \"e\": -1.5e-3, \"ok\": true, \"step\": null,"
+                       " \"s\": \"a\\\"b\\u00e9\", \"nest\": {\"x\":[1,2]}}";
+    if (json_parse(text, "t.json", &o, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_string_equal(json_get(&o, "model"), "adv");
+    assert_string_equal(json_get(&o, "acc"), "0.7213");   /* digit for digit */
+    assert_string_equal(json_get(&o, "e"), "-1.5e-3");
+    assert_null(json_get(&o, "step"));
+    assert_null(json_get(&o, "missing"));
+    assert_string_equal(json_get(&o, "s"), "a\"b\xc3\xa9");
+    assert_string_equal(json_get(&o, "nest"), "{\"x\":[1,2]}");
+    double x;
+    assert_int_equal(json_get_number(&o, "n", &x), 0);
+    assert_true(x == 10000);
+    assert_int_equal(json_get_number(&o, "model", &x), -1);
+    json_free(&o);
+    assert_int_equal(json_parse("{\"a\": 1,\n \"b\" 2}", "t.json", &o, err,
+                                sizeof err), -1);
+    assert_string_equal(err, "t.json: byte 14: expected ':' after \"b\"");
+    assert_int_equal(json_parse("{\"a\": 01x}", "t.json", &o, err, sizeof err), -1);
+    assert_int_equal(json_parse("{\"a\": \"open", "t.json", &o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "unterminated string"));
+}
+
+static void test_csv(void **state)
+{
+    (void)state;
+    csv_table t;
+    char err[256];
+    const char *text = "a,b,c\r\n1,\"x,y\",\"say \"\"hi\"\"\"\n\n2,,\"two\nlines\"\n";
+    if (csv_parse(text, "t.csv", &t, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(t.ncol, 3);
+    assert_int_equal(t.nrow, 2);
+    assert_string_equal(t.rows[0][1], "x,y");
+    assert_string_equal(t.rows[0][2], "say \"hi\"");
+    assert_string_equal(t.rows[1][1], "");
+    assert_string_equal(t.rows[1][2], "two\nlines");
+    assert_int_equal(csv_column(&t, "c"), 2);
+    assert_int_equal(csv_column(&t, "d"), -1);
+    csv_free(&t);
+    assert_int_equal(csv_parse("a,b\n1,2\n3\n", "t.csv", &t, err, sizeof err), -1);
+    assert_string_equal(err, "t.csv:3: 1 fields, the header has 2");
+    /* what csv_put writes, csv_parse reads back */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    fputs("h\n", f);
+    csv_put(f, "q\"uo,te");
+    fputc('\n', f);
+    fclose(f);
+    assert_int_equal(csv_parse(buf, "m.csv", &t, err, sizeof err), 0);
+    assert_string_equal(t.rows[0][0], "q\"uo,te");
+    csv_free(&t);
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seed_grid),
+        cmocka_unit_test(test_quick_grid),
+        cmocka_unit_test(test_settings_and_defaults),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cells),
+        cmocka_unit_test(test_array_spec),
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_csv),
+    };
+    return cmocka_run_group_tests_name("study_grid", tests, NULL, NULL);
+}

@@ -1,0 +1,54 @@
+# Tests.  tests/test_*.c: CMocka binaries against the float runtime and the
+# compiler; tests/test64_*.c: against the double runtime (-DADVCC_DOUBLE).
+# tests/run.sh runs them all, then the shell and Python tests, and prints
+# the summary line.
+TEST_SRC    := $(wildcard tests/test_*.c)
+TEST64_SRC  := $(wildcard tests/test64_*.c)
+TEST_BINS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC) $(TEST64_SRC))
+TEST_LIBS   := -lcmocka -llapacke $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/test_%.c $(COMPILER_LIB) $(RUNTIME_LIB) | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $< $(COMPILER_LIB) $(RUNTIME_LIB) $(TEST_LIBS) -o $@
+$(BUILD)/tests/test64_%: tests/test64_%.c $(RUNTIME64_LIB) | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DADVCC_DOUBLE $(LDFLAGS) $< $(RUNTIME64_LIB) $(TEST_LIBS) -o $@
+
+$(BUILD)/tests:
+	mkdir -p $@
+
+
+# Tests and benchmarks that link a generated model.
+-include tests/oracle/oracle.mk
+-include tests/bench/bench.mk
+
+# Tests that link generated models: tests/model_*.c (float) and
+# tests/model64_*.c (double) link every model of specs/ and of the test
+# specs in tests/specs/, compiled by advcc into $(BUILD)/testgen.
+TESTGEN        := $(BUILD)/testgen
+TESTGEN_MODELS := gc_maxpool gc_plain gc_mlp gc_bnconv
+TESTGEN_SPECS  := $(wildcard tests/specs/*.net)
+MODEL_TEST_SRC := $(wildcard tests/model_*.c)
+MODEL64_TEST_SRC := $(wildcard tests/model64_*.c)
+MODEL_TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(MODEL_TEST_SRC) $(MODEL64_TEST_SRC))
+TEST_BINS      += $(MODEL_TEST_BINS)
+GEN_OBJS       = $(patsubst %,$(BUILD)/gen/%.o,$(MODELS)) $(patsubst %,$(BUILD)/testgen/%.o,$(TESTGEN_MODELS))
+GEN64_OBJS     = $(patsubst %,$(BUILD)/gen64/%.o,$(MODELS)) $(patsubst %,$(BUILD)/testgen64/%.o,$(TESTGEN_MODELS))
+
+$(TESTGEN)/models.mk: $(ADVCC) $(TESTGEN_SPECS)
+	mkdir -p $(TESTGEN)
+	$(ADVCC) -q $(TESTGEN_SPECS) -o $(TESTGEN)/
+$(patsubst %,$(TESTGEN)/%.c,$(TESTGEN_MODELS)): $(TESTGEN)/models.mk ;
+$(BUILD)/testgen/%.o: $(TESTGEN)/%.c
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+$(BUILD)/testgen64/%.o: $(TESTGEN)/%.c | $(BUILD)/testgen64
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DADVCC_DOUBLE -c $< -o $@
+$(BUILD)/testgen64:
+	mkdir -p $@
+
+$(BUILD)/tests/model_%: tests/model_%.c $(GEN_OBJS) $(RUNTIME_LIB) | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $< $(GEN_OBJS) $(RUNTIME_LIB) $(TEST_LIBS) -o $@
+$(BUILD)/tests/model64_%: tests/model64_%.c $(GEN64_OBJS) $(RUNTIME64_LIB) | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DADVCC_DOUBLE $(LDFLAGS) $< $(GEN64_OBJS) $(RUNTIME64_LIB) $(TEST_LIBS) -o $@
+
+# Fragments add make goals that print "N passed, N failed" to CHECK_GOALS.
+check: all $(TEST_BINS)
+	@BUILD=$(BUILD) EXTRA_GOALS="$(CHECK_GOALS)" sh tests/run.sh
