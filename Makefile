@@ -21,7 +21,15 @@ CFLAGS   += -march=native
 endif
 CPPFLAGS += -Iruntime -Icompiler -I$(BUILD)/compiler -D_GNU_SOURCE
 ALL_CFLAGS = $(WARN) $(CFLAGS) -fopenmp -MMD -MP
-LDLIBS   := -lopenblas -lz -lm
+# OpenBLAS built on OpenMP shares one thread pool with the runtime's OpenMP
+# loops; the pthread build would spin a second pool against it.
+OPENBLAS_OMP := $(firstword $(wildcard /usr/lib/*/openblas-openmp/libopenblas.so.0))
+ifneq ($(OPENBLAS_OMP),)
+BLAS_LIBS := $(OPENBLAS_OMP) -Wl,-rpath,$(dir $(OPENBLAS_OMP))
+else
+BLAS_LIBS := -lopenblas
+endif
+LDLIBS   := $(BLAS_LIBS) -lz -lm
 LDFLAGS  += -fopenmp
 
 SPECS    := $(wildcard specs/*.net)
@@ -76,3 +84,7 @@ clean:
 	rm -rf build build-san generated/*.c generated/*.h generated/models.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# `make print-VAR` shows a variable (used by tests that build by hand).
+print-%:
+	@echo $($*)

@@ -29,6 +29,8 @@ typedef struct build {
     int n_regs, cap_regs;
     settings set;
     int next_uid;
+    int check_only;             /* a patch checked on its own: no layers, and
+                                   targets are not looked up */
 } build;
 
 void build_init(build *b, const char *name, const char *source, ir_loc loc);

@@ -26,15 +26,24 @@ static FILE *diag_out(void)
 }
 
 /* The source line, then spaces (tabs where the line has tabs, so the caret
- * lines up in any terminal) and a caret under column `col`. */
+ * lines up in any terminal) and a caret under column `col`.  Of a very long
+ * line only a window around the column is shown. */
 static void diag_show_line(FILE *out, const char *text, int col)
 {
+    enum { WINDOW = 160 };
     if (!text)
         return;
-    fprintf(out, "  %s\n  ", text);
-    size_t len = strlen(text);
-    for (int i = 0; i + 1 < col; i++)
-        fputc((size_t)i < len && text[i] == '\t' ? '\t' : ' ', out);
+    size_t len = strlen(text), at = col > 0 ? (size_t)col - 1 : 0;
+    size_t start = 0, end = len;
+    if (len > WINDOW) {
+        start = at > WINDOW / 2 ? at - WINDOW / 2 : 0;
+        end = start + WINDOW < len ? start + WINDOW : len;
+    }
+    const char *before = start > 0 ? "..." : "";
+    fprintf(out, "  %s%.*s%s\n  %s", before, (int)(end - start), text + start,
+            end < len ? "..." : "", start > 0 ? "   " : "");
+    for (size_t i = start; i < at; i++)
+        fputc(i < len && text[i] == '\t' ? '\t' : ' ', out);
     fputs("^\n", out);
 }
 

@@ -16,13 +16,45 @@ static const char *init_name(int init)
 
 static void emit_attack_cfg(FILE *out, const char *field, const ir_attack *a)
 {
+    char eps[32], alpha[32];
     L(1, ".%s = {", field);
-    L(2, ".present = %d, .eps = %.17g, .alpha = %.17g,", a->present, a->eps, a->alpha);
+    L(2, ".present = %d, .eps = %s, .alpha = %s,", a->present, emit_real(a->eps, eps, sizeof eps),
+      emit_real(a->alpha, alpha, sizeof alpha));
     L(2, ".steps = %d, .restarts = %d, .eot = %d,", a->steps, a->restarts, a->eot);
     L(2, ".init = %s, .clip = %s, .norm = %s,", init_name(a->init),
       a->clip ? "ADVCC_CLIP_NORMALIZED" : "ADVCC_CLIP_PIXEL",
       a->norm ? "ADVCC_L2" : "ADVCC_LINF");
     L(1, "},");
+}
+
+/* The runtime headers of the defences the model uses. */
+static void emit_defence_includes(FILE *out, const ir_model *m)
+{
+    int quant = 0, dtrelu = 0, multi = 0, noise = 0, ortho = 0, spectral = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const ir_node *n = &m->nodes[i];
+        quant |= (n->op == IR_CONV || n->op == IR_LINEAR) && n->wquant.bits > 0;
+        dtrelu |= n->op == IR_DTRELU;
+        multi |= n->op == IR_PWLINEAR || n->op == IR_NAIVEDT || n->op == IR_DDTRELU;
+        noise |= n->op == IR_NOISE;
+    }
+    quant |= dtrelu;            /* a fused DTReLU rounds on quant.h's grid */
+    for (int i = 0; i < m->n_regs; i++) {
+        ortho |= m->regs[i].kind == IR_REG_ORTHO;
+        spectral |= m->regs[i].kind == IR_REG_SPECTRAL;
+    }
+    if (dtrelu)
+        L(0, "#include <dtrelu.h>");
+    if (noise)
+        L(0, "#include <noise.h>");
+    if (ortho)
+        L(0, "#include <orthogonal.h>");
+    if (quant)
+        L(0, "#include <quant.h>");
+    if (spectral)
+        L(0, "#include <spectral.h>");
+    if (multi)
+        L(0, "#include <threshold_act.h>");
 }
 
 static void emit_prologue(FILE *out, const emit_plan *p)
@@ -47,9 +79,12 @@ static void emit_prologue(FILE *out, const emit_plan *p)
     L(0, " */");
     L(0, "#include <math.h>");
     L(0, "#include <string.h>");
-    L(0, "#include \"kernels.h\"");
-    L(0, "#include \"model.h\"");
-    L(0, "#include \"rng.h\"");
+    L(0, "/* The runtime's headers come from the include path, never from beside");
+    L(0, " * this file, where a model named like one of them (quant) has its own. */");
+    L(0, "#include <kernels.h>");
+    L(0, "#include <model.h>");
+    L(0, "#include <rng.h>");
+    emit_defence_includes(out, m);
     L(0, "#include \"%s.h\"", m->name);
     L(0, "%s", "");
     L(0, "/* The parameter buffer: offsets of each tensor, in reals. */");
@@ -89,7 +124,9 @@ static void emit_tensor_table(FILE *out, const emit_plan *p)
 }
 
 /* PyTorch's defaults: conv and linear weights and biases uniform in
- * +-1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5)); BatchNorm 1, 0, 0, 1. */
+ * +-1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5)); BatchNorm 1, 0, 0, 1.
+ * Learnable activation bounds start where the spec puts them, and the
+ * spectral penalty's power-iteration vectors at ones. */
 static void emit_init(FILE *out, const emit_plan *p)
 {
     const ir_model *m = p->m;
@@ -118,7 +155,24 @@ static void emit_init(FILE *out, const emit_plan *p)
             L(2, "p[%s + i] = 0;", emit_tensor_of(p, n, "running_mean")->sym);
             L(2, "p[%s + i] = 1;", emit_tensor_of(p, n, "running_var")->sym);
             L(1, "}");
+        } else if (n->op == IR_DTRELU || n->op == IR_PWLINEAR || n->op == IR_NAIVEDT ||
+                   n->op == IR_DDTRELU) {
+            emit_threshold_init(out, p, n);
         }
+    }
+    for (int i = 0; i < m->n_regs; i++) {
+        if (m->regs[i].kind != IR_REG_SPECTRAL)
+            continue;
+        const ir_node *n = &m->nodes[m->regs[i].node];
+        char us[24], vs[24], term[64];
+        emit_spectral_suffix(m, i, us, vs, sizeof us);
+        emit_reg_term_name(m, i, term, sizeof term);
+        const emit_tensor *u = emit_tensor_of(p, n, us), *v = emit_tensor_of(p, n, vs);
+        L(1, "/* %s's power iteration starts from ones */", term);
+        L(1, "for (int i = 0; i < %ld; i++)", u->size);
+        L(2, "p[%s + i] = 1;", u->sym);
+        L(1, "for (int i = 0; i < %ld; i++)", v->size);
+        L(2, "p[%s + i] = 1;", v->sym);
     }
     L(0, "}");
     L(0, "%s", "");
@@ -143,7 +197,10 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
 
     L(0, "static size_t model_arena_size(int batch)");
     L(0, "{");
-    L(1, "return (size_t)batch * ARENA_PER_IMAGE + ARENA_FIXED;");
+    if (m->n_regs > 0)
+        L(1, "return (size_t)batch * ARENA_PER_IMAGE + ARENA_FIXED + reg_scratch_size();");
+    else
+        L(1, "return (size_t)batch * ARENA_PER_IMAGE + ARENA_FIXED;");
     L(0, "}");
     L(0, "%s", "");
     L(0, "static void model_forward(advcc_ctx *c, const real_t *x, int B, int mode, real_t *logits)");
@@ -174,7 +231,8 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
     int first_param = p->n_groups;
     for (int i = 0; i < p->n_groups; i++) {
         ir_op op = p->groups[i].main->op;
-        if (op == IR_CONV || op == IR_LINEAR || op == IR_BATCHNORM) {
+        if (op == IR_CONV || op == IR_LINEAR || op == IR_BATCHNORM || op == IR_DTRELU ||
+            op == IR_PWLINEAR || op == IR_NAIVEDT || op == IR_DDTRELU) {
             first_param = i;
             break;
         }
@@ -253,13 +311,30 @@ static void emit_descriptor(FILE *out, const emit_plan *p)
     L(1, ".init = model_init,");
     L(1, ".forward = model_forward,");
     L(1, ".backward = model_backward,");
-    L(1, ".regularize = NULL,");
+    if (m->n_regs > 0) {
+        L(1, ".regularize = model_regularize,");
+        L(1, ".n_reg_terms = %d,", m->n_regs);
+        L(1, ".reg_term_names = reg_term_names,");
+    } else {
+        L(1, ".regularize = NULL,");
+    }
+    char lr[32], mom[32], wd[32];
     L(1, ".train = {");
-    L(2, ".lr = %.17g, .momentum = %.17g, .weight_decay = %.17g,", m->train.lr, m->train.momentum, m->train.weight_decay);
+    L(2, ".lr = %s, .momentum = %s, .weight_decay = %s,", emit_real(m->train.lr, lr, sizeof lr),
+      emit_real(m->train.momentum, mom, sizeof mom), emit_real(m->train.weight_decay, wd, sizeof wd));
     L(2, ".batch = %d, .epochs = %d, .adversarial = %d,", m->train.batch, m->train.epochs, m->train.adversarial);
     L(1, "},");
     emit_attack_cfg(out, "attack", &m->attack);
     emit_attack_cfg(out, "train_attack", &m->train_attack);
+    for (int i = 0; i < p->n_groups; i++) {
+        const emit_group *g = &p->groups[i];
+        if (g->main->op == IR_CONV) {
+            const ir_shape o = m->nodes[g->last].out;
+            L(1, ".feature_slot = %ld, .feature_c = %d, .feature_h = %d, .feature_w = %d,",
+              g->out_slot, o.c, o.h, o.w);
+            break;
+        }
+    }
     L(1, ".norm_mean = %s,", norm ? "input_mean" : "NULL");
     L(1, ".norm_std = %s,", norm ? "input_std" : "NULL");
     L(1, ".ensemble = %d,", m->ensemble > 0 ? m->ensemble : 1);
@@ -277,7 +352,12 @@ int emit_model_c(const ir_model *m, FILE *out)
     emit_init(out, &p);
     for (int i = 0; i < p.n_groups; i++) {
         const emit_group *g = &p.groups[i];
-        L(0, "/* ---- g%d: %s ---- */", i, ir_op_name(g->main->op));
+        char names[160];
+        int k = 0;
+        for (int j = g->first; j <= g->last; j++)
+            k += snprintf(names + k, sizeof names - (size_t)k, "%s%s", j > g->first ? " + " : "",
+                          m->nodes[j].name);
+        L(0, "/* ---- g%d: %s ---- */", i, names);
         if (g->main->op == IR_CONV)
             emit_group_conv(out, &p, g);
         else if (g->main->op == IR_LINEAR)
@@ -286,7 +366,9 @@ int emit_model_c(const ir_model *m, FILE *out)
             emit_group_other(out, &p, g);
         L(0, "%s", "");
     }
+    emit_reg_scratch(out, &p);
     emit_entry_points(out, &p);
+    emit_regularize(out, &p);
     emit_descriptor(out, &p);
     emit_plan_free(&p);
     return ferror(out) ? -1 : 0;

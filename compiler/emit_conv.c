@@ -1,8 +1,9 @@
 /* emit_conv.c - a convolution group: conv (im2col + sgemm in the runtime)
- * with its bias, then BatchNorm, activation and pool written inline as one
- * pass over the convolution's output; the backward mirrors it in two passes
- * (activation and pool, then BatchNorm) before the weight and input
- * gradients' sgemms. */
+ * with its bias, then BatchNorm, activation (ReLU or DTReLU) and pool
+ * written inline as one pass over the convolution's output; the backward
+ * mirrors it in two passes (activation and pool, then BatchNorm) before the
+ * weight and input gradients' sgemms.  A quantised weight is rounded into
+ * the arena first and both sgemms use the rounded copy (emit_quant.c). */
 #include "emit_internal.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -67,36 +68,47 @@ static void emit_z(FILE *out, const emit_group *g, int ind, const char *at)
         L(ind, "real_t z = yp[%s];", at);
     if (g->act && g->act->op == IR_RELU)
         L(ind, "z = z > 0 ? z : 0;");
+    else if (g->act && g->act->op == IR_DTRELU)
+        emit_dtrelu_apply(out, ind);
 }
 
 static void emit_forward(FILE *out, const emit_plan *p, const emit_group *g)
 {
     const ir_node *n = g->main;
-    const emit_tensor *w = emit_tensor_of(p, n, "weight");
     const emit_tensor *b = emit_tensor_of(p, n, "bias");
     const int epilogue = g->bn || g->act || g->pool;
     const long hw = (long)n->out.h * n->out.w;
+    char w[64];
+    emit_weight_expr(p, g, w, sizeof w);
 
     L(0, "static void g%d_forward(advcc_ctx *c, const real_t *x, int B, int mode)", g->index);
     L(0, "{");
     if (!g->bn)
         L(1, "(void)mode;");
-    L(1, "real_t *y = ACT(c, %ld);", epilogue ? g->y_slot : g->out_slot);
+    L(1, "real_t *y = ACT(c, %ld); /* %s output, %dx%dx%d an image */", epilogue ? g->y_slot : g->out_slot,
+      n->name, n->out.c, n->out.h, n->out.w);
     emit_cite(out, 1, n);
-    L(1, "conv_forward(x, %d, B, %d, %d, c->params + %s, %s%s, %d, %d, %d, %d, %d, %d, ACT(c, COL_SLOT), y);",
-      n->in.c, n->in.h, n->in.w, w->sym, b ? "c->params + " : "NULL",
+    emit_wquant_forward(out, p, g, 1);
+    L(1, "conv_forward(x, %d, B, %d, %d, %s, %s%s, %d, %d, %d, %d, %d, %d, ACT(c, COL_SLOT), y);",
+      n->in.c, n->in.h, n->in.w, w, b ? "c->params + " : "NULL",
       b ? b->sym : "", n->out_c, n->k, n->stride, n->pad, n->out.h, n->out.w);
     if (!epilogue) {
         L(0, "}");
         return;
     }
-    L(1, "real_t *o = ACT(c, %ld);", g->out_slot);
+    {
+        const ir_shape o = p->m->nodes[g->last].out;
+        L(1, "real_t *o = ACT(c, %ld); /* the group's output, %dx%dx%d an image */", g->out_slot,
+          o.c, o.h, o.w);
+    }
     if (g->bn) {
-        L(1, "real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, n->out_c);
+        L(1, "real_t *mean = FIX(c, %ld), *invstd = mean + %d; /* kept for backward */", g->bn_fix, n->out_c);
         emit_bn_stats(out, p, g->bn, hw);
     }
     if (g->act)
         emit_cite(out, 1, g->act);
+    if (g->act && g->act->op == IR_DTRELU)
+        emit_dtrelu_setup(out, p, g->act, 1, 1);
     if (g->pool)
         emit_cite(out, 1, g->pool);
     if (g->pool && g->pool->op == IR_MAXPOOL)
@@ -155,12 +167,15 @@ static void emit_forward(FILE *out, const emit_plan *p, const emit_group *g)
 static void emit_dz(FILE *out, const emit_group *g, int ind, const char *at,
                     const char *grad)
 {
-    if (g->act && g->act->op == IR_RELU) {
+    if (g->act) {
         if (g->bn)
             L(ind, "const real_t z = yp[%s] * s + t;", at);
         else
             L(ind, "const real_t z = yp[%s];", at);
-        L(ind, "const real_t d = z > 0 ? %s : 0;", grad);
+        if (g->act->op == IR_DTRELU)
+            emit_dtrelu_grad(out, ind, grad);
+        else
+            L(ind, "const real_t d = z > 0 ? %s : 0;", grad);
     } else {
         L(ind, "const real_t d = %s;", grad);
     }
@@ -172,14 +187,17 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
     const emit_tensor *w = emit_tensor_of(p, n, "weight");
     const emit_tensor *b = emit_tensor_of(p, n, "bias");
     const int epilogue = g->bn || g->act || g->pool;
+    const int dtrelu = g->act && g->act->op == IR_DTRELU;
     const long hw = (long)n->out.h * n->out.w;
+    char wexpr[64];
+    emit_weight_expr(p, g, wexpr, sizeof wexpr);
 
     L(0, "static void g%d_backward(advcc_ctx *c, const real_t *x, const real_t *dout, real_t *dx, int B, int mode, int want_params)", g->index);
     L(0, "{");
     if (!g->bn)
         L(1, "(void)mode;");
     if (epilogue) {
-        if (g->bn || (g->act && g->act->op == IR_RELU))
+        if (g->bn || g->act)
             L(1, "const real_t *y = ACT(c, %ld);", g->y_slot);
         L(1, "real_t *dy = ACT(c, DY_SLOT);");
         if (g->bn) {
@@ -193,15 +211,22 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
         const int overlap = pl && pl->stride < pl->k;
         if (pl && pl->op == IR_MAXPOOL)
             L(1, "const int *am = (const int *)ACT(c, %ld);", g->argmax_slot);
+        if (dtrelu) {
+            emit_cite(out, 1, g->act);
+            emit_dtrelu_setup(out, p, g->act, 1, 0);
+            L(1, "real_t *bound_sums = FIX(c, %ld); /* per channel: below lo, above hi */", g->act_fix);
+        }
         L(1, "/* through the pool and activation, then BatchNorm */");
         L(1, "#pragma omp parallel for schedule(static)");
         L(1, "for (int ch = 0; ch < %d; ch++) {", n->out_c);
-        emit_bn_affine(out, p, g->bn, 2, g->act && g->act->op == IR_RELU);
+        emit_bn_affine(out, p, g->bn, 2, g->act != NULL);
         if (g->bn)
             L(2, "double sd = 0, sdx = 0;");
+        if (dtrelu)
+            L(2, "double below = 0, above = 0;");
         L(2, "for (int img = 0; img < B; img++) {");
         L(3, "const size_t plane = (size_t)ch * B + img;");
-        if (g->bn || (g->act && g->act->op == IR_RELU))
+        if (g->bn || g->act)
             L(3, "const real_t *yp = y + plane * %ld;", hw);
         L(3, "real_t *dp = dy + plane * %ld;", hw);
         if (pl) {
@@ -245,6 +270,10 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
             L(3, "}");
         }
         L(2, "}");
+        if (dtrelu) {
+            L(2, "bound_sums[ch] = (real_t)below;");
+            L(2, "bound_sums[%d + ch] = (real_t)above;", n->out_c);
+        }
         if (g->bn) {
             emit_cite(out, 2, g->bn);
             L(2, "if (want_params) {");
@@ -264,17 +293,33 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
             L(2, "}");
         }
         L(1, "}");
+        if (dtrelu) {
+            L(1, "if (want_params) {");
+            L(2, "double below = 0, above = 0;");
+            L(2, "for (int ch = 0; ch < %d; ch++) {", n->out_c);
+            L(3, "below += bound_sums[ch];");
+            L(3, "above += bound_sums[%d + ch];", n->out_c);
+            L(2, "}");
+            L(2, "c->grads[%s] = (real_t)below;", emit_tensor_of(p, g->act, "lo")->sym);
+            L(2, "c->grads[%s] = (real_t)above;", emit_tensor_of(p, g->act, "hi")->sym);
+            L(1, "}");
+        }
     } else {
         L(1, "const real_t *dy = dout;");
     }
     emit_cite(out, 1, n);
-    L(1, "if (want_params)");
+    emit_wquant_recall(out, g, 1);
+    L(1, g->wq_fix >= 0 ? "if (want_params) {" : "if (want_params)");
     L(2, "conv_backward_params(x, dy, %d, B, %d, %d, %d, %d, %d, %d, %d, %d, ACT(c, COL_SLOT), c->grads + %s, %s%s);",
       n->in.c, n->in.h, n->in.w, n->out_c, n->k, n->stride, n->pad,
       n->out.h, n->out.w, w->sym, b ? "c->grads + " : "NULL", b ? b->sym : "");
+    if (g->wq_fix >= 0) {
+        emit_wquant_backward(out, p, g, 2);
+        L(1, "}");
+    }
     L(1, "if (dx)");
-    L(2, "conv_backward_input(dy, c->params + %s, %d, B, %d, %d, %d, %d, %d, %d, %d, %d, ACT(c, COL_SLOT), dx);",
-      w->sym, n->in.c, n->in.h, n->in.w, n->out_c, n->k, n->stride, n->pad,
+    L(2, "conv_backward_input(dy, %s, %d, B, %d, %d, %d, %d, %d, %d, %d, %d, ACT(c, COL_SLOT), dx);",
+      wexpr, n->in.c, n->in.h, n->in.w, n->out_c, n->k, n->stride, n->pad,
       n->out.h, n->out.w);
     L(0, "}");
 }

@@ -33,6 +33,11 @@ typedef struct emit_group {
     long bn_fix;            /* fixed arena offset of BatchNorm mean, invstd */
     long cv_slot, cvg_slot; /* spatial kernels fed NCHW images: the input
                                converted to CNHW, and its gradient; -1: none */
+    long wq_fix, wq_range_fix;  /* quantised weights: fixed arena offsets of
+                               the fake-quantised copy and of its bounds
+                               (lo then hi, one pair or one per row); -1: none */
+    long act_fix;           /* conv groups with DTReLU: per-channel sums of
+                               the bound gradients (below, then above) */
     long in_size, out_size; /* per image */
 } emit_group;
 
@@ -48,6 +53,8 @@ typedef struct emit_plan {
     long col_slot;          /* im2col scratch, per image */
     long grad_slot[2];      /* backward ping-pong, per image */
     long dy_slot;           /* conv epilogue backward scratch, per image */
+    /* The regularisers' scratch follows the fixed part; its size is asked of
+     * the runtime (orthogonal_scratch, spectral_conv_scratch) at run time. */
     long long flops;
 } emit_plan;
 
@@ -60,12 +67,59 @@ const emit_tensor *emit_tensor_of(const emit_plan *p, const ir_node *n,
 /* printf to out, prefixed by 4*indent spaces, newline appended. */
 void emit_line(FILE *out, int indent, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* v as the shortest floating literal that reads back as the same double. */
+const char *emit_real(double v, char *buf, size_t len);
 /* A comment citing the spec line a node came from. */
 void emit_cite(FILE *out, int indent, const ir_node *n);
+/* The same for any spec location, headed by what. */
+void emit_cite_loc(FILE *out, int indent, const char *what, ir_loc loc);
 
 void emit_params(FILE *out, const emit_plan *p);
 void emit_group_conv(FILE *out, const emit_plan *p, const emit_group *g);
 void emit_group_linear(FILE *out, const emit_plan *p, const emit_group *g);
 void emit_group_other(FILE *out, const emit_plan *p, const emit_group *g);
+
+/* emit_quant.c: a conv or linear group's fake-quantised weight. */
+/* The forward's quantisation of the weight into its arena slot (nothing
+ * when the layer is not quantised). */
+void emit_wquant_forward(FILE *out, const emit_plan *p, const emit_group *g,
+                         int indent);
+/* In a backward: names the forward's quantised copy wq (nothing when the
+ * layer is not quantised). */
+void emit_wquant_recall(FILE *out, const emit_group *g, int indent);
+/* The expression of the weight the gemms use: the quantised copy wq or the
+ * parameters. */
+void emit_weight_expr(const emit_plan *p, const emit_group *g, char *buf,
+                      size_t len);
+/* After the weight gradient: the straight-through estimator's mask. */
+void emit_wquant_backward(FILE *out, const emit_plan *p, const emit_group *g,
+                          int indent);
+/* A one-line description of a node's weight quantiser, "" when none. */
+const char *emit_wquant_text(const ir_node *n, char *buf, size_t len);
+
+/* emit_act.c: the learnable-threshold activations. */
+/* DTReLU inside a fused loop: the bounds (and for the forward the grid)
+ * before the loop, the value of z in the loop, and in the backward
+ * d = dL/dz with the bound gradients' sums (below, above) from the
+ * gradient expression grad. */
+void emit_dtrelu_setup(FILE *out, const emit_plan *p, const ir_node *act,
+                       int indent, int forward);
+void emit_dtrelu_apply(FILE *out, int indent);
+void emit_dtrelu_grad(FILE *out, int indent, const char *grad);
+/* A lone activation group: DTReLU or an appendix variant. */
+void emit_group_threshold(FILE *out, const emit_plan *p, const emit_group *g);
+/* Their initial bounds, thresholds and knot values. */
+void emit_threshold_init(FILE *out, const emit_plan *p, const ir_node *n);
+
+/* emit_regularize.c: model_regularize and its term names, or nothing. */
+void emit_regularize(FILE *out, const emit_plan *p);
+/* The scratch-size function model_arena_size adds (0 without regularisers). */
+void emit_reg_scratch(FILE *out, const emit_plan *p);
+/* The suffixes of the power-iteration state tensors of the spectral
+ * penalty regs[i] ("sn_u", "sn_v": tensors "conv1.sn_u", "conv1.sn_v"). */
+void emit_spectral_suffix(const ir_model *m, int i, char *u, char *v,
+                          size_t len);
+/* The name of term i in the training log: "ortho_conv1", "spectral_fc2". */
+void emit_reg_term_name(const ir_model *m, int i, char *buf, size_t len);
 
 #endif

@@ -1,5 +1,6 @@
 /* emit_other.c - groups of one node that call a runtime kernel as they are:
- * normalize, flatten, a lone activation, pool or BatchNorm, noise. */
+ * normalize, flatten, a lone activation, pool or BatchNorm, noise.  (Lone
+ * learnable-threshold activations are in emit_act.c.) */
 #include "emit_internal.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -108,6 +109,8 @@ static void emit_pool(FILE *out, const emit_group *g)
     L(0, "}");
     L(0, "%s", "");
     emit_head(out, g, 1);
+    if (!max)
+        L(1, "(void)c;");
     L(1, "(void)x;");
     L(1, "(void)mode;");
     L(1, "(void)want_params;");
@@ -161,10 +164,13 @@ static void emit_noise(FILE *out, const emit_group *g)
     emit_head(out, g, 0);
     L(1, "(void)mode;");
     emit_cite(out, 1, n);
+    L(1, "/* in training and inference alike; exactly B * %ld draws, in order,", g->out_size);
+    L(1, " * so that a replay from the same rng state repeats the pass */");
     L(1, "real_t *o = ACT(c, %ld);", g->out_slot);
-    L(1, "const size_t count = (size_t)B * %ld;", g->out_size);
-    L(1, "for (size_t i = 0; i < count; i++)");
-    L(2, "o[i] = x[i] + (real_t)(%.9g * rng_normal(c->rng));", n->sigma);
+    L(1, "memcpy(o, x, sizeof(real_t) * B * %ld);", g->out_size);
+    char r[32];
+    L(1, "noise_add(o, (long)B * %ld, (real_t)%s, c->rng);", g->out_size,
+      emit_real(n->sigma, r, sizeof r));
     L(0, "}");
     L(0, "%s", "");
     emit_head(out, g, 1);
@@ -198,6 +204,12 @@ void emit_group_other(FILE *out, const emit_plan *p, const emit_group *g)
         break;
     case IR_NOISE:
         emit_noise(out, g);
+        break;
+    case IR_DTRELU:
+    case IR_PWLINEAR:
+    case IR_NAIVEDT:
+    case IR_DDTRELU:
+        emit_group_threshold(out, p, g);
         break;
     default:
         L(0, "#error \"advcc: no code for %s yet\"", ir_op_name(g->main->op));

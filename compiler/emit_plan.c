@@ -17,9 +17,21 @@ void emit_line(FILE *out, int indent, const char *fmt, ...)
     fputc('\n', out);
 }
 
-void emit_cite(FILE *out, int indent, const ir_node *n)
+const char *emit_real(double v, char *buf, size_t len)
 {
-    const char *text = n->loc.text ? n->loc.text : "";
+    int digits = 6;
+    do
+        snprintf(buf, len, "%.*g", digits, v);
+    while (strtod(buf, NULL) != v && ++digits <= 17);
+    /* a floating literal, so that C never divides it as an integer */
+    if (!strpbrk(buf, ".e") && strlen(buf) + 3 <= len)
+        strcat(buf, ".0");
+    return buf;
+}
+
+void emit_cite_loc(FILE *out, int indent, const char *what, ir_loc loc)
+{
+    const char *text = loc.text ? loc.text : "";
     while (*text == ' ' || *text == '\t')
         text++;
     /* The spec line goes into a C comment: keep it from closing one. */
@@ -34,8 +46,13 @@ void emit_cite(FILE *out, int indent, const ir_node *n)
         buf[j++] = text[i];
     }
     buf[j] = 0;
-    emit_line(out, indent, "/* %s:%d: %s */",
-              n->loc.file ? n->loc.file : "?", n->loc.line, buf);
+    emit_line(out, indent, "/* %s, %s:%d:%d: %s */", what,
+              loc.file ? loc.file : "?", loc.line, loc.col, buf);
+}
+
+void emit_cite(FILE *out, int indent, const ir_node *n)
+{
+    emit_cite_loc(out, indent, n->name, n->loc);
 }
 
 static long shape_size(ir_shape s)
@@ -74,6 +91,28 @@ const emit_tensor *emit_tensor_of(const emit_plan *p, const ir_node *n,
     return NULL;
 }
 
+/* The power-iteration vectors of each spectral penalty on node i, after
+ * the node's own tensors: u on the output side, v on the input side (for a
+ * convolution, whole feature maps: Algorithm 4 works on the true operator). */
+static void plan_spectral_state(emit_plan *p, int node)
+{
+    const ir_model *m = p->m;
+    const ir_node *n = &m->nodes[node];
+    for (int r = 0; r < m->n_regs; r++) {
+        if (m->regs[r].kind != IR_REG_SPECTRAL || m->regs[r].node != node)
+            continue;
+        char u[24], v[24];
+        emit_spectral_suffix(m, r, u, v, sizeof u);
+        if (n->op == IR_CONV) {
+            add_tensor(p, n, u, "ADVCC_STATE", 3, n->out.c, n->out.h, n->out.w, 0);
+            add_tensor(p, n, v, "ADVCC_STATE", 3, n->in.c, n->in.h, n->in.w, 0);
+        } else {
+            add_tensor(p, n, u, "ADVCC_STATE", 1, n->out_features, 0, 0, 0);
+            add_tensor(p, n, v, "ADVCC_STATE", 1, (int)shape_size(n->in), 0, 0, 0);
+        }
+    }
+}
+
 static void plan_tensors(emit_plan *p)
 {
     const ir_model *m = p->m;
@@ -99,9 +138,22 @@ static void plan_tensors(emit_plan *p)
             add_tensor(p, n, "running_mean", "ADVCC_STATE", 1, n->in.c, 0, 0, 0);
             add_tensor(p, n, "running_var", "ADVCC_STATE", 1, n->in.c, 0, 0, 0);
             break;
+        case IR_DTRELU:
+            add_tensor(p, n, "lo", "ADVCC_THRESHOLD", 1, 1, 0, 0, 0);
+            add_tensor(p, n, "hi", "ADVCC_THRESHOLD", 1, 1, 0, 0, 0);
+            break;
+        case IR_PWLINEAR:
+            add_tensor(p, n, "thresholds", "ADVCC_THRESHOLD", 1, n->levels, 0, 0, 0);
+            add_tensor(p, n, "values", "ADVCC_THRESHOLD", 1, n->levels, 0, 0, 0);
+            break;
+        case IR_NAIVEDT:
+        case IR_DDTRELU:
+            add_tensor(p, n, "thresholds", "ADVCC_THRESHOLD", 1, n->levels, 0, 0, 0);
+            break;
         default:
             break;
         }
+        plan_spectral_state(p, i);
     }
 }
 
@@ -115,7 +167,8 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
 {
     memset(p, 0, sizeof *p);
     p->m = m;
-    p->tensors = calloc((size_t)m->n_nodes * 4 + 1, sizeof *p->tensors);
+    p->tensors = calloc((size_t)m->n_nodes * 4 + (size_t)m->n_regs * 2 + 1,
+                        sizeof *p->tensors);
     p->groups = calloc((size_t)m->n_groups + 1, sizeof *p->groups);
     if (!p->tensors || !p->groups) {
         emit_plan_free(p);
@@ -148,6 +201,7 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
         g->out_size = shape_size(last->out);
         g->in_slot = in_slot;
         g->y_slot = g->argmax_slot = g->bn_fix = g->cv_slot = g->cvg_slot = -1;
+        g->wq_fix = g->wq_range_fix = g->act_fix = -1;
         g->in_layout = layout;
 
         if (n->op == IR_NORMALIZE || needs_cnhw(n->op))
@@ -174,8 +228,25 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
             p->flops += 2LL * n->out_c * n->in.c * n->k * n->k * n->out.h *
                         n->out.w;
         }
-        if (n->op == IR_LINEAR)
+        if (n->op == IR_LINEAR) {
             p->flops += 2LL * shape_size(n->in) * n->out_features;
+            if (g->act && g->act->op != IR_RELU) {
+                /* its backward needs the pre-activation, not just the output */
+                g->y_slot = per;
+                per += n->out_features;
+            }
+        }
+        if ((n->op == IR_CONV || n->op == IR_LINEAR) && n->wquant.bits > 0) {
+            const long rows = n->op == IR_CONV ? n->out_c : n->out_features;
+            g->wq_fix = fixed;
+            fixed += rows * (n->op == IR_CONV ? (long)n->in.c * n->k * n->k : shape_size(n->in));
+            g->wq_range_fix = fixed;
+            fixed += n->wquant.range == IR_QRANGE_CHANNEL ? 2 * rows : 2;
+        }
+        if (n->op == IR_CONV && g->act && g->act->op == IR_DTRELU) {
+            g->act_fix = fixed;
+            fixed += 2L * n->out_c;
+        }
         if (g->in_layout != LAYOUT_CNHW && needs_cnhw(n->op)) {
             /* A spatial kernel fed NCHW images converts them first. */
             g->cv_slot = per;

@@ -19,7 +19,7 @@ const char *value_describe(const value *v, char *buf, size_t size)
     return buf;
 }
 
-static const value *env_lookup(const env *env, const char *name)
+static const value *env_lookup(const macro_env *env, const char *name)
 {
     if (!env)
         return NULL;
@@ -39,7 +39,7 @@ static ir_loc expr_start(const ast_expr *e)
 }
 
 /* An operand of arithmetic must be a number. */
-static int eval_number(const ast_expr *e, const env *env, double *out)
+static int eval_number(const ast_expr *e, const macro_env *env, double *out)
 {
     value v;
     if (eval_expr(e, env, &v) != 0)
@@ -49,14 +49,15 @@ static int eval_number(const ast_expr *e, const env *env, double *out)
         if (v.kind == VAL_WORD && e->kind == EX_NAME && strcmp(v.str, e->str) == 0)
             diag_error(e->loc, "'%s' is neither a number nor a macro parameter", v.str);
         else
-            diag_error(expr_start(e), "expected a number, got %s", value_describe(&v, buf, sizeof buf));
+            diag_error(expr_start(e), "expected a number, got %s",
+                       value_describe(&v, buf, sizeof buf));
         return -1;
     }
     *out = v.num;
     return 0;
 }
 
-int eval_expr(const ast_expr *e, const env *env, value *out)
+int eval_expr(const ast_expr *e, const macro_env *env, value *out)
 {
     memset(out, 0, sizeof *out);
     out->loc = e->loc;

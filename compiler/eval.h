@@ -21,13 +21,13 @@ typedef struct value {
 } value;
 
 /* A macro's parameters bound to the arguments of one call. */
-typedef struct env {
+typedef struct macro_env {
     const ast_name *names;
     const value *values;
-} env;
+} macro_env;
 
 /* 0, or -1 after reporting the error. */
-int eval_expr(const ast_expr *e, const env *env, value *out);
+int eval_expr(const ast_expr *e, const macro_env *env, value *out);
 /* "3", "word 'same'", "a list of 3 numbers", for messages. */
 const char *value_describe(const value *v, char *buf, size_t size);
 

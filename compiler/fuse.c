@@ -1,9 +1,10 @@
 /* fuse.c - group IR nodes into the kernels the emitter writes.
  *
- * A convolution absorbs a following BatchNorm, activation and pool, and a
- * linear layer a following activation, so that the epilogue runs in one pass
- * over the convolution's output (and its backward in two).  Everything else
- * is a group of its own. */
+ * A convolution absorbs a following BatchNorm, activation (ReLU or DTReLU)
+ * and pool, and a linear layer a following activation, so that the
+ * epilogue runs in one pass over the convolution's output (and its
+ * backward in two).  Everything else is a group of its own: the appendix
+ * activations, which call their runtime kernels, and noise. */
 #include "fuse.h"
 
 static int is_activation(ir_op op)

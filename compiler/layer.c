@@ -134,7 +134,7 @@ static int layer_check_bounds(const layer_kind *k, const param_val *v, ir_node *
     return 0;
 }
 
-int layer_lower(const ast_layer *l, const env *env, layer *out, double *first)
+int layer_lower(const ast_layer *l, const macro_env *env, layer *out, double *first)
 {
     memset(out, 0, sizeof *out);
     const layer_kind *k = layer_kind_find(l->kind);

@@ -33,6 +33,6 @@ typedef struct layer {
 /* Lowers `l` (not a macro call) with the macro parameters in `env`.  With
  * `first` non-NULL, noise also accepts first= (insert ... before), stored
  * there, NAN when absent.  Returns 0, or -1 after reporting. */
-int layer_lower(const ast_layer *l, const env *env, layer *out, double *first);
+int layer_lower(const ast_layer *l, const macro_env *env, layer *out, double *first);
 
 #endif

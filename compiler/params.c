@@ -164,7 +164,7 @@ static int params_store(const char *owner, const param_spec *s, const value *v, 
 
 int params_bind(const char *owner, ir_loc owner_loc,
                 const param_spec *specs, int n_specs,
-                const ast_arg *args, const env *env, param_val *out)
+                const ast_arg *args, const macro_env *env, param_val *out)
 {
     int errors = 0, position = 0;
     int n_positional = params_positional_count(specs, n_specs);
@@ -194,7 +194,8 @@ int params_bind(const char *owner, ir_loc owner_loc,
                 if (n_positional == 0)
                     diag_error(a->loc, "%s takes no positional arguments", owner);
                 else
-                    diag_error(a->loc, "too many arguments for %s (it takes %d before its key=value parameters)",
+                    diag_error(a->loc, "too many arguments for %s "
+                               "(it takes %d before its key=value parameters)",
                                owner, n_positional);
                 errors++;
                 continue;

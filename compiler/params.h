@@ -45,7 +45,7 @@ typedef struct param_val {
  * after reporting every error found. */
 int params_bind(const char *owner, ir_loc owner_loc,
                 const param_spec *specs, int n_specs,
-                const ast_arg *args, const env *env, param_val *out);
+                const ast_arg *args, const macro_env *env, param_val *out);
 
 /* The index of `key` in specs (it must be there). */
 int params_index(const param_spec *specs, int n_specs, const char *key);

@@ -17,13 +17,18 @@
  *
  * A positional argument (pexpr) may not begin with '(' or '-': `block(1)`
  * is a macro call and `conv 3 -1` would be ambiguous.  Every statement may
- * be empty; after a syntax error the parser skips to the end of the line
- * and goes on, so one run reports several errors. */
+ * be empty.  After a syntax error the parser skips to the end of the line
+ * and goes on, so one run reports several errors; the `error` rules sit in
+ * both the item and the list, so that skipping never drops the statements
+ * parsed before the error. */
 %define api.pure full
 %locations
 %define parse.error custom
 %define parse.lac full
 %param {yyscan_t scanner}
+/* On the token `error` only: an empty item or the list may take it; the
+ * shift (the item) is the intended choice. */
+%expect 4
 
 %code requires {
 #include "arena.h"
@@ -120,6 +125,7 @@ file
 defs
     : def_opt                   { $$ = $1; }
     | defs sep def_opt          { $$ = PREPEND($1, $3); }
+    | defs error                { $$ = $1; }
     ;
 sep : NEWLINE | ';' ;
 def_opt
@@ -177,6 +183,7 @@ block
 stmts
     : stmt_opt                  { $$ = $1; }
     | stmts sep stmt_opt        { $$ = PREPEND($1, $3); }
+    | stmts error               { $$ = $1; }
     ;
 stmt_opt
     : %empty                    { $$ = NULL; }

@@ -43,7 +43,7 @@ static unsigned char *targets_match(const build *b, const ast_stmt *st, const ch
     if (!hit || !one)
         abort();
     int errors = 0;
-    for (const ast_name *t = st->targets; t; t = t->next) {
+    for (const ast_name *t = st->targets; t && !b->check_only; t = t->next) {
         memset(one, 0, (size_t)b->n_layers + 1);
         if (target_match(b, t, one) == 0) {
             diag_error(t->loc, "'%s' matches no layer of model '%s'", t->name, b->name);
@@ -186,7 +186,8 @@ static int patch_regularize(build *b, const ast_stmt *st)
         r.weight = v[0].num;
         r.form = v[1].given ? (int)v[1].num : 4;
     } else if (strcmp(st->word, "spectral") == 0) {
-        if (params_bind("regularize spectral", st->loc, spectral, N(spectral), st->args, NULL, v) != 0)
+        if (params_bind("regularize spectral", st->loc, spectral, N(spectral), st->args,
+                        NULL, v) != 0)
             return -1;
         r.kind = IR_REG_SPECTRAL;
         r.weight = v[0].num;

@@ -1,6 +1,7 @@
 /* sema.c - definitions, scopes, macros and model composition. */
 #include "sema.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +27,17 @@ typedef struct model_entry {
     ir_model ir;
 } model_entry;
 
+/* A definition in the index of all definitions, sorted by space, name and
+ * the order they were read, for lookups and for finding duplicates. */
+typedef struct def_ref {
+    const ast_def *def;
+    int order;
+} def_ref;
+
 typedef struct sema {
     source_set *src;
+    def_ref *refs;
+    int n_refs;
     int n_files;
     unsigned char *visible;     /* [i * n_files + j]: file i sees file j */
     model_entry *models;
@@ -63,27 +73,6 @@ static void sema_visit(sema *S, int from, const source_file *f)
         sema_visit(S, from, f->includes[i]);
 }
 
-static const ast_def *sema_lookup(const sema *S, const source_file *from, def_space space,
-                                  const char *name)
-{
-    const unsigned char *row = &S->visible[(size_t)from->index * (size_t)S->n_files];
-    for (int j = 0; j < S->n_files; j++) {
-        if (!row[j])
-            continue;
-        for (const ast_def *d = S->src->files[j]->defs; d; d = d->next)
-            if (def_space_of(d) == space && strcmp(d->name, name) == 0)
-                return d;
-    }
-    return NULL;
-}
-
-/* Duplicates: two definitions of one name in one space, both seen from some
- * file, or two models emitted together. */
-typedef struct def_ref {
-    const ast_def *def;
-    int order;
-} def_ref;
-
 static int def_ref_compare(const void *pa, const void *pb)
 {
     const def_ref *a = pa, *b = pb;
@@ -96,6 +85,35 @@ static int def_ref_compare(const void *pa, const void *pb)
     return a->order - b->order;
 }
 
+/* The first definition of `name` in `space` that `from` sees. */
+static const ast_def *sema_lookup(const sema *S, const source_file *from, def_space space,
+                                  const char *name)
+{
+    const unsigned char *row = &S->visible[(size_t)from->index * (size_t)S->n_files];
+    int lo = 0, hi = S->n_refs;
+    while (lo < hi) {           /* the first entry not before (space, name) */
+        int mid = lo + (hi - lo) / 2;
+        const ast_def *d = S->refs[mid].def;
+        int c = (int)def_space_of(d) - (int)space;
+        if (c == 0)
+            c = strcmp(d->name, name);
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (int i = lo; i < S->n_refs; i++) {
+        const ast_def *d = S->refs[i].def;
+        if (def_space_of(d) != space || strcmp(d->name, name) != 0)
+            break;
+        if (row[d->file->index])
+            return d;
+    }
+    return NULL;
+}
+
+/* Duplicates: two definitions of one name in one space, both seen from some
+ * file, or two models emitted together. */
 static int sema_conflict(const sema *S, const ast_def *a, const ast_def *b)
 {
     int fa = a->file->index, fb = b->file->index;
@@ -109,24 +127,29 @@ static int sema_conflict(const sema *S, const ast_def *a, const ast_def *b)
     return 0;
 }
 
-static void sema_check_duplicates(sema *S)
+static void sema_index(sema *S)
 {
     int n = 0;
     for (int j = 0; j < S->n_files; j++)
         for (const ast_def *d = S->src->files[j]->defs; d; d = d->next)
             n += def_space_of(d) != SPACE_NONE;
-    def_ref *refs = calloc((size_t)n + 1, sizeof *refs);
-    if (!refs)
+    S->refs = calloc((size_t)n + 1, sizeof *S->refs);
+    if (!S->refs)
         abort();
-    n = 0;
     for (int j = 0; j < S->n_files; j++)
         for (const ast_def *d = S->src->files[j]->defs; d; d = d->next)
             if (def_space_of(d) != SPACE_NONE) {
-                refs[n].def = d;
-                refs[n].order = n;
-                n++;
+                S->refs[S->n_refs].def = d;
+                S->refs[S->n_refs].order = S->n_refs;
+                S->n_refs++;
             }
-    qsort(refs, (size_t)n, sizeof *refs, def_ref_compare);
+    qsort(S->refs, (size_t)S->n_refs, sizeof *S->refs, def_ref_compare);
+}
+
+static void sema_check_duplicates(sema *S)
+{
+    const def_ref *refs = S->refs;
+    int n = S->n_refs;
     for (int i = 0; i < n; ) {
         int end = i + 1;
         while (end < n && def_space_of(refs[end].def) == def_space_of(refs[i].def) &&
@@ -143,7 +166,6 @@ static void sema_check_duplicates(sema *S)
                 }
         i = end;
     }
-    free(refs);
 }
 
 /* Checks of a definition on its own. */
@@ -179,14 +201,29 @@ static void sema_check_def(const sema *S, const ast_def *d)
     }
 }
 
-static int sema_expand(sema *S, build *b, const ast_layer *chain, const env *env,
-                       const source_file *from);
+static int sema_expand(sema *S, build *b, const ast_layer *chain,
+                       const macro_env *env, const source_file *from);
+
+/* A patch's statements checked on their own, so that a patch no model
+ * uses is checked too.  The settings start where no strict=1 check can
+ * fail unless the statement itself sets both eps and alpha. */
+static void sema_check_patch(const ast_def *d)
+{
+    build b;
+    build_init(&b, d->name, d->file->path, d->loc);
+    b.check_only = 1;
+    b.set.attack.eps = HUGE_VAL;
+    b.set.attack.alpha = 0;
+    for (const ast_stmt *st = d->body; st; st = st->next)
+        patch_apply(&b, st);
+    build_free(&b);
+}
 
 /* A macro called as a layer: its body's layers, with its parameters bound
  * to the call's arguments.  Returns 0, -1 after errors, -2 when the model
  * grew past its limit (expansion stops). */
 static int sema_call(sema *S, build *b, const ast_layer *call, const ast_def *m,
-                     const env *outer)
+                     const macro_env *outer)
 {
     int n_params = ast_list_length(m->params);
     int n_args = call->is_call ? ast_list_length(call->call_args) : ast_list_length(call->args);
@@ -224,8 +261,9 @@ static int sema_call(sema *S, build *b, const ast_layer *call, const ast_def *m,
             if (eval_expr(a->value, outer, &values[i]) != 0)
                 rc = -1;
     }
+    int errors_before = diag_count();
     if (rc == 0) {
-        env inner = { m->params, values };
+        macro_env inner = { m->params, values };
         S->macro_stack[S->depth++] = m;
         for (const ast_stmt *st = m->body; st && rc != -2; st = st->next) {
             if (st->kind != ST_CHAIN) {
@@ -237,13 +275,17 @@ static int sema_call(sema *S, build *b, const ast_layer *call, const ast_def *m,
                 rc = r;
         }
         S->depth--;
+        /* Errors in the body are reported where the body says it; say
+         * which call led there. */
+        if (diag_count() > errors_before)
+            diag_note(call->loc, "in macro '%s' called here", m->name);
     }
     free(values);
     return rc;
 }
 
-static int sema_expand(sema *S, build *b, const ast_layer *chain, const env *env,
-                       const source_file *from)
+static int sema_expand(sema *S, build *b, const ast_layer *chain,
+                       const macro_env *env, const source_file *from)
 {
     int rc = 0;
     for (const ast_layer *l = chain; l; l = l->next) {
@@ -418,6 +460,7 @@ static void sema_free(sema *S)
     }
     free(S->models);
     free(S->visible);
+    free(S->refs);
 }
 
 int sema_program(source_set *src, ir_program *out)
@@ -440,11 +483,14 @@ int sema_program(source_set *src, ir_program *out)
     S.models = calloc((size_t)S.n_models + 1, sizeof *S.models);
     if (!S.models)
         abort();
+    sema_index(&S);
     for (int j = 0; j < S.n_files; j++)
         for (ast_def *d = src->files[j]->defs; d; d = d->next) {
             if (def_space_of(d) == SPACE_MODEL)
                 S.models[d->index].def = d;
             sema_check_def(&S, d);
+            if (d->kind == DEF_PATCH)
+                sema_check_patch(d);
         }
     sema_check_duplicates(&S);
     for (int i = 0; i < S.n_models; i++)

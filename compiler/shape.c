@@ -64,8 +64,8 @@ static int shape_node(const ir_model *m, ir_node *n, const ir_node *prev)
         while (count < (int)(sizeof n->std / sizeof n->std[0]) && n->std[count] > 0)
             count++;
         if (count != in.c) {
-            diag_error(n->loc, "normalize has %d value%s per statistic but its input has %d channel%s",
-                       count, count == 1 ? "" : "s", in.c, in.c == 1 ? "" : "s");
+            diag_error(n->loc, "normalize has %d value%s per statistic "
+                       "but its input has %d channel%s", count, count == 1 ? "" : "s", in.c, in.c == 1 ? "" : "s");
             return -1;
         }
         break;
@@ -191,8 +191,9 @@ void shape_print(FILE *out, const ir_model *m)
         const ir_node *n = &m->nodes[i];
         long long state;
         long long p = shape_node_params(n, &state);
+        snprintf(sbuf, sizeof sbuf, "%dx%dx%d", n->out.c, n->out.h, n->out.w);
         fprintf(out, "  %-12s %-10s %-12s %10lld  %s\n", n->name, layer_kind_of(n->op)->name,
-                shape_text(n->out, sbuf, sizeof sbuf), p, loc_text(n->loc, lbuf, sizeof lbuf));
+                sbuf, p, loc_text(n->loc, lbuf, sizeof lbuf));
     }
     long long state;
     long long total = shape_model_params(m, &state);

@@ -25,8 +25,8 @@ long long shape_model_params(const ir_model *m, long long *state);
 
 /* "3x32x32", or "2048" for a flat vector. */
 const char *shape_text(ir_shape s, char *buf, size_t size);
-/* The table of --shapes: per layer its name, kind, output, parameters and
- * spec location, then the totals. */
+/* The table of --shapes: per layer its name, kind, output CxHxW,
+ * parameters and spec location, then the totals. */
 void shape_print(FILE *out, const ir_model *m);
 
 #endif

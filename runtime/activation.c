@@ -1,17 +1,20 @@
 /* activation.c - ReLU.  Backward reads the forward output: y > 0 exactly
  * where x > 0, and y may overwrite x in place. */
 #include "kernels.h"
+#include "parallel.h"
 
 void relu_forward(const real_t *x, long n, real_t *y)
 {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_ELEMS)
     for (long i = 0; i < n; i++)
         y[i] = x[i] > 0 ? x[i] : 0;
 }
 
 void relu_backward(const real_t *y, const real_t *dy, long n, real_t *dx)
 {
-#pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; i++)
-        dx[i] = y[i] > 0 ? dy[i] : 0;
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_ELEMS)
+    for (long i = 0; i < n; i++) {
+        const real_t g = dy[i];     /* loaded always, so the loop vectorises */
+        dx[i] = y[i] > 0 ? g : 0;
+    }
 }

@@ -8,15 +8,16 @@
  * whatever the thread count. */
 #include <math.h>
 #include "kernels.h"
+#include "parallel.h"
 #include "reduce.h"
 
 #define BN_EPS 1e-5
 #define BN_MOMENTUM 0.1
 
 /* y = x * scale + shift over one channel: the affine form of
- * (x - mean) * invstd * gamma + beta. */
-static void channel_affine(const real_t *restrict x, long n, real_t scale,
-                           real_t shift, real_t *restrict y)
+ * (x - mean) * invstd * gamma + beta.  y may be x. */
+static void channel_affine(const real_t *x, long n, real_t scale,
+                           real_t shift, real_t *y)
 {
 #pragma omp simd
     for (long i = 0; i < n; i++)
@@ -29,7 +30,7 @@ void batchnorm_forward_train(const real_t *x, int c, int n,
                              int update, real_t *mean, real_t *invstd,
                              real_t *y)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)c * n >= PAR_MIN_ELEMS)
     for (int ch = 0; ch < c; ch++) {
         const real_t *xc = x + (long)ch * n;
         /* Moments about the first value: one pass, and no cancellation when
@@ -61,7 +62,7 @@ void batchnorm_forward_eval(const real_t *x, int c, int n,
                             const real_t *running_mean,
                             const real_t *running_var, real_t *y)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)c * n >= PAR_MIN_ELEMS)
     for (int ch = 0; ch < c; ch++) {
         double scale = gamma[ch] / sqrt((double)running_var[ch] + BN_EPS);
         channel_affine(x + (long)ch * n, n, (real_t)scale,
@@ -78,11 +79,11 @@ void batchnorm_backward_train(const real_t *x, const real_t *dy, int c, int n,
                               const real_t *invstd, real_t *dx,
                               real_t *dgamma, real_t *dbeta)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)c * n >= PAR_MIN_ELEMS)
     for (int ch = 0; ch < c; ch++) {
-        const real_t *restrict xc = x + (long)ch * n;
-        const real_t *restrict dyc = dy + (long)ch * n;
-        real_t *restrict dxc = dx + (long)ch * n;
+        const real_t *xc = x + (long)ch * n;
+        const real_t *dyc = dy + (long)ch * n;
+        real_t *dxc = dx + (long)ch * n;     /* may be dy */
         const double m = mean[ch], is = invstd[ch];
         double sum, dot;
         reduce_dot(dyc, xc, n, m, &sum, &dot);
@@ -106,12 +107,12 @@ void batchnorm_backward_eval(const real_t *dy, int c, int n,
                              const real_t *gamma, const real_t *running_var,
                              real_t *dx)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)c * n >= PAR_MIN_ELEMS)
     for (int ch = 0; ch < c; ch++) {
         const real_t scale =
             (real_t)(gamma[ch] / sqrt((double)running_var[ch] + BN_EPS));
-        const real_t *restrict dyc = dy + (long)ch * n;
-        real_t *restrict dxc = dx + (long)ch * n;
+        const real_t *dyc = dy + (long)ch * n;
+        real_t *dxc = dx + (long)ch * n;     /* may be dy */
 #pragma omp simd
         for (long i = 0; i < n; i++)
             dxc[i] = dyc[i] * scale;

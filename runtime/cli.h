@@ -17,6 +17,7 @@ int cli_train(const advcc_model *m, int argc, char **argv);
 int cli_eval(const advcc_model *m, int argc, char **argv, int attack);
 int cli_info(const advcc_model *m, int argc, char **argv);
 int cli_sanity(const advcc_model *m, int argc, char **argv);
+int cli_features(const advcc_model *m, int argc, char **argv);
 
 /* Shared helpers. */
 /* "0.5", "1e-4", "8/255": 0, or -1 when s is not a number. */

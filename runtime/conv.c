@@ -1,39 +1,88 @@
-/* conv.c - 2-D convolution over a CNHW batch as one gemm per pass.
+/* conv.c - 2-D convolution over a CNHW batch as matrix products.
  *
  * Forward: col = im2col(x), y[co][batch*ho*wo] = W[co][ci*k*k] col (+ bias).
  * Weight gradient: dW = dy col^T; bias gradient: row sums of dy.
  * Input gradient: dcol = W^T dy, dx = col2im(dcol).
+ *
+ * The batch is unfolded a piece of a few images at a time, each piece's
+ * columns (about CONV_PIECE_BYTES) consumed by its product while they are
+ * still in the core's cache: unfolding the whole batch first streams the
+ * column matrix, several times the size of the activations, through memory
+ * twice.  Each thread takes whole pieces and calls a single-threaded gemm,
+ * so both cores work without waiting on each other.  Pieces never split a
+ * sum over k, and the weight gradient adds its pieces up in batch order, so
+ * a given thread count always gives the same bits.
+ *
  * A 1x1 convolution with stride 1 and no padding is a plain product: its
- * column matrix is x itself, so im2col and col2im are skipped. */
+ * column matrix is x itself. */
+#include <omp.h>
+#include "im2col.h"
 #include "kernels.h"
+#include "parallel.h"
 #include "reduce.h"
+
+#define CONV_PIECE_BYTES (1L << 20)
 
 static int conv_is_pointwise(int k, int stride, int pad)
 {
     return k == 1 && stride == 1 && pad == 0;
 }
 
+/* Images per piece, from the shape alone. */
+static int piece_images(int kk, long plane, int batch)
+{
+    long per = CONV_PIECE_BYTES / ((long)kk * plane * (long)sizeof(real_t));
+    if (per < 1)
+        per = 1;
+    return per < batch ? (int)per : batch;
+}
+
+static void add_bias(real_t *y, long ld, long len, const real_t *bias, int co)
+{
+    for (int o = 0; o < co; o++) {
+        real_t *row = y + o * ld;
+        const real_t b = bias[o];
+#pragma omp simd
+        for (long i = 0; i < len; i++)
+            row[i] += b;
+    }
+}
+
 void conv_forward(const real_t *x, int ci, int batch, int h, int w,
                   const real_t *weight, const real_t *bias, int co, int k,
                   int stride, int pad, int ho, int wo, real_t *col, real_t *y)
 {
+    const conv_shape s = {ci, batch, h, w, k, stride, pad, ho, wo};
     const int kk = ci * k * k;
-    const long n = (long)batch * ho * wo;
-    const real_t *cols = x;
-    if (!conv_is_pointwise(k, stride, pad)) {
-        im2col(x, ci, batch, h, w, k, stride, pad, ho, wo, col);
-        cols = col;
-    }
-    gemm(0, 0, co, (int)n, kk, 1, weight, kk, cols, (int)n, 0, y, (int)n);
-    if (!bias)
+    const long plane = (long)ho * wo, n = batch * plane;
+    if (conv_is_pointwise(k, stride, pad)) {
+        gemm(0, 0, co, (int)n, kk, 1, weight, kk, x, (int)n, 0, y, (int)n);
+        if (bias) {
+#pragma omp parallel for schedule(static) if (co * n >= PAR_MIN_ELEMS)
+            for (int o = 0; o < co; o++)
+                add_bias(y + o * n, n, n, bias + o, 1);
+        }
         return;
-#pragma omp parallel for schedule(static)
-    for (int o = 0; o < co; o++) {
-        real_t *row = y + o * n;
-        const real_t b = bias[o];
-#pragma omp simd
-        for (long i = 0; i < n; i++)
-            row[i] += b;
+    }
+    const int per = piece_images(kk, plane, batch);
+#pragma omp parallel if ((double)co * kk * n >= PAR_MIN_MACS)
+    {
+        /* This thread's images, and its share of col to unfold them in. */
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int first = (int)((long)batch * t / nt);
+        const int end = (int)((long)batch * (t + 1) / nt);
+        real_t *cols = col + (long)kk * plane * first;
+        for (int b0 = first; b0 < end; b0 += per) {
+            const int nb = end - b0 < per ? end - b0 : per;
+            const long m = nb * plane;
+            for (int r = 0; r < kk; r++)
+                for (int b = 0; b < nb; b++)
+                    unfold_tap(x, &s, r, b0 + b, cols + r * m + b * plane);
+            gemm(0, 0, co, (int)m, kk, 1, weight, kk, cols, (int)m, 0,
+                 y + b0 * plane, (int)n);
+            if (bias)
+                add_bias(y + b0 * plane, n, m, bias, co);
+        }
     }
 }
 
@@ -41,17 +90,36 @@ void conv_backward_params(const real_t *x, const real_t *dy, int ci, int batch,
                           int h, int w, int co, int k, int stride, int pad,
                           int ho, int wo, real_t *col, real_t *dw, real_t *db)
 {
+    const conv_shape s = {ci, batch, h, w, k, stride, pad, ho, wo};
     const int kk = ci * k * k;
-    const long n = (long)batch * ho * wo;
-    const real_t *cols = x;
-    if (!conv_is_pointwise(k, stride, pad)) {
-        im2col(x, ci, batch, h, w, k, stride, pad, ho, wo, col);
-        cols = col;
+    const long plane = (long)ho * wo, n = batch * plane;
+    if (conv_is_pointwise(k, stride, pad)) {
+        gemm(0, 1, co, kk, (int)n, 1, dy, (int)n, x, (int)n, 0, dw, kk);
+    } else {
+        const int per = piece_images(kk, plane, batch);
+#pragma omp parallel if ((double)co * kk * n >= PAR_MIN_MACS)
+        {
+            /* Each thread owns some columns of dW (some rows of col), and
+             * adds their products up over the pieces in batch order. */
+            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            const int first = (int)((long)kk * t / nt);
+            const int end = (int)((long)kk * (t + 1) / nt);
+            real_t *cols = col + (long)first * per * plane;
+            for (int b0 = 0; b0 < batch && end > first; b0 += per) {
+                const int nb = batch - b0 < per ? batch - b0 : per;
+                const long m = nb * plane;
+                for (int r = first; r < end; r++)
+                    for (int b = 0; b < nb; b++)
+                        unfold_tap(x, &s, r, b0 + b,
+                                   cols + (r - first) * m + b * plane);
+                gemm(0, 1, co, end - first, (int)m, 1, dy + b0 * plane, (int)n,
+                     cols, (int)m, b0 ? 1 : 0, dw + first, kk);
+            }
+        }
     }
-    gemm(0, 1, co, kk, (int)n, 1, dy, (int)n, cols, (int)n, 0, dw, kk);
     if (!db)
         return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (co * n >= PAR_MIN_ELEMS)
     for (int o = 0; o < co; o++)
         db[o] = (real_t)reduce_sum(dy + o * n, n);
 }
@@ -60,12 +128,28 @@ void conv_backward_input(const real_t *dy, const real_t *weight, int ci,
                          int batch, int h, int w, int co, int k, int stride,
                          int pad, int ho, int wo, real_t *col, real_t *dx)
 {
+    const conv_shape s = {ci, batch, h, w, k, stride, pad, ho, wo};
     const int kk = ci * k * k;
-    const long n = (long)batch * ho * wo;
+    const long plane = (long)ho * wo, n = batch * plane;
     if (conv_is_pointwise(k, stride, pad)) {
         gemm(1, 0, kk, (int)n, co, 1, weight, kk, dy, (int)n, 0, dx, (int)n);
         return;
     }
-    gemm(1, 0, kk, (int)n, co, 1, weight, kk, dy, (int)n, 0, col, (int)n);
-    col2im(col, ci, batch, h, w, k, stride, pad, ho, wo, dx);
+    const int per = piece_images(kk, plane, batch);
+#pragma omp parallel if ((double)co * kk * n >= PAR_MIN_MACS)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int first = (int)((long)batch * t / nt);
+        const int end = (int)((long)batch * (t + 1) / nt);
+        real_t *cols = col + (long)kk * plane * first;
+        for (int b0 = first; b0 < end; b0 += per) {
+            const int nb = end - b0 < per ? end - b0 : per;
+            const long m = nb * plane;
+            gemm(1, 0, kk, (int)m, co, 1, weight, kk, dy + b0 * plane, (int)n,
+                 0, cols, (int)m);
+            for (int c = 0; c < ci; c++)
+                for (int b = 0; b < nb; b++)
+                    fold_plane(cols + b * plane, m, &s, c, b0 + b, dx);
+        }
+    }
 }

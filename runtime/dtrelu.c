@@ -13,10 +13,10 @@ void dtrelu_forward(const real_t *x, long n, real_t lo, real_t hi, int bits,
             y[i] = hi;
         return;
     }
-    real_t s = quant_step(lo, hi, bits);
+    real_t s = quant_step(lo, hi, bits), top = quant_top(bits);
 #pragma omp simd
     for (long i = 0; i < n; i++)
-        y[i] = quant_value(x[i], lo, hi, s);    /* clips, then rounds */
+        y[i] = quant_value(x[i], lo, s, top);    /* clips, then rounds */
 }
 
 /* The backward's loop, for dx present or not.  The sums run in blocks:

@@ -1,21 +1,21 @@
 /* gemm.c - the one matrix product every convolution and linear layer runs
  * through: row-major, OpenBLAS, single or double precision by real_t.
  *
- * The rest of the runtime runs its elementwise work on OpenMP's threads.
- * OpenBLAS's own thread pool, left to itself, spins after each call while
- * OpenMP's threads spin after each loop, and on a machine with as many cores
- * as threads the two pools take turns stealing each other's cores.  So
- * OpenBLAS is kept single-threaded and a product big enough to share is cut
- * here into one slab of rows or columns of C per OpenMP thread.  Slabs never
- * split the sum over k: every element of C is added up by one call, the
- * same way whatever the thread count. */
+ * The rest of the runtime runs on OpenMP's threads, and so do products: one
+ * big enough to share is cut here into one slab of rows or columns of C per
+ * OpenMP thread, each slab a single-threaded OpenBLAS call.  Slabs never
+ * split the sum over k: every element of C is added up by one call, so a
+ * given thread count always gives the same bits (another count cuts other
+ * slabs, for which BLAS may choose other kernels).  OpenBLAS built on
+ * OpenMP runs single-threaded inside a parallel region by itself; the
+ * pthreads build is told to, or its own pool would spin against OpenMP's
+ * for the cores. */
 #include <cblas.h>
 #include <omp.h>
 #include <pthread.h>
 #include "kernels.h"
+#include "parallel.h"
 
-/* Below this many multiply-adds a product runs on the calling thread. */
-#define GEMM_SHARE_MIN (1L << 18)
 /* Slab edges fall on multiples of this, so BLAS kernels keep full tiles. */
 #define GEMM_SLAB_ALIGN 16
 
@@ -23,7 +23,9 @@ static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
 static void blas_single_thread(void)
 {
-    openblas_set_num_threads(1);
+    /* Not for the OpenMP build: there it would set OpenMP's thread count. */
+    if (openblas_get_parallel() == 1)
+        openblas_set_num_threads(1);
 }
 
 static void blas_gemm(int trans_a, int trans_b, int m, int n, int k,
@@ -58,7 +60,7 @@ void gemm(int trans_a, int trans_b, int m, int n, int k, real_t alpha,
     int len = n >= m ? n : m;
     if (threads > len / GEMM_SLAB_ALIGN)
         threads = len / GEMM_SLAB_ALIGN;
-    if (threads < 2 || (double)m * n * k < GEMM_SHARE_MIN) {
+    if (threads < 2 || (double)m * n * k < PAR_MIN_MACS) {
         blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
                   ldc);
         return;

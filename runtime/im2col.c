@@ -1,94 +1,114 @@
 /* im2col.c - unfold a CNHW batch into the column matrix a convolution's
- * single gemm consumes, and fold columns back (the exact adjoint).
+ * gemm consumes, and fold columns back (the exact adjoint).
  *
- * col row r = (channel, ky, kx) holds, for every image and output pixel,
- * the input value that kernel tap meets (0 in the padding).  Both kernels
- * split the work into (row, image) or (channel, image) pieces, each done by
- * one thread, so results do not depend on the thread count. */
+ * Column row r = (channel, ky, kx) holds, for every image and output pixel,
+ * the input value that kernel tap meets (0 in the padding).  Work is split
+ * into (row, image) or (channel, image) pieces, each done whole by one
+ * thread, so results do not depend on the thread count. */
 #include <string.h>
+#include "im2col.h"
 #include "kernels.h"
+#include "parallel.h"
 
 /* The output columns ox whose tap kx lands inside a row of width w:
  * 0 <= ox*stride - pad + kx < w  gives  lo <= ox < hi. */
-static void tap_range(int kx, int w, int stride, int pad, int wo, int *lo,
-                      int *hi)
+static void tap_range(int kx, const conv_shape *s, int *lo, int *hi)
 {
-    int first = pad - kx, last = w - 1 + pad - kx;
-    int l = first > 0 ? (first + stride - 1) / stride : 0;
-    int h = last >= 0 ? last / stride + 1 : 0;
-    if (h > wo)
-        h = wo;
+    int first = s->pad - kx, last = s->w - 1 + s->pad - kx;
+    int l = first > 0 ? (first + s->stride - 1) / s->stride : 0;
+    int h = last >= 0 ? last / s->stride + 1 : 0;
+    if (h > s->wo)
+        h = s->wo;
     if (l > h)
         l = h;
     *lo = l;
     *hi = h;
 }
 
+void unfold_tap(const real_t *x, const conv_shape *s, int r, int b,
+                real_t *out)
+{
+    const int k = s->k, ch = r / (k * k), ky = r / k % k, kx = r % k;
+    const int stride = s->stride, shift = kx - s->pad, wo = s->wo;
+    const real_t *src = x + ((long)ch * s->batch + b) * s->h * s->w;
+    int lo, hi;
+    tap_range(kx, s, &lo, &hi);
+    for (int oy = 0; oy < s->ho; oy++, out += wo) {
+        const int iy = oy * stride - s->pad + ky;
+        if (iy < 0 || iy >= s->h) {
+            memset(out, 0, sizeof *out * wo);
+            continue;
+        }
+        const real_t *restrict in = src + (long)iy * s->w;
+        real_t *restrict o = out;
+        for (int ox = 0; ox < lo; ox++)
+            o[ox] = 0;
+        /* Plain loops: rows are short, a call to memcpy costs more. */
+        if (stride == 1) {
+#pragma omp simd
+            for (int ox = lo; ox < hi; ox++)
+                o[ox] = in[ox + shift];
+        } else {
+            for (int ox = lo; ox < hi; ox++)
+                o[ox] = in[ox * stride + shift];
+        }
+        for (int ox = hi; ox < wo; ox++)
+            o[ox] = 0;
+    }
+}
+
+void fold_plane(const real_t *col, long ld, const conv_shape *s, int ch,
+                int b, real_t *dx)
+{
+    const int k = s->k, stride = s->stride, wo = s->wo;
+    real_t *dst = dx + ((long)ch * s->batch + b) * s->h * s->w;
+    memset(dst, 0, sizeof *dst * s->h * s->w);
+    /* Taps in a fixed order: each sum is always added up alike. */
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++) {
+            const real_t *in = col + (((long)ch * k + ky) * k + kx) * ld;
+            const int shift = kx - s->pad;
+            int lo, hi;
+            tap_range(kx, s, &lo, &hi);
+            for (int oy = 0; oy < s->ho; oy++, in += wo) {
+                const int iy = oy * stride - s->pad + ky;
+                if (iy < 0 || iy >= s->h)
+                    continue;
+                real_t *restrict o = dst + (long)iy * s->w;
+                const real_t *restrict i = in;
+                if (stride == 1) {
+#pragma omp simd
+                    for (int ox = lo; ox < hi; ox++)
+                        o[ox + shift] += i[ox];
+                } else {
+                    for (int ox = lo; ox < hi; ox++)
+                        o[ox * stride + shift] += i[ox];
+                }
+            }
+        }
+}
+
 void im2col(const real_t *x, int c, int batch, int h, int w, int k,
             int stride, int pad, int ho, int wo, real_t *col)
 {
+    const conv_shape s = {c, batch, h, w, k, stride, pad, ho, wo};
     const int rows = c * k * k;
     const long plane = (long)ho * wo, ncol = (long)batch * plane;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) \
+    if (rows * ncol >= PAR_MIN_ELEMS)
     for (int r = 0; r < rows; r++)
-        for (int b = 0; b < batch; b++) {
-            const int ch = r / (k * k), ky = r / k % k, kx = r % k;
-            const real_t *restrict src = x + ((long)ch * batch + b) * h * w;
-            real_t *restrict out = col + r * ncol + b * plane;
-            int lo, hi;
-            tap_range(kx, w, stride, pad, wo, &lo, &hi);
-            for (int oy = 0; oy < ho; oy++, out += wo) {
-                const int iy = oy * stride - pad + ky;
-                if (iy < 0 || iy >= h) {
-                    memset(out, 0, sizeof *out * wo);
-                    continue;
-                }
-                const real_t *in = src + (long)iy * w;
-                const int shift = kx - pad;
-                for (int ox = 0; ox < lo; ox++)
-                    out[ox] = 0;
-                if (stride == 1 && hi > lo)
-                    memcpy(out + lo, in + lo + shift, sizeof *out * (hi - lo));
-                else if (stride != 1)
-                    for (int ox = lo; ox < hi; ox++)
-                        out[ox] = in[ox * stride + shift];
-                for (int ox = hi; ox < wo; ox++)
-                    out[ox] = 0;
-            }
-        }
+        for (int b = 0; b < batch; b++)
+            unfold_tap(x, &s, r, b, col + r * ncol + b * plane);
 }
 
 void col2im(const real_t *col, int c, int batch, int h, int w, int k,
             int stride, int pad, int ho, int wo, real_t *dx)
 {
+    const conv_shape s = {c, batch, h, w, k, stride, pad, ho, wo};
     const long plane = (long)ho * wo, ncol = (long)batch * plane;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) \
+    if ((long)c * k * k * ncol >= PAR_MIN_ELEMS)
     for (int ch = 0; ch < c; ch++)
-        for (int b = 0; b < batch; b++) {
-            real_t *restrict dst = dx + ((long)ch * batch + b) * h * w;
-            memset(dst, 0, sizeof *dst * h * w);
-            /* Taps in a fixed order: each dx sum is always added up alike. */
-            for (int ky = 0; ky < k; ky++)
-                for (int kx = 0; kx < k; kx++) {
-                    const long r = ((long)ch * k + ky) * k + kx;
-                    const real_t *restrict in = col + r * ncol + b * plane;
-                    int lo, hi;
-                    tap_range(kx, w, stride, pad, wo, &lo, &hi);
-                    for (int oy = 0; oy < ho; oy++, in += wo) {
-                        const int iy = oy * stride - pad + ky;
-                        if (iy < 0 || iy >= h)
-                            continue;
-                        real_t *out = dst + (long)iy * w;
-                        const int shift = kx - pad;
-                        if (stride == 1) {
-#pragma omp simd
-                            for (int ox = lo; ox < hi; ox++)
-                                out[ox + shift] += in[ox];
-                        } else {
-                            for (int ox = lo; ox < hi; ox++)
-                                out[ox * stride + shift] += in[ox];
-                        }
-                    }
-                }
-        }
+        for (int b = 0; b < batch; b++)
+            fold_plane(col + b * plane, ncol, &s, ch, b, dx);
 }

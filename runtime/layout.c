@@ -3,11 +3,13 @@
  * first, then pixel, as PyTorch's flatten of NCHW orders them. */
 #include <string.h>
 #include "kernels.h"
+#include "parallel.h"
 
 /* x [c][batch][hw] -> y [batch][c*hw] */
 void cnhw_to_rows(const real_t *x, int c, int batch, int hw, real_t *y)
 {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) \
+    if ((long)c * batch * hw >= PAR_MIN_ELEMS)
     for (int b = 0; b < batch; b++)
         for (int ch = 0; ch < c; ch++)
             memcpy(y + ((long)b * c + ch) * hw, x + ((long)ch * batch + b) * hw,
@@ -17,7 +19,8 @@ void cnhw_to_rows(const real_t *x, int c, int batch, int hw, real_t *y)
 /* x [batch][c*hw] -> y [c][batch][hw] */
 void rows_to_cnhw(const real_t *x, int c, int batch, int hw, real_t *y)
 {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) \
+    if ((long)c * batch * hw >= PAR_MIN_ELEMS)
     for (int ch = 0; ch < c; ch++)
         for (int b = 0; b < batch; b++)
             memcpy(y + ((long)ch * batch + b) * hw, x + ((long)b * c + ch) * hw,

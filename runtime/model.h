@@ -117,6 +117,12 @@ struct advcc_model {
     const double *norm_mean, *norm_std;  /* the input normalisation per
                                     channel, NULL without one (attacks that
                                     clip normalised values need it) */
+    /* The first convolution group's output, the feature maps a report
+     * shows: its per-image arena slot and shape (c == 0: no convolution).
+     * After a forward of one image in a context of batch_cap 1 it is at
+     * arena + feature_slot, [c][h][w]. */
+    long feature_slot;
+    int feature_c, feature_h, feature_w;
     int ensemble;                   /* inference passes averaged (RSE); 1 otherwise */
     int ensemble_probs;             /* average probabilities, not logits */
 };

@@ -2,11 +2,13 @@
  * NCHW pixels, written as CNHW for the convolutions that follow.  It divides
  * (rather than multiplying by 1/std) to round as torchvision's Normalize. */
 #include "kernels.h"
+#include "parallel.h"
 
 void normalize_forward(const real_t *x, int batch, int c, int hw,
                        const real_t *mean, const real_t *std, real_t *y)
 {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) \
+    if ((long)batch * c * hw >= PAR_MIN_ELEMS)
     for (int ch = 0; ch < c; ch++)
         for (int b = 0; b < batch; b++) {
             const real_t *restrict in = x + ((long)b * c + ch) * hw;
@@ -21,7 +23,8 @@ void normalize_forward(const real_t *x, int batch, int c, int hw,
 void normalize_backward(const real_t *dy, int batch, int c, int hw,
                         const real_t *std, real_t *dx)
 {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) \
+    if ((long)batch * c * hw >= PAR_MIN_ELEMS)
     for (int b = 0; b < batch; b++)
         for (int ch = 0; ch < c; ch++) {
             const real_t *restrict in = dy + ((long)ch * batch + b) * hw;

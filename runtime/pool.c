@@ -4,12 +4,14 @@
 #include <math.h>
 #include <string.h>
 #include "kernels.h"
+#include "parallel.h"
 
 void avgpool_forward(const real_t *x, int planes, int h, int w, int k, int s,
                      int ho, int wo, real_t *y)
 {
     const real_t area = (real_t)(k * k);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) \
+    if ((long)planes * h * w >= PAR_MIN_ELEMS)
     for (int p = 0; p < planes; p++) {
         const real_t *restrict in = x + (long)p * h * w;
         real_t *restrict out = y + (long)p * ho * wo;
@@ -40,7 +42,8 @@ void avgpool_backward(const real_t *dy, int planes, int h, int w, int k,
                       int s, int ho, int wo, real_t *dx)
 {
     const real_t area = (real_t)(k * k);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) \
+    if ((long)planes * h * w >= PAR_MIN_ELEMS)
     for (int p = 0; p < planes; p++) {
         const real_t *restrict in = dy + (long)p * ho * wo;
         real_t *restrict out = dx + (long)p * h * w;
@@ -68,7 +71,8 @@ void avgpool_backward(const real_t *dy, int planes, int h, int w, int k,
 void maxpool_forward(const real_t *x, int planes, int h, int w, int k, int s,
                      int ho, int wo, real_t *y, int *argmax)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) \
+    if ((long)planes * h * w >= PAR_MIN_ELEMS)
     for (int p = 0; p < planes; p++) {
         const real_t *restrict in = x + (long)p * h * w;
         real_t *restrict out = y + (long)p * ho * wo;
@@ -96,7 +100,8 @@ void maxpool_forward(const real_t *x, int planes, int h, int w, int k, int s,
 void maxpool_backward(const real_t *dy, const int *argmax, int planes, int h,
                       int w, int ho, int wo, real_t *dx)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) \
+    if ((long)planes * h * w >= PAR_MIN_ELEMS)
     for (int p = 0; p < planes; p++) {
         const real_t *restrict in = dy + (long)p * ho * wo;
         const int *restrict arg = argmax + (long)p * ho * wo;

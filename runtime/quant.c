@@ -18,7 +18,7 @@ void quant_forward(const real_t *x, long n, int bits, real_t lo, real_t hi,
                    real_t *y)
 {
     assert(bits >= QUANT_MIN_BITS && bits <= QUANT_MAX_BITS);
-    real_t s = quant_step(lo, hi, bits);
+    real_t s = quant_step(lo, hi, bits), top = quant_top(bits);
     if (!(s > 0)) {                     /* a grid of one point: x as it is */
         for (long i = 0; i < n; i++)
             y[i] = x[i];
@@ -26,7 +26,7 @@ void quant_forward(const real_t *x, long n, int bits, real_t lo, real_t hi,
     }
 #pragma omp simd
     for (long i = 0; i < n; i++)
-        y[i] = quant_value(x[i], lo, hi, s);
+        y[i] = quant_value(x[i], lo, s, top);
 }
 
 void quant_forward_minmax(const real_t *x, long n, int bits, real_t *lo,
@@ -53,8 +53,10 @@ void quant_backward(const real_t *x, const real_t *dy, long n, real_t lo,
         return;
     }
 #pragma omp simd
-    for (long i = 0; i < n; i++)
-        dx[i] = x[i] >= lo && x[i] <= hi ? dy[i] : 0;
+    for (long i = 0; i < n; i++) {
+        real_t v = x[i], g = dy[i];
+        dx[i] = v >= lo && v <= hi ? g : 0;
+    }
 }
 
 void quant_backward_rows(const real_t *w, const real_t *dy, int rows,

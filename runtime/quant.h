@@ -8,7 +8,8 @@
  * (the default), fixed values, or one pair per row of a [rows][cols] weight
  * (per output channel; a conv weight [co][ci][k][k] is [co][ci*k*k]).
  * When a == b the grid is a single point and q(x) = x: the tensor passes
- * unchanged (a constant tensor is already on any grid).
+ * unchanged (a constant tensor is already on any grid); so it does for fixed
+ * bounds with a > b.
  *
  * Backward (Lin et al. 2017): dx = dy where a <= x <= b, else 0.  With
  * min/max bounds every x lies inside, so the gradient passes whole.
@@ -24,14 +25,19 @@
 #define QUANT_MIN_BITS 2
 #define QUANT_MAX_BITS 16
 
-/* The grid step for bounds [lo, hi] and the given bits. */
-static inline real_t quant_step(real_t lo, real_t hi, int bits)
+/* The grid's number of steps, 2^N - 1, and its step for bounds [lo, hi]. */
+static inline real_t quant_top(int bits)
 {
-    return (hi - lo) / (real_t)((1L << bits) - 1);
+    return (real_t)((1L << bits) - 1);
 }
 
-/* round(v) for 0 <= v < 2^31 - 1, ties away from zero: the same value as C's
- * round/roundf, without a call into libm, so that loops over it vectorise.
+static inline real_t quant_step(real_t lo, real_t hi, int bits)
+{
+    return (hi - lo) / quant_top(bits);
+}
+
+/* round(v) for 0 <= v < 2^31 - 1, ties away from zero: the same value as
+ * C's round/roundf without a call into libm, so that loops vectorise.
  * v - trunc(v) is exact (Sterbenz), so the comparison sees the true
  * fraction. */
 static inline real_t quant_round(real_t v)
@@ -41,15 +47,20 @@ static inline real_t quant_round(real_t v)
     return (real_t)r;
 }
 
-/* One value onto the grid of step s > 0 starting at lo (hi bounds the
- * clip).  The operations and their order are those of the formula above,
- * so a float oracle that computes it the same way gets the same bits.  A
- * NaN clips to lo. */
-static inline real_t quant_value(real_t x, real_t lo, real_t hi, real_t s)
+/* x onto the grid lo + j s, j = 0..top (s > 0, top = quant_top(bits)).
+ * The clip is applied to the grid index, (x - lo) / s clamped to [0, top],
+ * which for every x gives the same value as the formula above: inside
+ * [lo, hi] the operations are the same, below lo both give j = 0, above hi
+ * both give j = top.  So a float oracle that computes
+ * s * round((clip(x, a, b) - a) / s) + a gets the same bits.  (This form
+ * keeps the loop free of branches the compiler would duplicate.)  A NaN
+ * goes to lo. */
+static inline real_t quant_value(real_t x, real_t lo, real_t s, real_t top)
 {
-    real_t c = x > lo ? x : lo;
-    c = c < hi ? c : hi;
-    return s * quant_round((c - lo) / s) + lo;
+    real_t v = (x - lo) / s;
+    v = v > 0 ? v : 0;
+    v = v < top ? v : top;
+    return s * quant_round(v) + lo;
 }
 
 /* Smallest and largest of x[0..n-1]; n >= 1. */
@@ -68,7 +79,7 @@ void quant_forward_rows(const real_t *w, int rows, long cols, int bits,
                         real_t *lo, real_t *hi, real_t *y);
 
 /* dx = dy where lo <= x <= hi, else 0 (x is the unquantised input); when
- * lo == hi the forward was the identity and dx = dy. */
+ * lo >= hi the forward was the identity and dx = dy. */
 void quant_backward(const real_t *x, const real_t *dy, long n, real_t lo,
                     real_t hi, real_t *dx);
 void quant_backward_rows(const real_t *w, const real_t *dy, int rows,

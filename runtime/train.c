@@ -11,7 +11,8 @@
 #include "sgd.h"
 #include "train.h"
 
-/* The per-step log: loss and each regulariser term. */
+/* The per-step log: the data loss (cross-entropy) and each regulariser
+ * term, each in its own column. */
 typedef struct loss_log {
     double *rows;
     long n, cap;
@@ -127,15 +128,15 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
             if (!isfinite(loss) || !isfinite(reg)) {
                 r->diverged = 1;
                 r->diverged_step = r->steps;
-                log_push(&log, e + 1, loss + reg, terms);
+                log_push(&log, e + 1, loss, terms);
                 break;
             }
             sgd_step(&opt, m, c->params, c->grads);
-            if (log_push(&log, e + 1, loss + reg, terms) != 0) {
+            if (log_push(&log, e + 1, loss, terms) != 0) {
                 snprintf(err, errlen, "out of memory");
                 goto out;
             }
-            epoch_loss += loss + reg;
+            epoch_loss += loss;
             done_images += n;
             char note[64];
             snprintf(note, sizeof note, "epoch %d/%d  loss %.4f", e + 1,

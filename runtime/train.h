@@ -25,7 +25,7 @@ typedef struct train_opts {
 
 typedef struct train_result {
     long steps;
-    double final_loss;          /* mean loss of the last epoch */
+    double final_loss;          /* mean data loss of the last epoch */
     int diverged;
     long diverged_step;
     double seconds;

@@ -47,7 +47,9 @@ for t in "$BUILD"/tests/test_* "$BUILD"/tests/test64_* "$BUILD"/tests/model_* "$
     "$t" >"$log" 2>&1
     count "$name" $?
 done
+[ -n "${UNITS_ONLY:-}" ] && EXTRA_GOALS=""
 for t in tests/t_*.sh; do
+    [ -n "${UNITS_ONLY:-}" ] && break
     [ -f "$t" ] || continue
     name=$(basename "$t" .sh)
     selected "$name" || continue

@@ -254,6 +254,58 @@ static void test_conv(void **state)
         conv_check(conv_random_case());
 }
 
+/* Shapes with enough work to be shared between threads (the ones above are
+ * too small to be): the backward kernels are the exact adjoints of the
+ * forward, <conv(x; W), dy> == <x, dx> == <W, dW>, so two calls check them. */
+static void test_conv_shared(void **state)
+{
+    (void)state;
+    static const conv_case big[] = {
+        {4, 8, 3, 21, 19, 5, 1, 2},
+        {6, 12, 1, 48, 47, 3, 2, 1},
+        {5, 16, 7, 12, 13, 3, 1, 0},
+    };
+    for (int i = 0; i < 3; i++) {
+        conv_case s = big[i];
+        conv_op c;
+        conv_setup(&c, s);
+        conv_loss(&c);
+        double err = 0, scale = max_abs(c.y, c.ny);
+        for (int o = 0; o < s.co; o++)
+            for (int b = 0; b < s.batch; b++)
+                for (int oy = 0; oy < c.ho; oy += 3)
+                    for (int ox = 0; ox < c.wo; ox++) {
+                        long at = (((long)o * s.batch + b) * c.ho + oy) * c.wo + ox;
+                        err = fmax(err, fabs(c.y[at] - conv_direct(&c, o, b, oy, ox)));
+                    }
+        assert_true(err <= 1e-12 * scale);
+
+        double *dx = alloc(c.nx), *dw = alloc(c.nw), *db = alloc(s.co);
+        conv_forward(c.x, s.ci, s.batch, s.h, s.w, c.w, NULL, s.co, s.k,
+                     s.stride, s.pad, c.ho, c.wo, c.col, c.y);
+        conv_backward_params(c.x, c.r, s.ci, s.batch, s.h, s.w, s.co, s.k,
+                             s.stride, s.pad, c.ho, c.wo, c.col, dw, db);
+        conv_backward_input(c.r, c.w, s.ci, s.batch, s.h, s.w, s.co, s.k,
+                            s.stride, s.pad, c.ho, c.wo, c.col, dx);
+        double ydy = dot(c.y, c.r, c.ny);
+        double xdx = dot(c.x, dx, c.nx), wdw = dot(c.w, dw, c.nw);
+        if (fabs(ydy - xdx) > 1e-12 * c.ny || fabs(ydy - wdw) > 1e-12 * c.ny)
+            fail_msg("shared conv %d: <y,dy> %.17g <x,dx> %.17g <w,dw> %.17g",
+                     i, ydy, xdx, wdw);
+        long per = c.ny / s.co;
+        for (int o = 0; o < s.co; o++) {
+            double sum = 0;
+            for (long j = 0; j < per; j++)
+                sum += c.r[o * per + j];
+            assert_true(fabs(db[o] - sum) < 1e-12 * per);
+        }
+        free(dx);
+        free(dw);
+        free(db);
+        conv_teardown(&c);
+    }
+}
+
 /* <im2col(x), c> == <x, col2im(c)>, and col2im overwrites its output. */
 static void test_im2col_adjoint(void **state)
 {
@@ -432,11 +484,18 @@ static void test_batchnorm_train(void **state)
         check_grad("batchnorm train dx", bn_loss, &o, o.x, dx, nx);
         check_grad("batchnorm train dgamma", bn_loss, &o, o.gamma, dg, o.c);
         check_grad("batchnorm train dbeta", bn_loss, &o, o.beta, dbeta, o.c);
-        /* dgamma and dbeta may be NULL; dx is the same. */
+        /* dgamma and dbeta may be NULL; dx is the same, also in place. */
         double *dx2 = alloc(nx);
-        batchnorm_backward_train(o.x, o.r, o.c, o.n, o.gamma, mean, invstd, dx2,
+        memcpy(dx2, o.r, sizeof *dx2 * nx);
+        batchnorm_backward_train(o.x, dx2, o.c, o.n, o.gamma, mean, invstd, dx2,
                                  NULL, NULL);
         assert_memory_equal(dx, dx2, sizeof *dx * nx);
+        /* Forward in place. */
+        bn_loss(&o);
+        memcpy(dx2, o.x, sizeof *dx2 * nx);
+        batchnorm_forward_train(dx2, o.c, o.n, o.gamma, o.beta, o.rm, o.rv, 0,
+                                o.mean, o.invstd, dx2);
+        assert_memory_equal(o.y, dx2, sizeof *dx2 * nx);
 
         /* update != 0: PyTorch's momentum rule with the unbiased variance. */
         batchnorm_forward_train(o.x, o.c, o.n, o.gamma, o.beta, o.rm, o.rv, 1,
@@ -823,6 +882,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_conv),
+        cmocka_unit_test(test_conv_shared),
         cmocka_unit_test(test_im2col_adjoint),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_batchnorm_train),

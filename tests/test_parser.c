@@ -246,13 +246,13 @@ static void test_error_message_and_caret(void **state)
     assert_int_equal(diag_count(), 1);
     const diag_record *r = diag_get(0);
     assert_int_equal(r->line, 3);
-    assert_int_equal(r->col, 13);
+    assert_int_equal(r->col, 14);
     assert_string_equal(r->message, "unexpected '->', expected a layer");
-    /* The line as written, and a caret under column 13 (the tab kept). */
+    /* The line as written, and a caret under column 14 (the tab kept). */
     assert_string_equal(printed(),
-        "t.net:3:13: error: unexpected '->', expected a layer\n"
+        "t.net:3:14: error: unexpected '->', expected a layer\n"
         "  \tconv 3 3 -> -> relu\n"
-        "  \t           ^\n");
+        "  \t            ^\n");
     parsed_free(&p);
 }
 

@@ -1,5 +1,6 @@
 /* test_quant.c - the fake quantiser and DTReLU in the float build the
- * models run: ties rounded away from zero by roundf, and DTReLU's default
+ * models run: ties rounded away from zero by roundf, the vectorised grid
+ * index giving the formula's bits, and DTReLU's default
  * 8-bit grid on [0, 6], where every output is one of the 256 levels
  * j * 6 / 255 computed the same way in float. */
 #include <math.h>
@@ -22,6 +23,50 @@ static void test_ties_float(void **state)
     float y[5];
     quant_forward(x, 5, 2, 0, 3, y);
     assert_memory_equal(y, want, sizeof y);
+}
+
+/* The clamp of the grid index gives the bits of the formula with the clip
+ * of x and roundf: at random points, at the bounds, beyond them and at
+ * (and one float either side of) the midpoints between levels. */
+static void test_formula_bits(void **state)
+{
+    (void)state;
+    advcc_rng r;
+    rng_seed(&r, 17);
+    long checked = 0;
+    for (int trial = 0; trial < 300; trial++) {
+        int bits = 2 + (int)rng_below(&r, 15);
+        float lo = (float)(4 * rng_uniform(&r) - 2);
+        float hi = lo + (float)(3 * rng_uniform(&r) + 1e-3);
+        float s = quant_step(lo, hi, bits), top = quant_top(bits);
+        for (int p = 0; p < 200; p++) {
+            float x;
+            if (p < 100) {
+                x = (float)(lo - 1 + (hi - lo + 2) * rng_uniform(&r));
+            } else {
+                float j = (float)rng_below(&r, (uint32_t)top) + 0.5f;
+                x = lo + j * s;
+                if (p % 3 == 1)
+                    x = nextafterf(x, INFINITY);
+                else if (p % 3 == 2)
+                    x = nextafterf(x, -INFINITY);
+            }
+            if (p == 0)
+                x = lo;
+            if (p == 1)
+                x = hi;
+            if (p == 2)
+                x = nextafterf(hi, INFINITY);
+            float c = fminf(fmaxf(x, lo), hi);
+            float want = s * roundf((c - lo) / s) + lo;
+            float got = quant_value(x, lo, s, top);
+            if (got != want)
+                fail_msg("bits %d [%.9g, %.9g] x %.9g: %.9g, formula %.9g",
+                         bits, lo, hi, x, got, want);
+            checked++;
+        }
+    }
+    assert_int_equal(checked, 60000);
 }
 
 static void test_dtrelu_default_grid(void **state)
@@ -47,6 +92,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ties_float),
+        cmocka_unit_test(test_formula_bits),
         cmocka_unit_test(test_dtrelu_default_grid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,7 +24,7 @@ $(BUILD)/tests:
 # tests/model64_*.c (double) link every model of specs/ and of the test
 # specs in tests/specs/, compiled by advcc into $(BUILD)/testgen.
 TESTGEN        := $(BUILD)/testgen
-TESTGEN_MODELS := gc_maxpool gc_plain gc_mlp gc_bnconv
+TESTGEN_MODELS := gc_maxpool gc_plain gc_mlp gc_bnconv df_net df_lone df_quant df_relu df_qrelu df_act_dtrelu df_act_pwl df_act_naive df_act_ddt df_noise df_noise1 df_reg
 TESTGEN_SPECS  := $(wildcard tests/specs/*.net)
 MODEL_TEST_SRC := $(wildcard tests/model_*.c)
 MODEL64_TEST_SRC := $(wildcard tests/model64_*.c)
@@ -52,3 +52,11 @@ $(BUILD)/tests/model64_%: tests/model64_%.c $(GEN64_OBJS) $(RUNTIME64_LIB) | $(B
 # Fragments add make goals that print "N passed, N failed" to CHECK_GOALS.
 check: all $(TEST_BINS)
 	@BUILD=$(BUILD) EXTRA_GOALS="$(CHECK_GOALS)" sh tests/run.sh
+
+# The unit tests again under AddressSanitizer (leaks included) and UBSan,
+# in build-san/.  Scripts and oracles are left to `make check`.
+check-san:
+	@$(MAKE) --no-print-directory SAN=1 san-units
+san-units: $(TEST_BINS)
+	@BUILD=$(BUILD) UNITS_ONLY=1 ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh
+.PHONY: check-san san-units

@@ -3,7 +3,7 @@
 # Run as root on Debian 12 (bookworm) or later; does nothing when all are
 # present already.
 set -eu
-PACKAGES="make gcc libc6-dev flex bison libopenblas-dev liblapacke-dev \
+PACKAGES="make gcc libc6-dev flex bison libopenblas-dev libopenblas0-openmp liblapacke-dev \
 libcmocka-dev zlib1g-dev libgsl-dev gnuplot-nox dataset-fashion-mnist \
 valgrind python3 python3-torch python3-numpy python3-scipy slurm-wlm munge"
 

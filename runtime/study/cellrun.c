@@ -96,7 +96,6 @@ static void fill_common(run *r, result_row *row, double eps)
 {
     const grid *g = r->g;
     const cell *c = r->c;
-    char *s;
     result_row_set(row, RC_model, r->model);
     row->f[RC_seed] = xasprintf("%d", c->seed);
     row->f[RC_eps_255] = format_number(eps);
@@ -108,8 +107,8 @@ static void fill_common(run *r, result_row *row, double eps)
     row->f[RC_restarts] = xasprintf("%d", g->restarts);
     result_row_set(row, RC_init, g->init);
     row->f[RC_eot] = xasprintf("%d", g->eot);
-    s = (char *)json_get(&r->train, "epochs");
-    row->f[RC_epochs] = s ? xstrdup(s) : xasprintf("%d", g->epochs);
+    const char *epochs = json_get(&r->train, "epochs");
+    row->f[RC_epochs] = epochs ? xstrdup(epochs) : xasprintf("%d", g->epochs);
     row->f[RC_train_limit] = xasprintf("%d", g->train_limit);
     row->f[RC_test_limit] = xasprintf("%d", g->test_limit);
     result_row_set(row, RC_dataset, g->dataset);
@@ -122,9 +121,9 @@ static void fill_common(run *r, result_row *row, double eps)
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     result_row_set(row, RC_host, host);
-    s = cell_name(g, c);
-    row->f[RC_cell] = xasprintf("cells/%s", s);
-    free(s);
+    char *name = cell_name(g, c);
+    row->f[RC_cell] = xasprintf("cells/%s", name);
+    free(name);
 }
 
 /* Takes the attack's own account of its settings over the grid's. */
@@ -346,9 +345,12 @@ int cell_run(const grid *g, const cell *c, int verbose)
     if (!finished) {
         char host[256] = "";
         gethostname(host, sizeof host - 1);
+        time_t now = time(NULL);
+        char since[32];
+        strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S", localtime(&now));
         if (ftruncate(lock, 0) == 0)
-            dprintf(lock, "running on %s, pid %ld, since %ld\n", host,
-                    (long)getpid(), (long)time(NULL));
+            dprintf(lock, "running on %s, pid %ld, since %s\n", host,
+                    (long)getpid(), since);
         if (dir_clear(r.dir, CELL_LOCK) != 0)
             rc = fail(&r, "cannot empty %s: %s", r.dir, strerror(errno));
         r.binary = path_join(g->bin, r.model);

@@ -119,6 +119,47 @@ int cell_state(const grid *g, const cell *c, char **detail)
     return state;
 }
 
+char *cell_settings_differ(const grid *g, const cell *c)
+{
+    char *path = cell_file(g, c, CELL_RESULT);
+    csv_table t;
+    char err[512];
+    int rc = csv_read(path, &t, err, sizeof err);
+    free(path);
+    if (rc != 0 || t.nrow == 0) {
+        if (rc == 0)
+            csv_free(&t);
+        return NULL;
+    }
+    char *want[10];
+    static const char *const cols[10] = {
+        "epochs", "train_limit", "test_limit", "dataset", "threads",
+        "alpha_255", "steps", "restarts", "init", "eot"
+    };
+    want[0] = xasprintf("%d", g->epochs);
+    want[1] = xasprintf("%d", g->train_limit);
+    want[2] = xasprintf("%d", g->test_limit);
+    want[3] = xstrdup(g->dataset);
+    want[4] = xasprintf("%d", g->threads);
+    want[5] = format_number(g->alpha);
+    want[6] = xasprintf("%d", g->steps);
+    want[7] = xasprintf("%d", g->restarts);
+    want[8] = xstrdup(g->init);
+    want[9] = xasprintf("%d", g->eot);
+    char *differ = NULL;
+    for (int k = 0; k < 10 && !differ; k++) {
+        int j = csv_column(&t, cols[k]);
+        /* a diverged cell never reached its attack settings */
+        if (j >= 0 && *t.rows[0][j] && strcmp(t.rows[0][j], want[k]))
+            differ = xasprintf("%s %s, the grid says %s", cols[k],
+                               t.rows[0][j], want[k]);
+    }
+    for (int k = 0; k < 10; k++)
+        free(want[k]);
+    csv_free(&t);
+    return differ;
+}
+
 double cell_cost(const grid *g, const cell *c)
 {
     /* A training step costs about three forward passes, a PGD step about

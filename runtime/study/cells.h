@@ -57,6 +57,11 @@ char *cell_file(const grid *g, const cell *c, const char *file);
  * the diverged step or who runs it. */
 int cell_state(const grid *g, const cell *c, char **detail);
 
+/* For a finished cell: NULL when its result.csv was made with the grid's
+ * settings, else a description of the first difference ("epochs 2, the
+ * grid says 10"; the caller frees). */
+char *cell_settings_differ(const grid *g, const cell *c);
+
 /* Work of a cell in arbitrary units, for time estimates: image passes of
  * training (with the attack when adversarial) and of the evaluations. */
 double cell_cost(const grid *g, const cell *c);

@@ -9,8 +9,13 @@ void compare_all(const runs *rs, const char *baseline, const double *eps,
 {
     memset(out, 0, sizeof *out);
     out->baseline = runs_model(rs, baseline);
-    if (out->baseline < 0)
+    int present = 0;
+    for (int i = 0; i < rs->n && !present; i++)
+        present = rs->r[i].ok && rs->r[i].model == out->baseline;
+    if (!present) {     /* a grid's model without results is no baseline */
+        out->baseline = -1;
         return;
+    }
     int cap = rs->models.n * neps * METRIC_COUNT;
     out->c = xcalloc((size_t)(cap ? cap : 1), sizeof *out->c);
     double *x = xmalloc((size_t)(rs->n ? rs->n : 1) * sizeof *x);

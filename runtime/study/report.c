@@ -60,6 +60,14 @@ static int any_ok(const runs *rs, int m, int seed, int use_seed)
     return 0;
 }
 
+static int any_row(const runs *rs, int m)
+{
+    for (int i = 0; i < rs->n; i++)
+        if (rs->r[i].model == m)
+            return 1;
+    return 0;
+}
+
 /* What the grid expects and the results file lacks. */
 static void put_missing(ctx *c)
 {
@@ -80,7 +88,7 @@ static void put_missing(ctx *c)
         int m = runs_model(rs, g->models.v[gm]);
         if (m < 0 || !any_ok(rs, m, 0, 0)) {
             LINE("`%s`: no results%s\n", g->models.v[gm],
-                 m >= 0 ? " (every run failed)" : "");
+                 m >= 0 && any_row(rs, m) ? " (every run failed)" : "");
             continue;
         }
         for (int s = 0; s < g->nseeds; s++) {
@@ -551,14 +559,14 @@ static void claim_convergence(ctx *c)
     int verdict = UNDECIDED;
     for (int i = 0; i < ntests; i++) {
         const ttest *t = &tests[i].t;
-        comparison fake = { .t = *t, .holm = adj[i],
+        comparison as_test = { .t = *t, .holm = adj[i],
                             .p_two = isnan(t->p) ? NAN :
                                      fmin(1, 2 * fmin(t->p, 1 - t->p)) };
-        verdict = fold(verdict, judge(&fake, +1), i == 0);
+        verdict = fold(verdict, judge(&as_test, +1), i == 0);
         fprintf(b, "   - `%s` against `%s`: mean loss %.4f against %.4f, "
                 "difference ", rs->models.v[tests[i].m],
                 rs->models.v[tests[i].u], t->mean_x, t->mean_y);
-        put_test_brief(b, &fake);
+        put_test_brief(b, &as_test);
         fputc('\n', b);
     }
     fclose(b);

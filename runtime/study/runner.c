@@ -78,7 +78,6 @@ static pid_t launch(const grid *g, const cell *c, int verbose)
         return pid;
     if (proc_tie_to_parent(parent) != 0)
         _exit(CELL_RUN_FAILED);
-    signal(SIGINT, SIG_DFL);
     _exit(cell_run(g, c, verbose));
 }
 
@@ -99,9 +98,21 @@ int runner_run(const grid *g, const runner_opts *o)
     }
 
     tally t = { .total = n, .start = now() };
-    int *todo = xmalloc((size_t)n * sizeof *todo), ntodo = 0;
+    int *todo = xmalloc((size_t)n * sizeof *todo), ntodo = 0, stale = 0;
     for (int i = 0; i < n; i++) {
         int s = cell_state(g, &cells[i], NULL);
+        if (s == CELL_DONE || s == CELL_DIVERGED) {
+            char *differ = cell_settings_differ(g, &cells[i]);
+            if (differ && stale++ == 0) {
+                char *dir = cell_dir(g, &cells[i]);
+                fprintf(stderr, "advcc-study: warning: %s was finished with "
+                        "other settings (%s); finished cells are never "
+                        "rerun: remove them, or use another 'out'\n", dir,
+                        differ);
+                free(dir);
+            }
+            free(differ);
+        }
         if (s == CELL_DONE)
             t.done++;
         else if (s == CELL_DIVERGED)
@@ -111,6 +122,9 @@ int runner_run(const grid *g, const runner_opts *o)
             t.cost_left += cell_cost(g, &cells[i]);
         }
     }
+    if (stale > 1)
+        fprintf(stderr, "advcc-study: warning: %d finished cells in all have "
+                "settings other than the grid's\n", stale);
     slot *slots = xcalloc((size_t)jobs, sizeof *slots);
     int next = 0;
     double last_draw = 0;

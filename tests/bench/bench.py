@@ -22,12 +22,14 @@ the same batch with the same number of threads, and time:
                training step on its images
 
 After a warm-up, each round times every measure on both sides (the order
-alternates between rounds), each run long enough to take about --seconds;
-the table gives the median images/s over rounds and the ratio advcc/torch.
-The same rounds time cblas_sgemm on square --sgemm matrices through the
+alternates between rounds), each run long enough to take about --seconds
+(at least one iteration).  The table gives the median images/s over rounds,
+the ratio advcc/torch as the median of per-round ratios (two adjacent runs
+see about the same load), its quartiles, and each side's best round.  Every
+round also times cblas_sgemm on square --sgemm matrices through the
 library's OpenBLAS: the machine's matrix-multiply limit, against which the
-generated step's achieved GFLOP/s (model->flops_forward a forward pass, 3x
-for a training step) is reported as a share.
+achieved GFLOP/s (model->flops_forward a forward pass, 3x for a training
+step) is reported as a share, round by round.
 """
 import argparse
 import ctypes
@@ -150,14 +152,49 @@ def calibrate(fn, seconds):
     return iters
 
 
+def quartiles(v):
+    q = statistics.quantiles(v, n=4) if len(v) > 1 else [v[0]] * 3
+    return q[0], q[2]
+
+
+def report(name, args, source, flops, measures, rates, gemm):
+    """Medians over rounds; a ratio is the median of the per-round ratios
+    (each of two adjacent runs, so under the same load), with its quartiles.
+    'best' is each side's fastest round, the machine's unloaded speed when
+    other work comes and goes."""
+    print(f"bench {name}: batch {args.batch}, {args.threads} threads, float32, {source}; "
+          f"{args.rounds} rounds alternating advcc and PyTorch")
+    shares = []
+    for label, _, _, fpi in measures:
+        c, t = rates[label]
+        ratios = [a / b for a, b in zip(c, t)]
+        q1, q3 = quartiles(ratios)
+        print(f"  {label:<11} advcc {statistics.median(c):6.0f} img/s  "
+              f"torch {statistics.median(t):6.0f} img/s  ratio {statistics.median(ratios):5.2f}"
+              f"  (quartiles {q1:.2f}-{q3:.2f}; best advcc {max(c):.0f}, torch {max(t):.0f}:"
+              f" {max(c) / max(t):.2f})")
+        shares.append((label, fpi, c, t))
+    print(f"  sgemm {args.sgemm}  {statistics.median(gemm):6.1f} GFLOP/s median, "
+          f"{max(gemm):.1f} best: the machine's limit through OpenBLAS")
+    print(f"  FLOP from model->flops_forward ({flops / 1e6:.1f} MFLOP/image): training step 3x,"
+          f" pgd-k 2k x, adversarial step (2k+3) x a forward pass")
+    for label, fpi, c, t in shares:
+        cs = statistics.median([r * fpi / g / 1e9 for r, g in zip(c, gemm)])
+        ts = statistics.median([r * fpi / g / 1e9 for r, g in zip(t, gemm)])
+        print(f"  {label:<11} advcc {statistics.median(c) * fpi / 1e9:5.1f} GFLOP/s = {100 * cs:4.1f}%"
+              f" of sgemm (best {100 * max(c) * fpi / 1e9 / max(gemm):4.1f}%);"
+              f"  torch {statistics.median(t) * fpi / 1e9:5.1f} GFLOP/s = {100 * ts:4.1f}%"
+              f" (best {100 * max(t) * fpi / 1e9 / max(gemm):4.1f}%)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lib", required=True)
     ap.add_argument("--model", default=None, help="PyTorch definition (default: the library's model)")
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--seconds", type=float, default=1.0, help="length of one timed run")
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--seconds", type=float, default=0.5, help="length of one timed run")
     ap.add_argument("--sgemm", type=int, default=2048, help="square sgemm size for the limit")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
@@ -226,6 +263,17 @@ def main():
                 loss.backward()
                 opt.step()
 
+        # Both sides must compute the same function before they are timed.
+        with torch.no_grad():
+            model.eval()
+            tloss = F.cross_entropy(model(xt), yt).item()
+        closs = lib.bench_eval(b, 1)
+        if not abs(closs - tloss) <= 1e-4 * max(1.0, abs(tloss)):
+            sys.exit(f"bench: advcc and PyTorch disagree on the loss of the batch: "
+                     f"{closs:.7g} against {tloss:.7g}")
+        if lib.bench_pgd(b, 1) < 0:
+            sys.exit("bench: the model's attack configuration is invalid")
+
         flops = lib.bench_flops_forward()
         measures = [
             # label, C function, PyTorch function, FLOP per image (a
@@ -262,25 +310,7 @@ def main():
                 for side, fn, n in pair:
                     rates[label][side].append(n * args.batch / timed(fn, n))
             gemm.append(sgemm_reps * n3 / lib.bench_sgemm(args.sgemm, sgemm_reps) / 1e9)
-
-        print(f"bench {name}: batch {args.batch}, {args.threads} threads, float32, "
-              f"{source}; median of {args.rounds} interleaved rounds")
-        limit = statistics.median(gemm)
-        shares = []
-        for label, _, _, fpi in measures:
-            c = statistics.median(rates[label][0])
-            t = statistics.median(rates[label][1])
-            print(f"  {label:<11} advcc {c:8.0f} img/s  torch {t:8.0f} img/s  ratio {c / t:5.2f}"
-                  f"   (rounds: advcc {min(rates[label][0]):.0f}-{max(rates[label][0]):.0f},"
-                  f" torch {min(rates[label][1]):.0f}-{max(rates[label][1]):.0f})")
-            shares.append((label, c * fpi / 1e9, t * fpi / 1e9))
-        print(f"  sgemm {args.sgemm}  {limit:.1f} GFLOP/s (median; rounds "
-              f"{min(gemm):.1f}-{max(gemm):.1f}), the limit")
-        print(f"  forward {flops / 1e6:.1f} MFLOP/image (model->flops_forward); training step 3x,"
-              f" pgd-k 2k x, adversarial step (2k+3) x")
-        for label, cg, tg in shares:
-            print(f"  {label:<11} advcc {cg:6.1f} GFLOP/s = {100 * cg / limit:4.1f}% of sgemm;"
-                  f"  torch {tg:6.1f} GFLOP/s = {100 * tg / limit:4.1f}%")
+        report(name, args, source, flops, measures, rates, gemm)
     finally:
         lib.bench_destroy(b)
     return 0

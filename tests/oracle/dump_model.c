@@ -1,5 +1,5 @@
-/* dump_model.c - one training step of a generated model, written to disk
- * for the PyTorch reference check (tests/oracle/oracle.py).
+/* dump_model.c - one training step and PGD attacks of a generated model,
+ * written to disk for the PyTorch reference check (tests/oracle/oracle.py).
  *
  * Built once per model with -DADVCC_MODEL=advcc_model_<name>.  From a seed it
  * initialises the parameters, takes a small fixed batch (the first test
@@ -21,8 +21,20 @@
  *                         from init, parameters after one and two SGD steps
  *                         on the same batch (the second one exercises
  *                         momentum)
- *   meta.json             model, seed, data source, losses, SGD settings,
- *                         and the kind of every tensor
+ *   pgd.safetensors       from init, the parameters after two more
+ *                         training forwards on the batch: running
+ *                         statistics moved, so that evaluation mode is not
+ *                         the identity; the attacks below run on these
+ *   pgd_dx.npy            infer_loss_grad at x in evaluation mode: the
+ *                         input gradient of the summed cross-entropy
+ *   pgd_<name>.npy        pgd_attack's images in evaluation mode, true
+ *                         labels, L-infinity, no random start, for each
+ *                         attack of pgd_runs[]
+ *   pgd_<name>_path.npy   [steps][batch][c][h][w]: its iterates, iterate s
+ *                         the same attack stopped after s steps (the last
+ *                         one is pgd_<name>.npy)
+ *   meta.json             model, seed, data source, losses, SGD and PGD
+ *                         settings, and the kind of every tensor
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +49,7 @@
 #include "kernels.h"
 #include "model.h"
 #include "npy.h"
+#include "pgd.h"
 #include "rng.h"
 #include "sgd.h"
 
@@ -46,6 +59,19 @@
 extern const advcc_model ADVCC_MODEL;
 
 static const char *progname = "dump_model";
+
+/* The attacks dumped: the report's (8/255, 4 steps) and a longer one at
+ * twice the budget, where more pixels come back from the ball's faces. */
+static const struct pgd_run {
+    const char *name;
+    double eps;
+    int steps;
+} pgd_runs[] = {
+    {"eps8", 8.0 / 255, 4},
+    {"eps16", 16.0 / 255, 10},
+};
+#define PGD_ALPHA (2.0 / 255)
+#define N_PGD_RUNS ((int)(sizeof pgd_runs / sizeof pgd_runs[0]))
 
 typedef struct options {
     unsigned long long seed;
@@ -60,8 +86,8 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: %s --out DIR [--seed N] [--batch N] [--data auto|random|cifar10|fashion-mnist]\n"
         "          [--lr X] [--momentum X] [--weight-decay X]\n"
-        "Runs one training step of model %s and writes its inputs, outputs and\n"
-        "gradients into DIR for tests/oracle/oracle.py.\n"
+        "Runs one training step and PGD attacks of model %s and writes their\n"
+        "inputs, outputs and gradients into DIR for tests/oracle/oracle.py.\n"
         "  --data auto   CIFAR-10 test images when $CIFAR10_DIR is set and the\n"
         "                model takes 3x32x32 images, Fashion-MNIST for 1x28x28,\n"
         "                otherwise random pixels.\n",
@@ -167,6 +193,76 @@ static double train_pass(advcc_ctx *c, const real_t *x, const int *y,
     return loss;
 }
 
+/* From init, two training forwards (they move the running statistics),
+ * then the evaluation-mode input gradient and the attacks of pgd_runs[],
+ * each with the path it took.  Writes the loss at x into *loss. */
+static int dump_pgd(const options *o, advcc_ctx *c, const real_t *init,
+                    const real_t *x, const int *y, real_t *logits,
+                    real_t *dx, double *loss)
+{
+    const advcc_model *m = c->model;
+    int batch = o->batch;
+    int xshape[4] = {batch, m->in_c, m->in_h, m->in_w};
+    size_t n_in = (size_t)batch * m->in_c * m->in_h * m->in_w;
+    int max_steps = 1;
+    for (int k = 0; k < N_PGD_RUNS; k++)
+        if (pgd_runs[k].steps > max_steps)
+            max_steps = pgd_runs[k].steps;
+    infer_ws inf = {0};
+    pgd_ws pw = {0};
+    real_t *path = malloc(sizeof *path * (size_t)max_steps * n_in);
+    int rc = -1;
+    if (!path || infer_init(&inf, c) != 0 || pgd_init(&pw, &inf) != 0) {
+        fprintf(stderr, "%s: out of memory\n", progname);
+        goto done;
+    }
+
+    memcpy(c->params, init, m->n_params * sizeof *init);
+    for (int i = 0; i < 2; i++)
+        m->forward(c, x, batch, ADVCC_TRAIN, logits);
+    if (write_params(o->out, "pgd.safetensors", c->params))
+        goto done;
+    *loss = infer_loss_grad(&inf, x, y, batch, ADVCC_EVAL, 1, 0, dx, NULL);
+    if (write_array(o->out, "pgd_dx.npy", dx, 4, xshape))
+        goto done;
+    for (int k = 0; k < N_PGD_RUNS; k++) {
+        const struct pgd_run *run = &pgd_runs[k];
+        /* Iterate s is the attack stopped after s steps: without a random
+         * start every attack retraces the same path. */
+        for (int s = 1; s <= run->steps; s++) {
+            pgd_cfg cfg = {.norm = ADVCC_LINF, .eps = run->eps,
+                           .alpha = PGD_ALPHA, .steps = s, .restarts = 1,
+                           .eot = 1, .init = ADVCC_INIT_NONE,
+                           .clip = ADVCC_CLIP_PIXEL,
+                           .labels = PGD_LABELS_TRUE, .mode = ADVCC_EVAL};
+            advcc_rng rng;  /* no random start: nothing draws from it */
+            rng_seed(&rng, o->seed);
+            char err[256] = "pgd_attack refused the attack";
+            if (pgd_check_cfg(&cfg, m->in_c, err, sizeof err) != 0 ||
+                pgd_attack(&pw, &cfg, x, y, batch, &rng,
+                           path + (size_t)(s - 1) * n_in, NULL) != 0) {
+                fail(run->name, err);
+                goto done;
+            }
+        }
+        char file[64];
+        int pshape[5] = {run->steps, batch, m->in_c, m->in_h, m->in_w};
+        snprintf(file, sizeof file, "pgd_%s.npy", run->name);
+        if (write_array(o->out, file, path + (size_t)(run->steps - 1) * n_in,
+                        4, xshape))
+            goto done;
+        snprintf(file, sizeof file, "pgd_%s_path.npy", run->name);
+        if (write_array(o->out, file, path, 5, pshape))
+            goto done;
+    }
+    rc = 0;
+done:
+    pgd_free(&pw);
+    infer_free(&inf);
+    free(path);
+    return rc;
+}
+
 static int run(const options *o)
 {
     const advcc_model *m = &ADVCC_MODEL;
@@ -246,6 +342,10 @@ static int run(const options *o)
             goto done;
     }
 
+    double pgd_loss;
+    if (dump_pgd(o, c, init, x, y, logits, dx, &pgd_loss) != 0)
+        goto done;
+
     char path[4096];
     snprintf(path, sizeof path, "%s/meta.json", o->out);
     f = fopen(path, "w");
@@ -261,6 +361,12 @@ static int run(const options *o)
     fprintf(f, " \"sgd\": {\"lr\": %.17g, \"momentum\": %.17g, \"weight_decay\": %.17g, "
                "\"losses\": [%.17g, %.17g]},\n",
             o->lr, o->momentum, o->weight_decay, sgd_loss[0], sgd_loss[1]);
+    fprintf(f, " \"pgd\": {\"loss\": %.17g, \"alpha\": %.17g, \"runs\": [",
+            pgd_loss, PGD_ALPHA);
+    for (int k = 0; k < N_PGD_RUNS; k++)
+        fprintf(f, "%s{\"name\": \"%s\", \"eps\": %.17g, \"steps\": %d}",
+                k ? ", " : "", pgd_runs[k].name, pgd_runs[k].eps, pgd_runs[k].steps);
+    fprintf(f, "]},\n");
     fprintf(f, " \"tensors\": [\n");
     for (int i = 0; i < m->n_tensors; i++)
         fprintf(f, "  {\"name\": \"%s\", \"kind\": \"%s\"}%s\n", m->tensors[i].name,

@@ -11,6 +11,8 @@ ORACLE_KNOWN  := baseline adv fashion
 # Deferred: MODELS comes from generated/models.mk, read after this file.
 ORACLE_MODELS ?= $(filter $(ORACLE_KNOWN),$(MODELS))
 ORACLE_DUMPS   = $(patsubst %,$(BUILD)/oracle/dump_%,$(ORACLE_MODELS))
+# Every model at batch 8; these also at the training batch, 100.
+ORACLE_FULL   ?= $(filter baseline,$(ORACLE_MODELS))
 
 CHECK_GOALS += check-oracle
 .PHONY: check-oracle
@@ -31,6 +33,9 @@ check-oracle:
 	@test -n "$(ORACLE_MODELS)" || { echo "check-oracle: no model to check (run make first)"; exit 1; }
 	@$(MAKE) --no-print-directory $(ORACLE_DUMPS)
 	@set -e; for m in $(ORACLE_MODELS); do \
-	    $(BUILD)/oracle/dump_$$m --seed $(ORACLE_SEED) --out $(BUILD)/oracle/$$m; \
+	    $(BUILD)/oracle/dump_$$m --seed $(ORACLE_SEED) --batch 8 --out $(BUILD)/oracle/$$m; \
+	done; for m in $(ORACLE_FULL); do \
+	    $(BUILD)/oracle/dump_$$m --seed $(ORACLE_SEED) --batch 100 --out $(BUILD)/oracle/$$m-100; \
 	done
-	@$(ORACLE_PYTHON) tests/oracle/oracle.py $(patsubst %,$(BUILD)/oracle/%,$(ORACLE_MODELS))
+	@$(ORACLE_PYTHON) tests/oracle/oracle.py $(patsubst %,$(BUILD)/oracle/%,$(ORACLE_MODELS)) \
+	    $(patsubst %,$(BUILD)/oracle/%-100,$(ORACLE_FULL))

@@ -23,9 +23,12 @@ class Normalize(nn.Module):
     def __init__(self, mean, std):
         super().__init__()
         c = len(mean)
-        # Not buffers: they are constants of the model, not checkpoint tensors.
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, c, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, c, 1, 1)
+        # Constants of the model, not checkpoint tensors: buffers (so that
+        # .double() converts them) left out of the state dict.
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, c, 1, 1),
+                             persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, c, 1, 1),
+                             persistent=False)
 
     def forward(self, x):
         return (x - self.mean) / self.std
@@ -94,9 +97,7 @@ def build(name):
 
 def checkpoint_names(model):
     """Names of every parameter and running statistic the C side stores."""
-    names = [n for n, _ in model.named_parameters()]
-    names += [n for n, _ in model.named_buffers() if not n.endswith("num_batches_tracked")]
-    return names
+    return [n for n in model.state_dict() if not n.endswith("num_batches_tracked")]
 
 
 def load_arrays(model, tensors):
@@ -115,4 +116,4 @@ def load_arrays(model, tensors):
             a = np.asarray(tensors[name], dtype=np.float32)
             if tuple(t.shape) != a.shape:
                 raise ValueError(f"{name}: shape {list(a.shape)}, PyTorch wants {list(t.shape)}")
-            t.copy_(torch.from_numpy(a))
+            t.copy_(torch.from_numpy(a))   # converts to the model's dtype

@@ -152,19 +152,21 @@ static inline char *results_projection(const char *out_dir)
     return buf;
 }
 
-/* Lines of text that contain needle. */
-static inline int count_lines(const char *text, const char *needle)
+/* Lines of text that contain needle (exact: that equal it). */
+static inline int count_lines_how(const char *text, const char *needle, int exact)
 {
     int n = 0;
     for (const char *p = text; p && *p; ) {
         const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
         char *line = xstrndup(p, len);
-        n += strstr(line, needle) != NULL;
+        n += exact ? !strcmp(line, needle) : strstr(line, needle) != NULL;
         free(line);
         p += len + (eol != NULL);
     }
     return n;
 }
+#define count_lines(text, needle) count_lines_how((text), (needle), 0)
+#define count_exact(text, line) count_lines_how((text), (line), 1)
 
 #endif

@@ -1,0 +1,163 @@
+/* emit_regularize.c - the regularisers of METHODS.md 5 as model_regularize:
+ * one term per (kind, layer) of the IR, each computed by the runtime
+ * (orthogonal.h, spectral.h) on the float master weight, its gradient
+ * added into the parameter gradients.  The scratch the terms need lies
+ * after the arena's fixed part; its size is asked of the runtime. */
+#include "emit_internal.h"
+
+#define L(...) emit_line(out, __VA_ARGS__)
+
+/* How many regs before i have the same kind and layer. */
+static int reg_repeat(const ir_model *m, int i)
+{
+    int k = 0;
+    for (int j = 0; j < i; j++)
+        k += m->regs[j].kind == m->regs[i].kind && m->regs[j].node == m->regs[i].node;
+    return k;
+}
+
+void emit_spectral_suffix(const ir_model *m, int i, char *u, char *v,
+                          size_t len)
+{
+    int k = reg_repeat(m, i);
+    if (k == 0) {
+        snprintf(u, len, "sn_u");
+        snprintf(v, len, "sn_v");
+    } else {
+        snprintf(u, len, "sn%d_u", k + 1);
+        snprintf(v, len, "sn%d_v", k + 1);
+    }
+}
+
+void emit_reg_term_name(const ir_model *m, int i, char *buf, size_t len)
+{
+    const ir_reg *r = &m->regs[i];
+    const char *kind = r->kind == IR_REG_ORTHO ? "ortho" : "spectral";
+    int k = reg_repeat(m, i);
+    if (k == 0)
+        snprintf(buf, len, "%s_%s", kind, m->nodes[r->node].name);
+    else
+        snprintf(buf, len, "%s_%s_%d", kind, m->nodes[r->node].name, k + 1);
+}
+
+/* The weight as a matrix [rows][cols]: a conv weight is [co][ci*k*k]. */
+static void weight_matrix(const ir_node *n, int *rows, int *cols)
+{
+    if (n->op == IR_CONV) {
+        *rows = n->out_c;
+        *cols = n->in.c * n->k * n->k;
+    } else {
+        *rows = n->out_features;
+        *cols = n->in.c * n->in.h * n->in.w;
+    }
+}
+
+void emit_reg_scratch(FILE *out, const emit_plan *p)
+{
+    const ir_model *m = p->m;
+    if (m->n_regs == 0)
+        return;
+    L(0, "/* The regularisers' scratch, after the arena's fixed part: as much as");
+    L(0, " * the largest term needs. */");
+    L(0, "static size_t reg_scratch_size(void)");
+    L(0, "{");
+    L(1, "size_t n = 0, k;");
+    for (int i = 0; i < m->n_regs; i++) {
+        const ir_reg *r = &m->regs[i];
+        const ir_node *n = &m->nodes[r->node];
+        char name[64];
+        emit_reg_term_name(m, i, name, sizeof name);
+        if (r->kind == IR_REG_ORTHO) {
+            int rows, cols;
+            weight_matrix(n, &rows, &cols);
+            L(1, "k = orthogonal_scratch(%d, %d); /* %s */", rows, cols, name);
+        } else if (n->op == IR_CONV) {
+            L(1, "k = spectral_conv_scratch(%d, %d, %d, %d, %d, %d); /* %s */", n->in.c, n->k,
+              n->in.h, n->in.w, n->stride, n->pad, name);
+        } else {
+            continue;           /* the linear power iteration needs none */
+        }
+        L(1, "n = k > n ? k : n;");
+    }
+    L(1, "(void)k;");
+    L(1, "return n;");
+    L(0, "}");
+    L(0, "%s", "");
+}
+
+void emit_regularize(FILE *out, const emit_plan *p)
+{
+    const ir_model *m = p->m;
+    if (m->n_regs == 0)
+        return;
+    L(0, "/* The regularisers (METHODS.md 5), on the float master weights:");
+    L(0, " * terms[i] = weight_i * P_i, their sum returned; with want_grad each");
+    L(0, " * weight_i * dP_i/dW is added into c->grads. */");
+    L(0, "static const char *const reg_term_names[%d] = {", m->n_regs);
+    for (int i = 0; i < m->n_regs; i++) {
+        char name[64];
+        emit_reg_term_name(m, i, name, sizeof name);
+        L(1, "\"%s\",", name);
+    }
+    L(0, "};");
+    L(0, "%s", "");
+    L(0, "static real_t *grad_of(advcc_ctx *c, int want_grad, size_t offset)");
+    L(0, "{");
+    L(1, "return want_grad ? c->grads + offset : NULL;");
+    L(0, "}");
+    L(0, "%s", "");
+    L(0, "static double model_regularize(advcc_ctx *c, int want_grad, double *terms)");
+    L(0, "{");
+    int scratch = 0;
+    for (int i = 0; i < m->n_regs; i++)
+        scratch |= m->regs[i].kind == IR_REG_ORTHO || m->nodes[m->regs[i].node].op == IR_CONV;
+    if (scratch)
+        L(1, "real_t *scratch = FIX(c, ARENA_FIXED); /* reg_scratch_size() reals */");
+    for (int i = 0; i < m->n_regs; i++) {
+        const ir_reg *r = &m->regs[i];
+        const ir_node *n = &m->nodes[r->node];
+        const emit_tensor *w = emit_tensor_of(p, n, "weight");
+        char name[64], wt[32];
+        int rows, cols;
+        emit_reg_term_name(m, i, name, sizeof name);
+        weight_matrix(n, &rows, &cols);
+        emit_real(r->weight, wt, sizeof wt);
+        emit_cite_loc(out, 1, name, r->loc);
+        if (r->kind == IR_REG_ORTHO) {
+            L(1, "/* form %d on %s as [%d][%d] */", r->form, w->name, rows, cols);
+            L(1, "terms[%d] = %s * orthogonal_penalty(c->params + %s, %d, %d, %d, (real_t)%s,",
+              i, wt, w->sym, rows, cols, r->form, wt);
+            L(2, "grad_of(c, want_grad, %s), scratch);", w->sym);
+            continue;
+        }
+        char us[24], vs[24];
+        emit_spectral_suffix(m, i, us, vs, sizeof us);
+        const emit_tensor *u = emit_tensor_of(p, n, us), *v = emit_tensor_of(p, n, vs);
+        const char *how = r->persistent ? "continuing from the last step's u, v"
+                                        : "restarting from ones";
+        if (n->op == IR_CONV) {
+            L(1, "/* sigma of %s's operator on %dx%dx%d inputs (stride %d, pad %d), %d power",
+              n->name, n->in.c, n->in.h, n->in.w, n->stride, n->pad, r->iters);
+            L(1, " * iteration%s %s */", r->iters == 1 ? "" : "s", how);
+            L(1, "terms[%d] = %s * spectral_conv(c->params + %s, %d, %d, %d, %d, %d, %d, %d,", i,
+              wt, w->sym, n->out_c, n->in.c, n->k, n->in.h, n->in.w, n->stride, n->pad);
+            L(2, "c->params + %s, c->params + %s, %d, %d, (real_t)%s,", u->sym, v->sym, r->iters,
+              !r->persistent, wt);
+            L(2, "grad_of(c, want_grad, %s), scratch);", w->sym);
+        } else {
+            L(1, "/* sigma of %s as [%d][%d], %d power iteration%s %s */", w->name, rows, cols,
+              r->iters, r->iters == 1 ? "" : "s", how);
+            L(1, "terms[%d] = %s * spectral_linear(c->params + %s, %d, %d,", i, wt, w->sym,
+              rows, cols);
+            L(2, "c->params + %s, c->params + %s, %d, %d, (real_t)%s,", u->sym, v->sym, r->iters,
+              !r->persistent, wt);
+            L(2, "grad_of(c, want_grad, %s));", w->sym);
+        }
+    }
+    L(1, "double sum = 0;");
+    L(1, "for (int i = 0; i < %d; i++)", m->n_regs);
+    L(2, "sum += terms[i];");
+    L(1, "return sum;");
+    L(0, "}");
+    L(0, "%s", "");
+}

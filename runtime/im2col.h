@@ -1,0 +1,24 @@
+/* im2col.h - the pieces im2col and col2im are made of, for kernels that
+ * unfold a batch a few images at a time so the columns stay in cache
+ * (conv.c).  The public, whole-batch forms are in kernels.h.
+ *
+ * A column matrix has one row per kernel tap r = (channel, ky, kx) and one
+ * column per (image, output pixel); ld is the distance between its rows. */
+#ifndef ADVCC_IM2COL_H
+#define ADVCC_IM2COL_H
+
+#include "real.h"
+
+typedef struct conv_shape {
+    int c, batch, h, w, k, stride, pad, ho, wo;
+} conv_shape;
+
+/* Writes the ho*wo values of tap row r for image b of the CNHW batch x. */
+void unfold_tap(const real_t *x, const conv_shape *s, int r, int b,
+                real_t *out);
+/* Overwrites the h*w plane of channel ch, image b, of dx with the sum of its
+ * column entries; col points at image b's first column, rows ld apart. */
+void fold_plane(const real_t *col, long ld, const conv_shape *s, int ch,
+                int b, real_t *dx);
+
+#endif

@@ -1,0 +1,13 @@
+/* parallel.h - when a kernel's loop is worth sharing between threads.
+ *
+ * Starting a parallel region costs microseconds, and much more when the
+ * machine is busy and a team member has to wait for a core, so loops over
+ * less data than this run on the calling thread.  The choice depends on the
+ * shape alone, never on timing. */
+#ifndef ADVCC_PARALLEL_H
+#define ADVCC_PARALLEL_H
+
+#define PAR_MIN_ELEMS (1L << 15)   /* reals touched by an elementwise loop */
+#define PAR_MIN_MACS (1L << 18)    /* multiply-adds of a product */
+
+#endif

@@ -1,0 +1,251 @@
+/* model_defences.c - the nine models of the experiment (METHODS.md 7), as
+ * compiled in float from specs/, carry the defences their names promise:
+ *
+ *   quant    fake-quantised conv and linear weights (a weight nudged by less
+ *            than its grid step's distance to a rounding boundary changes
+ *            no logit, where it does change the float model's) and five
+ *            DTReLUs with learnable bounds starting at [0, 6];
+ *   reg      twelve regulariser terms (orthogonal form 4 and spectral norm
+ *            on six layers), the orthogonal ones inside the band METHODS.md
+ *            5 derives for form 4, with power-iteration state;
+ *   adv      adversarial training in the recipe;
+ *   rse      noise before each conv block, drawn in training and
+ *            inference, and 5 passes averaged over logits;
+ *
+ * and none of the others. */
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "context.h"
+#include "kernels.h"
+#include "model.h"
+#include "rng.h"
+
+extern const advcc_model advcc_model_baseline, advcc_model_adv,
+    advcc_model_quant, advcc_model_reg, advcc_model_quant_adv,
+    advcc_model_quant_reg, advcc_model_adv_reg, advcc_model_quant_adv_reg,
+    advcc_model_rse;
+
+typedef struct expect {
+    const advcc_model *m;
+    int quant, reg, adv, rse;
+} expect;
+
+static const expect nine[9] = {
+    {&advcc_model_baseline, 0, 0, 0, 0},
+    {&advcc_model_adv, 0, 0, 1, 0},
+    {&advcc_model_quant, 1, 0, 0, 0},
+    {&advcc_model_reg, 0, 1, 0, 0},
+    {&advcc_model_quant_adv, 1, 0, 1, 0},
+    {&advcc_model_quant_reg, 1, 1, 0, 0},
+    {&advcc_model_adv_reg, 0, 1, 1, 0},
+    {&advcc_model_quant_adv_reg, 1, 1, 1, 0},
+    {&advcc_model_rse, 0, 0, 0, 1},
+};
+
+static const char *const layers[6] = {"conv1", "conv2", "conv3", "fc1", "fc2", "fc3"};
+
+static const advcc_tensor *tensor_named(const advcc_model *m, const char *name)
+{
+    for (int t = 0; t < m->n_tensors; t++)
+        if (strcmp(m->tensors[t].name, name) == 0)
+            return &m->tensors[t];
+    return NULL;
+}
+
+static int count_kind(const advcc_model *m, int kind)
+{
+    int n = 0;
+    for (int t = 0; t < m->n_tensors; t++)
+        n += m->tensors[t].kind == kind;
+    return n;
+}
+
+static void test_descriptors(void **s)
+{
+    (void)s;
+    for (int k = 0; k < 9; k++) {
+        const expect *e = &nine[k];
+        const advcc_model *m = e->m;
+        advcc_ctx *c = ctx_create(m, 1, 1);
+        assert_non_null(c);
+        /* 24 tensors of the seed CNN, DTReLU bounds, power-iteration vectors */
+        assert_int_equal(m->n_tensors, 24 + 10 * e->quant + 12 * e->reg);
+        assert_int_equal(count_kind(m, ADVCC_THRESHOLD), 10 * e->quant);
+        assert_int_equal(count_kind(m, ADVCC_STATE), 6 + 12 * e->reg);
+        for (int i = 1; i <= 5 && e->quant; i++) {
+            char lo[32], hi[32];
+            snprintf(lo, sizeof lo, "dtrelu%d.lo", i);
+            snprintf(hi, sizeof hi, "dtrelu%d.hi", i);
+            assert_non_null(tensor_named(m, lo));
+            assert_non_null(tensor_named(m, hi));
+            assert_true(c->params[tensor_named(m, lo)->offset] == 0);
+            assert_true(c->params[tensor_named(m, hi)->offset] == 6);
+        }
+        assert_int_equal(m->train.adversarial, e->adv);
+        assert_int_equal(m->ensemble, e->rse ? 5 : 1);
+        assert_int_equal(m->ensemble_probs, 0);
+        if (!e->reg) {
+            assert_null(m->regularize);
+            assert_int_equal(m->n_reg_terms, 0);
+        } else {
+            assert_non_null(m->regularize);
+            assert_int_equal(m->n_reg_terms, 12);
+            for (int i = 0; i < 6; i++) {
+                char name[32];
+                snprintf(name, sizeof name, "ortho_%s", layers[i]);
+                assert_string_equal(m->reg_term_names[i], name);
+                snprintf(name, sizeof name, "spectral_%s", layers[i]);
+                assert_string_equal(m->reg_term_names[6 + i], name);
+                snprintf(name, sizeof name, "%s.sn_u", layers[i]);
+                assert_non_null(tensor_named(m, name));
+                snprintf(name, sizeof name, "%s.sn_v", layers[i]);
+                assert_non_null(tensor_named(m, name));
+            }
+        }
+        ctx_free(c);
+    }
+}
+
+static int rng_same(const advcc_rng *a, const advcc_rng *b)
+{
+    return memcmp(a->s, b->s, sizeof a->s) == 0 && a->have_spare == b->have_spare &&
+           (!a->have_spare || a->spare == b->spare);
+}
+
+/* Moves every weight of w that sits within a tenth of a step of its point
+ * on the 8-bit min/max grid by `by` (< 0.4) steps, except at the ends,
+ * where the minimum or maximum (the grid's bounds) would move; returns how
+ * many moved. */
+static long nudge_grid_points(real_t *w, long n, double by)
+{
+    real_t lo = w[0], hi = w[0];
+    for (long i = 1; i < n; i++) {
+        lo = w[i] < lo ? w[i] : lo;
+        hi = w[i] > hi ? w[i] : hi;
+    }
+    double step = ((double)hi - lo) / 255;
+    long moved = 0;
+    for (long i = 0; i < n; i++) {
+        double v = (w[i] - lo) / step;
+        if (round(v) >= 1 && round(v) < 254 && fabs(v - round(v)) < 0.1) {
+            w[i] = (real_t)(w[i] + by * step);
+            moved++;
+        }
+    }
+    return moved;
+}
+
+static void test_behaviour(void **s)
+{
+    (void)s;
+    enum { B = 2 };
+    for (int k = 0; k < 9; k++) {
+        const expect *e = &nine[k];
+        const advcc_model *m = e->m;
+        const size_t img = (size_t)m->in_c * m->in_h * m->in_w;
+        advcc_ctx *c = ctx_create(m, B, 7);
+        real_t *x = malloc(sizeof(real_t) * img * B), *dx = malloc(sizeof(real_t) * img * B);
+        real_t l0[B * 10], l1[B * 10], dl[B * 10];
+        int y[B] = {3, 8};
+        advcc_rng r;
+        rng_seed(&r, 11);
+        for (size_t i = 0; i < img * B; i++)
+            x[i] = (real_t)rng_uniform(&r);
+
+        /* noise: drawn in both modes, one draw per element of each conv
+         * block's input; none without it */
+        for (int mode = 0; mode < 2; mode++) {
+            advcc_rng start = *c->rng, after = start;
+            m->forward(c, x, B, mode, l0);
+            long draws = e->rse ? (long)B * (3 * 32 * 32 + 32 * 16 * 16 + 64 * 8 * 8) : 0;
+            for (long i = 0; i < draws; i++)
+                rng_normal(&after);
+            assert_true(rng_same(&after, c->rng));
+            m->forward(c, x, B, mode, l1);
+            if (e->rse)
+                assert_memory_not_equal(l0, l1, sizeof l0);
+            else
+                assert_memory_equal(l0, l1, sizeof l0);
+            *c->rng = start;
+            m->forward(c, x, B, mode, l1);
+            assert_memory_equal(l0, l1, sizeof l0);
+        }
+
+        /* quantised weights: nudges within the grid cells change nothing */
+        for (int i = 0; i < 6; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "%s.weight", layers[i]);
+            const advcc_tensor *T = tensor_named(m, name);
+            real_t *w = c->params + T->offset;
+            real_t *keep = malloc(sizeof(real_t) * T->size);
+            memcpy(keep, w, sizeof(real_t) * T->size);
+            advcc_rng start = *c->rng;
+            m->forward(c, x, B, ADVCC_EVAL, l0);
+            assert_true(nudge_grid_points(w, (long)T->size, 0.2) > 0);
+            *c->rng = start;
+            m->forward(c, x, B, ADVCC_EVAL, l1);
+            memcpy(w, keep, sizeof(real_t) * T->size);
+            free(keep);
+            if (e->quant)
+                assert_memory_equal(l0, l1, sizeof l0);
+            else
+                assert_memory_not_equal(l0, l1, sizeof l0);
+        }
+
+        /* a training step's gradients are finite; the regularisers add
+         * theirs to the weights only */
+        m->forward(c, x, B, ADVCC_TRAIN, l0);
+        softmax_xent(l0, y, B, m->classes, dl, NULL);
+        m->backward(c, dl, 1, dx);
+        real_t *g0 = malloc(sizeof(real_t) * m->n_params);
+        for (size_t i = 0; i < m->n_params; i++)
+            assert_true(isfinite(c->grads[i]));
+        memcpy(g0, c->grads, sizeof(real_t) * m->n_params);
+        if (e->reg) {
+            double terms[12], sum = 0;
+            double total = m->regularize(c, 1, terms);
+            for (int i = 0; i < 12; i++) {
+                assert_true(isfinite(terms[i]) && terms[i] > 0);
+                sum += terms[i];
+            }
+            assert_true(fabs(total - sum) <= 1e-12 * sum);
+            /* form 4 (weight 1e-4) lies between sqrt(n + 1 - 2 sqrt(r))
+             * and sqrt(n - 1), n the columns, r <= min(rows, n) the rank */
+            for (int i = 0; i < 6; i++) {
+                char name[32];
+                snprintf(name, sizeof name, "%s.weight", layers[i]);
+                const advcc_tensor *T = tensor_named(m, name);
+                double rows = T->shape[0], n = (double)T->size / rows;
+                double p = terms[i] / 1e-4, rank = fmin(rows, n);
+                assert_true(p >= sqrt(n + 1 - 2 * sqrt(rank)) * (1 - 1e-4));
+                assert_true(p <= sqrt(n - 1) * (1 + 1e-4));
+            }
+            for (int t = 0; t < m->n_tensors; t++) {
+                const advcc_tensor *T = &m->tensors[t];
+                int moved = memcmp(g0 + T->offset, c->grads + T->offset,
+                                   sizeof(real_t) * T->size) != 0;
+                assert_int_equal(moved, T->kind == ADVCC_WEIGHT);
+            }
+        }
+        free(g0);
+        free(x);
+        free(dx);
+        ctx_free(c);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_descriptors),
+        cmocka_unit_test(test_behaviour),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,210 @@
+"""pgd_check.py - PyTorch's verdict on the runtime's L-infinity PGD
+(runtime/pgd.c, METHODS.md 2), for oracle.py.
+
+dump_model writes, for each attack, the iterates x_1 .. x_S of pgd_attack
+(no random start, true labels, evaluation mode).  Here PyTorch repeats every
+step from the runtime's own previous iterate x_{s-1} (x_0 = x):
+
+    g   = grad of the summed cross-entropy at x_{s-1}, model in float64
+    x_s = clip(clip(x_{s-1} + alpha sign(g), x - eps, x + eps), 0, 1)
+
+with the positions in float32, rounded as the runtime stores them, so that
+while the two attacks agree they stand on the same points and their
+gradients differ only by the model's arithmetic (float32 against float64).
+Every pixel of every step must then agree to 1e-6, except where the sign of
+g is not settled by that arithmetic:
+
+  - near zero: |g| < near_rel * max |g| of the image (rounding of g itself);
+  - a ReLU kink: a pre-activation within rounding of zero (|z| <= kink_rel *
+    max |z| of that layer and image; float32 gets such values to about 1e-6
+    of it) may be on one side in float32 and on the other in float64, and
+    its derivative then changes g by far more than rounding (seen: the
+    sign of pixels with |g| = 3e-2 max |g| flipped at a pre-activation of
+    2e-9).  Such a step is accepted only when flipping the derivative of at
+    most max_flips of those units makes PyTorch's step equal the runtime's
+    on every pixel whose gradient is not near zero.
+
+Anything else is a failure.  An image whose step once differed has left
+PyTorch's own path from x (its later gradients are taken at other points),
+so "final" counts the images whose whole path is PyTorch's from x; every
+step of the others is still checked from the runtime's iterates.
+"""
+import itertools
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import torch_models
+
+SAME = 1e-6     # |diff| below this: the same float32 pixel
+
+
+class ReluProbe(nn.Module):
+    """ReLU that records its inputs, call by call, and can flip its
+    derivative at chosen units (flips: one bool tensor per call, or None).
+    Its values are ReLU's in every case."""
+
+    def __init__(self):
+        super().__init__()
+        self.inputs = []
+        self.flips = None
+
+    def forward(self, z):
+        k = len(self.inputs)
+        self.inputs.append(z.detach())
+        d = z > 0
+        if self.flips is not None:
+            d = d ^ self.flips[k]
+        return torch.relu(z).detach() + (z - z.detach()) * d.to(z.dtype)
+
+
+def install_probe(model):
+    """Replaces every nn.ReLU of model by one shared ReluProbe."""
+    probe = ReluProbe()
+    found = False
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.ReLU):
+                setattr(parent, name, probe)
+                found = True
+    if not found:
+        raise ValueError("model has no nn.ReLU to watch for kinks")
+    return probe
+
+
+class EvalModel:
+    """A model in evaluation mode from the dumped parameters."""
+
+    def __init__(self, name, params, dtype=torch.float64, probe=True):
+        self.model = torch_models.build(name).to(dtype)
+        torch_models.load_arrays(self.model, params)
+        self.model.eval()
+        self.dtype = dtype
+        self.probe = install_probe(self.model) if probe else None
+
+    def grad(self, v, y, flips=None):
+        """(input gradient of the summed cross-entropy, that loss, the ReLU
+        inputs of each call)."""
+        if self.probe:
+            self.probe.inputs, self.probe.flips = [], flips
+        v = v.detach().to(self.dtype, copy=True).requires_grad_(True)
+        loss = F.cross_entropy(self.model(v), y, reduction="sum")
+        (g,) = torch.autograd.grad(loss, v)
+        zs = self.probe.inputs if self.probe else []
+        if self.probe:
+            self.probe.inputs, self.probe.flips = [], None
+        return g, loss.item(), zs
+
+
+def linf_step(cur, g, x, eps, alpha):
+    """One step from float32 positions cur, as runtime/pgd.c rounds it."""
+    a = torch.tensor(alpha, dtype=torch.float32)
+    e = torch.tensor(eps, dtype=torch.float32)
+    nxt = cur + a * torch.sign(g).to(torch.float32)
+    nxt = torch.minimum(torch.maximum(nxt, x - e), x + e)
+    return nxt.clamp(0.0, 1.0)
+
+
+def near_zero(g, rel):
+    """Entries of g below rel times the largest |g| of their image."""
+    a = g.abs()
+    top = a.reshape(a.shape[0], -1).max(dim=1).values
+    return a < rel * top.view(-1, *([1] * (g.dim() - 1)))
+
+
+def kink_units(zs, rel, limit):
+    """[(call, flat index)] of the units of one image whose ReLU input lies
+    within rel of zero (relative to that call's largest |z|), closest
+    first, at most limit."""
+    found = []
+    for k, z in enumerate(zs):
+        a = z.abs().flatten()
+        top = float(a.max()) if a.numel() else 0.0
+        if top == 0.0:
+            continue
+        r = a / top
+        for i in torch.nonzero(r <= rel).flatten().tolist():
+            found.append((float(r[i]), k, i))
+    found.sort()
+    return [(k, i) for _, k, i in found[:limit]]
+
+
+def explain_by_kinks(model, xb, yb, xc, target, near_b, zs, eps, alpha, opts):
+    """The smallest set of near-kink units whose flipped derivative makes
+    PyTorch's step from xb equal target (the runtime's) on every pixel not
+    near zero, or None.  xb, target: [1,c,h,w]; zs: that image's ReLU
+    inputs, [1, ...] each."""
+    units = kink_units(zs, opts["kink_rel"], opts["max_units"])
+    for size in range(1, min(opts["max_flips"], len(units)) + 1):
+        sets = list(itertools.combinations(units, size))
+        rows = len(sets)
+        flips = [torch.zeros((rows,) + tuple(z.shape[1:]), dtype=torch.bool) for z in zs]
+        for r, s in enumerate(sets):
+            for k, i in s:
+                flips[k][r].view(-1)[i] = True
+        g, _, _ = model.grad(xb.expand(rows, -1, -1, -1), yb.expand(rows), flips)
+        step = linf_step(xb.expand(rows, -1, -1, -1), g, xc, eps, alpha)
+        judged = ~(near_b | near_zero(g, opts["near_rel"]))
+        same = ((step.double() - target.double()).abs() < SAME) | ~judged
+        ok = same.reshape(rows, -1).all(dim=1)
+        if ok.any():
+            return sets[int(torch.nonzero(ok)[0])]
+    return None
+
+
+def check_attack(model, x, y, path, eps, alpha, opts):
+    """Checks the runtime's iterates path[S][n][c][h][w] of one attack from
+    images x (float32 [n][c][h][w]) with labels y.  Returns a dict of
+    counts: pixel steps excused as near zero ("near", of which "near_differ"
+    differed) or at kinks ("kink", by flipping "kink_units" units), those
+    that differ otherwise ("unexplained", by up to "unexplained_max"), the
+    largest difference of the agreeing ones ("max_diff"), the step at which
+    each image left PyTorch's path ("parted"), the loss at each iterate,
+    and "final": PyTorch's last step from the runtime's x_{S-1}."""
+    res = {"steps": len(path), "images": x.shape[0], "pixels": x[0].size,
+           "near": 0, "near_differ": 0, "kink": 0, "kink_units": 0,
+           "unexplained": 0, "unexplained_max": 0.0, "max_diff": 0.0, "parted": {},
+           "loss": [], "searches": 0}
+    # Kinks that matter are rare (a few per hundred image steps); many
+    # differing images mean a fault, not rounding, and are not searched.
+    budget = max(8, int(0.02 * len(x) * len(path)))
+    searches = 0
+    x32 = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    prev = x32
+    for s in range(len(path)):
+        g, loss, zs = model.grad(prev, y)
+        res["loss"].append(loss)
+        near = near_zero(g, opts["near_rel"])
+        ref = linf_step(prev, g, x32, eps, alpha)
+        cur = torch.from_numpy(np.ascontiguousarray(path[s], dtype=np.float32))
+        diff = (ref.double() - cur.double()).abs()
+        differ = diff >= SAME
+        if (~differ).any():
+            res["max_diff"] = max(res["max_diff"], float(diff[~differ].max()))
+        res["near"] += int(near.sum())
+        res["near_differ"] += int((differ & near).sum())
+        for b in torch.nonzero((differ & ~near).reshape(len(x), -1).any(dim=1)).flatten().tolist():
+            bad = differ[b] & ~near[b]
+            count = int(bad.sum())
+            flipped = None
+            if searches < budget:
+                searches += 1
+                sl = slice(b, b + 1)
+                flipped = explain_by_kinks(model, prev[sl], y[sl], x32[sl], cur[sl], near[sl],
+                                           [z[sl] for z in zs], eps, alpha, opts)
+            if flipped is None:
+                res["unexplained"] += count
+                res["unexplained_max"] = max(res["unexplained_max"], float(diff[b][bad].max()))
+            else:
+                res["kink"] += count
+                res["kink_units"] += len(flipped)
+        for b in torch.nonzero(differ.reshape(len(x), -1).any(dim=1)).flatten().tolist():
+            res["parted"].setdefault(b, s + 1)
+        prev = cur
+    res["searches"] = searches
+    res["final"] = ref.numpy()  # PyTorch's step from the runtime's x_{S-1}
+    g, loss, _ = model.grad(prev, y)
+    res["loss"].append(loss)
+    return res

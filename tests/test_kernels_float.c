@@ -1,0 +1,413 @@
+/* test_kernels_float.c - the single-precision kernels the product runs,
+ * against direct loops accumulated in double, at shapes like the seed
+ * CNN's; and their determinism: at a given number of threads the same
+ * inputs give the same bits, run after run. */
+#include <math.h>
+#include <omp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "kernels.h"
+#include "rng.h"
+
+#define TOL 1e-5
+
+static advcc_rng rng;
+
+static float *randf(long n)
+{
+    float *p = malloc(sizeof *p * (size_t)(n > 0 ? n : 1));
+    assert_non_null(p);
+    for (long i = 0; i < n; i++)
+        p[i] = (float)(2 * rng_uniform(&rng) - 1);
+    return p;
+}
+
+static double *zerod(long n)
+{
+    double *p = calloc((size_t)(n > 0 ? n : 1), sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
+/* max |got - want| / max |want|, which must stay under TOL. */
+static void expect_close(const char *what, const float *got,
+                         const double *want, long n)
+{
+    double err = 0, scale = 0;
+    for (long i = 0; i < n; i++) {
+        err = fmax(err, fabs(got[i] - want[i]));
+        scale = fmax(scale, fabs(want[i]));
+    }
+    assert_true(scale > 0);
+    if (err > TOL * scale)
+        fail_msg("%s: relative error %.3g", what, err / scale);
+}
+
+typedef struct shape {
+    int ci, co, batch, h, w, k, stride, pad, ho, wo;
+} shape;
+
+static shape conv_shape_of(int ci, int co, int batch, int h, int k, int stride,
+                           int pad)
+{
+    shape s = {ci, co, batch, h, h, k, stride, pad, 0, 0};
+    s.ho = (h + 2 * pad - k) / stride + 1;
+    s.wo = s.ho;
+    return s;
+}
+
+static long xat(const shape *s, int c, int b, int y, int x)
+{
+    return (((long)c * s->batch + b) * s->h + y) * s->w + x;
+}
+
+static long yat(const shape *s, int o, int b, int y, int x)
+{
+    return (((long)o * s->batch + b) * s->ho + y) * s->wo + x;
+}
+
+/* Calls f(o, i, b, oy, ox, iy, ix, widx) for every tap that meets the
+ * image: all three conv references are this one loop. */
+#define FOR_EACH_TAP(s, BODY)                                                  \
+    for (int o = 0; o < (s)->co; o++)                                          \
+        for (int b = 0; b < (s)->batch; b++)                                   \
+            for (int oy = 0; oy < (s)->ho; oy++)                               \
+                for (int ox = 0; ox < (s)->wo; ox++)                           \
+                    for (int i = 0; i < (s)->ci; i++)                          \
+                        for (int ky = 0; ky < (s)->k; ky++)                    \
+                            for (int kx = 0; kx < (s)->k; kx++) {              \
+                                int iy = oy * (s)->stride - (s)->pad + ky;     \
+                                int ix = ox * (s)->stride - (s)->pad + kx;     \
+                                if (iy < 0 || iy >= (s)->h || ix < 0 ||        \
+                                    ix >= (s)->w)                              \
+                                    continue;                                  \
+                                long wi = ((o * (s)->ci + i) * (s)->k + ky) *  \
+                                              (s)->k + kx;                     \
+                                long xi = xat(s, i, b, iy, ix);                \
+                                long yi = yat(s, o, b, oy, ox);                \
+                                BODY;                                          \
+                            }
+
+static void conv_check(shape s)
+{
+    long nx = (long)s.ci * s.batch * s.h * s.w;
+    long ny = (long)s.co * s.batch * s.ho * s.wo;
+    long nw = (long)s.co * s.ci * s.k * s.k;
+    float *x = randf(nx), *w = randf(nw), *bias = randf(s.co), *dy = randf(ny);
+    float *y = randf(ny), *dx = randf(nx), *dw = randf(nw), *db = randf(s.co);
+    float *col = randf(nw / s.co * s.batch * s.ho * s.wo);
+    double *ry = zerod(ny), *rdx = zerod(nx), *rdw = zerod(nw), *rdb = zerod(s.co);
+
+    FOR_EACH_TAP(&s, {
+        ry[yi] += (double)w[wi] * x[xi];
+        rdx[xi] += (double)w[wi] * dy[yi];
+        rdw[wi] += (double)dy[yi] * x[xi];
+    });
+    for (int o = 0; o < s.co; o++)
+        for (long j = 0; j < ny / s.co; j++) {
+            ry[o * (ny / s.co) + j] += bias[o];
+            rdb[o] += dy[o * (ny / s.co) + j];
+        }
+
+    conv_forward(x, s.ci, s.batch, s.h, s.w, w, bias, s.co, s.k, s.stride,
+                 s.pad, s.ho, s.wo, col, y);
+    conv_backward_params(x, dy, s.ci, s.batch, s.h, s.w, s.co, s.k, s.stride,
+                         s.pad, s.ho, s.wo, col, dw, db);
+    conv_backward_input(dy, w, s.ci, s.batch, s.h, s.w, s.co, s.k, s.stride,
+                        s.pad, s.ho, s.wo, col, dx);
+    expect_close("conv y", y, ry, ny);
+    expect_close("conv dx", dx, rdx, nx);
+    expect_close("conv dw", dw, rdw, nw);
+    expect_close("conv db", db, rdb, s.co);
+
+    free(x), free(w), free(bias), free(dy), free(y), free(dx), free(dw);
+    free(db), free(col), free(ry), free(rdx), free(rdw), free(rdb);
+}
+
+static void test_conv(void **state)
+{
+    (void)state;
+    conv_check(conv_shape_of(3, 32, 4, 32, 5, 1, 2));   /* the seed CNN's */
+    conv_check(conv_shape_of(32, 64, 3, 16, 5, 1, 2));
+    conv_check(conv_shape_of(64, 16, 5, 8, 3, 1, 1));
+    conv_check(conv_shape_of(5, 7, 3, 11, 3, 2, 1));
+    conv_check(conv_shape_of(8, 6, 2, 9, 1, 1, 0));     /* pointwise */
+}
+
+static void test_linear(void **state)
+{
+    (void)state;
+    const int batch = 7, in = 300, out = 40;
+    float *x = randf((long)batch * in), *w = randf((long)out * in);
+    float *b = randf(out), *dy = randf((long)batch * out);
+    float *y = randf((long)batch * out), *dx = randf((long)batch * in);
+    float *dw = randf((long)out * in), *db = randf(out);
+    double *ry = zerod((long)batch * out), *rdx = zerod((long)batch * in);
+    double *rdw = zerod((long)out * in), *rdb = zerod(out);
+    for (int n = 0; n < batch; n++)
+        for (int o = 0; o < out; o++) {
+            ry[n * out + o] = b[o];
+            rdb[o] += dy[n * out + o];
+            for (int i = 0; i < in; i++) {
+                ry[n * out + o] += (double)x[n * in + i] * w[o * in + i];
+                rdx[n * in + i] += (double)dy[n * out + o] * w[o * in + i];
+                rdw[o * in + i] += (double)dy[n * out + o] * x[n * in + i];
+            }
+        }
+    linear_forward(x, batch, in, w, b, out, y);
+    linear_backward_params(x, dy, batch, in, out, dw, db);
+    linear_backward_input(dy, w, batch, in, out, dx);
+    expect_close("linear y", y, ry, (long)batch * out);
+    expect_close("linear dx", dx, rdx, (long)batch * in);
+    expect_close("linear dw", dw, rdw, (long)out * in);
+    expect_close("linear db", db, rdb, out);
+    free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db);
+    free(ry), free(rdx), free(rdw), free(rdb);
+}
+
+/* Products large enough to be cut into slabs, both ways, all transposes. */
+static void test_gemm_slabs(void **state)
+{
+    (void)state;
+    static const int mnk[][3] = {{40, 333, 50}, {333, 40, 50}, {97, 101, 64}};
+    for (int t = 0; t < 3; t++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int m = mnk[t][0], n = mnk[t][1], k = mnk[t][2];
+                int lda = ta ? m : k, ldb = tb ? k : n;
+                float *a = randf((long)m * k), *b = randf((long)k * n);
+                float *c = randf((long)m * n);
+                double *want = zerod((long)m * n);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        double s = 0;
+                        for (int l = 0; l < k; l++)
+                            s += (double)(ta ? a[l * lda + i] : a[i * lda + l]) *
+                                 (tb ? b[j * ldb + l] : b[l * ldb + j]);
+                        want[i * n + j] = 0.5 * c[i * n + j] - 2 * s;
+                    }
+                gemm(ta, tb, m, n, k, -2, a, lda, b, ldb, 0.5f, c, n);
+                expect_close("gemm", c, want, (long)m * n);
+                free(a), free(b), free(c), free(want);
+            }
+}
+
+static void test_batchnorm(void **state)
+{
+    (void)state;
+    const int c = 6, n = 3 * 17 * 17;
+    float *x = randf((long)c * n), *dy = randf((long)c * n);
+    float *g = randf(c), *be = randf(c), *rm = randf(c), *rv = randf(c);
+    float mean[6], invstd[6], dg[6], dbe[6];
+    float *y = randf((long)c * n), *dx = randf((long)c * n);
+    double *ry = zerod((long)c * n), *rdx = zerod((long)c * n);
+    double rdg[6], rdbe[6];
+    for (int ch = 0; ch < c; ch++) {
+        rv[ch] = 1 + rv[ch] * rv[ch];
+        for (int i = 0; i < n; i++)   /* an offset, as conv outputs have */
+            x[(long)ch * n + i] = 5 + 2 * ch + x[(long)ch * n + i];
+    }
+    for (int ch = 0; ch < c; ch++) {
+        const float *xc = x + (long)ch * n, *dyc = dy + (long)ch * n;
+        double m = 0, v = 0, sdy = 0, sdyx = 0;
+        for (int i = 0; i < n; i++)
+            m += xc[i];
+        m /= n;
+        for (int i = 0; i < n; i++)
+            v += (xc[i] - m) * (xc[i] - m);
+        v /= n;
+        double is = 1 / sqrt(v + 1e-5);
+        for (int i = 0; i < n; i++) {
+            ry[(long)ch * n + i] = (xc[i] - m) * is * g[ch] + be[ch];
+            sdy += dyc[i];
+            sdyx += dyc[i] * (xc[i] - m) * is;
+        }
+        rdg[ch] = sdyx;
+        rdbe[ch] = sdy;
+        for (int i = 0; i < n; i++)
+            rdx[(long)ch * n + i] = g[ch] * is *
+                                    (dyc[i] - sdy / n - (xc[i] - m) * is * sdyx / n);
+    }
+    batchnorm_forward_train(x, c, n, g, be, rm, rv, 0, mean, invstd, y);
+    batchnorm_backward_train(x, dy, c, n, g, mean, invstd, dx, dg, dbe);
+    expect_close("batchnorm y", y, ry, (long)c * n);
+    expect_close("batchnorm dx", dx, rdx, (long)c * n);
+    expect_close("batchnorm dgamma", dg, rdg, c);
+    expect_close("batchnorm dbeta", dbe, rdbe, c);
+    free(x), free(dy), free(g), free(be), free(rm), free(rv), free(y), free(dx);
+    free(ry), free(rdx);
+}
+
+static void test_softmax_xent(void **state)
+{
+    (void)state;
+    const int batch = 50, classes = 10;
+    float *z = randf((long)batch * classes), *d = randf((long)batch * classes);
+    int labels[50], pred[50];
+    double want = 0, *rd = zerod((long)batch * classes);
+    for (int b = 0; b < batch; b++) {
+        labels[b] = (int)rng_below(&rng, classes);
+        float *zb = z + b * classes;
+        for (int j = 0; j < classes; j++)
+            zb[j] = 30 * zb[j] + (b == 0 ? 90.f : 0.f);
+        double m = zb[0], s = 0;
+        for (int j = 1; j < classes; j++)
+            m = fmax(m, zb[j]);
+        for (int j = 0; j < classes; j++)
+            s += exp(zb[j] - m);
+        want += log(s) + m - zb[labels[b]];
+        for (int j = 0; j < classes; j++)
+            rd[b * classes + j] = (exp(zb[j] - m) / s - (j == labels[b])) / batch;
+    }
+    want /= batch;
+    double loss = softmax_xent(z, labels, batch, classes, d, pred);
+    assert_true(fabs(loss - want) < TOL * want);
+    expect_close("softmax_xent dlogits", d, rd, (long)batch * classes);
+    free(z), free(d), free(rd);
+}
+
+static void test_pools(void **state)
+{
+    (void)state;
+    const int planes = 32 * 3, h = 16, w = 16, ho = 8, wo = 8;
+    float *x = randf((long)planes * h * w), *y = randf((long)planes * ho * wo);
+    double *ry = zerod((long)planes * ho * wo);
+    for (int p = 0; p < planes; p++)
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                const float *r = x + ((long)p * h + 2 * oy) * w + 2 * ox;
+                ry[((long)p * ho + oy) * wo + ox] =
+                    ((double)r[0] + r[1] + r[w] + r[w + 1]) / 4;
+            }
+    avgpool_forward(x, planes, h, w, 2, 2, ho, wo, y);
+    expect_close("avgpool", y, ry, (long)planes * ho * wo);
+    free(x), free(y), free(ry);
+}
+
+/* Everything a training step runs, as bits, at a given thread count. */
+typedef struct step_bits {
+    float *y, *dw, *db, *dx, *bn, *bnd;
+} step_bits;
+
+static const shape det = {32, 64, 20, 16, 16, 5, 1, 2, 16, 16};
+
+static step_bits run_step(int threads, const float *x, const float *w,
+                          const float *dy)
+{
+    const shape *s = &det;
+    long nx = (long)s->ci * s->batch * s->h * s->w;
+    long ny = (long)s->co * s->batch * s->ho * s->wo;
+    long nw = (long)s->co * s->ci * s->k * s->k;
+    float *col = malloc(sizeof *col * nw / s->co * s->batch * s->ho * s->wo);
+    float g[64], be[64], rm[64] = {0}, rv[64], mean[64], invstd[64];
+    step_bits r = {malloc(sizeof(float) * ny), malloc(sizeof(float) * nw),
+                   malloc(sizeof(float) * s->co), malloc(sizeof(float) * nx),
+                   malloc(sizeof(float) * ny), malloc(sizeof(float) * ny)};
+    assert_non_null(col);
+    for (int o = 0; o < s->co; o++)
+        g[o] = 1 + 0.01f * o, be[o] = 0.1f * o, rv[o] = 1;
+    int keep = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    conv_forward(x, s->ci, s->batch, s->h, s->w, w, NULL, s->co, s->k,
+                 s->stride, s->pad, s->ho, s->wo, col, r.y);
+    batchnorm_forward_train(r.y, s->co, (int)(ny / s->co), g, be, rm, rv, 1,
+                            mean, invstd, r.bn);
+    batchnorm_backward_train(r.y, dy, s->co, (int)(ny / s->co), g, mean, invstd,
+                             r.bnd, NULL, NULL);
+    conv_backward_params(x, dy, s->ci, s->batch, s->h, s->w, s->co, s->k,
+                         s->stride, s->pad, s->ho, s->wo, col, r.dw, r.db);
+    conv_backward_input(dy, w, s->ci, s->batch, s->h, s->w, s->co, s->k,
+                        s->stride, s->pad, s->ho, s->wo, col, r.dx);
+    omp_set_num_threads(keep);
+    free(col);
+    return r;
+}
+
+static void step_free(step_bits *r)
+{
+    free(r->y), free(r->dw), free(r->db), free(r->dx), free(r->bn), free(r->bnd);
+}
+
+static void expect_same_bits(const step_bits *a, const step_bits *b)
+{
+    long ny = (long)det.co * det.batch * det.ho * det.wo;
+    long nx = (long)det.ci * det.batch * det.h * det.w;
+    long nw = (long)det.co * det.ci * det.k * det.k;
+    assert_memory_equal(a->y, b->y, sizeof(float) * ny);
+    assert_memory_equal(a->bn, b->bn, sizeof(float) * ny);
+    assert_memory_equal(a->bnd, b->bnd, sizeof(float) * ny);
+    assert_memory_equal(a->dw, b->dw, sizeof(float) * nw);
+    assert_memory_equal(a->db, b->db, sizeof(float) * det.co);
+    assert_memory_equal(a->dx, b->dx, sizeof(float) * nx);
+}
+
+static void expect_close_f(const char *what, const float *got,
+                           const float *want, long n)
+{
+    double *w = zerod(n);
+    for (long i = 0; i < n; i++)
+        w[i] = want[i];
+    expect_close(what, got, w, n);
+    free(w);
+}
+
+/* Another thread count splits the work elsewhere: BLAS may then pick other
+ * kernels, so only the values, not the bits, must agree. */
+static void expect_same_values(const step_bits *a, const step_bits *b)
+{
+    long ny = (long)det.co * det.batch * det.ho * det.wo;
+    long nx = (long)det.ci * det.batch * det.h * det.w;
+    long nw = (long)det.co * det.ci * det.k * det.k;
+    expect_close_f("y", a->y, b->y, ny);
+    expect_close_f("bn", a->bn, b->bn, ny);
+    expect_close_f("bn backward", a->bnd, b->bnd, ny);
+    expect_close_f("dw", a->dw, b->dw, nw);
+    expect_close_f("db", a->db, b->db, det.co);
+    expect_close_f("dx", a->dx, b->dx, nx);
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    long nx = (long)det.ci * det.batch * det.h * det.w;
+    long ny = (long)det.co * det.batch * det.ho * det.wo;
+    float *x = randf(nx), *w = randf((long)det.co * det.ci * det.k * det.k);
+    float *dy = randf(ny);
+    step_bits a = run_step(2, x, w, dy), b = run_step(2, x, w, dy);
+    step_bits c = run_step(3, x, w, dy), d = run_step(3, x, w, dy);
+    step_bits e = run_step(1, x, w, dy);
+    expect_same_bits(&a, &b);
+    expect_same_bits(&c, &d);
+    expect_same_values(&a, &c);
+    expect_same_values(&a, &e);
+    step_free(&a), step_free(&b), step_free(&c), step_free(&d), step_free(&e);
+    free(x), free(w), free(dy);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    rng_seed(&rng, 7);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv),
+        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_gemm_slabs),
+        cmocka_unit_test(test_batchnorm),
+        cmocka_unit_test(test_softmax_xent),
+        cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_determinism),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

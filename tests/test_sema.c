@@ -1,0 +1,502 @@
+/* test_sema.c - what the front end makes of good specs: the IR of the
+ * study's models, patch composition, settings merged over settings,
+ * macros, layer names, includes and which definitions a file sees. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "diag.h"
+#include "frontend.h"
+#include "scratch.h"
+
+static FILE *messages;
+static char specs_dir[1024];
+
+static int setup(void **state)
+{
+    (void)state;
+    messages = fopen("/dev/null", "w");
+    const char *d = getenv("SPECS_DIR");
+    snprintf(specs_dir, sizeof specs_dir, "%s", d ? d : "specs");
+    return messages ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    fclose(messages);
+    return 0;
+}
+
+static int compile_text(frontend *fe, const char *text)
+{
+    diag_reset(messages);
+    frontend_init(fe);
+    return frontend_compile_text(fe, "mem.net", text);
+}
+
+/* The spec text with every "SPECS/" replaced by the specs directory. */
+static int compile_with_specs(frontend *fe, const char *text)
+{
+    char buf[8192];
+    size_t j = 0;
+    for (const char *p = text; *p && j + 1100 < sizeof buf; ) {
+        if (strncmp(p, "SPECS/", 6) == 0) {
+            j += (size_t)snprintf(buf + j, sizeof buf - j, "%s/", specs_dir);
+            p += 6;
+        } else {
+            buf[j++] = *p++;
+        }
+    }
+    buf[j] = '\0';
+    return compile_text(fe, buf);
+}
+
+static const ir_model *model(const frontend *fe, const char *name)
+{
+    for (int i = 0; i < fe->program.n_models; i++)
+        if (strcmp(fe->program.models[i].name, name) == 0)
+            return &fe->program.models[i];
+    fail_msg("no model %s", name);
+    return NULL;
+}
+
+static int node_index(const ir_model *m, const char *name)
+{
+    for (int i = 0; i < m->n_nodes; i++)
+        if (strcmp(m->nodes[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static const ir_node *node(const ir_model *m, const char *name)
+{
+    int i = node_index(m, name);
+    if (i < 0)
+        fail_msg("model %s has no layer %s", m->name, name);
+    return &m->nodes[i];
+}
+
+static void expect_error(int rc, const char *substring)
+{
+    assert_int_equal(rc, -1);
+    for (int i = 0; i < diag_kept(); i++)
+        if (strstr(diag_get(i)->message, substring))
+            return;
+    fail_msg("no error contains \"%s\" (first: %s)", substring,
+             diag_kept() ? diag_get(0)->message : "none");
+}
+
+static void test_baseline_ir(void **state)
+{
+    (void)state;
+    char paths[2][1100];
+    snprintf(paths[0], sizeof paths[0], "%s/adv.net", specs_dir);
+    snprintf(paths[1], sizeof paths[1], "%s/baseline.net", specs_dir);
+    char *files[] = { paths[0], paths[1] };
+    diag_reset(messages);
+    frontend fe;
+    frontend_init(&fe);
+    assert_int_equal(frontend_compile(&fe, files, 2), 0);
+    /* adv.net's own model, then baseline.net's; patches.net (only
+     * included) adds none. */
+    assert_int_equal(fe.program.n_models, 2);
+    assert_string_equal(fe.program.models[0].name, "adv");
+    const ir_model *b = model(&fe, "baseline");
+    assert_string_equal(b->source, paths[1]);
+    assert_int_equal(b->loc.line, 8);
+    assert_int_equal(b->input.c, 3);
+    assert_int_equal(b->input.h, 32);
+    assert_int_equal(b->classes, 10);
+    assert_int_equal(b->n_nodes, 19);
+    const char *names[] = { "norm1", "conv1", "bn1", "relu1", "pool1", "conv2", "bn2", "relu2",
+                            "pool2", "conv3", "bn3", "relu3", "pool3", "flatten1", "fc1",
+                            "relu4", "fc2", "relu5", "fc3" };
+    const ir_op ops[] = { IR_NORMALIZE, IR_CONV, IR_BATCHNORM, IR_RELU, IR_AVGPOOL };
+    for (int i = 0; i < 19; i++) {
+        assert_string_equal(b->nodes[i].name, names[i]);
+        assert_int_equal(b->nodes[i].group, -1);
+    }
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(b->nodes[i].op, ops[i]);
+    const ir_node *n = node(b, "norm1");
+    assert_true(fabs(n->mean[1] - 0.4822) < 1e-12 && fabs(n->std[2] - 0.2616) < 1e-12);
+    n = node(b, "conv1");
+    assert_int_equal(n->out_c, 32);
+    assert_int_equal(n->k, 5);
+    assert_int_equal(n->pad, 2);
+    assert_int_equal(n->stride, 1);
+    assert_int_equal(n->bias, 1);
+    assert_int_equal(n->wquant.bits, 0);
+    /* A layer from a macro cites the macro's line. */
+    assert_string_equal(n->loc.file, paths[1]);
+    assert_int_equal(n->loc.line, 5);
+    assert_int_equal(n->loc.col, 3);
+    assert_string_equal(n->loc.text, "  conv c k pad=same -> batchnorm -> relu -> avgpool 2");
+    n = node(b, "conv3");
+    assert_int_equal(n->out_c, 128);
+    assert_int_equal(n->k, 3);
+    assert_int_equal(n->pad, 1);
+    n = node(b, "pool3");
+    assert_int_equal(n->k, 2);
+    assert_int_equal(n->stride, 2);
+    assert_int_equal(node(b, "fc1")->out_features, 256);
+    assert_int_equal(node(b, "fc3")->loc.line, 15);
+    assert_true(fabs(b->train.lr - 0.001) < 1e-15);
+    assert_true(fabs(b->train.momentum - 0.9) < 1e-15);
+    assert_int_equal(b->train.batch, 100);
+    assert_int_equal(b->train.epochs, 10);
+    assert_int_equal(b->train.adversarial, 0);
+    assert_int_equal(b->attack.present, 1);
+    assert_true(fabs(b->attack.eps - 8.0 / 255) < 1e-15);
+    assert_true(fabs(b->attack.alpha - 2.0 / 255) < 1e-15);
+    assert_int_equal(b->attack.steps, 4);
+    assert_int_equal(b->attack.init, 1);
+    assert_int_equal(b->attack.loc.line, 17);
+    assert_int_equal(b->ensemble, 1);
+    assert_int_equal(b->n_regs, 0);
+
+    /* adv = baseline + adv: the base's layers and locations, its own
+     * source, adversarial training with the model's attack. */
+    const ir_model *a = model(&fe, "adv");
+    assert_string_equal(a->source, paths[0]);
+    assert_int_equal(a->loc.line, 5);
+    assert_int_equal(a->n_nodes, 19);
+    assert_string_equal(node(a, "conv2")->loc.file, paths[1]);
+    assert_int_equal(a->train.adversarial, 1);
+    assert_true(a->train_attack.eps == a->attack.eps);
+    assert_int_equal(a->train_attack.steps, 4);
+    assert_int_equal(b->train_attack.steps, 4);
+    frontend_free(&fe);
+}
+
+static void test_patches_compose(void **state)
+{
+    (void)state;
+    frontend fe;
+    assert_int_equal(compile_with_specs(&fe,
+        "include \"SPECS/baseline.net\"\n"
+        "include \"SPECS/patches.net\"\n"
+        "model q = baseline + quant\n"
+        "model r = baseline + reg\n"
+        "model s = baseline + rse\n"
+        "model all = baseline + adv + quant + reg + rse\n"), 0);
+    assert_int_equal(fe.program.n_models, 4);
+
+    const ir_model *q = model(&fe, "q");
+    for (int i = 0; i < q->n_nodes; i++) {
+        const ir_node *n = &q->nodes[i];
+        assert_int_not_equal(n->op, IR_RELU);
+        if (n->op == IR_CONV || n->op == IR_LINEAR) {
+            assert_int_equal(n->wquant.bits, 8);
+            assert_int_equal(n->wquant.range, IR_QRANGE_MINMAX);
+        }
+    }
+    const ir_node *d = node(q, "dtrelu5");
+    assert_int_equal(d->op, IR_DTRELU);
+    assert_int_equal(d->abits, 8);
+    assert_true(d->lo == 0 && d->hi == 6);
+    assert_int_equal(node_index(q, "dtrelu1"), 3);
+    assert_string_equal(d->loc.file + strlen(d->loc.file) - 11, "patches.net");
+
+    const ir_model *r = model(&fe, "r");
+    assert_int_equal(r->n_regs, 12);
+    const char *weights[] = { "conv1", "conv2", "conv3", "fc1", "fc2", "fc3" };
+    for (int i = 0; i < 12; i++) {
+        const ir_reg *g = &r->regs[i];
+        assert_string_equal(r->nodes[g->node].name, weights[i % 6]);
+        assert_int_equal(g->kind, i < 6 ? IR_REG_ORTHO : IR_REG_SPECTRAL);
+        if (i < 6) {
+            assert_int_equal(g->form, 4);
+            assert_true(fabs(g->weight - 1e-4) < 1e-18);
+        } else {
+            assert_int_equal(g->iters, 1);
+            assert_int_equal(g->persistent, 1);
+            assert_true(fabs(g->weight - 1e-3) < 1e-18);
+        }
+    }
+
+    const ir_model *s = model(&fe, "s");
+    assert_int_equal(s->n_nodes, 22);
+    assert_int_equal(s->ensemble, 5);
+    assert_int_equal(s->ensemble_probs, 0);
+    int n1 = node_index(s, "noise1"), n2 = node_index(s, "noise2"), n3 = node_index(s, "noise3");
+    assert_int_equal(n1 + 1, node_index(s, "conv1"));
+    assert_int_equal(n2 + 1, node_index(s, "conv2"));
+    assert_int_equal(n3 + 1, node_index(s, "conv3"));
+    assert_true(s->nodes[n1].sigma == 0.2);
+    assert_true(s->nodes[n2].sigma == 0.1 && s->nodes[n3].sigma == 0.1);
+
+    /* Noise inserted after the regularisers were attached: they still
+     * name their layers. */
+    const ir_model *all = model(&fe, "all");
+    assert_int_equal(all->n_nodes, 22);
+    assert_int_equal(all->n_regs, 12);
+    for (int i = 0; i < 12; i++)
+        assert_string_equal(all->nodes[all->regs[i].node].name, weights[i % 6]);
+    assert_int_equal(all->train.adversarial, 1);
+    assert_int_equal(all->ensemble, 5);
+    assert_int_equal(node(all, "conv1")->wquant.bits, 8);
+    frontend_free(&fe);
+}
+
+static const char *small_model =
+    "model m {\n"
+    "  input 3x8x8 classes 4\n"
+    "  conv 4 3 pad=1 -> relu -> avgpool 2\n"
+    "  conv 4 3 pad=1 -> relu\n"
+    "  flatten -> linear 4\n";
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    frontend fe;
+    char text[1024];
+    snprintf(text, sizeof text, "%s}\n", small_model);
+    assert_int_equal(compile_text(&fe, text), 0);
+    const ir_model *m = model(&fe, "m");
+    assert_true(m->train.lr == 0.001 && m->train.momentum == 0.9 && m->train.weight_decay == 0);
+    assert_int_equal(m->train.batch, 100);
+    assert_int_equal(m->train.epochs, 10);
+    assert_int_equal(m->attack.present, 0);
+    assert_true(m->attack.eps == 8.0 / 255 && m->attack.alpha == 2.0 / 255);
+    assert_int_equal(m->attack.steps, 4);
+    assert_int_equal(m->attack.init, 1);
+    assert_int_equal(m->attack.restarts, 1);
+    assert_int_equal(m->attack.eot, 1);
+    assert_int_equal(m->attack.clip, 0);
+    assert_int_equal(m->attack.norm, 0);
+    assert_int_equal(m->train_attack.present, 0);
+    assert_int_equal(m->ensemble, 1);
+    frontend_free(&fe);
+}
+
+static void test_settings_merge(void **state)
+{
+    (void)state;
+    frontend fe;
+    char text[2048];
+    snprintf(text, sizeof text, "%s"
+        "  train sgd lr=0.01 batch=50\n"
+        "  attack pgd eps=0.1 alpha=0.02 init=uniform clip=normalized norm=l2 eot=5\n"
+        "}\n"
+        "patch adv { train adversarial eps=0.05 steps=10 }\n"
+        "patch weaker { attack pgd alpha=0.001 restarts=3 }\n"
+        "patch longer { train sgd epochs=30 }\n"
+        "model a = m + adv + weaker + longer\n", small_model);
+    assert_int_equal(compile_text(&fe, text), 0);
+    const ir_model *a = model(&fe, "a");
+    /* The evaluation attack: the model's, with `weaker` over it. */
+    assert_true(a->attack.eps == 0.1 && a->attack.alpha == 0.001);
+    assert_int_equal(a->attack.steps, 4);
+    assert_int_equal(a->attack.restarts, 3);
+    assert_int_equal(a->attack.init, 2);
+    assert_int_equal(a->attack.clip, 1);
+    assert_int_equal(a->attack.norm, 1);
+    assert_int_equal(a->attack.eot, 5);
+    /* Training's attack: the evaluation attack with adv's own keys, even
+     * those set before a later patch changed the rest. */
+    assert_true(a->train_attack.eps == 0.05 && a->train_attack.alpha == 0.001);
+    assert_int_equal(a->train_attack.steps, 10);
+    assert_int_equal(a->train_attack.restarts, 3);
+    assert_int_equal(a->train_attack.present, 1);
+    assert_int_equal(a->train.adversarial, 1);
+    assert_true(a->train.lr == 0.01);
+    assert_int_equal(a->train.batch, 50);
+    assert_int_equal(a->train.epochs, 30);
+    /* The base is untouched. */
+    const ir_model *m = model(&fe, "m");
+    assert_int_equal(m->train.adversarial, 0);
+    assert_int_equal(m->train.epochs, 10);
+    assert_true(m->train_attack.eps == 0.1);
+    frontend_free(&fe);
+}
+
+static void test_macros(void **state)
+{
+    (void)state;
+    frontend fe;
+    assert_int_equal(compile_text(&fe,
+        "macro conv_bn(c, k, p) { conv c k pad=p -> batchnorm }\n"
+        "macro block(c) {\n"
+        "  conv_bn(c, 3, same) -> relu\n"
+        "  conv_bn(2*c, 5, (5-1)/2) -> relu -> avgpool 2\n"
+        "}\n"
+        "macro head { flatten -> linear 10 }\n"
+        "model m {\n"
+        "  input 1x16x16 classes 10\n"
+        "  block(4) -> block 8\n"
+        "  head\n"
+        "}\n"), 0);
+    const ir_model *m = model(&fe, "m");
+    assert_int_equal(m->n_nodes, 2 * 7 + 2);
+    assert_int_equal(node(m, "conv1")->out_c, 4);
+    assert_int_equal(node(m, "conv1")->pad, 1);
+    assert_int_equal(node(m, "conv2")->out_c, 8);
+    assert_int_equal(node(m, "conv2")->k, 5);
+    assert_int_equal(node(m, "conv2")->pad, 2);
+    assert_int_equal(node(m, "conv3")->out_c, 8);
+    assert_int_equal(node(m, "conv4")->out_c, 16);
+    assert_int_equal(node(m, "conv4")->in.c, 8);
+    assert_int_equal(node(m, "fc1")->in.c, 16 * 4 * 4);
+    frontend_free(&fe);
+
+    /* An argument of the wrong type is reported where it was written. */
+    assert_int_equal(compile_text(&fe,
+        "macro b(c) { conv c 3 }\n"
+        "model m { input 1x8x8 classes 2\n  b(1.5) -> flatten -> linear 2 }\n"), -1);
+    assert_int_equal(diag_get(0)->line, 3);
+    assert_int_equal(diag_get(0)->col, 5);
+    frontend_free(&fe);
+}
+
+static void test_layer_names(void **state)
+{
+    (void)state;
+    frontend fe;
+    assert_int_equal(compile_text(&fe,
+        "model m {\n"
+        "  input 3x16x16 classes 2\n"
+        "  conv 4 3 name=stem -> maxpool 2 -> conv 4 3 -> avgpool 2 -> conv 4 1\n"
+        "  flatten -> linear 2 name=head\n"
+        "}\n"
+        "patch p { replace conv2 with conv 8 1 name=mid\n"
+        "          insert batchnorm after stem, conv3 }\n"
+        "model n = m + p\n"), 0);
+    const ir_model *m = model(&fe, "m");
+    /* A given name does not renumber the others; pools share a count. */
+    const char *want[] = { "stem", "pool1", "conv2", "pool2", "conv3", "flatten1", "head" };
+    for (int i = 0; i < 7; i++)
+        assert_string_equal(m->nodes[i].name, want[i]);
+    const ir_model *n = model(&fe, "n");
+    const char *want_n[] = { "stem", "bn1", "pool1", "mid", "pool2", "conv3", "bn2",
+                             "flatten1", "head" };
+    assert_int_equal(n->n_nodes, 9);
+    for (int i = 0; i < 9; i++)
+        assert_string_equal(n->nodes[i].name, want_n[i]);
+    assert_int_equal(node(n, "mid")->out_c, 8);
+    assert_int_equal(node(n, "mid")->loc.line, 6);
+    frontend_free(&fe);
+}
+
+static void test_insert_and_quantize(void **state)
+{
+    (void)state;
+    frontend fe;
+    char text[2048];
+    snprintf(text, sizeof text, "%s"
+        "  insert noise sigma=0.1 first=0.3 after relu\n"
+        "  quantize conv1 bits=4 range=fixed lo=-0.5 hi=0.5\n"
+        "  quantize fc1 bits=3 range=channel\n"
+        "}\n", small_model);
+    assert_int_equal(compile_text(&fe, text), 0);
+    const ir_model *m = model(&fe, "m");
+    assert_int_equal(node_index(m, "noise1"), node_index(m, "relu1") + 1);
+    assert_int_equal(node_index(m, "noise2"), node_index(m, "relu2") + 1);
+    assert_true(node(m, "noise1")->sigma == 0.3 && node(m, "noise2")->sigma == 0.1);
+    const ir_quant *q = &node(m, "conv1")->wquant;
+    assert_int_equal(q->bits, 4);
+    assert_int_equal(q->range, IR_QRANGE_FIXED);
+    assert_true(q->lo == -0.5 && q->hi == 0.5);
+    assert_int_equal(node(m, "conv2")->wquant.bits, 0);
+    assert_int_equal(node(m, "fc1")->wquant.range, IR_QRANGE_CHANNEL);
+    frontend_free(&fe);
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void test_includes_and_scopes(void **state)
+{
+    (void)state;
+    char *dir = scratch_make();
+    assert_non_null(dir);
+    char sub[2048];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    assert_int_equal(mkdir(sub, 0777), 0);
+    write_file(dir, "sub/blocks.net", "macro head { flatten -> linear 2 }\n"
+                                      "model lib { input 1x2x2 classes 2; head }\n");
+    /* Relative to the including file: sub/mid.net includes blocks.net. */
+    write_file(dir, "sub/mid.net", "include \"blocks.net\"\n");
+    /* blocks.net reached twice, by two paths: read once, no duplicates. */
+    write_file(dir, "top.net", "include \"sub/mid.net\"\ninclude \"sub/../sub/blocks.net\"\n"
+                               "model top { input 1x4x4 classes 2; head }\n");
+    write_file(dir, "other.net", "model other { input 1x4x4 classes 2; head }\n");
+    write_file(dir, "twin.net", "model top { input 1x4x4 classes 2; flatten; linear 2 }\n");
+
+    char top[2048], other[2048], twin[2048];
+    snprintf(top, sizeof top, "%s/top.net", dir);
+    snprintf(other, sizeof other, "%s/other.net", dir);
+    snprintf(twin, sizeof twin, "%s/twin.net", dir);
+    frontend fe;
+    char *one[] = { top, top };
+    diag_reset(messages);
+    frontend_init(&fe);
+    assert_int_equal(frontend_compile(&fe, one, 2), 0);
+    /* Only the models of files named: not lib, and top once. */
+    assert_int_equal(fe.program.n_models, 1);
+    assert_string_equal(fe.program.models[0].name, "top");
+    assert_int_equal(fe.sources.n_files, 3);
+    frontend_free(&fe);
+
+    /* other.net includes nothing: the macro is not its to use. */
+    char *two[] = { top, other };
+    diag_reset(messages);
+    frontend_init(&fe);
+    expect_error(frontend_compile(&fe, two, 2), "unknown layer 'head'");
+    assert_string_equal(diag_get(0)->file, other);
+    assert_int_equal(fe.program.n_models, 0);
+    frontend_free(&fe);
+
+    /* One model name from two files named: an error. */
+    char *dup[] = { top, twin };
+    diag_reset(messages);
+    frontend_init(&fe);
+    expect_error(frontend_compile(&fe, dup, 2), "duplicate model 'top'");
+    frontend_free(&fe);
+    scratch_remove(dir);
+}
+
+static void test_errors_are_all_reported(void **state)
+{
+    (void)state;
+    frontend fe;
+    assert_int_equal(compile_text(&fe,
+        "model a { input 1x4x4 classes 2; flatten; linear 3 }\n"
+        "model b { input 1x4x4 classes 2; conv 2 9; flatten; linear 2 }\n"
+        "model c { input 1x4x4 classes 2; flatten; linear 2; attack pgd eps=-1 steps=-2 }\n"),
+        -1);
+    assert_int_equal(diag_count(), 4);
+    assert_int_equal(fe.program.n_models, 0);
+    frontend_free(&fe);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_baseline_ir),
+        cmocka_unit_test(test_patches_compose),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_settings_merge),
+        cmocka_unit_test(test_macros),
+        cmocka_unit_test(test_layer_names),
+        cmocka_unit_test(test_insert_and_quantize),
+        cmocka_unit_test(test_includes_and_scopes),
+        cmocka_unit_test(test_errors_are_all_reported),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
