@@ -15,6 +15,7 @@
 #include "pgd.h"
 #include "robust.h"
 #include "train.h"
+#include "train_state.h"
 
 static void train_usage(const advcc_model *m, FILE *fp)
 {
@@ -40,6 +41,10 @@ static void train_usage(const advcc_model *m, FILE *fp)
             "  --dataset NAME    cifar10 or fashion-mnist [%s]\n"
             "  --out DIR         output directory [out/%s-seed<N>]\n"
             "  --quiet           no progress or per-epoch lines\n"
+            "  --resume          continue from the last finished epoch saved in\n"
+            "                    DIR/state (every epoch is saved there while training;\n"
+            "                    the result is bit-identical to an uninterrupted run\n"
+            "                    with the same seed and thread count)\n"
             "\n"
             "adversarial training (%s): every batch is replaced by its PGD images;\n"
             "these options override the spec's training attack:\n",
@@ -60,15 +65,14 @@ typedef struct adv_state {
     pgd_cfg cfg;
     infer_ws inf;
     pgd_ws pgd;
-    advcc_rng rng;
 } adv_state;
 
 static int perturb_batch(void *arg, advcc_ctx *c, const real_t *x, const int *y,
-                         int n, real_t *xadv)
+                         int n, advcc_rng *rng, real_t *xadv)
 {
     adv_state *a = arg;
     (void)c;
-    return pgd_attack(&a->pgd, &a->cfg, x, y, n, &a->rng, xadv, NULL);
+    return pgd_attack(&a->pgd, &a->cfg, x, y, n, rng, xadv, NULL);
 }
 
 static int write_summary(const char *path, const advcc_model *m, long seed,
@@ -119,6 +123,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         {"dataset", required_argument, 0, 'd'},
         {"out", required_argument, 0, 'o'},
         {"quiet", no_argument, 0, 'q'},
+        {"resume", no_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},
     };
     struct option opts[64];
@@ -135,7 +140,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
     long limit = 0, test_limit = 0;
     double lr = m->train.lr, momentum = m->train.momentum, wd = m->train.weight_decay;
     const char *dataset = cli_default_dataset(m), *out = NULL;
-    int quiet = 0, c, li = -1;
+    int quiet = 0, resume = 0, c, li = -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "q", opts, &li)) != -1) {
         int bad = 0;
@@ -152,6 +157,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         case 'd': dataset = optarg; break;
         case 'o': out = optarg; break;
         case 'q': quiet = 1; break;
+        case 'r': resume = 1; break;
         case 'h': train_usage(m, stdout); return 0;
         case '?': train_usage(m, stderr); return 2;
         default: bad = cli_attack_option(c, optarg, &adv.cfg); break;
@@ -202,9 +208,6 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         goto done;
     }
     if (m->train.adversarial) {
-        advcc_rng root;
-        rng_seed(&root, (uint64_t)seed);
-        rng_split(&root, 4, &adv.rng);
         if (infer_init(&adv.inf, ctx) != 0 || pgd_init(&adv.pgd, &adv.inf) != 0) {
             fprintf(stderr, "%s: out of memory\n", m->name);
             goto done;
@@ -221,8 +224,12 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         .perturb = m->train.adversarial ? perturb_batch : NULL,
         .perturb_arg = &adv,
     };
+    char state[4096];
     snprintf(path, sizeof path, "%s/train_loss.csv", out);
+    snprintf(state, sizeof state, "%s/state", out);
     o.loss_csv = path;
+    o.state_dir = state;
+    o.resume = resume;
     train_result r;
     if (train_model(ctx, &train, &o, &r, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", m->name, err);
@@ -259,6 +266,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         rc = 3;
         goto done;
     }
+    train_state_clear(state);
     printf("%s: test accuracy %.2f%% (%d images), %ld steps in %.1f s, final loss %.4f\n",
            m->name, 100 * acc, test.n, r.steps, r.seconds, r.final_loss);
     printf("%s: wrote %s/checkpoint.safetensors\n", m->name, out);

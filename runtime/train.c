@@ -10,6 +10,7 @@
 #include "rng.h"
 #include "sgd.h"
 #include "train.h"
+#include "train_state.h"
 
 /* The per-step log: the data loss (cross-entropy) and each regulariser
  * term, each in its own column. */
@@ -64,6 +65,42 @@ static int log_write(const loss_log *l, const advcc_model *m, const char *path,
     return 0;
 }
 
+/* Reads back the first `steps` rows of a loss log written by log_write. */
+static int log_read(loss_log *l, const char *path, long steps, char *err,
+                    size_t errlen)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        snprintf(err, errlen, "%s: %s (needed to resume)", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    double terms[64] = {0};
+    long row = 0;
+    if (!fgets(line, sizeof line, fp))
+        row = -1;
+    while (row >= 0 && row < steps && fgets(line, sizeof line, fp)) {
+        long step;
+        int epoch, used;
+        double loss;
+        if (sscanf(line, "%ld,%d,%lf%n", &step, &epoch, &loss, &used) != 3 || step != row + 1)
+            break;
+        char *p = line + used;
+        for (int i = 0; i < l->width - 2 && i < 64 && *p == ','; i++)
+            terms[i] = strtod(p + 1, &p);
+        if (log_push(l, epoch, loss, terms) != 0)
+            break;
+        row++;
+    }
+    fclose(fp);
+    if (row != steps) {
+        snprintf(err, errlen, "%s: has %ld of the %ld steps the saved state needs",
+                 path, row < 0 ? 0 : row, steps);
+        return -1;
+    }
+    return 0;
+}
+
 int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
                 train_result *r, char *err, size_t errlen)
 {
@@ -100,9 +137,33 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
     const double t0 = progress_now();
     double epoch_loss = 0;
     long done_images = 0;
-    for (int e = 0; e < o->epochs && !r->diverged; e++) {
-        advcc_rng shuffle;
+    int first = 0;
+    if (o->state_dir && o->resume) {
+        int k = 0, got = train_state_load(o->state_dir, m, c->params, opt.velocity, &k, err, errlen);
+        if (got < 0)
+            goto out;
+        if (got > 0) {
+            if (k > o->epochs) {
+                snprintf(err, errlen, "%s: the saved state has %d epochs, more than the %d asked for",
+                         o->state_dir, k, o->epochs);
+                goto out;
+            }
+            if (o->loss_csv && log_read(&log, o->loss_csv, k * per_epoch, err, errlen) != 0)
+                goto out;
+            first = k;
+            opt.started = k > 0;
+            r->steps = k * per_epoch;
+            r->resumed_epochs = k;
+            done_images = (long)d->n * k;
+            if (!o->quiet)
+                fprintf(stderr, "%s: resuming after epoch %d of %d\n", m->name, k, o->epochs);
+        }
+    }
+    for (int e = first; e < o->epochs && !r->diverged; e++) {
+        advcc_rng shuffle, attack;
         rng_split(&root, 100 + (uint64_t)e, &shuffle);
+        rng_split(&root, 200 + (uint64_t)e, &attack);
+        rng_split(&root, 300 + (uint64_t)e, c->rng);
         for (int i = 0; i < d->n; i++)
             order[i] = i;
         rng_shuffle(&shuffle, order, d->n);
@@ -112,7 +173,7 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
             dataset_batch(d, order + b * B, n, x, y);
             const real_t *input = x;
             if (o->perturb) {
-                if (o->perturb(o->perturb_arg, c, x, y, n, xadv) != 0) {
+                if (o->perturb(o->perturb_arg, c, x, y, n, &attack, xadv) != 0) {
                     snprintf(err, errlen, "attack failed at step %ld", r->steps + 1);
                     goto out;
                 }
@@ -145,6 +206,12 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
         }
         if (!r->diverged) {
             r->final_loss = epoch_loss / (double)per_epoch;
+            if (o->state_dir) {
+                if (o->loss_csv && log_write(&log, m, o->loss_csv, err, errlen) != 0)
+                    goto out;
+                if (train_state_save(o->state_dir, e + 1, m, c->params, opt.velocity, err, errlen) != 0)
+                    goto out;
+            }
             if (!o->quiet) {
                 progress_end(&bar);
                 fprintf(stderr, "epoch %d/%d  loss %.4f  %.1f s\n", e + 1,

@@ -1,6 +1,7 @@
 # The PyTorch reference check of generated models (tests/oracle/oracle.py).
-#   make check-oracle     dump one training step of each model in ORACLE_MODELS
-#                         that advcc emitted, and compare it with PyTorch
+#   make check-oracle     dump one training step and two PGD attacks of each
+#                         model in ORACLE_MODELS that advcc emitted, and
+#                         compare them with PyTorch
 # Images: the first CIFAR-10 test images when $CIFAR10_DIR is set, otherwise
 # random pixels from the seed.  ORACLE_PYTHON must be the interpreter that
 # has Debian's python3-torch.

@@ -41,6 +41,26 @@ import torch_models
 SAME = 1e-6     # |diff| below this: the same float32 pixel
 
 
+def search_budget(images, steps=1):
+    """Kinks that matter are rare (a few per hundred image steps); many
+    images that differ mean a fault, not rounding, and are not searched."""
+    return max(8, int(0.02 * images * steps))
+
+
+class _GatedRelu(torch.autograd.Function):
+    """ReLU's value with a given derivative d (0 or 1 per unit)."""
+
+    @staticmethod
+    def forward(ctx, z, d):
+        ctx.save_for_backward(d)
+        return torch.relu(z)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (d,) = ctx.saved_tensors
+        return grad * d, None
+
+
 class ReluProbe(nn.Module):
     """ReLU that records its inputs, call by call, and can flip its
     derivative at chosen units (flips: one bool tensor per call, or None).
@@ -57,7 +77,7 @@ class ReluProbe(nn.Module):
         d = z > 0
         if self.flips is not None:
             d = d ^ self.flips[k]
-        return torch.relu(z).detach() + (z - z.detach()) * d.to(z.dtype)
+        return _GatedRelu.apply(z, d.to(z.dtype))
 
 
 def install_probe(model):
@@ -131,11 +151,11 @@ def kink_units(zs, rel, limit):
     return [(k, i) for _, k, i in found[:limit]]
 
 
-def explain_by_kinks(model, xb, yb, xc, target, near_b, zs, eps, alpha, opts):
-    """The smallest set of near-kink units whose flipped derivative makes
-    PyTorch's step from xb equal target (the runtime's) on every pixel not
-    near zero, or None.  xb, target: [1,c,h,w]; zs: that image's ReLU
-    inputs, [1, ...] each."""
+def search_kinks(model, xb, yb, zs, accept, opts):
+    """The smallest set of near-kink units of one image (xb [1,c,h,w], its
+    ReLU inputs zs, [1, ...] each) whose flipped derivatives give an input
+    gradient that accept(gradients [rows,c,h,w]) -> bool [rows] takes:
+    (units, that gradient [1,c,h,w]), or None."""
     units = kink_units(zs, opts["kink_rel"], opts["max_units"])
     for size in range(1, min(opts["max_flips"], len(units)) + 1):
         sets = list(itertools.combinations(units, size))
@@ -145,13 +165,53 @@ def explain_by_kinks(model, xb, yb, xc, target, near_b, zs, eps, alpha, opts):
             for k, i in s:
                 flips[k][r].view(-1)[i] = True
         g, _, _ = model.grad(xb.expand(rows, -1, -1, -1), yb.expand(rows), flips)
-        step = linf_step(xb.expand(rows, -1, -1, -1), g, xc, eps, alpha)
+        ok = torch.nonzero(accept(g)).flatten()
+        if len(ok):
+            r = int(ok[0])
+            return sets[r], g[r:r + 1]
+    return None
+
+
+def explain_step(model, xb, yb, xc, target, near_b, zs, eps, alpha, opts):
+    """search_kinks for a step from xb that lands on target (the runtime's)
+    at every pixel whose gradient is not near zero; the units or None."""
+    def accept(g):
+        step = linf_step(xb.expand(len(g), -1, -1, -1), g, xc, eps, alpha)
         judged = ~(near_b | near_zero(g, opts["near_rel"]))
         same = ((step.double() - target.double()).abs() < SAME) | ~judged
-        ok = same.reshape(rows, -1).all(dim=1)
-        if ok.any():
-            return sets[int(torch.nonzero(ok)[0])]
-    return None
+        return same.reshape(len(g), -1).all(dim=1)
+    found = search_kinks(model, xb, yb, zs, accept, opts)
+    return found[0] if found else None
+
+
+def check_gradient(model, x, y, dx, tol, opts):
+    """The runtime's input gradient dx of the summed cross-entropy at x
+    against PyTorch's, error max |dx - g| / max |g|.  An image off by more
+    than tol is judged again with the derivative of near-kink units flipped
+    (at most max_flips of them).  Returns (error as computed, error after
+    those flips, units flipped, images concerned, g, PyTorch's loss)."""
+    x32 = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    c = torch.from_numpy(np.asarray(dx, dtype=np.float64))
+    g, loss, zs = model.grad(x32, y)
+    scale = float(g.abs().max())
+    raw = float((c - g).abs().max()) / scale
+    best = g.clone()
+    units = images = searches = 0
+    for b in range(len(x)):
+        if float((c[b] - g[b]).abs().max()) / scale <= tol:
+            continue
+        if searches == search_budget(len(x)):
+            break
+        searches += 1
+        sl = slice(b, b + 1)
+        found = search_kinks(model, x32[sl], y[sl], [z[sl] for z in zs],
+                             lambda h: (c[sl] - h).abs().reshape(len(h), -1).max(dim=1).values
+                             / scale <= tol, opts)
+        if found:
+            best[b] = found[1][0]
+            units += len(found[0])
+            images += 1
+    return raw, float((c - best).abs().max()) / scale, units, images, g, loss
 
 
 def check_attack(model, x, y, path, eps, alpha, opts):
@@ -159,17 +219,16 @@ def check_attack(model, x, y, path, eps, alpha, opts):
     images x (float32 [n][c][h][w]) with labels y.  Returns a dict of
     counts: pixel steps excused as near zero ("near", of which "near_differ"
     differed) or at kinks ("kink", by flipping "kink_units" units), those
-    that differ otherwise ("unexplained", by up to "unexplained_max"), the
+    that differ otherwise ("unexplained", by up to "unexplained_max";
+    "unsearched" images of them were past the search budget), the
     largest difference of the agreeing ones ("max_diff"), the step at which
     each image left PyTorch's path ("parted"), the loss at each iterate,
     and "final": PyTorch's last step from the runtime's x_{S-1}."""
     res = {"steps": len(path), "images": x.shape[0], "pixels": x[0].size,
            "near": 0, "near_differ": 0, "kink": 0, "kink_units": 0,
            "unexplained": 0, "unexplained_max": 0.0, "max_diff": 0.0, "parted": {},
-           "loss": [], "searches": 0}
-    # Kinks that matter are rare (a few per hundred image steps); many
-    # differing images mean a fault, not rounding, and are not searched.
-    budget = max(8, int(0.02 * len(x) * len(path)))
+           "loss": [], "unsearched": 0}
+    budget = search_budget(len(x), len(path))
     searches = 0
     x32 = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     prev = x32
@@ -189,11 +248,13 @@ def check_attack(model, x, y, path, eps, alpha, opts):
             bad = differ[b] & ~near[b]
             count = int(bad.sum())
             flipped = None
-            if searches < budget:
+            if searches == budget:
+                res["unsearched"] += 1
+            else:
                 searches += 1
                 sl = slice(b, b + 1)
-                flipped = explain_by_kinks(model, prev[sl], y[sl], x32[sl], cur[sl], near[sl],
-                                           [z[sl] for z in zs], eps, alpha, opts)
+                flipped = explain_step(model, prev[sl], y[sl], x32[sl], cur[sl], near[sl],
+                                       [z[sl] for z in zs], eps, alpha, opts)
             if flipped is None:
                 res["unexplained"] += count
                 res["unexplained_max"] = max(res["unexplained_max"], float(diff[b][bad].max()))
@@ -203,7 +264,6 @@ def check_attack(model, x, y, path, eps, alpha, opts):
         for b in torch.nonzero(differ.reshape(len(x), -1).any(dim=1)).flatten().tolist():
             res["parted"].setdefault(b, s + 1)
         prev = cur
-    res["searches"] = searches
     res["final"] = ref.numpy()  # PyTorch's step from the runtime's x_{S-1}
     g, loss, _ = model.grad(prev, y)
     res["loss"].append(loss)

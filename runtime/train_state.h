@@ -1,0 +1,24 @@
+/* train_state.h - what a training run saves at the end of every epoch so
+ * that, killed at any point, it resumes from its last finished epoch and
+ * ends bit for bit where an uninterrupted run would: the parameters, the
+ * momentum, and the number of epochs done.  Files live in one directory:
+ * epoch-K.params.safetensors, epoch-K.momentum.safetensors and `epoch`,
+ * which names K and is written last, so it never points at a partial
+ * state. */
+#ifndef ADVCC_TRAIN_STATE_H
+#define ADVCC_TRAIN_STATE_H
+
+#include <stddef.h>
+#include "model.h"
+
+int train_state_save(const char *dir, int epoch, const advcc_model *m,
+                     const real_t *params, const real_t *velocity, char *err,
+                     size_t errlen);
+/* 1 and *epoch set when a state was loaded, 0 when there is none, -1 on
+ * error (err filled). */
+int train_state_load(const char *dir, const advcc_model *m, real_t *params,
+                     real_t *velocity, int *epoch, char *err, size_t errlen);
+/* Removes the state files and the directory. */
+void train_state_clear(const char *dir);
+
+#endif
