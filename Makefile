@@ -35,7 +35,7 @@ LDFLAGS  += -fopenmp
 SPECS    := $(wildcard specs/*.net)
 ADVCC    := $(BUILD)/advcc
 
-.PHONY: all models check bench data clean deps quickstart
+.PHONY: all models check bench data clean deps quickstart variant
 
 all: models
 
@@ -75,6 +75,19 @@ data:
 
 deps:
 	sh examples/quickstart/install-deps.sh
+
+# make variant SPEC=file.net: compile a spec kept outside specs/ and build
+# one binary per model it defines, in $(BUILD)/variants/.
+variant: $(ADVCC) $(RUNTIME_LIB)
+	@test -n "$(SPEC)" || { echo "usage: make variant SPEC=path/to/file.net" >&2; exit 2; }
+	@mkdir -p $(BUILD)/variants
+	$(ADVCC) $(SPEC) -o $(BUILD)/variants/
+	@for m in $$(sed -n 's/^MODELS := //p' $(BUILD)/variants/models.mk); do \
+	    echo "cc $(BUILD)/variants/$$m.c -> $(BUILD)/variants/$$m"; \
+	    $(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -DADVCC_MODEL=advcc_model_$$m \
+	        $(BUILD)/variants/$$m.c runtime/main.c $(RUNTIME_LIB) $(LDLIBS) \
+	        -o $(BUILD)/variants/$$m || exit 1; \
+	done
 
 # The main job: build, train the seed CNN briefly, print its test accuracy.
 quickstart:

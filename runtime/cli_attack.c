@@ -19,6 +19,7 @@ static const struct option attack_opts[] = {
     {"clip", required_argument, 0, OPT_CLIP},
     {"labels", required_argument, 0, OPT_LABELS},
     {"bn", required_argument, 0, OPT_BN},
+    {"targeted", no_argument, 0, OPT_TARGETED},
 };
 
 void cli_attack_options(struct option *opts, int room)
@@ -67,6 +68,9 @@ int cli_attack_option(int code, const char *arg, pgd_cfg *cfg)
     case OPT_NORM: return pick(arg, norms, 2, &cfg->norm);
     case OPT_CLIP: return pick(arg, clips, 2, &cfg->clip);
     case OPT_LABELS: return pick(arg, labels, 2, &cfg->labels);
+    case OPT_TARGETED:
+        cfg->targeted = 1;
+        return 0;
     case OPT_BN:
         if (pick(arg, (const char *const[]){"eval", "batch"}, 2, &k)) return 1;
         cfg->mode = k ? ADVCC_TRAIN_FROZEN : ADVCC_EVAL;
@@ -90,6 +94,8 @@ void cli_attack_usage(const advcc_model *m, FILE *fp)
             "  --clip NAME        pixel ([0,1]) or normalized ([-2,2] after\n"
             "                     normalisation, the report's choice) [%s]\n"
             "  --labels NAME      attack the true labels or the model's predictions [true]\n"
+            "  --targeted         aim each image at the next class (label + 1 mod\n"
+            "                     classes) instead of away from its own\n"
             "  --bn MODE          BatchNorm during the attack: eval (running\n"
             "                     statistics) or batch (batch statistics, running\n"
             "                     statistics untouched) [eval]\n",

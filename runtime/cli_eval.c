@@ -77,9 +77,11 @@ static int write_json(const char *path, const advcc_model *m, long seed,
     } else if (cfg) {
         static const char *inits[] = {"none", "gaussian", "uniform"};
         fprintf(fp, "\"attack\":\"pgd\",\"norm\":\"%s\",\"eps\":%.9g,\"eps_255\":%.6g,"
-                    "\"alpha\":%.9g,\"steps\":%d,\"restarts\":%d,\"init\":\"%s\",\"eot\":%d,",
+                    "\"alpha\":%.9g,\"steps\":%d,\"restarts\":%d,\"init\":\"%s\",\"eot\":%d,"
+                    "\"targeted\":%s,\"bn\":\"%s\",",
                 cfg->norm == ADVCC_L2 ? "l2" : "linf", cfg->eps, cfg->eps * 255,
-                cfg->alpha, cfg->steps, cfg->restarts, inits[cfg->init % 3], cfg->eot);
+                cfg->alpha, cfg->steps, cfg->restarts, inits[cfg->init % 3], cfg->eot,
+                cfg->targeted ? "true" : "false", cfg->mode == ADVCC_EVAL ? "eval" : "batch");
     } else {
         fprintf(fp, "\"attack\":null,");
     }

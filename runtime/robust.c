@@ -103,11 +103,12 @@ int robust_evaluate(advcc_ctx *ctx, const advcc_dataset *d,
                           : NULL;
     int *idx = malloc(sizeof(int) * cap);
     int *y = malloc(sizeof(int) * cap);
+    int *target = malloc(sizeof(int) * cap);
     int *clean_ok = malloc(sizeof(int) * cap);
     int *adv_ok = malloc(sizeof(int) * cap);
     int rc = 0;
     if (!have_pgd || !x || !xadv || !logits || (cfg->save_adv && !all_adv) ||
-        !idx || !y || !clean_ok || !adv_ok) {
+        !idx || !y || !target || !clean_ok || !adv_ok) {
         rc = fail(err, errlen, "out of memory");
         goto done;
     }
@@ -120,7 +121,12 @@ int robust_evaluate(advcc_ctx *ctx, const advcc_dataset *d,
         const real_t *adv = xadv;
         if (file_adv)
             adv = file_adv + (size_t)start * in_size;
-        else if (attacking)
+        else if (attacking && cfg->attack->targeted) {
+            /* A targeted attack aims every image at the next class. */
+            for (int i = 0; i < b; i++)
+                target[i] = (y[i] + 1) % m->classes;
+            pgd_attack(&pgd, cfg->attack, x, target, b, rng, xadv, &out->grad);
+        } else if (attacking)
             pgd_attack(&pgd, cfg->attack, x, y, b, rng, xadv, &out->grad);
         else
             adv = x;
@@ -177,6 +183,7 @@ done:
     free(all_adv);
     free(idx);
     free(y);
+    free(target);
     free(clean_ok);
     free(adv_ok);
     free(file_adv);

@@ -27,7 +27,9 @@
 #define ROBUST_ZERO_WARN 0.5
 
 typedef struct robust_cfg {
-    const pgd_cfg *attack;  /* NULL: clean accuracy only */
+    const pgd_cfg *attack;  /* NULL: clean accuracy only; a targeted attack
+                               aims each image at class (label + 1) mod
+                               classes */
     int limit;              /* the first `limit` images; <= 0: all */
     int judge;              /* predictions per image, >= 1 */
     const char *save_adv;   /* write the attacked images here, or NULL */

@@ -168,6 +168,7 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
             order[i] = i;
         rng_shuffle(&shuffle, order, d->n);
         epoch_loss = 0;
+        double epoch_reg = 0;
         for (long b = 0; b < per_epoch; b++) {
             const int n = (int)((b + 1) * B <= d->n ? B : d->n - b * B);
             dataset_batch(d, order + b * B, n, x, y);
@@ -198,10 +199,15 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
                 goto out;
             }
             epoch_loss += loss;
+            epoch_reg += reg;
             done_images += n;
-            char note[64];
-            snprintf(note, sizeof note, "epoch %d/%d  loss %.4f", e + 1,
-                     o->epochs, epoch_loss / (double)(b + 1));
+            char note[96];
+            if (m->regularize)
+                snprintf(note, sizeof note, "epoch %d/%d  loss %.4f  reg %.4g", e + 1,
+                         o->epochs, epoch_loss / (double)(b + 1), epoch_reg / (double)(b + 1));
+            else
+                snprintf(note, sizeof note, "epoch %d/%d  loss %.4f", e + 1, o->epochs,
+                         epoch_loss / (double)(b + 1));
             progress_update(&bar, done_images, note);
         }
         if (!r->diverged) {
@@ -214,8 +220,14 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
             }
             if (!o->quiet) {
                 progress_end(&bar);
-                fprintf(stderr, "epoch %d/%d  loss %.4f  %.1f s\n", e + 1,
-                        o->epochs, r->final_loss, progress_now() - t0);
+                fprintf(stderr, "epoch %d/%d  loss %.4f", e + 1, o->epochs, r->final_loss);
+                if (m->regularize) {
+                    fprintf(stderr, "  reg %.4g (", epoch_reg / (double)per_epoch);
+                    for (int i = 0; i < m->n_reg_terms; i++)
+                        fprintf(stderr, "%s%s %.3g", i ? ", " : "", m->reg_term_names[i], terms[i]);
+                    fprintf(stderr, ")");
+                }
+                fprintf(stderr, "  %.1f s\n", progress_now() - t0);
             }
         }
     }
