@@ -55,28 +55,19 @@ void emit_threshold_init(FILE *out, const emit_plan *p, const ir_node *n)
     L(1, "}");
 }
 
-static void emit_head(FILE *out, const emit_group *g, int backward)
-{
-    if (backward)
-        L(0, "static void g%d_backward(advcc_ctx *c, const real_t *x, const real_t *dout, real_t *dx, int B, int mode, int want_params)", g->index);
-    else
-        L(0, "static void g%d_forward(advcc_ctx *c, const real_t *x, int B, int mode)", g->index);
-    L(0, "{");
-    L(1, "(void)mode;");
-}
 
 static void emit_dtrelu(FILE *out, const emit_plan *p, const emit_group *g)
 {
     const ir_node *n = g->main;
     const emit_tensor *lo = emit_tensor_of(p, n, "lo");
     const emit_tensor *hi = emit_tensor_of(p, n, "hi");
-    emit_head(out, g, 0);
+    emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, n);
     L(1, "dtrelu_forward(x, (long)B * %ld, c->params[%s], c->params[%s], %d, ACT(c, %ld));",
       g->out_size, lo->sym, hi->sym, n->abits, g->out_slot);
     L(0, "}");
     L(0, "%s", "");
-    emit_head(out, g, 1);
+    emit_group_head(out, g, 1, "mode");
     emit_cite(out, 1, n);
     L(1, "dtrelu_backward(x, dout, (long)B * %ld, c->params[%s], c->params[%s], dx,", g->out_size,
       lo->sym, hi->sym);
@@ -100,7 +91,7 @@ static void emit_multi(FILE *out, const emit_plan *p, const emit_group *g)
     }
     L(0, "_Static_assert(%d <= THRESHOLD_MAX, \"%s: more thresholds than threshold_act.h takes\");",
       k, n->name);
-    emit_head(out, g, 0);
+    emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, n);
     L(1, "real_t *t = c->params + %s;", t->sym);
     if (v) {
@@ -113,7 +104,7 @@ static void emit_multi(FILE *out, const emit_plan *p, const emit_group *g)
     }
     L(0, "}");
     L(0, "%s", "");
-    emit_head(out, g, 1);
+    emit_group_head(out, g, 1, "mode");
     emit_cite(out, 1, n);
     if (v)
         L(1, "pwl_backward(x, dout, (long)B * %ld, c->params + %s, c->params + %s, %d, dx,",

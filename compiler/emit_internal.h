@@ -69,6 +69,10 @@ void emit_line(FILE *out, int indent, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* v as the shortest floating literal that reads back as the same double. */
 const char *emit_real(double v, char *buf, size_t len);
+/* The opening of group g's forward or backward function, then a (void)
+ * cast for each space-separated parameter name in unused. */
+void emit_group_head(FILE *out, const emit_group *g, int backward,
+                     const char *unused);
 /* A comment citing the spec line a node came from. */
 void emit_cite(FILE *out, int indent, const ir_node *n);
 /* The same for any spec location, headed by what. */

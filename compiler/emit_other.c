@@ -5,14 +5,6 @@
 
 #define L(...) emit_line(out, __VA_ARGS__)
 
-static void emit_head(FILE *out, const emit_group *g, int backward)
-{
-    if (backward)
-        L(0, "static void g%d_backward(advcc_ctx *c, const real_t *x, const real_t *dout, real_t *dx, int B, int mode, int want_params)", g->index);
-    else
-        L(0, "static void g%d_forward(advcc_ctx *c, const real_t *x, int B, int mode)", g->index);
-    L(0, "{");
-}
 
 static void emit_normalize(FILE *out, const emit_group *g)
 {
@@ -28,18 +20,13 @@ static void emit_normalize(FILE *out, const emit_group *g)
         k += snprintf(buf + k, sizeof buf - (size_t)k, "%s%.9g", i ? ", " : "", n->std[i]);
     L(0, "static const real_t %s_std[%d] = {%s};", n->name, n->in.c, buf);
     L(0, "%s", "");
-    emit_head(out, g, 0);
-    L(1, "(void)mode;");
+    emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, n);
     L(1, "normalize_forward(x, B, %d, %ld, %s_mean, %s_std, ACT(c, %ld));",
       n->in.c, hw, n->name, n->name, g->out_slot);
     L(0, "}");
     L(0, "%s", "");
-    emit_head(out, g, 1);
-    L(1, "(void)c;");
-    L(1, "(void)x;");
-    L(1, "(void)mode;");
-    L(1, "(void)want_params;");
+    emit_group_head(out, g, 1, "c x mode want_params");
     L(1, "if (dx)");
     L(2, "normalize_backward(dout, B, %d, %ld, %s_std, dx);", n->in.c, hw, n->name);
     L(0, "}");
@@ -51,8 +38,7 @@ static void emit_flatten(FILE *out, const emit_group *g)
     const long hw = (long)n->in.h * n->in.w;
     const long size = (long)n->in.c * hw;
     const int cnhw = g->in_layout == LAYOUT_CNHW;
-    emit_head(out, g, 0);
-    L(1, "(void)mode;");
+    emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, n);
     if (cnhw)
         L(1, "cnhw_to_rows(x, %d, B, %ld, ACT(c, %ld));", n->in.c, hw, g->out_slot);
@@ -60,11 +46,7 @@ static void emit_flatten(FILE *out, const emit_group *g)
         L(1, "memcpy(ACT(c, %ld), x, sizeof(real_t) * B * %ld);", g->out_slot, size);
     L(0, "}");
     L(0, "%s", "");
-    emit_head(out, g, 1);
-    L(1, "(void)c;");
-    L(1, "(void)x;");
-    L(1, "(void)mode;");
-    L(1, "(void)want_params;");
+    emit_group_head(out, g, 1, "c x mode want_params");
     L(1, "if (!dx)");
     L(2, "return;");
     if (cnhw)
@@ -76,16 +58,12 @@ static void emit_flatten(FILE *out, const emit_group *g)
 
 static void emit_relu(FILE *out, const emit_group *g)
 {
-    emit_head(out, g, 0);
-    L(1, "(void)mode;");
+    emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, g->main);
     L(1, "relu_forward(x, (long)B * %ld, ACT(c, %ld));", g->out_size, g->out_slot);
     L(0, "}");
     L(0, "%s", "");
-    emit_head(out, g, 1);
-    L(1, "(void)x;");
-    L(1, "(void)mode;");
-    L(1, "(void)want_params;");
+    emit_group_head(out, g, 1, "x mode want_params");
     L(1, "if (dx)");
     L(2, "relu_backward(ACT(c, %ld), dout, (long)B * %ld, dx);", g->out_slot, g->out_size);
     L(0, "}");
@@ -95,8 +73,7 @@ static void emit_pool(FILE *out, const emit_group *g)
 {
     const ir_node *n = g->main;
     const int max = n->op == IR_MAXPOOL;
-    emit_head(out, g, 0);
-    L(1, "(void)mode;");
+    emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, n);
     if (max)
         L(1, "maxpool_forward(x, %d * B, %d, %d, %d, %d, %d, %d, ACT(c, %ld), (int *)ACT(c, %ld));",
@@ -108,7 +85,7 @@ static void emit_pool(FILE *out, const emit_group *g)
           g->out_slot);
     L(0, "}");
     L(0, "%s", "");
-    emit_head(out, g, 1);
+    emit_group_head(out, g, 1, "");
     if (!max)
         L(1, "(void)c;");
     L(1, "(void)x;");
@@ -133,7 +110,7 @@ static void emit_batchnorm(FILE *out, const emit_plan *p, const emit_group *g)
     const emit_tensor *bt = emit_tensor_of(p, n, "bias");
     const emit_tensor *rm = emit_tensor_of(p, n, "running_mean");
     const emit_tensor *rv = emit_tensor_of(p, n, "running_var");
-    emit_head(out, g, 0);
+    emit_group_head(out, g, 0, "");
     emit_cite(out, 1, n);
     L(1, "real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, n->in.c);
     L(1, "if (mode == ADVCC_EVAL)");
@@ -144,7 +121,7 @@ static void emit_batchnorm(FILE *out, const emit_plan *p, const emit_group *g)
       n->in.c, hw, gm->sym, bt->sym, rm->sym, rv->sym, g->out_slot);
     L(0, "}");
     L(0, "%s", "");
-    emit_head(out, g, 1);
+    emit_group_head(out, g, 1, "");
     L(1, "const real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, n->in.c);
     L(1, "real_t *dx_ = dx ? dx : ACT(c, DY_SLOT);");
     L(1, "if (mode == ADVCC_EVAL) {");
@@ -161,8 +138,7 @@ static void emit_batchnorm(FILE *out, const emit_plan *p, const emit_group *g)
 static void emit_noise(FILE *out, const emit_group *g)
 {
     const ir_node *n = g->main;
-    emit_head(out, g, 0);
-    L(1, "(void)mode;");
+    emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, n);
     L(1, "/* in training and inference alike; exactly B * %ld draws, in order,", g->out_size);
     L(1, " * so that a replay from the same rng state repeats the pass */");
@@ -173,11 +149,7 @@ static void emit_noise(FILE *out, const emit_group *g)
       emit_real(n->sigma, r, sizeof r));
     L(0, "}");
     L(0, "%s", "");
-    emit_head(out, g, 1);
-    L(1, "(void)c;");
-    L(1, "(void)x;");
-    L(1, "(void)mode;");
-    L(1, "(void)want_params;");
+    emit_group_head(out, g, 1, "c x mode want_params");
     L(1, "if (dx)");
     L(2, "memcpy(dx, dout, sizeof(real_t) * B * %ld);", g->out_size);
     L(0, "}");

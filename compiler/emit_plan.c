@@ -50,6 +50,24 @@ void emit_cite_loc(FILE *out, int indent, const char *what, ir_loc loc)
               loc.file ? loc.file : "?", loc.line, loc.col, buf);
 }
 
+void emit_group_head(FILE *out, const emit_group *g, int backward,
+                     const char *unused)
+{
+    if (backward)
+        emit_line(out, 0, "static void g%d_backward(advcc_ctx *c, const real_t *x, const real_t *dout, "
+                          "real_t *dx, int B, int mode, int want_params)", g->index);
+    else
+        emit_line(out, 0, "static void g%d_forward(advcc_ctx *c, const real_t *x, int B, int mode)",
+                  g->index);
+    emit_line(out, 0, "{");
+    while (unused && *unused) {
+        size_t n = strcspn(unused, " ");
+        if (n)
+            emit_line(out, 1, "(void)%.*s;", (int)n, unused);
+        unused += n + (unused[n] == ' ');
+    }
+}
+
 void emit_cite(FILE *out, int indent, const ir_node *n)
 {
     emit_cite_loc(out, indent, n->name, n->loc);

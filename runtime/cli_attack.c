@@ -22,13 +22,22 @@ static const struct option attack_opts[] = {
     {"targeted", no_argument, 0, OPT_TARGETED},
 };
 
-void cli_attack_options(struct option *opts, int room)
+void cli_attack_options(struct option *opts, const struct option *own, int n)
 {
-    int n = (int)(sizeof attack_opts / sizeof attack_opts[0]);
-    if (n > room - 1)
-        n = room - 1;
-    memcpy(opts, attack_opts, sizeof(struct option) * (size_t)n);
-    memset(&opts[n], 0, sizeof opts[n]);
+    int k = (int)(sizeof attack_opts / sizeof attack_opts[0]);
+    if (n + k > CLI_MAX_OPTIONS - 1)
+        k = CLI_MAX_OPTIONS - 1 - n;
+    memcpy(opts, own, sizeof(struct option) * (size_t)n);
+    memcpy(opts + n, attack_opts, sizeof(struct option) * (size_t)k);
+    memset(&opts[n + k], 0, sizeof opts[n + k]);
+}
+
+void cli_attack_defaults(const advcc_model *m, const advcc_attack_cfg *a,
+                         pgd_cfg *cfg)
+{
+    pgd_cfg_from_attack(cfg, a);
+    cfg->mean = m->norm_mean;
+    cfg->std = m->norm_std;
 }
 
 static int pick(const char *arg, const char *const *names, int n, int *out)

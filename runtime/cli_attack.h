@@ -7,9 +7,15 @@
 #include <stdio.h>
 #include "pgd.h"
 
-/* Appends the attack options (codes >= 256) and the closing zero entry;
- * room is the space left in opts. */
-void cli_attack_options(struct option *opts, int room);
+/* Room for a command's options followed by the attack options. */
+#define CLI_MAX_OPTIONS 64
+/* Copies a command's own options (n of them, no closing entry) into opts,
+ * then the attack options (codes >= 256) and the closing zero entry. */
+void cli_attack_options(struct option *opts, const struct option *own, int n);
+/* The attack a spec names (its eval or training attack), with the model's
+ * input normalisation for clip=normalized. */
+void cli_attack_defaults(const advcc_model *m, const advcc_attack_cfg *a,
+                         pgd_cfg *cfg);
 /* Applies option code with its argument to cfg; 0, or 1 for a bad value. */
 int cli_attack_option(int code, const char *arg, pgd_cfg *cfg);
 void cli_attack_usage(const advcc_model *m, FILE *fp);

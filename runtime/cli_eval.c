@@ -115,19 +115,15 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
     };
-    struct option opts[64];
-    int nb = (int)(sizeof base_opts / sizeof base_opts[0]);
-    memcpy(opts, base_opts, sizeof base_opts);
-    cli_attack_options(opts + nb, 64 - nb);
+    struct option opts[CLI_MAX_OPTIONS];
+    cli_attack_options(opts, base_opts, (int)(sizeof base_opts / sizeof base_opts[0]));
 
     const char *ckpt = NULL, *dataset = cli_default_dataset(m), *json = NULL;
     const char *save_adv = NULL, *adv_file = NULL;
     long seed = 0, limit = 0, threads = 0, batch = 100, judge = 1;
     int quiet = 0, c, li = -1;
     pgd_cfg cfg;
-    pgd_cfg_from_attack(&cfg, &m->attack);
-    cfg.mean = m->norm_mean;
-    cfg.std = m->norm_std;
+    cli_attack_defaults(m, &m->attack, &cfg);
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         int bad = 0;

@@ -126,16 +126,12 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         {"resume", no_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},
     };
-    struct option opts[64];
-    const int nb = (int)(sizeof base_opts / sizeof base_opts[0]);
-    memcpy(opts, base_opts, sizeof base_opts);
-    cli_attack_options(opts + nb, 64 - nb);
+    struct option opts[CLI_MAX_OPTIONS];
+    cli_attack_options(opts, base_opts, (int)(sizeof base_opts / sizeof base_opts[0]));
     adv_state adv;
     memset(&adv, 0, sizeof adv);
-    pgd_cfg_from_attack(&adv.cfg, &m->train_attack);
+    cli_attack_defaults(m, &m->train_attack, &adv.cfg);
     adv.cfg.mode = ADVCC_TRAIN_FROZEN;
-    adv.cfg.mean = m->norm_mean;
-    adv.cfg.std = m->norm_std;
     long seed = 0, threads = 0, epochs = m->train.epochs, batch = m->train.batch;
     long limit = 0, test_limit = 0;
     double lr = m->train.lr, momentum = m->train.momentum, wd = m->train.weight_decay;

@@ -8,10 +8,22 @@ with bias) - BatchNorm2d - ReLU - AvgPool2d(2), flatten, Linear -> ReLU ->
 Linear -> ReLU -> Linear (logits).  Parameter names follow the C side:
 conv1.weight, conv1.bias, bn1.weight, bn1.bias, bn1.running_mean,
 bn1.running_var, ..., fc1.weight, ..., fc3.bias.
+
+The defences of specs/patches.net change it in place:
+  quant  (METHODS.md 4) every conv and linear weight fake-quantised to 8 bits
+         over its tensor's min and max (QuantConv2d, QuantLinear), and every
+         ReLU a DTReLU with learnable bounds dtrelu<i>.lo, dtrelu<i>.hi
+         (numbered in order, blocks first), both with the straight-through
+         gradients of runtime/quant.h and runtime/dtrelu.h;
+  reg    (METHODS.md 5) the same network plus a regulariser (regularize()):
+         orthogonal form 4, weight 1e-4, and the spectral norm, weight 1e-3,
+         one power iteration a step from the vectors <layer>.sn_u, sn_v kept
+         in the checkpoint, on every conv and linear layer.
 """
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -34,42 +46,306 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
+# ---- The fake quantiser (runtime/quant.h) --------------------------------
+
+def round_half_away(v):
+    """round() with ties away from zero, C's roundf: torch.round takes ties
+    to even.  v - trunc(v) is exact, so the comparison sees the true
+    fraction (the same test as quant_round in runtime/quant.h)."""
+    t = torch.trunc(v)
+    f = v - t
+    return t + (f >= 0.5).to(v.dtype) - (f <= -0.5).to(v.dtype)
+
+
+def grid_scaled(x, lo, s, top):
+    """(x - lo) / s clipped to [0, top]: the grid coordinate whose rounding
+    is the grid index.  Clipping the index is the same as clipping x to
+    [lo, hi] first (runtime/quant.h, quant_value)."""
+    return torch.clamp((x - lo) / s, 0.0, top)
+
+
+def grid_index(x, lo, s, top):
+    return round_half_away(grid_scaled(x, lo, s, top))
+
+
+class FakeQuantMinMax(torch.autograd.Function):
+    """Algorithm 2 over the tensor's own bounds a = min w, b = max w:
+    q = s * round((clip(w, a, b) - a) / s) + a, s = (b - a) / (2^N - 1).
+    index, when given, is the grid index to use instead of round(...) (the
+    oracle passes the C side's choice at exact-tie ambiguities).  Backward:
+    the saturating straight-through estimator, dL/dw = dL/dq where a <= w
+    <= b (all of w for min/max bounds)."""
+
+    @staticmethod
+    def forward(ctx, w, bits, index):
+        lo, hi = w.min(), w.max()
+        ctx.save_for_backward(w, lo, hi)
+        top = float(2 ** bits - 1)
+        s = (hi - lo) / top
+        if not bool(s > 0):                 # one-point grid: w as it is
+            return w.clone()
+        j = grid_index(w, lo, s, top) if index is None else index.to(w.dtype)
+        return s * j + lo
+
+    @staticmethod
+    def backward(ctx, g):
+        w, lo, hi = ctx.saved_tensors
+        if not bool(hi > lo):
+            return g, None, None
+        return g * ((w >= lo) & (w <= hi)).to(g.dtype), None, None
+
+
+class QuantLayer:
+    """Mixin of a conv or linear layer whose weight is fake-quantised to
+    `bits` in the forward; `weight_index` may hold the grid index to use
+    (set by the oracle, None otherwise)."""
+    bits = 8
+    weight_index = None
+
+    def quantized_weight(self):
+        return FakeQuantMinMax.apply(self.weight, self.bits, self.weight_index)
+
+
+class QuantConv2d(QuantLayer, nn.Conv2d):
+    def forward(self, x):
+        return F.conv2d(x, self.quantized_weight(), self.bias, self.stride, self.padding)
+
+
+class QuantLinear(QuantLayer, nn.Linear):
+    def forward(self, x):
+        return F.linear(x, self.quantized_weight(), self.bias)
+
+
+class DTReLUFunction(torch.autograd.Function):
+    """y = q_N(clip(x, lo, hi)) on the grid of [lo, hi], computed as
+    runtime/quant.h's quant_value: s = (hi - lo) / (2^N - 1), index
+    round(clip((x - lo) / s, 0, 2^N - 1)), y = s * index + lo.  Where
+    hi <= lo the output is hi everywhere.  Backward (runtime/dtrelu.h):
+    dy/dx = 1 where lo <= x <= hi else 0 (or the mask `inside` when given:
+    the kink probe of pgd_check.py flips it at chosen units),
+    dL/dlo = sum of dy where x < lo, dL/dhi = sum of dy where x > hi; when
+    hi <= lo, dx = 0, dL/dlo = 0 and dL/dhi = sum of dy.  `index`, when
+    given, replaces the grid index (forward values only)."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi, bits, inside, index):
+        ctx.save_for_backward(x, lo, hi, inside if inside is not None else torch.empty(0))
+        ctx.has_inside = inside is not None
+        if not bool(hi > lo):
+            return hi.expand_as(x).clone()
+        top = float(2 ** bits - 1)
+        s = (hi - lo) / top
+        j = grid_index(x, lo, s, top) if index is None else index
+        return s * j + lo
+
+    @staticmethod
+    def backward(ctx, g):
+        x, lo, hi, inside = ctx.saved_tensors
+        if not bool(hi > lo):
+            return torch.zeros_like(g), torch.zeros_like(lo), g.sum().reshape(hi.shape), \
+                None, None, None
+        if not ctx.has_inside:
+            inside = (x >= lo) & (x <= hi)
+        dx = g * inside.to(g.dtype)
+        dlo = (g * (x < lo).to(g.dtype)).sum().reshape(lo.shape)
+        dhi = (g * (x > hi).to(g.dtype)).sum().reshape(hi.shape)
+        return dx, dlo, dhi, None, None, None
+
+
+class DTReLU(nn.Module):
+    """DTReLU with learnable scalar bounds lo, hi (shape [1], as the C
+    tensors dtrelu<i>.lo, dtrelu<i>.hi).
+
+    Hooks for the oracle: `probe` (an object with see(dist, inside, z) ->
+    inside, or None) watches the inputs and may change the derivative mask;
+    `index_hook` (a callable (module, z, lo, s, top) -> index tensor or
+    None) may replace the grid index of the forward."""
+
+    def __init__(self, bits=8, lo=0.0, hi=6.0):
+        super().__init__()
+        self.bits = bits
+        self.lo = nn.Parameter(torch.tensor([float(lo)]))
+        self.hi = nn.Parameter(torch.tensor([float(hi)]))
+        self.probe = None
+        self.index_hook = None
+
+    def forward(self, z):
+        inside = index = None
+        lo, hi = self.lo, self.hi
+        if self.probe is not None:
+            dist = torch.minimum((z - lo).abs(), (z - hi).abs()).detach()
+            inside = self.probe.see(dist, ((z >= lo) & (z <= hi)).detach())
+        if self.index_hook is not None and bool(hi > lo):
+            top = float(2 ** self.bits - 1)
+            index = self.index_hook(self, z.detach(), lo.detach(), ((hi - lo) / top).detach(), top)
+        return DTReLUFunction.apply(z, lo, hi, self.bits, inside, index)
+
+
+# ---- The regularisers (runtime/orthogonal.h, runtime/spectral.h) ----------
+
+def orthogonal_form4(w):
+    """||W^T W / ||W^T W|| - I||_F of w flattened to [out][rest], by its
+    definition (the C code forms the smaller Gram; this one does not)."""
+    m = w.reshape(w.shape[0], -1)
+    a = m.t() @ m
+    na = torch.linalg.matrix_norm(a)
+    eye = torch.eye(a.shape[0], dtype=a.dtype)
+    return torch.linalg.matrix_norm(a / na - eye)
+
+
+def _unit(t):
+    n = torch.linalg.vector_norm(t)
+    return t / n if bool(n > 0) else t
+
+
+def _start(v):
+    """The power iteration's start: the saved v, or ones / sqrt(n) when it
+    is all zeros (fresh state, runtime/spectral.h)."""
+    if bool((v != 0).any()):
+        return v
+    return torch.full_like(v, 1.0 / float(v.numel()) ** 0.5)
+
+
+def spectral_linear(w, v, iters=1):
+    """One (or iters) power iteration from v: u = W v / ||.||,
+    v = W^T u / ||.||.  Returns (sigma for the gradient, sigma's value, u,
+    v): the first is u^T W v with u, v held constant, whose gradient wrt W
+    is u v^T, as the C code takes it."""
+    with torch.no_grad():
+        v = _start(v)
+        for _ in range(iters):
+            u = _unit(w @ v)
+            wtu = w.t() @ u
+            sigma = torch.linalg.vector_norm(wtu)
+            v = _unit(wtu)
+    return u @ (w @ v), sigma, u, v
+
+
+def spectral_conv(w, v, pad, iters=1):
+    """The same for the convolution's own operator on inputs of v's shape
+    [ci][h][w] (stride 1, padding pad): u = conv(v, W) / ||.||,
+    v = conv^T(u, W) / ||.||, sigma = <u, conv(v, W)>."""
+    with torch.no_grad():
+        v = _start(v)
+        for _ in range(iters):
+            u = _unit(F.conv2d(v[None], w, padding=pad)[0])
+            wtu = F.conv_transpose2d(u[None], w, padding=pad)[0]
+            sigma = torch.linalg.vector_norm(wtu)
+            v = _unit(wtu)
+    return (u * F.conv2d(v[None], w, padding=pad)[0]).sum(), sigma, u, v
+
+
+# ---- The seed CNN and its defences -----------------------------------------
+
 class SeedCNN(nn.Module):
+    """weight_bits: fake-quantise every conv and linear weight; dtrelu:
+    (bits, lo, hi) of the DTReLU replacing each ReLU; reg: the regulariser
+    (orthogonal form, its weight, spectral weight, power iterations), which
+    adds the buffers <layer>.sn_u, <layer>.sn_v."""
+
     def __init__(self, in_c, in_hw, mean, std, convs=((32, 5), (64, 5), (128, 3)),
-                 fcs=(256, 128), classes=10):
+                 fcs=(256, 128), classes=10, weight_bits=None, dtrelu=None, reg=None):
         super().__init__()
         self.normalize = Normalize(mean, std)
         self.blocks = []
+        self.reg = reg
+        self.spectral_shape = {}    # layer -> (u shape, v shape)
+        conv = QuantConv2d if weight_bits else nn.Conv2d
+        linear = QuantLinear if weight_bits else nn.Linear
         c, hw = in_c, in_hw
         for i, (co, k) in enumerate(convs, 1):
-            setattr(self, f"conv{i}", nn.Conv2d(c, co, k, stride=1, padding=k // 2, bias=True))
+            layer = conv(c, co, k, stride=1, padding=k // 2, bias=True)
+            setattr(self, f"conv{i}", layer)
             setattr(self, f"bn{i}", nn.BatchNorm2d(co, eps=1e-5, momentum=0.1))
             self.blocks.append((f"conv{i}", f"bn{i}"))
+            self.spectral_shape[f"conv{i}"] = ((co, hw, hw), (c, hw, hw))
             c, hw = co, hw // 2
         self.fcs = []
         features = c * hw * hw
         for i, out in enumerate(tuple(fcs) + (classes,), 1):
-            setattr(self, f"fc{i}", nn.Linear(features, out))
+            setattr(self, f"fc{i}", linear(features, out))
             self.fcs.append(f"fc{i}")
+            self.spectral_shape[f"fc{i}"] = ((out,), (features,))
             features = out
+        for name in self.blocks_and_fcs():
+            if weight_bits:
+                getattr(self, name).bits = weight_bits
+            if reg:
+                u, v = self.spectral_shape[name]
+                getattr(self, name).register_buffer("sn_u", torch.ones(u))
+                getattr(self, name).register_buffer("sn_v", torch.ones(v))
+        n_acts = len(convs) + len(fcs)
+        if dtrelu:
+            bits, lo, hi = dtrelu
+            for i in range(1, n_acts + 1):
+                setattr(self, f"dtrelu{i}", DTReLU(bits, lo, hi))
+            self.act_names = [f"dtrelu{i}" for i in range(1, n_acts + 1)]
+        else:
+            # One module for every ReLU (by name: the oracle's probe may
+            # replace it).
+            self.relu = nn.ReLU()
+            self.act_names = ["relu"] * n_acts
         self.pool = nn.AvgPool2d(2)
-        self.relu = nn.ReLU()
+
+    def blocks_and_fcs(self):
+        return [conv for conv, _ in self.blocks] + self.fcs
 
     def forward(self, x):
         x = self.normalize(x)
+        act = (getattr(self, n) for n in self.act_names)
         for conv, bn in self.blocks:
-            x = self.pool(self.relu(getattr(self, bn)(getattr(self, conv)(x))))
+            x = self.pool(next(act)(getattr(self, bn)(getattr(self, conv)(x))))
         x = torch.flatten(x, 1)
         for i, fc in enumerate(self.fcs):
             x = getattr(self, fc)(x)
             if i + 1 < len(self.fcs):
-                x = self.relu(x)
+                x = next(act)(x)
         return x
 
     def cancelled_biases(self):
         """{bias name: weight name} of conv biases a training-mode BatchNorm
         cancels: their true gradient is zero."""
         return {f"{conv}.bias": f"{conv}.weight" for conv, _ in self.blocks}
+
+    def reg_terms(self):
+        """Names of the regulariser's terms, in the C side's order."""
+        if not self.reg:
+            return []
+        layers = self.blocks_and_fcs()
+        return [f"ortho_{n}" for n in layers] + [f"spectral_{n}" for n in layers]
+
+    def regularize(self):
+        """The regulariser on the float master weights: (total for
+        backward, {term: value}, {buffer name: its next value}).  The
+        total's gradient is each term's weight times its gradient, the
+        spectral ones with u, v held constant; the power iteration's new
+        u, v are returned, not stored (commit_spectral stores them)."""
+        form, w_orth, w_spec, iters = self.reg
+        if form != 4:
+            raise ValueError(f"orthogonal form {form}: only form 4 is modelled")
+        total = 0
+        terms, state = {}, {}
+        layers = self.blocks_and_fcs()
+        for n in layers:
+            p = orthogonal_form4(getattr(self, n).weight)
+            terms[f"ortho_{n}"] = w_orth * p.item()
+            total = total + w_orth * p
+        for n in layers:
+            layer = getattr(self, n)
+            if isinstance(layer, nn.Conv2d):
+                s_grad, sigma, u, v = spectral_conv(layer.weight, layer.sn_v, layer.padding, iters)
+            else:
+                s_grad, sigma, u, v = spectral_linear(layer.weight, layer.sn_v, iters)
+            terms[f"spectral_{n}"] = w_spec * sigma.item()
+            total = total + w_spec * s_grad
+            state[f"{n}.sn_u"], state[f"{n}.sn_v"] = u, v
+        return total, terms, state
+
+    def commit_spectral(self, state):
+        buffers = dict(self.named_buffers())
+        with torch.no_grad():
+            for name, t in state.items():
+                buffers[name].copy_(t)
 
 
 def cifar_seed_cnn():
@@ -80,12 +356,27 @@ def fashion_seed_cnn():
     return SeedCNN(1, 28, FASHION_MEAN, FASHION_STD)
 
 
+# specs/patches.net
+QUANT = {"weight_bits": 8, "dtrelu": (8, 0.0, 6.0)}
+REG = {"reg": (4, 1e-4, 1e-3, 1)}   # form, orthogonal weight, spectral weight, iterations
+
+
+def cifar_defended(**defences):
+    return lambda: SeedCNN(3, 32, CIFAR10_MEAN, CIFAR10_STD, **defences)
+
+
 # Model name (as in specs/*.net) -> constructor.  adv trains differently but
-# has the seed CNN's shape.
+# has the seed CNN's shape; so do the adversarially trained defences.
 MODELS = {
     "baseline": cifar_seed_cnn,
     "adv": cifar_seed_cnn,
     "fashion": fashion_seed_cnn,
+    "quant": cifar_defended(**QUANT),
+    "quant_adv": cifar_defended(**QUANT),
+    "reg": cifar_defended(**REG),
+    "adv_reg": cifar_defended(**REG),
+    "quant_reg": cifar_defended(**QUANT, **REG),
+    "quant_adv_reg": cifar_defended(**QUANT, **REG),
 }
 
 
