@@ -88,10 +88,9 @@ int cli_attack_option(int code, const char *arg, pgd_cfg *cfg)
     }
 }
 
-void cli_attack_usage(const advcc_model *m, FILE *fp)
+void cli_attack_usage(FILE *fp, const advcc_attack_cfg *a, int training)
 {
     static const char *inits[] = {"none", "gaussian", "uniform"};
-    const advcc_attack_cfg *a = &m->attack;
     fprintf(fp,
             "  --eps X            budget in pixel units, e.g. 8/255 [%.4g = %.3g/255]\n"
             "  --alpha X          step size [%.4g = %.3g/255]\n"
@@ -107,8 +106,8 @@ void cli_attack_usage(const advcc_model *m, FILE *fp)
             "                     classes) instead of away from its own\n"
             "  --bn MODE          BatchNorm during the attack: eval (running\n"
             "                     statistics) or batch (batch statistics, running\n"
-            "                     statistics untouched) [eval]\n",
+            "                     statistics untouched) [%s]\n",
             a->eps, a->eps * 255, a->alpha, a->alpha * 255, a->steps, a->restarts,
             inits[a->init % 3], a->eot, a->norm ? "l2" : "linf",
-            a->clip ? "normalized" : "pixel");
+            a->clip ? "normalized" : "pixel", training ? "batch" : "eval");
 }

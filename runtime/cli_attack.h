@@ -18,6 +18,8 @@ void cli_attack_defaults(const advcc_model *m, const advcc_attack_cfg *a,
                          pgd_cfg *cfg);
 /* Applies option code with its argument to cfg; 0, or 1 for a bad value. */
 int cli_attack_option(int code, const char *arg, pgd_cfg *cfg);
-void cli_attack_usage(const advcc_model *m, FILE *fp);
+/* The attack options' help, with a's settings as the defaults shown;
+ * training attacks run BatchNorm on batch statistics by default. */
+void cli_attack_usage(FILE *fp, const advcc_attack_cfg *a, int training);
 
 #endif

@@ -28,7 +28,7 @@ static void eval_usage(const advcc_model *m, FILE *fp, int attack)
             m->name, attack ? "attack" : "eval",
             attack ? ", and its robust accuracy under PGD" : "; with --attack pgd, under attack too",
             m->name, attack ? "pgd" : "none");
-    cli_attack_usage(m, fp);
+    cli_attack_usage(fp, &m->attack, 0);
     fprintf(fp,
             "  --seed N           seed of the attack's random start and of noise [0]\n"
             "  --limit N          the first N test images only [all]\n"

@@ -26,7 +26,7 @@ static void sanity_usage(const advcc_model *m, FILE *fp)
             "  --threads N        threads [all cores]\n"
             "  --dataset NAME     cifar10 or fashion-mnist [%s]\n",
             m->name, m->name, cli_default_dataset(m));
-    cli_attack_usage(m, fp);
+    cli_attack_usage(fp, &m->attack, 0);
     fprintf(fp, "  --help             this text\n");
 }
 

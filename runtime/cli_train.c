@@ -51,7 +51,7 @@ static void train_usage(const advcc_model *m, FILE *fp)
             m->name, m->train.epochs, m->train.batch, m->train.lr,
             m->train.momentum, m->train.weight_decay, cli_default_dataset(m),
             m->name, m->train.adversarial ? "this model" : "not this model's recipe");
-    cli_attack_usage(m, fp);
+    cli_attack_usage(fp, &m->train_attack, 1);
     fprintf(fp,
             "  --help            this text\n"
             "\n"
