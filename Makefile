@@ -7,6 +7,8 @@
 
 MAKEFLAGS += --no-builtin-rules
 .SUFFIXES:
+# Keep intermediate objects (generated C, PIC objects) between runs.
+.SECONDARY:
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror

@@ -6,7 +6,8 @@
  * images of the model's dataset, or random pixels), and writes into DIR:
  *
  *   init.safetensors      the parameters the step starts from (those of
- *                         `MODEL train --seed N`)
+ *                         `MODEL train --seed N`, then the --fill options:
+ *                         e.g. DTReLU bounds that clip on both sides)
  *   x.npy, labels.npy     the batch (labels as float32)
  *   logits.npy            forward in training mode (batch statistics)
  *   grads.safetensors     parameter gradients of the mean cross-entropy
@@ -35,9 +36,38 @@
  *                         one is pgd_<name>.npy)
  *   meta.json             model, seed, data source, losses, SGD and PGD
  *                         settings, and the kind of every tensor
+ *
+ * A model with a regulariser (model->regularize) also writes, after the
+ * training step's backward, what train.c does next:
+ *
+ *   reg_grads.safetensors  the step's gradient: grads plus the
+ *                          regulariser's, added by regularize()
+ *   reg_after.safetensors  the parameters after it (the power iteration's
+ *                          u, v moved, nothing else)
+ *   reg_only.safetensors   the regulariser's gradient alone: regularize()
+ *                          again from the same u, v on zeroed gradients
+ *
+ * and its value and terms into meta.json ("reg"); every SGD step then runs
+ * regularize() between the backward and the update, as training does.
+ *
+ * A model whose forward passes draw noise (RSE) writes the standard normal
+ * draws of each pass, in the order drawn: noise_train.npy (the training
+ * step), noise_frozen.npy, noise_eval.npy, noise_sgd1.npy, noise_sgd2.npy,
+ * and noise_pgd.npy: those of the model->ensemble passes of pgd_dx.npy.
+ * Its attacks are neither run nor written.
+ *
+ * Built with -DADVCC_DOUBLE (real_t = double, the double runtime), the
+ * dumper rounds the initial parameters and the images to float32 first, so
+ * that init.safetensors and x.npy hold exactly what the run starts from,
+ * and writes every output in double ("F64" tensors, '<f8' arrays).  The
+ * quantised models are checked that way: their forward rounds activations
+ * to a grid, and float32 arithmetic puts a few of them on the other side of
+ * a rounding tie from a float64 reference; each such flip moves the output
+ * by a whole grid step and every later layer with it.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,25 +103,60 @@ static const struct pgd_run {
 #define PGD_ALPHA (2.0 / 255)
 #define N_PGD_RUNS ((int)(sizeof pgd_runs / sizeof pgd_runs[0]))
 
+#define MAX_FILLS 16
+
 typedef struct options {
     unsigned long long seed;
     int batch;
     const char *data;   /* auto, random, cifar10, fashion-mnist */
     const char *out;
     double lr, momentum, weight_decay;
+    int n_fills;        /* --fill SUFFIX=VALUE, in order */
+    const char *fill_suffix[MAX_FILLS];
+    double fill_value[MAX_FILLS];
 } options;
 
 static void usage(FILE *f)
 {
     fprintf(f,
         "usage: %s --out DIR [--seed N] [--batch N] [--data auto|random|cifar10|fashion-mnist]\n"
-        "          [--lr X] [--momentum X] [--weight-decay X]\n"
+        "          [--lr X] [--momentum X] [--weight-decay X] [--fill SUFFIX=X]...\n"
         "Runs one training step and PGD attacks of model %s and writes their\n"
         "inputs, outputs and gradients into DIR for tests/oracle/oracle.py.\n"
         "  --data auto   CIFAR-10 test images when $CIFAR10_DIR is set and the\n"
         "                model takes 3x32x32 images, Fashion-MNIST for 1x28x28,\n"
-        "                otherwise random pixels.\n",
-        progname, ADVCC_MODEL.name);
+        "                otherwise random pixels.\n"
+        "  --fill S=X    start every tensor whose name ends in S at X (e.g.\n"
+        "                .hi=1 for the DTReLU bounds); in order, at most %d.\n",
+        progname, ADVCC_MODEL.name, MAX_FILLS);
+}
+
+/* Applies the --fill options to the parameters; the number of tensors
+ * filled, or -1 when an option matched none. */
+static int apply_fills(const options *o, real_t *params)
+{
+    const advcc_model *m = &ADVCC_MODEL;
+    int total = 0;
+    for (int k = 0; k < o->n_fills; k++) {
+        size_t ls = strlen(o->fill_suffix[k]);
+        int hits = 0;
+        for (int i = 0; i < m->n_tensors; i++) {
+            const advcc_tensor *t = &m->tensors[i];
+            size_t ln = strlen(t->name);
+            if (ln < ls || strcmp(t->name + ln - ls, o->fill_suffix[k]) != 0)
+                continue;
+            for (size_t j = 0; j < t->size; j++)
+                params[t->offset + j] = (real_t)o->fill_value[k];
+            hits++;
+        }
+        if (!hits) {
+            fprintf(stderr, "%s: --fill: model %s has no tensor ending in '%s'\n",
+                    progname, m->name, o->fill_suffix[k]);
+            return -1;
+        }
+        total += hits;
+    }
+    return total;
 }
 
 static int fail(const char *what, const char *err)
@@ -100,12 +165,92 @@ static int fail(const char *what, const char *err)
     return -1;
 }
 
+#ifdef ADVCC_DOUBLE
+/* The product's writers store float32; a double run is written at its own
+ * width by these two.  Little-endian hosts only (as the readers assume). */
+static int write_f64(FILE *f, const double *a, size_t n)
+{
+    return fwrite(a, sizeof *a, n, f) == n ? 0 : -1;
+}
+
+static int save_npy64(const char *path, const double *a, int ndim,
+                      const int *shape)
+{
+    char dict[256];
+    size_t count = 1;
+    int len = snprintf(dict, sizeof dict,
+                       "{'descr': '<f8', 'fortran_order': False, 'shape': (");
+    for (int i = 0; i < ndim; i++) {
+        count *= (size_t)shape[i];
+        len += snprintf(dict + len, sizeof dict - (size_t)len, "%d%s",
+                        shape[i], ndim == 1 ? "," : i + 1 < ndim ? ", " : "");
+    }
+    len += snprintf(dict + len, sizeof dict - (size_t)len, "), }");
+    size_t hlen = ((size_t)len + 11 + 63) / 64 * 64 - 10;  /* 64-byte data */
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+                             (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8)};
+    fwrite(pre, 1, sizeof pre, f);
+    fprintf(f, "%s%*s\n", dict, (int)(hlen - (size_t)len - 1), "");
+    int rc = write_f64(f, a, count);
+    return fclose(f) != 0 || rc ? -1 : 0;
+}
+
+static int save_params64(const char *path, const advcc_model *m,
+                         const double *p)
+{
+    /* per tensor: its name and at most 150 bytes of dtype, shape, offsets */
+    size_t cap = 256 + strlen(m->name), len = 0;
+    for (int i = 0; i < m->n_tensors; i++)
+        cap += strlen(m->tensors[i].name) + 150;
+    char *h = malloc(cap);
+    if (!h)
+        return -1;
+    len += (size_t)snprintf(h, cap, "{\"__metadata__\":{\"model\":\"%s\"}", m->name);
+    size_t at = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const advcc_tensor *t = &m->tensors[i];
+        len += (size_t)snprintf(h + len, cap - len, ",\"%s\":{\"dtype\":\"F64\",\"shape\":[", t->name);
+        for (int d = 0; d < t->ndim; d++)
+            len += (size_t)snprintf(h + len, cap - len, "%s%d", d ? "," : "", t->shape[d]);
+        len += (size_t)snprintf(h + len, cap - len, "],\"data_offsets\":[%zu,%zu]}",
+                                at, at + t->size * sizeof *p);
+        at += t->size * sizeof *p;
+    }
+    len += (size_t)snprintf(h + len, cap - len, "}");
+    while ((8 + len) % 8)
+        h[len++] = ' ';
+    FILE *f = fopen(path, "wb");
+    int rc = -1;
+    if (f) {
+        unsigned char n8[8];
+        for (int k = 0; k < 8; k++)
+            n8[k] = (unsigned char)((uint64_t)len >> (8 * k));
+        rc = fwrite(n8, 1, 8, f) == 8 && fwrite(h, 1, len, f) == len ? 0 : -1;
+        for (int i = 0; i < m->n_tensors && rc == 0; i++)
+            rc = write_f64(f, p + m->tensors[i].offset, m->tensors[i].size);
+        if (fclose(f) != 0)
+            rc = -1;
+    }
+    free(h);
+    return rc;
+}
+#endif
+
 static int write_params(const char *dir, const char *file, const real_t *p)
 {
     char path[4096], err[512];
     snprintf(path, sizeof path, "%s/%s", dir, file);
+#ifdef ADVCC_DOUBLE
+    (void)err;
+    if (save_params64(path, &ADVCC_MODEL, p) != 0)
+        return fail(path, strerror(errno));
+#else
     if (checkpoint_save(path, &ADVCC_MODEL, p, err, sizeof err) != 0)
         return fail(path, err);
+#endif
     return 0;
 }
 
@@ -114,9 +259,86 @@ static int write_array(const char *dir, const char *file, const real_t *a,
 {
     char path[4096], err[512];
     snprintf(path, sizeof path, "%s/%s", dir, file);
+#ifdef ADVCC_DOUBLE
+    (void)err;
+    if (save_npy64(path, a, ndim, shape) != 0)
+        return fail(path, strerror(errno));
+#else
     if (npy_write(path, a, ndim, shape, err, sizeof err) != 0)
         return fail(path, err);
+#endif
     return 0;
+}
+
+/* Rounds a to float32 values (a no-op in the float build). */
+static void round_to_float(real_t *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        a[i] = (real_t)(float)a[i];
+}
+
+/* ---- noise: what a forward pass drew from the context's rng ---- */
+
+static int rng_same(const advcc_rng *a, const advcc_rng *b)
+{
+    return memcmp(a->s, b->s, sizeof a->s) == 0 && a->have_spare == b->have_spare &&
+           (!a->have_spare || a->spare == b->spare);
+}
+
+/* The normals drawn between states `before` and `after` (noise layers draw
+ * nothing else), into a new array; *count gets how many (0: no noise, NULL
+ * returned).  Gives up past `limit` draws. */
+static real_t *noise_drawn(const advcc_rng *before, const advcc_rng *after,
+                           long limit, long *count)
+{
+    advcc_rng r = *before;
+    long n = 0;
+    while (!rng_same(&r, after) && n <= limit) {
+        rng_normal(&r);
+        n++;
+    }
+    *count = n;
+    if (n == 0 || n > limit)
+        return NULL;
+    real_t *xi = malloc(sizeof *xi * (size_t)n);
+    if (!xi)
+        return NULL;
+    r = *before;
+    for (long i = 0; i < n; i++)
+        xi[i] = (real_t)rng_normal(&r);
+    return xi;
+}
+
+/* Writes what the context's rng drew since state `before` into
+ * noise_<tag>.npy, when it drew anything; -1 on a write error or when the
+ * draws cannot be counted. */
+static int note_noise(const options *o, const advcc_ctx *c,
+                      const advcc_rng *before, const char *tag)
+{
+    const advcc_model *m = c->model;
+    if (rng_same(before, c->rng))
+        return 0;
+    long limit = 64L * o->batch * m->in_c * m->in_h * m->in_w, n;
+    real_t *xi = noise_drawn(before, c->rng, limit, &n);
+    if (!xi) {
+        fprintf(stderr, "%s: %s: cannot recount its noise draws\n", progname, tag);
+        return -1;
+    }
+    char file[64];
+    snprintf(file, sizeof file, "noise_%s.npy", tag);
+    int len = (int)n;
+    int rc = write_array(o->out, file, xi, 1, &len);
+    free(xi);
+    return rc;
+}
+
+/* A forward pass, its noise noted under tag. */
+static int forward_noted(const options *o, advcc_ctx *c, const real_t *x,
+                         int batch, int mode, real_t *logits, const char *tag)
+{
+    advcc_rng before = *c->rng;
+    c->model->forward(c, x, batch, mode, logits);
+    return note_noise(o, c, &before, tag);
 }
 
 /* Fills x and y with the first `batch` images of the model's dataset, or
@@ -180,17 +402,28 @@ static const char *kind_name(int kind)
     return kind >= 0 && kind <= ADVCC_STATE ? names[kind] : "unknown";
 }
 
-/* The step every check starts from: forward in training mode, the mean
- * cross-entropy, and the full backward. */
-static double train_pass(advcc_ctx *c, const real_t *x, const int *y,
-                         int batch, real_t *logits, real_t *dlogits,
-                         real_t *dx)
+/* The step every check starts from: forward in training mode (its noise
+ * noted under tag), the mean cross-entropy, and the full backward.  0, or
+ * -1 on a write error. */
+static int train_pass(const options *o, advcc_ctx *c, const real_t *x,
+                      const int *y, int batch, real_t *logits,
+                      real_t *dlogits, real_t *dx, const char *tag,
+                      double *loss)
 {
     const advcc_model *m = c->model;
-    m->forward(c, x, batch, ADVCC_TRAIN, logits);
-    double loss = softmax_xent(logits, y, batch, m->classes, dlogits, NULL);
+    if (forward_noted(o, c, x, batch, ADVCC_TRAIN, logits, tag) != 0)
+        return -1;
+    *loss = softmax_xent(logits, y, batch, m->classes, dlogits, NULL);
     m->backward(c, dlogits, 1, dx);
-    return loss;
+    return 0;
+}
+
+static void json_terms(FILE *f, const advcc_model *m, const double *terms)
+{
+    fprintf(f, "{");
+    for (int i = 0; i < m->n_reg_terms; i++)
+        fprintf(f, "%s\"%s\": %.17g", i ? ", " : "", m->reg_term_names[i], terms[i]);
+    fprintf(f, "}");
 }
 
 /* From init, two training forwards (they move the running statistics),
@@ -222,10 +455,16 @@ static int dump_pgd(const options *o, advcc_ctx *c, const real_t *init,
         m->forward(c, x, batch, ADVCC_TRAIN, logits);
     if (write_params(o->out, "pgd.safetensors", c->params))
         goto done;
+    /* A randomised model's passes (model->ensemble of them, each replayed
+     * for its backward) draw afresh only the first time. */
+    advcc_rng before = *c->rng;
     *loss = infer_loss_grad(&inf, x, y, batch, ADVCC_EVAL, 1, 0, dx, NULL);
-    if (write_array(o->out, "pgd_dx.npy", dx, 4, xshape))
+    if (note_noise(o, c, &before, "pgd") ||
+        write_array(o->out, "pgd_dx.npy", dx, 4, xshape))
         goto done;
-    for (int k = 0; k < N_PGD_RUNS; k++) {
+    /* A randomised model's attacks are not replayed by the check: not
+     * written. */
+    for (int k = 0; k < N_PGD_RUNS && !inf.random; k++) {
         const struct pgd_run *run = &pgd_runs[k];
         /* Iterate s is the attack stopped after s steps: without a random
          * start every attack retraces the same path. */
@@ -270,6 +509,8 @@ static int run(const options *o)
     int batch = o->batch;
     size_t n_in = (size_t)batch * m->in_c * m->in_h * m->in_w;
     size_t n_out = (size_t)batch * m->classes;
+    size_t n_params = m->n_params;
+    int n_terms = m->regularize ? m->n_reg_terms : 0;
 
     /* The parameters and noise stream of `MODEL train --seed N`. */
     advcc_ctx *c = ctx_create(m, batch, o->seed);
@@ -277,24 +518,32 @@ static int run(const options *o)
     rng_seed(&root, o->seed);
     rng_split(&root, 7, &data_rng);
 
-    real_t *init = malloc(m->n_params * sizeof *init);
+    real_t *init = malloc(n_params * sizeof *init);
+    real_t *snap = malloc(n_params * sizeof *snap);
     real_t *x = calloc(n_in, sizeof *x);
     real_t *dx = calloc(n_in, sizeof *dx);
     real_t *logits = calloc(n_out, sizeof *logits);
     real_t *dlogits = calloc(n_out, sizeof *dlogits);
     real_t *ylabels = calloc((size_t)batch, sizeof *ylabels);
     int *y = calloc((size_t)batch, sizeof *y);
+    /* terms: the step's, its repeat's, and each SGD step's */
+    double *terms = calloc((size_t)(4 * n_terms + 1), sizeof *terms);
     sgd_state sgd = {0};
     FILE *f = NULL;
-    if (!c || !init || !x || !dx || !logits || !dlogits || !ylabels || !y) {
+    if (!c || !init || !snap || !x || !dx || !logits || !dlogits || !ylabels ||
+        !y || !terms) {
         fprintf(stderr, "%s: out of memory\n", progname);
         goto done;
     }
 
-    memcpy(init, c->params, m->n_params * sizeof *init);
+    if (apply_fills(o, c->params) < 0)
+        goto done;
+    round_to_float(c->params, n_params);
+    memcpy(init, c->params, n_params * sizeof *init);
     const char *source = load_batch(o, &data_rng, x, y);
     if (!source)
         goto done;
+    round_to_float(x, n_in);
     for (int i = 0; i < batch; i++)
         ylabels[i] = (real_t)y[i];
 
@@ -306,36 +555,61 @@ static int run(const options *o)
         goto done;
 
     /* Training forward and full backward. */
-    double loss = train_pass(c, x, y, batch, logits, dlogits, dx);
-    if (write_array(o->out, "logits.npy", logits, 2, lshape) ||
+    double loss;
+    if (train_pass(o, c, x, y, batch, logits, dlogits, dx, "train", &loss) ||
+        write_array(o->out, "logits.npy", logits, 2, lshape) ||
         write_params(o->out, "grads.safetensors", c->grads) ||
         write_array(o->out, "dx.npy", dx, 4, xshape) ||
         write_params(o->out, "after.safetensors", c->params))
         goto done;
 
+    /* The regulariser on top of that backward, as train.c runs it; then
+     * once more from the same u, v on zeroed gradients, for its gradient
+     * alone.  The parameters go back to `after` for what follows. */
+    double reg = 0, reg_again = 0;
+    if (m->regularize) {
+        memcpy(snap, c->params, n_params * sizeof *snap);
+        reg = m->regularize(c, 1, terms);
+        if (write_params(o->out, "reg_grads.safetensors", c->grads) ||
+            write_params(o->out, "reg_after.safetensors", c->params))
+            goto done;
+        memcpy(c->params, snap, n_params * sizeof *snap);
+        memset(c->grads, 0, n_params * sizeof *c->grads);
+        reg_again = m->regularize(c, 1, terms + n_terms);
+        if (write_params(o->out, "reg_only.safetensors", c->grads))
+            goto done;
+        memcpy(c->params, snap, n_params * sizeof *snap);
+    }
+
     /* Frozen training mode: batch statistics, running statistics untouched. */
-    m->forward(c, x, batch, ADVCC_TRAIN_FROZEN, logits);
-    if (write_array(o->out, "frozen_logits.npy", logits, 2, lshape) ||
+    if (forward_noted(o, c, x, batch, ADVCC_TRAIN_FROZEN, logits, "frozen") ||
+        write_array(o->out, "frozen_logits.npy", logits, 2, lshape) ||
         write_params(o->out, "frozen.safetensors", c->params))
         goto done;
 
     /* Evaluation mode and the attack's input-only backward. */
-    m->forward(c, x, batch, ADVCC_EVAL, logits);
+    if (forward_noted(o, c, x, batch, ADVCC_EVAL, logits, "eval"))
+        goto done;
     double eval_loss = softmax_xent(logits, y, batch, m->classes, dlogits, NULL);
     m->backward(c, dlogits, 0, dx);
     if (write_array(o->out, "eval_logits.npy", logits, 2, lshape) ||
         write_array(o->out, "eval_dx.npy", dx, 4, xshape))
         goto done;
 
-    /* Two SGD steps from init on the same batch. */
+    /* Two SGD steps from init on the same batch, each as a training step:
+     * backward, regulariser, update. */
     if (sgd_init(&sgd, m, o->lr, o->momentum, o->weight_decay) != 0) {
         fprintf(stderr, "%s: out of memory\n", progname);
         goto done;
     }
-    memcpy(c->params, init, m->n_params * sizeof *init);
-    double sgd_loss[2];
+    memcpy(c->params, init, n_params * sizeof *init);
+    double sgd_loss[2], sgd_reg[2] = {0, 0};
     for (int step = 0; step < 2; step++) {
-        sgd_loss[step] = train_pass(c, x, y, batch, logits, dlogits, NULL);
+        if (train_pass(o, c, x, y, batch, logits, dlogits, NULL,
+                       step == 0 ? "sgd1" : "sgd2", &sgd_loss[step]))
+            goto done;
+        if (m->regularize)
+            sgd_reg[step] = m->regularize(c, 1, terms + (2 + step) * n_terms);
         sgd_step(&sgd, m, c->params, c->grads);
         if (write_params(o->out, step == 0 ? "sgd1.safetensors" : "sgd2.safetensors",
                          c->params))
@@ -361,6 +635,22 @@ static int run(const options *o)
     fprintf(f, " \"sgd\": {\"lr\": %.17g, \"momentum\": %.17g, \"weight_decay\": %.17g, "
                "\"losses\": [%.17g, %.17g]},\n",
             o->lr, o->momentum, o->weight_decay, sgd_loss[0], sgd_loss[1]);
+    if (m->regularize) {
+        fprintf(f, " \"reg\": {\"total\": %.17g, \"terms\": ", reg);
+        json_terms(f, m, terms);
+        fprintf(f, ",\n  \"again\": %.17g, \"again_terms\": ", reg_again);
+        json_terms(f, m, terms + n_terms);
+        fprintf(f, ",\n  \"sgd\": [%.17g, %.17g], \"sgd_terms\": [", sgd_reg[0], sgd_reg[1]);
+        json_terms(f, m, terms + 2 * n_terms);
+        fprintf(f, ", ");
+        json_terms(f, m, terms + 3 * n_terms);
+        fprintf(f, "]},\n");
+    }
+    fprintf(f, " \"ensemble\": %d, \"ensemble_probs\": %d, \"fills\": [",
+            m->ensemble, m->ensemble_probs);
+    for (int k = 0; k < o->n_fills; k++)
+        fprintf(f, "%s[\"%s\", %.17g]", k ? ", " : "", o->fill_suffix[k], o->fill_value[k]);
+    fprintf(f, "],\n");
     fprintf(f, " \"pgd\": {\"loss\": %.17g, \"alpha\": %.17g, \"runs\": [",
             pgd_loss, PGD_ALPHA);
     for (int k = 0; k < N_PGD_RUNS; k++)
@@ -385,12 +675,14 @@ done:
     sgd_free(&sgd);
     ctx_free(c);
     free(init);
+    free(snap);
     free(x);
     free(dx);
     free(logits);
     free(dlogits);
     free(ylabels);
     free(y);
+    free(terms);
     return rc;
 }
 
@@ -416,6 +708,7 @@ int main(int argc, char **argv)
         {"lr", required_argument, NULL, 'l'},
         {"momentum", required_argument, NULL, 'm'},
         {"weight-decay", required_argument, NULL, 'w'},
+        {"fill", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int ch;
@@ -453,6 +746,18 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s: not a number: %s\n", progname, optarg);
                 return 2;
             }
+            break;
+        }
+        case 'f': {
+            char *eq = strrchr(optarg, '=');
+            if (!eq || eq == optarg || o.n_fills == MAX_FILLS ||
+                parse_real(eq + 1, &o.fill_value[o.n_fills]) != 0) {
+                fprintf(stderr, "%s: --fill wants SUFFIX=NUMBER (at most %d): %s\n",
+                        progname, MAX_FILLS, optarg);
+                return 2;
+            }
+            *eq = '\0';
+            o.fill_suffix[o.n_fills++] = optarg;
             break;
         }
         case 'h':

@@ -12,17 +12,27 @@ parameters, repeats every computation and compares:
   dx                   the input gradient
   stats <tensor>       running statistics after that forward (momentum 0.1,
                        unbiased variance); trained tensors must not move
+  reg <term>, total    a model with a regulariser (METHODS.md 5): each term
+                       (weight times penalty) on the step's weights
+  reg grad <weight>    the regulariser's own gradient (spectral terms with
+                       u, v held constant, as the C code takes them)
+  step grad <weight>   the training step's gradient, cross-entropy's plus
+                       the regulariser's; other gradients must not change
+  reg state <u or v>   the power iteration's vectors after the step; nothing
+                       else may move
   frozen ...           frozen-training forward: same logits, nothing moves
   eval ...             evaluation-mode logits, loss and input gradient
   sgd<k> <tensor>      parameters after k SGD steps from the same start
                        (torch.optim.SGD: buf = momentum*buf + grad + wd*p,
-                       p -= lr*buf, on every trained tensor, as runtime/sgd.c)
+                       p -= lr*buf, on every trained tensor, as runtime/sgd.c;
+                       the regulariser between backward and update, u and v
+                       carried from step to step), and sgd<k> reg, its value
   pgd loss, pgd dx     evaluation mode, running statistics moved by two
                        training forwards: the loss and the input gradient of
                        the summed cross-entropy at x (runtime/infer.c); an
                        image off by more than --tol is judged again with
-                       the derivatives of ReLUs within rounding of their
-                       kink flipped (pgd_check.py)
+                       the derivatives of activations within rounding of
+                       their kinks flipped (pgd_check.py)
   pgd <eps> <k> steps  every step of the L-infinity PGD, pixel by pixel, from
                        the runtime's own iterates; pixels whose gradient sign
                        rounding leaves open are excused and counted, and must
@@ -30,12 +40,26 @@ parameters, repeats every computation and compares:
   pgd <eps> final      the attack's images against PyTorch's PGD from x, for
                        the images whose every step agreed
 
+A model with noise layers (RSE) is replayed with the runtime's own draws,
+dumped pass by pass; its attack gradient (pgd loss, pgd dx) is that of the
+average of its passes, and its attacks are not checked.
+
 The reference is PyTorch in float64, from the same float32 parameters and
 images: PyTorch's own float32 result is no oracle at this tolerance (on one
 batch of 100 CIFAR-10 images, seed 5, its dx was off by 3e-2 and bn3.bias's
 gradient by 6e-3 against float64, through BatchNorm's backward sums, while
 the C code, which sums in double, stayed below 1e-6).  Each line also shows
 PyTorch float32's error against the same reference, for scale.
+
+Quantised models (METHODS.md 4) are compared with the runtime built in
+double (meta.json's real_bytes is 8; see dump_model.c): their activations are
+rounded onto a grid, and float32 puts a few values on the other side of a
+rounding tie from float64, each flip a whole grid step (on the seed CNN's
+batch of 8, one flip in the second block became 14 differing outputs of the
+third and 8 of the second linear layer; the logits moved by 2e-2 of their
+largest, PyTorch float32's by 3e-2).  Against a float32 runtime the
+reference still takes the runtime's grid index for weights whose scaled
+value is within 1e-5 of a .5 boundary (WeightTies), and counts them.
 
 Error measure (printed per tensor): max |c - ref| / max |ref|, the largest
 elementwise error relative to the tensor's largest magnitude.  Exceptions:
@@ -45,12 +69,12 @@ elementwise error relative to the tensor's largest magnitude.  Exceptions:
     weight|, an absolute tolerance on the scale of the layer's gradients.
   - parameters after SGD are compared through their update d = p_k - p_0:
     error = (max |c - ref| - k ulp) / max |d_ref|, where k ulp (k steps,
-    float32 ulps of the tensor's largest parameter) allows for the rounding
-    of storing p in float32; the line shows how large that allowance is
-    against the update, so a wrong momentum rule (an error of tens of
-    percent of the update) still fails.  A conv bias before BatchNorm is
-    judged against its conv weight's update.
-  - scalars (the losses): |c - ref| / |ref|.
+    ulps of the tensor's largest parameter in the runtime's real type)
+    allows for the rounding of storing p; the line shows how large that
+    allowance is against the update, so a wrong momentum rule (an error of
+    tens of percent of the update) still fails.  A conv bias before
+    BatchNorm is judged against its conv weight's update.
+  - scalars (the losses, the regulariser's terms): |c - ref| / |ref|.
 A tensor passes when its error is at most --tol.  The last line is
 `N passed, N failed`; the exit status is 1 when anything failed.
 """
@@ -58,6 +82,11 @@ import argparse
 import json
 import os
 import sys
+
+# OpenMP threads that spin while waiting made every PyTorch call here ten
+# times slower on a loaded two-core machine; they must sleep.  (Read when
+# torch loads its OpenMP runtime.)
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 import numpy as np
 import torch
@@ -124,19 +153,104 @@ def train_forward_backward(model, x, y):
     return logits, loss, xt.grad
 
 
-def reference(name, init, x, y, kinds, sgd, dtype):
+class WeightTies:
+    """Grid-index hook (torch_models.FakeQuantMinMax) of a float64 reference
+    for a runtime that computes in float32.  The runtime takes each weight's
+    grid index from (w - lo) / s in float32; where a value lies within
+    rounding of a .5 boundary, float64 may round it the other way, a whole
+    grid step.  The runtime's index is computed here as runtime/quant.h
+    does it (a float32 oracle of its formula gets the same bits); where it
+    differs from float64's and float64's scaled value is within 1e-5 of the
+    boundary (wider where float32's own error bound, 2.4e-7 of the value,
+    is), the reference takes the runtime's index and the weight is counted
+    as a tie; any other difference is counted as unexplained and keeps the
+    reference's index."""
+
+    def __init__(self):
+        self.weights = 0
+        self.ties = 0
+        self.unexplained = 0
+
+    def __call__(self, w, lo, s, top):
+        j = torch_models.grid_index(w, lo, s, top)
+        self.weights += w.numel()
+        w32 = w.to(torch.float32)
+        lo32, hi32 = w32.min(), w32.max()
+        j32 = torch_models.grid_index(w32, lo32, (hi32 - lo32) / top, top).to(w.dtype)
+        differ = j32 != j
+        if bool(differ.any()):
+            v = torch_models.grid_scaled(w, lo, s, top)
+            gap = (v - torch.floor(v) - 0.5).abs()
+            tie = differ & (gap <= torch.clamp(2.4e-7 * v, min=1e-5))
+            self.ties += int(tie.sum())
+            self.unexplained += int((differ & ~tie).sum())
+            j = torch.where(tie, j32, j)
+        return j
+
+
+class NoiseFeed:
+    """The runtime's standard normal draws of one forward pass, handed to
+    the noise layers in the order they were drawn.  The layers draw over
+    their input in the runtime's CNHW layout; torch's is NCHW."""
+
+    def __init__(self, draws):
+        self.draws = torch.from_numpy(np.asarray(draws, dtype=np.float64))
+        self.used = 0
+
+    def __call__(self, shape):
+        n = int(np.prod(shape))
+        if self.used + n > len(self.draws):
+            raise ValueError(f"noise: the pass wants more than the {len(self.draws)} draws dumped")
+        xi = self.draws[self.used:self.used + n]
+        self.used += n
+        b, c = shape[0], shape[1]
+        return xi.view(c, b, *shape[2:]).transpose(0, 1)
+
+
+def feed_noise(model, noise, tag, used):
+    """Points model's noise layers at the draws of pass `tag`; records in
+    used[tag] the feed, to count what the pass took."""
+    if noise is None:
+        return
+    feed = NoiseFeed(noise[tag])
+    used[tag] = feed
+    for m in model.modules():
+        if isinstance(m, torch_models.Noise):
+            m.source = feed
+
+
+def install_ties(model, ties):
+    for m in model.modules():
+        if isinstance(m, torch_models.QuantLayer):
+            m.index_hook = ties
+
+
+def weight_names(model):
+    return [f"{n}.weight" for n in model.blocks_and_fcs()]
+
+
+def reference(name, init, x, y, kinds, sgd, dtype, real, ties=None, noise=None):
     """Everything dump_model computed, computed by PyTorch in dtype: a dict
-    label -> float64 array (labels as printed), and the conv biases whose
-    true gradient is zero ({bias: its weight})."""
+    label -> float64 array (labels as printed), the conv biases whose true
+    gradient is zero ({bias: its weight}), and the noise feeds used ({pass:
+    NoiseFeed}).  real: the runtime's real type, that of the model's
+    constants; ties: a WeightTies hook for the quantised layers, or None;
+    noise: {pass: draws} of a model with noise layers, or None."""
     trained = [n for n, k in kinds.items() if k != "state"]
     state = [n for n, k in kinds.items() if k == "state"]
     x = torch.tensor(x, dtype=dtype)
-    out = {}
+    out, used = {}, {}
 
-    model = torch_models.build(name).to(dtype)
-    torch_models.load_arrays(model, init)
-    params = dict(model.named_parameters())
-    buffers = dict(model.named_buffers())
+    def build():
+        model = torch_models.build(name).to(dtype)
+        torch_models.set_real(model, real)
+        torch_models.load_arrays(model, init)
+        if ties is not None:
+            install_ties(model, ties)
+        return model, dict(model.named_parameters()), dict(model.named_buffers())
+
+    model, params, buffers = build()
+    feed_noise(model, noise, "train", used)
     logits, loss, dx = train_forward_backward(model, x, y)
     out["logits"], out["loss"], out["dx"] = np64(logits), loss.item(), np64(dx)
     for n in trained:
@@ -144,8 +258,36 @@ def reference(name, init, x, y, kinds, sgd, dtype):
     for n in state:
         out[f"stats {n}"] = np64(buffers[n])
 
-    # Evaluation mode with the running statistics of one training forward.
+    # The regulariser on the same (master) weights: its value and terms,
+    # its own gradient, the step's (loss + regulariser), the next u, v.
+    if model.reg:
+        total, terms, nxt = model.regularize()
+        weights = weight_names(model)
+        rgrads = torch.autograd.grad(total, [params[n] for n in weights])
+        out["reg terms"] = list(terms)
+        for t, v in terms.items():
+            out[f"reg {t}"] = v
+        out["reg total"] = sum(terms.values())
+        for n, g in zip(weights, rgrads):
+            out[f"reg grad {n}"] = np64(g)
+            out[f"step grad {n}"] = np64(params[n].grad + g)
+        for n, t in nxt.items():
+            out[f"reg state {n}"] = np64(t)
+
+    # Frozen training mode (noise drawn again) and evaluation mode with the
+    # running statistics of one training forward.
+    if noise is not None:
+        feed_noise(model, noise, "frozen", used)
+        with torch.no_grad():
+            model.train()
+            bn = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+            for m in bn:
+                m.momentum = 0.0    # batch statistics, running ones kept
+            out["frozen logits"] = np64(model(x))
+            for m in bn:
+                m.momentum = 0.1
     model.eval()
+    feed_noise(model, noise, "eval", used)
     xt = x.clone().requires_grad_(True)
     elogits = model(xt)
     eloss = F.cross_entropy(elogits, y)
@@ -153,27 +295,34 @@ def reference(name, init, x, y, kinds, sgd, dtype):
     out["eval logits"], out["eval loss"], out["eval dx"] = np64(elogits), eloss.item(), np64(xt.grad)
 
     # SGD with momentum (torch.optim.SGD decays every trained tensor, as
-    # runtime/sgd.c does), from init, two steps on the same batch.
-    model = torch_models.build(name).to(dtype)
-    torch_models.load_arrays(model, init)
-    params = dict(model.named_parameters())
-    buffers = dict(model.named_buffers())
+    # runtime/sgd.c does), from init, two steps on the same batch, each
+    # with the regulariser between backward and update as in training.
+    model, params, buffers = build()
     opt = torch.optim.SGD([params[n] for n in trained], lr=sgd["lr"],
                           momentum=sgd["momentum"], weight_decay=sgd["weight_decay"])
     for step in (1, 2):
+        feed_noise(model, noise, f"sgd{step}", used)
         _, sloss, _ = train_forward_backward(model, x, y)
         out[f"sgd{step} loss"] = sloss.item()
+        if model.reg:
+            total, terms, nxt = model.regularize()
+            total.backward()
+            model.commit_spectral(nxt)
+            out[f"sgd{step} reg"] = sum(terms.values())
         opt.step()
         for n in trained:
             out[f"sgd{step} {n}"] = np64(params[n])
         for n in state:
             out[f"sgd{step} stats {n}"] = np64(buffers[n])
-    return out, model.cancelled_biases()
+    return out, model.cancelled_biases(), used
 
 
 def max_abs(a):
     a = np.asarray(a, dtype=np.float64)
     return float(np.max(np.abs(a))) if a.size else 0.0
+
+
+NOISE_PASSES = ("train", "frozen", "eval", "sgd1", "sgd2")
 
 
 def check_dir(d, tally, opts):
@@ -183,8 +332,12 @@ def check_dir(d, tally, opts):
     kinds = {t["name"]: t["kind"] for t in meta["tensors"]}
     trained = [n for n, k in kinds.items() if k != "state"]
     state = [n for n, k in kinds.items() if k == "state"]
+    # The runtime's real type: float32, or float64 for a double build.
+    real = np.float64 if meta.get("real_bytes") == 8 else np.float32
+    fills = "".join(f", {s} = {v:g}" for s, v in meta.get("fills", []))
     print(f"oracle: model {name}, seed {meta['seed']}, batch {meta['batch']} "
-          f"({meta['data']} images), tolerance {tally.tol:g} against PyTorch float64")
+          f"({meta['data']} images{fills}), runtime in {np.dtype(real).name}, "
+          f"tolerance {tally.tol:g} against PyTorch float64")
 
     def load(f):
         return read_safetensors(os.path.join(d, f))[0]
@@ -195,11 +348,19 @@ def check_dir(d, tally, opts):
     init = load("init.safetensors")
     if set(init) != set(kinds):
         raise ValueError(f"{d}: init.safetensors and meta.json list different tensors")
-    x = np.load(os.path.join(d, "x.npy")).astype(np.float32)
+    x = np.load(os.path.join(d, "x.npy")).astype(real)
     y = torch.tensor(np.load(os.path.join(d, "labels.npy")).astype(np.int64))
+    noise = None
+    if os.path.exists(os.path.join(d, "noise_train.npy")):
+        noise = {p: np.load(os.path.join(d, f"noise_{p}.npy")) for p in NOISE_PASSES}
 
-    ref, cancelled = reference(name, init, x, y, kinds, meta["sgd"], torch.float64)
-    r32, _ = reference(name, init, x, y, kinds, meta["sgd"], torch.float32)
+    quantized = any(isinstance(m, torch_models.QuantLayer)
+                    for m in torch_models.build(name).modules())
+    ties = WeightTies() if quantized and real == np.float32 else None
+    ref, cancelled, used = reference(name, init, x, y, kinds, meta["sgd"], torch.float64,
+                                     real, ties, noise)
+    r32, _, _ = reference(name, init, x, y, kinds, meta["sgd"], torch.float32, real, None,
+                          noise)
 
     # What the C code wrote, under the same labels.
     got = {"logits": npy("logits.npy"), "loss": meta["loss"], "dx": npy("dx.npy"),
@@ -239,9 +400,10 @@ def check_dir(d, tally, opts):
         slack = 0.0
         kind, _, n = label.partition(" ")
         if kind.startswith("sgd") and n in kinds and kinds[n] != "state":
-            # Each step stores p in float32, rounding it by half an ulp.
+            # Each step stores p in the runtime's real type, rounding it by
+            # half an ulp.
             steps = int(kind[3:])
-            slack = steps * float(np.spacing(np.float32(max_abs(r))))
+            slack = steps * float(np.spacing(real(max_abs(r))))
             note += f" ({steps} ulp = {slack / scale:.0e} of it)" if scale else ""
         err = max(0.0, max_abs(c - r) - slack)
         err = err / scale if scale else err
@@ -254,10 +416,17 @@ def check_dir(d, tally, opts):
     tally.exact("forward moves no trained tensor",
                 np.concatenate([after[n].ravel() for n in trained]),
                 np.concatenate([init[n].ravel() for n in trained]))
+    if ties is not None:
+        tally.check("quantised weights on ties", ties.unexplained == 0,
+                    f"{ties.ties} of {ties.weights} weight roundings excused as float32 "
+                    f"ties (runtime's index taken), {ties.unexplained} differ otherwise")
+    if "reg" in meta or "reg terms" in ref:
+        check_reg(d, meta, ref, got, grads, after, load, tally, compare)
 
     # Frozen training mode: the training-mode logits, nothing moves.
-    got["frozen logits"], ref["frozen logits"], r32["frozen logits"] = \
-        npy("frozen_logits.npy"), ref["logits"], r32["logits"]
+    got["frozen logits"] = npy("frozen_logits.npy")
+    if "frozen logits" not in ref:
+        ref["frozen logits"], r32["frozen logits"] = ref["logits"], r32["logits"]
     compare("frozen logits")
     frozen = load("frozen.safetensors")
     tally.exact("frozen forward moves nothing",
@@ -268,24 +437,121 @@ def check_dir(d, tally, opts):
         compare(label)
     for step in (1, 2):
         compare(f"sgd{step} loss")
+        if f"sgd{step} reg" in ref:
+            got[f"sgd{step} reg"] = meta["reg"]["sgd"][step - 1]
+            compare(f"sgd{step} reg")
         for n in trained:
             compare(f"sgd{step} {n}")
         for n in state:
             compare(f"sgd{step} stats {n}")
-    check_pgd(d, meta, x, y, tally, opts)
+    if noise is not None:
+        counts = [f"{p} {used[p].used}/{len(noise[p])}" for p in NOISE_PASSES]
+        tally.check("noise draws replayed", all(used[p].used == len(noise[p]) for p in NOISE_PASSES),
+                    "used/dumped: " + ", ".join(counts))
+        check_ensemble_grad(d, meta, x, y, tally, real)
+        return
+    check_pgd(d, meta, x, y, tally, opts, real)
 
 
-def check_pgd(d, meta, x, y, tally, opts):
-    """The PGD dumps of d: the gradient at x, then each attack."""
+def check_ensemble_grad(d, meta, x, y, tally, real):
+    """A randomised model's attack gradient at x (runtime/infer.c): the
+    cross-entropy of the average of meta["ensemble"] noisy passes (of their
+    logits, or log of their mean probabilities), each pass with the
+    runtime's draws, and its input gradient.  The attacks themselves are
+    not replayed."""
+    name, passes = meta["model"], meta.get("ensemble", 1)
+    params = read_safetensors(os.path.join(d, "pgd.safetensors"))[0]
+    draws = np.load(os.path.join(d, "noise_pgd.npy"))
+    n = len(x)
+
+    def run(dtype):
+        model = torch_models.build(name).to(dtype)
+        torch_models.set_real(model, real)
+        torch_models.load_arrays(model, params)
+        model.eval()
+        feed = NoiseFeed(draws)
+        for m in model.modules():
+            if isinstance(m, torch_models.Noise):
+                m.source = feed
+        xt = torch.tensor(x, dtype=dtype, requires_grad=True)
+        outs = torch.stack([model(xt) for _ in range(passes)])
+        if meta.get("ensemble_probs"):
+            comb = torch.logsumexp(F.log_softmax(outs, dim=2), dim=0) - float(np.log(passes))
+        else:
+            comb = outs.mean(dim=0)
+        loss = F.cross_entropy(comb, y, reduction="sum")
+        (g,) = torch.autograd.grad(loss, xt)
+        return np64(g), loss.item() / n, feed.used
+
+    g, loss, used = run(torch.float64)
+    g32, loss32, _ = run(torch.float32)
+    tally.check("pgd noise draws replayed", used == len(draws),
+                f"{passes} passes used {used} of {len(draws)} draws")
+    tally.record("pgd loss", abs(meta["pgd"]["loss"] - loss) / abs(loss),
+                 f"  torch32 {abs(loss32 - loss) / abs(loss):.1e} ({passes}-pass average)")
+    c = np.load(os.path.join(d, "pgd_dx.npy")).astype(np.float64)
+    tally.record("pgd dx", max_abs(c - g) / max_abs(g),
+                 f"  torch32 {max_abs(g32 - g) / max_abs(g):.1e} ({passes}-pass average)")
+    print("  skip pgd attacks: randomised model, its iterates are not replayed")
+
+
+def check_reg(d, meta, ref, got, grads, after, load, tally, compare):
+    """The regulariser of the training step: its terms, its gradient alone
+    and added to the step's, and the power iteration's new u, v."""
+    reg = meta.get("reg")
+    if reg is None:
+        tally.check("regulariser", False, "the runtime ran none; PyTorch's model has one")
+        return
+    names = list(reg["terms"])
+    if names != ref["reg terms"]:
+        tally.check("regulariser terms", False, f"runtime {names}, PyTorch {ref['reg terms']}")
+        return
+    for t in names:
+        got[f"reg {t}"] = reg["terms"][t]
+        compare(f"reg {t}")
+    got["reg total"] = reg["total"]
+    compare("reg total")
+    tally.exact("regulariser repeats itself",
+                np.array([reg["again"]] + [reg["again_terms"][t] for t in names]),
+                np.array([reg["total"]] + [reg["terms"][t] for t in names]))
+    only, step, moved = load("reg_only.safetensors"), load("reg_grads.safetensors"), \
+        load("reg_after.safetensors")
+    weights = [k.split(" ", 2)[2] for k in ref if k.startswith("reg grad ")]
+    for n in weights:
+        got[f"reg grad {n}"] = only[n]
+        compare(f"reg grad {n}")
+    for n in weights:
+        got[f"step grad {n}"] = step[n]
+        compare(f"step grad {n}")
+    others = [n for n in grads if n not in weights]
+    tally.exact("regulariser adds to weights only",
+                np.concatenate([step[n].ravel() for n in others] +
+                               [only[n].ravel() for n in others]),
+                np.concatenate([grads[n].ravel() for n in others] +
+                               [np.zeros(only[n].size, dtype=only[n].dtype) for n in others]))
+    vectors = [k.split(" ", 2)[2] for k in ref if k.startswith("reg state ")]
+    for n in vectors:
+        got[f"reg state {n}"] = moved[n]
+        compare(f"reg state {n}")
+    rest = [n for n in after if n not in vectors]
+    tally.exact("regulariser moves only u, v",
+                np.concatenate([moved[n].ravel() for n in rest]),
+                np.concatenate([after[n].ravel() for n in rest]))
+
+
+def check_pgd(d, meta, x, y, tally, opts, real=np.float32):
+    """The PGD dumps of d: the gradient at x, then each attack; real is the
+    runtime's real type."""
     name, pgd = meta["model"], meta["pgd"]
     params = read_safetensors(os.path.join(d, "pgd.safetensors"))[0]
-    model = pgd_check.EvalModel(name, params)
+    model = pgd_check.EvalModel(name, params, real=real)
     c = np.load(os.path.join(d, "pgd_dx.npy")).astype(np.float64)
     if c.shape != x.shape:
         tally.check("pgd dx", False, f"shape {list(c.shape)}, batch {list(x.shape)}")
         return
-    raw, err, units, images, g, loss = pgd_check.check_gradient(model, x, y, c, tally.tol, opts)
-    g32, loss32, _ = pgd_check.EvalModel(name, params, torch.float32, probe=False).grad(
+    raw, err, units, images, g, loss = pgd_check.check_gradient(model, x, y, c, tally.tol, opts,
+                                                                real)
+    g32, loss32, _ = pgd_check.EvalModel(name, params, torch.float32, False, real).grad(
         torch.from_numpy(x), y)
     n = len(x)
     # infer_loss_grad returns the mean loss and the gradient of the sum.
@@ -306,13 +572,13 @@ def check_pgd(d, meta, x, y, tally, opts):
             tally.check(label, False, f"path shape {list(path.shape)}, images {list(final.shape)}, "
                         f"batch {list(x.shape)}")
             continue
-        res = pgd_check.check_attack(model, x, y, path, run["eps"], pgd["alpha"], opts)
+        res = pgd_check.check_attack(model, x, y, path, run["eps"], pgd["alpha"], opts, real)
         total = res["steps"] * res["images"] * res["pixels"]
         excused = res["near"] + res["kink"]
         share = excused / total
         text = (f"{total} pixel steps, max diff "
                 f"{res['max_diff']:.1e}; excused {excused} ({share:.1e}): {res['near']} "
-                f"near-zero gradient ({res['near_differ']} differ), {res['kink']} at ReLU "
+                f"near-zero gradient ({res['near_differ']} differ), {res['kink']} at activation "
                 f"kinks ({res['kink_units']} units)")
         if res["unexplained"]:
             text += f"; {res['unexplained']} DIFFER by up to {res['unexplained_max']:.1e}"

@@ -8,16 +8,18 @@ step from the runtime's own previous iterate x_{s-1} (x_0 = x):
     g   = grad of the summed cross-entropy at x_{s-1}, model in float64
     x_s = clip(clip(x_{s-1} + alpha sign(g), x - eps, x + eps), 0, 1)
 
-with the positions in float32, rounded as the runtime stores them, so that
-while the two attacks agree they stand on the same points and their
-gradients differ only by the model's arithmetic (float32 against float64).
+with the positions in float32, rounded as the runtime stores them (float64
+for a runtime built in double), so that while the two attacks agree they
+stand on the same points and their gradients differ only by the model's
+arithmetic (float32 against float64).
 Every pixel of every step must then agree to 1e-6, except where the sign of
 g is not settled by that arithmetic:
 
   - near zero: |g| < near_rel * max |g| of the image (rounding of g itself);
-  - a ReLU kink: a pre-activation within rounding of zero (|z| <= kink_rel *
-    max |z| of that layer and image; float32 gets such values to about 1e-6
-    of it) may be on one side in float32 and on the other in float64, and
+  - a kink (ReLU: zero; DTReLU: its bounds lo and hi): a pre-activation
+    within rounding of it (distance <= kink_rel * the largest distance of
+    that layer and image; float32 gets such values to about 1e-6 of it)
+    may be on one side in float32 and on the other in float64, and
     its derivative then changes g by far more than rounding (seen: the
     sign of pixels with |g| = 3e-2 max |g| flipped at a pre-activation of
     2e-9).  Such a step is accepted only when flipping the derivative of at
@@ -61,44 +63,63 @@ class _GatedRelu(torch.autograd.Function):
         return grad * d, None
 
 
-class ReluProbe(nn.Module):
-    """ReLU that records its inputs, call by call, and can flip its
-    derivative at chosen units (flips: one bool tensor per call, or None).
-    Its values are ReLU's in every case."""
+class KinkProbe:
+    """Records, call by call, how far each unit's input is from its
+    activation's kink (ReLU: |z|; DTReLU: the nearer of |z - lo|, |z - hi|)
+    and can flip the derivative at chosen units (flips: one bool tensor per
+    call, or None).  Activations call see(dist, d) with their derivative
+    mask d and use the mask it returns; their values never change."""
 
     def __init__(self):
-        super().__init__()
         self.inputs = []
         self.flips = None
 
-    def forward(self, z):
+    def see(self, dist, d):
         k = len(self.inputs)
-        self.inputs.append(z.detach())
-        d = z > 0
+        self.inputs.append(dist)
         if self.flips is not None:
             d = d ^ self.flips[k]
+        return d
+
+
+class ReluProbe(nn.Module):
+    """ReLU whose derivative goes through a KinkProbe."""
+
+    def __init__(self, probe):
+        super().__init__()
+        self.probe = probe
+
+    def forward(self, z):
+        d = self.probe.see(z.detach().abs(), (z > 0).detach())
         return _GatedRelu.apply(z, d.to(z.dtype))
 
 
 def install_probe(model):
-    """Replaces every nn.ReLU of model by one shared ReluProbe."""
-    probe = ReluProbe()
+    """Puts one shared KinkProbe on every activation of model: each nn.ReLU
+    is replaced by a ReluProbe, each DTReLU watched through its probe
+    hook."""
+    probe = KinkProbe()
     found = False
     for parent in list(model.modules()):
+        if isinstance(parent, torch_models.DTReLU):
+            parent.probe = probe
+            found = True
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.ReLU):
-                setattr(parent, name, probe)
+                setattr(parent, name, ReluProbe(probe))
                 found = True
     if not found:
-        raise ValueError("model has no nn.ReLU to watch for kinks")
+        raise ValueError("model has no ReLU or DTReLU to watch for kinks")
     return probe
 
 
 class EvalModel:
-    """A model in evaluation mode from the dumped parameters."""
+    """A model in evaluation mode from the dumped parameters, its constants
+    those of a runtime in real (np.float32 or np.float64)."""
 
-    def __init__(self, name, params, dtype=torch.float64, probe=True):
+    def __init__(self, name, params, dtype=torch.float64, probe=True, real=np.float32):
         self.model = torch_models.build(name).to(dtype)
+        torch_models.set_real(self.model, real)
         torch_models.load_arrays(self.model, params)
         self.model.eval()
         self.dtype = dtype
@@ -119,10 +140,11 @@ class EvalModel:
 
 
 def linf_step(cur, g, x, eps, alpha):
-    """One step from float32 positions cur, as runtime/pgd.c rounds it."""
-    a = torch.tensor(alpha, dtype=torch.float32)
-    e = torch.tensor(eps, dtype=torch.float32)
-    nxt = cur + a * torch.sign(g).to(torch.float32)
+    """One step from positions cur (float32, or float64 for a runtime built
+    in double), as runtime/pgd.c rounds it."""
+    a = torch.tensor(alpha, dtype=cur.dtype)
+    e = torch.tensor(eps, dtype=cur.dtype)
+    nxt = cur + a * torch.sign(g).to(cur.dtype)
     nxt = torch.minimum(torch.maximum(nxt, x - e), x + e)
     return nxt.clamp(0.0, 1.0)
 
@@ -184,13 +206,14 @@ def explain_step(model, xb, yb, xc, target, near_b, zs, eps, alpha, opts):
     return found[0] if found else None
 
 
-def check_gradient(model, x, y, dx, tol, opts):
+def check_gradient(model, x, y, dx, tol, opts, pos=np.float32):
     """The runtime's input gradient dx of the summed cross-entropy at x
     against PyTorch's, error max |dx - g| / max |g|.  An image off by more
     than tol is judged again with the derivative of near-kink units flipped
     (at most max_flips of them).  Returns (error as computed, error after
-    those flips, units flipped, images concerned, g, PyTorch's loss)."""
-    x32 = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    those flips, units flipped, images concerned, g, PyTorch's loss).
+    pos: the runtime's real type, that of its images."""
+    x32 = torch.from_numpy(np.ascontiguousarray(x, dtype=pos))
     c = torch.from_numpy(np.asarray(dx, dtype=np.float64))
     g, loss, zs = model.grad(x32, y)
     scale = float(g.abs().max())
@@ -214,7 +237,7 @@ def check_gradient(model, x, y, dx, tol, opts):
     return raw, float((c - best).abs().max()) / scale, units, images, g, loss
 
 
-def check_attack(model, x, y, path, eps, alpha, opts):
+def check_attack(model, x, y, path, eps, alpha, opts, pos=np.float32):
     """Checks the runtime's iterates path[S][n][c][h][w] of one attack from
     images x (float32 [n][c][h][w]) with labels y.  Returns a dict of
     counts: pixel steps excused as near zero ("near", of which "near_differ"
@@ -223,21 +246,22 @@ def check_attack(model, x, y, path, eps, alpha, opts):
     "unsearched" images of them were past the search budget), the
     largest difference of the agreeing ones ("max_diff"), the step at which
     each image left PyTorch's path ("parted"), the loss at each iterate,
-    and "final": PyTorch's last step from the runtime's x_{S-1}."""
+    and "final": PyTorch's last step from the runtime's x_{S-1}.  pos: the
+    runtime's real type, in which its positions are rounded."""
     res = {"steps": len(path), "images": x.shape[0], "pixels": x[0].size,
            "near": 0, "near_differ": 0, "kink": 0, "kink_units": 0,
            "unexplained": 0, "unexplained_max": 0.0, "max_diff": 0.0, "parted": {},
            "loss": [], "unsearched": 0}
     budget = search_budget(len(x), len(path))
     searches = 0
-    x32 = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    x32 = torch.from_numpy(np.ascontiguousarray(x, dtype=pos))
     prev = x32
     for s in range(len(path)):
         g, loss, zs = model.grad(prev, y)
         res["loss"].append(loss)
         near = near_zero(g, opts["near_rel"])
         ref = linf_step(prev, g, x32, eps, alpha)
-        cur = torch.from_numpy(np.ascontiguousarray(path[s], dtype=np.float32))
+        cur = torch.from_numpy(np.ascontiguousarray(path[s], dtype=pos))
         diff = (ref.double() - cur.double()).abs()
         differ = diff >= SAME
         if (~differ).any():

@@ -18,7 +18,11 @@ The defences of specs/patches.net change it in place:
   reg    (METHODS.md 5) the same network plus a regulariser (regularize()):
          orthogonal form 4, weight 1e-4, and the spectral norm, weight 1e-3,
          one power iteration a step from the vectors <layer>.sn_u, sn_v kept
-         in the checkpoint, on every conv and linear layer.
+         in the checkpoint, on every conv and linear layer;
+  rse    (METHODS.md 6) a noise layer before every conv (noise<i>, sigma 0.2
+         before the first, 0.1 before the others), drawing from torch's
+         generator or from a given source (the C side's draws).  One pass:
+         the averaging of inference passes is not modelled.
 """
 import numpy as np
 import torch
@@ -35,6 +39,7 @@ class Normalize(nn.Module):
     def __init__(self, mean, std):
         super().__init__()
         c = len(mean)
+        self.values = (tuple(mean), tuple(std))
         # Constants of the model, not checkpoint tensors: buffers (so that
         # .double() converts them) left out of the state dict.
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, c, 1, 1),
@@ -71,20 +76,21 @@ def grid_index(x, lo, s, top):
 class FakeQuantMinMax(torch.autograd.Function):
     """Algorithm 2 over the tensor's own bounds a = min w, b = max w:
     q = s * round((clip(w, a, b) - a) / s) + a, s = (b - a) / (2^N - 1).
-    index, when given, is the grid index to use instead of round(...) (the
-    oracle passes the C side's choice at exact-tie ambiguities).  Backward:
-    the saturating straight-through estimator, dL/dw = dL/dq where a <= w
-    <= b (all of w for min/max bounds)."""
+    index_hook, when given, is called as index_hook(w, lo, s, top) and
+    returns the grid index to use instead of round(...) (the oracle's
+    handling of rounding ties).  Backward: the saturating straight-through
+    estimator, dL/dw = dL/dq where a <= w <= b (all of w for min/max
+    bounds)."""
 
     @staticmethod
-    def forward(ctx, w, bits, index):
+    def forward(ctx, w, bits, index_hook):
         lo, hi = w.min(), w.max()
         ctx.save_for_backward(w, lo, hi)
         top = float(2 ** bits - 1)
         s = (hi - lo) / top
         if not bool(s > 0):                 # one-point grid: w as it is
             return w.clone()
-        j = grid_index(w, lo, s, top) if index is None else index.to(w.dtype)
+        j = grid_index(w, lo, s, top) if index_hook is None else index_hook(w, lo, s, top)
         return s * j + lo
 
     @staticmethod
@@ -97,13 +103,13 @@ class FakeQuantMinMax(torch.autograd.Function):
 
 class QuantLayer:
     """Mixin of a conv or linear layer whose weight is fake-quantised to
-    `bits` in the forward; `weight_index` may hold the grid index to use
-    (set by the oracle, None otherwise)."""
+    `bits` in the forward; `index_hook` (see FakeQuantMinMax) may choose
+    the grid index (set by the oracle, None otherwise)."""
     bits = 8
-    weight_index = None
+    index_hook = None
 
     def quantized_weight(self):
-        return FakeQuantMinMax.apply(self.weight, self.bits, self.weight_index)
+        return FakeQuantMinMax.apply(self.weight, self.bits, self.index_hook)
 
 
 class QuantConv2d(QuantLayer, nn.Conv2d):
@@ -124,42 +130,39 @@ class DTReLUFunction(torch.autograd.Function):
     dy/dx = 1 where lo <= x <= hi else 0 (or the mask `inside` when given:
     the kink probe of pgd_check.py flips it at chosen units),
     dL/dlo = sum of dy where x < lo, dL/dhi = sum of dy where x > hi; when
-    hi <= lo, dx = 0, dL/dlo = 0 and dL/dhi = sum of dy.  `index`, when
-    given, replaces the grid index (forward values only)."""
+    hi <= lo, dx = 0, dL/dlo = 0 and dL/dhi = sum of dy."""
 
     @staticmethod
-    def forward(ctx, x, lo, hi, bits, inside, index):
+    def forward(ctx, x, lo, hi, bits, inside):
         ctx.save_for_backward(x, lo, hi, inside if inside is not None else torch.empty(0))
         ctx.has_inside = inside is not None
         if not bool(hi > lo):
             return hi.expand_as(x).clone()
         top = float(2 ** bits - 1)
         s = (hi - lo) / top
-        j = grid_index(x, lo, s, top) if index is None else index
-        return s * j + lo
+        return s * grid_index(x, lo, s, top) + lo
 
     @staticmethod
     def backward(ctx, g):
         x, lo, hi, inside = ctx.saved_tensors
         if not bool(hi > lo):
             return torch.zeros_like(g), torch.zeros_like(lo), g.sum().reshape(hi.shape), \
-                None, None, None
+                None, None
         if not ctx.has_inside:
             inside = (x >= lo) & (x <= hi)
         dx = g * inside.to(g.dtype)
         dlo = (g * (x < lo).to(g.dtype)).sum().reshape(lo.shape)
         dhi = (g * (x > hi).to(g.dtype)).sum().reshape(hi.shape)
-        return dx, dlo, dhi, None, None, None
+        return dx, dlo, dhi, None, None
 
 
 class DTReLU(nn.Module):
     """DTReLU with learnable scalar bounds lo, hi (shape [1], as the C
     tensors dtrelu<i>.lo, dtrelu<i>.hi).
 
-    Hooks for the oracle: `probe` (an object with see(dist, inside, z) ->
-    inside, or None) watches the inputs and may change the derivative mask;
-    `index_hook` (a callable (module, z, lo, s, top) -> index tensor or
-    None) may replace the grid index of the forward."""
+    A hook for the oracle: `probe` (an object with see(dist, inside) ->
+    inside, or None) watches the inputs' distance to the bounds and may
+    change the derivative mask."""
 
     def __init__(self, bits=8, lo=0.0, hi=6.0):
         super().__init__()
@@ -167,18 +170,29 @@ class DTReLU(nn.Module):
         self.lo = nn.Parameter(torch.tensor([float(lo)]))
         self.hi = nn.Parameter(torch.tensor([float(hi)]))
         self.probe = None
-        self.index_hook = None
 
     def forward(self, z):
-        inside = index = None
+        inside = None
         lo, hi = self.lo, self.hi
         if self.probe is not None:
             dist = torch.minimum((z - lo).abs(), (z - hi).abs()).detach()
             inside = self.probe.see(dist, ((z >= lo) & (z <= hi)).detach())
-        if self.index_hook is not None and bool(hi > lo):
-            top = float(2 ** self.bits - 1)
-            index = self.index_hook(self, z.detach(), lo.detach(), ((hi - lo) / top).detach(), top)
-        return DTReLUFunction.apply(z, lo, hi, self.bits, inside, index)
+        return DTReLUFunction.apply(z, lo, hi, self.bits, inside)
+
+
+class Noise(nn.Module):
+    """x + sigma * xi, xi ~ N(0, 1).  `source`, when set, is a callable
+    (shape) -> tensor of that shape giving xi (the oracle replays the C
+    side's draws with it); otherwise xi comes from torch.randn."""
+
+    def __init__(self, sigma):
+        super().__init__()
+        self.sigma = sigma
+        self.source = None
+
+    def forward(self, x):
+        xi = self.source(tuple(x.shape)) if self.source else torch.randn_like(x)
+        return x + self.sigma * xi.to(x.dtype)
 
 
 # ---- The regularisers (runtime/orthogonal.h, runtime/spectral.h) ----------
@@ -241,10 +255,12 @@ class SeedCNN(nn.Module):
     """weight_bits: fake-quantise every conv and linear weight; dtrelu:
     (bits, lo, hi) of the DTReLU replacing each ReLU; reg: the regulariser
     (orthogonal form, its weight, spectral weight, power iterations), which
-    adds the buffers <layer>.sn_u, <layer>.sn_v."""
+    adds the buffers <layer>.sn_u, <layer>.sn_v; noise: (sigma before the
+    first conv, sigma before the others) of the noise layers."""
 
     def __init__(self, in_c, in_hw, mean, std, convs=((32, 5), (64, 5), (128, 3)),
-                 fcs=(256, 128), classes=10, weight_bits=None, dtrelu=None, reg=None):
+                 fcs=(256, 128), classes=10, weight_bits=None, dtrelu=None, reg=None,
+                 noise=None):
         super().__init__()
         self.normalize = Normalize(mean, std)
         self.blocks = []
@@ -255,6 +271,8 @@ class SeedCNN(nn.Module):
         c, hw = in_c, in_hw
         for i, (co, k) in enumerate(convs, 1):
             layer = conv(c, co, k, stride=1, padding=k // 2, bias=True)
+            if noise:
+                setattr(self, f"noise{i}", Noise(noise[0] if i == 1 else noise[1]))
             setattr(self, f"conv{i}", layer)
             setattr(self, f"bn{i}", nn.BatchNorm2d(co, eps=1e-5, momentum=0.1))
             self.blocks.append((f"conv{i}", f"bn{i}"))
@@ -293,7 +311,9 @@ class SeedCNN(nn.Module):
     def forward(self, x):
         x = self.normalize(x)
         act = (getattr(self, n) for n in self.act_names)
-        for conv, bn in self.blocks:
+        for i, (conv, bn) in enumerate(self.blocks, 1):
+            if hasattr(self, f"noise{i}"):
+                x = getattr(self, f"noise{i}")(x)
             x = self.pool(next(act)(getattr(self, bn)(getattr(self, conv)(x))))
         x = torch.flatten(x, 1)
         for i, fc in enumerate(self.fcs):
@@ -306,13 +326,6 @@ class SeedCNN(nn.Module):
         """{bias name: weight name} of conv biases a training-mode BatchNorm
         cancels: their true gradient is zero."""
         return {f"{conv}.bias": f"{conv}.weight" for conv, _ in self.blocks}
-
-    def reg_terms(self):
-        """Names of the regulariser's terms, in the C side's order."""
-        if not self.reg:
-            return []
-        layers = self.blocks_and_fcs()
-        return [f"ortho_{n}" for n in layers] + [f"spectral_{n}" for n in layers]
 
     def regularize(self):
         """The regulariser on the float master weights: (total for
@@ -359,6 +372,7 @@ def fashion_seed_cnn():
 # specs/patches.net
 QUANT = {"weight_bits": 8, "dtrelu": (8, 0.0, 6.0)}
 REG = {"reg": (4, 1e-4, 1e-3, 1)}   # form, orthogonal weight, spectral weight, iterations
+RSE = {"noise": (0.2, 0.1)}
 
 
 def cifar_defended(**defences):
@@ -377,6 +391,7 @@ MODELS = {
     "adv_reg": cifar_defended(**REG),
     "quant_reg": cifar_defended(**QUANT, **REG),
     "quant_adv_reg": cifar_defended(**QUANT, **REG),
+    "rse": cifar_defended(**RSE),
 }
 
 
@@ -386,6 +401,18 @@ def build(name):
     return MODELS[name]()
 
 
+def set_real(model, real):
+    """Gives model's constants (the normalisation's mean and std) the
+    values the runtime holds: the spec's numbers rounded to its real type
+    (np.float32, or np.float64 for a runtime built in double), kept in the
+    model's dtype.  A float32 runtime's are what the model starts with."""
+    for m in model.modules():
+        if isinstance(m, Normalize):
+            for name, v in zip(("mean", "std"), m.values):
+                t = getattr(m, name)
+                t.copy_(torch.from_numpy(np.asarray(v, dtype=real)).view(t.shape))
+
+
 def checkpoint_names(model):
     """Names of every parameter and running statistic the C side stores."""
     return [n for n in model.state_dict() if not n.endswith("num_batches_tracked")]
@@ -393,7 +420,9 @@ def checkpoint_names(model):
 
 def load_arrays(model, tensors):
     """Copy a dict name -> ndarray into the model's parameters and buffers.
-    Names and shapes must match exactly, in both directions."""
+    Names and shapes must match exactly, in both directions.  Arrays are
+    taken as float32 values, float64 ones (a runtime built in double) as
+    they are."""
     want = set(checkpoint_names(model))
     have = set(tensors)
     if want != have:
@@ -404,7 +433,9 @@ def load_arrays(model, tensors):
     with torch.no_grad():
         for name in want:
             t = state[name]
-            a = np.asarray(tensors[name], dtype=np.float32)
+            a = np.asarray(tensors[name])
+            if a.dtype != np.float64:
+                a = a.astype(np.float32)
             if tuple(t.shape) != a.shape:
                 raise ValueError(f"{name}: shape {list(a.shape)}, PyTorch wants {list(t.shape)}")
             t.copy_(torch.from_numpy(a))   # converts to the model's dtype
