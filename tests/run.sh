@@ -16,9 +16,9 @@ count() { # name rc
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
     s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
     if [ -z "$p$f" ]; then
-        line=$(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+        line=$(grep -E '^([A-Za-z_-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
         if [ -n "$line" ]; then
-            p=$(echo "$line" | sed 's/^\([A-Za-z-]*: \)\{0,1\}\([0-9]*\) passed.*/\2/')
+            p=$(echo "$line" | sed 's/^\([A-Za-z_-]*: \)\{0,1\}\([0-9]*\) passed.*/\2/')
             f=$(echo "$line" | sed 's/.* \([0-9]*\) failed.*/\1/')
             s=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
         elif [ "$2" = 0 ]; then p=1

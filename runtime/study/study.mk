@@ -39,3 +39,10 @@ check-study: $(STUDY_TEST_BINS) $(STUDY_BIN) $(STUDY_FAKE)
 
 $(BUILD)/study $(BUILD)/tests/study:
 	mkdir -p $@
+
+# The single-node Slurm test as one of `make check`'s goals (the study's
+# CMocka tests already run there with the others).
+check-slurm: $(STUDY_BIN) $(STUDY_FAKE)
+	@BUILD=$(BUILD) sh tests/study/slurm_test.sh
+CHECK_GOALS += check-slurm
+.PHONY: check-slurm
