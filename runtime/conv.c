@@ -29,6 +29,14 @@ static int conv_is_pointwise(int k, int stride, int pad)
 }
 
 /* Images per piece, from the shape alone. */
+/* This OpenMP thread's share [*first, *end) of count items, in order. */
+static void thread_share(long count, int *first, int *end)
+{
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    *first = (int)(count * t / nt);
+    *end = (int)(count * (t + 1) / nt);
+}
+
 static int piece_images(int kk, long plane, int batch)
 {
     long per = CONV_PIECE_BYTES / ((long)kk * plane * (long)sizeof(real_t));
@@ -68,9 +76,8 @@ void conv_forward(const real_t *x, int ci, int batch, int h, int w,
 #pragma omp parallel if ((double)co * kk * n >= PAR_MIN_MACS)
     {
         /* This thread's images, and its share of col to unfold them in. */
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        const int first = (int)((long)batch * t / nt);
-        const int end = (int)((long)batch * (t + 1) / nt);
+        int first, end;
+        thread_share(batch, &first, &end);
         real_t *cols = col + (long)kk * plane * first;
         for (int b0 = first; b0 < end; b0 += per) {
             const int nb = end - b0 < per ? end - b0 : per;
@@ -101,9 +108,8 @@ void conv_backward_params(const real_t *x, const real_t *dy, int ci, int batch,
         {
             /* Each thread owns some columns of dW (some rows of col), and
              * adds their products up over the pieces in batch order. */
-            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-            const int first = (int)((long)kk * t / nt);
-            const int end = (int)((long)kk * (t + 1) / nt);
+            int first, end;
+            thread_share(kk, &first, &end);
             real_t *cols = col + (long)first * per * plane;
             for (int b0 = 0; b0 < batch && end > first; b0 += per) {
                 const int nb = batch - b0 < per ? batch - b0 : per;
@@ -138,9 +144,8 @@ void conv_backward_input(const real_t *dy, const real_t *weight, int ci,
     const int per = piece_images(kk, plane, batch);
 #pragma omp parallel if ((double)co * kk * n >= PAR_MIN_MACS)
     {
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        const int first = (int)((long)batch * t / nt);
-        const int end = (int)((long)batch * (t + 1) / nt);
+        int first, end;
+        thread_share(batch, &first, &end);
         real_t *cols = col + (long)kk * plane * first;
         for (int b0 = first; b0 < end; b0 += per) {
             const int nb = end - b0 < per ? end - b0 : per;
