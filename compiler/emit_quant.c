@@ -46,6 +46,7 @@ void emit_wquant_forward(FILE *out, const emit_plan *p, const emit_group *g,
     const long size = weight_size(p, n);
     const int rows = weight_rows(n);
     char text[96], r[32];
+    emit_cite_loc(out, ind, "quantize", q->loc);
     L(ind, "/* %s: %s; the copy stays for backward */", n->name,
       emit_wquant_text(n, text, sizeof text));
     L(ind, "real_t *wq = FIX(c, %ld), *wq_lo = FIX(c, %ld), *wq_hi = wq_lo + %d;",

@@ -45,6 +45,7 @@ typedef struct ir_quant {
     int bits;
     ir_qrange range;
     double lo, hi;          /* IR_QRANGE_FIXED */
+    ir_loc loc;             /* the quantize statement */
 } ir_quant;
 
 typedef struct ir_node {

@@ -47,11 +47,14 @@ static const param_spec dtrelu_params[] = {
     { "hi", PT_NUM, 0, 0, -NOLIM, NOLIM, 0, NULL },
     NAME_PARAM,
 };
+/* The threshold kernels' limit (THRESHOLD_MAX of runtime/threshold_act.h;
+ * the generated code asserts the two agree). */
+#define LEVELS_MAX 256
 static const param_spec piecewise_params[] = {
     { "bits", PT_INT, 0, 0, 2, 16, 0, NULL },
     { "lo", PT_NUM, 0, 0, -NOLIM, NOLIM, 0, NULL },
     { "hi", PT_NUM, 0, 0, -NOLIM, NOLIM, 0, NULL },
-    { "levels", PT_INT, 0, 0, 1, 65535, 0, NULL },
+    { "levels", PT_INT, 0, 0, 2, LEVELS_MAX, 0, NULL },
     NAME_PARAM,
 };
 
@@ -73,11 +76,11 @@ static const layer_kind layer_kinds[] = {
     { "dtrelu", IR_DTRELU, "dtrelu", dtrelu_params, N(dtrelu_params),
       "dtrelu [bits=8] [lo=0] [hi=6]" },
     { "pwlinear", IR_PWLINEAR, "pwlinear", piecewise_params, N(piecewise_params),
-      "pwlinear [bits=8] [lo=0] [hi=6] [levels=2^bits-1]" },
+      "pwlinear [bits=8] [lo=0] [hi=6] [levels=2^bits-1, at most 256]" },
     { "naivedt", IR_NAIVEDT, "naivedt", piecewise_params, N(piecewise_params),
-      "naivedt [bits=8] [lo=0] [hi=6] [levels=2^bits-1]" },
+      "naivedt [bits=8] [lo=0] [hi=6] [levels=2^bits-1, at most 256]" },
     { "ddtrelu", IR_DDTRELU, "ddtrelu", piecewise_params, N(piecewise_params),
-      "ddtrelu [bits=8] [lo=0] [hi=6] [levels=2^bits-1]" },
+      "ddtrelu [bits=8] [lo=0] [hi=6] [levels=2^bits-1, at most 256]" },
 };
 
 int layer_kind_count(void)
@@ -226,6 +229,13 @@ int layer_lower(const ast_layer *l, const macro_env *env, layer *out, double *fi
         if (layer_check_bounds(k, v, n, l->loc) != 0)
             return -1;
         n->levels = (int)arg_num(k, v, "levels", (1 << n->abits) - 1);
+        if (n->levels > LEVELS_MAX) {
+            const param_val *b = arg_val(k, v, "bits");
+            diag_error(b && b->given ? b->loc : l->loc,
+                       "%s bits=%d gives %d levels (2^bits-1), more than the %d the kernels take; "
+                       "give levels=N", k->name, n->abits, n->levels, LEVELS_MAX);
+            return -1;
+        }
         break;
     default:
         break;

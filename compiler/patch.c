@@ -138,7 +138,7 @@ static int patch_quantize(build *b, const ast_stmt *st)
     if (params_bind("quantize", st->loc, specs, N(specs), st->args, NULL, v) != 0)
         return -1;
     ir_quant q = { v[0].given ? (int)v[0].num : 8,
-                   v[1].given ? (ir_qrange)(int)v[1].num : IR_QRANGE_MINMAX, 0, 0 };
+                   v[1].given ? (ir_qrange)(int)v[1].num : IR_QRANGE_MINMAX, 0, 0, st->loc };
     if (q.range == IR_QRANGE_FIXED) {
         if (!v[2].given || !v[3].given) {
             diag_error(st->loc, "quantize range=fixed needs lo= and hi=");

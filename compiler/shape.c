@@ -153,8 +153,9 @@ long long shape_node_params(const ir_node *n, long long *state)
         *state = 2LL * n->in.c;
         return 2LL * n->in.c;
     case IR_DTRELU:
-    case IR_PWLINEAR:
         return 2;
+    case IR_PWLINEAR:   /* thresholds and values */
+        return 2LL * n->levels;
     case IR_NAIVEDT:
     case IR_DDTRELU:
         return n->levels;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "emit_internal.h"
 #include "frontend.h"
 #include "shape.h"
 
@@ -111,6 +112,43 @@ static void test_windows(void **state)
     frontend_free(&fe);
 }
 
+/* The count --shapes prints is the count the emitter lays out: for every
+ * model of a spec file, the trained tensors of the plan (all but running
+ * statistics and power-iteration vectors) add up to shape_model_params. */
+static void expect_counts_agree(const char *name)
+{
+    const char *dir = getenv("TEST_SPECS_DIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : "tests/specs", name);
+    char *files[] = { path };
+    diag_reset(messages);
+    frontend fe;
+    frontend_init(&fe);
+    assert_int_equal(frontend_compile(&fe, files, 1), 0);
+    assert_true(fe.program.n_models > 0);
+    for (int i = 0; i < fe.program.n_models; i++) {
+        const ir_model *m = &fe.program.models[i];
+        emit_plan p;
+        assert_int_equal(emit_plan_build(m, &p), 0);
+        long long trained = 0, st;
+        for (int t = 0; t < p.n_tensors; t++)
+            if (strcmp(p.tensors[t].kind, "ADVCC_STATE") != 0)
+                trained += p.tensors[t].size;
+        if (trained != shape_model_params(m, &st))
+            fail_msg("%s, model %s: plan has %lld trained, shape counts %lld", name, m->name,
+                     trained, shape_model_params(m, &st));
+        emit_plan_free(&p);
+    }
+    frontend_free(&fe);
+}
+
+static void test_counts_match_plan(void **state)
+{
+    (void)state;
+    expect_counts_agree("layers.net");
+    expect_counts_agree("defences.net");
+}
+
 /* Each spec body fails shape inference with a message containing want. */
 static void expect_shape_error(const char *layers, const char *want, int line)
 {
@@ -179,6 +217,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_cnn_parameters),
         cmocka_unit_test(test_windows),
+        cmocka_unit_test(test_counts_match_plan),
         cmocka_unit_test(test_shape_errors),
         cmocka_unit_test(test_table),
     };
