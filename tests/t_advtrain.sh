@@ -10,13 +10,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$BUILD/bin/adv" train --epochs 3 --limit 1000 --test-limit 200 --lr 0.01 --batch 50 \
     --threads 2 --quiet --out "$tmp/run"
-awk -F, 'NR > 1 { loss[NR - 1] = $3; n = NR - 1 }
-    END {
-        if (n != 60) { print "expected 60 steps, got " n; exit 1 }
-        for (i = 1; i <= 10; i++) { a += loss[i]; b += loss[n - 10 + i] }
-        printf "adversarial loss: first ten steps %.4f, last ten %.4f\n", a / 10, b / 10
-        exit !(b < a - 0.02)
-    }' "$tmp/run/train_loss.csv"
+awk -v steps=60 -v label="adversarial loss: " -f tests/loss_falls.awk "$tmp/run/train_loss.csv"
 "$BUILD/bin/adv" attack --checkpoint "$tmp/run/checkpoint.safetensors" --limit 200 \
     --threads 2 --quiet --json "$tmp/pgd.json" --save-adv "$tmp/adv.npy"
 grep -q '"robust_acc"' "$tmp/pgd.json"

@@ -320,6 +320,10 @@ int cell_run(const grid *g, const cell *c, int verbose)
 {
     run r = { .g = g, .c = c, .model = g->models.v[c->model],
               .log_fd = -1, .verbose = verbose };
+    /* Cells share cores with other cells (-j, Slurm packing a node): an
+     * OpenMP thread that spins while another process holds its core slows
+     * both many times over.  A value the user set is kept. */
+    setenv("OMP_WAIT_POLICY", "passive", 0);
     r.dir = cell_dir(g, c);
     if (mkdir_p(r.dir) != 0) {
         fprintf(stderr, "advcc-study: %s: %s\n", r.dir, strerror(errno));
