@@ -213,6 +213,8 @@ static void test_one_seed(void **state)
     char *md = report(fx, results, "one", 0);
     assert_non_null(md);
     assert_int_equal(count_lines(md, "| one paired seed only: no test |"), 4 * 2 * 3);
+    /* one seed decides none of the claims, whatever the differences */
+    assert_int_equal(count_lines(md, "**cannot be decided.**"), 4);
     assert_non_null(strstr(md, "- seed 1: no results for any model\n"));
     free(md);
     free(results);

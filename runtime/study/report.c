@@ -407,9 +407,15 @@ static void claim_little(ctx *c)
                     gaps++;
                     continue;
                 }
+                if (!worst || fabs(x->t.mean_d) > fabs(worst->t.mean_d))
+                    worst = x;
+                if (x->t.n < 2) {   /* one pair is no evidence either way */
+                    gaps++;
+                    continue;
+                }
                 int big = fabs(x->t.mean_d) >= LITTLE;
-                /* a difference without a test (zero variance) is judged
-                 * by its size alone */
+                /* a difference without a test (zero variance over two or
+                 * more seeds) is judged by its size alone */
                 int signif = isnan(x->p_two) ? 1 : x->p_two < LEVEL;
                 if (big && signif) {
                     changes++;
@@ -424,8 +430,6 @@ static void claim_little(ctx *c)
                 if (isnan(x->t.ci_lo) ? big
                     : x->t.ci_lo <= -LITTLE || x->t.ci_hi >= LITTLE)
                     wide++;
-                if (!worst || fabs(x->t.mean_d) > fabs(worst->t.mean_d))
-                    worst = x;
             }
         if (!changes && worst) {
             fprintf(b, "   - `%s`: largest difference %s at eps %g: ", names[i],
@@ -436,8 +440,11 @@ static void claim_little(ctx *c)
             if (!isnan(worst->t.ci_lo))
                 fprintf(b, ", 95%% CI [%+.4f, %+.4f]", worst->t.ci_lo,
                         worst->t.ci_hi);
-            fprintf(b, "); %d of %d intervals reach past +-%g\n", wide,
-                    g->neps * METRIC_COUNT - gaps, LITTLE);
+            if (gaps == g->neps * METRIC_COUNT)
+                fprintf(b, "); %s\n", worst->t.note ? worst->t.note : "no test");
+            else
+                fprintf(b, "); %d of %d intervals reach past +-%g\n", wide,
+                        g->neps * METRIC_COUNT - gaps, LITTLE);
         }
         int one = changes ? REFUTED : gaps || !worst ? UNDECIDED
                   : wide ? NOT_CONFIRMED : CONFIRMED;
