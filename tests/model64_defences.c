@@ -40,6 +40,7 @@
 #include "spectral.h"
 #include "threshold_act.h"
 #include "model_gradcheck.h"
+#include "dense_operator.h"
 
 extern const advcc_model advcc_model_df_net, advcc_model_df_lone,
     advcc_model_df_quant, advcc_model_df_relu, advcc_model_df_qrelu,
@@ -532,43 +533,16 @@ static double ortho_reference(const double *w, int rows, int cols, int form)
     return sqrt(p);
 }
 
-/* The largest singular value of a dense [rows][cols] matrix. */
-static double top_singular(const double *m, int rows, int cols)
-{
-    double *a = malloc(sizeof(double) * rows * cols);
-    int n = rows < cols ? rows : cols;
-    double *sv = malloc(sizeof(double) * n), *work = malloc(sizeof(double) * n);
-    memcpy(a, m, sizeof(double) * rows * cols);
-    int info = LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'N', 'N', rows, cols, a, cols, sv, NULL, 1,
-                              NULL, 1, work);
-    assert_int_equal(info, 0);
-    double s = sv[0];
-    free(a);
-    free(sv);
-    free(work);
-    return s;
-}
-
-/* The dense matrix of a convolution (no bias) from ci x h x w inputs. */
+/* The true spectral norm of a convolution (no bias) on ci x h x w inputs. */
 static double conv_operator_norm(const double *wt, int co, int ci, int k, int h,
                                  int w, int stride, int pad)
 {
     int ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
     int rows = co * ho * wo, cols = ci * h * w;
-    double *m = calloc((size_t)rows * cols, sizeof(double));
-    for (int o = 0; o < co; o++)
-        for (int oy = 0; oy < ho; oy++)
-            for (int ox = 0; ox < wo; ox++)
-                for (int i = 0; i < ci; i++)
-                    for (int ky = 0; ky < k; ky++)
-                        for (int kx = 0; kx < k; kx++) {
-                            int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-                            if (iy < 0 || iy >= h || ix < 0 || ix >= w)
-                                continue;
-                            m[(size_t)((o * ho + oy) * wo + ox) * cols + (i * h + iy) * w + ix] +=
-                                wt[((o * ci + i) * k + ky) * k + kx];
-                        }
-    double s = top_singular(m, rows, cols);
+    double *m = malloc(sizeof(double) * (size_t)rows * cols);
+    assert_non_null(m);
+    conv_dense(wt, co, ci, k, h, w, stride, pad, ho, wo, m);
+    double s = sigma_max(m, rows, cols);
     free(m);
     return s;
 }
@@ -633,9 +607,9 @@ static void test_reg_values(void **s)
     const double *f2 = c->params + tensor_named(m, "fc2.weight")->offset;
     const double conv1_svd = conv_operator_norm(w1, 3, 2, 3, 7, 7, 1, 1);
     const double conv2_svd = conv_operator_norm(w2, 4, 3, 3, 7, 7, 2, 0);
-    const double fc1_svd = top_singular(f1, 6, 36), fc2_svd = top_singular(f2, 3, 6);
+    const double fc1_svd = sigma_max(f1, 6, 36), fc2_svd = sigma_max(f2, 3, 6);
     /* the flattened kernel's norm is not the operator's: the test can tell */
-    assert_true(fabs(top_singular(w1, 3, 18) - conv1_svd) > 1e-3 * conv1_svd);
+    assert_true(fabs(sigma_max(w1, 3, 18) - conv1_svd) > 1e-3 * conv1_svd);
 
     for (int j = 1; j <= 3; j++) {
         double total = reg_value(c, terms), sum = 0;

@@ -18,68 +18,19 @@
 
 #include "kernels.h"
 #include "rng.h"
+#include "fdiff.h"
 
 #define FD_STEP 1e-6
 #define FD_TOL 1e-6
 #define FD_MAX_POINTS 400   /* larger tensors are checked at sampled points */
 
-static advcc_rng rng;
-
-static double *alloc(long n)
-{
-    double *p = calloc(n > 0 ? (size_t)n : 1, sizeof *p);
-    assert_non_null(p);
-    return p;
-}
-
-static double *random_vec(long n)
-{
-    double *p = alloc(n);
-    for (long i = 0; i < n; i++)
-        p[i] = 2 * rng_uniform(&rng) - 1;
-    return p;
-}
-
-static double dot(const double *a, const double *b, long n)
-{
-    double s = 0;
-    for (long i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
-static double max_abs(const double *a, long n)
-{
-    double m = 0;
-    for (long i = 0; i < n; i++)
-        m = fmax(m, fabs(a[i]));
-    return m;
-}
-
-/* Each operation under test: a loss of the current inputs. */
-typedef double (*loss_fn)(void *op);
-
 /* Compares the analytic gradient g of loss with respect to p (n values)
- * against central differences; error is relative to the largest |g|. */
+ * against central differences at up to FD_MAX_POINTS entries; the error is
+ * relative to the largest |g|. */
 static void check_grad(const char *what, loss_fn loss, void *op, double *p,
                        const double *g, long n)
 {
-    double scale = max_abs(g, n), worst = 0;
-    long points = n < FD_MAX_POINTS ? n : FD_MAX_POINTS;
-    assert_true(scale > 0);
-    for (long t = 0; t < points; t++) {
-        long i = n <= FD_MAX_POINTS ? t : (long)rng_below(&rng, (uint32_t)n);
-        double keep = p[i];
-        p[i] = keep + FD_STEP;
-        double up = loss(op);
-        p[i] = keep - FD_STEP;
-        double down = loss(op);
-        p[i] = keep;
-        double fd = (up - down) / (2 * FD_STEP);
-        worst = fmax(worst, fabs(fd - g[i]) / scale);
-    }
-    if (worst >= FD_TOL)
-        fail_msg("%s: relative gradient error %.3g", what, worst);
+    assert_fd(what, fd_error_at(loss, op, p, g, n, FD_STEP, FD_MAX_POINTS), FD_TOL);
 }
 
 /* ---- convolution ---- */
@@ -112,11 +63,11 @@ static void conv_setup(conv_op *c, conv_case s)
     c->ny = (long)s.co * s.batch * c->ho * c->wo;
     c->nw = (long)s.co * s.ci * s.k * s.k;
     c->ncol = (long)s.ci * s.k * s.k * s.batch * c->ho * c->wo;
-    c->x = random_vec(c->nx);
-    c->w = random_vec(c->nw);
-    c->b = random_vec(s.co);
+    c->x = random_vec(c->nx, -1, 1);
+    c->w = random_vec(c->nw, -1, 1);
+    c->b = random_vec(s.co, -1, 1);
     c->y = alloc(c->ny);
-    c->r = random_vec(c->ny);
+    c->r = random_vec(c->ny, -1, 1);
     c->col = alloc(c->ncol);
 }
 
@@ -314,7 +265,7 @@ static void test_im2col_adjoint(void **state)
         conv_case s = i < N_CONV_CASES ? conv_cases[i] : conv_random_case();
         conv_op c;
         conv_setup(&c, s);
-        double *cr = random_vec(c.ncol), *dx = alloc(c.nx);
+        double *cr = random_vec(c.ncol, -1, 1), *dx = alloc(c.nx);
         for (long j = 0; j < c.nx; j++)
             dx[j] = -7;
         im2col(c.x, s.ci, s.batch, s.h, s.w, s.k, s.stride, s.pad, c.ho, c.wo,
@@ -354,11 +305,11 @@ static void test_linear(void **state)
         linear_op l = {shapes[t][0], shapes[t][1], shapes[t][2], 0, 0, 0, 0, 0};
         long nx = (long)l.batch * l.in, ny = (long)l.batch * l.out,
              nw = (long)l.out * l.in;
-        l.x = random_vec(nx);
-        l.w = random_vec(nw);
-        l.b = random_vec(l.out);
+        l.x = random_vec(nx, -1, 1);
+        l.w = random_vec(nw, -1, 1);
+        l.b = random_vec(l.out, -1, 1);
         l.y = alloc(ny);
-        l.r = random_vec(ny);
+        l.r = random_vec(ny, -1, 1);
         linear_loss(&l);
         for (int b = 0; b < l.batch; b++)
             for (int o = 0; o < l.out; o++) {
@@ -408,21 +359,21 @@ static void bn_setup(bn_op *o, int c, int n, int train)
     o->c = c;
     o->n = n;
     o->train = train;
-    o->x = random_vec((long)c * n);
+    o->x = random_vec((long)c * n, -1, 1);
     /* An offset and a scale per channel, as conv outputs have. */
     for (int ch = 0; ch < c; ch++)
         for (int i = 0; i < n; i++)
             o->x[(long)ch * n + i] = 3 * ch - 2 + (ch + 1) * o->x[(long)ch * n + i];
-    o->gamma = random_vec(c);
-    o->beta = random_vec(c);
-    o->rm = random_vec(c);
+    o->gamma = random_vec(c, -1, 1);
+    o->beta = random_vec(c, -1, 1);
+    o->rm = random_vec(c, -1, 1);
     o->rv = alloc(c);
     for (int ch = 0; ch < c; ch++)
         o->rv[ch] = 0.5 + rng_uniform(&rng);
     o->mean = alloc(c);
     o->invstd = alloc(c);
     o->y = alloc((long)c * n);
-    o->r = random_vec((long)c * n);
+    o->r = random_vec((long)c * n, -1, 1);
 }
 
 static void bn_teardown(bn_op *o)
@@ -577,7 +528,7 @@ static void pool_check(int max, int planes, int h, int w, int k, int s)
         p.x[i] = (perm[i] - nx / 2.0) * 1e-2;
     free(perm);
     p.y = alloc(ny);
-    p.r = random_vec(ny);
+    p.r = random_vec(ny, -1, 1);
     p.arg = malloc(sizeof *p.arg * ny);
     assert_non_null(p.arg);
     pool_loss(&p);
@@ -678,12 +629,12 @@ static void test_relu(void **state)
 {
     (void)state;
     relu_op o = {1001, 0, 0, 0};
-    o.x = random_vec(o.n);
+    o.x = random_vec(o.n, -1, 1);
     for (long i = 0; i < o.n; i++)   /* keep away from the kink */
         if (fabs(o.x[i]) < 1e-3)
             o.x[i] = 0.5;
     o.y = alloc(o.n);
-    o.r = random_vec(o.n);
+    o.r = random_vec(o.n, -1, 1);
     relu_loss(&o);
     for (long i = 0; i < o.n; i++)
         assert_true(o.y[i] == (o.x[i] > 0 ? o.x[i] : 0));
@@ -722,13 +673,13 @@ static void test_normalize(void **state)
     (void)state;
     norm_op o = {3, 3, 10, 0, 0, 0, 0, 0};
     long n = (long)o.batch * o.c * o.hw;
-    o.x = random_vec(n);
-    o.mean = random_vec(o.c);
+    o.x = random_vec(n, -1, 1);
+    o.mean = random_vec(o.c, -1, 1);
     o.std = alloc(o.c);
     for (int i = 0; i < o.c; i++)
         o.std[i] = 0.2 + rng_uniform(&rng);
     o.y = alloc(n);
-    o.r = random_vec(n);
+    o.r = random_vec(n, -1, 1);
     norm_loss(&o);
     for (int b = 0; b < o.batch; b++)
         for (int ch = 0; ch < o.c; ch++)
@@ -754,7 +705,7 @@ static void test_layout(void **state)
     for (int t = 0; t < 4; t++) {
         int c = shapes[t][0], batch = shapes[t][1], hw = shapes[t][2];
         long n = (long)c * batch * hw;
-        double *x = random_vec(n), *z = random_vec(n);
+        double *x = random_vec(n, -1, 1), *z = random_vec(n, -1, 1);
         double *rows = alloc(n), *back = alloc(n), *zt = alloc(n);
         cnhw_to_rows(x, c, batch, hw, rows);
         for (int ch = 0; ch < c; ch++)
@@ -796,7 +747,7 @@ static void test_softmax_xent(void **state)
     (void)state;
     xent_op o = {5, 7, 0, 0};
     long n = (long)o.batch * o.classes;
-    o.logits = random_vec(n);
+    o.logits = random_vec(n, -1, 1);
     o.labels = malloc(sizeof *o.labels * o.batch);
     assert_non_null(o.labels);
     for (int b = 0; b < o.batch; b++) {
@@ -849,8 +800,8 @@ static void test_gemm(void **state)
     const int m = 4, n = 5, k = 3;
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
-            double *a = random_vec(m * k), *b = random_vec(k * n);
-            double *c = random_vec(m * n), *c0 = alloc(m * n);
+            double *a = random_vec(m * k, -1, 1), *b = random_vec(k * n, -1, 1);
+            double *c = random_vec(m * n, -1, 1), *c0 = alloc(m * n);
             memcpy(c0, c, sizeof *c * m * n);
             int lda = ta ? m : k, ldb = tb ? k : n;
             gemm(ta, tb, m, n, k, 0.5, a, lda, b, ldb, 2, c, n);

@@ -19,25 +19,10 @@
 #include "rng.h"
 #include "spectral.h"
 #include "fdiff.h"
+#include "dense_operator.h"
 
 #define SVD_TOL 1e-3        /* power iteration against LAPACK */
 #define GRAD_TOL 1e-5       /* u v^T against d sigma_max / dW by differences */
-
-/* Largest singular value of the row-major m x n matrix a (a is kept). */
-static double sigma_max(const double *a, int m, int n)
-{
-    int k = m < n ? m : n;
-    double *copy = alloc((long)m * n), *s = alloc(k), *superb = alloc(k);
-    memcpy(copy, a, (size_t)m * n * sizeof *a);
-    lapack_int info = LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'N', 'N', m, n, copy,
-                                     n, s, NULL, 1, NULL, 1, superb);
-    assert_int_equal(info, 0);
-    double top = s[0];
-    free(copy);
-    free(s);
-    free(superb);
-    return top;
-}
 
 static void assert_close(const char *what, double got, double want,
                          double tol)
@@ -188,27 +173,12 @@ typedef struct conv_op {
     double *weight, *op;    /* op: the explicit [nu][nv] operator */
 } conv_op;
 
-/* The convolution as a dense matrix, by its definition: output (o, y, x)
- * takes W[o][c][i][j] times input (c, y*stride + i - pad, x*stride + j - pad). */
+/* The convolution as a dense matrix (dense_operator.h). */
 static void conv_build(conv_op *c)
 {
     const conv_case *s = &c->s;
-    memset(c->op, 0, (size_t)c->nu * c->nv * sizeof *c->op);
-    for (int o = 0; o < s->co; o++)
-        for (int y = 0; y < c->ho; y++)
-            for (int x = 0; x < c->wo; x++)
-                for (int ch = 0; ch < s->ci; ch++)
-                    for (int i = 0; i < s->k; i++)
-                        for (int j = 0; j < s->k; j++) {
-                            int iy = y * s->stride + i - s->pad;
-                            int ix = x * s->stride + j - s->pad;
-                            if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w)
-                                continue;
-                            long row = ((long)o * c->ho + y) * c->wo + x;
-                            long col = ((long)ch * s->h + iy) * s->w + ix;
-                            c->op[row * c->nv + col] +=
-                                c->weight[((o * s->ci + ch) * s->k + i) * s->k + j];
-                        }
+    conv_dense(c->weight, s->co, s->ci, s->k, s->h, s->w, s->stride, s->pad,
+               c->ho, c->wo, c->op);
 }
 
 static double conv_sigma(void *p)
