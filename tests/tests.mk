@@ -15,6 +15,10 @@ $(BUILD)/tests/test64_%: tests/test64_%.c $(RUNTIME64_LIB) | $(BUILD)/tests
 $(BUILD)/tests:
 	mkdir -p $@
 
+# The CPU and the OpenBLAS kernel in use, printed at the top of CI's log.
+$(BUILD)/tests/blas_core: tests/blas_core.c | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
+
 
 # Tests and benchmarks that link a generated model.
 -include tests/oracle/oracle.mk

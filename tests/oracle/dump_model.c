@@ -22,6 +22,12 @@
  *                         from init, parameters after one and two SGD steps
  *                         on the same batch (the second one exercises
  *                         momentum)
+ *   sgd<k>_grads.safetensors, sgd<k>_velocity.safetensors
+ *                         step k's gradient (regulariser included) and the
+ *                         velocity after it: with sgd<k-1> (init for k = 1)
+ *                         the whole state step k starts from and ends in,
+ *                         so that each step is checked from the runtime's
+ *                         own state
  *   pgd.safetensors       from init, the parameters after two more
  *                         training forwards on the batch: running
  *                         statistics moved, so that evaluation mode is not
@@ -610,9 +616,16 @@ static int run(const options *o)
             goto done;
         if (m->regularize)
             sgd_reg[step] = m->regularize(c, 1, terms + (2 + step) * n_terms);
+        char file[64];
+        snprintf(file, sizeof file, "sgd%d_grads.safetensors", step + 1);
+        if (write_params(o->out, file, c->grads))
+            goto done;
         sgd_step(&sgd, m, c->params, c->grads);
-        if (write_params(o->out, step == 0 ? "sgd1.safetensors" : "sgd2.safetensors",
-                         c->params))
+        snprintf(file, sizeof file, "sgd%d_velocity.safetensors", step + 1);
+        if (write_params(o->out, file, sgd.velocity))
+            goto done;
+        snprintf(file, sizeof file, "sgd%d.safetensors", step + 1);
+        if (write_params(o->out, file, c->params))
             goto done;
     }
 

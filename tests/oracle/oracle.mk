@@ -65,3 +65,14 @@ check-oracle:
 	        --out $(BUILD)/oracle/$m-100;) true
 	@$(ORACLE_ENV) $(ORACLE_PYTHON) tests/oracle/oracle.py $(patsubst %,$(BUILD)/oracle/%,$(ORACLE_MODELS)) \
 	    $(patsubst %,$(BUILD)/oracle/%-100,$(ORACLE_FULL))
+
+# Mutation tests of the oracle itself (tests/oracle/mutants.sh): dumpers
+# built with one deliberate error each must make the oracle fail.
+CHECK_GOALS += check-mutants
+.PHONY: check-mutants
+check-mutants:
+	@$(MAKE) --no-print-directory $(call oracle_dumper,baseline) $(call oracle_dumper,quant) \
+	    $(BUILD)/gen/baseline.o $(BUILD)/gen64/quant.o
+	@BUILD=$(BUILD) CC="$(CC)" CFLAGS="$(CPPFLAGS) $(ALL_CFLAGS)" LDFLAGS="$(LDFLAGS)" \
+	    LDLIBS="$(LDLIBS)" RUNTIME_LIB=$(RUNTIME_LIB) RUNTIME64_LIB=$(RUNTIME64_LIB) \
+	    ORACLE_PYTHON=$(ORACLE_PYTHON) ORACLE_SEED=$(ORACLE_SEED) sh tests/oracle/mutants.sh

@@ -1,0 +1,125 @@
+#!/bin/sh
+# mutants.sh - the PyTorch oracle must catch the errors that matter.
+#
+# Builds the oracle's dumper again with one deliberate error each, in the
+# generated code or in the runtime, runs it and tests/oracle/oracle.py, and
+# asserts that the oracle FAILS; the same dumpers unchanged, with the same
+# options, must pass.  A tolerance loosened later, or a kink search that
+# explains too much, shows up here as a mutant that no longer fails.
+#
+#   bn-backward    BatchNorm's backward off by a relative 1e-3 (generated)
+#   pool-grad      the average pool's gradient scaled by 0.999 (generated)
+#   momentum       momentum off by a relative 1e-3 (runtime/sgd.c)
+#   weight-decay   the weight-decay term of the first tensor dropped
+#                  (runtime/sgd.c)
+#   dtrelu-lo      a DTReLU lower bound's gradient with its sign flipped
+#                  (runtime/dtrelu.c, quantised model, double runtime as the
+#                  oracle checks that model)
+#
+# Each mutation replaces one exact piece of source text; a text that is no
+# longer there fails the test, so that the mutation is moved with the code.
+# Run by `make check-mutants` (part of make check), which passes BUILD, CC,
+# CFLAGS (the compile flags), LDFLAGS, LDLIBS, RUNTIME_LIB, RUNTIME64_LIB
+# and ORACLE_PYTHON.  The dumps use weight decay 5e-4 (so that it is
+# exercised) and ORACLE_SEED.
+set -u
+: "${BUILD:?}" "${CC:?}" "${CFLAGS:?}" "${RUNTIME_LIB:?}" "${RUNTIME64_LIB:?}"
+PY=${ORACLE_PYTHON:-/usr/bin/python3}
+OUT=$BUILD/mutants
+OPTS="--seed ${ORACLE_SEED:-1} --batch 8 --weight-decay 5e-4"
+export OMP_WAIT_POLICY=passive
+pass=0 fail=0
+mkdir -p "$OUT"
+
+# mutate SRC DST FROM TO: DST is SRC with the first FROM replaced by TO.
+mutate() {
+    "$PY" - "$1" "$2" "$3" "$4" <<'EOF'
+import sys
+src, dst, old, new = sys.argv[1:]
+text = open(src).read()
+if old not in text:
+    sys.exit(f"mutants: {src}: the text to mutate is gone: {old!r}")
+open(dst, "w").write(text.replace(old, new, 1))
+EOF
+}
+
+# judge NAME DIR WANT: runs the oracle on DIR; WANT is pass or fail.
+judge() {
+    log=$OUT/$1.log
+    "$PY" tests/oracle/oracle.py "$2" >"$log" 2>&1
+    rc=$?
+    summary=$(tail -n 1 "$log")
+    first=$(grep -m 1 'FAIL' "$log" | sed 's/^ *//')
+    if { [ "$3" = fail ] && [ $rc = 1 ]; } || { [ "$3" = pass ] && [ $rc = 0 ]; }; then
+        pass=$((pass + 1))
+        echo "ok   $1: oracle ${summary}${first:+; first: $first}"
+    else
+        fail=$((fail + 1))
+        echo "FAIL $1: wanted the oracle to $3, it said: $summary (exit $rc; $log)"
+    fi
+}
+
+# run NAME DUMPER WANT: dumps into $OUT/NAME and judges it.
+run() {
+    rm -rf "${OUT:?}/$1" && mkdir -p "$OUT/$1"
+    if ! "$2" $OPTS --out "$OUT/$1" >"$OUT/$1.dump.log" 2>&1; then
+        fail=$((fail + 1))
+        echo "FAIL $1: the dumper failed ($OUT/$1.dump.log)"
+        return
+    fi
+    judge "$1" "$OUT/$1" "$3"
+}
+
+# build NAME SRC FROM TO DOUBLE OBJS...: compiles the mutated SRC
+# (-DADVCC_DOUBLE when DOUBLE is 1) and links it before OBJS and the
+# runtime, so that it stands in for the original; the dumper's path is
+# $OUT/NAME.bin.
+build() {
+    name=$1 src=$2 from=$3 to=$4 dbl=$5
+    shift 5
+    mkdir -p "$OUT/src"
+    m=$OUT/src/$name-$(basename "$src")
+    mutate "$src" "$m" "$from" "$to" || { fail=$((fail + 1)); echo "FAIL $name: cannot mutate $src"; return 1; }
+    lib=$RUNTIME_LIB flag=
+    [ "$dbl" = 1 ] && lib=$RUNTIME64_LIB flag=-DADVCC_DOUBLE
+    # shellcheck disable=SC2086
+    if ! $CC $CFLAGS $flag -Igenerated -I"$(dirname "$src")" -c "$m" -o "$m.o" >"$OUT/$name.cc.log" 2>&1 ||
+       ! $CC ${LDFLAGS:-} "$@" "$m.o" "$lib" ${LDLIBS:-} -o "$OUT/$name.bin" >>"$OUT/$name.cc.log" 2>&1; then
+        fail=$((fail + 1))
+        echo "FAIL $name: does not build ($OUT/$name.cc.log)"
+        return 1
+    fi
+}
+
+O=$BUILD/oracle
+base_float="$O/dump_baseline.o"
+gen_float="$BUILD/gen/baseline.o"
+quant_double="$O/dump64_quant.o $BUILD/gen64/quant.o"
+for f in $base_float $gen_float $quant_double; do
+    [ -f "$f" ] || { echo "mutants: $f is missing (make check-oracle builds it)"; exit 1; }
+done
+
+# The controls: the same dumpers, unchanged, pass.
+run control-baseline "$O/dump_baseline" pass
+run control-quant "$O/dump64_quant" pass
+
+build bn-backward generated/baseline.c \
+    'dc[i] = s * (dc[i] - k1 - (yc[i] - mean[ch]) * invstd[ch] * k2);' \
+    'dc[i] = (real_t)1.001 * s * (dc[i] - k1 - (yc[i] - mean[ch]) * invstd[ch] * k2);' \
+    0 $base_float && run bn-backward "$OUT/bn-backward.bin" fail
+build pool-grad generated/baseline.c \
+    'const real_t g = gp[i * 16 + j] * (real_t)0.25;' \
+    'const real_t g = gp[i * 16 + j] * (real_t)(0.25 * 0.999);' \
+    0 $base_float && run pool-grad "$OUT/pool-grad.bin" fail
+build momentum runtime/sgd.c \
+    'mom * v[i] + d' 'mom * (real_t)1.001 * v[i] + d' \
+    0 $base_float $gen_float && run momentum "$OUT/momentum.bin" fail
+build weight-decay runtime/sgd.c \
+    'real_t d = g[i] + wd * p[i];' 'real_t d = g[i] + (t == 0 ? 0 : wd) * p[i];' \
+    0 $base_float $gen_float && run weight-decay "$OUT/weight-decay.bin" fail
+build dtrelu-lo runtime/dtrelu.c \
+    '*dlo = (real_t)below;' '*dlo = -(real_t)below;' \
+    1 $quant_double && run dtrelu-lo "$OUT/dtrelu-lo.bin" fail
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
