@@ -53,7 +53,6 @@ include compiler/compiler.mk
 include runtime/runtime.mk
 include tests/tests.mk
 -include runtime/study/study.mk
--include examples/examples.mk
 
 
 MODEL_BINS := $(patsubst %,$(BUILD)/bin/%,$(MODELS))

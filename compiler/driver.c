@@ -173,12 +173,27 @@ static int write_models(output *o, ir_program *p)
     return fp && !failed ? 0 : -1;
 }
 
+/* Files that define no model at all (only patches and macros, or nothing)
+ * give nothing to compile: each is named, and the run fails. */
+static int check_some_model(const advcc_options *o, const ir_program *p)
+{
+    if (p->n_models > 0)
+        return 0;
+    for (int i = 0; i < o->n_files; i++) {
+        ir_loc file = { o->files[i], 0, 0, NULL };
+        diag_error(file, "no model defined; nothing to compile");
+    }
+    return -1;
+}
+
 int advcc_run(const advcc_options *o)
 {
     FILE *out = o->out ? o->out : stdout;
     frontend fe;
     frontend_init(&fe);
     int rc = frontend_compile(&fe, o->files, o->n_files) == 0 ? 0 : 1;
+    if (rc == 0 && check_some_model(o, &fe.program) != 0)
+        rc = 1;
     if (rc == 0 && o->shapes)
         for (int i = 0; i < fe.program.n_models; i++)
             shape_print(out, &fe.program.models[i]);

@@ -17,8 +17,9 @@ typedef struct advcc_options {
     FILE *out;              /* for the table and the summary; NULL: stdout */
 } advcc_options;
 
-/* 0 on success; 1 when a spec has errors or the output cannot be written
- * (reported to stderr, or where diag_reset() pointed). */
+/* 0 on success; 1 when a spec has errors, when no file named defines a
+ * model (nothing to compile: nothing is written), or when the output cannot
+ * be written (reported to stderr, or where diag_reset() pointed). */
 int advcc_run(const advcc_options *o);
 
 #endif

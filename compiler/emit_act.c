@@ -1,4 +1,4 @@
-/* emit_act.c - the learnable-threshold activations (METHODS.md 4).
+/* emit_act.c - the learnable-threshold activations (docs/METHODS.md 4).
  *
  * DTReLU, y = q_N(clip(x, lo, hi)) with learnable scalars lo and hi, is
  * written as fragments a fused conv loop takes in place of ReLU (the

@@ -1,4 +1,4 @@
-/* emit_quant.c - a conv or linear layer's fake-quantised weight (METHODS.md
+/* emit_quant.c - a conv or linear layer's fake-quantised weight (docs/METHODS.md
  * 4, Algorithm 2).  The forward rounds the float master weight onto its
  * N-bit grid into a fixed arena slot, and both gemms of the layer use that
  * copy; the weight gradient, computed against the copy, reaches the master

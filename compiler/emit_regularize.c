@@ -1,4 +1,4 @@
-/* emit_regularize.c - the regularisers of METHODS.md 5 as model_regularize:
+/* emit_regularize.c - the regularisers of docs/METHODS.md 5 as model_regularize:
  * one term per (kind, layer) of the IR, each computed by the runtime
  * (orthogonal.h, spectral.h) on the float master weight, its gradient
  * added into the parameter gradients.  The scratch the terms need lies
@@ -90,7 +90,7 @@ void emit_regularize(FILE *out, const emit_plan *p)
     const ir_model *m = p->m;
     if (m->n_regs == 0)
         return;
-    L(0, "/* The regularisers (METHODS.md 5), on the float master weights:");
+    L(0, "/* The regularisers (docs/METHODS.md 5), on the float master weights:");
     L(0, " * terms[i] = weight_i * P_i, their sum returned; with want_grad each");
     L(0, " * weight_i * dP_i/dW is added into c->grads. */");
     L(0, "static const char *const reg_term_names[%d] = {", m->n_regs);

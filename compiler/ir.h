@@ -39,7 +39,7 @@ typedef enum ir_op {
     IR_OP_COUNT
 } ir_op;
 
-/* Fake quantiser of a weight tensor (METHODS.md 4). bits == 0: none. */
+/* Fake quantiser of a weight tensor (docs/METHODS.md 4). bits == 0: none. */
 typedef enum { IR_QRANGE_MINMAX = 0, IR_QRANGE_FIXED, IR_QRANGE_CHANNEL } ir_qrange;
 typedef struct ir_quant {
     int bits;
@@ -72,13 +72,13 @@ typedef struct ir_node {
     int levels;             /* piecewise activations: number of thresholds */
 } ir_node;
 
-/* Regularisers (METHODS.md 5), one entry per (kind, layer). */
+/* Regularisers (docs/METHODS.md 5), one entry per (kind, layer). */
 typedef enum { IR_REG_ORTHO = 0, IR_REG_SPECTRAL } ir_reg_kind;
 typedef struct ir_reg {
     ir_reg_kind kind;
     int node;               /* index of the conv or linear node */
     double weight;
-    int form;               /* ortho: 1..4 as in METHODS.md */
+    int form;               /* ortho: 1..4, docs/METHODS.md 5 */
     int iters;              /* spectral: power iterations per step */
     int persistent;         /* spectral: keep u, v across steps */
     ir_loc loc;

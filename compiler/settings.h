@@ -17,7 +17,7 @@ typedef struct settings {
     int ensemble, ensemble_probs;
 } settings;
 
-/* The defaults of METHODS.md: SGD lr 0.001 momentum 0.9 batch 100 for 10
+/* Defaults (docs/METHODS.md 1-2): SGD lr 0.001 momentum 0.9 batch 100 for 10
  * epochs; PGD eps 8/255 alpha 2/255, 4 steps from a Gaussian start. */
 void settings_init(settings *s, ir_loc loc);
 /* Each returns 0, or -1 after reporting. */

@@ -1,6 +1,6 @@
 /* cli_eval.c - `MODEL eval` and `MODEL attack`: clean accuracy of a
  * checkpoint, and with an attack robust accuracy and attack success
- * (METHODS.md 2), printed and optionally written as one JSON object. */
+ * (docs/METHODS.md 2), printed and optionally written as one JSON object. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>

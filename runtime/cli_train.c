@@ -60,7 +60,7 @@ static void train_usage(const advcc_model *m, FILE *fp)
 }
 
 /* Adversarial training's batch replacement: PGD with BatchNorm on batch
- * statistics and its running statistics untouched (METHODS.md 3). */
+ * statistics and its running statistics untouched (docs/METHODS.md 3). */
 typedef struct adv_state {
     pgd_cfg cfg;
     infer_ws inf;

@@ -1,4 +1,4 @@
-/* pgd.h - projected gradient descent on the cross-entropy (METHODS.md 2;
+/* pgd.h - projected gradient descent on the cross-entropy (docs/METHODS.md 2;
  * Madry et al. 2017), on any model, through infer.h.
  *
  * L-infinity (the report's attack): x0 = x + xi, xi ~ N(0, eps^2), uniform in

@@ -1,5 +1,5 @@
 /* robust.h - clean and robust accuracy of a model over a data set, in
- * chunks of ctx->batch_cap images (METHODS.md 2).
+ * chunks of ctx->batch_cap images (docs/METHODS.md 2).
  *
  * Every image is attacked.  An image counts as robust when the model
  * classifies it and its attacked version correctly: a misclassified clean

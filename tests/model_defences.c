@@ -1,4 +1,4 @@
-/* model_defences.c - the nine models of the experiment (METHODS.md 7), as
+/* model_defences.c - the nine models of the experiment (docs/METHODS.md 7), as
  * compiled in float from specs/, carry the defences their names promise:
  *
  *   quant    fake-quantised conv and linear weights (a weight nudged by less
@@ -6,7 +6,7 @@
  *            no logit, where it does change the float model's) and five
  *            DTReLUs with learnable bounds starting at [0, 6];
  *   reg      twelve regulariser terms (orthogonal form 4 and spectral norm
- *            on six layers), the orthogonal ones inside the band METHODS.md
+ *            on six layers), the orthogonal ones inside the band docs/METHODS.md
  *            5 derives for form 4, with power-iteration state;
  *   adv      adversarial training in the recipe;
  *   rse      noise before each conv block, drawn in training and

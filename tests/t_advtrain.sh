@@ -1,5 +1,5 @@
 #!/bin/sh
-# Adversarial training (METHODS.md 3) on a small subset runs and lowers the
+# Adversarial training (docs/METHODS.md 3) on a small subset runs and lowers the
 # adversarial loss (the loss on each batch's PGD images, which is what the
 # adversarially trained model logs); its checkpoint then attacks and
 # evaluates.  Skipped (77) without CIFAR10_DIR.

@@ -1,6 +1,7 @@
 /* test_driver.c - one compiler run end to end: the files it writes for the
- * models of the files named, models.mk, and that a spec with an error
- * writes nothing and leaves no temporary file behind. */
+ * models of the files named, models.mk, and that a spec with an error, or
+ * files that define no model, write nothing and leave no temporary file
+ * behind. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -121,12 +122,69 @@ static void test_unwritable_output(void **state)
     assert_true(diag_count() > 0);
 }
 
+/* Files that define no model (only patches, or nothing at all) are an
+ * error that names them, and nothing is written; beside a file that does
+ * define one (make names patches.net with every other spec) they are fine. */
+static void test_no_model_is_nothing_to_compile(void **state)
+{
+    (void)state;
+    char *dir = scratch_make();
+    assert_non_null(dir);
+    char patches[1100], base[1100], empty[2048], out[2048], printed[4096];
+    snprintf(patches, sizeof patches, "%s/patches.net", specs);
+    snprintf(base, sizeof base, "%s/baseline.net", specs);
+    scratch_path(empty, sizeof empty, dir, "empty.net");
+    assert_int_equal(file_write(empty, "", 0), 0);
+    scratch_path(out, sizeof out, dir, "gen");
+
+    FILE *err = tmpfile();
+    assert_non_null(err);
+    diag_reset(err);
+    char *files[] = { patches, empty };
+    advcc_options o = { files, 2, out, 0, 0, err };
+    assert_int_equal(advcc_run(&o), 1);
+    assert_int_equal(diag_count(), 2);
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(diag_get(i)->file, files[i]);
+        assert_int_equal(diag_get(i)->line, 0);
+        assert_string_equal(diag_get(i)->message, "no model defined; nothing to compile");
+    }
+    rewind(err);
+    size_t n = fread(printed, 1, sizeof printed - 1, err);
+    printed[n] = '\0';
+    fclose(err);
+    char want[2200];
+    snprintf(want, sizeof want, "%s: error: no model defined; nothing to compile\n", patches);
+    assert_contains(printed, want);
+    assert_null(strstr(printed, "written to"));
+    /* Not even the output directory was made; the scratch one holds only
+     * empty.net. */
+    struct stat sb;
+    assert_int_not_equal(stat(out, &sb), 0);
+    assert_int_equal(scratch_count(dir, ""), 2 + 1);
+
+    /* --shapes alone has nothing to show either. */
+    char *one[] = { empty };
+    assert_int_equal(run(one, 1, NULL, 1), 1);
+    assert_int_equal(diag_count(), 1);
+
+    /* Named beside a file that defines a model, patches.net is fine. */
+    char *both[] = { base, patches };
+    assert_int_equal(run(both, 2, out, 0), 0);
+    char *mk = read_text(out, "models.mk");
+    assert_non_null(mk);
+    assert_non_null(strstr(mk, "\nMODELS := baseline\n"));
+    free(mk);
+    scratch_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writes_models_of_named_files),
         cmocka_unit_test(test_shapes_alone_writes_nothing),
         cmocka_unit_test(test_unwritable_output),
+        cmocka_unit_test(test_no_model_is_nothing_to_compile),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

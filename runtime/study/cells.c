@@ -163,7 +163,7 @@ char *cell_settings_differ(const grid *g, const cell *c)
 double cell_cost(const grid *g, const cell *c)
 {
     /* A training step costs about three forward passes, a PGD step about
-     * two (forward and input gradient), per image (METHODS.md 8). */
+     * two (forward and input gradient), per image (docs/METHODS.md 8). */
     double pgd = 2.0 * g->steps * g->restarts * g->eot;
     double train = (double)g->epochs * grid_train_images(g) *
                    (3.0 + (c->adversarial ? pgd : 0.0));

@@ -1,7 +1,7 @@
 /* report.h - the report page of a grid: OUT/report/report.md with what is
  * missing, the means over seeds, the paired tests against the baseline
  * (with Holm's correction), the figures (plots.h), and each finding of the
- * seed report (METHODS.md section 7) stated as confirmed, refuted or not
+ * seed report (docs/METHODS.md section 7) stated as confirmed, refuted or not
  * confirmed, with the p-values that decide it.  Also OUT/report/stats.csv,
  * the test table for machines. */
 #ifndef ADVCC_STUDY_REPORT_H

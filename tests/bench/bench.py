@@ -14,10 +14,10 @@ the same batch with the same number of threads, and time:
   train step   forward with batch statistics + cross-entropy + backward +
                SGD update with the spec's recipe (momentum)
   eval         forward with running statistics (PyTorch: eval(), no_grad())
-  pgd-k        the spec's evaluation attack (METHODS.md 2): random start and
+  pgd-k        the spec's evaluation attack (docs/METHODS.md 2): random start and
                k forward + input-gradient passes in evaluation mode
                (PyTorch: torch.autograd.grad with respect to the images only)
-  adv step     adversarial training (METHODS.md 3): the training attack with
+  adv step     adversarial training (docs/METHODS.md 3): the training attack with
                batch statistics and frozen running statistics, then a
                training step on its images
 

@@ -209,7 +209,7 @@ double bench_pgd(bench *b, int iters)
     return 0.0;
 }
 
-/* Adversarial training steps (METHODS.md 3): the training attack with batch
+/* Adversarial training steps (docs/METHODS.md 3): the training attack with batch
  * statistics and frozen running statistics, then a training step on its
  * images. */
 double bench_adv_train(bench *b, int iters)

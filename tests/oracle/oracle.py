@@ -12,7 +12,7 @@ parameters, repeats every computation and compares:
   dx                   the input gradient
   stats <tensor>       running statistics after that forward (momentum 0.1,
                        unbiased variance); trained tensors must not move
-  reg <term>, total    a model with a regulariser (METHODS.md 5): each term
+  reg <term>, total    a model with a regulariser (docs/METHODS.md 5): each term
                        (weight times penalty) on the step's weights
   reg grad <weight>    the regulariser's own gradient (spectral terms with
                        u, v held constant, as the C code takes them)
@@ -72,7 +72,7 @@ gradient by 6e-3 against float64, through BatchNorm's backward sums, while
 the C code, which sums in double, stayed below 1e-6).  Each line also shows
 PyTorch float32's error against the same reference, for scale.
 
-Quantised models (METHODS.md 4) are compared with the runtime built in
+Quantised models (docs/METHODS.md 4) are compared with the runtime built in
 double (meta.json's real_bytes is 8; see dump_model.c): their activations are
 rounded onto a grid, and float32 puts a few values on the other side of a
 rounding tie from float64, each flip a whole grid step (on the seed CNN's

@@ -1,5 +1,5 @@
 """pgd_check.py - PyTorch's verdict on the runtime's L-infinity PGD
-(runtime/pgd.c, METHODS.md 2), for oracle.py.
+(runtime/pgd.c, docs/METHODS.md 2), for oracle.py.
 
 dump_model writes, for each attack, the iterates x_1 .. x_S of pgd_attack
 (no random start, true labels, evaluation mode).  Here PyTorch repeats every

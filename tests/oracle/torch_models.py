@@ -2,7 +2,7 @@
 the generated C tensor for tensor (same names, shapes and semantics), for the
 reference check (oracle.py) and the benchmark (tests/bench/bench.py).
 
-The seed CNN, METHODS.md 1: a Normalize layer (pixels in [0,1] in, per-channel
+The seed CNN, docs/METHODS.md 1: a Normalize layer (pixels in [0,1] in, per-channel
 (x - mean) / std), three blocks Conv(5x5 or 3x3, stride 1, "same" padding,
 with bias) - BatchNorm2d - ReLU - AvgPool2d(2), flatten, Linear -> ReLU ->
 Linear -> ReLU -> Linear (logits).  Parameter names follow the C side:
@@ -10,16 +10,16 @@ conv1.weight, conv1.bias, bn1.weight, bn1.bias, bn1.running_mean,
 bn1.running_var, ..., fc1.weight, ..., fc3.bias.
 
 The defences of specs/patches.net change it in place:
-  quant  (METHODS.md 4) every conv and linear weight fake-quantised to 8 bits
+  quant  (docs/METHODS.md 4) every conv and linear weight fake-quantised to 8 bits
          over its tensor's min and max (QuantConv2d, QuantLinear), and every
          ReLU a DTReLU with learnable bounds dtrelu<i>.lo, dtrelu<i>.hi
          (numbered in order, blocks first), both with the straight-through
          gradients of runtime/quant.h and runtime/dtrelu.h;
-  reg    (METHODS.md 5) the same network plus a regulariser (regularize()):
+  reg    (docs/METHODS.md 5) the same network plus a regulariser (regularize()):
          orthogonal form 4, weight 1e-4, and the spectral norm, weight 1e-3,
          one power iteration a step from the vectors <layer>.sn_u, sn_v kept
          in the checkpoint, on every conv and linear layer;
-  rse    (METHODS.md 6) a noise layer before every conv (noise<i>, sigma 0.2
+  rse    (docs/METHODS.md 6) a noise layer before every conv (noise<i>, sigma 0.2
          before the first, 0.1 before the others), drawing from torch's
          generator or from a given source (the C side's draws).  One pass:
          the averaging of inference passes is not modelled.
