@@ -149,8 +149,8 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
         default: bad = cli_attack_option(c, optarg, &cfg); break;
         }
         if (bad) {
-            fprintf(stderr, "%s %s: bad value '%s' for --%s\n", m->name,
-                    attack ? "attack" : "eval", optarg, li >= 0 ? opts[li].name : "?");
+            cli_bad_value(m->name, attack ? "attack" : "eval",
+                          li >= 0 ? opts[li].name : "?", optarg);
             return 2;
         }
     }

@@ -143,11 +143,11 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         switch (c) {
         case 's': bad = cli_int(optarg, 0, 0x7fffffffL, &seed); break;
         case 't': bad = cli_int(optarg, 1, 1024, &threads); break;
-        case 'e': bad = cli_int(optarg, 0, 100000, &epochs); break;
+        case 'e': bad = cli_int(optarg, 1, 100000, &epochs); break;
         case 'b': bad = cli_int(optarg, 1, 100000, &batch); break;
-        case 'l': bad = cli_number(optarg, &lr) || lr <= 0; break;
-        case 'm': bad = cli_number(optarg, &momentum) || momentum < 0; break;
-        case 'w': bad = cli_number(optarg, &wd) || wd < 0; break;
+        case 'l': bad = cli_number(optarg, 0, 1e6, NUM_LO_OPEN, &lr); break;
+        case 'm': bad = cli_number(optarg, 0, 1, 0, &momentum); break;
+        case 'w': bad = cli_number(optarg, 0, 1, 0, &wd); break;
         case 'n': bad = cli_int(optarg, 1, 0x7fffffffL, &limit); break;
         case 'N': bad = cli_int(optarg, 1, 0x7fffffffL, &test_limit); break;
         case 'd': dataset = optarg; break;
@@ -159,8 +159,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         default: bad = cli_attack_option(c, optarg, &adv.cfg); break;
         }
         if (bad) {
-            fprintf(stderr, "%s train: bad value '%s' for --%s\n", m->name, optarg,
-                    li >= 0 ? opts[li].name : "?");
+            cli_bad_value(m->name, "train", li >= 0 ? opts[li].name : "?", optarg);
             return 2;
         }
     }
