@@ -167,6 +167,10 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
         fprintf(stderr, "%s: %s\n", m->name, err);
         return 2;
     }
+    if (ctx_check_memory(m, (int)batch, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: --batch: %s\n", m->name, err);
+        return 1;
+    }
     ctx_set_threads((int)threads);
     advcc_dataset test = {0};
     if (cli_load_data(m, dataset, 0, (int)limit, &test) != 0)

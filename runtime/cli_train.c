@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "atomic_file.h"
 #include "checkpoint.h"
 #include "cli.h"
@@ -177,6 +178,19 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         snprintf(outbuf, sizeof outbuf, "out/%s-seed%ld", m->name, seed);
         out = outbuf;
     }
+    if (resume) {
+        struct stat st;
+        snprintf(path, sizeof path, "%s/state/epoch", out);
+        if (stat(path, &st) != 0) {
+            fprintf(stderr, "%s train: --resume: %s/state: no saved state to resume from "
+                    "(drop --resume to start over)\n", m->name, out);
+            return 1;
+        }
+    }
+    if (ctx_check_memory(m, (int)batch, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: --batch: %s\n", m->name, err);
+        return 1;
+    }
     ctx_set_threads((int)threads);
 
     advcc_dataset train = {0}, test = {0};
@@ -232,8 +246,8 @@ int cli_train(const advcc_model *m, int argc, char **argv)
     }
     double acc = 0;
     if (r.diverged) {
-        fprintf(stderr, "%s: training diverged at step %ld (loss not finite)\n",
-                m->name, r.diverged_step);
+        fprintf(stderr, "%s: training diverged at step %ld (%s)\n",
+                m->name, r.diverged_step, r.diverged_why);
     } else {
         robust_cfg ecfg = {.judge = 1};
         robust_result er;
