@@ -54,6 +54,7 @@ include runtime/runtime.mk
 include tests/tests.mk
 -include runtime/study/study.mk
 -include examples/examples.mk
+-include tests/fuzz/fuzz.mk
 
 
 MODEL_BINS := $(patsubst %,$(BUILD)/bin/%,$(MODELS))
