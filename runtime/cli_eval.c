@@ -163,7 +163,8 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
         return 2;
     }
     char err[4608];
-    if (attack && pgd_check_cfg(&cfg, m->in_c, err, sizeof err) != 0) {
+    /* checked whether or not an attack runs: a bad value is never ignored */
+    if (pgd_check_cfg(&cfg, m->in_c, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", m->name, err);
         return 2;
     }

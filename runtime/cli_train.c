@@ -169,7 +169,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         return 2;
     }
     char err[4608], path[4096];
-    if (m->train.adversarial && pgd_check_cfg(&adv.cfg, m->in_c, err, sizeof err) != 0) {
+    if (pgd_check_cfg(&adv.cfg, m->in_c, err, sizeof err) != 0) {
         fprintf(stderr, "%s train: %s\n", m->name, err);
         return 2;
     }

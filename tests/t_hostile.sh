@@ -58,7 +58,9 @@ expect "train --epochs 0" 2 "--epochs '0' must be between 1 and 100000" "$B" tra
 expect "eval --eps nan" 2 "baseline eval: --eps 'nan' is not a decimal number" "$B" eval --eps nan --checkpoint x
 expect "eval --alpha nan" 2 "baseline eval: --alpha 'nan' is not a decimal number" "$B" eval --alpha nan --checkpoint x
 expect "eval --eps 0x10" 2 "baseline eval: --eps '0x10' is not a decimal number" "$B" eval --eps 0x10 --checkpoint x
-expect "eval --eps 16" 2 "eps of an Linf attack must be at most 1" "$B" attack --eps 16 --checkpoint x
+expect "attack --eps 16" 2 "eps of an Linf attack must be at most 1" "$B" attack --eps 16 --checkpoint x
+expect "eval --eps 16, no attack" 2 "eps of an Linf attack must be at most 1" "$B" eval --eps 16 --checkpoint x
+expect "train --eps 16, not adversarial" 2 "eps of an Linf attack must be at most 1" "$B" train --eps 16 --out "$tmp/o"
 expect "eval --seed 2^31" 2 "--seed '2147483648' must be between 0 and 2147483647" "$B" eval --seed 2147483648 --checkpoint x
 # 5. a workspace larger than memory
 expect "train --batch 100000" 1 "batch 100000 needs a" "$B" train --batch 100000 --out "$tmp/o"
