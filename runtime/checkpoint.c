@@ -325,7 +325,15 @@ static int parse_string(st_parser *p, char **out)
     if (p->pos >= p->len || p->s[p->pos] != '"')
         return parse_fail(p, "expected a string");
     p->pos++;
-    char *o = malloc(p->len - p->pos + 1);
+    /* The copy is no longer than the string's raw text (escapes shrink);
+     * sizing it by the rest of the header would make a header of many
+     * keys take memory quadratic in its length. */
+    size_t raw = p->pos;
+    while (raw < p->len && p->s[raw] != '"')
+        raw += p->s[raw] == '\\' ? 2 : 1;
+    if (raw > p->len)
+        raw = p->len;
+    char *o = malloc(raw - p->pos + 1);
     if (!o)
         return parse_fail(p, "out of memory");
     size_t n = 0;
