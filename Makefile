@@ -53,6 +53,7 @@ include compiler/compiler.mk
 include runtime/runtime.mk
 include tests/tests.mk
 -include runtime/study/study.mk
+-include tests/fuzz/fuzz.mk
 
 
 MODEL_BINS := $(patsubst %,$(BUILD)/bin/%,$(MODELS))

@@ -1,5 +1,6 @@
 /* ast.c - constructors and list helpers for the syntax tree. */
 #include "ast.h"
+#include "diag.h"
 
 struct ast_link {
     struct ast_link *next;
@@ -60,6 +61,11 @@ ast_expr *ast_expr_binary(arena *a, ast_expr_kind kind, ir_loc loc,
     ast_expr *e = ast_expr_new(a, kind, loc);
     e->lhs = lhs;
     e->rhs = rhs;
+    int dl = lhs ? lhs->depth : 0, dr = rhs ? rhs->depth : 0;
+    e->depth = 1 + (dl > dr ? dl : dr);
+    if (e->depth == AST_EXPR_MAX_DEPTH + 1)
+        diag_error(loc, "expression too long: more than %d operators deep",
+                   AST_EXPR_MAX_DEPTH);
     return e;
 }
 

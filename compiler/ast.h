@@ -24,7 +24,13 @@ typedef struct ast_expr {
     double num;
     const char *str;
     struct ast_expr *lhs, *rhs;
+    int depth;                  /* operators on the longest path to a leaf */
 } ast_expr;
+
+/* The deepest expression tree accepted: a longer chain of operators (`2+0+0
+ * ...`) is an error at the operator that crosses it, so that evaluation,
+ * which recurses, never meets one. */
+enum { AST_EXPR_MAX_DEPTH = 256 };
 
 /* `value` (positional, key == NULL) or `key=value`. */
 typedef struct ast_arg {

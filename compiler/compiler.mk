@@ -1,7 +1,9 @@
 # The advcc compiler: Flex lexer, Bison parser, front end, IR, fusion, emitter.
 COMPILER_SRC := $(filter-out compiler/main.c,$(wildcard compiler/*.c))
+# runtime/numparse.c: the one strict number reader, shared with the runtime.
 COMPILER_OBJ := $(patsubst compiler/%.c,$(BUILD)/compiler/%.o,$(COMPILER_SRC)) \
-                $(BUILD)/compiler/parser.o $(BUILD)/compiler/lexer.o
+                $(BUILD)/compiler/parser.o $(BUILD)/compiler/lexer.o \
+                $(BUILD)/runtime/numparse.o
 COMPILER_LIB := $(BUILD)/lib/libadvcc_compiler.a
 # Flex's and Bison's own output is exempt from the warnings we hold our code to.
 GENERATED_PARSER_CFLAGS := -Wno-unused-function -Wno-sign-compare -Wno-unused-parameter

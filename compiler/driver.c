@@ -23,6 +23,7 @@ typedef struct output {
     pending *files;
     int n, cap;
     mode_t mode;
+    char *made;         /* the outermost directory this run created, or NULL */
 } output;
 
 static char *path_join(const char *dir, const char *name, const char *suffix)
@@ -38,8 +39,9 @@ static char *path_join(const char *dir, const char *name, const char *suffix)
     return p;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *dir)
+/* mkdir -p; remembers in *made the first directory it had to create, so
+ * that a failed run can take away what it made. */
+static int make_dirs(const char *dir, char **made)
 {
     char *p = strdup(dir);
     if (!p)
@@ -50,10 +52,14 @@ static int make_dirs(const char *dir)
         if (*s == '/' || end) {
             char c = *s;
             *s = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                diag_fatal("cannot create directory '%s': %s", p, strerror(errno));
-                rc = -1;
-                break;
+            if (mkdir(p, 0777) != 0) {
+                if (errno != EEXIST) {
+                    diag_fatal("cannot create directory '%s': %s", p, strerror(errno));
+                    rc = -1;
+                    break;
+                }
+            } else if (!*made) {
+                *made = strdup(p);
             }
             *s = c;
         }
@@ -104,15 +110,46 @@ static FILE *output_open(output *o, const char *name)
     return fp;
 }
 
-static int output_close(FILE *fp, const char *name, int failed)
+/* Closes the file output_open gave last; failed: its writer failed. */
+static int output_close(output *o, FILE *fp, int failed)
 {
-    if (fflush(fp) != 0 || ferror(fp))
+    int e = 0;
+    if (fflush(fp) != 0 || ferror(fp)) {
         failed = 1;
-    if (fclose(fp) != 0)
+        e = errno;
+    }
+    if (fclose(fp) != 0 && !e) {
         failed = 1;
+        e = errno;
+    }
     if (failed)
-        diag_fatal("cannot write '%s'", name);
+        diag_fatal("cannot write '%s': %s", o->files[o->n - 1].final,
+                   e ? strerror(e) : "write error");
     return failed ? -1 : 0;
+}
+
+/* After a failed run: the directories it made go too (those left empty;
+ * from the deepest up to the one it made first). */
+static void output_unmake(output *o)
+{
+    if (!o->made)
+        return;
+    char *p = strdup(o->dir);
+    if (!p)
+        abort();
+    size_t keep = strlen(o->made);
+    for (;;) {
+        size_t n = strlen(p);
+        while (n > 1 && p[n - 1] == '/')
+            p[--n] = '\0';
+        if (n < keep || rmdir(p) != 0 || n == keep)
+            break;
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p)
+            break;
+        *slash = '\0';
+    }
+    free(p);
 }
 
 static void output_finish(output *o, int commit)
@@ -147,11 +184,11 @@ static int write_models(output *o, ir_program *p)
         fuse_model(m);
         snprintf(name, sizeof name, "%s.c", m->name);
         FILE *fp = output_open(o, name);
-        if (!fp || output_close(fp, name, emit_model_c(m, fp) != 0) != 0)
+        if (!fp || output_close(o, fp, emit_model_c(m, fp) != 0) != 0)
             return -1;
         snprintf(name, sizeof name, "%s.h", m->name);
         fp = output_open(o, name);
-        if (!fp || output_close(fp, name, emit_model_h(m, fp) != 0) != 0)
+        if (!fp || output_close(o, fp, emit_model_h(m, fp) != 0) != 0)
             return -1;
     }
     const char **names = calloc((size_t)p->n_models + 1, sizeof *names);
@@ -167,7 +204,7 @@ static int write_models(output *o, ir_program *p)
         for (int i = 0; i < p->n_models; i++)
             fprintf(fp, " %s", names[i]);
         fputc('\n', fp);
-        failed = output_close(fp, "models.mk", 0) != 0;
+        failed = output_close(o, fp, 0) != 0;
     }
     free(names);
     return fp && !failed ? 0 : -1;
@@ -198,12 +235,15 @@ int advcc_run(const advcc_options *o)
         for (int i = 0; i < fe.program.n_models; i++)
             shape_print(out, &fe.program.models[i]);
     if (rc == 0 && o->out_dir) {
-        output w = { o->out_dir, NULL, 0, 0, 0 };
+        output w = { o->out_dir, NULL, 0, 0, 0, NULL };
         mode_t mask = umask(0);
         umask(mask);
         w.mode = 0666 & ~mask;
-        int ok = make_dirs(o->out_dir) == 0 && write_models(&w, &fe.program) == 0;
+        int ok = make_dirs(o->out_dir, &w.made) == 0 && write_models(&w, &fe.program) == 0;
         output_finish(&w, ok);
+        if (!ok)
+            output_unmake(&w);
+        free(w.made);
         rc = ok && diag_count() == 0 ? 0 : 1;
         if (rc == 0 && !o->quiet)
             fprintf(out, "advcc: %d model%s written to %s\n", fe.program.n_models,

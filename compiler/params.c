@@ -72,13 +72,13 @@ static int params_check_range(const char *owner, const param_spec *s, const valu
         return 0;
     /* A bound worth stating is a small one; the others only keep sizes sane. */
     if (s->hi <= 65536)
-        diag_error(v->loc, "%s of %s must be between %g and %g, got %g", s->key, owner,
+        diag_error(v->loc, "%s of %s must be between %g and %g, got %.15g", s->key, owner,
                    s->lo, s->hi, x);
     else if (low)
-        diag_error(v->loc, "%s of %s must be %s %g, got %g", s->key, owner,
+        diag_error(v->loc, "%s of %s must be %s %g, got %.15g", s->key, owner,
                    s->lo_open ? ">" : ">=", s->lo, x);
     else
-        diag_error(v->loc, "%s of %s must be at most %.0f, got %g", s->key, owner, s->hi, x);
+        diag_error(v->loc, "%s of %s must be at most %.0f, got %.15g", s->key, owner, s->hi, x);
     return -1;
 }
 
@@ -102,7 +102,7 @@ static int params_store(const char *owner, const param_spec *s, const value *v, 
         /* fall through */
     case PT_INT:
     case PT_BOOL:
-        if (v->kind != VAL_NUM || v->num != floor(v->num) || fabs(v->num) > 2e9) {
+        if (v->kind != VAL_NUM || v->num != floor(v->num)) {
             diag_error(v->loc, "%s of %s must be %s, got %s", s->key, owner,
                        s->type == PT_BOOL ? "0 or 1" : "an integer", got);
             return -1;
@@ -112,7 +112,16 @@ static int params_store(const char *owner, const param_spec *s, const value *v, 
             return -1;
         }
         out->num = v->num;
-        return s->type == PT_BOOL ? 0 : params_check_range(owner, s, v);
+        if (s->type == PT_BOOL)
+            return 0;
+        if (params_check_range(owner, s, v) != 0)
+            return -1;
+        if (fabs(v->num) > 2e9) {   /* whatever the spec's bound, an int holds it */
+            diag_error(v->loc, "%s of %s must be at most 2000000000, got %s", s->key,
+                       owner, got);
+            return -1;
+        }
+        return 0;
     case PT_NUM:
         if (v->kind != VAL_NUM) {
             diag_error(v->loc, "%s of %s must be a number, got %s", s->key, owner, got);

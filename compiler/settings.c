@@ -1,6 +1,8 @@
 /* settings.c - train, attack, ensemble and input statements. */
 #include "settings.h"
 
+#include "numparse.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,9 +168,13 @@ int settings_input(const ast_stmt *st, ir_shape *input, int *classes)
     int n = 0;
     const char *p = st->word;
     while (*p) {
-        char *end;
-        long d = strtol(p, &end, 10);
-        if (n == 3 || end == p || d < 1 || d > 65536) {
+        char piece[32], why[64];
+        const char *end = p;
+        while (*end >= '0' && *end <= '9')
+            end++;
+        snprintf(piece, sizeof piece, "%.*s", (int)(end - p < 31 ? end - p : 31), p);
+        long d = 0;
+        if (n == 3 || end == p || num_parse_long(piece, 1, 65536, &d, why, sizeof why) != 0) {
             diag_error(st->word_loc, n == 3 ? "input has more than 3 dimensions (CxHxW)"
                                             : "input dimensions must be between 1 and 65536");
             return -1;

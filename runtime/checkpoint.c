@@ -215,7 +215,59 @@ typedef struct st_parser {
     size_t errlen;
     st_entry *entries;
     int n, cap;
+    int *slots;             /* hash set of entry indices + 1, 0 when free */
+    size_t nslots;
 } st_parser;
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;    /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The entry named name, or NULL; linear probing over p->slots. */
+static st_entry *find_entry(const st_parser *p, const char *name)
+{
+    if (!p->nslots)
+        return NULL;
+    for (size_t i = name_hash(name) & (p->nslots - 1);; i = (i + 1) & (p->nslots - 1)) {
+        int k = p->slots[i];
+        if (!k)
+            return NULL;
+        if (strcmp(p->entries[k - 1].name, name) == 0)
+            return &p->entries[k - 1];
+    }
+}
+
+/* Adds entry index k to the set, growing it to stay at most half full. */
+static int index_entry(st_parser *p, int k)
+{
+    if (2 * (size_t)(k + 1) > p->nslots) {
+        size_t n = p->nslots ? 2 * p->nslots : 64;
+        int *s = calloc(n, sizeof *s);
+        if (!s)
+            return -1;
+        for (size_t i = 0; i < p->nslots; i++) {
+            int e = p->slots[i];
+            if (!e)
+                continue;
+            size_t j = name_hash(p->entries[e - 1].name) & (n - 1);
+            while (s[j])
+                j = (j + 1) & (n - 1);
+            s[j] = e;
+        }
+        free(p->slots);
+        p->slots = s;
+        p->nslots = n;
+    }
+    size_t j = name_hash(p->entries[k].name) & (p->nslots - 1);
+    while (p->slots[j])
+        j = (j + 1) & (p->nslots - 1);
+    p->slots[j] = k + 1;
+    return 0;
+}
 
 static int parse_fail(st_parser *p, const char *fmt, ...)
 {
@@ -273,7 +325,15 @@ static int parse_string(st_parser *p, char **out)
     if (p->pos >= p->len || p->s[p->pos] != '"')
         return parse_fail(p, "expected a string");
     p->pos++;
-    char *o = malloc(p->len - p->pos + 1);
+    /* The copy is no longer than the string's raw text (escapes shrink);
+     * sizing it by the rest of the header would make a header of many
+     * keys take memory quadratic in its length. */
+    size_t raw = p->pos;
+    while (raw < p->len && p->s[raw] != '"')
+        raw += p->s[raw] == '\\' ? 2 : 1;
+    if (raw > p->len)
+        raw = p->len;
+    char *o = malloc(raw - p->pos + 1);
     if (!o)
         return parse_fail(p, "out of memory");
     size_t n = 0;
@@ -472,9 +532,8 @@ static int parse_header(st_parser *p)
                 free(key);
                 return -1;
             }
-            int dup = strcmp(key, "__metadata__") == 0 && have_metadata;
-            for (int i = 0; i < p->n && !dup; i++)
-                dup = strcmp(p->entries[i].name, key) == 0;
+            int dup = strcmp(key, "__metadata__") == 0 ? have_metadata
+                                                       : find_entry(p, key) != NULL;
             if (dup) {
                 p->pos = at;
                 skip_ws(p);
@@ -499,9 +558,12 @@ static int parse_header(st_parser *p)
                 p->entries = e;
                 p->cap = cap;
             }
-            st_entry *e = &p->entries[p->n++];
+            st_entry *e = &p->entries[p->n];
             memset(e, 0, sizeof *e);
             e->name = key;
+            p->n++;     /* from here the key is freed with the entries */
+            if (index_entry(p, p->n - 1) != 0)
+                return parse_fail(p, "out of memory");
             if (parse_tensor(p, e))
                 return -1;
         } while (accept(p, ','));
@@ -590,6 +652,10 @@ int checkpoint_load(const char *path, const advcc_model *m, real_t *params,
         ck_error(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         goto done;
     }
+    if (S_ISDIR(st.st_mode)) {
+        ck_error(err, errlen, "%s: is a directory, not a checkpoint file", path);
+        goto done;
+    }
     uint64_t size = (uint64_t)st.st_size;
     if (fread(len8, 1, 8, fp) != 8) {
         ck_error(err, errlen, "%s: offset 0: truncated: no header length "
@@ -620,10 +686,7 @@ int checkpoint_load(const char *path, const advcc_model *m, real_t *params,
     uint64_t data_len = size - 8 - n;
     for (int i = 0; i < m->n_tensors; i++) {
         const advcc_tensor *t = &m->tensors[i];
-        st_entry *e = NULL;
-        for (int k = 0; k < p.n && !e; k++)
-            if (strcmp(p.entries[k].name, t->name) == 0)
-                e = &p.entries[k];
+        st_entry *e = find_entry(&p, t->name);
         if (!e) {
             ck_error(err, errlen, "%s: tensor '%s' of model %s is missing",
                      path, t->name, m->name);
@@ -633,12 +696,22 @@ int checkpoint_load(const char *path, const advcc_model *m, real_t *params,
             goto done;
         e->used = 1;
     }
+    uint64_t data_end = 0;
     for (int k = 0; k < p.n; k++) {
         if (!p.entries[k].used) {
             ck_error(err, errlen, "%s: tensor '%s' is not a tensor of model "
                      "%s", path, p.entries[k].name, m->name);
             goto done;
         }
+        if (p.entries[k].end > data_end)
+            data_end = p.entries[k].end;
+    }
+    if (data_end != data_len) {
+        ck_error(err, errlen, "%s: offset %llu: %llu bytes after the last tensor's "
+                 "data (not a file advcc wrote, or two files joined)", path,
+                 (unsigned long long)(8 + n + data_end),
+                 (unsigned long long)(data_len - data_end));
+        goto done;
     }
 
     data = malloc(data_len ? data_len : 1);
@@ -647,13 +720,26 @@ int checkpoint_load(const char *path, const advcc_model *m, real_t *params,
                  (unsigned long long)(8 + n));
         goto done;
     }
+    /* Every value must be finite: a NaN or an infinity is a broken run. */
+    for (int i = 0; i < m->n_tensors; i++) {
+        const advcc_tensor *t = &m->tensors[i];
+        const st_entry *e = find_entry(&p, t->name);
+        const unsigned char *src = data + e->begin;
+        for (size_t k = 0; k < t->size; k++, src += 4) {
+            /* exponent bits all set: Inf or NaN */
+            if ((src[3] & 0x7f) == 0x7f && (src[2] & 0x80)) {
+                ck_error(err, errlen, "%s: offset %llu: tensor '%s' element %zu is %s "
+                         "(a diverged or corrupted run)", path,
+                         (unsigned long long)(8 + n + e->begin + 4 * k), t->name, k,
+                         (src[2] & 0x7f) || src[1] || src[0] ? "NaN" : "infinite");
+                goto done;
+            }
+        }
+    }
     /* Everything is checked; only now are the parameters overwritten. */
     for (int i = 0; i < m->n_tensors; i++) {
         const advcc_tensor *t = &m->tensors[i];
-        const st_entry *e = NULL;
-        for (int k = 0; k < p.n && !e; k++)
-            if (strcmp(p.entries[k].name, t->name) == 0)
-                e = &p.entries[k];
+        const st_entry *e = find_entry(&p, t->name);
         const unsigned char *src = data + e->begin;
         for (size_t k = 0; k < t->size; k++, src += 4) {
             uint32_t u = (uint32_t)src[0] | (uint32_t)src[1] << 8 |
@@ -669,6 +755,7 @@ done:
     for (int k = 0; k < p.n; k++)
         free(p.entries[k].name);
     free(p.entries);
+    free(p.slots);
     free(data);
     free(header);
     fclose(fp);

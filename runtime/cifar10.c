@@ -47,6 +47,11 @@ static int read_batch(const char *path, unsigned char *buf, char *err,
         fclose(fp);
         return -1;
     }
+    if (S_ISDIR(st.st_mode)) {
+        cifar_error(err, errlen, "%s: is a directory, not a CIFAR-10 batch file", path);
+        fclose(fp);
+        return -1;
+    }
     long long size = (long long)st.st_size;
     if (size < want) {
         long long whole = size / CIFAR_RECORD;

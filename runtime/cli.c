@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "cli.h"
+#include "numparse.h"
 
 static void usage(const advcc_model *m, FILE *fp)
 {
@@ -58,35 +59,21 @@ int cli_main(const advcc_model *m, int argc, char **argv)
     return 2;
 }
 
-int cli_number(const char *s, double *out)
+static char cli_why_buf[128];
+
+const char *cli_why(void)
 {
-    char *end;
-    errno = 0;
-    double a = strtod(s, &end);
-    if (end == s || errno)
-        return -1;
-    if (*end == '/') {
-        const char *q = end + 1;
-        double b = strtod(q, &end);
-        if (end == q || errno || b == 0)
-            return -1;
-        a /= b;
-    }
-    if (*end)
-        return -1;
-    *out = a;
-    return 0;
+    return cli_why_buf;
+}
+
+int cli_number(const char *s, double lo, double hi, unsigned flags, double *out)
+{
+    return num_parse(s, flags | NUM_RATIO, lo, hi, out, cli_why_buf, sizeof cli_why_buf);
 }
 
 int cli_int(const char *s, long lo, long hi, long *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
+    return num_parse_long(s, lo, hi, out, cli_why_buf, sizeof cli_why_buf);
 }
 
 const char *cli_default_dataset(const advcc_model *m)
@@ -151,4 +138,11 @@ void cli_json_string(FILE *fp, const char *s)
             fputc(ch, fp);
     }
     fputc('"', fp);
+}
+
+void cli_bad_value(const char *prog, const char *cmd, const char *opt, const char *value)
+{
+    fprintf(stderr, "%s %s: --%s '%s' %s\n", prog, cmd, opt, value,
+            cli_why_buf[0] ? cli_why_buf : "is not one of the accepted values");
+    cli_why_buf[0] = 0;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include "dataset.h"
 #include "model.h"
+#include "numparse.h"
 
 #define ADVCC_VERSION "advcc 0.1.0"
 
@@ -20,9 +21,14 @@ int cli_sanity(const advcc_model *m, int argc, char **argv);
 int cli_features(const advcc_model *m, int argc, char **argv);
 
 /* Shared helpers. */
-/* "0.5", "1e-4", "8/255": 0, or -1 when s is not a number. */
-int cli_number(const char *s, double *out);
+/* Strict numbers (numparse.h): "0.5", "1e-4", "8/255" in [lo, hi] (flags
+ * NUM_INT, NUM_LO_OPEN); 0, or -1 with cli_why() saying why, a phrase that
+ * follows the quoted value ("is not a decimal number"). */
+int cli_number(const char *s, double lo, double hi, unsigned flags, double *out);
 int cli_int(const char *s, long lo, long hi, long *out);
+const char *cli_why(void);
+/* Prints "PROG CMD: --OPT 'VALUE' WHY" for a refused option value. */
+void cli_bad_value(const char *prog, const char *cmd, const char *opt, const char *value);
 /* The data set a model reads by default: fashion-mnist for 1x28x28 inputs,
  * cifar10 otherwise. */
 const char *cli_default_dataset(const advcc_model *m);

@@ -59,8 +59,10 @@ int cli_attack_option(int code, const char *arg, pgd_cfg *cfg)
     long v;
     int k;
     switch (code) {
-    case OPT_EPS: return cli_number(arg, &cfg->eps) || cfg->eps < 0;
-    case OPT_ALPHA: return cli_number(arg, &cfg->alpha) || cfg->alpha < 0;
+    /* pixel units; the bound leaves room for an L2 budget over a whole
+     * image, pgd_check_cfg holds an Linf one to 1 */
+    case OPT_EPS: return cli_number(arg, 0, 64, 0, &cfg->eps);
+    case OPT_ALPHA: return cli_number(arg, 0, 64, 0, &cfg->alpha);
     case OPT_STEPS:
         if (cli_int(arg, 0, 100000, &v)) return 1;
         cfg->steps = (int)v;

@@ -149,8 +149,8 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
         default: bad = cli_attack_option(c, optarg, &cfg); break;
         }
         if (bad) {
-            fprintf(stderr, "%s %s: bad value '%s' for --%s\n", m->name,
-                    attack ? "attack" : "eval", optarg, li >= 0 ? opts[li].name : "?");
+            cli_bad_value(m->name, attack ? "attack" : "eval",
+                          li >= 0 ? opts[li].name : "?", optarg);
             return 2;
         }
     }
@@ -163,9 +163,14 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
         return 2;
     }
     char err[4608];
-    if (attack && pgd_check_cfg(&cfg, m->in_c, err, sizeof err) != 0) {
+    /* checked whether or not an attack runs: a bad value is never ignored */
+    if (pgd_check_cfg(&cfg, m->in_c, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", m->name, err);
         return 2;
+    }
+    if (ctx_check_memory(m, (int)batch, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: --batch: %s\n", m->name, err);
+        return 1;
     }
     ctx_set_threads((int)threads);
     advcc_dataset test = {0};

@@ -56,8 +56,7 @@ int cli_features(const advcc_model *m, int argc, char **argv)
         default: features_usage(m, stderr); return 2;
         }
         if (bad) {
-            fprintf(stderr, "%s features: bad value '%s' for --%s\n", m->name, optarg,
-                    li >= 0 ? opts[li].name : "?");
+            cli_bad_value(m->name, "features", li >= 0 ? opts[li].name : "?", optarg);
             return 2;
         }
     }

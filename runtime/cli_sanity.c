@@ -61,8 +61,7 @@ int cli_sanity(const advcc_model *m, int argc, char **argv)
         default: bad = cli_attack_option(c, optarg, &cfg); break;
         }
         if (bad) {
-            fprintf(stderr, "%s sanity: bad value '%s' for --%s\n", m->name, optarg,
-                    li >= 0 ? opts[li].name : "?");
+            cli_bad_value(m->name, "sanity", li >= 0 ? opts[li].name : "?", optarg);
             return 2;
         }
     }

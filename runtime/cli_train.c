@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "atomic_file.h"
 #include "checkpoint.h"
 #include "cli.h"
@@ -143,11 +144,11 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         switch (c) {
         case 's': bad = cli_int(optarg, 0, 0x7fffffffL, &seed); break;
         case 't': bad = cli_int(optarg, 1, 1024, &threads); break;
-        case 'e': bad = cli_int(optarg, 0, 100000, &epochs); break;
+        case 'e': bad = cli_int(optarg, 1, 100000, &epochs); break;
         case 'b': bad = cli_int(optarg, 1, 100000, &batch); break;
-        case 'l': bad = cli_number(optarg, &lr) || lr <= 0; break;
-        case 'm': bad = cli_number(optarg, &momentum) || momentum < 0; break;
-        case 'w': bad = cli_number(optarg, &wd) || wd < 0; break;
+        case 'l': bad = cli_number(optarg, 0, 1e6, NUM_LO_OPEN, &lr); break;
+        case 'm': bad = cli_number(optarg, 0, 1, 0, &momentum); break;
+        case 'w': bad = cli_number(optarg, 0, 1, 0, &wd); break;
         case 'n': bad = cli_int(optarg, 1, 0x7fffffffL, &limit); break;
         case 'N': bad = cli_int(optarg, 1, 0x7fffffffL, &test_limit); break;
         case 'd': dataset = optarg; break;
@@ -159,8 +160,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         default: bad = cli_attack_option(c, optarg, &adv.cfg); break;
         }
         if (bad) {
-            fprintf(stderr, "%s train: bad value '%s' for --%s\n", m->name, optarg,
-                    li >= 0 ? opts[li].name : "?");
+            cli_bad_value(m->name, "train", li >= 0 ? opts[li].name : "?", optarg);
             return 2;
         }
     }
@@ -169,7 +169,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         return 2;
     }
     char err[4608], path[4096];
-    if (m->train.adversarial && pgd_check_cfg(&adv.cfg, m->in_c, err, sizeof err) != 0) {
+    if (pgd_check_cfg(&adv.cfg, m->in_c, err, sizeof err) != 0) {
         fprintf(stderr, "%s train: %s\n", m->name, err);
         return 2;
     }
@@ -177,6 +177,19 @@ int cli_train(const advcc_model *m, int argc, char **argv)
     if (!out) {
         snprintf(outbuf, sizeof outbuf, "out/%s-seed%ld", m->name, seed);
         out = outbuf;
+    }
+    if (resume) {
+        struct stat st;
+        snprintf(path, sizeof path, "%s/state/epoch", out);
+        if (stat(path, &st) != 0) {
+            fprintf(stderr, "%s train: --resume: %s/state: no saved state to resume from "
+                    "(drop --resume to start over)\n", m->name, out);
+            return 1;
+        }
+    }
+    if (ctx_check_memory(m, (int)batch, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: --batch: %s\n", m->name, err);
+        return 1;
     }
     ctx_set_threads((int)threads);
 
@@ -233,8 +246,8 @@ int cli_train(const advcc_model *m, int argc, char **argv)
     }
     double acc = 0;
     if (r.diverged) {
-        fprintf(stderr, "%s: training diverged at step %ld (loss not finite)\n",
-                m->name, r.diverged_step);
+        fprintf(stderr, "%s: training diverged at step %ld (%s)\n",
+                m->name, r.diverged_step, r.diverged_why);
     } else {
         robust_cfg ecfg = {.judge = 1};
         robust_result er;

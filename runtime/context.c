@@ -1,6 +1,8 @@
 /* context.c - model instances: one allocation per buffer, 64-byte aligned,
  * made once; nothing is allocated inside a step. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <omp.h>
 #include "context.h"
@@ -17,6 +19,25 @@ static real_t *alloc_reals(size_t n)
         return NULL;
     memset(p, 0, (n ? n : 1) * sizeof(real_t));
     return p;
+}
+
+double ctx_bytes(const advcc_model *m, int batch_cap)
+{
+    return ((double)m->n_params * 2 + (double)m->arena_size(batch_cap)) * sizeof(real_t);
+}
+
+int ctx_check_memory(const advcc_model *m, int batch_cap, char *err, size_t errlen)
+{
+    double need = ctx_bytes(m, batch_cap);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page <= 0)
+        return 0;
+    double have = (double)pages * (double)page;
+    if (need <= have)
+        return 0;
+    snprintf(err, errlen, "batch %d needs a %.1f GB workspace, more than this machine's "
+             "%.1f GB of memory", batch_cap, need / 1e9, have / 1e9);
+    return -1;
 }
 
 advcc_ctx *ctx_create(const advcc_model *m, int batch_cap, uint64_t seed)

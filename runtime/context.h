@@ -8,6 +8,11 @@
 #include "model.h"
 
 /* NULL when memory runs out. Parameters are initialised from seed. */
+/* Bytes of the buffers ctx_create(m, batch_cap) allocates. */
+double ctx_bytes(const advcc_model *m, int batch_cap);
+/* 0 when ctx_create(m, batch_cap) fits in this machine's memory; else -1
+ * with err saying how much it would need, "a 152.3 GB workspace ...". */
+int ctx_check_memory(const advcc_model *m, int batch_cap, char *err, size_t errlen);
 advcc_ctx *ctx_create(const advcc_model *m, int batch_cap, uint64_t seed);
 void ctx_free(advcc_ctx *c);
 /* Sets OpenMP's and OpenBLAS's thread counts (n <= 0: leave as is). */

@@ -23,10 +23,16 @@ static void dataset_error(char *err, size_t errlen, const char *fmt, ...)
 
 /* An environment variable that is set counts, and a bad one is an error:
  * falling back silently would train on data the user did not name. */
-static const char *env_dir(const char *var, const char *fallback)
+static const char *env_dir(const char *var, const char *fallback, char *err,
+                           size_t errlen)
 {
     const char *v = getenv(var);
-    return v && *v ? v : fallback;
+    if (v && !*v) {
+        dataset_error(err, errlen, "%s is set but empty: name the data directory, or "
+                      "unset it to read %s", var, fallback);
+        return NULL;
+    }
+    return v ? v : fallback;
 }
 
 /* dir/stem.gz if it exists, else dir/stem (as gunzip leaves it). */
@@ -46,11 +52,15 @@ int dataset_load(const char *name, int train, advcc_dataset *out, char *err,
 {
     memset(out, 0, sizeof *out);
     if (strcmp(name, "cifar10") == 0) {
-        const char *dir = env_dir("CIFAR10_DIR", CIFAR10_DEFAULT_DIR);
+        const char *dir = env_dir("CIFAR10_DIR", CIFAR10_DEFAULT_DIR, err, errlen);
+        if (!dir)
+            return -1;
         return dataset_load_cifar10(dir, train, out, err, errlen);
     }
     if (strcmp(name, "fashion-mnist") == 0) {
-        const char *dir = env_dir("FASHION_MNIST_DIR", FASHION_DEFAULT_DIR);
+        const char *dir = env_dir("FASHION_MNIST_DIR", FASHION_DEFAULT_DIR, err, errlen);
+        if (!dir)
+            return -1;
         const char *set = train ? "train" : "t10k";
         char images[4096], labels[4096], stem[64];
         snprintf(stem, sizeof stem, "%s-images-idx3-ubyte", set);

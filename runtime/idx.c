@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 #include "dataset.h"
 
@@ -21,7 +22,11 @@ typedef struct idx_file {
     gzFile gz;
     const char *path;
     long long pos;          /* uncompressed bytes read so far */
+    long long size;         /* of the file on disk */
 } idx_file;
+
+/* The most bytes deflate can expand one compressed byte into is 1032. */
+#define IDX_MAX_RATIO 1032
 
 static void idx_error(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -36,6 +41,16 @@ static int idx_open(idx_file *f, const char *path, char *err, size_t errlen)
 {
     f->path = path;
     f->pos = 0;
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        idx_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        idx_error(err, errlen, "%s: is a directory, not an IDX file", path);
+        return -1;
+    }
+    f->size = (long long)st.st_size;
     errno = 0;
     f->gz = gzopen(path, "rb");
     if (!f->gz) {
@@ -120,6 +135,83 @@ static int idx_expect_end(idx_file *f, char *err, size_t errlen)
     return 0;
 }
 
+/* zlib's gzread skips whatever follows a gzip stream that is not another
+ * gzip header; this pass finds where the first stream ends and refuses
+ * any bytes after it. */
+static int idx_gzip_end(idx_file *f, char *err, size_t errlen)
+{
+    if (gzdirect(f->gz))
+        return 0;
+    FILE *fp = fopen(f->path, "rb");
+    if (!fp) {
+        idx_error(err, errlen, "%s: cannot open: %s", f->path, strerror(errno));
+        return -1;
+    }
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+        fclose(fp);
+        idx_error(err, errlen, "%s: out of memory", f->path);
+        return -1;
+    }
+    static unsigned char in[1 << 16], out[1 << 16];
+    long long read_in = 0;
+    int r = Z_OK;
+    while (r != Z_STREAM_END) {
+        if (zs.avail_in == 0) {
+            size_t got = fread(in, 1, sizeof in, fp);
+            if (got == 0)
+                break;
+            read_in += (long long)got;
+            zs.next_in = in;
+            zs.avail_in = (uInt)got;
+        }
+        zs.next_out = out;
+        zs.avail_out = sizeof out;
+        r = inflate(&zs, Z_NO_FLUSH);
+        if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR)
+            break;
+    }
+    long long end = read_in - (long long)zs.avail_in;
+    inflateEnd(&zs);
+    fclose(fp);
+    if (r != Z_STREAM_END) {
+        idx_error(err, errlen, "%s: offset %lld (compressed): corrupt or truncated "
+                  "gzip stream", f->path, end);
+        return -1;
+    }
+    if (end != f->size) {
+        idx_error(err, errlen, "%s: offset %lld (compressed): %lld bytes after the "
+                  "end of the gzip stream", f->path, end, f->size - end);
+        return -1;
+    }
+    return 0;
+}
+
+/* Before allocating for `bytes` of items: can the file hold them?  A plain
+ * file must have exactly the header and the items; a gzip file cannot
+ * expand past deflate's ratio. */
+static int idx_check_size(idx_file *f, long long header, long long bytes,
+                          const char *what, char *err, size_t errlen)
+{
+    if (gzdirect(f->gz)) {
+        if (f->size - header < bytes) {
+            idx_error(err, errlen, "%s: offset %lld: truncated: the header promises "
+                      "%lld bytes of the %s, the file ends after %lld", f->path,
+                      f->size, bytes, what, f->size - header);
+            return -1;
+        }
+        return 0;
+    }
+    if ((double)bytes > (double)f->size * IDX_MAX_RATIO) {
+        idx_error(err, errlen, "%s: offset 4: the header promises %lld bytes of the %s, "
+                  "more than a gzip file of %lld bytes can hold", f->path, bytes,
+                  what, f->size);
+        return -1;
+    }
+    return 0;
+}
+
 static uint32_t be32(const unsigned char *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
@@ -178,6 +270,9 @@ int dataset_load_idx(const char *images, const char *labels,
     }
 
     size_t n = di[0], pixels = (size_t)di[1] * di[2];
+    if (idx_check_size(&fi, 16, (long long)(n * pixels), "images", err, errlen) ||
+        idx_check_size(&fl, 8, (long long)n, "labels", err, errlen))
+        goto fail;
     out->pixels = malloc(n * pixels);
     out->labels = malloc(n);
     if (!out->pixels || !out->labels) {
@@ -187,7 +282,8 @@ int dataset_load_idx(const char *images, const char *labels,
     if (idx_read(&fi, out->pixels, n * pixels, "the images", err, errlen) ||
         idx_expect_end(&fi, err, errlen) ||
         idx_read(&fl, out->labels, n, "the labels", err, errlen) ||
-        idx_expect_end(&fl, err, errlen))
+        idx_expect_end(&fl, err, errlen) || idx_gzip_end(&fi, err, errlen) ||
+        idx_gzip_end(&fl, err, errlen))
         goto fail;
     for (size_t i = 0; i < n; i++) {
         if (out->labels[i] >= IDX_CLASSES) {

@@ -298,6 +298,10 @@ int npy_read(const char *path, real_t **data, int *ndim, int *shape,
         npy_error(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         goto fail;
     }
+    if (S_ISDIR(st.st_mode)) {
+        npy_error(err, errlen, "%s: is a directory, not a .npy file", path);
+        goto fail;
+    }
     size_t got = fread(pre, 1, 10, fp);
     if (got < 8 || memcmp(pre, NPY_MAGIC, 6) != 0) {
         npy_error(err, errlen, "%s: offset 0: not a .npy file (bad magic)",

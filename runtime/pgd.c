@@ -29,6 +29,8 @@ int pgd_check_cfg(const pgd_cfg *cfg, int channels, char *err, size_t errlen)
         why = "unknown norm";
     else if (!(cfg->eps >= 0) || !isfinite(cfg->eps))
         why = "eps must be a finite number >= 0";
+    else if (cfg->norm == ADVCC_LINF && cfg->eps > 1)
+        why = "eps of an Linf attack must be at most 1 (pixels are in [0, 1])";
     else if (!(cfg->alpha >= 0) || !isfinite(cfg->alpha))
         why = "alpha must be a finite number >= 0";
     else if (cfg->steps < 0)

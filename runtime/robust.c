@@ -24,8 +24,22 @@ static int read_adv_file(const char *path, const advcc_model *m, int n,
     int ok = ndim == 4;
     for (int i = 0; ok && i < 4; i++)
         ok = shape[i] == want[i];
-    if (ok)
+    if (ok) {
+        /* pixels, like the data sets': finite and in [0, 1] */
+        size_t count = (size_t)n * m->in_c * m->in_h * m->in_w;
+        for (size_t i = 0; i < count; i++) {
+            double v = (double)(*adv)[i];
+            if (!(v >= 0 && v <= 1)) {
+                if (err && errlen)
+                    snprintf(err, errlen, "%s: element %zu (image %zu) is %g, not a pixel "
+                             "value in [0, 1]", path, i, i / (count / (size_t)n) + 1, v);
+                free(*adv);
+                *adv = NULL;
+                return -1;
+            }
+        }
         return 0;
+    }
     char got[128];
     int len = 0;
     for (int i = 0; i < ndim && len < (int)sizeof got - 16; i++)

@@ -101,6 +101,24 @@ static int log_read(loss_log *l, const char *path, long steps, char *err,
     return 0;
 }
 
+/* Is every parameter finite?  Checked after each epoch's last update, which
+ * no later loss would see. */
+static int params_finite(const advcc_model *m, const real_t *params)
+{
+    int ok = 1;
+    for (size_t i = 0; i < m->n_params; i++)
+        ok &= isfinite(params[i]) != 0;
+    return ok;
+}
+
+/* A loss that is finite but past any a model at chance could reach is an
+ * overflow under way: reported like NaN. */
+static int loss_diverged(double loss, double reg)
+{
+    return !isfinite(loss) || !isfinite(reg) || loss > TRAIN_LOSS_LIMIT ||
+           reg > TRAIN_LOSS_LIMIT;
+}
+
 int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
                 train_result *r, char *err, size_t errlen)
 {
@@ -142,6 +160,11 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
         int k = 0, got = train_state_load(o->state_dir, m, c->params, opt.velocity, &k, err, errlen);
         if (got < 0)
             goto out;
+        if (got == 0) {
+            snprintf(err, errlen, "%s: no saved state to resume from (drop --resume to start over)",
+                     o->state_dir);
+            goto out;
+        }
         if (got > 0) {
             if (k > o->epochs) {
                 snprintf(err, errlen, "%s: the saved state has %d epochs, more than the %d asked for",
@@ -187,8 +210,10 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
             if (m->regularize)
                 reg = m->regularize(c, 1, terms);
             r->steps++;
-            if (!isfinite(loss) || !isfinite(reg)) {
+            if (loss_diverged(loss, reg)) {
                 r->diverged = 1;
+                r->diverged_why = isfinite(loss) && isfinite(reg)
+                    ? "loss above " TRAIN_LOSS_LIMIT_TEXT : "loss not finite";
                 r->diverged_step = r->steps;
                 log_push(&log, e + 1, loss, terms);
                 break;
@@ -209,6 +234,11 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
                 snprintf(note, sizeof note, "epoch %d/%d  loss %.4f", e + 1, o->epochs,
                          epoch_loss / (double)(b + 1));
             progress_update(&bar, done_images, note);
+        }
+        if (!r->diverged && !params_finite(m, c->params)) {
+            r->diverged = 1;
+            r->diverged_step = r->steps;
+            r->diverged_why = "weights not finite after the update";
         }
         if (!r->diverged) {
             r->final_loss = epoch_loss / (double)per_epoch;

@@ -15,6 +15,11 @@ typedef int (*train_perturb_fn)(void *arg, advcc_ctx *c, const real_t *x,
                                 const int *y, int n, struct advcc_rng *rng,
                                 real_t *xadv);
 
+/* A data or regulariser loss above this is taken as divergence (a model at
+ * chance on 10 classes has a loss of 2.3). */
+#define TRAIN_LOSS_LIMIT 1e4
+#define TRAIN_LOSS_LIMIT_TEXT "1e4"
+
 typedef struct train_opts {
     int epochs, batch;
     double lr, momentum, weight_decay;
@@ -32,6 +37,7 @@ typedef struct train_result {
     double final_loss;          /* mean data loss of the last epoch */
     int diverged;
     long diverged_step;
+    const char *diverged_why;   /* "loss not finite", ... */
     double seconds;
     int resumed_epochs;         /* epochs taken from state_dir */
 } train_result;
@@ -39,8 +45,11 @@ typedef struct train_result {
 /* Trains c->params in place.  Every epoch draws its shuffle, its attack
  * starts and its noise from streams of its own (split from o->seed by the
  * epoch number), so a run resumed at an epoch boundary is bit-identical to
- * one that was never interrupted.  Returns 0 (also when the loss diverged: see
- * r->diverged), or -1 with err filled. */
+ * one that was never interrupted.  Training diverged (r->diverged) when a
+ * loss is not finite or above TRAIN_LOSS_LIMIT, or when a parameter is not
+ * finite at the end of an epoch.  o->resume with no saved state in
+ * o->state_dir is an error.  Returns 0 (also when training diverged), or -1
+ * with err filled. */
 int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
                 train_result *r, char *err, size_t errlen);
 

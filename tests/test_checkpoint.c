@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <cmocka.h>
 #include "atomic_file.h"
 #include "checkpoint.h"
@@ -344,6 +345,67 @@ static void test_bad_header(void **state)
     }
 }
 
+/* Hostile files: bytes after the data, values that are not finite, a
+ * directory, and a header of 80,000 keys, which is refused in linear time. */
+static void test_hostile(void **state)
+{
+    char path[4096];
+    real_t p[TINY_PARAMS];
+    scratch_path(path, sizeof path, *state, "tiny.safetensors");
+    save_tiny(path, p);
+    advcc_model m = tiny_model(tiny_tensors, TINY_TENSORS, TINY_PARAMS);
+    FILE *fp = fopen(path, "ab");
+    assert_non_null(fp);
+    assert_int_equal(fwrite("0123456789abcdef", 1, 16, fp), 16);
+    fclose(fp);
+    expect_load_error(path, &m, "16 bytes after the last tensor's data", "offset");
+
+    scratch_path(path, sizeof path, *state, "raw.safetensors");
+    advcc_tensor t1[1] = {{"w", 0, 4, 2, {2, 2}, ADVCC_WEIGHT}};
+    advcc_model m1 = tiny_model(t1, 1, 4);
+    static const struct { uint32_t bits; const char *what; } bad[] = {
+        {0x7fc00000u, "element 2 is NaN"}, {0x7f800000u, "element 2 is infinite"},
+        {0xff800000u, "element 2 is infinite"}, {0xffffffffu, "element 2 is NaN"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_raw(path, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", 16);
+        fp = fopen(path, "r+b");
+        assert_non_null(fp);
+        assert_int_equal(fseek(fp, -8, SEEK_END), 0);
+        unsigned char le[4] = {(unsigned char)bad[i].bits, (unsigned char)(bad[i].bits >> 8),
+                               (unsigned char)(bad[i].bits >> 16), (unsigned char)(bad[i].bits >> 24)};
+        assert_int_equal(fwrite(le, 1, 4, fp), 4);
+        fclose(fp);
+        expect_load_error(path, &m1, "tensor 'w'", bad[i].what);
+    }
+
+    scratch_path(path, sizeof path, *state, "adir");
+    assert_int_equal(mkdir(path, 0777), 0);
+    expect_load_error(path, &m1, path, "is a directory");
+
+    /* 80,000 distinct keys then a repeated one: found without a quadratic scan */
+    enum { KEYS = 80000 };
+    size_t cap = (size_t)KEYS * 80 + 256, len = 0;
+    char *json = malloc(cap);
+    assert_non_null(json);
+    json[len++] = '{';
+    for (int k = 0; k < KEYS; k++)
+        len += (size_t)snprintf(json + len, cap - len,
+                                "\"t%d\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},", k);
+    len += (size_t)snprintf(json + len, cap - len,
+                            "\"t7\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}");
+    scratch_path(path, sizeof path, *state, "many.safetensors");
+    write_raw(path, json, 16);
+    free(json);
+    struct timespec t0, t9;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    expect_load_error(path, &m1, "key \"t7\" appears twice", "offset");
+    clock_gettime(CLOCK_MONOTONIC, &t9);
+    double s = (double)(t9.tv_sec - t0.tv_sec) + 1e-9 * (double)(t9.tv_nsec - t0.tv_nsec);
+    if (s > 5)
+        fail_msg("80,000 keys took %.1f s", s);
+}
+
 static void test_atomic_file(void **state)
 {
     const char *dir = *state;
@@ -440,6 +502,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_model_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_atomic_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_atomic_save, setup, teardown),
     };

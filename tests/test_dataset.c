@@ -459,6 +459,68 @@ static void test_idx_corrupt_gzip(void **state)
     expect_idx_error(dir, "images", "truncated gzip stream", "zlib: ");
 }
 
+/* Hostile data files: a header that claims 2^31-1 images (refused before
+ * anything is allocated for them), bytes after a gzip stream, directories
+ * where files belong, and CIFAR10_DIR set but empty. */
+static void test_data_hostile(void **state)
+{
+    const char *dir = *state;
+    char path[4096], lpath[4096];
+    scratch_path(path, sizeof path, dir, "images");
+    scratch_path(lpath, sizeof lpath, dir, "labels");
+    for (int gz = 0; gz < 2; gz++) {
+        const char *mode = gz ? "wb6" : NULL;
+        unsigned char im[16 + 64] = {0}, lb[8 + 64] = {0};
+        be32(im, 0x00000803);
+        be32(im + 4, 0x7fffffffu);
+        be32(im + 8, 28);
+        be32(im + 12, 28);
+        be32(lb, 0x00000801);
+        be32(lb + 4, 0x7fffffffu);
+        write_maybe_gz(path, im, sizeof im, mode);
+        write_maybe_gz(lpath, lb, sizeof lb, mode);
+        expect_idx_error(dir, "images", "the header promises", "bytes of the images");
+    }
+
+    /* 16 bytes after a whole gzip stream */
+    write_idx(dir, "wb6", 0x00000803, IDX_N, -1, 0);
+    size_t len;
+    unsigned char *f = file_read(path, &len);
+    assert_non_null(f);
+    unsigned char *g = malloc(len + 16);
+    memcpy(g, f, len);
+    memset(g + len, 'x', 16);
+    write_maybe_gz(path, g, len + 16, NULL);
+    expect_idx_error(dir, "images", "16 bytes after the end of the gzip stream",
+                     "(compressed)");
+    free(f);
+    free(g);
+
+    /* directories */
+    remove(path);
+    assert_int_equal(mkdir(path, 0700), 0);
+    expect_idx_error(dir, "images", "is a directory", "not an IDX file");
+    rmdir(path);
+    scratch_path(path, sizeof path, dir, "test_batch.bin");
+    assert_int_equal(mkdir(path, 0700), 0);
+    expect_cifar_error(dir, 0, "test_batch.bin: is a directory", "not a CIFAR-10");
+    rmdir(path);
+
+    /* set but empty: an error, not ./data */
+    const char *old = getenv("CIFAR10_DIR");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("CIFAR10_DIR", "", 1);
+    advcc_dataset d;
+    int bad = dataset_load("cifar10", 0, &d, errbuf, sizeof errbuf);
+    if (saved)
+        setenv("CIFAR10_DIR", saved, 1);
+    else
+        unsetenv("CIFAR10_DIR");
+    free(saved);
+    assert_int_equal(bad, -1);
+    assert_contains(errbuf, "CIFAR10_DIR is set but empty");
+}
+
 /* FASHION_MNIST_DIR with the Debian file names, .gz or not. */
 static void test_fashion_env(void **state)
 {
@@ -505,6 +567,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idx_bad, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idx_corrupt_gzip, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_data_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fashion_env, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "npy.h"
 #include "robust.h"
 #include "sanity.h"
@@ -279,6 +280,25 @@ static void test_save_and_transfer(void **state)
     assert_int_equal(robust_evaluate(&f.c, &d, &tc, &r, &tr, err, sizeof err),
                      -1);
     assert_non_null(strstr(err, "missing.npy"));
+    /* pixels must be finite and in [0, 1]; a directory says it is one */
+    {
+        real_t *bad = calloc((size_t)50 * TINY_IN, sizeof *bad);
+        int bshape[4] = {50, 3, 4, 4};
+        const double vals[] = {NAN, INFINITY, 1e30, -0.5};
+        for (int k = 0; k < 4; k++) {
+            bad[7] = (real_t)vals[k];
+            assert_int_equal(npy_write(path2, bad, 4, bshape, err, sizeof err), 0);
+            assert_int_equal(robust_evaluate(&f.c, &d, &tc, &r, &tr, err, sizeof err), -1);
+            assert_non_null(strstr(err, "element 7 (image 1)"));
+            assert_non_null(strstr(err, "not a pixel value in [0, 1]"));
+        }
+        free(bad);
+        remove(path2);
+        assert_int_equal(mkdir(path2, 0700), 0);
+        assert_int_equal(robust_evaluate(&f.c, &d, &tc, &r, &tr, err, sizeof err), -1);
+        assert_non_null(strstr(err, "is a directory"));
+        rmdir(path2);
+    }
     dataset_free(&d);
     tiny_ctx_free(&f.c);
 }

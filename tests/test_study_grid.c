@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "cells.h"
 #include "csv.h"
@@ -133,6 +135,18 @@ static const struct {
     { "dataset mnist\n", "t.grid:1: error: 'dataset': 'mnist' is not one of cifar10, fashion-mnist" },
     { "init zero\n", "t.grid:1: error: 'init': 'zero' is not one of gaussian, uniform, none" },
     { "lr -1\n", "t.grid:1: error: 'lr': '-1' is not a positive number" },
+    { "lr 1e999\n", "t.grid:1: error: 'lr': '1e999' is not a positive number up to 1e6 (it is out of range)" },
+    { "lr inf\n", "t.grid:1: error: 'lr': 'inf' is not a positive number up to 1e6 (it is not a decimal number)" },
+    { "lr 0x10\n", "t.grid:1: error: 'lr': '0x10' is not a positive number up to 1e6 (it is not a decimal number)" },
+    { "eps 0x8\n", "t.grid:1: error: 'eps': '0x8' is not a number of 1/255 steps" },
+    { "eps inf\n", "t.grid:1: error: 'eps': 'inf' is not a number of 1/255 steps" },
+    { "epochs 0x10\n", "t.grid:1: error: 'epochs': '0x10' is not a whole number" },
+    { "epochs 99999999999\n", "t.grid:1: error: 'epochs': '99999999999' is not a whole number" },
+    { "models ..\n", "t.grid:1: error: 'models': '..' is not a model name" },
+    { "models .hidden\n", "t.grid:1: error: 'models': '.hidden' is not a model name" },
+    { "name ..\n", "t.grid:1: error: 'name': '..' has characters other than" },
+    { "models a\nseeds 0-100000 5\n", "t.grid:2: error: 'seeds': seed 5 listed twice" },
+    { "models a\nseeds 3 1 2 1 3\n", "t.grid:2: error: 'seeds': seed 1 listed twice" },
     { "models a\nseeds 0\neps 8\nadversarial b\n",
       "t.grid:4: error: 'adversarial': 'b' is not in 'models'" },
     { "models a\nseeds 0\neps 8\ntrain_args z --x 1\n",
@@ -293,6 +307,39 @@ static void test_csv(void **state)
     free(buf);
 }
 
+/* A NUL byte, a directory, and 100,001 seeds parsed in well under a
+ * second (the duplicate check is n log n). */
+static void test_hostile_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/advcc-grid-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/nul.grid", dir);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fwrite("models a\nseeds 0\n\0eps 8\n", 1, 24, fp);
+    fclose(fp);
+    grid g;
+    assert_int_equal(grid_load(&g, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "nul.grid:3: error: a NUL byte at offset 17"));
+    unlink(path);
+    assert_int_equal(grid_load(&g, dir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "is a directory, not a grid file"));
+    rmdir(dir);
+
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(grid_parse(&g, "models a\nseeds 0-100000\neps 8\n", "t.grid", err,
+                                sizeof err), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(g.nseeds, 100001);
+    grid_free(&g);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (s > 0.5)
+        fail_msg("100,001 seeds took %.2f s", s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_quick_grid),
         cmocka_unit_test(test_settings_and_defaults),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_hostile_files),
         cmocka_unit_test(test_cells),
         cmocka_unit_test(test_array_spec),
         cmocka_unit_test(test_json),

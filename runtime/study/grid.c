@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <float.h>
+#include <sys/stat.h>
 #include "fsutil.h"
 #include "grid.h"
+#include "numparse.h"
 
 typedef struct parser {
     grid *g;
@@ -37,9 +40,11 @@ static int error_at(parser *ps, int line, const char *fmt, ...)
 
 #define error(ps, ...) error_at((ps), (ps)->line, __VA_ARGS__)
 
+/* Letters, digits, '_', '-' and '.', not starting with '.' (".." would
+ * climb out of the cell directory). */
 static int valid_name(const char *s)
 {
-    if (!*s)
+    if (!*s || *s == '.')
         return 0;
     for (; *s; s++)
         if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
@@ -50,11 +55,11 @@ static int valid_name(const char *s)
 static int parse_int(parser *ps, const char *key, const char *word, int min,
                      int *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(word, &end, 10);
-    if (*word == '\0' || *end != '\0' || errno || v > INT_MAX || v < INT_MIN)
-        return error(ps, "'%s': '%s' is not a whole number", key, word);
+    char why[96];
+    long v;
+    if (num_parse_long(word, INT_MIN, INT_MAX, &v, why, sizeof why) != 0)
+        return error(ps, "'%s': '%s' is not a whole number (it %s)", key, word,
+                     why);
     if (v < min)
         return error(ps, "'%s': %ld is below %d", key, v, min);
     *out = (int)v;
@@ -65,18 +70,55 @@ static int parse_int(parser *ps, const char *key, const char *word, int min,
 static int parse_budget(parser *ps, const char *key, const char *word,
                         double *out)
 {
-    char *end;
-    double v = strtod(word, &end);
-    if (end == word)
-        return error(ps, "'%s': '%s' is not a number", key, word);
-    if (!strcmp(end, "/255"))
-        end += 4;
-    if (*end != '\0')
-        return error(ps, "'%s': '%s' is not a number of 1/255 steps", key, word);
+    char num[64], why[96];
+    size_t len = strlen(word);
+    if (len > 4 && !strcmp(word + len - 4, "/255"))
+        len -= 4;
+    if (len >= sizeof num)
+        return error(ps, "'%s': '%.40s...' is not a number", key, word);
+    memcpy(num, word, len);
+    num[len] = 0;
+    double v;
+    if (num_parse(num, 0, -DBL_MAX, DBL_MAX, &v, why, sizeof why) != 0)
+        return error(ps, "'%s': '%s' is not a number of 1/255 steps (%s %s)", key,
+                     word, num, why);
     if (!(v > 0 && v <= 255))
         return error(ps, "'%s': %s is outside (0, 255]", key, word);
     *out = v;
     return 0;
+}
+
+static int compare_ints(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* The seed (>= 0) whose second listing comes first in list, or -1: in
+ * n log n, a sorted copy answering "seen before?". */
+static int first_repeat(const int *list, int n)
+{
+    if (n < 2)
+        return -1;
+    int *sorted = xmalloc((size_t)n * sizeof *sorted);
+    char *seen = xcalloc((size_t)n, 1);
+    memcpy(sorted, list, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, compare_ints);
+    int found = -1;
+    for (int i = 0; i < n; i++) {
+        const int *at = bsearch(&list[i], sorted, (size_t)n, sizeof *sorted, compare_ints);
+        size_t k = (size_t)(at - sorted);
+        while (k > 0 && sorted[k - 1] == list[i])
+            k--;
+        if (seen[k]) {
+            found = list[i];
+            break;
+        }
+        seen[k] = 1;
+    }
+    free(seen);
+    free(sorted);
+    return found;
 }
 
 static int parse_seeds(parser *ps, char **w, int n)
@@ -99,12 +141,9 @@ static int parse_seeds(parser *ps, char **w, int n)
                 return -1;
             hi = lo;
         }
-        if (hi - lo > 100000)
+        if (hi - lo > 100000 || g->nseeds > 1000000)
             return error(ps, "'seeds': range '%s' is too long", w[i]);
         for (int s = lo; s <= hi; s++) {
-            for (int k = 0; k < g->nseeds; k++)
-                if (g->seeds[k] == s)
-                    return error(ps, "'seeds': seed %d listed twice", s);
             if (g->nseeds == cap) {
                 cap = cap ? 2 * cap : 16;
                 g->seeds = xrealloc(g->seeds, (size_t)cap * sizeof *g->seeds);
@@ -112,6 +151,9 @@ static int parse_seeds(parser *ps, char **w, int n)
             g->seeds[g->nseeds++] = s;
         }
     }
+    int twice = first_repeat(g->seeds, g->nseeds);
+    if (twice >= 0)
+        return error(ps, "'seeds': seed %d listed twice", twice);
     return 0;
 }
 
@@ -201,7 +243,7 @@ static int parse_line(parser *ps, char **w, int n)
     case K_NAME:
         if (!valid_name(v))
             return error(ps, "'name': '%s' has characters other than letters, "
-                         "digits, '_', '-' and '.'", v);
+                         "digits, '_', '-' and '.', or starts with '.'", v);
         free(g->name);
         g->name = xstrdup(v);
         return 0;
@@ -227,10 +269,11 @@ static int parse_line(parser *ps, char **w, int n)
     case K_ALPHA:        return parse_budget(ps, w[0], v, &g->alpha);
     case K_LOSS_EPS:     return parse_budget(ps, w[0], v, &g->loss_eps);
     case K_LR: {
-        char *end;
-        double lr = strtod(v, &end);
-        if (end == v || *end || !(lr > 0))
-            return error(ps, "'lr': '%s' is not a positive number", v);
+        char why[96];
+        double lr;
+        if (num_parse(v, NUM_LO_OPEN, 0, 1e6, &lr, why, sizeof why) != 0)
+            return error(ps, "'lr': '%s' is not a positive number up to 1e6 (it %s)", v,
+                         why);
         g->lr = xstrdup(v);
         return 0;
     }
@@ -376,10 +419,28 @@ int grid_parse(grid *g, const char *text, const char *name,
 
 int grid_load(grid *g, const char *path, char *err, size_t errlen)
 {
-    char *text = file_read(path, NULL);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        memset(g, 0, sizeof *g);
+        snprintf(err, errlen, "%s: error: is a directory, not a grid file", path);
+        return -1;
+    }
+    size_t len;
+    char *text = file_read(path, &len);
     if (!text) {
         memset(g, 0, sizeof *g);
         snprintf(err, errlen, "%s: error: %s", path, strerror(errno));
+        return -1;
+    }
+    const char *nul = memchr(text, 0, len);
+    if (nul) {
+        int line = 1;
+        for (const char *q = text; q < nul; q++)
+            line += *q == '\n';
+        memset(g, 0, sizeof *g);
+        snprintf(err, errlen, "%s:%d: error: a NUL byte at offset %zu (not a text file)",
+                 path, line, (size_t)(nul - text));
+        free(text);
         return -1;
     }
     int rc = grid_parse(g, text, path, err, errlen);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "numparse.h"
 #include "cellrun.h"
 #include "cells.h"
 #include "grid.h"
@@ -88,9 +89,8 @@ static int usage_error(const char *fmt, const char *arg)
 
 static int parse_count(const char *s, int *out)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < 1 || v > 100000)
+    long v;
+    if (num_parse_long(s, 1, 100000, &v, NULL, 0) != 0)
         return -1;
     *out = (int)v;
     return 0;
@@ -113,9 +113,8 @@ static int run_one_cell(const grid *g, const char *index, int verbose)
 {
     int n, i;
     cell *cells = cells_build(g, &n);
-    char *end;
-    long v = strtol(index, &end, 10);
-    if (!*index || *end || v < 0 || v >= n) {
+    long v;
+    if (num_parse_long(index, 0, (long)n - 1, &v, NULL, 0) != 0) {
         fprintf(stderr, "advcc-study: %s: no cell %s (the grid has %d, "
                 "numbered from 0)\n", g->path, index, n);
         free(cells);
