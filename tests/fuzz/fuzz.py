@@ -1,0 +1,375 @@
+"""fuzz.py - the spec fuzzer: random valid (and now and then deliberately
+broken) model specs from tests/fuzz/gen.py, each checked three ways:
+
+  (a) advcc compiles it and writes <model>.c, .h and models.mk, or, for a
+      spec gen.py broke, rejects it with `file:LINE:col: error:` at the
+      line of the fault and writes nothing;
+  (b) the double build passes finite differences on every trained tensor
+      kind and the input, in training (frozen) and evaluation mode
+      (tests/fuzz/fuzz_gradcheck.c; models with piecewise-constant
+      activations are left to (c), quantised weights' own entries too);
+  (c) the dumper (tests/fuzz/fuzz_dump.c, the double build of
+      tests/oracle/dump_model.c) agrees with the PyTorch twin that
+      tests/oracle/fuzz_twin.py builds from the spec's JSON layer list
+      (tests/oracle/fuzz_check.py): logits, loss, every gradient, running
+      statistics, regularisers, SGD steps, the attack's gradient.
+
+All generated models are linked into one dumper and one gradient checker.
+A failing case is shrunk (layers and statements dropped while it fails
+the same way) and written to --found as NAME.net and NAME.json.
+
+  python3 tests/fuzz/fuzz.py --seed 1 --count 50 --work build/fuzz [--no-flat-bn]
+  python3 tests/fuzz/fuzz.py --cases tests/fuzz_specs/found/*.json ...
+
+The last line is `N passed, N failed` (cases).  Make passes the compiler
+and its flags (see tests/fuzz/fuzz.mk).
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "oracle"))
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+import gen  # noqa: E402
+import fuzz_twin  # noqa: E402
+
+STEP_TIMEOUT = 300
+ORDER = ("a", "cc", "fd", "dump", "oracle")
+
+
+def sh(cmd, timeout=STEP_TIMEOUT, **kw):
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=timeout, **kw)
+        return p.returncode, p.stdout
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return "timeout", out
+
+
+class Tools:
+    def __init__(self, args):
+        self.advcc = os.path.abspath(args.advcc)
+        self.cc = args.cc
+        # absolute: the models are compiled from the work directory
+        self.cflags = [f"-I{os.path.abspath(f[2:])}" if f.startswith("-I") else f
+                       for f in args.cflags.split()]
+        self.runtime64 = os.path.abspath(args.runtime64)
+        self.ldlibs = args.ldlibs.split()
+        self.jobs = args.jobs
+
+
+def model_flags(spec):
+    """(finite differences apply, skip mask) of a valid spec."""
+    layers, _, _, _ = fuzz_twin.validate(spec)
+    if any(l["kind"] in fuzz_twin.STAIRCASE for l in layers):
+        return False, 0
+    quant = any(l.get("quant") for l in layers)
+    return True, (1 << 0) if quant else 0
+
+
+def check_advcc(spec, path, out, tools):
+    """(a): (ok, text)."""
+    want = gen.expected(spec)
+    rc, text = sh([tools.advcc, "-q", path, "-o", out])
+    written = sorted(os.listdir(out)) if os.path.isdir(out) else []
+    if want is None:
+        name = spec["name"]
+        need = [f"{name}.c", f"{name}.h", "models.mk"]
+        if rc != 0 or any(f not in written for f in need):
+            return False, f"advcc rejected a valid spec (exit {rc}, wrote {written}):\n{text}"
+        return True, "compiled"
+    first = text.splitlines()[0] if text else ""
+    m = re.match(r"^(.*):(\d+):(\d+): error: ", first)
+    if rc != 1 or not m or m.group(1) != path or int(m.group(2)) != want or written:
+        return False, (f"advcc must reject at line {want} ({spec.get('fault')}) and write "
+                       f"nothing; exit {rc}, wrote {written}, said:\n{text}")
+    return True, f"rejected at line {want}: {first.split('error: ', 1)[1]}"
+
+
+def write_build(work, names, tools):
+    """Compiles the accepted models (double) and links the dumper and the
+    gradient checker; returns {name: (ok, text)} of the compiles."""
+    obj = os.path.join(work, "obj")
+    os.makedirs(obj, exist_ok=True)
+    flags = " ".join(tools.cflags)
+    rules = ["MAKEFLAGS += --no-builtin-rules", ".SUFFIXES:", f"all: " + " ".join(
+        f"obj/{n}.o" for n in names)]
+    for n in names:
+        rules.append(f"obj/{n}.o: advcc/{n}/{n}.c\n\t{tools.cc} {flags} -DADVCC_DOUBLE -c $< -o $@ "
+                     f"> obj/{n}.log 2>&1 || (cat obj/{n}.log; exit 1)")
+    with open(os.path.join(work, "Makefile"), "w") as f:
+        f.write("\n".join(rules) + "\n")
+    sh(["make", "-k", f"-j{tools.jobs}", "-C", work], timeout=1800)
+    res = {}
+    for n in names:
+        if os.path.exists(os.path.join(obj, f"{n}.o")):
+            res[n] = (True, "")
+        else:
+            log = os.path.join(obj, f"{n}.log")
+            res[n] = (False, "the generated C does not compile:\n" +
+                      (open(log).read() if os.path.exists(log) else "(no log)"))
+    ok = [n for n in names if res[n][0]]
+    table = os.path.join(work, "table.c")
+    with open(table, "w") as f:
+        f.write('#include "model.h"\n')
+        for n in ok:
+            f.write(f"extern const advcc_model advcc_model_{n};\n")
+        f.write("extern const advcc_model *const fuzz_models[];\n")
+        f.write("const advcc_model *const fuzz_models[] = {\n")
+        for n in ok:
+            f.write(f"    &advcc_model_{n},\n")
+        f.write("    NULL,\n};\n")
+    objs = [os.path.join(obj, f"{n}.o") for n in ok]
+    for prog in ("fuzz_dump", "fuzz_gradcheck"):
+        src = os.path.join(HERE, f"{prog}.c")
+        cmd = [tools.cc] + tools.cflags + ["-DADVCC_DOUBLE", "-Itests", src, table] + objs + \
+            [tools.runtime64] + (["-lcmocka"] if prog == "fuzz_gradcheck" else []) + \
+            ["-llapacke"] + tools.ldlibs + ["-o", os.path.join(work, prog)]
+        rc, text = sh(cmd, timeout=1800)
+        if rc != 0:
+            raise RuntimeError(f"linking {prog} failed:\n{text}")
+    return res
+
+
+def run_gradcheck(work, specs):
+    """(b): {name: (ok or None, text)}."""
+    res, args = {}, []
+    for s in specs:
+        fd, skip = model_flags(s)
+        if fd:
+            args.append(f"{s['name']}:{skip}")
+        else:
+            res[s["name"]] = (None, "piecewise-constant activation: left to the oracle")
+    if not args:
+        return res
+
+    def parse(text, names):
+        out = {}
+        for n in names:
+            t = [re.search(rf"^\[ +(OK|FAILED) +\] {re.escape(n)}/{m}$", text, re.M)
+                 for m in ("train", "eval")]
+            if all(x and x.group(1) == "OK" for x in t):
+                out[n] = (True, "train and eval")
+            elif all(t):
+                lines = [l for l in text.splitlines() if n in l or "finite difference" in l]
+                out[n] = (False, "\n".join(lines[:12]))
+        return out
+
+    names = [a.split(":")[0] for a in args]
+    rc, text = sh([os.path.join(work, "fuzz_gradcheck")] + args, timeout=1800)
+    got = parse(text, names)
+    for a, n in zip(args, names):
+        if n not in got:    # a crash or a timeout took the rest: one by one
+            rc1, t1 = sh([os.path.join(work, "fuzz_gradcheck"), a])
+            g1 = parse(t1, [n])
+            got[n] = g1.get(n, (False, f"gradcheck exit {rc1}:\n{t1[-2000:]}"))
+    res.update(got)
+    return res
+
+
+def run_oracle(work, specs, batch):
+    """(c): {name: (ok, text)}."""
+    import fuzz_check
+    res = {}
+    for s in specs:
+        n = s["name"]
+        d = os.path.join(work, "dump", n)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        rc, text = sh([os.path.join(work, "fuzz_dump"), n, "--out", d, "--seed", "1",
+                       "--batch", str(batch), "--data", "random"])
+        if rc != 0:
+            res[n] = (False, f"dumper exit {rc}:\n{text[-3000:]}", "dump")
+            continue
+        try:
+            r = fuzz_check.check(s, d)
+        except Exception as e:     # a crash of the twin on a valid spec is a finding too
+            res[n] = (False, f"checker raised {type(e).__name__}: {e}", "oracle")
+            continue
+        fails = [l for l in r.lines if l.startswith("  FAIL")]
+        res[n] = (not fails, f"{r.passed} passed, {r.failed} failed" +
+                  ("\n" + "\n".join(fails[:20]) if fails else ""), "oracle")
+    return res
+
+
+def run_cases(cases, work, tools, batch=8, log=None):
+    """Every check of every case; {name: {"status": first failing step or
+    None, "steps": {step: (ok, text)}}}."""
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, "specs"))
+    out = {}
+    accepted = []
+    for s in cases:
+        n = s["name"]
+        text = gen.render(s)
+        path = os.path.join(work, "specs", f"{n}.net")
+        with open(path, "w") as f:
+            f.write(text)
+        with open(os.path.join(work, "specs", f"{n}.json"), "w") as f:
+            json.dump(s, f, indent=1)
+        ok, t = check_advcc(s, path, os.path.join(work, "advcc", n), tools)
+        out[n] = {"steps": {"a": (ok, t)}}
+        if ok and gen.expected(s) is None:
+            accepted.append(s)
+    built = write_build(work, [s["name"] for s in accepted], tools) if accepted else {}
+    linked = []
+    for s in accepted:
+        out[s["name"]]["steps"]["cc"] = built[s["name"]]
+        if built[s["name"]][0]:
+            linked.append(s)
+    for n, r in run_gradcheck(work, linked).items():
+        out[n]["steps"]["fd"] = r
+    for n, r in run_oracle(work, linked, batch).items():
+        out[n]["steps"][r[2]] = r[:2]
+        if r[2] == "dump":
+            out[n]["steps"]["oracle"] = (None, "no dump")
+    for n, o in out.items():
+        o["status"] = next((k for k in ORDER if k in o["steps"] and o["steps"][k][0] is False),
+                           None)
+    return out
+
+
+def shrink_candidates(spec):
+    """Smaller variants: one statement dropped, one layer dropped, a name
+    or an optional parameter dropped."""
+    for i in range(len(spec["patches"])):
+        c = fuzz_twin.clone_spec(spec)
+        del c["patches"][i]
+        yield c
+    for i in range(len(spec["layers"])):
+        c = fuzz_twin.clone_spec(spec)
+        del c["layers"][i]
+        yield c
+    for i, l in enumerate(spec["layers"]):
+        for key in ("name", "stride", "pad", "bias", "bits", "levels", "lo", "hi"):
+            if key in l:
+                c = fuzz_twin.clone_spec(spec)
+                del c["layers"][i][key]
+                yield c
+    if spec.get("style") == "patch":
+        c = fuzz_twin.clone_spec(spec)
+        c["style"] = "inline"
+        yield c
+    if spec.get("chain") != "lines":
+        c = fuzz_twin.clone_spec(spec)
+        c["chain"] = "lines"
+        yield c
+
+
+def shrink(spec, status, work, tools, budget):
+    """The smallest variant found that fails at the same step."""
+    t0 = time.time()
+    best, tries = spec, 0
+    progress = True
+    while progress and time.time() - t0 < budget:
+        progress = False
+        for c in shrink_candidates(best):
+            if time.time() - t0 >= budget:
+                break
+            if status != "a":
+                try:
+                    fuzz_twin.validate(c)
+                except fuzz_twin.SpecError:
+                    continue
+            c.pop("fault", None) if status != "a" else None
+            tries += 1
+            r = run_cases([c], work, tools)[c["name"]]
+            if r["status"] == status:
+                best, progress = c, True
+                break
+    return best, tries
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--first", type=int, default=0, help="index of the first case")
+    ap.add_argument("--count", type=int, default=50)
+    ap.add_argument("--batch-size", type=int, default=50,
+                    help="cases linked into one dumper at a time")
+    ap.add_argument("--cases", nargs="*", help="JSON cases (fixtures) instead of generated ones")
+    ap.add_argument("--no-flat-bn", action="store_true",
+                    help="no batchnorm of a flat input (a known defect; see fuzz.mk)")
+    ap.add_argument("--work", default="build/fuzz")
+    ap.add_argument("--found", default=None, help="where shrunk failing cases go")
+    ap.add_argument("--shrink-budget", type=float, default=300, help="seconds per failing case")
+    ap.add_argument("--advcc", default="build/advcc")
+    ap.add_argument("--cc", default="cc")
+    ap.add_argument("--cflags", default="")
+    ap.add_argument("--runtime64", default="build/lib/libadvcc64.a")
+    ap.add_argument("--ldlibs", default="-lopenblas -lz -lm")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    tools = Tools(args)
+    import torch
+    torch.set_num_threads(1)
+
+    if args.cases is not None:
+        cases = []
+        for p in args.cases:
+            with open(p) as f:
+                cases.append(json.load(f))
+        chunks = [cases]
+    else:
+        idx = list(range(args.first, args.first + args.count))
+        chunks = [idx[i:i + args.batch_size] for i in range(0, len(idx), args.batch_size)]
+    passed = failed = 0
+    found = []
+    t0 = time.time()
+    for ci, chunk in enumerate(chunks):
+        if args.cases is None:
+            cases = [gen.make_case(args.seed, i, flat_bn=not args.no_flat_bn) for i in chunk]
+        else:
+            cases = chunk
+        work = os.path.join(args.work, f"run{ci}")
+        res = run_cases(cases, work, tools)
+        for s in cases:
+            r = res[s["name"]]
+            steps = r["steps"]
+            summary = " ".join(f"{k}:{'ok' if v[0] else 'n/a' if v[0] is None else 'FAIL'}"
+                               for k, v in steps.items())
+            what = "rejected" if gen.expected(s) is not None else "accepted"
+            print(f"{'ok  ' if r['status'] is None else 'FAIL'} {s['name']:<14} {what:<8} {summary}")
+            if r["status"] is None:
+                passed += 1
+                if args.verbose:
+                    for k, v in steps.items():
+                        print(f"    {k}: {v[1].splitlines()[0] if v[1] else ''}")
+                continue
+            failed += 1
+            for k, v in steps.items():
+                if v[0] is False:
+                    print("    " + v[1].replace("\n", "\n    "))
+            found.append((s, r["status"]))
+        sys.stdout.flush()
+    print(f"fuzz: {len([1 for c in chunks for _ in c])} cases in {time.time() - t0:.0f} s")
+    if args.found and found:
+        os.makedirs(args.found, exist_ok=True)
+        for s, status in found:
+            small, tries = shrink(s, status, os.path.join(args.work, "shrink"), tools,
+                                  args.shrink_budget)
+            n = small["name"]
+            with open(os.path.join(args.found, f"{n}.net"), "w") as f:
+                f.write(gen.render(small))
+            with open(os.path.join(args.found, f"{n}.json"), "w") as f:
+                json.dump(small, f, indent=1)
+            print(f"shrunk {n} ({status}) in {tries} tries: {len(s['layers'])} -> "
+                  f"{len(small['layers'])} layers, {len(s['patches'])} -> "
+                  f"{len(small['patches'])} statements: {args.found}/{n}.net")
+            print("    " + gen.render(small).replace("\n", "\n    "))
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
