@@ -471,8 +471,12 @@ def render(spec):
 
 
 def expected(spec):
-    """None when advcc must accept the spec, else the line of the error."""
+    """None when advcc must accept the spec, else the line of the error.
+    In the patch style the base is a model of the file too, and is
+    checked first, on its own."""
     try:
+        if spec.get("style") == "patch":
+            fuzz_twin.validate(dict(spec, patches=[]))
         fuzz_twin.validate(spec)
         return None
     except SpecError as e:

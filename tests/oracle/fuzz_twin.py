@@ -415,19 +415,27 @@ class Twin:
         return [n for n, _, k in self.tensors if k == "state"]
 
     def cancelled_biases(self):
-        """{bias: weight} of conv and linear biases whose true gradient is
-        zero in training mode: a batchnorm follows them with only noise,
-        pools and flatten between (each keeps a per-channel constant shift
-        per-channel constant, and the batchnorm subtracts it)."""
+        """{bias: its weight} of the biases (conv, linear, batchnorm shift)
+        whose true gradient is zero in training mode: what lies between
+        them and a batchnorm maps a per-channel constant to a per-channel
+        constant (noise, pools, flatten, normalize, linear, a conv without
+        padding), so the batchnorm's mean takes the shift away.  Both sides
+        hold rounding noise there; it is judged on the weight's scale."""
         out = {}
         for i, l in enumerate(self.layers):
-            if l["kind"] not in ("conv", "linear") or not l["bias"]:
+            if l["kind"] in ("conv", "linear") and l["bias"]:
+                bias, weight = f"{l['name']}.bias", f"{l['name']}.weight"
+            elif l["kind"] == "batchnorm":
+                bias, weight = f"{l['name']}.bias", f"{l['name']}.weight"
+            else:
                 continue
             for m in self.layers[i + 1:]:
                 if m["kind"] == "batchnorm":
-                    out[f"{l['name']}.bias"] = f"{l['name']}.weight"
+                    out[bias] = weight
                     break
-                if m["kind"] not in ("noise", "avgpool", "maxpool", "flatten"):
+                if not (m["kind"] in ("noise", "avgpool", "maxpool", "flatten", "normalize",
+                                      "linear")
+                        or (m["kind"] == "conv" and m["padding"] == 0)):
                     break
         return out
 
