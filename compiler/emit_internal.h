@@ -33,6 +33,9 @@ typedef struct emit_group {
     long bn_fix;            /* fixed arena offset of BatchNorm mean, invstd */
     long cv_slot, cvg_slot; /* spatial kernels fed NCHW images: the input
                                converted to CNHW, and its gradient; -1: none */
+    long tx_slot;           /* BatchNorm of flat rows: its input transposed to
+                               [features][batch], kept for backward (y_slot
+                               holds the transposed output); -1: none */
     long wq_fix, wq_range_fix;  /* quantised weights: fixed arena offsets of
                                the fake-quantised copy and of its bounds
                                (lo then hi, one pair or one per row); -1: none */

@@ -1,5 +1,6 @@
 /* emit_other.c - groups of one node that call a runtime kernel as they are:
- * normalize, flatten, a lone activation, pool or BatchNorm, noise.  (Lone
+ * normalize, flatten, a lone activation, pool or BatchNorm (over CNHW
+ * channels, or over the features of flat rows), noise.  (Lone
  * learnable-threshold activations are in emit_act.c.) */
 #include "emit_internal.h"
 
@@ -102,6 +103,58 @@ static void emit_pool(FILE *out, const emit_group *g)
     L(0, "}");
 }
 
+/* BatchNorm of a flat input (BatchNorm1d): per-feature statistics over the
+ * batch.  The activations are rows [B][features]; the kernels want each
+ * feature's B values contiguous, so the group transposes its input into
+ * tx_slot (kept for backward), normalises into y_slot and transposes back
+ * into its output, and the backward does the same with the gradient. */
+static void emit_batchnorm_flat(FILE *out, const emit_plan *p, const emit_group *g)
+{
+    const ir_node *n = g->main;
+    const int f = n->in.c;
+    const emit_tensor *gm = emit_tensor_of(p, n, "weight");
+    const emit_tensor *bt = emit_tensor_of(p, n, "bias");
+    const emit_tensor *rm = emit_tensor_of(p, n, "running_mean");
+    const emit_tensor *rv = emit_tensor_of(p, n, "running_var");
+    emit_group_head(out, g, 0, "");
+    emit_cite(out, 1, n);
+    L(1, "/* over the %d features of rows [B][%d], transposed to [%d][B] and back */", f, f, f);
+    L(1, "real_t *xt = ACT(c, %ld), *yt = ACT(c, %ld);", g->tx_slot, g->y_slot);
+    L(1, "real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, f);
+    L(1, "rows_to_cnhw(x, %d, B, 1, xt);", f);
+    L(1, "if (mode == ADVCC_EVAL)");
+    L(2, "batchnorm_forward_eval(xt, %d, B, c->params + %s, c->params + %s, c->params + %s, c->params + %s, yt);",
+      f, gm->sym, bt->sym, rm->sym, rv->sym);
+    L(1, "else");
+    L(2, "batchnorm_forward_train(xt, %d, B, c->params + %s, c->params + %s, c->params + %s, c->params + %s, mode == ADVCC_TRAIN, mean, invstd, yt);",
+      f, gm->sym, bt->sym, rm->sym, rv->sym);
+    L(1, "cnhw_to_rows(yt, %d, B, 1, ACT(c, %ld));", f, g->out_slot);
+    L(0, "}");
+    L(0, "%s", "");
+    emit_group_head(out, g, 1, "x");
+    emit_cite(out, 1, n);
+    L(1, "/* the gradient transposed to [%d][B], through the kernel in place, and back */", f);
+    L(1, "const real_t *xt = ACT(c, %ld);", g->tx_slot);
+    L(1, "const real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, f);
+    L(1, "real_t *dyt = ACT(c, DY_SLOT);");
+    L(1, "if (mode == ADVCC_EVAL && !dx && !want_params)");
+    L(2, "return;");
+    L(1, "rows_to_cnhw(dout, %d, B, 1, dyt);", f);
+    L(1, "if (mode == ADVCC_EVAL) {");
+    L(2, "if (want_params)");
+    L(3, "batchnorm_backward_eval_params(xt, dyt, %d, B, c->params + %s, c->params + %s, c->grads + %s, c->grads + %s);",
+      f, rm->sym, rv->sym, gm->sym, bt->sym);
+    L(2, "batchnorm_backward_eval(dyt, %d, B, c->params + %s, c->params + %s, dyt);",
+      f, gm->sym, rv->sym);
+    L(1, "} else {");
+    L(2, "batchnorm_backward_train(xt, dyt, %d, B, c->params + %s, mean, invstd, dyt, want_params ? c->grads + %s : NULL, want_params ? c->grads + %s : NULL);",
+      f, gm->sym, gm->sym, bt->sym);
+    L(1, "}");
+    L(1, "if (dx)");
+    L(2, "cnhw_to_rows(dyt, %d, B, 1, dx);", f);
+    L(0, "}");
+}
+
 static void emit_batchnorm(FILE *out, const emit_plan *p, const emit_group *g)
 {
     const ir_node *n = g->main;
@@ -110,6 +163,10 @@ static void emit_batchnorm(FILE *out, const emit_plan *p, const emit_group *g)
     const emit_tensor *bt = emit_tensor_of(p, n, "bias");
     const emit_tensor *rm = emit_tensor_of(p, n, "running_mean");
     const emit_tensor *rv = emit_tensor_of(p, n, "running_var");
+    if (n->in.flat) {
+        emit_batchnorm_flat(out, p, g);
+        return;
+    }
     emit_group_head(out, g, 0, "");
     emit_cite(out, 1, n);
     L(1, "real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, n->in.c);
@@ -125,6 +182,9 @@ static void emit_batchnorm(FILE *out, const emit_plan *p, const emit_group *g)
     L(1, "const real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, n->in.c);
     L(1, "real_t *dx_ = dx ? dx : ACT(c, DY_SLOT);");
     L(1, "if (mode == ADVCC_EVAL) {");
+    L(2, "if (want_params)");
+    L(3, "batchnorm_backward_eval_params(x, dout, %d, B * %ld, c->params + %s, c->params + %s, c->grads + %s, c->grads + %s);",
+      n->in.c, hw, rm->sym, rv->sym, gm->sym, bt->sym);
     L(2, "if (dx)");
     L(3, "batchnorm_backward_eval(dout, %d, B * %ld, c->params + %s, c->params + %s, dx);",
       n->in.c, hw, gm->sym, rv->sym);

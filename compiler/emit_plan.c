@@ -175,10 +175,13 @@ static void plan_tensors(emit_plan *p)
     }
 }
 
-static int needs_cnhw(ir_op op)
+/* Kernels that want CNHW activations.  A BatchNorm of a flat input
+ * (BatchNorm1d, after flatten or linear) is not one: it takes and gives
+ * rows like the linear layers around it, and transposes inside its group. */
+static int needs_cnhw(const ir_node *n)
 {
-    return op == IR_CONV || op == IR_BATCHNORM || op == IR_AVGPOOL ||
-           op == IR_MAXPOOL;
+    return n->op == IR_CONV || n->op == IR_AVGPOOL || n->op == IR_MAXPOOL ||
+           (n->op == IR_BATCHNORM && !n->in.flat);
 }
 
 int emit_plan_build(const ir_model *m, emit_plan *p)
@@ -219,10 +222,10 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
         g->out_size = shape_size(last->out);
         g->in_slot = in_slot;
         g->y_slot = g->argmax_slot = g->bn_fix = g->cv_slot = g->cvg_slot = -1;
-        g->wq_fix = g->wq_range_fix = g->act_fix = -1;
+        g->wq_fix = g->wq_range_fix = g->act_fix = g->tx_slot = -1;
         g->in_layout = layout;
 
-        if (n->op == IR_NORMALIZE || needs_cnhw(n->op))
+        if (n->op == IR_NORMALIZE || needs_cnhw(n))
             layout = LAYOUT_CNHW;
         else if (n->op == IR_FLATTEN || n->op == IR_LINEAR)
             layout = LAYOUT_ROWS;
@@ -265,11 +268,17 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
             g->act_fix = fixed;
             fixed += 2L * n->out_c;
         }
-        if (g->in_layout != LAYOUT_CNHW && needs_cnhw(n->op)) {
+        if (g->in_layout != LAYOUT_CNHW && needs_cnhw(n)) {
             /* A spatial kernel fed NCHW images converts them first. */
             g->cv_slot = per;
             per += g->in_size;
             g->cvg_slot = per;
+            per += g->in_size;
+        }
+        if (n->op == IR_BATCHNORM && n->in.flat) {
+            g->tx_slot = per;
+            per += g->in_size;
+            g->y_slot = per;
             per += g->in_size;
         }
         if (n->op == IR_LINEAR && n->out_features > dy)

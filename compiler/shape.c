@@ -60,6 +60,20 @@ static int shape_node(const ir_model *m, ir_node *n, const ir_node *prev)
         break;
     }
     case IR_NORMALIZE: {
+        /* It reads the input images as they come (NCHW): every layer that
+         * changes their layout (to channel-major, or to flat rows) must
+         * follow it. */
+        for (long i = n - m->nodes - 1; i >= 0; i--) {
+            const ir_node *p = &m->nodes[i];
+            if (p->op == IR_CONV || p->op == IR_BATCHNORM || p->op == IR_AVGPOOL ||
+                p->op == IR_MAXPOOL || p->op == IR_FLATTEN || p->op == IR_LINEAR ||
+                p->op == IR_NORMALIZE) {
+                diag_error(n->loc, "normalize works on the input images and must come before "
+                           "every %s layer, but it follows '%s'",
+                           layer_kind_of(p->op)->name, p->name);
+                return -1;
+            }
+        }
         int count = 0;
         while (count < (int)(sizeof n->std / sizeof n->std[0]) && n->std[count] > 0)
             count++;
@@ -96,7 +110,6 @@ static int shape_node(const ir_model *m, ir_node *n, const ir_node *prev)
                    kind, shape_text(out, buf, sizeof buf), elems, SHAPE_MAX_ELEMS);
         return -1;
     }
-    (void)m;
     n->out = out;
     return 0;
 }

@@ -118,3 +118,21 @@ void batchnorm_backward_eval(const real_t *dy, int c, int n,
             dxc[i] = dyc[i] * scale;
     }
 }
+
+/* The parameter gradients of evaluation mode, where xhat uses the running
+ * statistics: dbeta = sum dy, dgamma = sum dy (x - running_mean) /
+ * sqrt(running_var + eps). */
+void batchnorm_backward_eval_params(const real_t *x, const real_t *dy, int c,
+                                    int n, const real_t *running_mean,
+                                    const real_t *running_var, real_t *dgamma,
+                                    real_t *dbeta)
+{
+#pragma omp parallel for schedule(static) if ((long)c * n >= PAR_MIN_ELEMS)
+    for (int ch = 0; ch < c; ch++) {
+        double sum, dot;
+        reduce_dot(dy + (long)ch * n, x + (long)ch * n, n, running_mean[ch],
+                   &sum, &dot);
+        dgamma[ch] = (real_t)(dot / sqrt((double)running_var[ch] + BN_EPS));
+        dbeta[ch] = (real_t)sum;
+    }
+}

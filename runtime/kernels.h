@@ -81,6 +81,11 @@ void batchnorm_backward_train(const real_t *x, const real_t *dy, int c, int n,
 void batchnorm_backward_eval(const real_t *dy, int c, int n,
                              const real_t *gamma, const real_t *running_var,
                              real_t *dx);
+/* Eval-mode dgamma and dbeta, from the input x and dy. */
+void batchnorm_backward_eval_params(const real_t *x, const real_t *dy, int c,
+                                    int n, const real_t *running_mean,
+                                    const real_t *running_var, real_t *dgamma,
+                                    real_t *dbeta);
 
 /* Elementwise ReLU; backward uses the forward output y (y > 0). */
 void relu_forward(const real_t *x, long n, real_t *y);

@@ -2,7 +2,10 @@
  * the generated forward and backward passes: every parameter tensor and the
  * input gradient, in training mode (batch statistics) and in evaluation
  * mode (running statistics), for the seed CNN and for small models that
- * use every layer kind and fused-group shape (tests/specs/layers.net). */
+ * use every layer kind and fused-group shape (tests/specs/layers.net), and
+ * BatchNorm over flat features in every position (tests/specs/flat.net),
+ * whose semantics are checked too: an identity BatchNorm changes nothing,
+ * and one on the logits gives them its batch statistics. */
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +22,9 @@
 #include "model_gradcheck.h"
 
 extern const advcc_model advcc_model_baseline, advcc_model_gc_maxpool,
-    advcc_model_gc_plain, advcc_model_gc_mlp, advcc_model_gc_bnconv;
+    advcc_model_gc_plain, advcc_model_gc_mlp, advcc_model_gc_bnconv, advcc_model_gc_bnlone,
+    advcc_model_gc_mlp_bn, advcc_model_gc_mlp_bnpost, advcc_model_gc_mlp_bnflat,
+    advcc_model_gc_mlp_bnlast;
 
 #define GRADCHECK(model, batch, per)                                        \
     static void test_##model##_train(void **s)                             \
@@ -37,7 +42,127 @@ GRADCHECK(gc_maxpool, 3, 12)
 GRADCHECK(gc_plain, 3, 12)
 GRADCHECK(gc_mlp, 2, 12)
 GRADCHECK(gc_bnconv, 3, 12)
+GRADCHECK(gc_bnlone, 3, 12)
 GRADCHECK(baseline, 2, 6)
+GRADCHECK(gc_mlp_bn, 4, 12)
+GRADCHECK(gc_mlp_bnpost, 4, 12)
+GRADCHECK(gc_mlp_bnflat, 4, 12)
+GRADCHECK(gc_mlp_bnlast, 4, 12)
+
+/* gc_mlp with an identity BatchNorm added (flat.net) gives gc_mlp's logits
+ * and input gradient in evaluation mode, on gc_mlp's weights: a BatchNorm
+ * that mixed up the batch and feature axes would not. */
+static void check_identity_bn(const advcc_model *with)
+{
+    const advcc_model *plain = &advcc_model_gc_mlp;
+    const int B = 5;
+    fixture *a = fixture_new(plain, B, 7);
+    fixture *b = fixture_new(with, B, 7);
+    for (int t = 0; t < with->n_tensors; t++) {
+        const advcc_tensor *T = &with->tensors[t];
+        double *p = b->c->params + T->offset;
+        const double v = strstr(T->name, ".running_var") ? 1 - 1e-5
+                         : T->kind == ADVCC_BN_SCALE    ? 1
+                                                        : 0;
+        int found = 0;
+        for (int u = 0; u < plain->n_tensors; u++)
+            if (strcmp(plain->tensors[u].name, T->name) == 0) {
+                assert_int_equal(plain->tensors[u].size, T->size);
+                memcpy(p, a->c->params + plain->tensors[u].offset, sizeof(double) * T->size);
+                found = 1;
+            }
+        if (!found)     /* the BatchNorm's */
+            for (size_t i = 0; i < T->size; i++)
+                p[i] = v;
+    }
+    forward_backward(a, ADVCC_EVAL);
+    forward_backward(b, ADVCC_EVAL);
+    for (int i = 0; i < B * plain->classes; i++)
+        if (fabs(a->logits[i] - b->logits[i]) > 1e-12 * (1 + fabs(a->logits[i])))
+            fail_msg("%s logit %d: %.17g, gc_mlp %.17g", with->name, i, b->logits[i],
+                     a->logits[i]);
+    for (int i = 0; i < B * 16; i++)
+        if (fabs(a->dx[i] - b->dx[i]) > 1e-12 * (1e-3 + fabs(a->dx[i])))
+            fail_msg("%s input gradient %d: %.17g, gc_mlp %.17g", with->name, i, b->dx[i],
+                     a->dx[i]);
+    fixture_free(a);
+    fixture_free(b);
+}
+
+static void test_flat_bn_identity(void **s)
+{
+    (void)s;
+    check_identity_bn(&advcc_model_gc_mlp_bn);
+    check_identity_bn(&advcc_model_gc_mlp_bnpost);
+    check_identity_bn(&advcc_model_gc_mlp_bnflat);
+    check_identity_bn(&advcc_model_gc_mlp_bnlast);
+}
+
+/* BatchNorm1d on the logits in training mode: each class's logits over the
+ * batch have mean bias[j] and biased variance weight[j]^2 var / (var +
+ * eps); the running statistics move by momentum 0.1 towards the batch mean
+ * and the unbiased variance of the features it normalised (recomputed from
+ * the rows fc2 wrote). */
+static void test_flat_bn_statistics(void **s)
+{
+    (void)s;
+    const advcc_model *m = &advcc_model_gc_mlp_bnlast;
+    const int B = 6, C = m->classes;
+    fixture *f = fixture_new(m, B, 11);
+    const advcc_tensor *w = NULL, *bias = NULL, *rm = NULL, *rv = NULL;
+    for (int t = 0; t < m->n_tensors; t++) {
+        const advcc_tensor *T = &m->tensors[t];
+        if (strcmp(T->name, "bn1.weight") == 0)
+            w = T;
+        else if (strcmp(T->name, "bn1.bias") == 0)
+            bias = T;
+        else if (strcmp(T->name, "bn1.running_mean") == 0)
+            rm = T;
+        else if (strcmp(T->name, "bn1.running_var") == 0)
+            rv = T;
+    }
+    assert_non_null(w);
+    assert_non_null(bias);
+    assert_non_null(rm);
+    assert_non_null(rv);
+    double rm0[8], rv0[8];
+    memcpy(rm0, f->c->params + rm->offset, sizeof(double) * C);
+    memcpy(rv0, f->c->params + rv->offset, sizeof(double) * C);
+    /* The pre-BatchNorm logits: the same pass in evaluation mode through an
+     * identity BatchNorm. */
+    double *p = f->c->params;
+    double keep[4][8];
+    const advcc_tensor *bn[4] = {w, bias, rm, rv};
+    const double ident[4] = {1, 0, 0, 1 - 1e-5};
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < C; j++) {
+            keep[k][j] = p[bn[k]->offset + j];
+            p[bn[k]->offset + j] = ident[k];
+        }
+    double z[6 * 8];
+    m->forward(f->c, f->x, B, ADVCC_EVAL, z);
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < C; j++)
+            p[bn[k]->offset + j] = keep[k][j];
+    m->forward(f->c, f->x, B, ADVCC_TRAIN, f->logits);
+    for (int j = 0; j < C; j++) {
+        double zm = 0, zv = 0, ym = 0, yv = 0;
+        for (int i = 0; i < B; i++) {
+            zm += z[i * C + j] / B;
+            ym += f->logits[i * C + j] / B;
+        }
+        for (int i = 0; i < B; i++) {
+            zv += (z[i * C + j] - zm) * (z[i * C + j] - zm) / B;
+            yv += (f->logits[i * C + j] - ym) * (f->logits[i * C + j] - ym) / B;
+        }
+        const double g = p[w->offset + j];
+        assert_true(fabs(ym - p[bias->offset + j]) < 1e-12);
+        assert_true(fabs(yv - g * g * zv / (zv + 1e-5)) < 1e-12);
+        assert_true(fabs(p[rm->offset + j] - (0.9 * rm0[j] + 0.1 * zm)) < 1e-12);
+        assert_true(fabs(p[rv->offset + j] - (0.9 * rv0[j] + 0.1 * zv * B / (B - 1))) < 1e-12);
+    }
+    fixture_free(f);
+}
 
 /* Training mode updates the running statistics, the frozen mode does not,
  * and both give the same logits. */
@@ -76,8 +201,15 @@ int main(void)
         cmocka_unit_test(test_gc_plain_train),   cmocka_unit_test(test_gc_plain_eval),
         cmocka_unit_test(test_gc_mlp_train),     cmocka_unit_test(test_gc_mlp_eval),
         cmocka_unit_test(test_gc_bnconv_train),  cmocka_unit_test(test_gc_bnconv_eval),
+        cmocka_unit_test(test_gc_bnlone_train),  cmocka_unit_test(test_gc_bnlone_eval),
         cmocka_unit_test(test_baseline_train),   cmocka_unit_test(test_baseline_eval),
         cmocka_unit_test(test_running_stats),
+        cmocka_unit_test(test_gc_mlp_bn_train),      cmocka_unit_test(test_gc_mlp_bn_eval),
+        cmocka_unit_test(test_gc_mlp_bnpost_train),  cmocka_unit_test(test_gc_mlp_bnpost_eval),
+        cmocka_unit_test(test_gc_mlp_bnflat_train),  cmocka_unit_test(test_gc_mlp_bnflat_eval),
+        cmocka_unit_test(test_gc_mlp_bnlast_train),  cmocka_unit_test(test_gc_mlp_bnlast_eval),
+        cmocka_unit_test(test_flat_bn_identity),
+        cmocka_unit_test(test_flat_bn_statistics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

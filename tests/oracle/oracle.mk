@@ -8,7 +8,7 @@
 ORACLE_PYTHON ?= /usr/bin/python3
 ORACLE_SEED   ?= 1
 # Models with a PyTorch definition in tests/oracle/torch_models.py.
-ORACLE_KNOWN  := baseline adv fashion quant reg quant_reg rse
+ORACLE_KNOWN  := baseline adv fashion quant reg quant_reg rse mlp_bn
 # Deferred: MODELS comes from generated/models.mk, read after this file.
 ORACLE_MODELS ?= $(filter $(ORACLE_KNOWN),$(MODELS))
 # These are dumped by a double-precision build (real_t = double, the double

@@ -23,6 +23,9 @@ The defences of specs/patches.net change it in place:
          before the first, 0.1 before the others), drawing from torch's
          generator or from a given source (the C side's draws).  One pass:
          the averaging of inference passes is not modelled.
+
+mlp_bn (specs/mlp_bn.net) is an MLP with BatchNorm1d over its hidden
+features (MLPBatchNorm).
 """
 import numpy as np
 import torch
@@ -361,6 +364,29 @@ class SeedCNN(nn.Module):
                 buffers[name].copy_(t)
 
 
+class MLPBatchNorm(nn.Module):
+    """specs/mlp_bn.net: flatten, Linear (fc1) - BatchNorm1d (bn1) - ReLU,
+    Linear (fc2); no normalisation of the input."""
+
+    def __init__(self, in_features=28 * 28, hidden=64, classes=10):
+        super().__init__()
+        self.reg = None
+        self.fc1 = nn.Linear(in_features, hidden)
+        self.bn1 = nn.BatchNorm1d(hidden, eps=1e-5, momentum=0.1)
+        self.fc2 = nn.Linear(hidden, classes)
+        self.relu = nn.ReLU()   # a module: the oracle's probe replaces it
+
+    def blocks_and_fcs(self):
+        return ["fc1", "fc2"]
+
+    def forward(self, x):
+        return self.fc2(self.relu(self.bn1(self.fc1(torch.flatten(x, 1)))))
+
+    def cancelled_biases(self):
+        """fc1's bias, which the training-mode BatchNorm after it cancels."""
+        return {"fc1.bias": "fc1.weight"}
+
+
 def cifar_seed_cnn():
     return SeedCNN(3, 32, CIFAR10_MEAN, CIFAR10_STD)
 
@@ -392,6 +418,7 @@ MODELS = {
     "quant_reg": cifar_defended(**QUANT, **REG),
     "quant_adv_reg": cifar_defended(**QUANT, **REG),
     "rse": cifar_defended(**RSE),
+    "mlp_bn": MLPBatchNorm,
 }
 
 
