@@ -72,6 +72,8 @@ def model_flags(spec):
     layers, regs, _, _ = fuzz_twin.validate(spec)
     if any(l["kind"] in fuzz_twin.STAIRCASE for l in layers):
         return False, 0
+    if not any(k != "state" for _, _, k in fuzz_twin.tensors(layers, regs)):
+        return False, 0     # nothing trained (model_gradcheck.h wants a tensor)
     # A clamping layer (relu, pwlinear) before a pwlinear sends values
     # exactly onto its thresholds (both start at lo = 0 by default): a kink
     # central differences straddle.  The oracle takes those.
@@ -171,8 +173,8 @@ def run_gradcheck(work, specs):
         if fd:
             args.append(f"{s['name']}:{skip}")
         else:
-            res[s["name"]] = (None, "piecewise-constant activation or only quantised "
-                                    "weights: left to the oracle")
+            res[s["name"]] = (None, "piecewise-constant activation, a kink, only quantised "
+                                    "weights or nothing trained: left to the oracle")
     if not args:
         return res
 
@@ -321,6 +323,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=50,
                     help="cases linked into one dumper at a time")
     ap.add_argument("--cases", nargs="*", help="JSON cases (fixtures) instead of generated ones")
+    ap.add_argument("--also", nargs="*", help="JSON cases (fixtures) run with the first chunk")
     ap.add_argument("--no-flat-bn", action="store_true",
                     help="no batchnorm of a flat input (a known defect; see fuzz.mk)")
     ap.add_argument("--work", default="build/fuzz")
@@ -339,12 +342,12 @@ def main():
     import torch
     torch.set_num_threads(1)
 
+    fixtures = []
+    for p in (args.cases or []) + (args.also or []):
+        with open(p) as f:
+            fixtures.append(json.load(f))
     if args.cases is not None:
-        cases = []
-        for p in args.cases:
-            with open(p) as f:
-                cases.append(json.load(f))
-        chunks = [cases]
+        chunks = [fixtures]
     else:
         idx = list(range(args.first, args.first + args.count))
         chunks = [idx[i:i + args.batch_size] for i in range(0, len(idx), args.batch_size)]
@@ -354,6 +357,8 @@ def main():
     for ci, chunk in enumerate(chunks):
         if args.cases is None:
             cases = [gen.make_case(args.seed, i, flat_bn=not args.no_flat_bn) for i in chunk]
+            if ci == 0:
+                cases += fixtures
         else:
             cases = chunk
         work = os.path.join(args.work, f"run{ci}")
@@ -379,7 +384,7 @@ def main():
                     print("    " + v[1].replace("\n", "\n    "))
             found.append((s, r["status"], kn))
         sys.stdout.flush()
-    print(f"fuzz: {len([1 for c in chunks for _ in c])} cases in {time.time() - t0:.0f} s")
+    print(f"fuzz: {passed + failed} cases in {time.time() - t0:.0f} s")
     if args.found and found:
         os.makedirs(args.found, exist_ok=True)
         seen = set()

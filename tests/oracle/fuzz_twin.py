@@ -197,6 +197,12 @@ def infer_shapes(spec, layers):
             cur = (l["out"] if k == "conv" else c, ho, wo)
             l["padding"] = pad
         elif k == "normalize":
+            # README: normalize reads the input images; it must come before
+            # every conv, batchnorm, pool, flatten, linear and normalize
+            for prev in layers[:layers.index(l)]:
+                if prev["kind"] in ("conv", "batchnorm", "avgpool", "maxpool", "flatten",
+                                    "linear", "normalize"):
+                    raise SpecError(l, f"normalize after {prev['kind']}")
             if len(l["mean"]) != cur[0]:
                 raise SpecError(l, "normalize values differ from the channels")
         elif k == "flatten":
@@ -369,21 +375,24 @@ def threshold_act(x, kind, t, v=None):
 class NoiseFeed:
     """The runtime's standard normal draws of one pass, in the order drawn;
     each noise layer takes its input's count in the runtime's layout of
-    its input: channel-major [c][b][h][w] for an image, [b][f] for a flat
-    vector."""
+    its input (runtime/kernels.h): channel-major [c][b][h][w] for an image
+    once a normalize, conv, pool or batchnorm has put it so, rows
+    ([b][c][h][w], or [b][f] for a flat vector) before that and after
+    flatten and linear."""
 
     def __init__(self, draws):
         torch = _torch()
         self.draws = torch.as_tensor(draws, dtype=torch.float64).reshape(-1)
         self.used = 0
 
-    def __call__(self, shape):
+    def __call__(self, shape, rows=False):
+        """rows: the runtime holds this input as rows ([b][...], NCHW)."""
         n = int(math.prod(shape))
         if self.used + n > self.draws.numel():
             raise ValueError(f"noise: the pass wants more than the {self.draws.numel()} draws dumped")
         xi = self.draws[self.used:self.used + n]
         self.used += n
-        if len(shape) == 2:
+        if len(shape) == 2 or rows:
             return xi.view(shape)
         b, c = shape[0], shape[1]
         return xi.view(c, b, *shape[2:]).transpose(0, 1)
@@ -460,8 +469,16 @@ class Twin:
         F = torch.nn.functional
         self.sort_thresholds()
         p = self.p
+        rows = True     # the runtime's layout of x (for the noise draws)
         for l in self.layers:
             k, n = l["kind"], l["name"]
+            if k in ("normalize", "conv", "avgpool", "maxpool") or \
+                    k == "batchnorm" and len(l["in"]) == 3:
+                rows_next = False
+            elif k in ("flatten", "linear"):
+                rows_next = True
+            else:
+                rows_next = rows
             if k == "normalize":
                 mean = torch.tensor(l["mean"], dtype=x.dtype).view(1, -1, 1, 1)
                 std = torch.tensor(l["std"], dtype=x.dtype).view(1, -1, 1, 1)
@@ -495,7 +512,7 @@ class Twin:
             elif k == "flatten":
                 x = torch.flatten(x, 1)
             elif k == "noise":
-                xi = self.noise(tuple(x.shape)) if self.noise else torch.randn_like(x)
+                xi = self.noise(tuple(x.shape), rows) if self.noise else torch.randn_like(x)
                 x = x + l["sigma"] * xi
             elif k == "dtrelu":
                 x = dtrelu(x, p[f"{n}.lo"], p[f"{n}.hi"], l["bits"])
@@ -503,6 +520,7 @@ class Twin:
                 x = threshold_act(x, k, p[f"{n}.thresholds"], p.get(f"{n}.values"))
             else:
                 raise ValueError(k)
+            rows = rows_next
         return x
 
     # ---- regularisers (runtime/orthogonal.h, spectral.h) ----
