@@ -122,7 +122,7 @@ def apply_patches(spec):
         if st == "ensemble":
             ensemble = (p["n"], p.get("average", "logits") == "probs")
             continue
-        if st == "attack":
+        if st in ("attack", "adversarial"):     # how the binary trains and attacks
             continue
         hit = [False] * len(layers)
         for t in p["targets"]:
@@ -372,6 +372,25 @@ def threshold_act(x, kind, t, v=None):
     return y.reshape(x.shape)
 
 
+def exact_constant_channels(x, y, beta):
+    """A batch-statistics batchnorm of a channel whose values are all equal
+    gives beta exactly (x - mean = 0); F.batch_norm's mean leaves rounding
+    noise there, which the next relu or threshold (at 0 = beta, as
+    initialised) turns into a different derivative mask.  Such channels
+    take the value beta, the gradient F.batch_norm's."""
+    torch = _torch()
+    with torch.no_grad():
+        flat = x.transpose(0, 1).reshape(x.shape[1], -1)
+        const = flat.max(dim=1)[0] == flat.min(dim=1)[0]
+        if not bool(const.any()):
+            return y
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        mask = const.view(shape).expand_as(y)
+        target = beta.detach().view(shape).expand_as(y)
+        fix = torch.where(mask, y.detach() - target, torch.zeros_like(y))
+    return y - fix
+
+
 class NoiseFeed:
     """The runtime's standard normal draws of one pass, in the order drawn;
     each noise layer takes its input's count in the runtime's layout of
@@ -498,11 +517,12 @@ class Twin:
                 rm, rv = p[f"{n}.running_mean"], p[f"{n}.running_var"]
                 if mode == "eval":
                     x = F.batch_norm(x, rm, rv, p[f"{n}.weight"], p[f"{n}.bias"], False, 0.1, 1e-5)
-                elif mode == "train":
-                    x = F.batch_norm(x, rm, rv, p[f"{n}.weight"], p[f"{n}.bias"], True, 0.1, 1e-5)
                 else:
-                    x = F.batch_norm(x, None, None, p[f"{n}.weight"], p[f"{n}.bias"], True, 0.1,
-                                     1e-5)
+                    xin = x
+                    x = F.batch_norm(x, rm if mode == "train" else None,
+                                     rv if mode == "train" else None,
+                                     p[f"{n}.weight"], p[f"{n}.bias"], True, 0.1, 1e-5)
+                    x = exact_constant_channels(xin, x, p[f"{n}.bias"])
             elif k == "relu":
                 x = F.relu(x)
             elif k == "avgpool":
