@@ -112,6 +112,13 @@ def check_advcc(spec, path, out, tools):
         need = [f"{name}.c", f"{name}.h", "models.mk"]
         if rc != 0 or any(f not in written for f in need):
             return False, f"advcc rejected a valid spec (exit {rc}, wrote {written}):\n{text}"
+        again = out + ".again"
+        sh([tools.advcc, "-q", path, "-o", again])
+        for f in need:
+            with open(os.path.join(out, f), "rb") as a, open(os.path.join(again, f), "rb") as b:
+                if a.read() != b.read():
+                    return False, f"advcc wrote a different {f} the second time"
+        shutil.rmtree(again)
         return check_shapes(spec, path, tools)
     first = text.splitlines()[0] if text else ""
     m = re.match(r"^(.*):(\d+):(\d+): error: ", first)
@@ -273,8 +280,16 @@ def run_oracle(work, specs, batch):
             res[n] = (False, f"checker raised {type(e).__name__}: {e}", "oracle")
             continue
         fails = [l for l in r.lines if l.startswith("  FAIL")]
-        res[n] = (not fails, f"{r.passed} passed, {r.failed} failed" +
-                  ("\n" + "\n".join(fails[:20]) if fails else ""), "oracle")
+        text = f"{r.passed} passed, {r.failed} failed" + \
+            ("\n" + "\n".join(fails[:20]) if fails else "")
+        if fails and r.degenerate:
+            # a batchnorm fed a constant channel: both sides round its mean
+            # differently and 1/sqrt(eps) makes that count (like oracle.py's
+            # kinks, excused; counted in the summary)
+            res[n] = (None, "excused, degenerate: constant channel into batchnorm "
+                      f"{', '.join(r.degenerate)} in a batch-statistics pass; " + text, "oracle")
+            continue
+        res[n] = (not fails, text, "oracle")
     return res
 
 
@@ -402,7 +417,7 @@ def main():
     else:
         idx = list(range(args.first, args.first + args.count))
         chunks = [idx[i:i + args.batch_size] for i in range(0, len(idx), args.batch_size)]
-    passed = failed = 0
+    passed = failed = excused = 0
     found = []
     t0 = time.time()
     for ci, chunk in enumerate(chunks):
@@ -425,6 +440,9 @@ def main():
                   + (f"  ({kn})" if kn else ""))
             if r["status"] is None:
                 passed += 1
+                if steps.get("oracle", (True,))[0] is None and "excused" in steps["oracle"][1]:
+                    excused += 1
+                    print("    " + steps["oracle"][1].replace("\n", "\n    "))
                 if args.verbose:
                     for k, v in steps.items():
                         print(f"    {k}: {v[1].splitlines()[0] if v[1] else ''}")
@@ -435,7 +453,8 @@ def main():
                     print("    " + v[1].replace("\n", "\n    "))
             found.append((s, r["status"], kn))
         sys.stdout.flush()
-    print(f"fuzz: {passed + failed} cases in {time.time() - t0:.0f} s")
+    print(f"fuzz: {passed + failed} cases in {time.time() - t0:.0f} s; {excused} of the passed "
+          f"had their oracle excused (degenerate batchnorm)")
     if args.found and found:
         os.makedirs(args.found, exist_ok=True)
         seen = set()

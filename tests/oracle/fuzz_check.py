@@ -52,6 +52,7 @@ class Result:
         self.lines = []
         self.failed = 0
         self.passed = 0
+        self.degenerate = []
 
     def record(self, label, err, note=""):
         ok = bool(np.isfinite(err)) and err <= self.tol
@@ -277,6 +278,7 @@ def check(spec, d, res=None):
     res.exact("frozen forward moves nothing",
               np.concatenate([frozen[n].ravel() for n in frozen] + [np.zeros(0)]),
               np.concatenate([after[n].ravel() for n in frozen] + [np.zeros(0)]))
+    res.degenerate = sorted(tw.degenerate | tw2.degenerate)
     check_pgd(spec, d, meta, x, y, noisy, res)
     if noise is not None:
         counts = [f"{p} {used[p].used}/{noise[p].size}" for p in PASSES if p in used]

@@ -383,12 +383,12 @@ def exact_constant_channels(x, y, beta):
         flat = x.transpose(0, 1).reshape(x.shape[1], -1)
         const = flat.max(dim=1)[0] == flat.min(dim=1)[0]
         if not bool(const.any()):
-            return y
+            return y, False
         shape = [1, -1] + [1] * (x.dim() - 2)
         mask = const.view(shape).expand_as(y)
         target = beta.detach().view(shape).expand_as(y)
         fix = torch.where(mask, y.detach() - target, torch.zeros_like(y))
-    return y - fix
+    return y - fix, True
 
 
 class NoiseFeed:
@@ -435,6 +435,10 @@ class Twin:
                 t.requires_grad_(True)
             self.p[name] = t
         self.noise = None
+        # batchnorms that saw a channel of equal values in a batch-statistics
+        # pass: variance 0, so 1/sqrt(eps) scales the rounding of its mean,
+        # which decides the next relu's or threshold's derivative mask
+        self.degenerate = set()
 
     def trained(self):
         return [n for n, _, k in self.tensors if k != "state"]
@@ -522,7 +526,9 @@ class Twin:
                     x = F.batch_norm(x, rm if mode == "train" else None,
                                      rv if mode == "train" else None,
                                      p[f"{n}.weight"], p[f"{n}.bias"], True, 0.1, 1e-5)
-                    x = exact_constant_channels(xin, x, p[f"{n}.bias"])
+                    x, const = exact_constant_channels(xin, x, p[f"{n}.bias"])
+                    if const:
+                        self.degenerate.add(n)
             elif k == "relu":
                 x = F.relu(x)
             elif k == "avgpool":
