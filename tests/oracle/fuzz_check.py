@@ -53,6 +53,7 @@ class Result:
         self.failed = 0
         self.passed = 0
         self.degenerate = []
+        self.ties = []
 
     def record(self, label, err, note=""):
         ok = bool(np.isfinite(err)) and err <= self.tol
@@ -279,6 +280,7 @@ def check(spec, d, res=None):
               np.concatenate([frozen[n].ravel() for n in frozen] + [np.zeros(0)]),
               np.concatenate([after[n].ravel() for n in frozen] + [np.zeros(0)]))
     res.degenerate = sorted(tw.degenerate | tw2.degenerate)
+    res.ties = sorted(tw.ties | tw2.ties)
     check_pgd(spec, d, meta, x, y, noisy, res)
     if noise is not None:
         counts = [f"{p} {used[p].used}/{noise[p].size}" for p in PASSES if p in used]

@@ -36,6 +36,7 @@ PREFIX = {"normalize": "norm", "conv": "conv", "batchnorm": "bn", "relu": "relu"
 ACTIVATIONS = ("relu", "dtrelu", "pwlinear", "naivedt", "ddtrelu")
 STAIRCASE = ("dtrelu", "naivedt", "ddtrelu")     # piecewise constant in their input
 LEVELS_MAX = 256
+TIE_REL = 1e-10     # an input this close to a kink (relative) is a tie
 
 
 class SpecError(Exception):
@@ -120,7 +121,8 @@ def apply_patches(spec):
                     train[key] = p[key]
             continue
         if st == "ensemble":
-            ensemble = (p["n"], p.get("average", "logits") == "probs")
+            # merged over the settings: average keeps its value unless given
+            ensemble = (p["n"], p["average"] == "probs" if "average" in p else ensemble[1])
             continue
         if st in ("attack", "adversarial"):     # how the binary trains and attacks
             continue
@@ -439,6 +441,21 @@ class Twin:
         # pass: variance 0, so 1/sqrt(eps) scales the rounding of its mean,
         # which decides the next relu's or threshold's derivative mask
         self.degenerate = set()
+        self.ties = set()
+
+    def note_ties(self, name, x, marks):
+        """Records in self.ties the layers whose input lies within rounding
+        (TIE_REL of its scale) of a kink or rounding boundary: there the
+        runtime and PyTorch, whose sums round differently, may take
+        different sides."""
+        torch = self.torch
+        with torch.no_grad():
+            v = x.detach().reshape(-1)
+            tol = TIE_REL * max(1.0, float(v.abs().max()) if v.numel() else 1.0)
+            for m in marks:
+                if bool(((v - m).abs() <= tol).any()):
+                    self.ties.add(name)
+                    return
 
     def trained(self):
         return [n for n, _, k in self.tensors if k != "state"]
@@ -530,6 +547,7 @@ class Twin:
                     if const:
                         self.degenerate.add(n)
             elif k == "relu":
+                self.note_ties(n, x, [0.0])
                 x = F.relu(x)
             elif k == "avgpool":
                 x = F.avg_pool2d(x, l["k"], l["stride"])
@@ -541,8 +559,17 @@ class Twin:
                 xi = self.noise(tuple(x.shape), rows) if self.noise else torch.randn_like(x)
                 x = x + l["sigma"] * xi
             elif k == "dtrelu":
+                lo, hi = float(p[f"{n}.lo"]), float(p[f"{n}.hi"])
+                marks = [lo, hi]
+                if hi > lo:     # the grid's rounding boundaries
+                    step = (hi - lo) / (2 ** l["bits"] - 1)
+                    marks += [lo + (j + 0.5) * step for j in range(2 ** l["bits"] - 1)]
+                self.note_ties(n, x, marks)
                 x = dtrelu(x, p[f"{n}.lo"], p[f"{n}.hi"], l["bits"])
             elif k in ("pwlinear", "naivedt", "ddtrelu"):
+                t = [float(v) for v in p[f"{n}.thresholds"]]
+                marks = t + ([(a + b) / 2 for a, b in zip(t, t[1:])] if k == "ddtrelu" else [])
+                self.note_ties(n, x, marks)
                 x = threshold_act(x, k, p[f"{n}.thresholds"], p.get(f"{n}.values"))
             else:
                 raise ValueError(k)
