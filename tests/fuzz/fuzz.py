@@ -378,11 +378,12 @@ def shrink(spec, status, work, tools, budget):
             if time.time() - t0 >= budget:
                 break
             if status != "a":
+                # a failure past advcc is shrunk among valid specs only
                 try:
                     fuzz_twin.validate(c)
                 except fuzz_twin.SpecError:
                     continue
-            c.pop("fault", None) if status != "a" else None
+                c.pop("fault", None)
             tries += 1
             r = run_cases([c], work, tools)[c["name"]]
             if r["status"] == status:

@@ -300,7 +300,7 @@ class Gen:
         layers = spec["layers"]
         kinds = ["even_same", "big_kernel", "no_flatten", "two_flatten", "bad_normalize",
                  "classes", "bounds", "levels", "target", "quant_target", "big_pool",
-                 "image_end"]
+                 "image_end", "late_normalize", "image_after_flat"]
         k = r.choice(kinds)
         convs = [l for l in layers if l["kind"] == "conv"]
         if k == "even_same" and convs:
@@ -347,6 +347,25 @@ class Gen:
             spec["patches"].append({"stmt": r.choice(["quantize", "regularize"]),
                                     "kind": "orthogonal", "weight": 0.1,
                                     "targets": [r.choice(["batchnorm", "relu", "flatten"])]})
+        elif k == "late_normalize":
+            # normalize reads the input images: after a conv, pool, batchnorm,
+            # flatten or linear it is an error (README)
+            after = [j for j, l in enumerate(layers)
+                     if l["kind"] in ("conv", "avgpool", "maxpool", "batchnorm")]
+            if not after:
+                return
+            j = r.choice(after)
+            shape = prefix_shape(spec, layers[:j + 1])
+            if shape is None or len(shape) != 3:
+                return
+            layers.insert(j + 1, {"kind": "normalize", "mean": [0.5] * shape[0],
+                                  "std": [0.5] * shape[0]})
+        elif k == "image_after_flat":
+            i = [j for j, l in enumerate(layers) if l["kind"] == "flatten"][0]
+            layers.insert(i + 1 + r.randint(0, len(layers) - i - 2),
+                          r.choice([{"kind": "conv", "out": 2, "k": 1},
+                                    {"kind": "maxpool", "k": 1},
+                                    {"kind": "avgpool", "k": 1}]))
         else:
             return
         spec["fault"] = k
