@@ -189,22 +189,28 @@ def write_build(work, names, tools):
     obj = os.path.join(work, "obj")
     os.makedirs(obj, exist_ok=True)
     flags = " ".join(tools.cflags)
-    rules = ["MAKEFLAGS += --no-builtin-rules", ".SUFFIXES:", f"all: " + " ".join(
-        f"obj/{n}.o" for n in names)]
+    # each model in double (linked below) and in float (compiled only: the
+    # product's build must take it too)
+    rules = ["MAKEFLAGS += --no-builtin-rules", ".SUFFIXES:", "all: " + " ".join(
+        f"obj/{n}.o obj/{n}.f.o" for n in names)]
     for n in names:
         rules.append(f"obj/{n}.o: advcc/{n}/{n}.c\n\t{tools.cc} {flags} -DADVCC_DOUBLE -c $< -o $@ "
                      f"> obj/{n}.log 2>&1 || (cat obj/{n}.log; exit 1)")
+        rules.append(f"obj/{n}.f.o: advcc/{n}/{n}.c\n\t{tools.cc} {flags} -c $< -o $@ "
+                     f"> obj/{n}.f.log 2>&1 || (cat obj/{n}.f.log; exit 1)")
     with open(os.path.join(work, "Makefile"), "w") as f:
         f.write("\n".join(rules) + "\n")
     sh(["make", "-k", f"-j{tools.jobs}", "-C", work], timeout=1800)
     res = {}
     for n in names:
-        if os.path.exists(os.path.join(obj, f"{n}.o")):
-            res[n] = (True, "")
+        for suffix, what in (("", "in double"), (".f", "in float")):
+            if not os.path.exists(os.path.join(obj, f"{n}{suffix}.o")):
+                log = os.path.join(obj, f"{n}{suffix}.log")
+                res[n] = (False, f"the generated C does not compile {what}:\n" +
+                          (open(log).read() if os.path.exists(log) else "(no log)"))
+                break
         else:
-            log = os.path.join(obj, f"{n}.log")
-            res[n] = (False, "the generated C does not compile:\n" +
-                      (open(log).read() if os.path.exists(log) else "(no log)"))
+            res[n] = (True, "double and float")
     ok = [n for n in names if res[n][0]]
     table = os.path.join(work, "table.c")
     with open(table, "w") as f:

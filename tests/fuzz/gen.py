@@ -233,17 +233,30 @@ class Gen:
             elif st == "replace":
                 layers, _, _, _ = fuzz_twin.apply_patches(spec)
                 acts = [l for l in layers if l["kind"] in fuzz_twin.ACTIVATIONS]
-                if not acts:
-                    continue
-                l = r.choice(acts)
+                if acts and r.random() < 0.7:
+                    l = r.choice(acts)
+                    with_ = activation(r)
+                else:
+                    # any layer by another of a fitting shape (those that do
+                    # not fit are dropped by the validation below)
+                    l = r.choice(fuzz_twin.validate(spec)[0])
+                    with_ = self.any_layer(l)
+                    if with_ is None:
+                        continue
                 p = {"stmt": "replace", "targets": [l["kind"] if r.random() < 0.7 else l["name"]],
-                     "with": activation(r)}
+                     "with": with_}
             elif st == "insert":
                 t = self.targets(spec, False)
                 if not t:
                     continue
-                kind = r.choice(["noise", "noise", "batchnorm", "act"])
-                if kind == "noise":
+                kind = r.choice(["noise", "noise", "batchnorm", "act", "any"])
+                if kind == "any":
+                    layers = fuzz_twin.validate(spec)[0]
+                    hit = [l for l in layers if fuzz_twin.matches(l, t[0])]
+                    layer = self.any_layer(hit[0]) if hit else None
+                    if layer is None or layer["kind"] == "batchnorm" and not self.flat_bn:
+                        continue
+                elif kind == "noise":
                     layer = {"kind": "noise", "sigma": r.choice([0.05, 0.1, 0.2])}
                 elif kind == "batchnorm":
                     if not self.flat_bn:
@@ -278,6 +291,16 @@ class Gen:
             except SpecError:
                 continue
             ps.append(p)
+
+    def any_layer(self, near):
+        """A random layer for the place of `near` (image or flat layers as
+        its input is), or None."""
+        shape = near.get("in")
+        if shape is None:
+            return None
+        if len(shape) == 3:
+            return self.image_layer(shape)
+        return self.flat_layer()
 
     def _all_image(self, spec, target):
         """Whether every layer `target` matches, and its neighbours, work
