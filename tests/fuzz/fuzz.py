@@ -35,7 +35,6 @@ The last line is `N passed, N failed` (cases).  Make passes the compiler
 and its flags (see tests/fuzz/fuzz.mk).
 """
 import argparse
-import glob
 import json
 import os
 import re
