@@ -401,7 +401,7 @@ def shrink(spec, status, work, tools, budget):
                 c.pop("fault", None)
             tries += 1
             r = run_cases([c], work, tools)[c["name"]]
-            if r["status"] == status:
+            if r["status"] == status or r["steps"].get(status, (True,))[0] is False:
                 best, progress = c, True
                 break
     return best, tries
@@ -421,6 +421,8 @@ def main():
     ap.add_argument("--work", default="build/fuzz")
     ap.add_argument("--found", default=None, help="where shrunk failing cases go")
     ap.add_argument("--shrink-budget", type=float, default=300, help="seconds per failing case")
+    ap.add_argument("--shrink-step", choices=ORDER,
+                    help="shrink on this step's failure (default: the first failing step)")
     ap.add_argument("--shrink-max", type=int, default=10, help="failing cases shrunk at most")
     ap.add_argument("--advcc", default="build/advcc")
     ap.add_argument("--cc", default="cc")
@@ -444,6 +446,7 @@ def main():
         idx = list(range(args.first, args.first + args.count))
         chunks = [idx[i:i + args.batch_size] for i in range(0, len(idx), args.batch_size)]
     passed = failed = excused = 0
+    res_steps = {}
     found = []
     t0 = time.time()
     for ci, chunk in enumerate(chunks):
@@ -455,6 +458,7 @@ def main():
             cases = chunk
         work = os.path.join(args.work, f"run{ci}")
         res = run_cases(cases, work, tools)
+        res_steps.update({n: r["steps"] for n, r in res.items()})
         for s in cases:
             r = res[s["name"]]
             steps = r["steps"]
@@ -485,6 +489,9 @@ def main():
         os.makedirs(args.found, exist_ok=True)
         seen = set()
         for s, status, kn in found:
+            if args.shrink_step and s["name"] in res_steps and \
+                    res_steps[s["name"]].get(args.shrink_step, (True,))[0] is False:
+                status = args.shrink_step
             # one case shrunk per known defect and failing step
             if (status, kn) in seen and kn or len(seen) >= args.shrink_max:
                 continue

@@ -139,6 +139,7 @@ def apply_patches(spec):
         if st == "replace":
             with_ = defaults(p["with"])
             with_["named"] = "name" in p["with"]
+            with_["line"] = p.get("line")       # its errors are the statement's
             check_layer(with_)
             for i in range(len(layers)):
                 if hit[i]:
@@ -146,6 +147,7 @@ def apply_patches(spec):
         elif st == "insert":
             add = defaults(p["layer"])
             add["named"] = "name" in p["layer"]
+            add["line"] = p.get("line")
             check_layer(add)
             idx = [i for i in range(len(layers)) if hit[i]]
             lowest = idx[0]
@@ -165,10 +167,18 @@ def apply_patches(spec):
         elif st == "regularize":
             for i in range(len(layers)):
                 if hit[i]:
-                    regs.append((p["kind"], layers[i]["name"], p))
+                    regs.append((p["kind"], layers[i], p))
         else:
             raise ValueError(f"unknown statement {st}")
         name_layers(layers)
+    # A regulariser holds on to its layer, not to its name (a later insert
+    # may rename it); a layer replaced after it was regularised is an error
+    # at the regularize statement.
+    live = {id(l) for l in layers}
+    for _, l, p in regs:
+        if id(l) not in live:
+            raise SpecError(p, "a regularised layer was replaced by a later patch")
+    regs = [(kind, l["name"], p) for kind, l, p in regs]
     return layers, regs, ensemble, train
 
 
@@ -605,6 +615,10 @@ class Twin:
                     pen = torch.linalg.matrix_norm(a * (1 - eye))
                 else:
                     pen = torch.linalg.matrix_norm(a / torch.linalg.matrix_norm(a) - eye)
+                if pen.item() < 1e-12:
+                    # P = 0 (up to rounding: a one-column W in form 4 is
+                    # always 0): its gradient is taken as 0 (orthogonal.h)
+                    pen = pen.detach()
                 terms[term] = wt * pen.item()
                 total = total + wt * pen
                 continue
