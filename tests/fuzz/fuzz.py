@@ -453,6 +453,12 @@ def main():
         if args.cases is None:
             cases = [gen.make_case(args.seed, i, flat_bn=not args.no_flat_bn) for i in chunk]
             if ci == 0:
+                # a kept fixture may come from this very seed: the model
+                # names must differ for the one link
+                names = {c["name"] for c in cases}
+                for f in fixtures:
+                    if f["name"] in names:
+                        f["name"] += "_found"
                 cases += fixtures
         else:
             cases = chunk
