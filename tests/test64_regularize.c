@@ -199,7 +199,7 @@ static void test_zero_corners(void **state)
  * is 1 x 1, so A / ||A|| = I and form 4 is exactly 0, as is form 3 (no
  * off-diagonal); neither may add to dw.  Rounding used to leave form 4 at
  * ~1e-16 and divide rounding noise by it: a gradient of order 1/||w||
- * (found by the spec fuzzer, tests/fuzz_specs/found/fz_20_203). */
+ * (found by the spec fuzzer, tests/specgen/found/fz_20_203). */
 static void test_one_column(void **state)
 {
     (void)state;

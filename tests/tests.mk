@@ -18,7 +18,7 @@ $(BUILD)/tests:
 
 # Tests and benchmarks that link a generated model.
 -include tests/oracle/oracle.mk
--include tests/fuzz/fuzz.mk
+-include tests/specgen/specgen.mk
 -include tests/bench/bench.mk
 
 # Tests that link generated models: tests/model_*.c (float) and

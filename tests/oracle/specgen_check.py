@@ -1,6 +1,6 @@
-"""fuzz_check.py - compare what a generated model's dumper wrote
-(tests/oracle/dump_model.c, through tests/fuzz/fuzz_dump.c) with the PyTorch
-twin that fuzz_twin.py builds from the spec's JSON layer list.
+"""specgen_check.py - compare what a generated model's dumper wrote
+(tests/oracle/dump_model.c, through tests/specgen/specgen_dump.c) with the PyTorch
+twin that specgen_twin.py builds from the spec's JSON layer list.
 
 Checked, against PyTorch in float64 from the same starting tensors and
 batch (the dumper is the double build, so both sides compute in double):
@@ -36,7 +36,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from fuzz_twin import NoiseFeed, Twin  # noqa: E402
+from specgen_twin import NoiseFeed, Twin  # noqa: E402
 from safetensors_np import read_safetensors  # noqa: E402
 
 TOL = 1e-4
@@ -294,7 +294,7 @@ def check(spec, d, res=None):
 
 def _zeros_like_spec(spec):
     """Zero values for every tensor the spec gives (to list them)."""
-    from fuzz_twin import tensors, validate
+    from specgen_twin import tensors, validate
     layers, regs, _, _ = validate(spec)
     return {n: np.zeros(s) for n, s, _ in tensors(layers, regs)}
 

@@ -1,11 +1,11 @@
-/* fuzz_gradcheck.c - finite differences (tests/model_gradcheck.h) on the
+/* specgen_gradcheck.c - finite differences (tests/model_gradcheck.h) on the
  * double-precision build of generated models, for the spec fuzzer
- * (tests/fuzz/fuzz.py).  `fuzz_gradcheck MODEL[:SKIP]...` checks each
+ * (tests/specgen/specgen.py).  `specgen_gradcheck MODEL[:SKIP]...` checks each
  * model's parameter and input gradients in training (frozen) and in
  * evaluation mode, one CMocka test each, named MODEL/train and MODEL/eval;
  * SKIP is a mask of tensor kinds (1 << kind) left out, e.g. 1 for
  * quantised weights, whose loss is piecewise constant in them.  The
- * models come from the table fuzz_models[] that fuzz.py writes. */
+ * models come from the table specgen_models[] that fuzz.py writes. */
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +21,7 @@
 #include "rng.h"
 #include "model_gradcheck.h"
 
-extern const advcc_model *const fuzz_models[];
+extern const advcc_model *const specgen_models[];
 
 typedef struct gc_case {
     const advcc_model *m;
@@ -51,9 +51,9 @@ int main(int argc, char **argv)
             skip = (unsigned)strtoul(colon + 1, NULL, 0);
         }
         const advcc_model *m = NULL;
-        for (int i = 0; fuzz_models[i]; i++)
-            if (strcmp(fuzz_models[i]->name, argv[a]) == 0)
-                m = fuzz_models[i];
+        for (int i = 0; specgen_models[i]; i++)
+            if (strcmp(specgen_models[i]->name, argv[a]) == 0)
+                m = specgen_models[i];
         if (!m) {
             fprintf(stderr, "%s: no model '%s' linked in\n", argv[0], argv[a]);
             return 2;
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
             tests[n] = (struct CMUnitTest){names[n], run_case, NULL, NULL, &cases[n]};
         }
     }
-    int rc = _cmocka_run_group_tests("fuzz_gradcheck", tests, (size_t)n, NULL, NULL);
+    int rc = _cmocka_run_group_tests("specgen_gradcheck", tests, (size_t)n, NULL, NULL);
     for (int i = 0; i < n; i++)
         free(names[i]);
     free(names);

@@ -1,6 +1,6 @@
-"""fuzz_twin.py - an independent reading of a generated model spec, for the
-spec fuzzer (tests/fuzz/fuzz.py): from the JSON layer list the generator
-writes next to each spec (tests/fuzz/gen.py), it
+"""specgen_twin.py - an independent reading of a generated model spec, for the
+spec fuzzer (tests/specgen/specgen.py): from the JSON layer list the generator
+writes next to each spec (tests/specgen/gen.py), it
 
   - applies the patch statements (replace, insert, quantize, regularize,
     ensemble, train) to the base layer list, in order, naming every layer

@@ -1,19 +1,19 @@
-"""gen.py - random model specs for the spec fuzzer (tests/fuzz/fuzz.py), in
+"""gen.py - random model specs for the spec fuzzer (tests/specgen/specgen.py), in
 the spirit of Csmith / NNSmith: a random chain of layers over a small input
 (1 or 3 channels, square or not), every layer kind and parameter the spec
 language takes, with or without each patch statement, and now and then one
 deliberate fault that advcc must reject at a known line.
 
-A case is a JSON-able dict (see tests/oracle/fuzz_twin.py for the layer
+A case is a JSON-able dict (see tests/oracle/specgen_twin.py for the layer
 dicts):
   name, input [c, h, w], classes, layers [...], patches [...],
   style "inline" (patch statements at the end of the model) or "patch"
   (a patch block and `model NAME = NAME_base + NAME_p`),
   chain: how the layers are laid out on lines, fault: what was broken.
 `render(case)` writes the spec and sets each layer's and statement's
-"line"; fuzz_twin.validate(case) says whether it must compile.
+"line"; specgen_twin.validate(case) says whether it must compile.
 
-Everything follows from (seed, index): python3 tests/fuzz/gen.py SEED INDEX
+Everything follows from (seed, index): python3 tests/specgen/gen.py SEED INDEX
 prints one case's spec.
 """
 import json
@@ -22,8 +22,8 @@ import random
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
-import fuzz_twin  # noqa: E402
-from fuzz_twin import SpecError  # noqa: E402
+import specgen_twin  # noqa: E402
+from specgen_twin import SpecError  # noqa: E402
 
 
 def num(r, lo, hi, digits=3):
@@ -39,7 +39,7 @@ def fmt(v):
 
 
 def activation(r, kind=None):
-    kind = kind or r.choice(fuzz_twin.ACTIVATIONS)
+    kind = kind or r.choice(specgen_twin.ACTIVATIONS)
     a = {"kind": kind}
     if kind == "relu":
         return a
@@ -183,7 +183,7 @@ class Gen:
     def targets(self, spec, weights_only):
         """Target names for a statement: kinds present, or layer names."""
         r = self.r
-        layers, _, _, _ = fuzz_twin.apply_patches(spec)
+        layers, _, _, _ = specgen_twin.apply_patches(spec)
         pool = [l for l in layers if not weights_only or l["kind"] in ("conv", "linear")]
         if not pool:
             return None
@@ -231,15 +231,15 @@ class Gen:
                     if r.random() < 0.6:
                         p["persistent"] = r.randint(0, 1)
             elif st == "replace":
-                layers, _, _, _ = fuzz_twin.apply_patches(spec)
-                acts = [l for l in layers if l["kind"] in fuzz_twin.ACTIVATIONS]
+                layers, _, _, _ = specgen_twin.apply_patches(spec)
+                acts = [l for l in layers if l["kind"] in specgen_twin.ACTIVATIONS]
                 if acts and r.random() < 0.7:
                     l = r.choice(acts)
                     with_ = activation(r)
                 else:
                     # any layer by another of a fitting shape (those that do
                     # not fit are dropped by the validation below)
-                    l = r.choice(fuzz_twin.validate(spec)[0])
+                    l = r.choice(specgen_twin.validate(spec)[0])
                     with_ = self.any_layer(l)
                     if with_ is None:
                         continue
@@ -251,8 +251,8 @@ class Gen:
                     continue
                 kind = r.choice(["noise", "noise", "batchnorm", "act", "any"])
                 if kind == "any":
-                    layers = fuzz_twin.validate(spec)[0]
-                    hit = [l for l in layers if fuzz_twin.matches(l, t[0])]
+                    layers = specgen_twin.validate(spec)[0]
+                    hit = [l for l in layers if specgen_twin.matches(l, t[0])]
                     layer = self.any_layer(hit[0]) if hit else None
                     if layer is None or layer["kind"] == "batchnorm" and not self.flat_bn:
                         continue
@@ -287,7 +287,7 @@ class Gen:
                      "steps": r.randint(1, 3)}
             trial = dict(spec, patches=ps + [p])
             try:
-                fuzz_twin.validate(trial)
+                specgen_twin.validate(trial)
             except SpecError:
                 continue
             ps.append(p)
@@ -306,13 +306,13 @@ class Gen:
         """Whether every layer `target` matches, and its neighbours, work
         on images (so that a batchnorm put before or after it is a 2-D
         one)."""
-        layers, _, _, _ = fuzz_twin.apply_patches(spec)
+        layers, _, _, _ = specgen_twin.apply_patches(spec)
         try:
-            fuzz_twin.infer_shapes(spec, layers)
+            specgen_twin.infer_shapes(spec, layers)
         except SpecError:
             return False
         for l in layers:
-            if fuzz_twin.matches(l, target):
+            if specgen_twin.matches(l, target):
                 if len(l["in"]) != 3 or len(l["out_shape"]) != 3:
                     return False
         return True
@@ -401,8 +401,8 @@ def prefix_shape(spec, layers):
     out, the class count not checked), or None when they do not fit."""
     trial = dict(spec, layers=layers, patches=[])
     try:
-        ls, _, _, _ = fuzz_twin.apply_patches(trial)
-        fuzz_twin.infer_shapes(dict(trial, classes=-1), ls)
+        ls, _, _, _ = specgen_twin.apply_patches(trial)
+        specgen_twin.infer_shapes(dict(trial, classes=-1), ls)
     except SpecError as e:
         if "last layer" not in str(e):
             return None
@@ -503,7 +503,7 @@ def render(spec):
     name = spec["name"]
     style = spec.get("style", "inline")
     base = f"{name}_base" if style == "patch" else name
-    out = [f"# {name}: generated by tests/fuzz/gen.py"
+    out = [f"# {name}: generated by tests/specgen/gen.py"
            + (f" (fault: {spec['fault']})" if spec.get("fault") else "")]
     layers = spec["layers"]
     mac = spec.get("macro")
@@ -581,8 +581,8 @@ def expected(spec):
     checked first, on its own."""
     try:
         if spec.get("style") == "patch":
-            fuzz_twin.validate(dict(spec, patches=[]))
-        fuzz_twin.validate(spec)
+            specgen_twin.validate(dict(spec, patches=[]))
+        specgen_twin.validate(spec)
         return None
     except SpecError as e:
         return e.where.get("line")

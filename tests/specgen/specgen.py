@@ -1,5 +1,5 @@
-"""fuzz.py - the spec fuzzer: random valid (and now and then deliberately
-broken) model specs from tests/fuzz/gen.py, each checked three ways:
+"""specgen.py - the spec fuzzer: random valid (and now and then deliberately
+broken) model specs from tests/specgen/gen.py, each checked three ways:
 
   (a) advcc compiles it and writes <model>.c, .h and models.mk (the same
       bytes a second time; `advcc --shapes` agrees with the spec's reading
@@ -9,15 +9,15 @@ broken) model specs from tests/fuzz/gen.py, each checked three ways:
       and in float under the project's warnings;
   (b) the double build passes finite differences on every trained tensor
       and the input, in training (frozen) and evaluation mode
-      (tests/fuzz/fuzz_gradcheck.c).  Left to (c): models with
+      (tests/specgen/specgen_gradcheck.c).  Left to (c): models with
       piecewise-constant activations (dtrelu, naivedt, ddtrelu), a
       pwlinear whose input or output sits exactly on a kink (after a
       clamp, or clamping to 0 before a relu), models with nothing trained;
       quantised weights' own entries;
-  (c) the dumper (tests/fuzz/fuzz_dump.c, the double build of
+  (c) the dumper (tests/specgen/specgen_dump.c, the double build of
       tests/oracle/dump_model.c) agrees with the PyTorch twin that
-      tests/oracle/fuzz_twin.py builds from the spec's JSON layer list
-      (tests/oracle/fuzz_check.py): logits, loss, every gradient, running
+      tests/oracle/specgen_twin.py builds from the spec's JSON layer list
+      (tests/oracle/specgen_check.py): logits, loss, every gradient, running
       statistics, regularisers, two SGD steps, the attack's gradient.  A
       case that fails there with a batchnorm fed a channel of equal values
       (variance 0: 1/sqrt(eps) scales rounding) or an input within rounding
@@ -28,11 +28,11 @@ A failing case is shrunk (layers, statements and optional parameters
 dropped while it fails at the same step) and written to --found as
 NAME.net and NAME.json.
 
-  python3 tests/fuzz/fuzz.py --seed 1 --count 50 --work build/fuzz [--no-flat-bn]
-  python3 tests/fuzz/fuzz.py --cases tests/fuzz_specs/found/*.json ...
+  python3 tests/specgen/specgen.py --seed 1 --count 50 --work build/specgen [--no-flat-bn]
+  python3 tests/specgen/specgen.py --cases tests/specgen/found/*.json ...
 
 The last line is `N passed, N failed` (cases).  Make passes the compiler
-and its flags (see tests/fuzz/fuzz.mk).
+and its flags (see tests/specgen/specgen.mk).
 """
 import argparse
 import json
@@ -48,7 +48,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "oracle"))
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 import gen  # noqa: E402
-import fuzz_twin  # noqa: E402
+import specgen_twin  # noqa: E402
 
 STEP_TIMEOUT = 300
 ORDER = ("a", "cc", "fd", "dump", "oracle")
@@ -78,10 +78,10 @@ class Tools:
 
 def model_flags(spec):
     """(finite differences apply, skip mask) of a valid spec."""
-    layers, regs, _, _ = fuzz_twin.validate(spec)
-    if any(l["kind"] in fuzz_twin.STAIRCASE for l in layers):
+    layers, regs, _, _ = specgen_twin.validate(spec)
+    if any(l["kind"] in specgen_twin.STAIRCASE for l in layers):
         return False, 0
-    if not any(k != "state" for _, _, k in fuzz_twin.tensors(layers, regs)):
+    if not any(k != "state" for _, _, k in specgen_twin.tensors(layers, regs)):
         return False, 0     # nothing trained (model_gradcheck.h wants a tensor)
     # A clamping layer (relu, pwlinear) before a pwlinear sends values
     # exactly onto its thresholds (both start at lo = 0 by default): a kink
@@ -99,17 +99,17 @@ def model_flags(spec):
     if not any(l.get("quant") for l in layers):
         return True, 0
     # quantised weights: every weight left out; something else must remain
-    kinds = {k for _, _, k in fuzz_twin.tensors(layers, regs)}
+    kinds = {k for _, _, k in specgen_twin.tensors(layers, regs)}
     return bool(kinds - {"weight", "state"}), 1 << 0
 
 
 def known(spec):
     """A defect fixed before that a failing spec may run into again, or
     None: batchnorm of a flat input (after flatten or linear), computed
-    wrongly before branch bn was merged."""
+    wrongly before its fix (tests/specgen/found/fz_2_15)."""
     try:
-        layers, _, _, _ = fuzz_twin.validate(spec)
-    except fuzz_twin.SpecError:
+        layers, _, _, _ = specgen_twin.validate(spec)
+    except specgen_twin.SpecError:
         return None
     if any(l["kind"] == "batchnorm" and len(l["in"]) == 1 for l in layers):
         return "has batchnorm of a flat input"
@@ -164,7 +164,7 @@ def check_shapes(spec, path, tools):
     """advcc --shapes of an accepted spec against the twin's reading: each
     layer's name, kind, output shape and parameter count, and the total."""
     rc, text = sh([tools.advcc, "--shapes", path])
-    layers, _, _, _ = fuzz_twin.validate(spec)
+    layers, _, _, _ = specgen_twin.validate(spec)
     want = []
     for l in layers:
         o = l["out_shape"]
@@ -226,16 +226,16 @@ def write_build(work, names, tools):
         f.write('#include "model.h"\n')
         for n in ok:
             f.write(f"extern const advcc_model advcc_model_{n};\n")
-        f.write("extern const advcc_model *const fuzz_models[];\n")
-        f.write("const advcc_model *const fuzz_models[] = {\n")
+        f.write("extern const advcc_model *const specgen_models[];\n")
+        f.write("const advcc_model *const specgen_models[] = {\n")
         for n in ok:
             f.write(f"    &advcc_model_{n},\n")
         f.write("    NULL,\n};\n")
     objs = [os.path.join(obj, f"{n}.o") for n in ok]
-    for prog in ("fuzz_dump", "fuzz_gradcheck"):
+    for prog in ("specgen_dump", "specgen_gradcheck"):
         src = os.path.join(HERE, f"{prog}.c")
         cmd = [tools.cc] + tools.cflags + ["-DADVCC_DOUBLE", "-Itests", src, table] + objs + \
-            [tools.runtime64] + (["-lcmocka"] if prog == "fuzz_gradcheck" else []) + \
+            [tools.runtime64] + (["-lcmocka"] if prog == "specgen_gradcheck" else []) + \
             ["-llapacke"] + tools.ldlibs + ["-o", os.path.join(work, prog)]
         rc, text = sh(cmd, timeout=1800)
         if rc != 0:
@@ -269,11 +269,11 @@ def run_gradcheck(work, specs):
         return out
 
     names = [a.split(":")[0] for a in args]
-    rc, text = sh([os.path.join(work, "fuzz_gradcheck")] + args, timeout=1800)
+    rc, text = sh([os.path.join(work, "specgen_gradcheck")] + args, timeout=1800)
     got = parse(text, names)
     for a, n in zip(args, names):
         if n not in got:    # a crash or a timeout took the rest: one by one
-            rc1, t1 = sh([os.path.join(work, "fuzz_gradcheck"), a])
+            rc1, t1 = sh([os.path.join(work, "specgen_gradcheck"), a])
             g1 = parse(t1, [n])
             got[n] = g1.get(n, (False, f"gradcheck exit {rc1}:\n{t1[-2000:]}"))
     res.update(got)
@@ -282,20 +282,20 @@ def run_gradcheck(work, specs):
 
 def run_oracle(work, specs, batch):
     """(c): {name: (ok, text)}."""
-    import fuzz_check
+    import specgen_check
     res = {}
     for s in specs:
         n = s["name"]
         d = os.path.join(work, "dump", n)
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
-        rc, text = sh([os.path.join(work, "fuzz_dump"), n, "--out", d, "--seed", "1",
+        rc, text = sh([os.path.join(work, "specgen_dump"), n, "--out", d, "--seed", "1",
                        "--batch", str(batch), "--data", "random"])
         if rc != 0:
             res[n] = (False, f"dumper exit {rc}:\n{text[-3000:]}", "dump")
             continue
         try:
-            r = fuzz_check.check(s, d)
+            r = specgen_check.check(s, d)
         except Exception as e:     # a crash of the twin on a valid spec is a finding too
             res[n] = (False, f"checker raised {type(e).__name__}: {e}", "oracle")
             continue
@@ -359,25 +359,25 @@ def shrink_candidates(spec):
     """Smaller variants: one statement dropped, one layer dropped, a name
     or an optional parameter dropped."""
     for i in range(len(spec["patches"])):
-        c = fuzz_twin.clone_spec(spec)
+        c = specgen_twin.clone_spec(spec)
         del c["patches"][i]
         yield c
     for i in range(len(spec["layers"])):
-        c = fuzz_twin.clone_spec(spec)
+        c = specgen_twin.clone_spec(spec)
         del c["layers"][i]
         yield c
     for i, l in enumerate(spec["layers"]):
         for key in ("name", "stride", "pad", "bias", "bits", "levels", "lo", "hi"):
             if key in l:
-                c = fuzz_twin.clone_spec(spec)
+                c = specgen_twin.clone_spec(spec)
                 del c["layers"][i][key]
                 yield c
     if spec.get("style") == "patch":
-        c = fuzz_twin.clone_spec(spec)
+        c = specgen_twin.clone_spec(spec)
         c["style"] = "inline"
         yield c
     if spec.get("chain") != "lines":
-        c = fuzz_twin.clone_spec(spec)
+        c = specgen_twin.clone_spec(spec)
         c["chain"] = "lines"
         yield c
 
@@ -395,8 +395,8 @@ def shrink(spec, status, work, tools, budget):
             if status != "a":
                 # a failure past advcc is shrunk among valid specs only
                 try:
-                    fuzz_twin.validate(c)
-                except fuzz_twin.SpecError:
+                    specgen_twin.validate(c)
+                except specgen_twin.SpecError:
                     continue
                 c.pop("fault", None)
             tries += 1
@@ -418,7 +418,7 @@ def main():
     ap.add_argument("--also", nargs="*", help="JSON cases (fixtures) run with the first chunk")
     ap.add_argument("--no-flat-bn", action="store_true",
                     help="no batchnorm of a flat input (a known defect; see fuzz.mk)")
-    ap.add_argument("--work", default="build/fuzz")
+    ap.add_argument("--work", default="build/specgen")
     ap.add_argument("--found", default=None, help="where shrunk failing cases go")
     ap.add_argument("--shrink-budget", type=float, default=300, help="seconds per failing case")
     ap.add_argument("--shrink-step", choices=ORDER,
@@ -489,7 +489,7 @@ def main():
                     print("    " + v[1].replace("\n", "\n    "))
             found.append((s, r["status"], kn))
         sys.stdout.flush()
-    print(f"fuzz: {passed + failed} cases in {time.time() - t0:.0f} s; {excused} of the passed "
+    print(f"specgen: {passed + failed} cases in {time.time() - t0:.0f} s; {excused} of the passed "
           f"had their oracle excused (degenerate batchnorm or kink ties)")
     if args.found and found:
         os.makedirs(args.found, exist_ok=True)
