@@ -139,6 +139,8 @@ static void emit_init(FILE *out, const emit_plan *p)
     L(0, "static void model_init(real_t *p, advcc_rng *rng)");
     L(0, "{");
     L(1, "(void)uniform_fill;");
+    L(1, "(void)p;      /* a model of relu, pool and flatten alone has nothing to fill */");
+    L(1, "(void)rng;");
     for (int i = 0; i < m->n_nodes; i++) {
         const ir_node *n = &m->nodes[i];
         if (n->op == IR_CONV || n->op == IR_LINEAR) {

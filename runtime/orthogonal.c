@@ -75,6 +75,9 @@ double orthogonal_penalty(const real_t *w, int rows, int cols, int form,
     default:                            /* ORTH_NORMALIZED */
         if (na == 0)                    /* W = 0: take A / ||A|| as 0 */
             return sqrt((double)cols);
+        if (cols == 1)                  /* A is 1 x 1: A / ||A|| = I exactly; */
+            return 0;                   /* rounding would leave ~eps, and 2/p */
+                                        /* times rounding noise as gradient */
         p2 = wide ? 1 - 2 * tr / na + cols : gram_distance(g, m, 1 / na, 1, 0);
         break;
     }

@@ -11,7 +11,8 @@
  *   dP/dW = 2 (W A - W) / P                          forms 1 and 2
  *   dP/dW = 2 (W A - W diag(A)) / P                  form 3
  *   dP/dW = 2 (tr(A) / ||A||^3 W A - W / ||A||) / P  form 4
- * and where P = 0 (or W = 0 in form 4) the gradient is taken as 0.
+ * and where P = 0 (or W = 0 in form 4) the gradient is taken as 0; form 4
+ * of a one-column W is 0 by construction and is returned as such.
  *
  * Only the Gram matrix of the shorter side is formed: W W^T and W^T W share
  * their Frobenius norm and trace (tr = ||W||^2), and W A = (W W^T) W, so a

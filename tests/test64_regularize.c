@@ -195,6 +195,32 @@ static void test_zero_corners(void **state)
     free(scratch);
 }
 
+/* One column (conv N 1 on one channel, linear from one feature): A = W^T W
+ * is 1 x 1, so A / ||A|| = I and form 4 is exactly 0, as is form 3 (no
+ * off-diagonal); neither may add to dw.  Rounding used to leave form 4 at
+ * ~1e-16 and divide rounding noise by it: a gradient of order 1/||w||
+ * (found by the spec fuzzer, tests/specgen/found/fz_20_203). */
+static void test_one_column(void **state)
+{
+    (void)state;
+    int rows = 4, cols = 1;
+    double *scratch = alloc((long)orthogonal_scratch(rows, cols));
+    double *dw = random_vec(rows, -1, 1), *dw0 = alloc(rows);
+    memcpy(dw0, dw, rows * sizeof *dw);
+    for (int k = 0; k < 50; k++) {
+        double *w = random_vec(rows, -1, 1);
+        assert_true(orthogonal_penalty(w, rows, cols, ORTH_NORMALIZED, 1, dw,
+                                       scratch) == 0);
+        assert_true(orthogonal_penalty(w, rows, cols, ORTH_OFFDIAG, 1, dw,
+                                       scratch) == 0);
+        assert_memory_equal(dw, dw0, rows * sizeof *dw);
+        free(w);
+    }
+    free(dw);
+    free(dw0);
+    free(scratch);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -208,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_values_and_gradients),
         cmocka_unit_test(test_orthonormal_and_band),
         cmocka_unit_test(test_zero_corners),
+        cmocka_unit_test(test_one_column),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -22,6 +22,7 @@ $(BUILD)/tests/blas_core: tests/blas_core.c | $(BUILD)/tests
 
 # Tests and benchmarks that link a generated model.
 -include tests/oracle/oracle.mk
+-include tests/specgen/specgen.mk
 -include tests/bench/bench.mk
 
 # Tests that link generated models: tests/model_*.c (float) and
