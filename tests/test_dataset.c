@@ -267,30 +267,37 @@ static void test_cifar10_bad(void **state)
                        "CIFAR10_DIR");
 }
 
+/* dataset_load("cifar10") of the test set with CIFAR10_DIR set to dir for
+ * this call alone (the caller's value is put back). */
+static int load_cifar_from(const char *dir, advcc_dataset *d)
+{
+    const char *old = getenv("CIFAR10_DIR");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("CIFAR10_DIR", dir, 1);
+    int rc = dataset_load("cifar10", 0, d, errbuf, sizeof errbuf);
+    if (saved)
+        setenv("CIFAR10_DIR", saved, 1);
+    else
+        unsetenv("CIFAR10_DIR");
+    free(saved);
+    return rc;
+}
+
 /* CIFAR10_DIR is used when set, and a wrong one is an error, never a quiet
  * fall back to ./data. */
 static void test_dataset_load_env(void **state)
 {
     const char *dir = *state;
     char path[4096], empty[4096];
-    const char *old = getenv("CIFAR10_DIR");
-    char *saved = old ? strdup(old) : NULL;
     write_batch(scratch_path(path, sizeof path, dir, "test_batch.bin"), 0, 0,
                 -1, 0);
     advcc_dataset d;
-    setenv("CIFAR10_DIR", dir, 1);
-    int ok = dataset_load("cifar10", 0, &d, errbuf, sizeof errbuf);
+    int ok = load_cifar_from(dir, &d);
     int n = d.n;
     dataset_free(&d);
     scratch_path(empty, sizeof empty, dir, "empty");
     mkdir(empty, 0700);
-    setenv("CIFAR10_DIR", empty, 1);
-    int bad = dataset_load("cifar10", 0, &d, errbuf, sizeof errbuf);
-    if (saved)
-        setenv("CIFAR10_DIR", saved, 1);
-    else
-        unsetenv("CIFAR10_DIR");
-    free(saved);
+    int bad = load_cifar_from(empty, &d);
 
     assert_int_equal(bad, -1);
     assert_contains(errbuf, empty);
@@ -507,17 +514,8 @@ static void test_data_hostile(void **state)
     rmdir(path);
 
     /* set but empty: an error, not ./data */
-    const char *old = getenv("CIFAR10_DIR");
-    char *saved = old ? strdup(old) : NULL;
-    setenv("CIFAR10_DIR", "", 1);
     advcc_dataset d;
-    int bad = dataset_load("cifar10", 0, &d, errbuf, sizeof errbuf);
-    if (saved)
-        setenv("CIFAR10_DIR", saved, 1);
-    else
-        unsetenv("CIFAR10_DIR");
-    free(saved);
-    assert_int_equal(bad, -1);
+    assert_int_equal(load_cifar_from("", &d), -1);
     assert_contains(errbuf, "CIFAR10_DIR is set but empty");
 }
 
