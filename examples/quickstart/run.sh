@@ -1,8 +1,8 @@
 #!/bin/sh
 # The main job, from a fresh clone: install the Debian packages, compile the
 # specs and build the model binaries, then, with advcc-study and a small grid,
-# train a baseline, an adversarially trained model and a random
-# self-ensemble briefly, attack each with PGD-4 at 8/255, print a table
+# train a baseline and an adversarially trained model (and on Fashion-MNIST a
+# random self-ensemble) briefly, attack each with PGD-4 at 8/255, print a table
 # (clean accuracy, robust accuracy, attack success) and write a report page
 # with figures.  About five minutes on two cores, the build included.
 #
@@ -71,4 +71,5 @@ echo "Next:"
 echo "  the study:      $BUILD/bin/advcc-study run examples/study/quick.grid   (nine models, 3 seeds, 4 eps;"
 echo "                  about half an hour; then 'advcc-study report', see examples/study/README.md)"
 echo "  a new variant:  examples/new_variant/ (a model in five lines; make variant SPEC=my.net)"
+echo "  more models:    add them to $grid's 'models' line (e.g. rse) and run this again"
 echo "  one model:      $BUILD/bin/$base --help"
