@@ -36,7 +36,8 @@ static void eval_usage(const advcc_model *m, FILE *fp, int attack)
             "  --threads N        threads [all cores]\n"
             "  --batch N          images per pass [100]\n"
             "  --judge N          predictions per image for randomised models [1]\n"
-            "  --json FILE        write the result as one JSON object (atomically)\n"
+            "  --json FILE        write the result as one JSON object (atomically),\n"
+            "                     with its provenance: command line, spec hash, version\n"
             "  --save-adv FILE    write the attacked images as .npy [n][c][h][w] float32\n"
             "  --adv-file FILE    evaluate these images (.npy, e.g. crafted on another\n"
             "                     model: a transfer attack) instead of attacking\n"
@@ -94,6 +95,8 @@ static int write_json(const char *path, const advcc_model *m, long seed,
     cli_json_string(fp, host);
     fprintf(fp, ",\"version\":\"%s\",\"checkpoint\":", ADVCC_VERSION);
     cli_json_string(fp, ckpt);
+    fprintf(fp, ",\"provenance\":");
+    cli_json_provenance(fp, m);
     fprintf(fp, "}\n");
     return atomic_commit(&af);
 }

@@ -63,6 +63,7 @@ grep -q 'test accuracy' train.txt
     --threads 1 --quiet --json run/pgd8.json >attack.txt
 cat attack.txt
 grep -q '"robust_acc"' run/pgd8.json
+grep -q '"provenance":"./my attack' run/pgd8.json
 cd "$repo"
 
 make -s --no-print-directory BUILD="$BUILD" uninstall DESTDIR="$dest" PREFIX="$prefix" >"$tmp/uninstall.log" 2>&1 ||
