@@ -123,22 +123,23 @@ $(BUILD)/man/advcc.1: $(ADVCC) compiler/advcc.h2m | $(BUILD)/man
 	    -i compiler/advcc.h2m -o $@ $(ADVCC)
 $(BUILD)/man/advcc-study.1: $(STUDY_BIN) | $(BUILD)/man
 	help2man -N -n "run grids of advcc model experiments and report on them" -o $@ $(STUDY_BIN)
-$(BUILD)/advcc.pc: Makefile runtime/cli.h | $(BUILD)/lib
-	printf '%s\n' 'prefix=$(PREFIX)' 'exec_prefix=$${prefix}' \
-	    'libdir=$${exec_prefix}/lib' 'includedir=$${prefix}/include' \
-	    'datadir=$${prefix}/share' 'main=$${datadir}/advcc/main.c' '' \
-	    'Name: advcc' \
-	    'Description: runtime of the model binaries advcc compiles (link with $${main} and -DADVCC_MODEL=advcc_model_NAME)' \
-	    'Version: $(VERSION)' \
-	    'Cflags: -I$${includedir}/advcc -fopenmp' \
-	    'Libs: -L$${libdir} -ladvcc $(BLAS_LIBS) -fopenmp -lz -lm' > $@
+# advcc.pc is written at install time, for the PREFIX of that install.
+ADVCC_PC_LINES := 'prefix=$(PREFIX)' 'exec_prefix=$${prefix}' \
+    'libdir=$${exec_prefix}/lib' 'includedir=$${prefix}/include' \
+    'datadir=$${prefix}/share' 'main=$${datadir}/advcc/main.c' '' \
+    'Name: advcc' \
+    'Description: runtime of the model binaries advcc compiles (link with $${main} and -DADVCC_MODEL=advcc_model_NAME)' \
+    'Version: $(VERSION)' \
+    'Cflags: -I$${includedir}/advcc -fopenmp' \
+    'Libs: -L$${libdir} -ladvcc $(BLAS_LIBS) -fopenmp -lz -lm'
 
-install: $(ADVCC) $(STUDY_BIN) $(RUNTIME_LIB) $(MAN_PAGES) $(BUILD)/advcc.pc
+install: $(ADVCC) $(STUDY_BIN) $(RUNTIME_LIB) $(MAN_PAGES)
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(libdir)/pkgconfig \
 	    $(DESTDIR)$(includedir)/advcc $(DESTDIR)$(datadir)/advcc $(DESTDIR)$(mandir)/man1
 	install -m 755 $(ADVCC) $(STUDY_BIN) $(DESTDIR)$(bindir)/
 	install -m 644 $(RUNTIME_LIB) $(DESTDIR)$(libdir)/
-	install -m 644 $(BUILD)/advcc.pc $(DESTDIR)$(libdir)/pkgconfig/
+	printf '%s\n' $(ADVCC_PC_LINES) > $(DESTDIR)$(libdir)/pkgconfig/advcc.pc
+	chmod 644 $(DESTDIR)$(libdir)/pkgconfig/advcc.pc
 	install -m 644 $(INSTALL_HEADERS) $(DESTDIR)$(includedir)/advcc/
 	install -m 644 runtime/main.c $(DESTDIR)$(datadir)/advcc/
 	install -m 644 $(MAN_PAGES) $(DESTDIR)$(mandir)/man1/
