@@ -72,5 +72,7 @@ echo "  the study:      $BUILD/bin/advcc-study run examples/study/quick.grid   (
 echo "                  about half an hour; then 'advcc-study report', see examples/study/README.md)"
 echo "  a new variant:  examples/new_variant/ (a model in five lines; make variant SPEC=my.net)"
 echo "  more models:    name more of $BUILD/bin/ in $grid's 'models' line and run this again"
-[ "$base" = baseline ] && echo "                  (rse, the random self-ensemble: about four minutes more)"
+if [ "$base" = baseline ]; then
+    echo "                  (rse, the random self-ensemble: about four minutes more)"
+fi
 echo "  one model:      $BUILD/bin/$base --help"
