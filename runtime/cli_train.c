@@ -57,9 +57,9 @@ static void train_usage(const advcc_model *m, FILE *fp)
             "\n"
             "BatchNorm (PyTorch's rules): eps 1e-5; training normalises by the\n"
             "biased batch variance and moves the running mean and the unbiased\n"
-            "variance by momentum 0.1 towards the batch's; evaluation and attacks\n"
-            "use the running statistics.  train.json records\n"
-            "the command line, the spec's hash and the version (`provenance`).\n"
+            "variance by momentum 0.1 towards the batch's; evaluation uses the\n"
+            "running statistics.  train.json records the command line, the spec's\n"
+            "hash and the version (`provenance`).\n"
             "CIFAR-10 is read from $CIFAR10_DIR, else ./data/cifar-10-batches-bin.\n"
             "Exit status: 0 done, 1 error, 2 usage, 3 the loss diverged (NaN/Inf).\n");
 }
