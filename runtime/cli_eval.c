@@ -47,7 +47,8 @@ static void eval_usage(const advcc_model *m, FILE *fp, int attack)
             "robust accuracy counts images classified right both clean and attacked;\n"
             "attack success is the share of clean-correct images the attack turns\n"
             "wrong, so robust = clean x (1 - success); adv accuracy is plain accuracy\n"
-            "on the attacked images.\n",
+            "on the attacked images.  BatchNorm layers use their running statistics\n"
+            "(eps 1e-5, momentum 0.1 in training, PyTorch's rules) unless --bn batch.\n",
             cli_default_dataset(m));
 }
 
