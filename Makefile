@@ -4,6 +4,9 @@
 #   make bench      generated code against PyTorch, images/s and ratios
 #   make data       download and check the official CIFAR-10 archive into data/
 #   make NATIVE=1   tune for this CPU (portable code is the default)
+#   make install    advcc, advcc-study, the runtime, its headers, advcc.pc and
+#                   man pages under PREFIX (/usr/local), staged in DESTDIR
+#   make uninstall  removes exactly what install put there
 
 MAKEFLAGS += --no-builtin-rules
 .SUFFIXES:
@@ -37,7 +40,7 @@ LDFLAGS  += -fopenmp
 SPECS    := $(wildcard specs/*.net)
 ADVCC    := $(BUILD)/advcc
 
-.PHONY: all models check bench data clean deps quickstart variant
+.PHONY: all models check bench data clean deps quickstart variant install uninstall
 
 all: models
 
@@ -45,7 +48,7 @@ all: models
 # (except for goals that must run before the tools exist).
 generated/models.mk: $(ADVCC) $(SPECS)
 	$(ADVCC) $(SPECS) -o generated/
-ifeq ($(filter deps data clean quickstart,$(MAKECMDGOALS)),)
+ifeq ($(filter deps data clean quickstart install uninstall,$(MAKECMDGOALS)),)
 -include generated/models.mk
 endif
 
@@ -94,6 +97,59 @@ variant: $(ADVCC) $(RUNTIME_LIB)
 # The main job: build, train the seed CNN briefly, print its test accuracy.
 quickstart:
 	sh examples/quickstart/run.sh
+
+# Installation.  Generated models need the runtime's headers, libadvcc.a and
+# runtime/main.c (compiled with -DADVCC_MODEL=advcc_model_<name>); advcc.pc
+# gives the flags and, as the variable `main`, where main.c is.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+bindir     := $(PREFIX)/bin
+libdir     := $(PREFIX)/lib
+includedir := $(PREFIX)/include
+datadir    := $(PREFIX)/share
+mandir     := $(datadir)/man
+VERSION    := $(shell sed -n 's/^\#define ADVCC_VERSION "advcc \(.*\)"/\1/p' runtime/cli.h)
+INSTALL_HEADERS := $(wildcard runtime/*.h)
+MAN_PAGES  := $(BUILD)/man/advcc.1 $(BUILD)/man/advcc-study.1
+INSTALLED  := $(bindir)/advcc $(bindir)/advcc-study $(libdir)/libadvcc.a \
+              $(libdir)/pkgconfig/advcc.pc $(datadir)/advcc/main.c \
+              $(patsubst runtime/%,$(includedir)/advcc/%,$(INSTALL_HEADERS)) \
+              $(mandir)/man1/advcc.1 $(mandir)/man1/advcc-study.1
+
+$(BUILD)/man:
+	mkdir -p $@
+# help2man (Debian's help2man) turns --help and --version into the pages.
+$(BUILD)/man/advcc.1: $(ADVCC) compiler/advcc.h2m | $(BUILD)/man
+	help2man -N -n "compile adversarial-robustness model specs into C" \
+	    -i compiler/advcc.h2m -o $@ $(ADVCC)
+$(BUILD)/man/advcc-study.1: $(STUDY_BIN) | $(BUILD)/man
+	help2man -N -n "run grids of advcc model experiments and report on them" -o $@ $(STUDY_BIN)
+# advcc.pc is written at install time, for the PREFIX of that install.
+ADVCC_PC_LINES := 'prefix=$(PREFIX)' 'exec_prefix=$${prefix}' \
+    'libdir=$${exec_prefix}/lib' 'includedir=$${prefix}/include' \
+    'datadir=$${prefix}/share' 'main=$${datadir}/advcc/main.c' '' \
+    'Name: advcc' \
+    'Description: runtime of the model binaries advcc compiles (link with $${main} and -DADVCC_MODEL=advcc_model_NAME)' \
+    'Version: $(VERSION)' \
+    'Cflags: -I$${includedir}/advcc -fopenmp' \
+    'Libs: -L$${libdir} -ladvcc $(BLAS_LIBS) -fopenmp -lz -lm'
+
+install: $(ADVCC) $(STUDY_BIN) $(RUNTIME_LIB) $(MAN_PAGES)
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(libdir)/pkgconfig \
+	    $(DESTDIR)$(includedir)/advcc $(DESTDIR)$(datadir)/advcc $(DESTDIR)$(mandir)/man1
+	install -m 755 $(ADVCC) $(STUDY_BIN) $(DESTDIR)$(bindir)/
+	install -m 644 $(RUNTIME_LIB) $(DESTDIR)$(libdir)/
+	printf '%s\n' $(ADVCC_PC_LINES) > $(DESTDIR)$(libdir)/pkgconfig/advcc.pc
+	chmod 644 $(DESTDIR)$(libdir)/pkgconfig/advcc.pc
+	install -m 644 $(INSTALL_HEADERS) $(DESTDIR)$(includedir)/advcc/
+	install -m 644 runtime/main.c $(DESTDIR)$(datadir)/advcc/
+	install -m 644 $(MAN_PAGES) $(DESTDIR)$(mandir)/man1/
+
+# Removes the installed files and the directories install made for advcc
+# alone (include/advcc, share/advcc); shared directories stay.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rmdir $(DESTDIR)$(includedir)/advcc $(DESTDIR)$(datadir)/advcc 2>/dev/null || true
 
 clean:
 	rm -rf build build-san generated/*.c generated/*.h generated/models.mk

@@ -304,6 +304,7 @@ static void emit_descriptor(FILE *out, const emit_plan *p)
     L(0, "const advcc_model advcc_model_%s = {", m->name);
     L(1, ".name = \"%s\",", m->name);
     L(1, ".source = \"%s\",", m->source);
+    L(1, ".spec_hash = \"fnv1a64:%016llx\",", m->spec_hash);
     L(1, ".in_c = %d, .in_h = %d, .in_w = %d, .classes = %d,", m->input.c, m->input.h, m->input.w, m->classes);
     L(1, ".n_params = N_PARAMS,");
     L(1, ".n_tensors = %d,", p->n_tensors);

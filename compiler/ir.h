@@ -104,6 +104,7 @@ typedef struct ir_attack {
 typedef struct ir_model {
     char name[64];
     const char *source;     /* the spec file that defined the model */
+    unsigned long long spec_hash;   /* FNV-1a of it and its includes */
     ir_loc loc;
     ir_shape input;
     int classes;

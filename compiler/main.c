@@ -57,7 +57,21 @@ static void print_help(FILE *out)
 "Layers:\n", out);
     for (int i = 0; i < layer_kind_count(); i++)
         fprintf(out, "  %s\n", layer_kind_at(i)->usage);
-    fputs("Numbers may be expressions such as 8/255 or 2*c (c a macro parameter).\n", out);
+    fputs("Numbers may be expressions such as 8/255 or 2*c (c a macro parameter).\n"
+"\n"
+"Examples:\n"
+"  advcc --shapes my.net                 check a spec and print its shapes\n"
+"  With advcc installed (make install), one command compiles the spec of\n"
+"  model `my` and builds its binary (pkg-config's variable `main` is the\n"
+"  runtime's main.c, which takes the model from -DADVCC_MODEL):\n"
+"    advcc my.net -o gen/ && cc -O2 gen/my.c \"$(pkg-config --variable=main advcc)\" \\\n"
+"        -DADVCC_MODEL=advcc_model_my $(pkg-config --cflags --libs advcc) -o my\n"
+"  The binary then trains, attacks and evaluates the model (CIFAR-10 from\n"
+"  $CIFAR10_DIR; a model with 1x28x28 inputs reads Fashion-MNIST); every\n"
+"  command has --help, with the defaults it uses:\n"
+"    ./my train --epochs 1 --lr 0.02 --out run/\n"
+"    ./my attack --checkpoint run/checkpoint.safetensors --eps 8/255 --json run/pgd8.json\n"
+"    ./my --help\n", out);
 }
 
 static int usage_error(const char *msg, const char *arg)

@@ -437,6 +437,7 @@ static int sema_build(sema *S, model_entry *e, ir_loc used_at)
     const ast_def *d = e->def;
     e->state = MODEL_BUSY;
     build_init(&e->b, d->name, d->file->path, d->loc);
+    e->b.spec_hash = source_hash(d->file);
     int rc = d->kind == DEF_MODEL ? sema_model_body(S, e) : sema_compose(S, e);
     if (rc == 0) {
         build_name_layers(&e->b);

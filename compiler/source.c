@@ -272,3 +272,26 @@ source_file *source_load_text(source_set *s, const char *name, const char *text)
     f->on_command_line = 1;
     return f;
 }
+
+static unsigned long long fnv1a(unsigned long long h, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static unsigned long long hash_into(unsigned long long h, const source_file *f)
+{
+    h = fnv1a(h, f->text, f->len);
+    for (int i = 0; i < f->n_includes; i++)
+        if (f->includes[i])
+            h = hash_into(h, f->includes[i]);
+    return h;
+}
+
+unsigned long long source_hash(const source_file *f)
+{
+    return f && f->text ? hash_into(0xcbf29ce484222325ULL, f) : 0;
+}

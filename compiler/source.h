@@ -48,6 +48,10 @@ source_file *source_load_text(source_set *s, const char *name, const char *text)
  * lexer and parser). */
 source_file *source_add_text(source_set *s, const char *name, const char *text);
 
+/* FNV-1a (64 bits) of the text of f and, depth first, of every file it
+ * includes: the spec's hash in a model's provenance. */
+unsigned long long source_hash(const source_file *f);
+
 /* Line `line` (from 1) of f, or "" past the end. */
 const char *source_line(const source_file *f, int line);
 

@@ -27,8 +27,13 @@ static void usage(const advcc_model *m, FILE *fp)
             m->name, m->name, m->source, m->name, ADVCC_VERSION);
 }
 
+static int cmd_argc;
+static char **cmd_argv;
+
 int cli_main(const advcc_model *m, int argc, char **argv)
 {
+    cmd_argc = argc;
+    cmd_argv = argv;
     if (argc < 2) {
         usage(m, stderr);
         return 2;
@@ -145,4 +150,50 @@ void cli_bad_value(const char *prog, const char *cmd, const char *opt, const cha
     fprintf(stderr, "%s %s: --%s '%s' %s\n", prog, cmd, opt, value,
             cli_why_buf[0] ? cli_why_buf : "is not one of the accepted values");
     cli_why_buf[0] = 0;
+}
+
+/* Appends s to buf, single-quoted when the shell would split or expand it. */
+static void put_word(char *buf, size_t len, size_t *at, const char *s)
+{
+    int plain = *s != 0;
+    for (const char *p = s; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789-_./=:,+%@", *p))
+            plain = 0;
+    int n;
+    if (plain)
+        n = snprintf(buf + *at, len - *at, "%s%s", *at ? " " : "", s);
+    else {
+        n = snprintf(buf + *at, len - *at, "%s'", *at ? " " : "");
+        for (const char *p = s; n >= 0 && *at + (size_t)n < len && *p; p++) {
+            int k = *p == '\'' ? snprintf(buf + *at + n, len - *at - n, "'\\''")
+                               : snprintf(buf + *at + n, len - *at - n, "%c", *p);
+            n += k;
+        }
+        if (n >= 0 && *at + (size_t)n < len)
+            n += snprintf(buf + *at + n, len - *at - n, "'");
+    }
+    if (n < 0 || *at + (size_t)n >= len)
+        *at = len - 1;
+    else
+        *at += (size_t)n;
+}
+
+void cli_provenance(const advcc_model *m, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (int i = 0; i < cmd_argc && at + 1 < len; i++)
+        put_word(buf, len, &at, cmd_argv[i]);
+    if (at + 1 < len)
+        snprintf(buf + at, len - at, "%s# model %s from %s, spec %s; %s",
+                 at ? " " : "", m->name, m->source ? m->source : "?",
+                 m->spec_hash ? m->spec_hash : "unknown", ADVCC_VERSION);
+}
+
+void cli_json_provenance(FILE *fp, const advcc_model *m)
+{
+    char buf[8192];
+    cli_provenance(m, buf, sizeof buf);
+    cli_json_string(fp, buf);
 }

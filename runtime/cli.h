@@ -39,5 +39,10 @@ int cli_load_data(const advcc_model *m, const char *name, int train, int limit,
 int cli_mkdirs(const char *path);
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *fp, const char *s);
+/* How a result was made, one line: the command line (as cli_main got it,
+ * shell-quoted), the model, its spec file and the spec's hash, and the
+ * version.  cli_json_provenance writes it as a JSON string. */
+void cli_provenance(const advcc_model *m, char *buf, size_t len);
+void cli_json_provenance(FILE *fp, const advcc_model *m);
 
 #endif

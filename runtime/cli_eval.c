@@ -36,7 +36,8 @@ static void eval_usage(const advcc_model *m, FILE *fp, int attack)
             "  --threads N        threads [all cores]\n"
             "  --batch N          images per pass [100]\n"
             "  --judge N          predictions per image for randomised models [1]\n"
-            "  --json FILE        write the result as one JSON object (atomically)\n"
+            "  --json FILE        write the result as one JSON object (atomically),\n"
+            "                     with its provenance: command line, spec hash, version\n"
             "  --save-adv FILE    write the attacked images as .npy [n][c][h][w] float32\n"
             "  --adv-file FILE    evaluate these images (.npy, e.g. crafted on another\n"
             "                     model: a transfer attack) instead of attacking\n"
@@ -46,7 +47,8 @@ static void eval_usage(const advcc_model *m, FILE *fp, int attack)
             "robust accuracy counts images classified right both clean and attacked;\n"
             "attack success is the share of clean-correct images the attack turns\n"
             "wrong, so robust = clean x (1 - success); adv accuracy is plain accuracy\n"
-            "on the attacked images.\n",
+            "on the attacked images.  BatchNorm layers use their running statistics\n"
+            "(eps 1e-5, momentum 0.1 in training, PyTorch's rules) unless --bn batch.\n",
             cli_default_dataset(m));
 }
 
@@ -94,6 +96,8 @@ static int write_json(const char *path, const advcc_model *m, long seed,
     cli_json_string(fp, host);
     fprintf(fp, ",\"version\":\"%s\",\"checkpoint\":", ADVCC_VERSION);
     cli_json_string(fp, ckpt);
+    fprintf(fp, ",\"provenance\":");
+    cli_json_provenance(fp, m);
     fprintf(fp, "}\n");
     return atomic_commit(&af);
 }

@@ -21,7 +21,8 @@ int cli_info(const advcc_model *m, int argc, char **argv)
         return 2;
     }
     size_t trained = 0;
-    printf("model %s (from %s), %s\n", m->name, m->source, ADVCC_VERSION);
+    printf("model %s (from %s, spec %s), %s\n", m->name, m->source,
+           m->spec_hash ? m->spec_hash : "unknown", ADVCC_VERSION);
     printf("input %dx%dx%d, %d classes, %.1f MFLOP a forward pass\n", m->in_c,
            m->in_h, m->in_w, m->classes, m->flops_forward / 1e6);
     printf("tensors:\n");

@@ -56,6 +56,11 @@ static void train_usage(const advcc_model *m, FILE *fp)
     fprintf(fp,
             "  --help            this text\n"
             "\n"
+            "BatchNorm (PyTorch's rules): eps 1e-5; training normalises by the\n"
+            "biased batch variance and moves the running mean and the unbiased\n"
+            "variance by momentum 0.1 towards the batch's; evaluation uses the\n"
+            "running statistics.  train.json records the command line, the spec's\n"
+            "hash and the version (`provenance`).\n"
             "CIFAR-10 is read from $CIFAR10_DIR, else ./data/cifar-10-batches-bin.\n"
             "Exit status: 0 done, 1 error, 2 usage, 3 the loss diverged (NaN/Inf).\n");
 }
@@ -101,7 +106,9 @@ static int write_summary(const char *path, const advcc_model *m, long seed,
         fprintf(fp, "%ld", r->diverged_step);
     else
         fprintf(fp, "null");
-    fprintf(fp, ",\"version\":\"%s\"}\n", ADVCC_VERSION);
+    fprintf(fp, ",\"version\":\"%s\",\"provenance\":", ADVCC_VERSION);
+    cli_json_provenance(fp, m);
+    fprintf(fp, "}\n");
     if (atomic_commit(&af) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;

@@ -87,6 +87,8 @@ typedef struct advcc_ctx {
 struct advcc_model {
     const char *name;
     const char *source;     /* the spec file it came from */
+    const char *spec_hash;  /* "fnv1a64:<16 hex>" of the spec file and its
+                               includes (NULL in hand-made descriptors) */
     int in_c, in_h, in_w, classes;
     size_t n_params;
     int n_tensors;

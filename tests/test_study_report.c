@@ -119,6 +119,8 @@ static void test_full_report(void **state)
     char *md = report(fx, NULL, "full", 0);
     assert_non_null(md);
     assert_non_null(strstr(md, "Nothing: every model, seed and eps"));
+    assert_non_null(strstr(md, "Provenance: `advcc-study"));
+    assert_non_null(strstr(md, "`baseline` was trained by `fake baseline train # fake 1.0`"));
     assert_non_null(strstr(md, "| adv | 8 | robust acc | 4 |"));
     for (int k = 1; k <= 4; k++) {
         char claim[16];

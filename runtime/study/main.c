@@ -219,8 +219,18 @@ int main(int argc, char **argv)
         rc = run_one_cell(&g, args[1], verbose);
     else if (!strcmp(command, "status"))
         rc = runner_status(&g, verbose);
-    else if (!strcmp(command, "report"))
+    else if (!strcmp(command, "report")) {
+        char *cmd = xstrdup("advcc-study");
+        for (int i = 1; i < argc; i++) {
+            char *next = xasprintf("%s %s", cmd, argv[i]);
+            free(cmd);
+            cmd = next;
+        }
+        po.command = cmd;
+        po.version = STUDY_VERSION;
         rc = report_build(&g, &po);
+        free(cmd);
+    }
     else if (!strcmp(command, "submit"))
         rc = slurm_submit(&g, &so);
     else

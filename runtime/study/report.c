@@ -11,6 +11,7 @@
 #include "compare.h"
 #include "csv.h"
 #include "fsutil.h"
+#include "json.h"
 #include "plots.h"
 #include "report.h"
 #include "runs.h"
@@ -644,6 +645,38 @@ static void put_figures(ctx *c, const char *dir, const report_opts *o)
     free(missing);
 }
 
+/* How the page and each model's results were made: the report's command
+ * line, and the `provenance` of the first finished cell of every model
+ * (its training's command line, spec hash and version, from train.json). */
+static void put_provenance(ctx *c, const report_opts *o)
+{
+    FILE *f = c->f;
+    fprintf(f, "Provenance: `%s` (%s).", o->command ? o->command : "advcc-study report",
+            o->version ? o->version : "advcc-study");
+    for (int m = 0; m < c->rs->models.n; m++) {
+        for (int i = 0; i < c->rs->n; i++) {
+            const run_row *r = &c->rs->r[i];
+            if (r->model != m || !r->cell)
+                continue;
+            char *cell = path_join(c->rs->dir, r->cell);
+            char *path = path_join(cell, "train.json");
+            json_object tj = { 0 };
+            char err[256];
+            const char *p = NULL;
+            if (json_read_file(path, &tj, err, sizeof err) == 0)
+                p = json_get(&tj, "provenance");
+            if (p)
+                fprintf(f, " `%s` was trained by `%s`.", c->rs->models.v[m], p);
+            json_free(&tj);
+            free(path);
+            free(cell);
+            break;
+        }
+    }
+    fprintf(f, " Each cell's train.json and eval JSON say the same of it "
+            "(`provenance`).\n\n");
+}
+
 int report_build(const grid *g, const report_opts *o)
 {
     char *results = o->results ? xstrdup(o->results) : path_join(g->out, "results.csv");
@@ -698,6 +731,7 @@ int report_build(const grid *g, const report_opts *o)
             "PGD alpha %g/255, %d steps, %d restart(s), init %s. Written %s "
             "by advcc-study.\n\n", g->epochs, train_n, test_n, g->alpha,
             g->steps, g->restarts, g->init, date);
+    put_provenance(&c, o);
     put_missing(&c);
     put_means(&c);
     put_tests(&c);

@@ -15,6 +15,8 @@ typedef struct report_opts {
     const char *baseline;   /* NULL: "baseline" */
     int features;           /* try `MODEL features` for the feature maps */
     int figures;            /* run gnuplot at all */
+    const char *command;    /* the command line that asked for the report */
+    const char *version;    /* advcc-study's */
 } report_opts;
 
 /* 0, or 1 with a message on stderr (the results file unreadable). */

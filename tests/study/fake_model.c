@@ -205,8 +205,8 @@ static int cmd_train(const opts *o)
     snprintf(json, sizeof json, "{\"model\":\"%s\",\"seed\":%d,\"epochs\":%d,"
              "\"limit\":%d,\"steps\":%d,\"final_loss\":%.6f,\"clean_acc\":%.4f,"
              "\"train_s\":0.01,\"status\":\"ok\",\"diverged_step\":null,"
-             "\"version\":\"fake 1.0\"}\n", model, o->seed, o->epochs, o->limit,
-             steps, loss, clean);
+             "\"version\":\"fake 1.0\",\"provenance\":\"fake %s train # fake 1.0\"}\n",
+             model, o->seed, o->epochs, o->limit, steps, loss, clean, model);
     if (write_text(join(o->out, "train.json"), json) != 0)
         return 1;
     if (!getenv("FAKE_QUIET_TRAIN"))
