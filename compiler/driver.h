@@ -1,6 +1,7 @@
 /* driver.h - what one run of advcc does: compile the spec files named,
- * print the --shapes table, and write DIR/<model>.c, DIR/<model>.h for
- * each model defined in those files plus DIR/models.mk.  Output is all or
+ * print the --shapes table, and write DIR/<model>.c, DIR/<model>.h (and
+ * with --torch DIR/<model>.py) for each model defined in those files plus
+ * DIR/models.mk.  Output is all or
  * nothing: every file is written to a temporary name and renamed only
  * when every model compiled and every write succeeded. */
 #ifndef ADVCC_DRIVER_H
@@ -14,6 +15,7 @@ typedef struct advcc_options {
     const char *out_dir;    /* NULL: write nothing */
     int shapes;             /* print each model's layers and parameters */
     int quiet;              /* no summary line */
+    int torch;              /* also DIR/<model>.py, a PyTorch module */
     FILE *out;              /* for the table and the summary; NULL: stdout */
 } advcc_options;
 

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 #include "emit.h"
+#include "describe.h"
 #include "emit_internal.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -115,9 +116,9 @@ static void emit_tensor_table(FILE *out, const emit_plan *p)
     L(0, "static const advcc_tensor %s_tensors[%d] = {", m->name, p->n_tensors ? p->n_tensors : 1);
     for (int i = 0; i < p->n_tensors; i++) {
         const emit_tensor *t = &p->tensors[i];
-        L(1, "{\"%s\", %s, %ld, %d, {%d, %d, %d, %d}, %s},", t->name, t->sym,
+        L(1, "{\"%s\", %s, %ld, %d, {%d, %d, %d, %d}, %s, %d},", t->name, t->sym,
           t->size, t->ndim, t->shape[0], t->shape[1], t->shape[2],
-          t->shape[3], t->kind);
+          t->shape[3], t->kind, t->train_only);
     }
     L(0, "};");
     L(0, "%s", "");
@@ -299,6 +300,17 @@ static void emit_descriptor(FILE *out, const emit_plan *p)
     const ir_model *m = p->m;
     const int norm = input_normalize(m) != NULL;
     emit_norm_arrays(out, m);
+    describe_kv kv[DESCRIBE_MAX];
+    int nkv = describe_model(m, kv);
+    char key[64], val[2200];
+    L(0, "/* What the model is: every checkpoint records it (compiler/describe.h). */");
+    L(0, "static const char *const model_description[] = {");
+    for (int i = 0; i < nkv; i++)
+        L(1, "%s, %s,", emit_c_string(kv[i].key, key, sizeof key),
+          emit_c_string(kv[i].value, val, sizeof val));
+    L(1, "NULL");
+    L(0, "};");
+    L(0, "%s", "");
     L(0, "const advcc_model advcc_model_%s = {", m->name);
     L(1, ".name = \"%s\",", m->name);
     L(1, ".source = \"%s\",", m->source);
@@ -339,6 +351,7 @@ static void emit_descriptor(FILE *out, const emit_plan *p)
     L(1, ".norm_std = %s,", norm ? "input_std" : "NULL");
     L(1, ".ensemble = %d,", m->ensemble > 0 ? m->ensemble : 1);
     L(1, ".ensemble_probs = %d,", m->ensemble_probs);
+    L(1, ".description = model_description,");
     L(0, "};");
 }
 

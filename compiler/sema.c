@@ -2,7 +2,9 @@
 #include "sema.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ast.h"
@@ -11,6 +13,7 @@
 #include "layer.h"
 #include "patch.h"
 #include "shape.h"
+#include "source.h"
 
 enum { MACRO_MAX_DEPTH = 64 };
 
@@ -424,6 +427,32 @@ static int sema_compose(sema *S, model_entry *e)
 
 /* Builds a model once, however many compositions use it.  0 when it is
  * sound; -1 otherwise (reported once). */
+/* FNV-1a 64 over a spec file's text and, in order, its includes'. */
+static uint64_t spec_hash(const source_file *f, uint64_t h, int depth)
+{
+    for (size_t i = 0; i < f->len; i++)
+        h = (h ^ (unsigned char)f->text[i]) * 1099511628211ull;
+    for (int i = 0; i < f->n_includes && depth < 64; i++)
+        if (f->includes[i])
+            h = spec_hash(f->includes[i], h, depth + 1);
+    return h;
+}
+
+/* What a checkpoint says of the model: its spec's hash and how it is made. */
+static void sema_describe(const ast_def *d, ir_model *m)
+{
+    snprintf(m->spec_hash, sizeof m->spec_hash, "%016llx",
+             (unsigned long long)spec_hash(d->file, 1469598103934665603ull, 0));
+    if (d->kind == DEF_MODEL) {
+        snprintf(m->patches, sizeof m->patches, "%s", d->name);
+        return;
+    }
+    size_t k = 0;
+    for (const ast_name *p = d->parts; p && k < sizeof m->patches; p = p->next)
+        k += (size_t)snprintf(m->patches + k, sizeof m->patches - k, "%s%s",
+                              p == d->parts ? "" : " + ", p->name);
+}
+
 static int sema_build(sema *S, model_entry *e, ir_loc used_at)
 {
     if (e->state == MODEL_DONE)
@@ -444,6 +473,8 @@ static int sema_build(sema *S, model_entry *e, ir_loc used_at)
     }
     if (rc == 0) {
         rc = build_lower(&e->b, &e->ir);
+        if (rc == 0)
+            sema_describe(d, &e->ir);
         if (rc == 0)
             rc = shape_model(&e->ir);
     }

@@ -39,6 +39,11 @@ typedef struct advcc_tensor {
     int ndim;
     int shape[4];
     int kind;           /* enum advcc_tensor_kind */
+    int train_only;     /* 1: training state, not part of the model (the
+                           spectral penalty's power-iteration vectors): kept
+                           out of checkpoint.safetensors, in the training
+                           state; two models with the same layers load each
+                           other's checkpoints */
 } advcc_tensor;
 
 /* How a forward pass treats BatchNorm and noise. */
@@ -125,6 +130,10 @@ struct advcc_model {
     int feature_c, feature_h, feature_w;
     int ensemble;                   /* inference passes averaged (RSE); 1 otherwise */
     int ensemble_probs;             /* average probabilities, not logits */
+    /* What the model is, as key/value pairs ("spec", "specs/quant.net",
+     * "quantize", "conv1 8-bit minmax, ...", ...), NULL-terminated; every
+     * checkpoint records them in its metadata (compiler/describe.h). */
+    const char *const *description;
 };
 
 #endif
