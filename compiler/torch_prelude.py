@@ -337,7 +337,7 @@ def write_safetensors(path, tensors, metadata=None):
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name])
+        a = np.array(tensors[name], order="C")     # 0-d stays 0-d
         a = a.astype(a.dtype.newbyteorder("<"), copy=False)
         raw = a.tobytes()
         header[name] = {"dtype": codes[np.dtype(a.dtype.str.replace(">", "<"))],

@@ -27,6 +27,8 @@ static void train_usage(const advcc_model *m, FILE *fp)
             "evaluates clean accuracy on the test split.  Writes into --out:\n"
             "  checkpoint.safetensors  parameters (safetensors, PyTorch-style names)\n"
             "  train_loss.csv          step,epoch,loss per step\n"
+            "  train_state.safetensors with a regulariser's power iteration: every\n"
+            "                          tensor, its training-only vectors included\n"
             "  train.json              a summary of the run\n"
             "\n"
             "options (spec defaults in brackets):\n"
@@ -261,6 +263,16 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         acc = er.clean_acc;
         snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
         if (checkpoint_save(path, m, ctx->params, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: %s\n", m->name, err);
+            goto done;
+        }
+        /* Training-only tensors (power-iteration vectors) are not part of
+         * the model: they stay with the training state. */
+        int train_only = 0;
+        for (int i = 0; i < m->n_tensors; i++)
+            train_only |= m->tensors[i].train_only;
+        snprintf(path, sizeof path, "%s/train_state.safetensors", out);
+        if (train_only && checkpoint_save_all(path, m, ctx->params, err, sizeof err) != 0) {
             fprintf(stderr, "%s: %s\n", m->name, err);
             goto done;
         }

@@ -24,10 +24,10 @@ int train_state_save(const char *dir, int epoch, const advcc_model *m,
         return -1;
     }
     state_path(path, sizeof path, dir, epoch, "params");
-    if (checkpoint_save(path, m, params, err, errlen) != 0)
+    if (checkpoint_save_all(path, m, params, err, errlen) != 0)
         return -1;
     state_path(path, sizeof path, dir, epoch, "momentum");
-    if (checkpoint_save(path, m, velocity, err, errlen) != 0)
+    if (checkpoint_save_all(path, m, velocity, err, errlen) != 0)
         return -1;
     snprintf(path, sizeof path, "%s/epoch", dir);
     atomic_file af;
@@ -66,10 +66,10 @@ int train_state_load(const char *dir, const advcc_model *m, real_t *params,
         return -1;
     }
     state_path(path, sizeof path, dir, k, "params");
-    if (checkpoint_load(path, m, params, err, errlen) != 0)
+    if (checkpoint_load_all(path, m, params, err, errlen) != 0)
         return -1;
     state_path(path, sizeof path, dir, k, "momentum");
-    if (checkpoint_load(path, m, velocity, err, errlen) != 0)
+    if (checkpoint_load_all(path, m, velocity, err, errlen) != 0)
         return -1;
     *epoch = k;
     return 1;
