@@ -15,8 +15,8 @@ typedef struct advcc_options {
     const char *out_dir;    /* NULL: write nothing */
     int shapes;             /* print each model's layers and parameters */
     int quiet;              /* no summary line */
-    int torch;              /* also DIR/<model>.py, a PyTorch module */
     FILE *out;              /* for the table and the summary; NULL: stdout */
+    int torch;              /* also DIR/<model>.py, a PyTorch module */
 } advcc_options;
 
 /* 0 on success; 1 when a spec has errors, when no file named defines a

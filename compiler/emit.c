@@ -116,10 +116,23 @@ static void emit_tensor_table(FILE *out, const emit_plan *p)
     L(0, "static const advcc_tensor %s_tensors[%d] = {", m->name, p->n_tensors ? p->n_tensors : 1);
     for (int i = 0; i < p->n_tensors; i++) {
         const emit_tensor *t = &p->tensors[i];
-        L(1, "{\"%s\", %s, %ld, %d, {%d, %d, %d, %d}, %s, %d},", t->name, t->sym,
+        L(1, "{\"%s\", %s, %ld, %d, {%d, %d, %d, %d}, %s},", t->name, t->sym,
           t->size, t->ndim, t->shape[0], t->shape[1], t->shape[2],
-          t->shape[3], t->kind, t->train_only);
+          t->shape[3], t->kind);
     }
+    L(0, "};");
+    L(0, "%s", "");
+    int any = 0;
+    for (int i = 0; i < p->n_tensors; i++)
+        any |= p->tensors[i].train_only;
+    if (!any)
+        return;
+    L(0, "/* Training state, not the model: kept out of checkpoints (model.h). */");
+    L(0, "static const char *const train_only_tensors[] = {");
+    for (int i = 0; i < p->n_tensors; i++)
+        if (p->tensors[i].train_only)
+            L(1, "\"%s\",", p->tensors[i].name);
+    L(1, "NULL");
     L(0, "};");
     L(0, "%s", "");
 }
@@ -352,6 +365,10 @@ static void emit_descriptor(FILE *out, const emit_plan *p)
     L(1, ".ensemble = %d,", m->ensemble > 0 ? m->ensemble : 1);
     L(1, ".ensemble_probs = %d,", m->ensemble_probs);
     L(1, ".description = model_description,");
+    int any = 0;
+    for (int i = 0; i < p->n_tensors; i++)
+        any |= p->tensors[i].train_only;
+    L(1, ".train_only = %s,", any ? "train_only_tensors" : "NULL");
     L(0, "};");
 }
 

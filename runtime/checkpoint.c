@@ -11,7 +11,7 @@
  *              count from the first data byte
  *
  * A checkpoint holds the model: every tensor of the descriptor but the
- * training-only ones (train_only: the spectral penalty's power-iteration
+ * training-only ones (model.h, train_only: the spectral penalty's power-iteration
  * vectors), which only the training state (train_state.c) stores, as
  * float32 whatever real_t is.  The loader parses exactly this JSON shape
  * (objects, strings, unsigned integers and arrays of them), checks every
@@ -135,9 +135,17 @@ static void put_le32(unsigned char *p, uint32_t u)
         p[i] = (unsigned char)(u >> (8 * i));
 }
 
-static int stored(const advcc_tensor *t, int all)
+int checkpoint_train_only(const advcc_model *m, const advcc_tensor *t)
 {
-    return all || !t->train_only;
+    for (const char *const *n = m->train_only; n && *n; n++)
+        if (!strcmp(*n, t->name))
+            return 1;
+    return 0;
+}
+
+static int stored(const advcc_model *m, const advcc_tensor *t, int all)
+{
+    return all || !checkpoint_train_only(m, t);
 }
 
 static int save(const char *path, const advcc_model *m, const real_t *params,
@@ -166,7 +174,7 @@ static int save(const char *path, const advcc_model *m, const real_t *params,
     size_t begin = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const advcc_tensor *t = &m->tensors[i];
-        if (!stored(t, all))
+        if (!stored(m, t, all))
             continue;
         text_add(&h, ",");
         text_add_string(&h, t->name);
@@ -201,7 +209,7 @@ static int save(const char *path, const advcc_model *m, const real_t *params,
     unsigned char buf[4096];
     size_t fill = 0;
     for (int i = 0; i < m->n_tensors; i++) {
-        if (!stored(&m->tensors[i], all))
+        if (!stored(m, &m->tensors[i], all))
             continue;
         const real_t *p = params + m->tensors[i].offset;
         for (size_t k = 0; k < m->tensors[i].size; k++) {
@@ -780,7 +788,7 @@ static void list_mismatch(char *err, size_t errlen, const advcc_model *m,
     k += (size_t)snprintf(err + k, k < errlen ? errlen - k : 0, "\n  model %s expects:", m->name);
     for (int i = 0; i < m->n_tensors && k < errlen; i++) {
         const advcc_tensor *t = &m->tensors[i];
-        if (!stored(t, all))
+        if (!stored(m, t, all))
             continue;
         shape_text(shape, sizeof shape, t->ndim, NULL, t->shape);
         k += (size_t)snprintf(err + k, errlen - k, " %s %s", t->name, shape);
@@ -876,7 +884,7 @@ static int load(const char *path, const advcc_model *m, real_t *params, int all,
         const advcc_tensor *t = &m->tensors[i];
         st_entry *e = find_entry(&p, t->name);
         if (!e) {
-            if (!stored(t, all))
+            if (!stored(m, t, all))
                 continue;       /* training state: the model does without */
             ck_error(err, errlen, "%s: tensor '%s' of model %s is missing", path,
                      t->name, m->name);

@@ -27,6 +27,8 @@ int checkpoint_save_all(const char *path, const advcc_model *m,
                         const real_t *params, char *err, size_t errlen);
 int checkpoint_load_all(const char *path, const advcc_model *m, real_t *params,
                         char *err, size_t errlen);
+/* 1 when t is training state, not part of the model (model.h). */
+int checkpoint_train_only(const advcc_model *m, const advcc_tensor *t);
 /* Prints a checkpoint's metadata and size (any safetensors file). */
 int checkpoint_print_info(const char *path, FILE *out, char *err, size_t errlen);
 

@@ -47,7 +47,7 @@ int cli_info(const advcc_model *m, int argc, char **argv)
         for (int d = 0; d < t->ndim; d++)
             k += snprintf(shape + k, sizeof shape - (size_t)k, "%s%d", d ? "x" : "", t->shape[d]);
         printf("  %-24s %-14s %9zu  %s%s\n", t->name, shape, t->size, kind_name(t->kind),
-               t->train_only ? " (training only: not in checkpoints)" : "");
+               checkpoint_train_only(m, t) ? " (training only: not in checkpoints)" : "");
         if (t->kind != ADVCC_STATE)
             trained += t->size;
     }

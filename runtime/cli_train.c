@@ -268,9 +268,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         }
         /* Training-only tensors (power-iteration vectors) are not part of
          * the model: they stay with the training state. */
-        int train_only = 0;
-        for (int i = 0; i < m->n_tensors; i++)
-            train_only |= m->tensors[i].train_only;
+        int train_only = m->train_only && m->train_only[0];
         snprintf(path, sizeof path, "%s/train_state.safetensors", out);
         if (train_only && checkpoint_save_all(path, m, ctx->params, err, sizeof err) != 0) {
             fprintf(stderr, "%s: %s\n", m->name, err);

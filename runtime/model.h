@@ -39,11 +39,6 @@ typedef struct advcc_tensor {
     int ndim;
     int shape[4];
     int kind;           /* enum advcc_tensor_kind */
-    int train_only;     /* 1: training state, not part of the model (the
-                           spectral penalty's power-iteration vectors): kept
-                           out of checkpoint.safetensors, in the training
-                           state; two models with the same layers load each
-                           other's checkpoints */
 } advcc_tensor;
 
 /* How a forward pass treats BatchNorm and noise. */
@@ -134,6 +129,11 @@ struct advcc_model {
      * "quantize", "conv1 8-bit minmax, ...", ...), NULL-terminated; every
      * checkpoint records them in its metadata (compiler/describe.h). */
     const char *const *description;
+    /* Names of the tensors that are training state, not part of the model
+     * (the spectral penalty's power-iteration vectors), NULL-terminated;
+     * NULL: none.  Checkpoints leave them out (the training state keeps
+     * them), so that two models with the same layers load each other's. */
+    const char *const *train_only;
 };
 
 #endif
