@@ -15,6 +15,11 @@
 #    and in `attack` (PGD, no random start) PyTorch's images and robust
 #    accuracy (tests/torchio/torch_roundtrip.py, compare_adv.py); names that
 #    do not match are an error listing both sides;
+#  - the small models of tests/specs/ (every layer kind, quantiser range and
+#    activation): each module's state dict has the C's tensors, and its
+#    logits in training and evaluation mode, input gradient and every
+#    parameter gradient (the straight-through estimators) match the C run
+#    by the oracle's dumper (tests/torchio/compare_dumps.py);
 #  - a checkpoint holds the model: no training-only tensors (the spectral
 #    penalty's *.sn_u, *.sn_v, kept in train_state.safetensors), so models
 #    with the same layers load each other's; its metadata says what the
@@ -67,6 +72,35 @@ line=$(tail -n 1 "$tmp/log")
 p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
 f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
 if [ -n "$p" ]; then pass=$((pass + p)) fail=$((fail + f)); else bad "compare_logits.py"; fi
+
+# ---- the small models of tests/specs/: every layer kind, every quantiser
+# range, the appendix activations; modules against the C through the
+# oracle's dumper, gradients included ----
+set --
+for d in "$BUILD"/torchio/dump_*; do
+    case "$d" in *.o|*.d) continue ;; esac
+    [ -x "$d" ] || continue
+    m=${d##*/dump_}
+    mkdir -p "$tmp/dumps/$m"
+    "$d" --seed 1 --batch 8 --out "$tmp/dumps/$m" >"$tmp/log" 2>&1 || { bad "$m: dump"; continue; }
+    set -- "$@" "$tmp/dumps/$m"
+done
+if [ $# -gt 0 ]; then
+    "$PY" tests/torchio/smoke_modules.py "$BUILD/testgen" >"$tmp/log" 2>&1
+    cat "$tmp/log"
+    line=$(tail -n 1 "$tmp/log")
+    p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+    f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+    if [ -n "$p" ]; then pass=$((pass + p)) fail=$((fail + f)); else bad "smoke_modules.py"; fi
+    "$PY" tests/torchio/compare_dumps.py "$BUILD/testgen" "$@" >"$tmp/log" 2>&1
+    cat "$tmp/log"
+    line=$(tail -n 1 "$tmp/log")
+    p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+    f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+    if [ -n "$p" ]; then pass=$((pass + p)) fail=$((fail + f)); else bad "compare_dumps.py"; fi
+else
+    bad "no dumpers in $BUILD/torchio (make check builds them)"
+fi
 
 # ---- a checkpoint holds the model ----
 if [ -d "$tmp/reg" ]; then
