@@ -213,19 +213,25 @@ class DDTReLU(NaiveDT):
 class Noise(nn.Module):
     """x + sigma * xi, xi ~ N(0, 1), in training and evaluation alike (the
     random self-ensemble, docs/METHODS.md 6).  `enabled = False` turns it
-    off (the model's noise-free part); `generator` fixes the draws."""
+    off (the model's noise-free part); `generator` fixes the draws;
+    `source`, a callable shape -> tensor, gives them instead (a test
+    replays the C runtime's draws with it)."""
 
     def __init__(self, sigma):
         super().__init__()
         self.sigma = sigma
         self.enabled = True
         self.generator = None
+        self.source = None
 
     def forward(self, x):
         if not self.enabled or self.sigma == 0:
             return x
-        xi = torch.randn(x.shape, generator=self.generator, dtype=x.dtype, device=x.device)
-        return x + self.sigma * xi
+        if self.source is not None:
+            xi = self.source(tuple(x.shape))
+        else:
+            xi = torch.randn(x.shape, generator=self.generator, dtype=x.dtype, device=x.device)
+        return x + (self.sigma * xi).to(x.dtype)
 
 
 class AdvccModule(nn.Module):
@@ -281,7 +287,7 @@ class AdvccModule(nn.Module):
                 if tuple(a.shape) != tuple(want[n].shape):
                     raise ValueError(f"{path}: tensor {n!r} has shape {list(a.shape)}, "
                                      f"model {MODEL_NAME} expects {list(want[n].shape)}")
-                want[n].copy_(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)))
+                want[n].copy_(torch.from_numpy(np.array(a)))    # to the module's dtype
         return meta
 
     def save_checkpoint(self, path):

@@ -19,7 +19,9 @@
 #    activation): each module's state dict has the C's tensors, and its
 #    logits in training and evaluation mode, input gradient and every
 #    parameter gradient (the straight-through estimators) match the C run
-#    by the oracle's dumper (tests/torchio/compare_dumps.py);
+#    by the oracle's dumper (tests/torchio/compare_dumps.py); so do the
+#    models of specs/ (those with DTReLU in float64; rse with the runtime's
+#    noise draws replayed);
 #  - a checkpoint holds the model: no training-only tensors (the spectral
 #    penalty's *.sn_u, *.sn_v, kept in train_state.safetensors), so models
 #    with the same layers load each other's; its metadata says what the
@@ -100,6 +102,28 @@ if [ $# -gt 0 ]; then
     if [ -n "$p" ]; then pass=$((pass + p)) fail=$((fail + f)); else bad "compare_dumps.py"; fi
 else
     bad "no dumpers in $BUILD/torchio (make check builds them)"
+fi
+# The models of specs/ the same way (DTReLU models by the double build, the
+# module in float64; rse with the C runtime's noise replayed).
+set --
+for d in "$BUILD"/torchio/spec_* "$BUILD"/torchio/spec64_*; do
+    case "$d" in *.o|*.d) continue ;; esac
+    [ -x "$d" ] || continue
+    m=${d##*/spec_}
+    m=${m##*/spec64_}
+    mkdir -p "$tmp/specdumps/$m"
+    "$d" --seed 1 --batch 8 --out "$tmp/specdumps/$m" >"$tmp/log" 2>&1 || { bad "$m: dump"; continue; }
+    set -- "$@" "$tmp/specdumps/$m"
+done
+if [ $# -gt 0 ]; then
+    "$PY" tests/torchio/compare_dumps.py generated "$@" >"$tmp/log" 2>&1
+    cat "$tmp/log"
+    line=$(tail -n 1 "$tmp/log")
+    p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+    f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+    if [ -n "$p" ]; then pass=$((pass + p)) fail=$((fail + f)); else bad "compare_dumps.py (specs)"; fi
+else
+    bad "no dumpers of specs/ models in $BUILD/torchio (make check builds them)"
 fi
 
 # ---- a checkpoint holds the model ----

@@ -10,10 +10,11 @@ cross-entropy against labels.npy - the input's against dx.npy, every
 parameter's against grads.safetensors (so the straight-through estimators
 of the quantised weights and of DTReLU, and the thresholds' gradients, are
 checked); from frozen.safetensors, in evaluation mode, the logits against
-eval_logits.npy.  Each within 1e-4 of the array's largest magnitude (a
-parameter's gradient: of its layer's largest gradient).
-Models whose forward draws noise are left out (their draws are the C
-runtime's)."""
+eval_logits.npy (one pass).  Each within 1e-4 of the array's largest
+magnitude (a parameter's gradient: of its layer's largest gradient).
+Noise layers replay the C runtime's draws (noise_train.npy, noise_eval.npy),
+which it drew over images in its channel-major layout (CNHW) except at the
+model's input, and over flat rows as they are."""
 import importlib.util
 import os
 import sys
@@ -31,20 +32,52 @@ def rel(a, b, scale=None):
     return float(np.abs(a - b).max() / max(scale, 1e-12)) if b.size else 0.0
 
 
+class NoiseFeed:
+    """The runtime's standard normal draws of one pass, in the order the
+    noise layers drew them."""
+
+    def __init__(self, path, first):
+        self.draws = torch.from_numpy(np.load(path).astype(np.float64).reshape(-1))
+        self.used = 0
+        self.first = first          # the Noise module that is the model's first layer
+
+    def source(self, layer):
+        def give(shape):
+            n = int(np.prod(shape))
+            xi = self.draws[self.used:self.used + n]
+            self.used += n
+            if len(shape) == 4 and layer is not self.first:
+                return xi.view(shape[1], shape[0], *shape[2:]).transpose(0, 1)
+            return xi.view(shape)
+        return give
+
+
+def feed(mod, net, dump, tag):
+    path = os.path.join(dump, f"noise_{tag}.npy")
+    if not os.path.exists(path):
+        return
+    first = next(net.children())
+    f = NoiseFeed(path, first)
+    for m in net.modules():
+        if isinstance(m, mod.Noise):
+            m.source = f.source(m)
+
+
 def check(module_dir, dump):
     name = os.path.basename(dump.rstrip("/"))
     spec = importlib.util.spec_from_file_location(name, os.path.join(module_dir, name + ".py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     net = mod.build()
-    if net.noisy():
-        print(f"{name}: left out (noise layers draw from the C runtime's generator)")
-        return None
-    x = torch.from_numpy(np.load(os.path.join(dump, "x.npy")).astype(np.float32)).requires_grad_(True)
+    x = np.load(os.path.join(dump, "x.npy"))
+    if x.dtype == np.float64:       # a dump of the double build: the module in float64
+        net.double()
+    x = torch.from_numpy(x).requires_grad_(True)
     y = torch.from_numpy(np.load(os.path.join(dump, "labels.npy")).astype(np.int64))
     net.load_checkpoint(os.path.join(dump, "init.safetensors"))
     net.train()
-    out = net(x)
+    feed(mod, net, dump, "train")
+    out = net.forward_pass(x)
     F.cross_entropy(out, y).backward()
     worst = {"logits": rel(out.detach(), np.load(os.path.join(dump, "logits.npy"))),
              "dx": rel(x.grad, np.load(os.path.join(dump, "dx.npy")))}
@@ -58,11 +91,12 @@ def check(module_dir, dump):
         worst[f"grad {n}"] = rel(p.grad if p.grad is not None else torch.zeros_like(p), grads[n], scale)
     net.load_checkpoint(os.path.join(dump, "frozen.safetensors"))
     net.eval()
+    feed(mod, net, dump, "eval")
     with torch.no_grad():
-        worst["eval logits"] = rel(net(x), np.load(os.path.join(dump, "eval_logits.npy")))
+        worst["eval logits"] = rel(net.forward_pass(x), np.load(os.path.join(dump, "eval_logits.npy")))
     key = max(worst, key=worst.get)
     ok = worst[key] <= TOL
-    print(f"{name}: training-mode logits, input and {len(worst) - 3} parameter gradients, "
+    print(f"{name}{' (float64)' if x.dtype == torch.float64 else ''}: training-mode logits, input and {len(worst) - 3} parameter gradients, "
           f"evaluation-mode logits: largest relative difference {worst[key]:.2e} ({key})"
           + ("" if ok else " FAILED"))
     return ok
