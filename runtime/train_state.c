@@ -75,6 +75,33 @@ int train_state_load(const char *dir, const advcc_model *m, real_t *params,
     return 1;
 }
 
+int train_state_keep(const char *dir, const char *params_to,
+                     const char *momentum_to, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/epoch", dir);
+    FILE *fp = fopen(path, "r");
+    int k = -1;
+    if (!fp || fscanf(fp, "%d", &k) != 1 || k < 0) {
+        if (fp)
+            fclose(fp);
+        snprintf(err, errlen, "%s: no finished epoch to keep", path);
+        return -1;
+    }
+    fclose(fp);
+    state_path(path, sizeof path, dir, k, "params");
+    if (rename(path, params_to) != 0) {
+        snprintf(err, errlen, "%s: cannot rename to %s: %s", path, params_to, strerror(errno));
+        return -1;
+    }
+    state_path(path, sizeof path, dir, k, "momentum");
+    if (rename(path, momentum_to) != 0) {
+        snprintf(err, errlen, "%s: cannot rename to %s: %s", path, momentum_to, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 void train_state_clear(const char *dir)
 {
     char path[4096];
