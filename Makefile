@@ -47,7 +47,7 @@ all: models
 # generated/models.mk lists the models advcc emitted; make re-reads it
 # (except for goals that must run before the tools exist).
 generated/models.mk: $(ADVCC) $(SPECS)
-	$(ADVCC) $(SPECS) -o generated/
+	$(ADVCC) --torch $(SPECS) -o generated/
 ifeq ($(filter deps data clean quickstart install uninstall,$(MAKECMDGOALS)),)
 -include generated/models.mk
 endif
@@ -152,7 +152,7 @@ uninstall:
 	rmdir $(DESTDIR)$(includedir)/advcc $(DESTDIR)$(datadir)/advcc 2>/dev/null || true
 
 clean:
-	rm -rf build build-san generated/*.c generated/*.h generated/models.mk
+	rm -rf build build-san generated/*.c generated/*.h generated/*.py generated/models.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

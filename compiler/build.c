@@ -126,7 +126,6 @@ int build_lower(const build *b, ir_model *m)
     memset(m, 0, sizeof *m);
     snprintf(m->name, sizeof m->name, "%s", b->name);
     m->source = b->source;
-    m->spec_hash = b->spec_hash;
     m->loc = b->loc;
     m->input = b->input;
     m->classes = b->classes;

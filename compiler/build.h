@@ -19,7 +19,6 @@ typedef struct build_reg {
 typedef struct build {
     char name[64];
     const char *source;
-    unsigned long long spec_hash;   /* source_hash of the defining file */
     ir_loc loc;
     int has_input;
     ir_shape input;

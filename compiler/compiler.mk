@@ -3,6 +3,7 @@ COMPILER_SRC := $(filter-out compiler/main.c,$(wildcard compiler/*.c))
 # runtime/numparse.c: the one strict number reader, shared with the runtime.
 COMPILER_OBJ := $(patsubst compiler/%.c,$(BUILD)/compiler/%.o,$(COMPILER_SRC)) \
                 $(BUILD)/compiler/parser.o $(BUILD)/compiler/lexer.o \
+                $(BUILD)/compiler/torch_prelude.o \
                 $(BUILD)/runtime/numparse.o
 COMPILER_LIB := $(BUILD)/lib/libadvcc_compiler.a
 # Flex's and Bison's own output is exempt from the warnings we hold our code to.
@@ -18,6 +19,16 @@ $(BUILD)/compiler/parser.o: $(BUILD)/compiler/parser.c $(BUILD)/compiler/lexer.h
 $(BUILD)/compiler/lexer.o: $(BUILD)/compiler/lexer.c $(BUILD)/compiler/parser.h
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(GENERATED_PARSER_CFLAGS) -c $< -o $@
 $(BUILD)/compiler/%.o: compiler/%.c $(BUILD)/compiler/parser.h $(BUILD)/compiler/lexer.h | $(BUILD)/compiler
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+# compiler/torch_prelude.py, the layers every PyTorch module starts with
+# (emit_torch.c), as one C string.
+$(BUILD)/compiler/torch_prelude.c: compiler/torch_prelude.py | $(BUILD)/compiler
+	{ echo '/* Generated from compiler/torch_prelude.py by compiler.mk. */'; \
+	  echo 'const char advcc_torch_prelude[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@.tmp && mv $@.tmp $@
+$(BUILD)/compiler/torch_prelude.o: $(BUILD)/compiler/torch_prelude.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(COMPILER_LIB): $(COMPILER_OBJ) | $(BUILD)/lib

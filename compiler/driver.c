@@ -175,8 +175,9 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* DIR/<model>.c, DIR/<model>.h for every model, then DIR/models.mk. */
-static int write_models(output *o, ir_program *p)
+/* DIR/<model>.c, DIR/<model>.h (and DIR/<model>.py with torch) for every
+ * model, then DIR/models.mk. */
+static int write_models(output *o, ir_program *p, int torch)
 {
     char name[80];
     for (int i = 0; i < p->n_models; i++) {
@@ -190,6 +191,12 @@ static int write_models(output *o, ir_program *p)
         fp = output_open(o, name);
         if (!fp || output_close(o, fp, emit_model_h(m, fp) != 0) != 0)
             return -1;
+        if (torch) {
+            snprintf(name, sizeof name, "%s.py", m->name);
+            fp = output_open(o, name);
+            if (!fp || output_close(o, fp, emit_model_torch(m, fp) != 0) != 0)
+                return -1;
+        }
     }
     const char **names = calloc((size_t)p->n_models + 1, sizeof *names);
     if (!names)
@@ -239,7 +246,7 @@ int advcc_run(const advcc_options *o)
         mode_t mask = umask(0);
         umask(mask);
         w.mode = 0666 & ~mask;
-        int ok = make_dirs(o->out_dir, &w.made) == 0 && write_models(&w, &fe.program) == 0;
+        int ok = make_dirs(o->out_dir, &w.made) == 0 && write_models(&w, &fe.program, o->torch) == 0;
         output_finish(&w, ok);
         if (!ok)
             output_unmake(&w);

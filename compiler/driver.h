@@ -1,6 +1,7 @@
 /* driver.h - what one run of advcc does: compile the spec files named,
- * print the --shapes table, and write DIR/<model>.c, DIR/<model>.h for
- * each model defined in those files plus DIR/models.mk.  Output is all or
+ * print the --shapes table, and write DIR/<model>.c, DIR/<model>.h (and
+ * with --torch DIR/<model>.py) for each model defined in those files plus
+ * DIR/models.mk.  Output is all or
  * nothing: every file is written to a temporary name and renamed only
  * when every model compiled and every write succeeded. */
 #ifndef ADVCC_DRIVER_H
@@ -15,6 +16,7 @@ typedef struct advcc_options {
     int shapes;             /* print each model's layers and parameters */
     int quiet;              /* no summary line */
     FILE *out;              /* for the table and the summary; NULL: stdout */
+    int torch;              /* also DIR/<model>.py, a PyTorch module */
 } advcc_options;
 
 /* 0 on success; 1 when a spec has errors, when no file named defines a

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 #include "emit.h"
+#include "describe.h"
 #include "emit_internal.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -119,6 +120,19 @@ static void emit_tensor_table(FILE *out, const emit_plan *p)
           t->size, t->ndim, t->shape[0], t->shape[1], t->shape[2],
           t->shape[3], t->kind);
     }
+    L(0, "};");
+    L(0, "%s", "");
+    int any = 0;
+    for (int i = 0; i < p->n_tensors; i++)
+        any |= p->tensors[i].train_only;
+    if (!any)
+        return;
+    L(0, "/* Training state, not the model: kept out of checkpoints (model.h). */");
+    L(0, "static const char *const train_only_tensors[] = {");
+    for (int i = 0; i < p->n_tensors; i++)
+        if (p->tensors[i].train_only)
+            L(1, "\"%s\",", p->tensors[i].name);
+    L(1, "NULL");
     L(0, "};");
     L(0, "%s", "");
 }
@@ -301,10 +315,21 @@ static void emit_descriptor(FILE *out, const emit_plan *p)
     const ir_model *m = p->m;
     const int norm = input_normalize(m) != NULL;
     emit_norm_arrays(out, m);
+    describe_kv kv[DESCRIBE_MAX];
+    int nkv = describe_model(m, kv);
+    char key[64], val[2200];
+    L(0, "/* What the model is: every checkpoint records it (compiler/describe.h). */");
+    L(0, "static const char *const model_description[] = {");
+    for (int i = 0; i < nkv; i++)
+        L(1, "%s, %s,", emit_c_string(kv[i].key, key, sizeof key),
+          emit_c_string(kv[i].value, val, sizeof val));
+    L(1, "NULL");
+    L(0, "};");
+    L(0, "%s", "");
     L(0, "const advcc_model advcc_model_%s = {", m->name);
     L(1, ".name = \"%s\",", m->name);
     L(1, ".source = \"%s\",", m->source);
-    L(1, ".spec_hash = \"fnv1a64:%016llx\",", m->spec_hash);
+    L(1, ".spec_hash = \"fnv1a64:%s\",", m->spec_hash);
     L(1, ".in_c = %d, .in_h = %d, .in_w = %d, .classes = %d,", m->input.c, m->input.h, m->input.w, m->classes);
     L(1, ".n_params = N_PARAMS,");
     L(1, ".n_tensors = %d,", p->n_tensors);
@@ -342,6 +367,11 @@ static void emit_descriptor(FILE *out, const emit_plan *p)
     L(1, ".norm_std = %s,", norm ? "input_std" : "NULL");
     L(1, ".ensemble = %d,", m->ensemble > 0 ? m->ensemble : 1);
     L(1, ".ensemble_probs = %d,", m->ensemble_probs);
+    L(1, ".description = model_description,");
+    int any = 0;
+    for (int i = 0; i < p->n_tensors; i++)
+        any |= p->tensors[i].train_only;
+    L(1, ".train_only = %s,", any ? "train_only_tensors" : "NULL");
     L(0, "};");
 }
 

@@ -11,5 +11,7 @@
 /* Returns 0, or -1 when a stream write fails. */
 int emit_model_c(const ir_model *m, FILE *out);
 int emit_model_h(const ir_model *m, FILE *out);
+/* generated/<model>.py: the model as a PyTorch module (emit_torch.c). */
+int emit_model_torch(const ir_model *m, FILE *out);
 
 #endif

@@ -17,6 +17,7 @@ typedef struct emit_tensor {
     long offset, size;
     int ndim, shape[4];
     const char *kind;       /* "ADVCC_WEIGHT", ... */
+    int train_only;         /* training state (power-iteration vectors) */
 } emit_tensor;
 
 /* A fused group: a run of nodes the emitter writes as one kernel. */
@@ -85,6 +86,9 @@ void emit_params(FILE *out, const emit_plan *p);
 void emit_group_conv(FILE *out, const emit_plan *p, const emit_group *g);
 void emit_group_linear(FILE *out, const emit_plan *p, const emit_group *g);
 void emit_group_other(FILE *out, const emit_plan *p, const emit_group *g);
+
+/* s as a C string literal (quotes included) into buf. */
+const char *emit_c_string(const char *s, char *buf, size_t len);
 
 /* emit_quant.c: a conv or linear group's fake-quantised weight. */
 /* The forward's quantisation of the weight into its arena slot (nothing

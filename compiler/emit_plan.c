@@ -2,6 +2,7 @@
  * one buffer, and its activations and scratch in one arena whose size is
  * linear in the batch capacity.  Also the line writer the emitter uses. */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "emit_internal.h"
@@ -98,6 +99,26 @@ static void add_tensor(emit_plan *p, const ir_node *n, const char *suffix,
     p->n_params += t->size;
 }
 
+const char *emit_c_string(const char *s, char *buf, size_t len)
+{
+    size_t j = 0;
+    buf[j++] = '"';
+    for (; *s && j + 6 < len; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[j++] = '\\';
+            buf[j++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            j += (size_t)snprintf(buf + j, len - j, "\\%03o", c);
+        } else {
+            buf[j++] = (char)c;
+        }
+    }
+    buf[j++] = '"';
+    buf[j] = 0;
+    return buf;
+}
+
 const emit_tensor *emit_tensor_of(const emit_plan *p, const ir_node *n,
                                   const char *suffix)
 {
@@ -128,6 +149,9 @@ static void plan_spectral_state(emit_plan *p, int node)
             add_tensor(p, n, u, "ADVCC_STATE", 1, n->out_features, 0, 0, 0);
             add_tensor(p, n, v, "ADVCC_STATE", 1, (int)shape_size(n->in), 0, 0, 0);
         }
+        /* training state: not in the model's checkpoint */
+        p->tensors[p->n_tensors - 1].train_only = 1;
+        p->tensors[p->n_tensors - 2].train_only = 1;
     }
 }
 

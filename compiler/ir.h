@@ -104,7 +104,11 @@ typedef struct ir_attack {
 typedef struct ir_model {
     char name[64];
     const char *source;     /* the spec file that defined the model */
-    unsigned long long spec_hash;   /* FNV-1a of it and its includes */
+    char spec_hash[20];     /* FNV-1a 64 of that file's text and of every file
+                               it includes, as 16 hex digits (checkpoints
+                               record it) */
+    char patches[160];      /* "baseline + adv + reg" for a composition, the
+                               model's own name otherwise */
     ir_loc loc;
     ir_shape input;
     int classes;

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "diag.h"
 #include "driver.h"
@@ -24,6 +25,10 @@ static void print_help(FILE *out)
 "      --shapes       print each model's layers: name, kind, output shape,\n"
 "                     parameters, spec location, and the model's total;\n"
 "                     with --shapes and no -o, nothing is written\n"
+"      --torch        also write DIR/<model>.py: the model as a PyTorch module\n"
+"                     (same layers and tensor names: it loads advcc checkpoints,\n"
+"                     and the binaries load its state dict)\n"
+"      --emit torch   the same\n"
 "  -q, --quiet        no summary line on success\n"
 "  -h, --help         print this help and exit\n"
 "  -V, --version      print the version and exit\n"
@@ -84,10 +89,12 @@ static int usage_error(const char *msg, const char *arg)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_SHAPES = 256 };
+    enum { OPT_SHAPES = 256, OPT_TORCH, OPT_EMIT };
     static const struct option longopts[] = {
         { "output", required_argument, NULL, 'o' },
         { "shapes", no_argument, NULL, OPT_SHAPES },
+        { "torch", no_argument, NULL, OPT_TORCH },
+        { "emit", required_argument, NULL, OPT_EMIT },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -101,6 +108,13 @@ int main(int argc, char **argv)
         switch (c) {
         case 'o': out_dir = optarg; break;
         case OPT_SHAPES: o.shapes = 1; break;
+        case OPT_TORCH: o.torch = 1; break;
+        case OPT_EMIT:
+            if (strcmp(optarg, "torch") == 0)
+                o.torch = 1;
+            else if (strcmp(optarg, "c") != 0)
+                return usage_error("--emit takes c or torch, not", optarg);
+            break;
         case 'q': o.quiet = 1; break;
         case 'h': print_help(stdout); return 0;
         case 'V': puts("advcc " ADVCC_VERSION); return 0;

@@ -2,7 +2,9 @@
 #include "sema.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ast.h"
@@ -11,6 +13,7 @@
 #include "layer.h"
 #include "patch.h"
 #include "shape.h"
+#include "source.h"
 
 enum { MACRO_MAX_DEPTH = 64 };
 
@@ -384,6 +387,8 @@ static model_entry *sema_entry(sema *S, const ast_def *d)
     return &S->models[d->index];
 }
 
+/* Builds a model once, however many compositions use it.  0 when it is
+ * sound; -1 otherwise (reported once). */
 static int sema_build(sema *S, model_entry *e, ir_loc used_at);
 
 /* model NAME = BASE + PATCH + ...: a copy of the base, then each patch's
@@ -422,6 +427,20 @@ static int sema_compose(sema *S, model_entry *e)
     return errors ? -1 : 0;
 }
 
+/* What a checkpoint says of the model: its spec's hash and how it is made. */
+static void sema_describe(const ast_def *d, ir_model *m)
+{
+    snprintf(m->spec_hash, sizeof m->spec_hash, "%016llx", source_hash(d->file));
+    if (d->kind == DEF_MODEL) {
+        snprintf(m->patches, sizeof m->patches, "%s", d->name);
+        return;
+    }
+    size_t k = 0;
+    for (const ast_name *p = d->parts; p && k < sizeof m->patches; p = p->next)
+        k += (size_t)snprintf(m->patches + k, sizeof m->patches - k, "%s%s",
+                              p == d->parts ? "" : " + ", p->name);
+}
+
 /* Builds a model once, however many compositions use it.  0 when it is
  * sound; -1 otherwise (reported once). */
 static int sema_build(sema *S, model_entry *e, ir_loc used_at)
@@ -437,7 +456,6 @@ static int sema_build(sema *S, model_entry *e, ir_loc used_at)
     const ast_def *d = e->def;
     e->state = MODEL_BUSY;
     build_init(&e->b, d->name, d->file->path, d->loc);
-    e->b.spec_hash = source_hash(d->file);
     int rc = d->kind == DEF_MODEL ? sema_model_body(S, e) : sema_compose(S, e);
     if (rc == 0) {
         build_name_layers(&e->b);
@@ -445,6 +463,8 @@ static int sema_build(sema *S, model_entry *e, ir_loc used_at)
     }
     if (rc == 0) {
         rc = build_lower(&e->b, &e->ir);
+        if (rc == 0)
+            sema_describe(d, &e->ir);
         if (rc == 0)
             rc = shape_model(&e->ir);
     }

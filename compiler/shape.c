@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "describe.h"
 #include "diag.h"
 #include "layer.h"
 
@@ -217,4 +218,15 @@ void shape_print(FILE *out, const ir_model *m)
     if (state)
         fprintf(out, ", plus %lld running statistics", state);
     fputc('\n', out);
+    /* The defences, when there are any (compiler/describe.h). */
+    describe_kv kv[DESCRIBE_MAX];
+    int n = describe_model(m, kv);
+    for (int i = 0; i < n; i++) {
+        const char *k = kv[i].key;
+        if ((!strcmp(k, "quantize") || !strcmp(k, "noise") || !strcmp(k, "regularize")) &&
+            strcmp(kv[i].value, "none") != 0)
+            fprintf(out, "  %-12s %s\n", k, kv[i].value);
+        if (!strcmp(k, "ensemble") && strcmp(kv[i].value, "1") != 0)
+            fprintf(out, "  %-12s %s\n", k, kv[i].value);
+    }
 }

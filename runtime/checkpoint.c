@@ -1,18 +1,25 @@
 /* checkpoint.c - parameters as a safetensors file:
  *
  *   8 bytes    N, the header length, unsigned little-endian
- *   N bytes    JSON: {"__metadata__":{"model":"NAME","format":"advcc"},
+ *   N bytes    JSON: {"__metadata__":{"model":"NAME","format":"advcc",
+ *              "advcc_version":"advcc 0.1.0","spec":"specs/NAME.net", ...
+ *              the model's description (model.h)},
  *              "conv1.weight":{"dtype":"F32","shape":[32,3,5,5],
  *              "data_offsets":[BEGIN,END]}, ...} padded with spaces so the
  *              data start on an 8-byte boundary
  *   the data   each tensor's float32 values, little-endian, C order; offsets
  *              count from the first data byte
  *
- * Every tensor of the descriptor is stored, ADVCC_STATE ones included, as
+ * A checkpoint holds the model: every tensor of the descriptor but the
+ * training-only ones (model.h, train_only: the spectral penalty's power-iteration
+ * vectors), which only the training state (train_state.c) stores, as
  * float32 whatever real_t is.  The loader parses exactly this JSON shape
  * (objects, strings, unsigned integers and arrays of them), checks every
  * tensor before it writes a single parameter, and names the file and the
- * tensor or header offset in every complaint. */
+ * tensor or header offset in every complaint.  It also reads what PyTorch
+ * writes for the same network: tensors in any order, F64, F16 and BF16
+ * converted, BatchNorm's num_batches_tracked (and advcc's training-only
+ * tensors, from older checkpoints or models with a regulariser) skipped. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -22,6 +29,8 @@
 #include <sys/stat.h>
 #include "atomic_file.h"
 #include "checkpoint.h"
+#include "cli.h"
+#include <math.h>
 
 #define ST_MAX_DIMS 8
 #define ST_MAX_HEADER (100u << 20)  /* the limit safetensors itself sets */
@@ -126,8 +135,21 @@ static void put_le32(unsigned char *p, uint32_t u)
         p[i] = (unsigned char)(u >> (8 * i));
 }
 
-int checkpoint_save(const char *path, const advcc_model *m,
-                    const real_t *params, char *err, size_t errlen)
+int checkpoint_train_only(const advcc_model *m, const advcc_tensor *t)
+{
+    for (const char *const *n = m->train_only; n && *n; n++)
+        if (!strcmp(*n, t->name))
+            return 1;
+    return 0;
+}
+
+static int stored(const advcc_model *m, const advcc_tensor *t, int all)
+{
+    return all || !checkpoint_train_only(m, t);
+}
+
+static int save(const char *path, const advcc_model *m, const real_t *params,
+                int all, char *err, size_t errlen)
 {
     if (check_model(m, err, errlen))
         return -1;
@@ -138,10 +160,22 @@ int checkpoint_save(const char *path, const advcc_model *m,
         h.s[0] = 0;
     text_add(&h, "{\"__metadata__\":{\"model\":");
     text_add_string(&h, m->name);
-    text_add(&h, ",\"format\":\"advcc\"}");
+    text_add(&h, ",\"format\":\"advcc\",\"advcc_version\":");
+    text_add_string(&h, ADVCC_VERSION);
+    if (all)
+        text_add(&h, ",\"contents\":\"training state\"");
+    for (const char *const *d = m->description; d && d[0] && d[1]; d += 2) {
+        text_add(&h, ",");
+        text_add_string(&h, d[0]);
+        text_add(&h, ":");
+        text_add_string(&h, d[1]);
+    }
+    text_add(&h, "}");
     size_t begin = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const advcc_tensor *t = &m->tensors[i];
+        if (!stored(m, t, all))
+            continue;
         text_add(&h, ",");
         text_add_string(&h, t->name);
         text_add(&h, ":{\"dtype\":\"F32\",\"shape\":[");
@@ -175,6 +209,8 @@ int checkpoint_save(const char *path, const advcc_model *m,
     unsigned char buf[4096];
     size_t fill = 0;
     for (int i = 0; i < m->n_tensors; i++) {
+        if (!stored(m, &m->tensors[i], all))
+            continue;
         const real_t *p = params + m->tensors[i].offset;
         for (size_t k = 0; k < m->tensors[i].size; k++) {
             float f = (float)p[k];
@@ -194,6 +230,18 @@ int checkpoint_save(const char *path, const advcc_model *m,
         return -1;
     }
     return 0;
+}
+
+int checkpoint_save(const char *path, const advcc_model *m,
+                    const real_t *params, char *err, size_t errlen)
+{
+    return save(path, m, params, 0, err, errlen);
+}
+
+int checkpoint_save_all(const char *path, const advcc_model *m,
+                        const real_t *params, char *err, size_t errlen)
+{
+    return save(path, m, params, 1, err, errlen);
 }
 
 /* ---- reading: a strict parser for the header above ---- */
@@ -217,6 +265,8 @@ typedef struct st_parser {
     int n, cap;
     int *slots;             /* hash set of entry indices + 1, 0 when free */
     size_t nslots;
+    char **meta;            /* __metadata__: key, value, key, value... */
+    int n_meta;
 } st_parser;
 
 static uint64_t name_hash(const char *s)
@@ -442,10 +492,19 @@ static int parse_metadata(st_parser *p)
         char *k, *v;
         if (parse_string(p, &k))
             return -1;
-        free(k);
-        if (expect(p, ':') || parse_string(p, &v))
+        if (expect(p, ':') || parse_string(p, &v)) {
+            free(k);
             return -1;
-        free(v);
+        }
+        char **meta = realloc(p->meta, sizeof *meta * (size_t)(p->n_meta + 2));
+        if (!meta) {
+            free(k);
+            free(v);
+            return parse_fail(p, "out of memory");
+        }
+        p->meta = meta;
+        p->meta[p->n_meta++] = k;
+        p->meta[p->n_meta++] = v;
     } while (accept(p, ','));
     return expect(p, '}');
 }
@@ -588,15 +647,101 @@ static void shape_text(char *buf, size_t len, int ndim, const uint64_t *u,
         snprintf(buf + used, len - used, "]");
 }
 
+/* Bytes per element of the floating dtypes the loader converts; 0 for
+ * any other. */
+static int float_size(const char *dtype)
+{
+    return !strcmp(dtype, "F32") ? 4 : !strcmp(dtype, "F64") ? 8
+           : !strcmp(dtype, "F16") || !strcmp(dtype, "BF16") ? 2 : 0;
+}
+
+static int dtype_size(const char *dtype)
+{
+    int f = float_size(dtype);
+    if (f)
+        return f;
+    if (!strcmp(dtype, "I64") || !strcmp(dtype, "U64"))
+        return 8;
+    if (!strcmp(dtype, "I32") || !strcmp(dtype, "U32"))
+        return 4;
+    if (!strcmp(dtype, "I16") || !strcmp(dtype, "U16"))
+        return 2;
+    if (!strcmp(dtype, "I8") || !strcmp(dtype, "U8") || !strcmp(dtype, "BOOL"))
+        return 1;
+    return 0;
+}
+
+/* IEEE half to float. */
+static float half_to_float(unsigned h)
+{
+    unsigned sign = h >> 15, exp = h >> 10 & 0x1f, mant = h & 0x3ff;
+    float v;
+    if (exp == 0)
+        v = ldexpf((float)mant, -24);
+    else if (exp == 31)
+        v = mant ? NAN : INFINITY;
+    else
+        v = ldexpf((float)(mant | 0x400), (int)exp - 25);
+    return sign ? -v : v;
+}
+
+/* Element k of a tensor stored as dtype at src, as a float. */
+static double element(const unsigned char *src, const char *dtype, size_t k)
+{
+    int size = float_size(dtype);
+    const unsigned char *b = src + k * (size_t)size;
+    uint64_t u = 0;
+    for (int i = size - 1; i >= 0; i--)
+        u = u << 8 | b[i];
+    if (size == 8) {
+        double d;
+        memcpy(&d, &u, 8);
+        return d;
+    }
+    if (size == 2 && dtype[0] == 'F')
+        return half_to_float((unsigned)u);
+    uint32_t w = size == 2 ? (uint32_t)u << 16 : (uint32_t)u;   /* BF16, F32 */
+    float f;
+    memcpy(&f, &w, 4);
+    return f;
+}
+
+/* The file's entry is in range of the data section (data_len bytes) and
+ * holds as many bytes as its shape says; any dtype. */
+static int check_extent(const char *path, const st_entry *e, uint64_t data_len,
+                        char *err, size_t errlen)
+{
+    int size = dtype_size(e->dtype);
+    uint64_t numel = 1;
+    for (int d = 0; d < e->ndim; d++)
+        numel *= e->shape[d];
+    if (e->begin > e->end || (size && e->end - e->begin != numel * (uint64_t)size)) {
+        ck_error(err, errlen,
+                 "%s: tensor '%s' has data_offsets [%llu,%llu], which is not "
+                 "%llu bytes", path, e->name, (unsigned long long)e->begin,
+                 (unsigned long long)e->end, (unsigned long long)(numel * (uint64_t)size));
+        return -1;
+    }
+    if (e->end > data_len) {
+        ck_error(err, errlen,
+                 "%s: tensor '%s' ends at data offset %llu, past the end of "
+                 "the data (%llu bytes; the file is truncated?)", path,
+                 e->name, (unsigned long long)e->end,
+                 (unsigned long long)data_len);
+        return -1;
+    }
+    return 0;
+}
+
 /* Checks one model tensor against the file's entry; data_len is the size of
  * the data section. */
 static int check_entry(const char *path, const advcc_tensor *t,
                        const st_entry *e, uint64_t data_len, char *err,
                        size_t errlen)
 {
-    if (strcmp(e->dtype, "F32") != 0) {
-        ck_error(err, errlen, "%s: tensor '%s' has dtype %s, expected F32",
-                 path, t->name, e->dtype);
+    if (!float_size(e->dtype)) {
+        ck_error(err, errlen, "%s: tensor '%s' has dtype %s, expected F32 (or F64, "
+                 "F16, BF16, converted)", path, t->name, e->dtype);
         return -1;
     }
     int same = e->ndim == t->ndim;
@@ -611,56 +756,83 @@ static int check_entry(const char *path, const advcc_tensor *t,
                  t->name, have, want);
         return -1;
     }
-    if (e->begin > e->end || e->end - e->begin != 4 * (uint64_t)t->size) {
-        ck_error(err, errlen,
-                 "%s: tensor '%s' has data_offsets [%llu,%llu], which is not "
-                 "%zu bytes", path, t->name, (unsigned long long)e->begin,
-                 (unsigned long long)e->end, 4 * t->size);
-        return -1;
-    }
-    if (e->end > data_len) {
-        ck_error(err, errlen,
-                 "%s: tensor '%s' ends at data offset %llu, past the end of "
-                 "the data (%llu bytes; the file is truncated?)", path,
-                 t->name, (unsigned long long)e->end,
-                 (unsigned long long)data_len);
-        return -1;
-    }
-    return 0;
+    return check_extent(path, e, data_len, err, errlen);
 }
 
-int checkpoint_load(const char *path, const advcc_model *m, real_t *params,
-                    char *err, size_t errlen)
+/* Tensors a file may hold beyond the model's: PyTorch's BatchNorm counter,
+ * and advcc's training-only state (power-iteration vectors "<layer>.sn_u",
+ * "<layer>.sn2_v", ...) that older checkpoints and models with a
+ * regulariser carry. */
+static int skippable(const char *name)
 {
-    if (check_model(m, err, errlen))
-        return -1;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        ck_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
+    const char *leaf = strrchr(name, '.');
+    leaf = leaf ? leaf + 1 : name;
+    if (!strcmp(leaf, "num_batches_tracked"))
+        return 1;
+    size_t n = strlen(leaf);
+    if (strncmp(leaf, "sn", 2) != 0 || n < 4 || leaf[n - 2] != '_' ||
+        (leaf[n - 1] != 'u' && leaf[n - 1] != 'v'))
+        return 0;
+    for (size_t i = 2; i < n - 2; i++)
+        if (leaf[i] < '0' || leaf[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* After "missing" or "not in the model": both lists, names and shapes. */
+static void list_mismatch(char *err, size_t errlen, const advcc_model *m,
+                          const st_parser *p, int all)
+{
+    size_t k = strlen(err);
+    char shape[128];
+    k += (size_t)snprintf(err + k, k < errlen ? errlen - k : 0, "\n  model %s expects:", m->name);
+    for (int i = 0; i < m->n_tensors && k < errlen; i++) {
+        const advcc_tensor *t = &m->tensors[i];
+        if (!stored(m, t, all))
+            continue;
+        shape_text(shape, sizeof shape, t->ndim, NULL, t->shape);
+        k += (size_t)snprintf(err + k, errlen - k, " %s %s", t->name, shape);
     }
-    st_parser p = {0};
-    p.path = path;
-    p.err = err;
-    p.errlen = errlen;
-    char *header = NULL;
-    unsigned char *data = NULL;
-    int rc = -1;
+    if (k < errlen)
+        k += (size_t)snprintf(err + k, errlen - k, "\n  the file has:%s", p->n ? "" : " nothing");
+    for (int i = 0; i < p->n && k < errlen; i++) {
+        shape_text(shape, sizeof shape, p->entries[i].ndim, p->entries[i].shape, NULL);
+        k += (size_t)snprintf(err + k, errlen - k, " %s %s %s", p->entries[i].name,
+                              p->entries[i].dtype, shape);
+    }
+}
+
+static void parser_free(st_parser *p)
+{
+    for (int k = 0; k < p->n; k++)
+        free(p->entries[k].name);
+    for (int k = 0; k < p->n_meta; k++)
+        free(p->meta[k]);
+    free(p->meta);
+    free(p->entries);
+    free(p->slots);
+}
+
+/* Opens path and parses its header into p; the data section's size into
+ * *data_len and the header length into *hlen.  Leaves fp at the data. */
+static int read_header(FILE *fp, const char *path, st_parser *p, char **header,
+                       uint64_t *hlen, uint64_t *data_len, char *err, size_t errlen)
+{
     struct stat st;
     unsigned char len8[8];
     if (fstat(fileno(fp), &st) != 0) {
         ck_error(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
-        goto done;
+        return -1;
     }
     if (S_ISDIR(st.st_mode)) {
         ck_error(err, errlen, "%s: is a directory, not a checkpoint file", path);
-        goto done;
+        return -1;
     }
     uint64_t size = (uint64_t)st.st_size;
     if (fread(len8, 1, 8, fp) != 8) {
         ck_error(err, errlen, "%s: offset 0: truncated: no header length "
                  "(the file has %llu bytes)", path, (unsigned long long)size);
-        goto done;
+        return -1;
     }
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--)
@@ -670,26 +842,53 @@ int checkpoint_load(const char *path, const advcc_model *m, real_t *params,
                  "%s: offset 0: header length %llu is past the end of the "
                  "file (%llu bytes; truncated or not a safetensors file)",
                  path, (unsigned long long)n, (unsigned long long)size);
-        goto done;
+        return -1;
     }
-    header = malloc(n + 1);
-    if (!header || fread(header, 1, n, fp) != n) {
+    *header = malloc(n + 1);
+    if (!*header || fread(*header, 1, n, fp) != n) {
         ck_error(err, errlen, "%s: offset 8: cannot read the header", path);
-        goto done;
+        return -1;
     }
-    header[n] = 0;
-    p.s = header;
-    p.len = n;
-    if (parse_header(&p))
+    (*header)[n] = 0;
+    p->s = *header;
+    p->len = n;
+    p->path = path;
+    p->err = err;
+    p->errlen = errlen;
+    if (parse_header(p))
+        return -1;
+    *hlen = n;
+    *data_len = size - 8 - n;
+    return 0;
+}
+
+static int load(const char *path, const advcc_model *m, real_t *params, int all,
+                char *err, size_t errlen)
+{
+    if (check_model(m, err, errlen))
+        return -1;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        ck_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    st_parser p = {0};
+    char *header = NULL;
+    unsigned char *data = NULL;
+    int rc = -1;
+    uint64_t n = 0, data_len = 0;
+    if (read_header(fp, path, &p, &header, &n, &data_len, err, errlen))
         goto done;
 
-    uint64_t data_len = size - 8 - n;
     for (int i = 0; i < m->n_tensors; i++) {
         const advcc_tensor *t = &m->tensors[i];
         st_entry *e = find_entry(&p, t->name);
         if (!e) {
-            ck_error(err, errlen, "%s: tensor '%s' of model %s is missing",
-                     path, t->name, m->name);
+            if (!stored(m, t, all))
+                continue;       /* training state: the model does without */
+            ck_error(err, errlen, "%s: tensor '%s' of model %s is missing", path,
+                     t->name, m->name);
+            list_mismatch(err, errlen, m, &p, all);
             goto done;
         }
         if (check_entry(path, t, e, data_len, err, errlen))
@@ -699,9 +898,14 @@ int checkpoint_load(const char *path, const advcc_model *m, real_t *params,
     uint64_t data_end = 0;
     for (int k = 0; k < p.n; k++) {
         if (!p.entries[k].used) {
-            ck_error(err, errlen, "%s: tensor '%s' is not a tensor of model "
-                     "%s", path, p.entries[k].name, m->name);
-            goto done;
+            if (!skippable(p.entries[k].name)) {
+                ck_error(err, errlen, "%s: tensor '%s' is not a tensor of model "
+                         "%s", path, p.entries[k].name, m->name);
+                list_mismatch(err, errlen, m, &p, all);
+                goto done;
+            }
+            if (check_extent(path, &p.entries[k], data_len, err, errlen))
+                goto done;
         }
         if (p.entries[k].end > data_end)
             data_end = p.entries[k].end;
@@ -720,43 +924,85 @@ int checkpoint_load(const char *path, const advcc_model *m, real_t *params,
                  (unsigned long long)(8 + n));
         goto done;
     }
-    /* Every value must be finite: a NaN or an infinity is a broken run. */
+    /* Every value must be finite (as float32): a NaN or an infinity is a
+     * broken run. */
     for (int i = 0; i < m->n_tensors; i++) {
         const advcc_tensor *t = &m->tensors[i];
         const st_entry *e = find_entry(&p, t->name);
-        const unsigned char *src = data + e->begin;
-        for (size_t k = 0; k < t->size; k++, src += 4) {
-            /* exponent bits all set: Inf or NaN */
-            if ((src[3] & 0x7f) == 0x7f && (src[2] & 0x80)) {
+        if (!e)
+            continue;
+        for (size_t k = 0; k < t->size; k++) {
+            double v = element(data + e->begin, e->dtype, k);
+            if (!isfinite((float)v)) {
                 ck_error(err, errlen, "%s: offset %llu: tensor '%s' element %zu is %s "
                          "(a diverged or corrupted run)", path,
-                         (unsigned long long)(8 + n + e->begin + 4 * k), t->name, k,
-                         (src[2] & 0x7f) || src[1] || src[0] ? "NaN" : "infinite");
+                         (unsigned long long)(8 + n + e->begin +
+                                              (uint64_t)float_size(e->dtype) * k),
+                         t->name, k, isnan(v) ? "NaN" : "infinite");
                 goto done;
             }
         }
     }
-    /* Everything is checked; only now are the parameters overwritten. */
+    /* Everything is checked; only now are the parameters overwritten.
+     * Values pass through float32, as advcc stores them. */
     for (int i = 0; i < m->n_tensors; i++) {
         const advcc_tensor *t = &m->tensors[i];
         const st_entry *e = find_entry(&p, t->name);
-        const unsigned char *src = data + e->begin;
-        for (size_t k = 0; k < t->size; k++, src += 4) {
-            uint32_t u = (uint32_t)src[0] | (uint32_t)src[1] << 8 |
-                         (uint32_t)src[2] << 16 | (uint32_t)src[3] << 24;
-            float f;
-            memcpy(&f, &u, 4);
-            params[t->offset + k] = (real_t)f;
-        }
+        if (!e)
+            continue;
+        for (size_t k = 0; k < t->size; k++)
+            params[t->offset + k] = (real_t)(float)element(data + e->begin, e->dtype, k);
     }
     rc = 0;
 
 done:
-    for (int k = 0; k < p.n; k++)
-        free(p.entries[k].name);
-    free(p.entries);
-    free(p.slots);
+    parser_free(&p);
     free(data);
+    free(header);
+    fclose(fp);
+    return rc;
+}
+
+int checkpoint_load(const char *path, const advcc_model *m, real_t *params,
+                    char *err, size_t errlen)
+{
+    return load(path, m, params, 0, err, errlen);
+}
+
+int checkpoint_load_all(const char *path, const advcc_model *m, real_t *params,
+                        char *err, size_t errlen)
+{
+    return load(path, m, params, 1, err, errlen);
+}
+
+int checkpoint_print_info(const char *path, FILE *out, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        ck_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    st_parser p = {0};
+    char *header = NULL;
+    uint64_t n = 0, data_len = 0;
+    int rc = read_header(fp, path, &p, &header, &n, &data_len, err, errlen);
+    if (rc == 0) {
+        fprintf(out, "checkpoint %s\n", path);
+        for (int k = 0; k + 1 < p.n_meta; k += 2)
+            fprintf(out, "  %-14s %s\n", p.meta[k], p.meta[k + 1]);
+        if (!p.n_meta)
+            fprintf(out, "  (no metadata)\n");
+        uint64_t values = 0;
+        for (int k = 0; k < p.n; k++) {
+            uint64_t numel = 1;
+            for (int d = 0; d < p.entries[k].ndim; d++)
+                numel *= p.entries[k].shape[d];
+            values += numel;
+        }
+        fprintf(out, "  %d tensors, %llu values, %llu bytes of data\n", p.n,
+                (unsigned long long)values, (unsigned long long)data_len);
+    }
+    parser_free(&p);
     free(header);
     fclose(fp);
     return rc;

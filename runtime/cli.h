@@ -19,6 +19,11 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack);
 int cli_info(const advcc_model *m, int argc, char **argv);
 int cli_sanity(const advcc_model *m, int argc, char **argv);
 int cli_features(const advcc_model *m, int argc, char **argv);
+struct advcc_dataset;
+/* eval --save-logits: the outputs on d's images in evaluation mode as .npy
+ * (cli_logits.c); 0 or -1 (err filled). */
+int cli_save_logits(advcc_ctx *ctx, const struct advcc_dataset *d, const char *path,
+                    char *err, size_t errlen);
 
 /* Shared helpers. */
 /* Strict numbers (numparse.h): "0.5", "1e-4", "8/255" in [lo, hi] (flags

@@ -39,6 +39,8 @@ static void eval_usage(const advcc_model *m, FILE *fp, int attack)
             "  --json FILE        write the result as one JSON object (atomically),\n"
             "                     with its provenance: command line, spec hash, version\n"
             "  --save-adv FILE    write the attacked images as .npy [n][c][h][w] float32\n"
+            "  --save-logits FILE write the clean outputs (evaluation mode) as .npy\n"
+            "                     [n][classes] float32\n"
             "  --adv-file FILE    evaluate these images (.npy, e.g. crafted on another\n"
             "                     model: a transfer attack) instead of attacking\n"
             "  --quiet            no progress line\n"
@@ -116,6 +118,7 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
         {"json", required_argument, 0, 'j'},
         {"save-adv", required_argument, 0, 'S'},
         {"adv-file", required_argument, 0, 'A'},
+        {"save-logits", required_argument, 0, 'G'},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
     };
@@ -123,7 +126,7 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
     cli_attack_options(opts, base_opts, (int)(sizeof base_opts / sizeof base_opts[0]));
 
     const char *ckpt = NULL, *dataset = cli_default_dataset(m), *json = NULL;
-    const char *save_adv = NULL, *adv_file = NULL;
+    const char *save_adv = NULL, *adv_file = NULL, *save_logits = NULL;
     long seed = 0, limit = 0, threads = 0, batch = 100, judge = 1;
     int quiet = 0, c, li = -1;
     pgd_cfg cfg;
@@ -147,6 +150,7 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
         case 'j': json = optarg; break;
         case 'S': save_adv = optarg; break;
         case 'A': adv_file = optarg; attack = 1; break;
+        case 'G': save_logits = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': eval_usage(m, stdout, attack); return 0;
         case '?': eval_usage(m, stderr, attack); return 2;
@@ -188,6 +192,10 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
     }
     if (checkpoint_load(ckpt, m, ctx->params, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", m->name, err);
+        goto done;
+    }
+    if (save_logits && cli_save_logits(ctx, &test, save_logits, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: --save-logits: %s\n", m->name, err);
         goto done;
     }
     progress bar;

@@ -1,6 +1,7 @@
 /* cli_info.c - `MODEL info`: what the binary holds. */
 #include <stdio.h>
 #include <string.h>
+#include "checkpoint.h"
 #include "cli.h"
 
 static const char *kind_name(int kind)
@@ -13,7 +14,21 @@ static const char *kind_name(int kind)
 int cli_info(const advcc_model *m, int argc, char **argv)
 {
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: %s info\n\nPrints the model's tensors, parameter count and the spec's defaults.\n", m->name);
+        printf("usage: %s info [--checkpoint FILE]\n\nPrints the model's tensors, parameter count, "
+               "what it is made of\n(quantisers, noise, regularisers) and the spec's defaults; with\n"
+               "--checkpoint, what a checkpoint says it holds (its metadata).\n", m->name);
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "--checkpoint")) {
+        char err[4608];
+        if (argc != 3) {
+            fprintf(stderr, "%s info: --checkpoint takes one FILE and nothing follows it\n", m->name);
+            return 2;
+        }
+        if (checkpoint_print_info(argv[2], stdout, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: %s\n", m->name, err);
+            return 1;
+        }
         return 0;
     }
     if (argc > 1) {
@@ -32,7 +47,8 @@ int cli_info(const advcc_model *m, int argc, char **argv)
         int k = 0;
         for (int d = 0; d < t->ndim; d++)
             k += snprintf(shape + k, sizeof shape - (size_t)k, "%s%d", d ? "x" : "", t->shape[d]);
-        printf("  %-24s %-14s %9zu  %s\n", t->name, shape, t->size, kind_name(t->kind));
+        printf("  %-24s %-14s %9zu  %s%s\n", t->name, shape, t->size, kind_name(t->kind),
+               checkpoint_train_only(m, t) ? " (training only: not in checkpoints)" : "");
         if (t->kind != ADVCC_STATE)
             trained += t->size;
     }
@@ -48,5 +64,11 @@ int cli_info(const advcc_model *m, int argc, char **argv)
     if (m->ensemble > 1)
         printf("ensemble: %d passes averaging %s\n", m->ensemble,
                m->ensemble_probs ? "probabilities" : "logits");
+    static const char *const shown[] = {"spec", "spec_fnv1a64", "made_of", "quantize",
+                                        "activations", "noise", "regularize"};
+    for (const char *const *d = m->description; d && d[0] && d[1]; d += 2)
+        for (size_t k = 0; k < sizeof shown / sizeof shown[0]; k++)
+            if (!strcmp(d[0], shown[k]))
+                printf("%s: %s\n", d[0], d[1]);
     return 0;
 }

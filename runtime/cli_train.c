@@ -27,6 +27,10 @@ static void train_usage(const advcc_model *m, FILE *fp)
             "evaluates clean accuracy on the test split.  Writes into --out:\n"
             "  checkpoint.safetensors  parameters (safetensors, PyTorch-style names)\n"
             "  train_loss.csv          step,epoch,loss per step\n"
+            "  train_state.safetensors, train_momentum.safetensors\n"
+            "                          with a spectral penalty: the training state,\n"
+            "                          every tensor (its power-iteration vectors\n"
+            "                          included) and the momentum\n"
             "  train.json              a summary of the run\n"
             "\n"
             "options (spec defaults in brackets):\n"
@@ -281,6 +285,17 @@ int cli_train(const advcc_model *m, int argc, char **argv)
     if (r.diverged) {
         rc = 3;
         goto done;
+    }
+    /* Training-only tensors (power-iteration vectors) are not part of the
+     * model: they stay with the training state, kept with the momentum. */
+    if (m->train_only && m->train_only[0]) {
+        char mom[4096];
+        snprintf(path, sizeof path, "%s/train_state.safetensors", out);
+        snprintf(mom, sizeof mom, "%s/train_momentum.safetensors", out);
+        if (train_state_keep(state, path, mom, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: %s\n", m->name, err);
+            goto done;
+        }
     }
     train_state_clear(state);
     printf("%s: test accuracy %.2f%% (%d images), %ld steps in %.1f s, final loss %.4f\n",

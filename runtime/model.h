@@ -127,6 +127,15 @@ struct advcc_model {
     int feature_c, feature_h, feature_w;
     int ensemble;                   /* inference passes averaged (RSE); 1 otherwise */
     int ensemble_probs;             /* average probabilities, not logits */
+    /* What the model is, as key/value pairs ("spec", "specs/quant.net",
+     * "quantize", "conv1 8-bit minmax, ...", ...), NULL-terminated; every
+     * checkpoint records them in its metadata (compiler/describe.h). */
+    const char *const *description;
+    /* Names of the tensors that are training state, not part of the model
+     * (the spectral penalty's power-iteration vectors), NULL-terminated;
+     * NULL: none.  Checkpoints leave them out (the training state keeps
+     * them), so that two models with the same layers load each other's. */
+    const char *const *train_only;
 };
 
 #endif

@@ -24,10 +24,10 @@ int train_state_save(const char *dir, int epoch, const advcc_model *m,
         return -1;
     }
     state_path(path, sizeof path, dir, epoch, "params");
-    if (checkpoint_save(path, m, params, err, errlen) != 0)
+    if (checkpoint_save_all(path, m, params, err, errlen) != 0)
         return -1;
     state_path(path, sizeof path, dir, epoch, "momentum");
-    if (checkpoint_save(path, m, velocity, err, errlen) != 0)
+    if (checkpoint_save_all(path, m, velocity, err, errlen) != 0)
         return -1;
     snprintf(path, sizeof path, "%s/epoch", dir);
     atomic_file af;
@@ -66,13 +66,40 @@ int train_state_load(const char *dir, const advcc_model *m, real_t *params,
         return -1;
     }
     state_path(path, sizeof path, dir, k, "params");
-    if (checkpoint_load(path, m, params, err, errlen) != 0)
+    if (checkpoint_load_all(path, m, params, err, errlen) != 0)
         return -1;
     state_path(path, sizeof path, dir, k, "momentum");
-    if (checkpoint_load(path, m, velocity, err, errlen) != 0)
+    if (checkpoint_load_all(path, m, velocity, err, errlen) != 0)
         return -1;
     *epoch = k;
     return 1;
+}
+
+int train_state_keep(const char *dir, const char *params_to,
+                     const char *momentum_to, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/epoch", dir);
+    FILE *fp = fopen(path, "r");
+    int k = -1;
+    if (!fp || fscanf(fp, "%d", &k) != 1 || k < 0) {
+        if (fp)
+            fclose(fp);
+        snprintf(err, errlen, "%s: no finished epoch to keep", path);
+        return -1;
+    }
+    fclose(fp);
+    state_path(path, sizeof path, dir, k, "params");
+    if (rename(path, params_to) != 0) {
+        snprintf(err, errlen, "%s: cannot rename to %s: %s", path, params_to, strerror(errno));
+        return -1;
+    }
+    state_path(path, sizeof path, dir, k, "momentum");
+    if (rename(path, momentum_to) != 0) {
+        snprintf(err, errlen, "%s: cannot rename to %s: %s", path, momentum_to, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 void train_state_clear(const char *dir)

@@ -18,6 +18,11 @@ int train_state_save(const char *dir, int epoch, const advcc_model *m,
  * error (err filled). */
 int train_state_load(const char *dir, const advcc_model *m, real_t *params,
                      real_t *velocity, int *epoch, char *err, size_t errlen);
+/* Moves the last epoch's parameters (every tensor, training-only ones
+ * included) and momentum to params_to and momentum_to: what a finished run
+ * keeps of its training state.  0 or -1 (err filled). */
+int train_state_keep(const char *dir, const char *params_to,
+                     const char *momentum_to, char *err, size_t errlen);
 /* Removes the state files and the directory. */
 void train_state_clear(const char *dir);
 

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include "atomic_file.h"
 #include "checkpoint.h"
+#include "cli.h"
 #include "rng.h"
 #include "scratch.h"
 
@@ -88,7 +89,8 @@ static void test_layout(void **state)
     assert_int_equal(n % 8, 0);
     assert_int_equal(len, 8 + n + 4 * TINY_PARAMS);
     const char *want =
-        "{\"__metadata__\":{\"model\":\"tiny\",\"format\":\"advcc\"},"
+        "{\"__metadata__\":{\"model\":\"tiny\",\"format\":\"advcc\","
+        "\"advcc_version\":\"" ADVCC_VERSION "\"},"
         "\"conv1.weight\":{\"dtype\":\"F32\",\"shape\":[4,3,3,3],"
         "\"data_offsets\":[0,432]},"
         "\"conv1.bias\":{\"dtype\":\"F32\",\"shape\":[4],"
@@ -280,6 +282,75 @@ static void write_raw(const char *path, const char *json, size_t data_len)
     free(b);
 }
 
+/* A header and its data, as another writer (PyTorch) may lay them out. */
+static void write_file(const char *path, const char *json, const void *data, size_t data_len)
+{
+    size_t n = (strlen(json) + 7) / 8 * 8;
+    unsigned char *b = calloc(8 + n + data_len, 1);
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)n >> (8 * i));
+    memset(b + 8, ' ', n);
+    memcpy(b + 8, json, strlen(json));
+    memcpy(b + 8 + n, data, data_len);
+    assert_int_equal(file_write(path, b, 8 + n + data_len), 0);
+    free(b);
+}
+
+/* What PyTorch writes for the same network loads: names in another order,
+ * F64 and F16 converted, num_batches_tracked (I64) and advcc's own
+ * training-only tensors skipped; training-only tensors stay out of a
+ * checkpoint and keep their values when absent; other names are an error
+ * that lists both sides. */
+static void test_pytorch_files(void **state)
+{
+    char path[4096];
+    scratch_path(path, sizeof path, *state, "pt.safetensors");
+    static const char *const train_only[] = {"w.sn_u", NULL};
+    advcc_tensor t[2] = {{"w", 0, 2, 1, {2}, ADVCC_WEIGHT},
+                         {"w.sn_u", 2, 1, 1, {1}, ADVCC_STATE}};
+    advcc_model m = tiny_model(t, 2, 3);
+    m.train_only = train_only;
+    real_t q[3] = {0, 0, 7};
+
+    unsigned char data[32] = {0};
+    double d = -1.5;
+    memcpy(data, &d, 8);                    /* w[0] = -1.5 as F64 */
+    d = 0.25;
+    memcpy(data + 8, &d, 8);                /* w[1] */
+    data[16] = 3;                           /* bn.num_batches_tracked = 3 */
+    write_file(path, "{\"bn.num_batches_tracked\":{\"dtype\":\"I64\",\"shape\":[],"
+               "\"data_offsets\":[16,24]},\"w\":{\"dtype\":\"F64\",\"shape\":[2],"
+               "\"data_offsets\":[0,16]},\"__metadata__\":{\"format\":\"pt\"}}", data, 24);
+    assert_int_equal(checkpoint_load(path, &m, q, errbuf, sizeof errbuf), 0);
+    assert_true(q[0] == (real_t)-1.5 && q[1] == (real_t)0.25 && q[2] == 7);
+
+    uint16_t h[2] = {0xc000, 0x3555};       /* -2 and 0.333251953125 as F16 */
+    write_file(path, "{\"w\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]},"
+               "\"conv9.sn2_v\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]}}", h, 4);
+    assert_int_equal(checkpoint_load(path, &m, q, errbuf, sizeof errbuf), 0);
+    assert_true(q[0] == -2 && q[1] == (real_t)0.333251953125);
+
+    /* Saved: w only; the training state has both. */
+    q[2] = 5;
+    assert_int_equal(checkpoint_save(path, &m, q, errbuf, sizeof errbuf), 0);
+    size_t len;
+    char *f = (char *)file_read(path, &len);
+    assert_non_null(f);
+    assert_null(strstr(f + 8, "sn_u"));
+    free(f);
+    assert_int_equal(checkpoint_save_all(path, &m, q, errbuf, sizeof errbuf), 0);
+    q[2] = 0;
+    assert_int_equal(checkpoint_load_all(path, &m, q, errbuf, sizeof errbuf), 0);
+    assert_true(q[2] == 5);
+
+    write_file(path, "{\"features.0.weight\":{\"dtype\":\"F32\",\"shape\":[2],"
+               "\"data_offsets\":[0,8]}}", data, 8);
+    assert_int_equal(checkpoint_load(path, &m, q, errbuf, sizeof errbuf), -1);
+    assert_contains(errbuf, "tensor 'w' of model tiny is missing");
+    assert_contains(errbuf, "model tiny expects: w [2]");
+    assert_contains(errbuf, "the file has: features.0.weight F32 [2]");
+}
+
 static void test_bad_header(void **state)
 {
     char path[4096];
@@ -299,8 +370,8 @@ static void test_bad_header(void **state)
         const char *json;
         const char *want1, *want2;
     } cases[] = {
-        {"{\"w\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]}}",
-         "tensor 'w' has dtype F16", "expected F32"},
+        {"{\"w\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}",
+         "tensor 'w' has dtype I32", "expected F32"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,12]}}",
          "tensor 'w' has data_offsets [0,12]", "not 16 bytes"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[16,32]}}",
@@ -505,6 +576,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_atomic_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_atomic_save, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pytorch_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

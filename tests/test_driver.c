@@ -38,7 +38,7 @@ static int teardown(void **state)
 static int run(char **files, int n, const char *out_dir, int shapes)
 {
     diag_reset(quiet);
-    advcc_options o = { files, n, out_dir, shapes, 1, quiet };
+    advcc_options o = { files, n, out_dir, shapes, 1, quiet, 0 };
     return advcc_run(&o);
 }
 
@@ -141,7 +141,7 @@ static void test_no_model_is_nothing_to_compile(void **state)
     assert_non_null(err);
     diag_reset(err);
     char *files[] = { patches, empty };
-    advcc_options o = { files, 2, out, 0, 0, err };
+    advcc_options o = { files, 2, out, 0, 0, err, 0 };
     assert_int_equal(advcc_run(&o), 1);
     assert_int_equal(diag_count(), 2);
     for (int i = 0; i < 2; i++) {

@@ -77,7 +77,7 @@ static void test_bad_fixture(void **state)
     assert_non_null(messages);
     diag_reset(messages);
     char *files[] = { f->path };
-    advcc_options o = { files, 1, out_dir, 0, 1, messages };
+    advcc_options o = { files, 1, out_dir, 0, 1, messages, 0 };
     int rc = advcc_run(&o);
 
     int found = 0;

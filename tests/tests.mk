@@ -40,7 +40,7 @@ GEN64_OBJS     = $(patsubst %,$(BUILD)/gen64/%.o,$(MODELS)) $(patsubst %,$(BUILD
 
 $(TESTGEN)/models.mk: $(ADVCC) $(TESTGEN_SPECS)
 	mkdir -p $(TESTGEN)
-	$(ADVCC) -q $(TESTGEN_SPECS) -o $(TESTGEN)/
+	$(ADVCC) -q --torch $(TESTGEN_SPECS) -o $(TESTGEN)/
 $(patsubst %,$(TESTGEN)/%.c,$(TESTGEN_MODELS)): $(TESTGEN)/models.mk ;
 $(BUILD)/testgen/%.o: $(TESTGEN)/%.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
@@ -76,3 +76,5 @@ check-valgrind: $(TEST_BINS)
 	@BUILD=$(BUILD) UNITS_ONLY=1 OMP_WAIT_POLICY=passive RUNNER="$(VALGRIND)" \
 	    SKIP_UNITS="$(if $(VALGRIND_ALL),,$(VALGRIND_SLOW))" sh tests/run.sh
 .PHONY: check-valgrind
+
+-include tests/torchio/torchio.mk

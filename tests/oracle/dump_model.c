@@ -254,7 +254,8 @@ static int write_params(const char *dir, const char *file, const real_t *p)
     if (save_params64(path, &ADVCC_MODEL, p) != 0)
         return fail(path, strerror(errno));
 #else
-    if (checkpoint_save(path, &ADVCC_MODEL, p, err, sizeof err) != 0)
+    /* every tensor, training-only ones included */
+    if (checkpoint_save_all(path, &ADVCC_MODEL, p, err, sizeof err) != 0)
         return fail(path, err);
 #endif
     return 0;

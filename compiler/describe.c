@@ -1,0 +1,123 @@
+/* describe.c - a model's description as key/value text: what a checkpoint
+ * records in its metadata (runtime/checkpoint.c), what `MODEL info` and
+ * `advcc --shapes` print, and what the PyTorch module states.  Derived from
+ * the IR alone. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "describe.h"
+
+static void add(describe_kv *kv, const char *fmt, ...)
+{
+    size_t k = strlen(kv->value);
+    if (k + 1 >= sizeof kv->value)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(kv->value + k, sizeof kv->value - k, fmt, ap);
+    va_end(ap);
+}
+
+static describe_kv *next(describe_kv *kv, int *n, const char *key)
+{
+    describe_kv *e = &kv[(*n)++];
+    e->key = key;
+    e->value[0] = 0;
+    return e;
+}
+
+static const char *range_text(const ir_quant *q, char *buf, size_t len)
+{
+    if (q->range == IR_QRANGE_FIXED)
+        snprintf(buf, len, "fixed [%g, %g]", q->lo, q->hi);
+    else
+        snprintf(buf, len, "%s", q->range == IR_QRANGE_CHANNEL ? "channel" : "minmax");
+    return buf;
+}
+
+void describe_attack(const ir_attack *a, char *buf, size_t len)
+{
+    static const char *inits[] = {"none", "gaussian", "uniform"};
+    snprintf(buf, len, "pgd %s eps=%.9g alpha=%.9g steps=%d restarts=%d init=%s eot=%d clip=%s%s",
+             a->norm ? "l2" : "linf", a->eps, a->alpha, a->steps, a->restarts,
+             inits[a->init % 3], a->eot, a->clip ? "normalized" : "pixel",
+             a->present ? "" : " (defaults)");
+}
+
+int describe_model(const ir_model *m, describe_kv *kv)
+{
+    int n = 0;
+    describe_kv *e;
+    char buf[64];
+
+    e = next(kv, &n, "spec");
+    add(e, "%s", m->source ? m->source : "?");
+    e = next(kv, &n, "spec_fnv1a64");
+    add(e, "%s", m->spec_hash);
+    e = next(kv, &n, "made_of");
+    add(e, "%s", m->patches[0] ? m->patches : m->name);
+
+    e = next(kv, &n, "quantize");
+    for (int i = 0; i < m->n_nodes; i++) {
+        const ir_node *nd = &m->nodes[i];
+        if ((nd->op == IR_CONV || nd->op == IR_LINEAR) && nd->wquant.bits > 0)
+            add(e, "%s%s %d-bit %s", e->value[0] ? ", " : "", nd->name, nd->wquant.bits,
+                range_text(&nd->wquant, buf, sizeof buf));
+    }
+    if (!e->value[0])
+        add(e, "none");
+
+    e = next(kv, &n, "activations");
+    for (int i = 0; i < m->n_nodes; i++) {
+        const ir_node *nd = &m->nodes[i];
+        const char *kind = ir_op_name(nd->op);
+        if (nd->op == IR_RELU)
+            add(e, "%s%s relu", e->value[0] ? ", " : "", nd->name);
+        else if (nd->op == IR_DTRELU)
+            add(e, "%s%s dtrelu %d-bit [%g, %g]", e->value[0] ? ", " : "", nd->name,
+                nd->abits, nd->lo, nd->hi);
+        else if (nd->op == IR_PWLINEAR || nd->op == IR_NAIVEDT || nd->op == IR_DDTRELU)
+            add(e, "%s%s %s levels=%d [%g, %g]", e->value[0] ? ", " : "", nd->name, kind,
+                nd->levels, nd->lo, nd->hi);
+    }
+    if (!e->value[0])
+        add(e, "none");
+
+    e = next(kv, &n, "noise");
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].op == IR_NOISE)
+            add(e, "%s%s sigma=%g", e->value[0] ? ", " : "", m->nodes[i].name, m->nodes[i].sigma);
+    if (!e->value[0])
+        add(e, "none");
+    e = next(kv, &n, "ensemble");
+    if (m->ensemble > 1)
+        add(e, "%d passes averaging %s", m->ensemble, m->ensemble_probs ? "probabilities" : "logits");
+    else
+        add(e, "1");
+
+    e = next(kv, &n, "regularize");
+    for (int i = 0; i < m->n_regs; i++) {
+        const ir_reg *r = &m->regs[i];
+        const char *layer = m->nodes[r->node].name;
+        if (r->kind == IR_REG_ORTHO)
+            add(e, "%s%s orthogonal form=%d weight=%g", e->value[0] ? ", " : "", layer,
+                r->form, r->weight);
+        else
+            add(e, "%s%s spectral weight=%g iters=%d persistent=%d", e->value[0] ? ", " : "",
+                layer, r->weight, r->iters, r->persistent);
+    }
+    if (!e->value[0])
+        add(e, "none");
+
+    e = next(kv, &n, "train");
+    add(e, "sgd lr=%g momentum=%g weight_decay=%g batch=%d epochs=%d%s", m->train.lr,
+        m->train.momentum, m->train.weight_decay, m->train.batch, m->train.epochs,
+        m->train.adversarial ? " adversarial" : "");
+    e = next(kv, &n, "attack");
+    describe_attack(&m->attack, e->value, sizeof e->value);
+    if (m->train.adversarial) {
+        e = next(kv, &n, "train_attack");
+        describe_attack(&m->train_attack, e->value, sizeof e->value);
+    }
+    return n;
+}

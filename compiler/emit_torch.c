@@ -1,0 +1,243 @@
+/* emit_torch.c - `advcc --torch`: the model as a PyTorch module,
+ * generated/<model>.py, from the IR alone.  The module has the same layers
+ * and tensor names as the generated C (conv1.weight, bn1.running_mean,
+ * dtrelu1.lo, ...), so an advcc checkpoint loads into it and its state dict
+ * loads into the binary; normalisation is a layer (attacks work on pixels),
+ * fake-quantised weights and DTReLU have the C code's straight-through
+ * gradients and its rounding (ties away from zero), noise layers and the
+ * ensemble are modules.  The layers themselves are compiler/torch_prelude.py,
+ * copied into every module so that it stands alone (PyTorch and numpy are
+ * all it needs).  Regularisers are training terms and are not modelled. */
+#include <string.h>
+#include "describe.h"
+#include "emit.h"
+#include "emit_internal.h"
+
+#define L(...) emit_line(out, __VA_ARGS__)
+
+/* compiler/torch_prelude.py, embedded by the build (compiler.mk). */
+extern const char advcc_torch_prelude[];
+
+/* s as a Python string literal. */
+static const char *py_string(const char *s, char *buf, size_t len)
+{
+    size_t j = 0;
+    buf[j++] = '"';
+    for (; *s && j + 6 < len; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[j++] = '\\';
+            buf[j++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            j += (size_t)snprintf(buf + j, len - j, "\\x%02x", c);
+        } else {
+            buf[j++] = (char)c;
+        }
+    }
+    buf[j++] = '"';
+    buf[j] = 0;
+    return buf;
+}
+
+/* A comment citing the spec line of a node. */
+static void cite(FILE *out, int indent, const ir_node *n)
+{
+    const char *text = n->loc.text ? n->loc.text : "";
+    while (*text == ' ' || *text == '\t')
+        text++;
+    L(indent, "# %s: %s:%d:%d: %.160s", n->name, n->loc.file ? n->loc.file : "?",
+      n->loc.line, n->loc.col, text);
+}
+
+/* Node names that a Python attribute cannot take as they are. */
+static int reserved(const char *name)
+{
+    static const char *const words[] = {
+        "False", "None", "True", "and", "as", "assert", "async", "await", "break",
+        "class", "continue", "def", "del", "elif", "else", "except", "finally", "for",
+        "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or",
+        "pass", "raise", "return", "try", "while", "with", "yield", "training",
+        "forward", "forward_pass", "passes", "average_probs", "eval", "train", "float",
+        "double", "half", "to", "cuda", "cpu", "type", "apply", "modules", "children",
+        "parameters", "buffers", "state_dict", "load_state_dict", "set_noise", "noisy",
+        "checkpoint_names", "load_checkpoint", "save_checkpoint", "dump_patches",
+        "call_super_init", "zero_grad", "requires_grad_", "share_memory",
+    };
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(name, words[i]) == 0)
+            return 1;
+    return name[0] == '_';
+}
+
+static void attr(const ir_node *n, char *buf, size_t len)
+{
+    if (reserved(n->name))
+        snprintf(buf, len, "self._modules[\"%s\"]", n->name);
+    else
+        snprintf(buf, len, "self.%s", n->name);
+}
+
+static const char *qrange_name(ir_qrange r)
+{
+    return r == IR_QRANGE_FIXED ? "fixed" : r == IR_QRANGE_CHANNEL ? "channel" : "minmax";
+}
+
+/* The constructor expression of node n. */
+static int layer_expr(const ir_node *n, char *buf, size_t len)
+{
+    char a[32], b[32], q[160] = "";
+    if ((n->op == IR_CONV || n->op == IR_LINEAR) && n->wquant.bits > 0)
+        snprintf(q, sizeof q, ", bits=%d, qrange=\"%s\", qlo=%s, qhi=%s", n->wquant.bits,
+                 qrange_name(n->wquant.range), emit_real(n->wquant.lo, a, sizeof a),
+                 emit_real(n->wquant.hi, b, sizeof b));
+    switch (n->op) {
+    case IR_NORMALIZE: {
+        char mean[400] = "", std[400] = "";
+        int km = 0, ks = 0;
+        for (int c = 0; c < n->in.c; c++) {
+            km += snprintf(mean + km, sizeof mean - (size_t)km, "%s%s", emit_real(n->mean[c], a, sizeof a),
+                           n->in.c == 1 || c + 1 < n->in.c ? ", " : "");
+            ks += snprintf(std + ks, sizeof std - (size_t)ks, "%s%s", emit_real(n->std[c], b, sizeof b),
+                           n->in.c == 1 || c + 1 < n->in.c ? ", " : "");
+        }
+        snprintf(buf, len, "Normalize((%s), (%s))", mean, std);
+        return 0;
+    }
+    case IR_CONV:
+        snprintf(buf, len, "%s(%d, %d, %d, stride=%d, padding=%d, bias=%s%s)",
+                 q[0] ? "QuantConv2d" : "nn.Conv2d", n->in.c, n->out_c, n->k, n->stride, n->pad,
+                 n->bias ? "True" : "False", q);
+        return 0;
+    case IR_LINEAR:
+        snprintf(buf, len, "%s(%d, %d, bias=%s%s)", q[0] ? "QuantLinear" : "nn.Linear",
+                 n->in.c * n->in.h * n->in.w, n->out_features, n->bias ? "True" : "False", q);
+        return 0;
+    case IR_BATCHNORM:
+        snprintf(buf, len, "nn.BatchNorm%dd(%d, eps=1e-5, momentum=0.1)", n->in.flat ? 1 : 2, n->in.c);
+        return 0;
+    case IR_RELU:
+        snprintf(buf, len, "nn.ReLU()");
+        return 0;
+    case IR_AVGPOOL:
+        snprintf(buf, len, "nn.AvgPool2d(%d, stride=%d)", n->k, n->stride);
+        return 0;
+    case IR_MAXPOOL:
+        snprintf(buf, len, "nn.MaxPool2d(%d, stride=%d)", n->k, n->stride);
+        return 0;
+    case IR_FLATTEN:
+        snprintf(buf, len, "nn.Flatten()");
+        return 0;
+    case IR_NOISE:
+        snprintf(buf, len, "Noise(%s)", emit_real(n->sigma, a, sizeof a));
+        return 0;
+    case IR_DTRELU:
+        snprintf(buf, len, "DTReLU(%d, %s, %s)", n->abits, emit_real(n->lo, a, sizeof a),
+                 emit_real(n->hi, b, sizeof b));
+        return 0;
+    case IR_PWLINEAR:
+    case IR_NAIVEDT:
+    case IR_DDTRELU:
+        snprintf(buf, len, "%s(%d, %s, %s)",
+                 n->op == IR_PWLINEAR ? "PWLinear" : n->op == IR_NAIVEDT ? "NaiveDT" : "DDTReLU",
+                 n->levels, emit_real(n->lo, a, sizeof a), emit_real(n->hi, b, sizeof b));
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+int emit_model_torch(const ir_model *m, FILE *out)
+{
+    describe_kv kv[DESCRIBE_MAX];
+    int nkv = describe_model(m, kv);
+    char s1[2200], s2[2200], e1[32], e2[32];
+
+    L(0, "\"\"\"%s.py - the model `%s` as a PyTorch module, generated by advcc", m->name, m->name);
+    L(0, "(advcc --torch) from %s.  Do not edit: change the spec and run advcc again.", m->source);
+    L(0, "%s", "");
+    L(0, "    import %s", m->name);
+    L(0, "    net = %s.load(\"out/%s-seed0/checkpoint.safetensors\")   # evaluation mode", m->name, m->name);
+    L(0, "    logits = net(x)         # x: [n][%d][%d][%d] pixels in [0, 1]", m->input.c,
+      m->input.h, m->input.w);
+    L(0, "%s", "");
+    L(0, "Tensor names are advcc's, so the module's state_dict() is an advcc");
+    L(0, "checkpoint's contents: net.save_checkpoint(path) writes one that");
+    L(0, "`%s eval --checkpoint path` reads.  Noise layers draw from torch's", m->name);
+    L(0, "generator (net.set_noise(False) turns them off); the %d-pass ensemble",
+      m->ensemble > 1 ? m->ensemble : 1);
+    L(0, "averages in forward().  Regularisers are training terms of advcc's and");
+    L(0, "are not part of this module.");
+    L(0, "%s", "");
+    for (int i = 0; i < nkv; i++)
+        L(0, "%-13s %s", kv[i].key, kv[i].value);
+    L(0, "\"\"\"");
+    fputs(advcc_torch_prelude, out);
+    L(0, "%s", "");
+    L(0, "%s", "");
+    L(0, "# ---- the model %s ----", m->name);
+    L(0, "MODEL_NAME = %s", py_string(m->name, s1, sizeof s1));
+    L(0, "SPEC = %s", py_string(m->source ? m->source : "?", s1, sizeof s1));
+    L(0, "INPUT_SHAPE = (%d, %d, %d)", m->input.c, m->input.h, m->input.w);
+    L(0, "CLASSES = %d", m->classes);
+    L(0, "# What the model is (the metadata of its advcc checkpoints).");
+    L(0, "DESCRIPTION = {");
+    for (int i = 0; i < nkv; i++)
+        L(1, "%s: %s,", py_string(kv[i].key, s1, sizeof s1), py_string(kv[i].value, s2, sizeof s2));
+    L(0, "}");
+    static const char *inits[] = {"none", "gaussian", "uniform"};
+    L(0, "# The spec's evaluation attack, in pixel units.");
+    L(0, "ATTACK = {\"eps\": %s, \"alpha\": %s, \"steps\": %d, \"restarts\": %d, \"init\": \"%s\",",
+      emit_real(m->attack.eps, e1, sizeof e1), emit_real(m->attack.alpha, e2, sizeof e2),
+      m->attack.steps, m->attack.restarts, inits[m->attack.init % 3]);
+    L(1, "\"norm\": \"%s\", \"eot\": %d}", m->attack.norm ? "l2" : "linf", m->attack.eot);
+    L(0, "%s", "");
+    L(0, "%s", "");
+    L(0, "class Model(AdvccModule):");
+    L(1, "\"\"\"%s: input %dx%dx%d, %d classes (%s).\"\"\"", m->name, m->input.c, m->input.h,
+      m->input.w, m->classes, m->source);
+    L(1, "passes = %d", m->ensemble > 1 ? m->ensemble : 1);
+    L(1, "average_probs = %s", m->ensemble_probs ? "True" : "False");
+    L(0, "%s", "");
+    L(1, "def __init__(self):");
+    L(2, "super().__init__()");
+    for (int i = 0; i < m->n_nodes; i++) {
+        const ir_node *n = &m->nodes[i];
+        char expr[600], a[64];
+        cite(out, 2, n);
+        if (layer_expr(n, expr, sizeof expr) != 0) {
+            L(2, "raise NotImplementedError(\"advcc --torch: layer %s: kind %s has no PyTorch "
+                 "form\")", n->name, ir_op_name(n->op));
+            continue;
+        }
+        if (reserved(n->name))
+            L(2, "self.add_module(\"%s\", %s)", n->name, expr);
+        else {
+            attr(n, a, sizeof a);
+            L(2, "%s = %s", a, expr);
+        }
+    }
+    L(0, "%s", "");
+    L(1, "def forward_pass(self, x):");
+    L(2, "\"\"\"One pass: pixels [n][%d][%d][%d] in [0, 1] to logits [n][%d].\"\"\"",
+      m->input.c, m->input.h, m->input.w, m->classes);
+    for (int i = 0; i < m->n_nodes; i++) {
+        char a[64];
+        attr(&m->nodes[i], a, sizeof a);
+        int pad = 24 - (int)strlen(a);
+        L(2, "x = %s(x)%*s# %s", a, pad > 1 ? pad : 1, "", ir_op_name(m->nodes[i].op));
+    }
+    L(2, "return x");
+    L(0, "%s", "");
+    L(0, "%s", "");
+    L(0, "def build():");
+    L(1, "\"\"\"The model with PyTorch's default initialisation (in training mode).\"\"\"");
+    L(1, "return Model()");
+    L(0, "%s", "");
+    L(0, "%s", "");
+    L(0, "def load(path):");
+    L(1, "\"\"\"The model with the weights of an advcc checkpoint, in evaluation mode.\"\"\"");
+    L(1, "net = Model()");
+    L(1, "net.load_checkpoint(path)");
+    L(1, "return net.eval()");
+    return ferror(out) ? -1 : 0;
+}
