@@ -175,7 +175,7 @@ static int write_json(const char *path, const advcc_model *m, long seed,
     cli_json_string(fp, m->name);
     fprintf(fp, ",\"seed\":%ld,\"attack\":\"%s\",", seed, name);
     if (!strcmp(name, "autoattack"))
-        fprintf(fp, "\"version\":\"%s\",", version == AA_RAND ? "rand" : "standard");
+        fprintf(fp, "\"ensemble\":\"%s\",", version == AA_RAND ? "rand" : "standard");
     fprintf(fp, "\"norm\":\"%s\",\"eps\":%.9g,\"eps_255\":%.6g,\"iters\":%d,"
                 "\"restarts\":%d,\"eot\":%d,\"targets\":%d,\"queries\":%d,"
                 "\"judge\":%d,\"n\":%d,\"clean_acc\":%.6f,\"attacks\":[",
@@ -191,7 +191,7 @@ static int write_json(const char *path, const advcc_model *m, long seed,
             r->n ? (double)r->robust_after[cfg->n_attacks - 1] / r->n : 0.0,
             r->grads, r->queries, wall);
     cli_json_string(fp, host);
-    fprintf(fp, ",\"version_advcc\":\"%s\",\"checkpoint\":", ADVCC_VERSION);
+    fprintf(fp, ",\"version\":\"%s\",\"checkpoint\":", ADVCC_VERSION);
     cli_json_string(fp, ckpt);
     fprintf(fp, "}\n");
     return atomic_commit(&af);
