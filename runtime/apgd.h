@@ -1,4 +1,4 @@
-/* apgd.h - Auto-PGD (Croce & Hein 2020; docs/METHODS.md 7) on any model,
+/* apgd.h - Auto-PGD (Croce & Hein 2020; docs/METHODS.md 9) on any model,
  * through infer.h: PGD without a step size to tune.
  *
  * From x0 (uniform in the Linf ball, or a random direction of length eps for

@@ -1,5 +1,5 @@
 /* autoattack.h - APGD-CE, APGD-DLR, APGD-T and Square alone or as an
- * ensemble (AutoAttack, Croce & Hein 2020; docs/METHODS.md 7) over a data
+ * ensemble (AutoAttack, Croce & Hein 2020; docs/METHODS.md 9) over a data
  * set, with a per-image record of what broke each image.
  *
  * An image is attacked only while it is robust: classified right clean and

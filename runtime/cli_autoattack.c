@@ -22,7 +22,7 @@ static void aa_usage(const advcc_model *m, FILE *fp)
             "usage: %s attack --attack NAME --checkpoint FILE [options]\n"
             "\n"
             "Robust accuracy on the test split under Auto-PGD, Square or AutoAttack\n"
-            "(docs/METHODS.md 7).  Each attack of an ensemble runs only on the images\n"
+            "(docs/METHODS.md 9).  Each attack of an ensemble runs only on the images\n"
             "still robust; an image is robust when classified right clean and by every\n"
             "attack's output (on each of --judge predictions).\n"
             "\n"

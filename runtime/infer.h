@@ -58,7 +58,7 @@ double infer_loss_grad(infer_ws *w, const real_t *x, const int *y, int n,
                        int mode, int eot, int targeted, real_t *dx,
                        real_t *logits_out);
 
-/* Losses of infer_loss_grad_kind (docs/METHODS.md 7), on the combined
+/* Losses of infer_loss_grad_kind (docs/METHODS.md 9), on the combined
  * output z of an image with label y (target t):
  *   INFER_CE     cross-entropy, as infer_loss_grad;
  *   INFER_DLR    -(z_y - max_{i!=y} z_i) / (z_pi1 - z_pi3 + 1e-12), with
