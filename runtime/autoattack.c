@@ -67,8 +67,6 @@ int aa_check_cfg(const aa_cfg *cfg, int classes, char *err, size_t errlen)
         int k = cfg->attacks[i];
         if (k < 0 || k >= AA_KINDS)
             why = "unknown attack";
-        else if (k == AA_SQUARE && cfg->norm != ADVCC_LINF)
-            why = "square: only the Linf norm is implemented";
         else if (k == AA_APGD_DLR && classes < 3)
             why = "apgd-dlr needs at least 3 classes";
         else if (k == AA_APGD_T && classes < 4)
@@ -236,6 +234,7 @@ static int run_chunk(aa_ws *w, const aa_cfg *cfg, int ai, aa_image *img,
     if (kind == AA_SQUARE) {
         square_cfg s;
         square_defaults(&s, cfg->eps);
+        s.norm = cfg->norm;
         s.queries = cfg->queries;
         s.p_init = cfg->p_init;
         s.mode = cfg->mode;

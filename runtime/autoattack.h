@@ -24,7 +24,7 @@ enum aa_version { AA_STANDARD = 0, AA_RAND };
 #define AA_MAX_ATTACKS 8
 
 typedef struct aa_cfg {
-    int norm;               /* ADVCC_LINF or ADVCC_L2 (Square: Linf only) */
+    int norm;               /* ADVCC_LINF or ADVCC_L2 */
     double eps;
     int attacks[AA_MAX_ATTACKS], n_attacks;
     int iters, restarts, eot, targets;  /* APGD */

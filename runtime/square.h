@@ -12,7 +12,12 @@
  * 2000, 4000, 6000, 8000 of a 10000-query run, rescaled to the budget.
  * Queries (forward passes of one image) are counted exactly: 1 for the
  * start, then 1 per iteration for each image not yet misclassified, at most
- * `queries` in all. */
+ * `queries` in all.
+ *
+ * L2: windows of concentric rings of opposite sign on the two halves; each
+ * step moves the perturbation's mass on two random windows into the first
+ * (square.c says how), the perturbation always of norm eps (before the
+ * box).  Sides s = round(sqrt(p h w)), odd, at least 3. */
 #ifndef ADVCC_SQUARE_H
 #define ADVCC_SQUARE_H
 
@@ -20,7 +25,7 @@
 #include "rng.h"
 
 typedef struct square_cfg {
-    int norm;               /* ADVCC_LINF */
+    int norm;               /* ADVCC_LINF or ADVCC_L2 */
     double eps;
     int queries;            /* per image, >= 1 */
     double p_init;          /* 0.8 */
@@ -31,6 +36,7 @@ typedef struct square_ws {
     infer_ws *inf;
     int cap, in_size;
     real_t *xbest, *cand, *xs, *logits;
+    double *pat;            /* [h][w]: an L2 square's pattern */
     double *margin;
     int *idx, *ys, *live;
 } square_ws;

@@ -55,7 +55,7 @@ check "finished records kept" \
 "$B" attack --attack apgd-ce --quick $A --csv "$tmp/r.csv" --resume > "$tmp/x.txt" 2>&1
 check "resume refuses another attack's csv" '[ $? -ne 0 ] && grep -q "different attack" "$tmp/x.txt"'
 
-for args in "--attack apgd-x" "--attack apgd-ce --eps abc" "--attack square --norm l2" \
+for args in "--attack apgd-x" "--attack apgd-ce --eps abc" "--attack square --norm l1" \
             "--attack apgd-ce --version rand" "--attack apgd-ce --iters 1.5" \
             "--attack autoattack --resume" "--attack square --p-init 0"; do
     "$B" attack $args --checkpoint "$C" --limit 5 --quiet > /dev/null 2>&1

@@ -270,9 +270,10 @@ static void test_box_ball_eps0(void **state)
                             assert_true(hit[b] < 0 || trial == 3);
                     }
                 }
-                if (norm == ADVCC_LINF && trial != 3) {
+                if (trial != 3) {
                     square_cfg s;
                     square_defaults(&s, eps);
+                    s.norm = norm;
                     s.queries = 60;
                     assert_int_equal(square_attack(&f.sq, &s, x, y, CAP, &r, adv,
                                                    hit, q), 0);
@@ -304,6 +305,10 @@ static void test_square_queries(void **state)
         predicted_labels(&f, x, CAP, y);
         square_cfg s;
         square_defaults(&s, trial < 3 ? 4 / 255.0 : 16 / 255.0);
+        if (trial % 2) {
+            s.norm = ADVCC_L2;
+            s.eps *= 8;
+        }
         s.queries = 100 + 37 * trial;
         forwarded = 0;
         assert_int_equal(square_attack(&f.sq, &s, x, y, CAP, &r, adv, hit, q), 0);
@@ -521,9 +526,12 @@ static void test_cfg(void **state)
     assert_int_equal(c.queries, 5000);
     c.eps = 0.1;
     c.norm = ADVCC_L2;
+    assert_int_equal(aa_check_cfg(&c, 10, NULL, 0), 0);
+    c.norm = 7;
     assert_int_equal(aa_check_cfg(&c, 10, NULL, 0), -1);
     c.norm = ADVCC_LINF;
-    assert_int_equal(aa_check_cfg(&c, 10, NULL, 0), 0);
+    c.eps = 1.5;
+    assert_int_equal(aa_check_cfg(&c, 10, NULL, 0), -1);
     assert_int_equal(aa_attack_by_name("apgd-t"), AA_APGD_T);
     assert_int_equal(aa_attack_by_name("fab"), -1);
 }
