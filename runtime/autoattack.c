@@ -412,7 +412,6 @@ int aa_evaluate(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg,
             out->robust_after[ai] +=
                 img[i].clean_ok && (img[i].broken_by < 0 || img[i].broken_by > ai);
     }
-    (void)in;
 done:
     ws_free(&w, have_inf, have_apgd, have_sq);
     return rc;

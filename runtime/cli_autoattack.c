@@ -234,7 +234,7 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
     };
     const char *ckpt = NULL, *dataset = cli_default_dataset(m), *json = NULL;
     const char *csv = NULL, *name = NULL;
-    long seed = 0, limit = 0, threads = 0, batch = 100, v;
+    long seed = 0, limit = 0, threads = 0, batch = 100;
     long iters = -1, restarts = -1, targets = -1, eot = -1, queries = -1, judge = -1;
     double eps = -1, p_init = -1;
     int version = -1, quick = 0, norm = ADVCC_LINF, mode = ADVCC_EVAL;
@@ -289,7 +289,6 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
             return 2;
         }
     }
-    (void)v;
     if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument '%s'\n", m->name, argv[optind]);
         return 2;
