@@ -37,8 +37,8 @@ static void aa_usage(const advcc_model *m, FILE *fp)
             "                     standard]\n"
             "  --quick            shorter attacks: 20 iterations, 3 targets, 500\n"
             "                     queries, rand: EOT 5, 5 judging draws\n"
-            "  --eps X            budget in pixel units, e.g. 8/255 [8/255 Linf, 0.5 L2]\n"
-            "  --norm NAME        linf or l2 [linf]\n"
+            "  --eps X            budget in pixel units, e.g. 8/255 [the spec's, %.4g]\n"
+            "  --norm NAME        linf or l2 [the spec's, %s]\n"
             "  --iters N          APGD iterations [100]\n"
             "  --restarts N       APGD restarts [1]\n"
             "  --targets K        apgd-t: the K most likely other classes [9]\n"
@@ -60,8 +60,12 @@ static void aa_usage(const advcc_model *m, FILE *fp)
             "  --resume           continue from --csv FILE when it exists (written with\n"
             "                     the same attack settings); finished images are kept\n"
             "  --quiet            no progress line\n"
-            "  --help             this text\n",
-            m->name, m->name, m->name, cli_default_dataset(m));
+            "  --help             this text\n"
+            "\n"
+            "Without --attack, the attack the spec's attack statement names (apgd,\n"
+            "square or autoattack) runs with its settings.\n",
+            m->name, m->name, m->name, m->attack.eps,
+            m->attack.norm == ADVCC_L2 ? "l2" : "linf", cli_default_dataset(m));
 }
 
 typedef struct aa_run {
@@ -238,7 +242,7 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
     long iters = -1, restarts = -1, targets = -1, eot = -1, queries = -1, judge = -1;
     double eps = -1, p_init = -1;
     int version = -1, quick = 0, norm = ADVCC_LINF, mode = ADVCC_EVAL;
-    int resume = 0, quiet = 0, c, li = -1;
+    int resume = 0, quiet = 0, c, li = -1, norm_given = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         int bad = 0;
@@ -256,6 +260,7 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
         case O_QUICK: quick = 1; break;
         case O_EPS: bad = cli_number(optarg, 0, 64, 0, &eps); break;
         case O_NORM:
+            norm_given = 1;
             if (!strcmp(optarg, "linf")) norm = ADVCC_LINF;
             else if (!strcmp(optarg, "l2")) norm = ADVCC_L2;
             else bad = 1;
@@ -292,6 +297,13 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument '%s'\n", m->name, argv[optind]);
         return 2;
+    }
+    const advcc_attack_cfg *spec = &m->attack;
+    int from_spec = spec->method != ADVCC_ATTACK_PGD;
+    if (!name && from_spec) {
+        static const char *const losses[] = {"apgd-ce", "apgd-dlr", "apgd-t"};
+        name = spec->method == ADVCC_ATTACK_APGD ? losses[spec->loss % 3]
+               : spec->method == ADVCC_ATTACK_SQUARE ? "square" : "autoattack";
     }
     if (!name) {
         fprintf(stderr, "%s: --attack NAME is required (see --help)\n", m->name);
@@ -330,6 +342,15 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
         goto done;
     }
 
+    /* Defaults: the reference's settings, then the spec's attack statement
+     * (its eps and norm always; the rest when it names one of these
+     * attacks), then --quick, then the options given. */
+    if (from_spec && spec->quick)
+        quick = 1;
+    if (from_spec && version < 0 && spec->version > 0 && !strcmp(name, "autoattack"))
+        version = spec->version == 2 ? AA_RAND : AA_STANDARD;
+    if (!norm_given)
+        norm = spec->norm;
     aa_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     if (!strcmp(name, "autoattack")) {
@@ -339,8 +360,18 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
     } else {
         aa_set_single(&cfg, aa_attack_by_name(name), quick);
     }
+    if (from_spec && !quick) {
+        cfg.iters = spec->iters;
+        cfg.targets = spec->targets;
+        cfg.queries = spec->queries;
+        if (spec->method == ADVCC_ATTACK_APGD) {
+            cfg.restarts = spec->restarts;
+            cfg.eot = spec->eot;
+        }
+    }
     cfg.norm = norm;
-    cfg.eps = eps >= 0 ? eps : norm == ADVCC_LINF ? 8.0 / 255 : 0.5;
+    cfg.eps = eps >= 0 ? eps : spec->norm == norm ? spec->eps
+              : norm == ADVCC_LINF ? 8.0 / 255 : 0.5;
     cfg.mode = mode;
     if (iters >= 0) cfg.iters = (int)iters;
     if (restarts >= 0) cfg.restarts = (int)restarts;

@@ -62,5 +62,33 @@ for args in "--attack apgd-x" "--attack apgd-ce --eps abc" "--attack square --no
     rc=$?
     check "refused: $args" '[ $rc -eq 2 ]'
 done
+# the spec's `attack apgd` is what `attack` runs without --attack
+cat > "$tmp/small.net" <<'SPEC'
+model small {
+  input 3x32x32 classes 10
+  conv 8 3 pad=same -> relu -> avgpool 4
+  flatten
+  linear 10
+  train sgd lr=0.01 batch=50 epochs=1
+  attack apgd eps=4/255 loss=dlr iters=10
+}
+SPEC
+if "$BUILD/advcc" "$tmp/small.net" -o "$tmp/gen" > "$tmp/advcc.txt" 2>&1; then
+    blas=$(make -s --no-print-directory print-BLAS_LIBS)
+    cc -O2 -fopenmp -Iruntime -DADVCC_MODEL=advcc_model_small "$tmp/gen/small.c" \
+        runtime/main.c "$BUILD/lib/libadvcc.a" $blas -lz -lm -o "$tmp/small"
+    "$tmp/small" train --limit 500 --test-limit 50 --threads 1 --quiet --out "$tmp/srun" > /dev/null
+    check "info shows the spec's apgd" '"$tmp/small" info | grep -q "attack: apgd eps=0.0156863 .* loss=dlr iters=10"'
+    "$tmp/small" attack --checkpoint "$tmp/srun/checkpoint.safetensors" --limit 20 \
+        --threads 1 --quiet --json "$tmp/s.json" > "$tmp/s.txt"
+    check "attack runs the spec's apgd-dlr" \
+        'grep -q "\"attack\":\"apgd-dlr\"" "$tmp/s.json" && grep -q "\"iters\":10," "$tmp/s.json" && grep -q "\"eps_255\":4," "$tmp/s.json"'
+    "$tmp/small" attack --attack pgd --checkpoint "$tmp/srun/checkpoint.safetensors" --limit 20 \
+        --threads 1 --quiet > "$tmp/p.txt"
+    check "--attack pgd still runs PGD" 'grep -q "PGD Linf eps" "$tmp/p.txt"'
+else
+    cat "$tmp/advcc.txt"
+    bad "advcc compiles attack apgd"
+fi
 echo "t_autoattack: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
