@@ -24,6 +24,10 @@ static void emit_attack_cfg(FILE *out, const char *field, const ir_attack *a)
     L(2, ".init = %s, .clip = %s, .norm = %s,", init_name(a->init),
       a->clip ? "ADVCC_CLIP_NORMALIZED" : "ADVCC_CLIP_PIXEL",
       a->norm ? "ADVCC_L2" : "ADVCC_LINF");
+    if (a->method)
+        L(2, ".method = %d, .loss = %d, .iters = %d, .targets = %d, .queries = %d, "
+             ".version = %d, .quick = %d,", a->method, a->loss, a->iters, a->targets,
+          a->queries, a->version, a->quick);
     L(1, "},");
 }
 

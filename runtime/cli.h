@@ -19,6 +19,8 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack);
 int cli_info(const advcc_model *m, int argc, char **argv);
 int cli_sanity(const advcc_model *m, int argc, char **argv);
 int cli_features(const advcc_model *m, int argc, char **argv);
+/* `attack --attack apgd-ce|apgd-dlr|apgd-t|square|autoattack` */
+int cli_autoattack(const advcc_model *m, int argc, char **argv);
 
 /* Shared helpers. */
 /* Strict numbers (numparse.h): "0.5", "1e-4", "8/255" in [lo, hi] (flags

@@ -66,7 +66,21 @@ typedef struct advcc_attack_cfg {
     int init;               /* enum advcc_init */
     int clip;               /* enum advcc_clip */
     int norm;               /* enum advcc_norm */
+    /* The spec's `attack apgd|square|autoattack` (docs/METHODS.md 9): the
+     * method `MODEL attack` runs without --attack; eps, norm, restarts and
+     * eot above are shared with PGD. */
+    int method;             /* enum advcc_attack_method */
+    int loss;               /* apgd: 0 ce, 1 dlr, 2 targeted (DLR) */
+    int iters, targets;     /* apgd */
+    int queries;            /* square */
+    int version;            /* autoattack: 0 by the model, 1 standard, 2 rand */
+    int quick;
 } advcc_attack_cfg;
+
+enum advcc_attack_method {
+    ADVCC_ATTACK_PGD = 0, ADVCC_ATTACK_APGD, ADVCC_ATTACK_SQUARE,
+    ADVCC_ATTACK_AUTOATTACK
+};
 
 typedef struct advcc_model advcc_model;
 
