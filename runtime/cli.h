@@ -1,5 +1,5 @@
 /* cli.h - the command line of every model binary: `MODEL train|eval|attack|
- * info|sanity ...`.  runtime/main.c passes the generated model in; each
+ * info|sanity|features|certify ...`.  runtime/main.c passes the generated model in; each
  * command lives in its own cli_*.c file. */
 #ifndef ADVCC_CLI_H
 #define ADVCC_CLI_H
@@ -18,6 +18,7 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack);
 int cli_info(const advcc_model *m, int argc, char **argv);
 int cli_sanity(const advcc_model *m, int argc, char **argv);
 int cli_features(const advcc_model *m, int argc, char **argv);
+int cli_certify(const advcc_model *m, int argc, char **argv);
 
 /* Shared helpers. */
 /* "0.5", "1e-4", "8/255": 0, or -1 when s is not a number. */
