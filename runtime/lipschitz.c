@@ -73,48 +73,68 @@ double lip_gram(const double *a, int m, int n, int iters)
     return r;
 }
 
-double lip_conv_fourier(const double *weight, int co, int ci, int k, int h,
-                        int w, int stride, int pad, int iters)
+/* floor(a / b) for b > 0 */
+static int floordiv(int a, int b)
 {
-    (void)stride;               /* the stride-s map is a row subset */
-    if (iters < 1)
-        iters = 1;
-    int n1 = h + pad, n2 = w + pad;
-    int s = co < ci ? co : ci;
-    long kk = (long)k * k;
-    double complex *m = malloc(sizeof *m * (size_t)co * ci);
-    double complex *g = malloc(sizeof *g * (size_t)s * s);
-    double complex *tmp = malloc(sizeof *tmp * (size_t)s * s);
-    double complex *ph = malloc(sizeof *ph * (size_t)kk);
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* The bound on one grid n1 x n2 (multiples of the stride, at least
+ * h + pad, w + pad). */
+static double fourier_grid(const double *weight, int co, int ci, int k,
+                           int n1, int n2, int s, int pad, int iters)
+{
+    int m1 = n1 / s, m2 = n2 / s;
+    int cin = ci * s * s;       /* polyphase input channels (c, r1, r2) */
+    int side = co < cin ? co : cin;
+    double complex *m = malloc(sizeof *m * (size_t)co * cin);
+    double complex *g = malloc(sizeof *g * (size_t)side * side);
+    double complex *tmp = malloc(sizeof *tmp * (size_t)side * side);
+    double complex *ph = malloc(sizeof *ph * (size_t)k * k);
+    int *col = malloc(sizeof *col * (size_t)k * k);
     double best = -1;
-    if (!m || !g || !tmp || !ph)
+    if (!m || !g || !tmp || !ph || !col)
         goto done;
+    /* tap (a, b) reads input s*i + a - pad = s*(i + q1) + r1: polyphase
+     * component (r1, r2) at offset (q1, q2) */
+    int q1s[64], q2s[64];
+    if (k > 64)
+        goto done;
+    for (int a = 0; a < k; a++) {
+        int d = a - pad;
+        q1s[a] = floordiv(d, s);
+        q2s[a] = q1s[a];
+        for (int b = 0; b < k; b++) {
+            int db = b - pad, qb = floordiv(db, s);
+            col[a * k + b] = (d - s * q1s[a]) * s + (db - s * qb);
+        }
+    }
     double worst = -INFINITY;
     /* real kernels: frequency (-f1, -f2) is the conjugate of (f1, f2), with
-     * the same singular values, so f1 <= n1 / 2 covers every value */
-    for (int f1 = 0; f1 <= n1 / 2; f1++)
-        for (int f2 = 0; f2 < n2; f2++) {
+     * the same singular values, so f1 <= m1 / 2 covers every value */
+    for (int f1 = 0; f1 <= m1 / 2; f1++)
+        for (int f2 = 0; f2 < m2; f2++) {
             for (int a = 0; a < k; a++)
                 for (int b = 0; b < k; b++) {
-                    double th = -2 * M_PI * ((double)f1 * a / n1 + (double)f2 * b / n2);
+                    double th = 2 * M_PI * ((double)f1 * q1s[a] / m1 + (double)f2 * q2s[b] / m2);
                     ph[a * k + b] = cos(th) + I * sin(th);
                 }
+            memset(m, 0, sizeof *m * (size_t)co * cin);
             for (int o = 0; o < co; o++)
                 for (int c = 0; c < ci; c++) {
-                    const double *wk = weight + ((long)o * ci + c) * kk;
-                    double complex acc = 0;
-                    for (long t = 0; t < kk; t++)
-                        acc += wk[t] * ph[t];
-                    m[(long)o * ci + c] = acc;
+                    const double *wk = weight + ((long)o * ci + c) * k * k;
+                    double complex *row = m + (long)o * cin + (long)c * s * s;
+                    for (int t = 0; t < k * k; t++)
+                        row[col[t]] += wk[t] * ph[t];
                 }
             double complex one = 1, zero = 0;
-            if (co < ci)        /* G_1 = M M^* (co x co) */
-                cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasConjTrans, co, co, ci,
-                            &one, m, ci, m, ci, &zero, g, co);
-            else                /* G_1 = M^* M (ci x ci) */
-                cblas_zgemm(CblasRowMajor, CblasConjTrans, CblasNoTrans, ci, ci, co,
-                            &one, m, ci, m, ci, &zero, g, ci);
-            double lb = gram_square(g, tmp, s, iters, 1);
+            if (co < cin)       /* G_1 = M M^* (co x co) */
+                cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasConjTrans, co, co, cin,
+                            &one, m, cin, m, cin, &zero, g, co);
+            else                /* G_1 = M^* M (cin x cin) */
+                cblas_zgemm(CblasRowMajor, CblasConjTrans, CblasNoTrans, cin, cin, co,
+                            &one, m, cin, m, cin, &zero, g, cin);
+            double lb = gram_square(g, tmp, side, iters, 1);
             if (lb > worst)
                 worst = lb;
         }
@@ -124,6 +144,25 @@ done:
     free(g);
     free(tmp);
     free(ph);
+    free(col);
+    return best;
+}
+
+double lip_conv_fourier(const double *weight, int co, int ci, int k, int h,
+                        int w, int stride, int pad, int iters)
+{
+    if (iters < 1)
+        iters = 1;
+    const int s = stride;
+    int n1 = (h + pad + s - 1) / s * s, n2 = (w + pad + s - 1) / s * s;
+    /* every grid gives a bound: the smallest of a few */
+    double best = INFINITY;
+    for (int e = 0; e < LIP_FOURIER_GRIDS; e++) {
+        double b = fourier_grid(weight, co, ci, k, n1 + e * s, n2 + e * s, s, pad, iters);
+        if (b < 0)
+            return b;
+        best = fmin(best, b);
+    }
     return best;
 }
 

@@ -12,16 +12,19 @@
  *   for every t, and the gap shrinks like rank^(1 / 2^t) at worst.  Each
  *   G_t is rescaled to unit Frobenius norm, its logarithm carried aside.
  *
- * Convolutions, zero padding P, stride s, input c x h x w: the stride-s
- *   operator is a row subset of the stride-1 one, and that is a submatrix
- *   of the circular convolution on an N1 x N2 grid whenever N1 >= h + P,
- *   N2 >= w + P (the input embedded at the grid's corner, zeros beside it;
- *   no read wraps onto data).  A submatrix's norm is at most the matrix's,
- *   and the circular convolution's norm is exactly the largest, over the
- *   N1 x N2 frequencies, sigma_max of the co x ci matrix of kernel DFTs.
- *   Each of those small matrices is bounded by Gram iteration.  The bound
- *   is sound for every grid size; lip_conv_fourier uses N = h + P, w + P
- *   (the fewest frequencies).  For stride > 1 it is the stride-1 bound.
+ * Convolutions, zero padding P, stride s, input c x h x w: the operator is
+ *   a submatrix of the circular stride-s convolution on an N1 x N2 grid
+ *   whenever N1 >= h + P, N2 >= w + P (the input embedded at the grid's
+ *   corner, zeros beside it; no read wraps onto data) and s divides N1, N2.
+ *   Split into its s x s polyphase components (a permutation of the input,
+ *   Sedghi et al. 2019's space-to-depth), that is a stride-1 circular
+ *   convolution from ci*s*s channels on an (N1/s) x (N2/s) grid, whose norm
+ *   is exactly the largest, over the frequencies, sigma_max of the
+ *   co x ci*s*s matrix of kernel DFTs.  A submatrix's norm is at most the
+ *   matrix's.  Each of the small matrices is bounded by Gram iteration.
+ *   The bound is sound for every such grid; lip_conv_fourier takes the
+ *   smallest (the fewest frequencies).  Its gap to the true norm comes from
+ *   the border, and shrinks as the grid grows against the kernel.
  *
  * Small convolutions can also be written out as a dense matrix and bounded
  * by Gram iteration directly (no boundary gap).
@@ -34,6 +37,7 @@
 #define LIP_SAFETY 1e-9
 #define LIP_GRAM_ITERS 12       /* Gram iterations by default */
 #define LIP_POWER_ITERS 100     /* power iterations by default */
+#define LIP_FOURIER_GRIDS 4     /* grid sizes tried by the Fourier bound */
 
 /* Upper bound of sigma_max of the row-major m x n matrix a, by iters >= 1
  * Gram iterations (on the smaller side).  -1 when out of memory. */
