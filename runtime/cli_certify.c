@@ -56,6 +56,8 @@ static void certify_usage(const advcc_model *m, FILE *fp)
             "                     radius and count those broken\n"
             "  --check-steps N    PGD steps of the check [50]\n"
             "  --check-restarts N PGD restarts of the check [2]\n"
+            "  --check-scale X    attack at eps = X times each radius instead [1]: above 1\n"
+            "                     it measures how far past its radius an image breaks\n"
             "  --seed N           seed of the check's random starts [0]\n"
             "  --gram-iters N     Gram iterations of each bound [%d]\n"
             "  --power-iters N    power iterations of each estimate [%d]\n"
@@ -99,7 +101,7 @@ static int write_csv(const char *path, const image_row *rows, int n)
 static int write_json(const char *path, const advcc_model *m, const char *ckpt,
                       const certify_net *net, const image_row *rows, int n,
                       double clean, double median, int checked, int broken,
-                      const pgd_cfg *chk, double wall)
+                      const pgd_cfg *chk, double scale, double wall)
 {
     atomic_file af;
     if (atomic_open(&af, path) != 0)
@@ -135,8 +137,8 @@ static int write_json(const char *path, const advcc_model *m, const char *ckpt,
     fprintf(fp, "\"median_radius\":%.9g,", median);
     if (chk)
         fprintf(fp, "\"attack_check\":{\"checked\":%d,\"broken\":%d,\"steps\":%d,"
-                    "\"restarts\":%d},",
-                checked, broken, chk->steps, chk->restarts);
+                    "\"restarts\":%d,\"scale\":%.9g},",
+                checked, broken, chk->steps, chk->restarts, scale);
     else
         fprintf(fp, "\"attack_check\":null,");
     fprintf(fp, "\"wall_s\":%.3f,\"version\":\"%s\"}\n", wall, ADVCC_VERSION);
@@ -233,6 +235,7 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
         {"attack-check", no_argument, 0, 'A'},
         {"check-steps", required_argument, 0, 'S'},
         {"check-restarts", required_argument, 0, 'R'},
+        {"check-scale", required_argument, 0, 'X'},
         {"seed", required_argument, 0, 's'},
         {"gram-iters", required_argument, 0, 'g'},
         {"power-iters", required_argument, 0, 'p'},
@@ -244,6 +247,7 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
     const char *csv = NULL, *plot = NULL;
     long limit = 0, threads = 0, batch = 100, steps = 50, restarts = 2, seed = 0;
     long gram = 0, power = 0;
+    double scale = 1;
     int flattened = 0, check = 0, quiet = 0, c, li = -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
@@ -261,6 +265,7 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
         case 'A': check = 1; break;
         case 'S': bad = cli_int(optarg, 1, 100000, &steps); break;
         case 'R': bad = cli_int(optarg, 1, 1000, &restarts); break;
+        case 'X': bad = cli_number(optarg, &scale) != 0 || !(scale > 0); break;
         case 's': bad = cli_int(optarg, 0, 0x7fffffffL, &seed); break;
         case 'g': bad = cli_int(optarg, 1, 60, &gram); break;
         case 'p': bad = cli_int(optarg, 1, 1000000, &power); break;
@@ -373,7 +378,7 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
                 continue;
             /* the ball of the radius itself, capped where it would cover
              * the whole pixel box anyway */
-            chk.eps = fmin(rows[i].radius, sqrt((double)in_size));
+            chk.eps = fmin(scale * rows[i].radius, sqrt((double)in_size));
             chk.alpha = 2.5 * chk.eps / chk.steps;
             dataset_batch(&test, &i, 1, x, y);
             if (pgd_attack(&pgd, &chk, x, y, 1, &arng, xadv, NULL) != 0) {
@@ -403,15 +408,15 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
         printf(" %.2f%% at %d/255%s", 100 * cert_acc(rows, test.n, radii[i]),
                (int)lround(radii[i] * 255), i + 1 < N_RADII ? "," : "\n");
     if (check)
-        printf("%s: attack check (L2 PGD, %ld steps, %ld restarts, eps = each radius): "
+        printf("%s: attack check (L2 PGD, %ld steps, %ld restarts, eps = %g x each radius): "
                "%d of %d certified images broken\n",
-               m->name, steps, restarts, broken, checked);
+               m->name, steps, restarts, scale, broken, checked);
     if (csv && write_csv(csv, rows, test.n) != 0) {
         fprintf(stderr, "%s: %s: %s\n", m->name, csv, strerror(errno));
         goto done;
     }
     if (json && write_json(json, m, ckpt, &net, rows, test.n, clean, median, checked,
-                           broken, check ? &chk : NULL, wall) != 0) {
+                           broken, check ? &chk : NULL, scale, wall) != 0) {
         fprintf(stderr, "%s: %s: %s\n", m->name, json, strerror(errno));
         goto done;
     }
