@@ -110,6 +110,20 @@ static void test_settings_and_defaults(void **state)
     strvec_free(&a);
     assert_int_equal(grid_train_images(&g), 50000);
     assert_int_equal(grid_test_images(&g), 10000);
+    assert_int_equal(g.certify, 0);
+    grid_free(&g);
+}
+
+static void test_certify_grid(void **state)
+{
+    (void)state;
+    grid g;
+    char err[512];
+    if (grid_load(&g, "examples/study/certify.grid", err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(g.certify, 1);
+    assert_int_equal(g.models.n, 4);
+    assert_string_equal(g.bin, "build/variants");
     grid_free(&g);
 }
 
@@ -133,6 +147,7 @@ static const struct {
     { "dataset mnist\n", "t.grid:1: error: 'dataset': 'mnist' is not one of cifar10, fashion-mnist" },
     { "init zero\n", "t.grid:1: error: 'init': 'zero' is not one of gaussian, uniform, none" },
     { "lr -1\n", "t.grid:1: error: 'lr': '-1' is not a positive number" },
+    { "certify 2\n", "t.grid:1: error: 'certify': '2' is not 0 or 1" },
     { "models a\nseeds 0\neps 8\nadversarial b\n",
       "t.grid:4: error: 'adversarial': 'b' is not in 'models'" },
     { "models a\nseeds 0\neps 8\ntrain_args z --x 1\n",
@@ -299,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_seed_grid),
         cmocka_unit_test(test_quick_grid),
         cmocka_unit_test(test_settings_and_defaults),
+        cmocka_unit_test(test_certify_grid),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_cells),
         cmocka_unit_test(test_array_spec),
