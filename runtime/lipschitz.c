@@ -92,23 +92,17 @@ static double fourier_grid(const double *weight, int co, int ci, int k,
     double complex *tmp = malloc(sizeof *tmp * (size_t)side * side);
     double complex *ph = malloc(sizeof *ph * (size_t)k * k);
     int *col = malloc(sizeof *col * (size_t)k * k);
+    int *q = malloc(sizeof *q * (size_t)k);
     double best = -1;
-    if (!m || !g || !tmp || !ph || !col)
+    if (!m || !g || !tmp || !ph || !col || !q)
         goto done;
-    /* tap (a, b) reads input s*i + a - pad = s*(i + q1) + r1: polyphase
-     * component (r1, r2) at offset (q1, q2) */
-    int q1s[64], q2s[64];
-    if (k > 64)
-        goto done;
-    for (int a = 0; a < k; a++) {
-        int d = a - pad;
-        q1s[a] = floordiv(d, s);
-        q2s[a] = q1s[a];
-        for (int b = 0; b < k; b++) {
-            int db = b - pad, qb = floordiv(db, s);
-            col[a * k + b] = (d - s * q1s[a]) * s + (db - s * qb);
-        }
-    }
+    /* tap (a, b) reads input s*i + a - pad = s*(i + q[a]) + r: polyphase
+     * component (r_a, r_b) at offset (q[a], q[b]) */
+    for (int a = 0; a < k; a++)
+        q[a] = floordiv(a - pad, s);
+    for (int a = 0; a < k; a++)
+        for (int b = 0; b < k; b++)
+            col[a * k + b] = (a - pad - s * q[a]) * s + (b - pad - s * q[b]);
     double worst = -INFINITY;
     /* real kernels: frequency (-f1, -f2) is the conjugate of (f1, f2), with
      * the same singular values, so f1 <= m1 / 2 covers every value */
@@ -116,7 +110,7 @@ static double fourier_grid(const double *weight, int co, int ci, int k,
         for (int f2 = 0; f2 < m2; f2++) {
             for (int a = 0; a < k; a++)
                 for (int b = 0; b < k; b++) {
-                    double th = 2 * M_PI * ((double)f1 * q1s[a] / m1 + (double)f2 * q2s[b] / m2);
+                    double th = 2 * M_PI * ((double)f1 * q[a] / m1 + (double)f2 * q[b] / m2);
                     ph[a * k + b] = cos(th) + I * sin(th);
                 }
             memset(m, 0, sizeof *m * (size_t)co * cin);
@@ -145,6 +139,7 @@ done:
     free(tmp);
     free(ph);
     free(col);
+    free(q);
     return best;
 }
 
