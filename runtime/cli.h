@@ -1,5 +1,5 @@
 /* cli.h - the command line of every model binary: `MODEL train|eval|attack|
- * info|sanity ...`.  runtime/main.c passes the generated model in; each
+ * info|sanity|features|certify ...`.  runtime/main.c passes the generated model in; each
  * command lives in its own cli_*.c file. */
 #ifndef ADVCC_CLI_H
 #define ADVCC_CLI_H
@@ -21,6 +21,7 @@ int cli_sanity(const advcc_model *m, int argc, char **argv);
 int cli_features(const advcc_model *m, int argc, char **argv);
 /* `attack --attack apgd-ce|apgd-dlr|apgd-t|square|autoattack` */
 int cli_autoattack(const advcc_model *m, int argc, char **argv);
+int cli_certify(const advcc_model *m, int argc, char **argv);
 
 /* Shared helpers. */
 /* Strict numbers (numparse.h): "0.5", "1e-4", "8/255" in [lo, hi] (flags

@@ -1,4 +1,4 @@
-/* model_defences.c - the nine models of the experiment (docs/METHODS.md 9), as
+/* model_defences.c - the nine models of the experiment (docs/METHODS.md 7), as
  * compiled in float from specs/, carry the defences their names promise:
  *
  *   quant    fake-quantised conv and linear weights (a weight nudged by less
