@@ -25,6 +25,10 @@ static void emit_attack_cfg(FILE *out, const char *field, const ir_attack *a)
     L(2, ".init = %s, .clip = %s, .norm = %s,", init_name(a->init),
       a->clip ? "ADVCC_CLIP_NORMALIZED" : "ADVCC_CLIP_PIXEL",
       a->norm ? "ADVCC_L2" : "ADVCC_LINF");
+    if (a->method)
+        L(2, ".method = %d, .loss = %d, .iters = %d, .targets = %d, .queries = %d, "
+             ".version = %d, .quick = %d,", a->method, a->loss, a->iters, a->targets,
+          a->queries, a->version, a->quick);
     L(1, "},");
 }
 
@@ -133,6 +137,44 @@ static void emit_tensor_table(FILE *out, const emit_plan *p)
         if (p->tensors[i].train_only)
             L(1, "\"%s\",", p->tensors[i].name);
     L(1, "NULL");
+    L(0, "};");
+    L(0, "%s", "");
+}
+
+static int tensor_index(const emit_plan *p, const ir_node *n, const char *suffix)
+{
+    const emit_tensor *t = emit_tensor_of(p, n, suffix);
+    return t ? (int)(t - p->tensors) : -1;
+}
+
+/* The layer list of model.h: one row per node. */
+static void emit_layer_table(FILE *out, const emit_plan *p)
+{
+    static const char *kinds[IR_OP_COUNT] = {
+        [IR_NORMALIZE] = "ADVCC_LAYER_NORMALIZE", [IR_CONV] = "ADVCC_LAYER_CONV",
+        [IR_BATCHNORM] = "ADVCC_LAYER_BATCHNORM", [IR_RELU] = "ADVCC_LAYER_RELU",
+        [IR_AVGPOOL] = "ADVCC_LAYER_AVGPOOL", [IR_MAXPOOL] = "ADVCC_LAYER_MAXPOOL",
+        [IR_FLATTEN] = "ADVCC_LAYER_FLATTEN", [IR_LINEAR] = "ADVCC_LAYER_LINEAR",
+        [IR_NOISE] = "ADVCC_LAYER_NOISE", [IR_DTRELU] = "ADVCC_LAYER_DTRELU",
+        [IR_PWLINEAR] = "ADVCC_LAYER_PWLINEAR", [IR_NAIVEDT] = "ADVCC_LAYER_NAIVEDT",
+        [IR_DDTRELU] = "ADVCC_LAYER_DDTRELU"};
+    const ir_model *m = p->m;
+    L(0, "/* The layers: name, kind, input and output c h w, k stride pad,");
+    L(0, " * tensor indices (weight bias running_mean running_var), weight bits. */");
+    L(0, "static const advcc_layer %s_layers[%d] = {", m->name, m->n_nodes ? m->n_nodes : 1);
+    for (int i = 0; i < m->n_nodes; i++) {
+        const ir_node *n = &m->nodes[i];
+        int pooled = n->op == IR_AVGPOOL || n->op == IR_MAXPOOL;
+        int k = n->op == IR_CONV || pooled ? n->k : 0;
+        int stride = n->op == IR_CONV || pooled ? n->stride : 0;
+        int weighted = n->op == IR_CONV || n->op == IR_LINEAR;
+        L(1, "{\"%s\", %s, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d},",
+          n->name, kinds[n->op], n->in.c, n->in.h, n->in.w, n->out.c, n->out.h,
+          n->out.w, k, stride, n->op == IR_CONV ? n->pad : 0,
+          tensor_index(p, n, "weight"), tensor_index(p, n, "bias"),
+          tensor_index(p, n, "running_mean"), tensor_index(p, n, "running_var"),
+          weighted ? n->wquant.bits : 0);
+    }
     L(0, "};");
     L(0, "%s", "");
 }
@@ -372,6 +414,8 @@ static void emit_descriptor(FILE *out, const emit_plan *p)
     for (int i = 0; i < p->n_tensors; i++)
         any |= p->tensors[i].train_only;
     L(1, ".train_only = %s,", any ? "train_only_tensors" : "NULL");
+    L(1, ".n_layers = %d,", m->n_nodes);
+    L(1, ".layers = %s_layers,", m->name);
     L(0, "};");
 }
 
@@ -382,6 +426,7 @@ int emit_model_c(const ir_model *m, FILE *out)
         return -1;
     emit_prologue(out, &p);
     emit_tensor_table(out, &p);
+    emit_layer_table(out, &p);
     emit_init(out, &p);
     for (int i = 0; i < p.n_groups; i++) {
         const emit_group *g = &p.groups[i];

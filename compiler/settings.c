@@ -28,6 +28,9 @@ void settings_init(settings *s, ir_loc loc)
     s->attack.restarts = 1;
     s->attack.eot = 1;
     s->attack.init = 1;
+    s->attack.iters = 100;
+    s->attack.targets = 9;
+    s->attack.queries = 5000;
     s->attack.loc = loc;
     s->ensemble = 1;
 }
@@ -128,17 +131,82 @@ int settings_train(const ast_stmt *st, settings *s)
     return 0;
 }
 
+/* `attack apgd|square|autoattack`: the keys of each; eps and norm are
+ * the PGD attack's too. */
+enum { R_EPS, R_NORM, R_ITERS, R_RESTARTS, R_EOT, R_LOSS, R_TARGETS, R_QUERIES,
+       R_VERSION, R_QUICK, R_COUNT };
+static const param_spec robust_params[R_COUNT] = {
+    { "eps", PT_NUM, 0, 0, 0, NOLIM, 0, NULL },
+    { "norm", PT_WORD, 0, 0, 0, 0, 0, "linf|l2" },
+    { "iters", PT_INT, 0, 0, 0, 1 << 20, 0, NULL },
+    { "restarts", PT_INT, 0, 0, 1, 1 << 20, 0, NULL },
+    { "eot", PT_INT, 0, 0, 1, 1 << 20, 0, NULL },
+    { "loss", PT_WORD, 0, 0, 0, 0, 0, "ce|dlr|targeted" },
+    { "targets", PT_INT, 0, 0, 1, 1 << 20, 0, NULL },
+    { "queries", PT_INT, 0, 0, 1, 1 << 24, 0, NULL },
+    { "version", PT_WORD, 0, 0, 0, 0, 0, "auto|standard|rand" },
+    { "quick", PT_BOOL, 0, 0, 0, 1, 0, NULL },
+};
+
+static int settings_robust_attack(const ast_stmt *st, settings *s, int method)
+{
+    static const int keys[4][R_COUNT + 1] = {
+        {0},
+        {R_EPS, R_NORM, R_ITERS, R_RESTARTS, R_EOT, R_LOSS, R_TARGETS, -1},
+        {R_EPS, R_NORM, R_QUERIES, -1},
+        {R_EPS, R_NORM, R_VERSION, R_QUICK, -1},
+    };
+    static const char *const names[4] = {"", "attack apgd", "attack square",
+                                         "attack autoattack"};
+    param_spec specs[R_COUNT];
+    memset(specs, 0, sizeof specs);
+    int n = 0;
+    for (; keys[method][n] >= 0; n++)
+        specs[n] = robust_params[keys[method][n]];
+    param_val v[R_COUNT], r[R_COUNT];
+    if (params_bind(names[method], st->loc, specs, n, st->args, NULL, v) != 0)
+        return -1;
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < n; i++)
+        r[keys[method][i]] = v[i];
+    ir_attack *a = &s->attack;
+    if (r[R_EPS].given) a->eps = r[R_EPS].num;
+    if (r[R_NORM].given) a->norm = (int)r[R_NORM].num;
+    if (r[R_ITERS].given) a->iters = (int)r[R_ITERS].num;
+    if (r[R_RESTARTS].given) a->restarts = (int)r[R_RESTARTS].num;
+    if (r[R_EOT].given) a->eot = (int)r[R_EOT].num;
+    if (r[R_LOSS].given) a->loss = (int)r[R_LOSS].num;
+    if (r[R_TARGETS].given) a->targets = (int)r[R_TARGETS].num;
+    if (r[R_QUERIES].given) a->queries = (int)r[R_QUERIES].num;
+    if (r[R_VERSION].given) a->version = (int)r[R_VERSION].num;
+    if (r[R_QUICK].given) a->quick = (int)r[R_QUICK].num;
+    a->method = method;
+    a->present = 1;
+    a->loc = st->loc;
+    return 0;
+}
+
 int settings_attack(const ast_stmt *st, settings *s)
 {
-    if (strcmp(st->word, "pgd") != 0) {
-        diag_error(st->word_loc, "unknown attack '%s' (expected pgd)", st->word);
+    static const char *const methods[] = {"pgd", "apgd", "square", "autoattack"};
+    int method = -1;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(st->word, methods[i]))
+            method = i;
+    if (method < 0) {
+        diag_error(st->word_loc,
+                   "unknown attack '%s' (expected pgd, apgd, square or autoattack)",
+                   st->word);
         return -1;
     }
+    if (method > 0)
+        return settings_robust_attack(st, s, method);
     param_val v[N(attack_params)];
     if (params_bind("attack pgd", st->loc, attack_params, N(attack_params),
                     st->args, NULL, v) != 0)
         return -1;
     attack_merge(v, &s->attack);
+    s->attack.method = 0;
     if (v[A_COUNT].given)
         s->strict = (int)v[A_COUNT].num;
     s->attack.present = 1;
@@ -204,6 +272,7 @@ int settings_input(const ast_stmt *st, ir_shape *input, int *classes)
 static void settings_train_attack(const settings *s, ir_attack *t)
 {
     *t = s->attack;
+    t->method = 0;          /* training attacks with PGD */
     if (s->adv_set & 1u << A_EPS) t->eps = s->adv.eps;
     if (s->adv_set & 1u << A_ALPHA) t->alpha = s->adv.alpha;
     if (s->adv_set & 1u << A_STEPS) t->steps = s->adv.steps;

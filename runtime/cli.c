@@ -17,9 +17,11 @@ static void usage(const advcc_model *m, FILE *fp)
             "commands:\n"
             "  train    train with the spec's recipe, evaluate, write a checkpoint\n"
             "  eval     clean accuracy of a checkpoint; with --attack pgd, robust accuracy\n"
-            "  attack   the same as eval --attack pgd\n"
+            "  attack   the same as eval --attack pgd; also --attack apgd-ce, apgd-dlr,\n"
+            "           apgd-t, square or autoattack\n"
             "  sanity   check that the attack behaves like one on a trained checkpoint\n"
             "  features the first convolution block's output for one test image (.npy)\n"
+            "  certify  certified L2 radii and accuracy from a sound Lipschitz bound\n"
             "  info     layers, parameter count and the spec's defaults\n"
             "\n"
             "`%s COMMAND --help` describes each command's options.\n"
@@ -57,6 +59,8 @@ int cli_main(const advcc_model *m, int argc, char **argv)
         return cli_sanity(m, argc - 1, argv + 1);
     if (!strcmp(cmd, "features"))
         return cli_features(m, argc - 1, argv + 1);
+    if (!strcmp(cmd, "certify"))
+        return cli_certify(m, argc - 1, argv + 1);
     if (!strcmp(cmd, "info"))
         return cli_info(m, argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n", m->name, cmd);

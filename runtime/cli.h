@@ -1,5 +1,5 @@
 /* cli.h - the command line of every model binary: `MODEL train|eval|attack|
- * info|sanity ...`.  runtime/main.c passes the generated model in; each
+ * info|sanity|features|certify ...`.  runtime/main.c passes the generated model in; each
  * command lives in its own cli_*.c file. */
 #ifndef ADVCC_CLI_H
 #define ADVCC_CLI_H
@@ -24,6 +24,9 @@ struct advcc_dataset;
  * (cli_logits.c); 0 or -1 (err filled). */
 int cli_save_logits(advcc_ctx *ctx, const struct advcc_dataset *d, const char *path,
                     char *err, size_t errlen);
+/* `attack --attack apgd-ce|apgd-dlr|apgd-t|square|autoattack` */
+int cli_autoattack(const advcc_model *m, int argc, char **argv);
+int cli_certify(const advcc_model *m, int argc, char **argv);
 
 /* Shared helpers. */
 /* Strict numbers (numparse.h): "0.5", "1e-4", "8/255" in [lo, hi] (flags

@@ -24,7 +24,9 @@ static void eval_usage(const advcc_model *m, FILE *fp, int attack)
             "\n"
             "options:\n"
             "  --checkpoint FILE  parameters written by `%s train` (required)\n"
-            "  --attack NAME      pgd or none [%s]\n",
+            "  --attack NAME      pgd or none [%s]; apgd-ce, apgd-dlr, apgd-t, square\n"
+            "                     and autoattack have their own options (see\n"
+            "                     `--attack autoattack --help`)\n",
             m->name, attack ? "attack" : "eval",
             attack ? ", and its robust accuracy under PGD" : "; with --attack pgd, under attack too",
             m->name, attack ? "pgd" : "none");
@@ -122,6 +124,18 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
     };
+    /* APGD, Square and AutoAttack have their own options; `attack` runs
+     * them by default when the spec's attack statement names one */
+    int named = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = !strcmp(argv[i], "--attack") && i + 1 < argc ? argv[i + 1]
+                        : !strncmp(argv[i], "--attack=", 9) ? argv[i] + 9 : NULL;
+        if (v && strcmp(v, "pgd") && strcmp(v, "none"))
+            return cli_autoattack(m, argc, argv);
+        named |= v != NULL;
+    }
+    if (attack && !named && m->attack.method != ADVCC_ATTACK_PGD)
+        return cli_autoattack(m, argc, argv);
     struct option opts[CLI_MAX_OPTIONS];
     cli_attack_options(opts, base_opts, (int)(sizeof base_opts / sizeof base_opts[0]));
 

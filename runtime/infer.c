@@ -21,10 +21,11 @@ int infer_init(infer_ws *w, advcc_ctx *ctx)
     w->out = malloc(sizeof(real_t) * rows);
     w->replay_out = malloc(sizeof(real_t) * rows);
     w->dlogits = malloc(sizeof(real_t) * rows);
+    w->gout = malloc(sizeof(real_t) * rows);
     w->dx_pass = malloc(sizeof(real_t) * (size_t)w->cap * w->in_size);
     w->lse = malloc(sizeof(double) * (size_t)w->cap * w->passes);
     w->states = malloc(sizeof(advcc_rng) * w->passes);
-    if (!w->pass_out || !w->out || !w->replay_out || !w->dlogits ||
+    if (!w->pass_out || !w->out || !w->replay_out || !w->dlogits || !w->gout ||
         !w->dx_pass || !w->lse || !w->states) {
         infer_free(w);
         return -1;
@@ -38,6 +39,7 @@ void infer_free(infer_ws *w)
     free(w->out);
     free(w->replay_out);
     free(w->dlogits);
+    free(w->gout);
     free(w->dx_pass);
     free(w->lse);
     free(w->states);
@@ -168,9 +170,120 @@ static void pass_dlogits(infer_ws *w, int k, const int *y, int n, double scale)
     }
 }
 
-double infer_loss_grad(infer_ws *w, const real_t *x, const int *y, int n,
-                       int mode, int eot, int targeted, real_t *dx,
-                       real_t *logits_out)
+/* dlogits of pass k (scaled by `scale`) from w->gout, the gradient of the
+ * loss in the combined output.  Mean logits: the same for every pass.  Log
+ * mean probabilities out_j = log (1/P) sum_k p_k[j]:
+ *   d/dz_k[i] = (1/P) (g_i e_k[i] - p_k[i] sum_j g_j e_k[j]),
+ * e_k[j] = p_k[j] / pbar_j, the 1/P in scale. */
+static void pass_dlogits_g(infer_ws *w, int k, int n, double scale)
+{
+    const advcc_model *m = w->ctx->model;
+    int C = w->classes;
+    size_t rows = (size_t)w->cap * C;
+    for (int b = 0; b < n; b++) {
+        const real_t *g = w->gout + (size_t)b * C;
+        real_t *d = w->dlogits + (size_t)b * C;
+        if (!m->ensemble_probs) {
+            for (int j = 0; j < C; j++)
+                d[j] = (real_t)(scale * g[j]);
+            continue;
+        }
+        const real_t *o = w->out + (size_t)b * C;
+        const real_t *z = w->pass_out + k * rows + (size_t)b * C;
+        double lse = w->lse[(size_t)k * w->cap + b];
+        double s = 0.0;
+        for (int j = 0; j < C; j++)
+            s += g[j] * exp(z[j] - lse - o[j]);
+        for (int j = 0; j < C; j++)
+            d[j] = (real_t)(scale * (g[j] * exp(z[j] - lse - o[j]) -
+                                     exp(z[j] - lse) * s));
+    }
+}
+
+/* Indices of the four largest entries of row (fewer when classes < 4). */
+static void top4(const real_t *row, int classes, int *top)
+{
+    for (int r = 0; r < 4; r++)
+        top[r] = -1;
+    for (int j = 0; j < classes; j++) {
+        int at = 4;
+        while (at > 0 && (top[at - 1] < 0 || row[j] > row[top[at - 1]]))
+            at--;
+        if (at >= 4)
+            continue;
+        for (int r = 3; r > at; r--)
+            top[r] = top[r - 1];
+        top[at] = j;
+    }
+}
+
+double infer_row_loss_kind(const real_t *row, int classes, int kind, int y,
+                           int t, real_t *g)
+{
+    if (kind == INFER_CE) {
+        double l = infer_row_loss(row, y, classes, NULL);
+        if (g) {
+            double lo = row_lse(row, classes);
+            for (int j = 0; j < classes; j++)
+                g[j] = (real_t)(exp(row[j] - lo) - (j == y));
+        }
+        return l;
+    }
+    int top[4];
+    top4(row, classes, top);
+    if (g)
+        memset(g, 0, sizeof(real_t) * classes);
+    if (kind == INFER_DLR) {
+        assert(classes >= 3);
+        int other = top[0] == y ? top[1] : top[0];
+        double num = (double)row[y] - row[other];
+        double den = (double)row[top[0]] - row[top[2]] + 1e-12;
+        if (g) {
+            g[y] += (real_t)(-1.0 / den);
+            g[other] += (real_t)(1.0 / den);
+            g[top[0]] += (real_t)(num / (den * den));
+            g[top[2]] -= (real_t)(num / (den * den));
+        }
+        return -num / den;
+    }
+    assert(classes >= 4);
+    double num = (double)row[y] - row[t];
+    double den = (double)row[top[0]] -
+                 0.5 * ((double)row[top[2]] + row[top[3]]) + 1e-12;
+    if (g) {
+        g[y] += (real_t)(-1.0 / den);
+        g[t] += (real_t)(1.0 / den);
+        g[top[0]] += (real_t)(num / (den * den));
+        g[top[2]] -= (real_t)(0.5 * num / (den * den));
+        g[top[3]] -= (real_t)(0.5 * num / (den * den));
+    }
+    return -num / den;
+}
+
+/* The loss of one draw's combined output w->out: per-image losses added to
+ * loss[] (scaled by 1/draws) when not NULL, and for kinds other than CE
+ * their gradients into w->gout.  Returns the sum over images. */
+static double draw_losses(infer_ws *w, const int *y, const int *t, int n,
+                          int kind, int draws, double *loss)
+{
+    int C = w->classes;
+    double total = 0.0;
+    for (int b = 0; b < n; b++) {
+        const real_t *row = w->out + (size_t)b * C;
+        double l = kind == INFER_CE
+                       ? infer_row_loss(row, y[b], C, NULL)
+                       : infer_row_loss_kind(row, C, kind, y[b], t ? t[b] : 0,
+                                             w->gout + (size_t)b * C);
+        if (loss)
+            loss[b] += l / draws;
+        total += l;
+    }
+    return total;
+}
+
+static double loss_grad(infer_ws *w, const real_t *x, const int *y,
+                        const int *t, int n, int mode, int eot, int targeted,
+                        int kind, real_t *dx, double *loss, real_t *logits_out)
 {
     assert(n >= 1 && n <= w->cap);
     advcc_ctx *c = w->ctx;
@@ -191,8 +304,9 @@ double infer_loss_grad(infer_ws *w, const real_t *x, const int *y, int n,
         combine(w, n, passes);
         if (d == 0 && logits_out)
             memcpy(logits_out, w->out, sizeof(real_t) * n * C);
-        for (int b = 0; b < n; b++)
-            total += infer_row_loss(w->out + (size_t)b * C, y[b], C, NULL);
+        if (d == 0 && loss)
+            memset(loss, 0, sizeof(double) * n);
+        total += draw_losses(w, y, t, n, kind, draws, loss);
 
         int direct = passes == 1 && draws == 1;
         if (d == 0 && !direct)
@@ -205,7 +319,9 @@ double infer_loss_grad(infer_ws *w, const real_t *x, const int *y, int n,
                 *c->rng = w->states[k];
                 m->forward(c, x, n, mode, w->replay_out);
             }
-            if (k == passes - 1 || m->ensemble_probs)
+            if (kind != INFER_CE)
+                pass_dlogits_g(w, k, n, scale);
+            else if (k == passes - 1 || m->ensemble_probs)
                 pass_dlogits(w, k, y, n, scale);
             m->backward(c, w->dlogits, 0, direct ? dx : w->dx_pass);
             if (!direct)
@@ -216,4 +332,19 @@ double infer_loss_grad(infer_ws *w, const real_t *x, const int *y, int n,
             *c->rng = after;    /* later draws are fresh */
     }
     return total / ((double)n * draws);
+}
+
+double infer_loss_grad(infer_ws *w, const real_t *x, const int *y, int n,
+                       int mode, int eot, int targeted, real_t *dx,
+                       real_t *logits_out)
+{
+    return loss_grad(w, x, y, NULL, n, mode, eot, targeted, INFER_CE, dx,
+                     NULL, logits_out);
+}
+
+double infer_loss_grad_kind(infer_ws *w, const real_t *x, const int *y,
+                            const int *t, int n, int mode, int eot, int kind,
+                            real_t *dx, double *loss, real_t *logits_out)
+{
+    return loss_grad(w, x, y, t, n, mode, eot, 0, kind, dx, loss, logits_out);
 }

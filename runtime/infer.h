@@ -34,6 +34,7 @@ typedef struct infer_ws {
     real_t *out;            /* [cap][classes]: the combined output */
     real_t *replay_out;     /* [cap][classes]: logits of a replayed pass */
     real_t *dlogits;        /* [cap][classes] */
+    real_t *gout;           /* [cap][classes]: d loss / d combined output */
     real_t *dx_pass;        /* [cap][in_size] */
     double *lse;            /* [passes][cap]: log-sum-exp of each pass's row */
     advcc_rng *states;      /* [passes]: ctx->rng before each pass */
@@ -56,6 +57,29 @@ void infer_logits(infer_ws *w, const real_t *x, int n, int mode,
 double infer_loss_grad(infer_ws *w, const real_t *x, const int *y, int n,
                        int mode, int eot, int targeted, real_t *dx,
                        real_t *logits_out);
+
+/* Losses of infer_loss_grad_kind (docs/METHODS.md 9), on the combined
+ * output z of an image with label y (target t):
+ *   INFER_CE     cross-entropy, as infer_loss_grad;
+ *   INFER_DLR    -(z_y - max_{i!=y} z_i) / (z_pi1 - z_pi3 + 1e-12), with
+ *                z_pi1 >= z_pi2 >= ... the sorted output (3+ classes);
+ *   INFER_DLR_T  -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12)
+ *                (4+ classes).
+ * Each is to be increased by the attack. */
+enum infer_loss { INFER_CE = 0, INFER_DLR, INFER_DLR_T };
+
+/* One row's loss, and into g (when not NULL) its gradient in the row. */
+double infer_row_loss_kind(const real_t *row, int classes, int kind, int y,
+                           int t, real_t *g);
+
+/* Per-image losses loss[n] (the mean over the eot draws) and the input
+ * gradient dx[n][in] of their sum, averaged over eot >= 1 draws, for the
+ * loss kind; t: the targets of INFER_DLR_T (else may be NULL).  Writes the
+ * first draw's combined output into logits_out when not NULL.  Returns the
+ * mean loss. */
+double infer_loss_grad_kind(infer_ws *w, const real_t *x, const int *y,
+                            const int *t, int n, int mode, int eot, int kind,
+                            real_t *dx, double *loss, real_t *logits_out);
 
 /* Cross-entropy of one row of combined output against label y; the
  * predicted class into *pred when not NULL. */

@@ -66,7 +66,52 @@ typedef struct advcc_attack_cfg {
     int init;               /* enum advcc_init */
     int clip;               /* enum advcc_clip */
     int norm;               /* enum advcc_norm */
+    /* The spec's `attack apgd|square|autoattack` (docs/METHODS.md 9): the
+     * method `MODEL attack` runs without --attack; eps, norm, restarts and
+     * eot above are shared with PGD. */
+    int method;             /* enum advcc_attack_method */
+    int loss;               /* apgd: 0 ce, 1 dlr, 2 targeted (DLR) */
+    int iters, targets;     /* apgd */
+    int queries;            /* square */
+    int version;            /* autoattack: 0 by the model, 1 standard, 2 rand */
+    int quick;
 } advcc_attack_cfg;
+
+enum advcc_attack_method {
+    ADVCC_ATTACK_PGD = 0, ADVCC_ATTACK_APGD, ADVCC_ATTACK_SQUARE,
+    ADVCC_ATTACK_AUTOATTACK
+};
+
+/* The layer list: each spec layer in order, with its per-image shapes, so
+ * that an analysis of the network as a function (certify.h: Lipschitz
+ * bounds) can walk it.  Kinds mirror the spec's layer names. */
+enum advcc_layer_kind {
+    ADVCC_LAYER_NORMALIZE = 0,  /* (x - norm_mean[c]) / norm_std[c] */
+    ADVCC_LAYER_CONV,
+    ADVCC_LAYER_BATCHNORM,      /* eval: running statistics, eps 1e-5 */
+    ADVCC_LAYER_RELU,
+    ADVCC_LAYER_AVGPOOL,        /* no padding */
+    ADVCC_LAYER_MAXPOOL,        /* no padding */
+    ADVCC_LAYER_FLATTEN,
+    ADVCC_LAYER_LINEAR,
+    ADVCC_LAYER_NOISE,
+    ADVCC_LAYER_DTRELU,
+    ADVCC_LAYER_PWLINEAR,
+    ADVCC_LAYER_NAIVEDT,
+    ADVCC_LAYER_DDTRELU
+};
+
+typedef struct advcc_layer {
+    const char *name;       /* "conv1", "bn2", "fc3" */
+    int kind;               /* enum advcc_layer_kind */
+    int in_c, in_h, in_w;   /* per image; a feature vector is c x 1 x 1 */
+    int out_c, out_h, out_w;
+    int k, stride, pad;     /* conv and pools (pad: conv only) */
+    /* Indices into tensors[], -1 when absent: conv and linear weight and
+     * bias; batchnorm weight (gamma), bias (beta), running mean and var. */
+    int weight, bias, running_mean, running_var;
+    int wbits;              /* fake-quantised weights: bits; 0: none */
+} advcc_layer;
 
 typedef struct advcc_model advcc_model;
 
@@ -126,6 +171,8 @@ struct advcc_model {
     long feature_slot;
     int feature_c, feature_h, feature_w;
     int ensemble;                   /* inference passes averaged (RSE); 1 otherwise */
+    int n_layers;
+    const advcc_layer *layers;      /* the spec's layers, in order */
     int ensemble_probs;             /* average probabilities, not logits */
     /* What the model is, as key/value pairs ("spec", "specs/quant.net",
      * "quantize", "conv1 8-bit minmax, ...", ...), NULL-terminated; every

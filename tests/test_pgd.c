@@ -535,8 +535,9 @@ static void test_gradient_health(void **state)
 static void test_cfg(void **state)
 {
     (void)state;
-    advcc_attack_cfg a = {1, 8 / 255.0, 2 / 255.0, 4, 0, 0, ADVCC_INIT_GAUSSIAN,
-                          ADVCC_CLIP_PIXEL, ADVCC_LINF};
+    advcc_attack_cfg a = {.present = 1, .eps = 8 / 255.0, .alpha = 2 / 255.0,
+                          .steps = 4, .init = ADVCC_INIT_GAUSSIAN,
+                          .clip = ADVCC_CLIP_PIXEL, .norm = ADVCC_LINF};
     pgd_cfg c;
     pgd_cfg_from_attack(&c, &a);
     assert_float_equal(c.eps, 8 / 255.0, 0);

@@ -485,6 +485,60 @@ static void test_errors_are_all_reported(void **state)
     frontend_free(&fe);
 }
 
+/* `attack apgd|square|autoattack`: their keys only, eps and norm shared
+ * with PGD, the training attack still PGD, a later `attack pgd` back to
+ * PGD. */
+static void test_robust_attacks(void **state)
+{
+    (void)state;
+    frontend fe;
+    char text[2048];
+    snprintf(text, sizeof text, "%s"
+        "  attack apgd eps=4/255 loss=dlr iters=50 restarts=2 eot=3 targets=5\n"
+        "  train adversarial steps=7\n"
+        "}\n"
+        "patch sq { attack square eps=0.5 norm=l2 queries=1000 }\n"
+        "patch aa { attack autoattack version=rand quick=1 }\n"
+        "patch back { attack pgd steps=3 }\n"
+        "model a = m\n"
+        "model b = m + sq\n"
+        "model c = m + aa\n"
+        "model d = m + aa + back\n", small_model);
+    assert_int_equal(compile_text(&fe, text), 0);
+    const ir_model *a = model(&fe, "a");
+    assert_int_equal(a->attack.method, 1);
+    assert_int_equal(a->attack.loss, 1);
+    assert_int_equal(a->attack.iters, 50);
+    assert_int_equal(a->attack.restarts, 2);
+    assert_int_equal(a->attack.eot, 3);
+    assert_int_equal(a->attack.targets, 5);
+    assert_true(a->attack.eps == 4.0 / 255);
+    assert_int_equal(a->attack.steps, 4);        /* PGD's own untouched */
+    assert_int_equal(a->train_attack.method, 0);
+    assert_int_equal(a->train_attack.steps, 7);
+    const ir_model *b = model(&fe, "b");
+    assert_int_equal(b->attack.method, 2);
+    assert_int_equal(b->attack.queries, 1000);
+    assert_int_equal(b->attack.norm, 1);
+    assert_true(b->attack.eps == 0.5);
+    const ir_model *c = model(&fe, "c");
+    assert_int_equal(c->attack.method, 3);
+    assert_int_equal(c->attack.version, 2);
+    assert_int_equal(c->attack.quick, 1);
+    assert_int_equal(model(&fe, "d")->attack.method, 0);
+    assert_int_equal(model(&fe, "d")->attack.steps, 3);
+    frontend_free(&fe);
+    /* keys of another attack, and bad words, are errors */
+    const char *bad[] = {"attack square loss=ce", "attack apgd queries=5",
+                         "attack autoattack iters=3", "attack apgd loss=hinge",
+                         "attack apgd alpha=0.1", "attack fab eps=0.1"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(text, sizeof text, "%s  %s\n}\n", small_model, bad[i]);
+        assert_int_equal(compile_text(&fe, text), -1);
+        frontend_free(&fe);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -492,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_patches_compose),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_settings_merge),
+        cmocka_unit_test(test_robust_attacks),
         cmocka_unit_test(test_macros),
         cmocka_unit_test(test_layer_names),
         cmocka_unit_test(test_insert_and_quantize),

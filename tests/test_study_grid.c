@@ -112,6 +112,20 @@ static void test_settings_and_defaults(void **state)
     strvec_free(&a);
     assert_int_equal(grid_train_images(&g), 50000);
     assert_int_equal(grid_test_images(&g), 10000);
+    assert_int_equal(g.certify, 0);
+    grid_free(&g);
+}
+
+static void test_certify_grid(void **state)
+{
+    (void)state;
+    grid g;
+    char err[512];
+    if (grid_load(&g, "examples/study/certify.grid", err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(g.certify, 1);
+    assert_int_equal(g.models.n, 4);
+    assert_string_equal(g.bin, "build/variants");
     grid_free(&g);
 }
 
@@ -147,6 +161,7 @@ static const struct {
     { "name ..\n", "t.grid:1: error: 'name': '..' has characters other than" },
     { "models a\nseeds 0-100000 5\n", "t.grid:2: error: 'seeds': seed 5 listed twice" },
     { "models a\nseeds 3 1 2 1 3\n", "t.grid:2: error: 'seeds': seed 1 listed twice" },
+    { "certify 2\n", "t.grid:1: error: 'certify': '2' is not 0 or 1" },
     { "models a\nseeds 0\neps 8\nadversarial b\n",
       "t.grid:4: error: 'adversarial': 'b' is not in 'models'" },
     { "models a\nseeds 0\neps 8\ntrain_args z --x 1\n",
@@ -346,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_seed_grid),
         cmocka_unit_test(test_quick_grid),
         cmocka_unit_test(test_settings_and_defaults),
+        cmocka_unit_test(test_certify_grid),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_hostile_files),
         cmocka_unit_test(test_cells),

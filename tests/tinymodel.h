@@ -223,9 +223,12 @@ static inline void tiny_make(tiny_model *t, int kind, int act, double sigma,
     t->m.backward = tiny_backward;
     t->m.regularize = NULL;
     t->m.train = (advcc_train_cfg){0.01, 0.9, 0.0, 16, 1, 0};
-    t->m.attack = (advcc_attack_cfg){1, 8 / 255.0, 2 / 255.0, 4, 1, 1,
-                                     ADVCC_INIT_GAUSSIAN, ADVCC_CLIP_PIXEL,
-                                     ADVCC_LINF};
+    t->m.attack = (advcc_attack_cfg){.present = 1, .eps = 8 / 255.0,
+                                     .alpha = 2 / 255.0, .steps = 4,
+                                     .restarts = 1, .eot = 1,
+                                     .init = ADVCC_INIT_GAUSSIAN,
+                                     .clip = ADVCC_CLIP_PIXEL,
+                                     .norm = ADVCC_LINF};
     t->m.train_attack = t->m.attack;
     t->m.ensemble = ensemble > 1 ? ensemble : 1;
     t->m.ensemble_probs = ensemble_probs;

@@ -297,6 +297,62 @@ static int run_eval(run *r, double eps, result_row *row)
     return rc;
 }
 
+/* Exit status of `MODEL certify` for a model the bound does not apply to
+ * (quantised, noisy): its columns stay empty. */
+#define EXIT_REFUSED 2
+
+/* `MODEL certify` on the cell's checkpoint (grid `certify 1`): certified
+ * accuracy at 36, 72 and 108/255 and the Lipschitz bound into every row. */
+static int run_certify(run *r, result_row *rows, int nrows)
+{
+    const grid *g = r->g;
+    char *checkpoint = path_join(r->dir, "checkpoint.safetensors");
+    char *json = path_join(r->dir, "certify.json");
+    strvec argv = { 0 };
+    strvec_push(&argv, r->binary);
+    strvec_push(&argv, "certify");
+    strvec_push(&argv, "--checkpoint");
+    strvec_push(&argv, checkpoint);
+    strvec_push(&argv, "--threads");
+    strvec_pushf(&argv, "%d", g->threads);
+    strvec_push(&argv, "--dataset");
+    strvec_push(&argv, g->dataset);
+    if (g->test_limit > 0) {
+        strvec_push(&argv, "--limit");
+        strvec_pushf(&argv, "%d", g->test_limit);
+    }
+    strvec_push(&argv, "--json");
+    strvec_push(&argv, json);
+    strvec_push(&argv, "--quiet");
+    int status;
+    int code = run_step(r, "certify", &argv, &status);
+    strvec_free(&argv);
+    int rc = CELL_RUN_FINISHED;
+    json_object cj = { 0 };
+    char err[512];
+    if (code == EXIT_REFUSED) {
+        dprintf(r->log_fd, "### certify refused this model; its columns stay empty\n");
+    } else if (code != 0) {
+        char *why = proc_describe(status);
+        rc = fail(r, "certify: %s; see %s/%s", why, r->dir, CELL_LOG);
+        free(why);
+    } else if (json_read_file(json, &cj, err, sizeof err) != 0) {
+        rc = fail(r, "certify: %s", err);
+    } else {
+        static const struct { int col; const char *key; } keys[] = {
+            { RC_cert_acc_36, "certified_acc_36" }, { RC_cert_acc_72, "certified_acc_72" },
+            { RC_cert_acc_108, "certified_acc_108" }, { RC_lipschitz, "lipschitz" },
+        };
+        for (int i = 0; i < nrows; i++)
+            for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+                result_row_set(&rows[i], keys[k].col, json_get(&cj, keys[k].key));
+        json_free(&cj);
+    }
+    free(json);
+    free(checkpoint);
+    return rc;
+}
+
 static int run_cell_locked(run *r)
 {
     const cell *c = r->c;
@@ -308,6 +364,8 @@ static int run_cell_locked(run *r)
     result_row *rows = xcalloc((size_t)c->neps, sizeof *rows);
     for (int e = 0; e < c->neps && rc == CELL_RUN_FINISHED; e++)
         rc = run_eval(r, r->g->eps[c->eps_first + e], &rows[e]);
+    if (rc == CELL_RUN_FINISHED && r->g->certify)
+        rc = run_certify(r, rows, c->neps);
     if (rc == CELL_RUN_FINISHED)
         rc = write_rows(r, rows, c->neps);
     for (int e = 0; e < c->neps; e++)

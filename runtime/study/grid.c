@@ -203,7 +203,7 @@ enum key {
     K_NAME, K_MODELS, K_ADVERSARIAL, K_SEEDS, K_EPS, K_EPOCHS, K_TRAIN_LIMIT,
     K_TEST_LIMIT, K_DATASET, K_THREADS, K_JOBS, K_BATCH, K_LR, K_ALPHA,
     K_STEPS, K_RESTARTS, K_INIT, K_EOT, K_BIN, K_OUT, K_THROTTLE, K_LOSS_EPS,
-    K_FEATURE_INDEX,
+    K_FEATURE_INDEX, K_CERTIFY,
     K_SINGLE_VALUED_END,
     K_TRAIN_ARGS = K_SINGLE_VALUED_END, K_EVAL_ARGS, K_SBATCH
 };
@@ -212,7 +212,7 @@ static const char *const key_names[] = {
     "name", "models", "adversarial", "seeds", "eps", "epochs", "train_limit",
     "test_limit", "dataset", "threads", "jobs", "batch", "lr", "alpha",
     "steps", "restarts", "init", "eot", "bin", "out", "throttle", "loss_eps",
-    "feature_index", "train_args", "eval_args", "sbatch", NULL
+    "feature_index", "certify", "train_args", "eval_args", "sbatch", NULL
 };
 
 static int parse_line(parser *ps, char **w, int n)
@@ -266,6 +266,12 @@ static int parse_line(parser *ps, char **w, int n)
     case K_EOT:          return parse_int(ps, w[0], v, 1, &g->eot);
     case K_THROTTLE:     return parse_int(ps, w[0], v, 1, &g->throttle);
     case K_FEATURE_INDEX: return parse_int(ps, w[0], v, 0, &g->feature_index);
+    case K_CERTIFY:
+        if (parse_int(ps, w[0], v, 0, &g->certify))
+            return -1;
+        if (g->certify > 1)
+            return error(ps, "'certify': '%s' is not 0 or 1", v);
+        return 0;
     case K_ALPHA:        return parse_budget(ps, w[0], v, &g->alpha);
     case K_LOSS_EPS:     return parse_budget(ps, w[0], v, &g->loss_eps);
     case K_LR: {

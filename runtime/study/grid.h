@@ -15,6 +15,9 @@
  *   train_args MODEL|* ARGS...   eval_args MODEL|* ARGS...
  *   sbatch --time=08:00:00   throttle 4      for `submit`
  *   loss_eps 8   feature_index 0             for the report
+ *   certify 1                                 also `MODEL certify` each cell:
+ *                                             certified accuracy at 36, 72,
+ *                                             108/255 and L in the results
  *
  * Errors are `file:line: error: message`. */
 #ifndef ADVCC_STUDY_GRID_H
@@ -51,6 +54,7 @@ typedef struct grid {
     int throttle;                /* 0: no limit on running array tasks */
     double loss_eps;             /* adversarial cells shown in the loss figure */
     int feature_index;
+    int certify;                 /* run `MODEL certify` in every cell */
 } grid;
 
 /* 0, or -1 with err filled.  Relative bin and out stay relative. */

@@ -15,7 +15,8 @@
     X(attack_success) X(train_eps_255) X(attack) X(alpha_255) X(steps) \
     X(restarts) X(init) X(eot) X(n) X(epochs) X(train_limit) X(test_limit) \
     X(dataset) X(threads) X(train_steps) X(final_loss) X(train_clean_acc) \
-    X(diverged_step) X(train_s) X(attack_s) X(host) X(version) X(cell)
+    X(diverged_step) X(train_s) X(attack_s) X(host) X(version) X(cell) \
+    X(cert_acc_36) X(cert_acc_72) X(cert_acc_108) X(lipschitz)
 
 enum result_column {
 #define RESULT_ENUM(name) RC_##name,

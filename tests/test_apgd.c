@@ -1,0 +1,554 @@
+/* test_apgd.c - APGD, Square and the AutoAttack ensemble on tiny models:
+ * the paper's checkpoints, targets, losses and their gradients, box and
+ * ball, eps 0, exact query counts, the ensemble's worst case, and APGD
+ * against fixed-step PGD. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "apgd.h"
+#include "autoattack.h"
+#include "pgd.h"
+#include "square.h"
+#include "tinymodel.h"
+
+#define K TINY_CLASSES
+#define CAP 8
+
+typedef struct fixture {
+    tiny_model t;
+    advcc_rng noise;
+    advcc_ctx c;
+    infer_ws inf;
+    apgd_ws apgd;
+    square_ws sq;
+} fixture;
+
+static long long forwarded;     /* images through the counting model */
+
+static void counting_forward(advcc_ctx *c, const real_t *x, int batch,
+                             int mode, real_t *logits)
+{
+    forwarded += batch;
+    tiny_forward(c, x, batch, mode, logits);
+}
+
+static void fixture_make(fixture *f, int kind, double sigma, int ensemble,
+                         int probs, uint64_t seed)
+{
+    tiny_make(&f->t, kind, TINY_RELU, sigma, ensemble, probs);
+    f->t.m.forward = counting_forward;
+    rng_seed(&f->noise, seed + 1000);
+    tiny_ctx_make(&f->c, &f->t, CAP, sigma > 0 ? &f->noise : NULL, seed);
+    /* sharper logits than PyTorch's init, so that attacks have work */
+    for (size_t i = 0; i < f->t.m.n_params; i++)
+        f->c.params[i] *= 4;
+    assert_int_equal(infer_init(&f->inf, &f->c), 0);
+    assert_int_equal(apgd_init(&f->apgd, &f->inf), 0);
+    assert_int_equal(square_init(&f->sq, &f->inf), 0);
+}
+
+static void fixture_free(fixture *f)
+{
+    square_free(&f->sq);
+    apgd_free(&f->apgd);
+    infer_free(&f->inf);
+    tiny_ctx_free(&f->c);
+}
+
+static void random_images(real_t *x, int n, advcc_rng *r)
+{
+    for (int i = 0; i < n * TINY_IN; i++) {
+        double u = rng_uniform(r);
+        x[i] = u < 0.1 ? 0 : u > 0.9 ? 1 : (real_t)rng_uniform(r);
+    }
+}
+
+/* The model's own predictions as labels: every image starts correct. */
+static void predicted_labels(fixture *f, const real_t *x, int n, int *y)
+{
+    real_t lg[CAP * K];
+    infer_logits(&f->inf, x, n, ADVCC_EVAL, lg);
+    for (int b = 0; b < n; b++) {
+        y[b] = 0;
+        for (int j = 1; j < K; j++)
+            if (lg[b * K + j] > lg[b * K + y[b]])
+                y[b] = j;
+    }
+}
+
+static int count_wrong(fixture *f, const real_t *x, const int *y, int n)
+{
+    real_t lg[CAP * K];
+    infer_logits(&f->inf, x, n, ADVCC_EVAL, lg);
+    int wrong = 0;
+    for (int b = 0; b < n; b++) {
+        int p = 0;
+        for (int j = 1; j < K; j++)
+            if (lg[b * K + j] > lg[b * K + p])
+                p = j;
+        wrong += p != y[b];
+    }
+    return wrong;
+}
+
+/* The paper's schedule for N_iter = 100, and its shape for others. */
+static void test_checkpoints(void **state)
+{
+    (void)state;
+    int w[APGD_MAX_CHECKPOINTS];
+    const int want[] = {22, 41, 57, 70, 80, 87, 93, 99};
+    assert_int_equal(apgd_checkpoints(100, w, APGD_MAX_CHECKPOINTS), 8);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(w[i], want[i]);
+    /* p_j by the formula in doubles, ceil(p_j N) with a rounding guard */
+    for (int n = 1; n <= 1000; n += 37) {
+        int got = apgd_checkpoints(n, w, APGD_MAX_CHECKPOINTS);
+        double prev = 0, p = 0.22;
+        int count = 0, last = 0;
+        while (p <= 1 + 1e-9) {
+            int wj = (int)ceil(p * n - 1e-9);
+            if (wj > last) {
+                assert_true(count < got);
+                assert_int_equal(w[count], wj);
+                count++;
+                last = wj;
+            }
+            double step = fmax(p - prev - 0.03, 0.06);
+            prev = p;
+            p += step;
+        }
+        assert_int_equal(count, got);
+        for (int i = 1; i < got; i++)
+            assert_true(w[i] > w[i - 1] && w[i] <= n);
+    }
+    assert_int_equal(apgd_checkpoints(0, w, APGD_MAX_CHECKPOINTS), 0);
+}
+
+static void test_targets(void **state)
+{
+    (void)state;
+    const real_t row[6] = {0.5f, 3.0f, -1.0f, 2.0f, 2.5f, 0.1f};
+    int t[6];
+    assert_int_equal(apgd_top_targets(row, 6, 1, 9, t), 5);
+    const int want[] = {4, 3, 0, 5, 2};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(t[i], want[i]);
+    /* label not the top class: still excluded, the top class first */
+    assert_int_equal(apgd_top_targets(row, 6, 3, 2, t), 2);
+    assert_int_equal(t[0], 1);
+    assert_int_equal(t[1], 4);
+}
+
+/* DLR values by hand, and every loss gradient against central differences
+ * of the row loss. */
+static void test_losses(void **state)
+{
+    (void)state;
+    const real_t row[5] = {1.0f, 4.0f, 2.0f, 3.0f, -1.0f};
+    /* y = 2: -(2 - 4) / (4 - 2) = 1; y = 1: -(4 - 3) / 2 = -0.5 */
+    assert_true(fabs(infer_row_loss_kind(row, 5, INFER_DLR, 2, 0, NULL) - 1.0) < 1e-9);
+    assert_true(fabs(infer_row_loss_kind(row, 5, INFER_DLR, 1, 0, NULL) + 0.5) < 1e-9);
+    /* targeted y = 1, t = 0: -(4 - 1) / (4 - (2 + 1) / 2) = -1.2 */
+    assert_true(fabs(infer_row_loss_kind(row, 5, INFER_DLR_T, 1, 0, NULL) + 1.2) < 1e-9);
+    advcc_rng r;
+    rng_seed(&r, 3);
+    for (int trial = 0; trial < 50; trial++) {
+        real_t z[6], g[6], zp[6];
+        for (int j = 0; j < 6; j++)
+            z[j] = (real_t)(3 * rng_normal(&r));
+        int kind = trial % 3, y = (int)rng_below(&r, 6), t = (y + 1 + (int)rng_below(&r, 5)) % 6;
+        infer_row_loss_kind(z, 6, kind, y, t, g);
+        for (int j = 0; j < 6; j++) {
+            double h = 1e-3;
+            memcpy(zp, z, sizeof z);
+            zp[j] = (real_t)(z[j] + h);
+            double up = infer_row_loss_kind(zp, 6, kind, y, t, NULL);
+            zp[j] = (real_t)(z[j] - h);
+            double dn = infer_row_loss_kind(zp, 6, kind, y, t, NULL);
+            assert_true(fabs((up - dn) / (2 * h) - g[j]) < 2e-2 * (1 + fabs(g[j])));
+        }
+    }
+}
+
+/* The input gradient of DLR through an ensemble of noisy passes averaging
+ * probabilities, against central differences with the noise replayed. */
+static void test_input_gradient(void **state)
+{
+    (void)state;
+    for (int probs = 0; probs < 2; probs++)
+        for (int kind = INFER_CE; kind <= INFER_DLR_T; kind++) {
+            fixture f;
+            fixture_make(&f, TINY_MLP, 0.2, 3, probs, 40 + kind);
+            advcc_rng r;
+            rng_seed(&r, 5);
+            real_t x[2 * TINY_IN], dx[2 * TINY_IN];
+            int y[2] = {1, 2}, t[2] = {3, 0};
+            random_images(x, 2, &r);
+            advcc_rng saved = f.noise;
+            double loss[2];
+            infer_loss_grad_kind(&f.inf, x, y, t, 2, ADVCC_EVAL, 1, kind, dx, loss, NULL);
+            for (int i = 0; i < 2 * TINY_IN; i += 7) {
+                double h = 1e-3, l[2], v[2];
+                real_t keep = x[i];
+                for (int s = 0; s < 2; s++) {
+                    x[i] = (real_t)(keep + (s ? -h : h));
+                    f.noise = saved;
+                    infer_loss_grad_kind(&f.inf, x, y, t, 2, ADVCC_EVAL, 1, kind,
+                                         dx + 0 * TINY_IN, l, NULL);
+                    v[s] = l[i / TINY_IN];
+                }
+                x[i] = keep;
+                f.noise = saved;
+                infer_loss_grad_kind(&f.inf, x, y, t, 2, ADVCC_EVAL, 1, kind, dx, loss, NULL);
+                double fd = (v[0] - v[1]) / (2 * h);
+                if (fabs(fd - dx[i]) > 2e-2 * (0.05 + fabs(fd)))
+                    print_message("probs %d kind %d x[%d]: %g by differences, %g\n",
+                                  probs, kind, i, fd, (double)dx[i]);
+                assert_true(fabs(fd - dx[i]) <= 2e-2 * (0.05 + fabs(fd)));
+            }
+            fixture_free(&f);
+        }
+}
+
+static void check_budget(const real_t *x, const real_t *adv, int n, int norm,
+                         double eps)
+{
+    for (int b = 0; b < n; b++) {
+        double sq = 0;
+        for (int j = 0; j < TINY_IN; j++) {
+            real_t a = adv[b * TINY_IN + j], o = x[b * TINY_IN + j];
+            assert_true(a >= 0 && a <= 1);
+            if (norm == ADVCC_LINF)
+                assert_true(fabs((double)a - o) <= eps + 1e-6);
+            sq += ((double)a - o) * ((double)a - o);
+        }
+        if (norm == ADVCC_L2)
+            assert_true(sqrt(sq) <= eps * (1 + 1e-6) + 1e-6);
+    }
+}
+
+/* Every attack, norm and loss keeps box and ball; eps 0 changes nothing. */
+static void test_box_ball_eps0(void **state)
+{
+    (void)state;
+    const double eps_list[] = {0, 2 / 255.0, 8 / 255.0, 0.3, 1};
+    advcc_rng r;
+    rng_seed(&r, 11);
+    for (int trial = 0; trial < 4; trial++) {
+        fixture f;
+        fixture_make(&f, trial % 2 ? TINY_MLP : TINY_LINEAR, trial == 3 ? 0.2 : 0,
+                     trial == 3 ? 2 : 1, trial == 3, 60 + trial);
+        real_t x[CAP * TINY_IN], adv[CAP * TINY_IN], lg[CAP * K];
+        int y[CAP], t[CAP], hit[CAP];
+        long long q[CAP];
+        random_images(x, CAP, &r);
+        predicted_labels(&f, x, CAP, y);
+        infer_logits(&f.inf, x, CAP, ADVCC_EVAL, lg);
+        for (int b = 0; b < CAP; b++)
+            apgd_top_targets(lg + b * K, K, y[b], 1, &t[b]);
+        for (int e = 0; e < 5; e++)
+            for (int norm = 0; norm < 2; norm++) {
+                double eps = eps_list[e];
+                for (int loss = INFER_CE; loss <= INFER_DLR_T; loss++) {
+                    apgd_cfg cfg;
+                    apgd_defaults(&cfg, norm, eps);
+                    cfg.iters = 15;
+                    cfg.loss = loss;
+                    cfg.restarts = 1 + (loss == INFER_DLR);
+                    cfg.eot = trial == 3 ? 2 : 1;
+                    assert_int_equal(apgd_attack(&f.apgd, &cfg, x, y, t, CAP, &r,
+                                                 adv, hit, NULL), 0);
+                    check_budget(x, adv, CAP, norm, eps);
+                    if (eps == 0) {
+                        assert_memory_equal(adv, x, sizeof adv);
+                        for (int b = 0; b < CAP; b++)
+                            assert_true(hit[b] < 0 || trial == 3);
+                    }
+                }
+                if (trial != 3) {
+                    square_cfg s;
+                    square_defaults(&s, eps);
+                    s.norm = norm;
+                    s.queries = 60;
+                    assert_int_equal(square_attack(&f.sq, &s, x, y, CAP, &r, adv,
+                                                   hit, q), 0);
+                    check_budget(x, adv, CAP, norm, eps);
+                    if (eps == 0)
+                        assert_memory_equal(adv, x, sizeof adv);
+                }
+            }
+        fixture_free(&f);
+    }
+}
+
+/* Square: queries per image counted exactly (the model sees exactly their
+ * sum), at most the budget, the full budget for every image not broken,
+ * the broken ones stop at the query that broke them. */
+static void test_square_queries(void **state)
+{
+    (void)state;
+    advcc_rng r;
+    rng_seed(&r, 17);
+    int broken = 0, robust = 0;
+    for (int trial = 0; trial < 6; trial++) {
+        fixture f;
+        fixture_make(&f, TINY_MLP, 0, 1, 0, 80 + trial);
+        real_t x[CAP * TINY_IN], adv[CAP * TINY_IN];
+        int y[CAP], hit[CAP];
+        long long q[CAP];
+        random_images(x, CAP, &r);
+        predicted_labels(&f, x, CAP, y);
+        square_cfg s;
+        square_defaults(&s, trial < 3 ? 4 / 255.0 : 16 / 255.0);
+        if (trial % 2) {
+            s.norm = ADVCC_L2;
+            s.eps *= 8;
+        }
+        s.queries = 100 + 37 * trial;
+        forwarded = 0;
+        assert_int_equal(square_attack(&f.sq, &s, x, y, CAP, &r, adv, hit, q), 0);
+        long long sum = 0;
+        for (int b = 0; b < CAP; b++) {
+            sum += q[b];
+            assert_true(q[b] >= 1 && q[b] <= s.queries);
+            if (hit[b] < 0) {
+                assert_int_equal(q[b], s.queries);
+                robust++;
+            } else {
+                assert_int_equal(q[b], hit[b]);
+                broken++;
+            }
+        }
+        assert_int_equal(forwarded, sum);
+        /* what square_attack reports broken is misclassified */
+        int wrong = count_wrong(&f, adv, y, CAP);
+        int hits = 0;
+        for (int b = 0; b < CAP; b++)
+            hits += hit[b] >= 0;
+        assert_int_equal(wrong, hits);
+        fixture_free(&f);
+    }
+    assert_true(broken > 0 && robust > 0);
+    /* the schedule: p_init until 10/10000 of the run, then halvings */
+    assert_true(square_p(0.8, 10, 10000) == 0.8);
+    assert_true(square_p(0.8, 11, 10000) == 0.4);
+    assert_true(square_p(0.8, 250, 5000) == 0.1);  /* 500 of 10000 */
+    assert_true(square_p(0.8, 9999, 10000) == 0.8 / 512);
+    assert_int_equal(square_side(0.8, 3, 32, 32), 29);
+}
+
+/* On tiny MLPs APGD-CE with 100 iterations breaks at least as many images
+ * as PGD with 100 fixed steps of eps/4 from a random start. */
+static void test_apgd_vs_pgd(void **state)
+{
+    (void)state;
+    advcc_rng r;
+    rng_seed(&r, 23);
+    int apgd_wrong = 0, pgd_wrong = 0;
+    for (int trial = 0; trial < 10; trial++) {
+        fixture f;
+        fixture_make(&f, TINY_MLP, 0, 1, 0, 200 + trial);
+        pgd_ws pgd;
+        assert_int_equal(pgd_init(&pgd, &f.inf), 0);
+        real_t x[CAP * TINY_IN], adv[CAP * TINY_IN];
+        int y[CAP], hit[CAP];
+        random_images(x, CAP, &r);
+        predicted_labels(&f, x, CAP, y);
+        double eps = 0.06;
+        apgd_cfg a;
+        apgd_defaults(&a, ADVCC_LINF, eps);
+        assert_int_equal(apgd_attack(&f.apgd, &a, x, y, NULL, CAP, &r, adv, hit, NULL), 0);
+        apgd_wrong += count_wrong(&f, adv, y, CAP);
+        pgd_cfg p;
+        memset(&p, 0, sizeof p);
+        p.norm = ADVCC_LINF;
+        p.eps = eps;
+        p.alpha = eps / 4;
+        p.steps = 100;
+        p.restarts = 1;
+        p.eot = 1;
+        p.init = ADVCC_INIT_UNIFORM;
+        p.clip = ADVCC_CLIP_PIXEL;
+        p.mode = ADVCC_EVAL;
+        assert_int_equal(pgd_attack(&pgd, &p, x, y, CAP, &r, adv, NULL), 0);
+        pgd_wrong += count_wrong(&f, adv, y, CAP);
+        pgd_free(&pgd);
+        fixture_free(&f);
+    }
+    print_message("apgd-ce broke %d, pgd %d of %d\n", apgd_wrong, pgd_wrong, 10 * CAP);
+    assert_true(apgd_wrong >= pgd_wrong);
+    assert_true(apgd_wrong > 0 && apgd_wrong < 10 * CAP);
+}
+
+/* A data set of n random images labelled by the model. */
+static void make_dataset(fixture *f, int n, advcc_rng *r, advcc_dataset *d)
+{
+    memset(d, 0, sizeof *d);
+    d->n = n;
+    d->c = TINY_C;
+    d->h = TINY_H;
+    d->w = TINY_W;
+    d->classes = K;
+    strcpy(d->name, "tiny");
+    d->pixels = malloc((size_t)n * TINY_IN);
+    d->labels = malloc((size_t)n);
+    for (int i = 0; i < n * TINY_IN; i++)
+        d->pixels[i] = (uint8_t)rng_below(r, 256);
+    for (int s = 0; s < n; s += CAP) {
+        int idx[CAP], y[CAP], b = n - s < CAP ? n - s : CAP;
+        real_t x[CAP * TINY_IN];
+        for (int i = 0; i < b; i++)
+            idx[i] = s + i;
+        dataset_batch(d, idx, b, x, y);
+        predicted_labels(f, x, b, y);
+        /* a few clean mistakes too */
+        for (int i = 0; i < b; i++)
+            d->labels[s + i] = (uint8_t)((s + i) % 11 == 0 ? (y[i] + 1) % K : y[i]);
+    }
+}
+
+static int run_aa(fixture *f, advcc_dataset *d, const int *attacks, int na,
+                  aa_image *img, aa_result *res)
+{
+    aa_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    aa_set_version(&cfg, AA_STANDARD, 1);
+    for (int i = 0; i < na; i++)
+        cfg.attacks[i] = attacks[i];
+    cfg.n_attacks = na;
+    cfg.norm = ADVCC_LINF;
+    cfg.eps = 0.05;
+    cfg.targets = 3;
+    cfg.queries = 200;
+    for (int i = 0; i < d->n; i++)
+        img[i].done = -1;
+    advcc_rng r;
+    rng_seed(&r, 99);
+    char err[256];
+    int rc = aa_evaluate(&f->c, d, &cfg, &r, img, res, err, sizeof err);
+    assert_int_equal(rc, 0);
+    return res->robust_after[na - 1];
+}
+
+/* The ensemble's robust accuracy is never above any one attack's, falls
+ * (weakly) attack by attack, and its per-image records agree with it. */
+static void test_ensemble_worst_case(void **state)
+{
+    (void)state;
+    advcc_rng r;
+    rng_seed(&r, 31);
+    for (int trial = 0; trial < 3; trial++) {
+        fixture f;
+        fixture_make(&f, TINY_MLP, 0, 1, 0, 300 + trial);
+        advcc_dataset d;
+        int n = 40;
+        make_dataset(&f, n, &r, &d);
+        aa_image img[40];
+        aa_result all, one;
+        const int ens[3] = {AA_APGD_CE, AA_APGD_T, AA_SQUARE};
+        int robust = run_aa(&f, &d, ens, 3, img, &all);
+        for (int i = 1; i < 3; i++)
+            assert_true(all.robust_after[i] <= all.robust_after[i - 1]);
+        assert_true(all.robust_after[0] <= all.clean_correct);
+        int count = 0;
+        for (int i = 0; i < n; i++) {
+            count += img[i].clean_ok && img[i].broken_by < 0;
+            if (img[i].broken_by >= 0) {
+                assert_true(img[i].margin <= 0);
+                assert_true(img[i].pert <= 0.05 + 1e-6);
+            }
+            assert_int_equal(img[i].done, 3);
+        }
+        assert_int_equal(count, robust);
+        for (int a = 0; a < 3; a++) {
+            aa_image single[40];
+            int alone = run_aa(&f, &d, &ens[a], 1, single, &one);
+            assert_int_equal(one.clean_correct, all.clean_correct);
+            assert_true(robust <= alone);
+        }
+        dataset_free(&d);
+        fixture_free(&f);
+    }
+}
+
+/* A randomised model: the rand version judges on several draws, and an
+ * image it calls robust is right on each of them. */
+static void test_rand_version(void **state)
+{
+    (void)state;
+    advcc_rng r;
+    rng_seed(&r, 37);
+    fixture f;
+    fixture_make(&f, TINY_MLP, 0.1, 2, 0, 400);
+    assert_true(aa_model_random(&f.c));
+    advcc_dataset d;
+    make_dataset(&f, 24, &r, &d);
+    aa_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    aa_set_version(&cfg, AA_RAND, 1);
+    assert_int_equal(cfg.n_attacks, 2);
+    assert_int_equal(cfg.attacks[1], AA_APGD_DLR);
+    cfg.norm = ADVCC_LINF;
+    cfg.eps = 0.04;
+    aa_image img[24];
+    for (int i = 0; i < 24; i++)
+        img[i].done = -1;
+    aa_result res;
+    char err[256];
+    assert_int_equal(aa_evaluate(&f.c, &d, &cfg, &r, img, &res, err, sizeof err), 0);
+    assert_true(res.robust_after[1] <= res.robust_after[0]);
+    assert_true(res.grads > 0);
+    dataset_free(&d);
+    fixture_free(&f);
+}
+
+static void test_cfg(void **state)
+{
+    (void)state;
+    apgd_cfg a;
+    apgd_defaults(&a, ADVCC_LINF, 8 / 255.0);
+    assert_int_equal(a.iters, 100);
+    assert_int_equal(a.restarts, 1);
+    assert_int_equal(apgd_check_cfg(&a, 10, NULL, 0), 0);
+    a.loss = INFER_DLR_T;
+    assert_int_equal(apgd_check_cfg(&a, 3, NULL, 0), -1);
+    a.loss = INFER_CE;
+    a.eps = 2;
+    assert_int_equal(apgd_check_cfg(&a, 10, NULL, 0), -1);
+    aa_cfg c;
+    memset(&c, 0, sizeof c);
+    aa_set_single(&c, AA_SQUARE, 0);
+    assert_int_equal(c.queries, 5000);
+    c.eps = 0.1;
+    c.norm = ADVCC_L2;
+    assert_int_equal(aa_check_cfg(&c, 10, NULL, 0), 0);
+    c.norm = 7;
+    assert_int_equal(aa_check_cfg(&c, 10, NULL, 0), -1);
+    c.norm = ADVCC_LINF;
+    c.eps = 1.5;
+    assert_int_equal(aa_check_cfg(&c, 10, NULL, 0), -1);
+    assert_int_equal(aa_attack_by_name("apgd-t"), AA_APGD_T);
+    assert_int_equal(aa_attack_by_name("fab"), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_checkpoints),
+        cmocka_unit_test(test_targets),
+        cmocka_unit_test(test_losses),
+        cmocka_unit_test(test_input_gradient),
+        cmocka_unit_test(test_box_ball_eps0),
+        cmocka_unit_test(test_square_queries),
+        cmocka_unit_test(test_apgd_vs_pgd),
+        cmocka_unit_test(test_ensemble_worst_case),
+        cmocka_unit_test(test_rand_version),
+        cmocka_unit_test(test_cfg),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
