@@ -325,7 +325,10 @@ static int note_noise(const options *o, const advcc_ctx *c,
     const advcc_model *m = c->model;
     if (rng_same(before, c->rng))
         return 0;
-    long limit = 64L * o->batch * m->in_c * m->in_h * m->in_w, n;
+    /* Every noise layer draws once per activation of each pass: a bound
+     * far above any model's count per input pixel. */
+    long limit = 4096L * (m->ensemble > 1 ? m->ensemble : 1) * o->batch * m->in_c *
+                 m->in_h * m->in_w, n;
     real_t *xi = noise_drawn(before, c->rng, limit, &n);
     if (!xi) {
         fprintf(stderr, "%s: %s: cannot recount its noise draws\n", progname, tag);
