@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "cli.h"
 #include "numparse.h"
 
@@ -200,4 +201,24 @@ void cli_json_provenance(FILE *fp, const advcc_model *m)
     char buf[8192];
     cli_provenance(m, buf, sizeof buf);
     cli_json_string(fp, buf);
+}
+
+void cli_json_head(FILE *fp, const advcc_model *m, long seed)
+{
+    fprintf(fp, "{\"model\":");
+    cli_json_string(fp, m->name);
+    fprintf(fp, ",\"seed\":%ld,", seed);
+}
+
+void cli_json_tail(FILE *fp, const advcc_model *m, double wall, const char *ckpt)
+{
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    fprintf(fp, "\"wall_s\":%.3f,\"host\":", wall);
+    cli_json_string(fp, host);
+    fprintf(fp, ",\"version\":\"%s\",\"checkpoint\":", ADVCC_VERSION);
+    cli_json_string(fp, ckpt);
+    fprintf(fp, ",\"provenance\":");
+    cli_json_provenance(fp, m);
+    fprintf(fp, "}\n");
 }

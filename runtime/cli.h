@@ -52,5 +52,9 @@ void cli_json_string(FILE *fp, const char *s);
  * version.  cli_json_provenance writes it as a JSON string. */
 void cli_provenance(const advcc_model *m, char *buf, size_t len);
 void cli_json_provenance(FILE *fp, const advcc_model *m);
+/* A result file's JSON object opens with `{"model":NAME,"seed":N,` and
+ * closes with the wall time, host, version, checkpoint and provenance. */
+void cli_json_head(FILE *fp, const advcc_model *m, long seed);
+void cli_json_tail(FILE *fp, const advcc_model *m, double wall, const char *ckpt);
 
 #endif

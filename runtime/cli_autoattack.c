@@ -170,14 +170,11 @@ static int write_json(const char *path, const advcc_model *m, long seed,
                       const aa_result *r, double wall, const char *ckpt)
 {
     atomic_file af;
-    char host[256] = "";
     if (atomic_open(&af, path) != 0)
         return -1;
-    gethostname(host, sizeof host - 1);
     FILE *fp = af.fp;
-    fprintf(fp, "{\"model\":");
-    cli_json_string(fp, m->name);
-    fprintf(fp, ",\"seed\":%ld,\"attack\":\"%s\",", seed, name);
+    cli_json_head(fp, m, seed);
+    fprintf(fp, "\"attack\":\"%s\",", name);
     if (!strcmp(name, "autoattack"))
         fprintf(fp, "\"ensemble\":\"%s\",", version == AA_RAND ? "rand" : "standard");
     fprintf(fp, "\"norm\":\"%s\",\"eps\":%.9g,\"eps_255\":%.6g,\"iters\":%d,"
@@ -190,14 +187,10 @@ static int write_json(const char *path, const advcc_model *m, long seed,
         fprintf(fp, "%s{\"name\":\"%s\",\"robust_acc\":%.6f,\"seconds\":%.3f}",
                 a ? "," : "", aa_attack_name(cfg->attacks[a]),
                 r->n ? (double)r->robust_after[a] / r->n : 0.0, r->seconds[a]);
-    fprintf(fp, "],\"robust_acc\":%.6f,\"gradients\":%lld,\"square_queries\":%lld,"
-                "\"wall_s\":%.3f,\"host\":",
+    fprintf(fp, "],\"robust_acc\":%.6f,\"gradients\":%lld,\"square_queries\":%lld,",
             r->n ? (double)r->robust_after[cfg->n_attacks - 1] / r->n : 0.0,
-            r->grads, r->queries, wall);
-    cli_json_string(fp, host);
-    fprintf(fp, ",\"version\":\"%s\",\"checkpoint\":", ADVCC_VERSION);
-    cli_json_string(fp, ckpt);
-    fprintf(fp, "}\n");
+            r->grads, r->queries);
+    cli_json_tail(fp, m, wall, ckpt);
     return atomic_commit(&af);
 }
 

@@ -107,11 +107,8 @@ static int write_json(const char *path, const advcc_model *m, const char *ckpt,
     if (atomic_open(&af, path) != 0)
         return -1;
     FILE *fp = af.fp;
-    fprintf(fp, "{\"model\":");
-    cli_json_string(fp, m->name);
-    fprintf(fp, ",\"checkpoint\":");
-    cli_json_string(fp, ckpt);
-    fprintf(fp, ",\"n\":%d,\"clean_acc\":%.6f,\"flattened\":%s,\"lipschitz\":%.9g,"
+    cli_json_head(fp, m, 0);
+    fprintf(fp, "\"n\":%d,\"clean_acc\":%.6f,\"flattened\":%s,\"lipschitz\":%.9g,"
                 "\"lipschitz_estimate\":%.9g,\"pairwise\":%s,\"layers\":[",
             n, clean, net->flattened ? "true" : "false", net->lipschitz, net->estimate,
             net->pairwise ? "true" : "false");
@@ -141,7 +138,7 @@ static int write_json(const char *path, const advcc_model *m, const char *ckpt,
                 checked, broken, chk->steps, chk->restarts, scale);
     else
         fprintf(fp, "\"attack_check\":null,");
-    fprintf(fp, "\"wall_s\":%.3f,\"version\":\"%s\"}\n", wall, ADVCC_VERSION);
+    cli_json_tail(fp, m, wall, ckpt);
     return atomic_commit(&af);
 }
 

@@ -68,14 +68,10 @@ static int write_json(const char *path, const advcc_model *m, long seed,
                       const robust_result *r, double wall, const char *ckpt)
 {
     atomic_file af;
-    char host[256] = "";
     if (atomic_open(&af, path) != 0)
         return -1;
-    gethostname(host, sizeof host - 1);
     FILE *fp = af.fp;
-    fprintf(fp, "{\"model\":");
-    cli_json_string(fp, m->name);
-    fprintf(fp, ",\"seed\":%ld,", seed);
+    cli_json_head(fp, m, seed);
     if (adv_file) {
         fprintf(fp, "\"attack\":\"transfer\",\"adv_file\":");
         cli_json_string(fp, adv_file);
@@ -96,13 +92,7 @@ static int write_json(const char *path, const advcc_model *m, long seed,
         fprintf(fp, "\"robust_acc\":%.6f,\"attack_success\":%.6f,\"adv_acc\":%.6f,"
                     "\"grad_zero_share\":%.6f,",
                 r->robust_acc, r->attack_success, r->adv_acc, r->grad_zero_share);
-    fprintf(fp, "\"wall_s\":%.3f,\"host\":", wall);
-    cli_json_string(fp, host);
-    fprintf(fp, ",\"version\":\"%s\",\"checkpoint\":", ADVCC_VERSION);
-    cli_json_string(fp, ckpt);
-    fprintf(fp, ",\"provenance\":");
-    cli_json_provenance(fp, m);
-    fprintf(fp, "}\n");
+    cli_json_tail(fp, m, wall, ckpt);
     return atomic_commit(&af);
 }
 
