@@ -92,13 +92,16 @@ static int layer_expr(const ir_node *n, char *buf, size_t len)
                  emit_real(n->wquant.hi, b, sizeof b));
     switch (n->op) {
     case IR_NORMALIZE: {
-        char mean[400] = "", std[400] = "";
-        int km = 0, ks = 0;
-        for (int c = 0; c < n->in.c; c++) {
-            km += snprintf(mean + km, sizeof mean - (size_t)km, "%s%s", emit_real(n->mean[c], a, sizeof a),
-                           n->in.c == 1 || c + 1 < n->in.c ? ", " : "");
-            ks += snprintf(std + ks, sizeof std - (size_t)ks, "%s%s", emit_real(n->std[c], b, sizeof b),
-                           n->in.c == 1 || c + 1 < n->in.c ? ", " : "");
+        /* At most 16 channels (ir.h), each value under 32 characters and
+         * its separator: the lists always fit. */
+        char mean[16 * 34] = "", std[16 * 34] = "";
+        size_t km = 0, ks = 0;
+        for (int c = 0; c < n->in.c && c < 16; c++) {
+            const char *sep = n->in.c == 1 || c + 1 < n->in.c ? ", " : "";
+            km += (size_t)snprintf(mean + km, sizeof mean - km, "%s%s",
+                                   emit_real(n->mean[c], a, sizeof a), sep);
+            ks += (size_t)snprintf(std + ks, sizeof std - ks, "%s%s",
+                                   emit_real(n->std[c], b, sizeof b), sep);
         }
         snprintf(buf, len, "Normalize((%s), (%s))", mean, std);
         return 0;
@@ -202,7 +205,7 @@ int emit_model_torch(const ir_model *m, FILE *out)
     L(2, "super().__init__()");
     for (int i = 0; i < m->n_nodes; i++) {
         const ir_node *n = &m->nodes[i];
-        char expr[600], a[64];
+        char expr[1200], a[64];
         cite(out, 2, n);
         if (layer_expr(n, expr, sizeof expr) != 0) {
             L(2, "raise NotImplementedError(\"advcc --torch: layer %s: kind %s has no PyTorch "
