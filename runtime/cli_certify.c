@@ -2,8 +2,8 @@
  * from the network's Lipschitz bound (certify.h, docs/METHODS.md 10), and
  * certified accuracy at 36/255, 72/255 and 108/255; optionally a per-image
  * CSV, a JSON summary, a gnuplot figure of certified accuracy against the
- * radius, and an L2 PGD attack of every certified image inside its radius
- * (--attack-check). */
+ * radius, and an L2 attack (PGD, APGD-CE or both) of every certified image
+ * inside its radius (--attack-check). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "apgd.h"
 #include "atomic_file.h"
 #include "certify.h"
 #include "checkpoint.h"
@@ -52,10 +53,13 @@ static void certify_usage(const advcc_model *m, FILE *fp)
             "                     (FILE.dat and FILE.gp kept beside it)\n"
             "  --flattened        bound each conv by its reshaped kernel [co][ci*k*k]:\n"
             "                     NOT an operator norm, for comparison only\n"
-            "  --attack-check     attack every certified image with L2 PGD at eps = its\n"
-            "                     radius and count those broken\n"
+            "  --attack-check     attack every certified image in L2 at eps = its radius\n"
+            "                     and count those broken\n"
+            "  --check-attack A   pgd, apgd (APGD-CE) or both (broken when either\n"
+            "                     breaks it) [both]\n"
             "  --check-steps N    PGD steps of the check [50]\n"
-            "  --check-restarts N PGD restarts of the check [2]\n"
+            "  --check-iters N    APGD iterations of the check [100]\n"
+            "  --check-restarts N restarts of each attack of the check [2]\n"
             "  --check-scale X    attack at eps = X times each radius instead [1]: above 1\n"
             "                     it measures how far past its radius an image breaks\n"
             "  --seed N           seed of the check's random starts [0]\n"
@@ -64,6 +68,20 @@ static void certify_usage(const advcc_model *m, FILE *fp)
             "  --quiet            no progress line\n"
             "  --help             this text\n",
             m->name, m->name, cli_default_dataset(m), LIP_GRAM_ITERS, LIP_POWER_ITERS);
+}
+
+/* The attack check: which attacks, their settings, the radius's multiple. */
+enum { CHECK_PGD = 1, CHECK_APGD = 2 };
+typedef struct check_opts {
+    int attacks;                /* CHECK_* bits */
+    pgd_cfg pgd;
+    apgd_cfg apgd;
+    double scale;
+} check_opts;
+
+static const char *check_name(int attacks)
+{
+    return attacks == (CHECK_PGD | CHECK_APGD) ? "both" : attacks == CHECK_PGD ? "pgd" : "apgd";
 }
 
 typedef struct image_row {
@@ -101,7 +119,7 @@ static int write_csv(const char *path, const image_row *rows, int n)
 static int write_json(const char *path, const advcc_model *m, const char *ckpt,
                       const certify_net *net, const image_row *rows, int n,
                       double clean, double median, int checked, int broken,
-                      const pgd_cfg *chk, double scale, double wall)
+                      const check_opts *chk, double wall)
 {
     atomic_file af;
     if (atomic_open(&af, path) != 0)
@@ -133,9 +151,10 @@ static int write_json(const char *path, const advcc_model *m, const char *ckpt,
                 cert_acc(rows, n, radii[i]));
     fprintf(fp, "\"median_radius\":%.9g,", median);
     if (chk)
-        fprintf(fp, "\"attack_check\":{\"checked\":%d,\"broken\":%d,\"steps\":%d,"
-                    "\"restarts\":%d,\"scale\":%.9g},",
-                checked, broken, chk->steps, chk->restarts, scale);
+        fprintf(fp, "\"attack_check\":{\"checked\":%d,\"broken\":%d,\"attack\":\"%s\","
+                    "\"steps\":%d,\"iters\":%d,\"restarts\":%d,\"scale\":%.9g},",
+                checked, broken, check_name(chk->attacks), chk->pgd.steps, chk->apgd.iters,
+                chk->pgd.restarts, chk->scale);
     else
         fprintf(fp, "\"attack_check\":null,");
     cli_json_tail(fp, m, wall, ckpt);
@@ -217,6 +236,40 @@ done:
     return rc;
 }
 
+/* Attacks image x (label y) inside the L2 ball of radius eps with each of
+ * the check's attacks, the stronger counting: 1 when one of them finds a
+ * misclassified point, 0 when none does, -1 when a setting is invalid. */
+static int check_image(const check_opts *chk, pgd_ws *pgd, apgd_ws *apgd, infer_ws *inf,
+                       double eps, const real_t *x, int y, advcc_rng *rng, real_t *xadv,
+                       real_t *logits)
+{
+    int classes = inf->classes;
+    if (chk->attacks & CHECK_PGD) {
+        pgd_cfg c = chk->pgd;
+        c.eps = eps;
+        c.alpha = 2.5 * eps / c.steps;
+        if (pgd_attack(pgd, &c, x, &y, 1, rng, xadv, NULL) != 0)
+            return -1;
+        int p;
+        infer_logits(inf, xadv, 1, ADVCC_EVAL, logits);
+        infer_row_loss(logits, y, classes, &p);
+        if (p != y)
+            return 1;
+    }
+    if (chk->attacks & CHECK_APGD) {
+        apgd_cfg c = chk->apgd;
+        c.eps = eps;
+        int hit = -1, p;
+        if (apgd_attack(apgd, &c, x, &y, NULL, 1, rng, xadv, &hit, NULL) != 0)
+            return -1;
+        infer_logits(inf, xadv, 1, ADVCC_EVAL, logits);
+        infer_row_loss(logits, y, classes, &p);
+        if (p != y)
+            return 1;
+    }
+    return 0;
+}
+
 int cli_certify(const advcc_model *m, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -230,7 +283,9 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
         {"plot", required_argument, 0, 'P'},
         {"flattened", no_argument, 0, 'f'},
         {"attack-check", no_argument, 0, 'A'},
+        {"check-attack", required_argument, 0, 'a'},
         {"check-steps", required_argument, 0, 'S'},
+        {"check-iters", required_argument, 0, 'I'},
         {"check-restarts", required_argument, 0, 'R'},
         {"check-scale", required_argument, 0, 'X'},
         {"seed", required_argument, 0, 's'},
@@ -242,10 +297,10 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
     };
     const char *ckpt = NULL, *dataset = cli_default_dataset(m), *json = NULL;
     const char *csv = NULL, *plot = NULL;
-    long limit = 0, threads = 0, batch = 100, steps = 50, restarts = 2, seed = 0;
+    long limit = 0, threads = 0, batch = 100, steps = 50, iters = 100, restarts = 2, seed = 0;
     long gram = 0, power = 0;
     double scale = 1;
-    int flattened = 0, check = 0, quiet = 0, c, li = -1;
+    int flattened = 0, check = 0, quiet = 0, attacks = CHECK_PGD | CHECK_APGD, c, li = -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         int bad = 0;
@@ -260,7 +315,15 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
         case 'P': plot = optarg; break;
         case 'f': flattened = 1; break;
         case 'A': check = 1; break;
+        case 'a':
+            attacks = !strcmp(optarg, "pgd")    ? CHECK_PGD
+                      : !strcmp(optarg, "apgd") ? CHECK_APGD
+                      : !strcmp(optarg, "both") ? CHECK_PGD | CHECK_APGD
+                                                : 0;
+            bad = !attacks;
+            break;
         case 'S': bad = cli_int(optarg, 1, 100000, &steps); break;
+        case 'I': bad = cli_int(optarg, 1, 100000, &iters); break;
         case 'R': bad = cli_int(optarg, 1, 1000, &restarts); break;
         case 'X': bad = cli_number(optarg, 0, 1e6, NUM_LO_OPEN, &scale); break;
         case 's': bad = cli_int(optarg, 0, 0x7fffffffL, &seed); break;
@@ -292,9 +355,10 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
     advcc_dataset test = {0};
     if (cli_load_data(m, dataset, 0, (int)limit, &test) != 0)
         return 1;
-    int rc = 1, have_inf = 0, have_pgd = 0;
+    int rc = 1, have_inf = 0, have_pgd = 0, have_apgd = 0;
     infer_ws inf;
     pgd_ws pgd;
+    apgd_ws apgd;
     certify_net net = {0};
     image_row *rows = calloc((size_t)test.n, sizeof *rows);
     const int in_size = m->in_c * m->in_h * m->in_w;
@@ -331,7 +395,8 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
            net.lipschitz, flattened ? " from FLATTENED kernels, not a bound" : "",
            net.estimate, net.pairwise ? "; last layer pairwise" : "");
     if ((have_inf = infer_init(&inf, ctx) == 0) == 0 ||
-        (check && (have_pgd = pgd_init(&pgd, &inf) == 0) == 0)) {
+        (check && (have_pgd = pgd_init(&pgd, &inf) == 0) == 0) ||
+        (check && (have_apgd = apgd_init(&apgd, &inf) == 0) == 0)) {
         fprintf(stderr, "%s: out of memory\n", m->name);
         goto done;
     }
@@ -355,11 +420,16 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
         progress_update(&bar, s + b, NULL);
     }
     progress_end(&bar);
-    pgd_cfg chk = {
-        .norm = ADVCC_L2, .steps = (int)steps, .restarts = (int)restarts, .eot = 1,
-        .init = ADVCC_INIT_UNIFORM, .clip = ADVCC_CLIP_PIXEL, .mean = m->norm_mean,
-        .std = m->norm_std, .targeted = 0, .labels = PGD_LABELS_TRUE, .mode = ADVCC_EVAL,
+    check_opts chk = {
+        .attacks = attacks, .scale = scale,
+        .pgd = {.norm = ADVCC_L2, .steps = (int)steps, .restarts = (int)restarts, .eot = 1,
+                .init = ADVCC_INIT_UNIFORM, .clip = ADVCC_CLIP_PIXEL, .mean = m->norm_mean,
+                .std = m->norm_std, .targeted = 0, .labels = PGD_LABELS_TRUE,
+                .mode = ADVCC_EVAL},
     };
+    apgd_defaults(&chk.apgd, ADVCC_L2, 0);
+    chk.apgd.iters = (int)iters;
+    chk.apgd.restarts = (int)restarts;
     int checked = 0, broken = 0;
     if (check) {
         advcc_rng root, arng;
@@ -374,18 +444,15 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
                 continue;
             /* the ball of the radius itself, capped where it would cover
              * the whole pixel box anyway */
-            chk.eps = fmin(scale * rows[i].radius, sqrt((double)in_size));
-            chk.alpha = 2.5 * chk.eps / chk.steps;
+            double eps = fmin(scale * rows[i].radius, sqrt((double)in_size));
             dataset_batch(&test, &i, 1, x, y);
-            if (pgd_attack(&pgd, &chk, x, y, 1, &arng, xadv, NULL) != 0) {
+            int hit = check_image(&chk, &pgd, &apgd, &inf, eps, x, y[0], &arng, xadv, logits);
+            if (hit < 0) {
                 progress_end(&bar);
                 fprintf(stderr, "%s: the check's attack is invalid\n", m->name);
                 goto done;
             }
-            infer_logits(&inf, xadv, 1, ADVCC_EVAL, logits);
-            int p;
-            infer_row_loss(logits, y[0], m->classes, &p);
-            rows[i].broken = p != y[0];
+            rows[i].broken = hit;
             broken += rows[i].broken;
             progress_update(&bar, ++checked, NULL);
         }
@@ -404,15 +471,15 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
         printf(" %.2f%% at %d/255%s", 100 * cert_acc(rows, test.n, radii[i]),
                (int)lround(radii[i] * 255), i + 1 < N_RADII ? "," : "\n");
     if (check)
-        printf("%s: attack check (L2 PGD, %ld steps, %ld restarts, eps = %g x each radius): "
-               "%d of %d certified images broken\n",
-               m->name, steps, restarts, scale, broken, checked);
+        printf("%s: attack check (L2 %s: PGD %ld steps, APGD-CE %ld iterations, %ld restarts "
+               "each; eps = %g x each radius): %d of %d certified images broken\n",
+               m->name, check_name(attacks), steps, iters, restarts, scale, broken, checked);
     if (csv && write_csv(csv, rows, test.n) != 0) {
         fprintf(stderr, "%s: %s: %s\n", m->name, csv, strerror(errno));
         goto done;
     }
     if (json && write_json(json, m, ckpt, &net, rows, test.n, clean, median, checked,
-                           broken, check ? &chk : NULL, scale, wall) != 0) {
+                           broken, check ? &chk : NULL, wall) != 0) {
         fprintf(stderr, "%s: %s: %s\n", m->name, json, strerror(errno));
         goto done;
     }
@@ -422,6 +489,8 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
     }
     rc = 0;
 done:
+    if (have_apgd)
+        apgd_free(&apgd);
     if (have_pgd)
         pgd_free(&pgd);
     if (have_inf)

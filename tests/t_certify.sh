@@ -20,7 +20,7 @@ grep -q -- '--flattened' "$tmp/help.txt"
     --threads 2 --quiet --out "$tmp/run" > /dev/null
 "$bin/baseline" certify --checkpoint "$tmp/run/checkpoint.safetensors" --limit 100 \
     --threads 2 --quiet --csv "$tmp/c.csv" --json "$tmp/c.json" --plot "$tmp/c.png" \
-    --attack-check --check-steps 10 --check-restarts 1 > "$tmp/out.txt"
+    --attack-check --check-steps 10 --check-iters 10 --check-restarts 1 > "$tmp/out.txt"
 cat "$tmp/out.txt"
 grep -q 'Lipschitz bound L' "$tmp/out.txt"
 grep -q 'certified accuracy' "$tmp/out.txt"
@@ -32,6 +32,22 @@ for k in '"lipschitz":' '"certified_acc":\[' '"certified_acc_36":' '"layers":\['
     grep -q "$k" "$tmp/c.json" || { echo "JSON lacks $k"; exit 1; }
 done
 grep -q '"broken":0,' "$tmp/c.json" || { echo "a certified image was broken"; exit 1; }
+grep -q '"attack":"both"' "$tmp/c.json" || { echo "the check is not PGD and APGD"; exit 1; }
+# the check can fail: far outside the radii (eps capped at the whole box) APGD
+# alone breaks every certified image
+"$bin/baseline" certify --checkpoint "$tmp/run/checkpoint.safetensors" --limit 100 \
+    --threads 2 --quiet --json "$tmp/far.json" --attack-check --check-attack apgd \
+    --check-iters 20 --check-restarts 1 --check-scale 1e6 > /dev/null
+grep -q '"attack":"apgd"' "$tmp/far.json" || { echo "the check is not APGD"; exit 1; }
+far=$(sed 's/.*"attack_check":{"checked":\([0-9]*\),"broken":\([0-9]*\),.*/\1 \2/' "$tmp/far.json")
+set -- $far
+[ "$1" -gt 0 ] && [ "$1" = "$2" ] || { echo "in the whole box $2 of $1 broken"; exit 1; }
+set +e
+"$bin/baseline" certify --checkpoint "$tmp/run/checkpoint.safetensors" --attack-check \
+    --check-attack fgsm > /dev/null 2> "$tmp/err.txt"
+code=$?
+set -e
+[ $code -eq 2 ] && grep -q 'check-attack' "$tmp/err.txt" || { echo "bad --check-attack: $code"; exit 1; }
 [ -s "$tmp/c.dat" ] && [ -s "$tmp/c.gp" ] || { echo "no figure data"; exit 1; }
 if command -v gnuplot > /dev/null; then
     [ -s "$tmp/c.png" ] || { echo "no figure"; exit 1; }
