@@ -1,4 +1,4 @@
-/* square.c - the L-infinity Square attack, querying only the images not
+/* square.c - the Square attack, L-infinity and L2, querying only the images not
  * yet misclassified. */
 #include <assert.h>
 #include <math.h>
@@ -124,13 +124,70 @@ static real_t box(double v)
     return (real_t)(v < 0 ? 0 : v > 1 ? 1 : v);
 }
 
+/* Queries the starting points w->xbest of all n images: margins, which
+ * are still classified right, one query each. */
+static void square_start(square_ws *w, const square_cfg *cfg, const int *y, int n,
+                         int *hit_query, long long *queries)
+{
+    int C = w->inf->classes;
+    infer_logits(w->inf, w->xbest, n, cfg->mode, w->logits);
+    for (int b = 0; b < n; b++) {
+        queries[b] = 1;
+        const real_t *row = w->logits + (size_t)b * C;
+        w->margin[b] = square_margin(row, C, y[b]);
+        w->live[b] = !misclassified(row, C, y[b]);
+        hit_query[b] = w->live[b] ? -1 : 1;
+    }
+}
+
+/* The images still classified right, into w->idx; returns their count. */
+static int square_live(square_ws *w, int n)
+{
+    int k = 0;
+    for (int b = 0; b < n; b++)
+        if (w->live[b])
+            w->idx[k++] = b;
+    return k;
+}
+
+/* Queries the k candidates w->cand (candidate j for image w->idx[j]) and
+ * keeps each that lowers its image's margin or misclassifies it; with
+ * delta (L2), the kept point's perturbation, box included, is stored
+ * there. */
+static void square_accept(square_ws *w, const square_cfg *cfg, const real_t *x,
+                          const int *y, int k, double *delta, int *hit_query,
+                          long long *queries)
+{
+    int C = w->inf->classes, d = w->in_size;
+    infer_logits(w->inf, w->cand, k, cfg->mode, w->logits);
+    for (int j = 0; j < k; j++) {
+        int b = w->idx[j];
+        queries[b]++;
+        const real_t *row = w->logits + (size_t)j * C;
+        double mg = square_margin(row, C, y[b]);
+        int miss = misclassified(row, C, y[b]);
+        if (mg < w->margin[b] || miss) {
+            real_t *best = w->xbest + (size_t)b * d;
+            w->margin[b] = mg;
+            memcpy(best, w->cand + (size_t)j * d, sizeof(real_t) * d);
+            if (delta)
+                for (int i = 0; i < d; i++)
+                    delta[(size_t)b * d + i] = (double)best[i] - x[(size_t)b * d + i];
+        }
+        if (miss) {
+            w->live[b] = 0;
+            hit_query[b] = (int)queries[b];
+        }
+    }
+}
+
 static int square_linf(square_ws *w, const square_cfg *cfg, const real_t *x,
                        const int *y, int n, advcc_rng *rng, real_t *xadv,
                        int *hit_query, long long *queries)
 {
     infer_ws *inf = w->inf;
     const advcc_model *m = inf->ctx->model;
-    int C = inf->classes, d = w->in_size;
+    int d = w->in_size;
     int ch = m->in_c, h = m->in_h, wd = m->in_w;
     size_t bytes = sizeof(real_t) * d;
 
@@ -147,20 +204,10 @@ static int square_linf(square_ws *w, const square_cfg *cfg, const real_t *x,
                 }
             }
     }
-    infer_logits(inf, w->xbest, n, cfg->mode, w->logits);
-    for (int b = 0; b < n; b++) {
-        queries[b] = 1;
-        const real_t *row = w->logits + (size_t)b * C;
-        w->margin[b] = square_margin(row, C, y[b]);
-        w->live[b] = !misclassified(row, C, y[b]);
-        hit_query[b] = w->live[b] ? -1 : 1;
-    }
+    square_start(w, cfg, y, n, hit_query, queries);
 
     for (int it = 0; it < cfg->queries - 1; it++) {
-        int k = 0;
-        for (int b = 0; b < n; b++)
-            if (w->live[b])
-                w->idx[k++] = b;
+        int k = square_live(w, n);
         if (k == 0)
             break;
         int s = square_side(square_p(cfg->p_init, it, cfg->queries), ch, h, wd);
@@ -181,22 +228,7 @@ static int square_linf(square_ws *w, const square_cfg *cfg, const real_t *x,
                     }
             }
         }
-        infer_logits(inf, w->cand, k, cfg->mode, w->logits);
-        for (int j = 0; j < k; j++) {
-            int b = w->idx[j];
-            queries[b]++;
-            const real_t *row = w->logits + (size_t)j * C;
-            double mg = square_margin(row, C, y[b]);
-            int miss = misclassified(row, C, y[b]);
-            if (mg < w->margin[b] || miss) {
-                w->margin[b] = mg;
-                memcpy(w->xbest + (size_t)b * d, w->cand + (size_t)j * d, bytes);
-            }
-            if (miss) {
-                w->live[b] = 0;
-                hit_query[b] = (int)queries[b];
-            }
-        }
+        square_accept(w, cfg, x, y, k, NULL, hit_query, queries);
     }
     memcpy(xadv, w->xbest, bytes * n);
     return 0;
@@ -280,7 +312,7 @@ static int square_l2(square_ws *w, const square_cfg *cfg, const real_t *x,
 {
     infer_ws *inf = w->inf;
     const advcc_model *m = inf->ctx->model;
-    int C = inf->classes, d = w->in_size;
+    int d = w->in_size;
     int ch = m->in_c, h = m->in_h, wd = m->in_w, plane = h * wd;
     size_t bytes = sizeof(real_t) * d;
     double *delta = malloc(sizeof(double) * (size_t)n * d);
@@ -312,19 +344,9 @@ static int square_l2(square_ws *w, const square_cfg *cfg, const real_t *x,
         for (int i = 0; i < d; i++)
             dl[i] = (double)w->xbest[(size_t)b * d + i] - x[(size_t)b * d + i];
     }
-    infer_logits(inf, w->xbest, n, cfg->mode, w->logits);
-    for (int b = 0; b < n; b++) {
-        queries[b] = 1;
-        const real_t *row = w->logits + (size_t)b * C;
-        w->margin[b] = square_margin(row, C, y[b]);
-        w->live[b] = !misclassified(row, C, y[b]);
-        hit_query[b] = w->live[b] ? -1 : 1;
-    }
+    square_start(w, cfg, y, n, hit_query, queries);
     for (int it = 0; it < cfg->queries - 1; it++) {
-        int k = 0;
-        for (int b = 0; b < n; b++)
-            if (w->live[b])
-                w->idx[k++] = b;
+        int k = square_live(w, n);
         if (k == 0)
             break;
         double p = square_p(cfg->p_init, it, cfg->queries);
@@ -384,25 +406,7 @@ static int square_l2(square_ws *w, const square_cfg *cfg, const real_t *x,
             }
             l2_point(cand, x + (size_t)b * d, cfg->eps, d, w->cand + (size_t)j * d);
         }
-        infer_logits(inf, w->cand, k, cfg->mode, w->logits);
-        for (int j = 0; j < k; j++) {
-            int b = w->idx[j];
-            queries[b]++;
-            const real_t *row = w->logits + (size_t)j * C;
-            double mg = square_margin(row, C, y[b]);
-            int miss = misclassified(row, C, y[b]);
-            if (mg < w->margin[b] || miss) {
-                w->margin[b] = mg;
-                memcpy(w->xbest + (size_t)b * d, w->cand + (size_t)j * d, bytes);
-                for (int i = 0; i < d; i++)
-                    delta[(size_t)b * d + i] = (double)w->xbest[(size_t)b * d + i] -
-                                               x[(size_t)b * d + i];
-            }
-            if (miss) {
-                w->live[b] = 0;
-                hit_query[b] = (int)queries[b];
-            }
-        }
+        square_accept(w, cfg, x, y, k, delta, hit_query, queries);
     }
     memcpy(xadv, w->xbest, bytes * n);
     free(delta);
