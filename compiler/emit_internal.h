@@ -87,7 +87,8 @@ void emit_group_conv(FILE *out, const emit_plan *p, const emit_group *g);
 void emit_group_linear(FILE *out, const emit_plan *p, const emit_group *g);
 void emit_group_other(FILE *out, const emit_plan *p, const emit_group *g);
 
-/* s as a C string literal (quotes included) into buf. */
+/* s as a C string literal (quotes included) into buf; control bytes as
+ * octal escapes, so it is a Python string literal too. */
 const char *emit_c_string(const char *s, char *buf, size_t len);
 
 /* emit_quant.c: a conv or linear group's fake-quantised weight. */

@@ -18,27 +18,6 @@
 /* compiler/torch_prelude.py, embedded by the build (compiler.mk). */
 extern const char advcc_torch_prelude[];
 
-/* s as a Python string literal. */
-static const char *py_string(const char *s, char *buf, size_t len)
-{
-    size_t j = 0;
-    buf[j++] = '"';
-    for (; *s && j + 6 < len; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            buf[j++] = '\\';
-            buf[j++] = (char)c;
-        } else if (c < 0x20 || c == 0x7f) {
-            j += (size_t)snprintf(buf + j, len - j, "\\x%02x", c);
-        } else {
-            buf[j++] = (char)c;
-        }
-    }
-    buf[j++] = '"';
-    buf[j] = 0;
-    return buf;
-}
-
 /* A comment citing the spec line of a node. */
 static void cite(FILE *out, int indent, const ir_node *n)
 {
@@ -178,14 +157,14 @@ int emit_model_torch(const ir_model *m, FILE *out)
     L(0, "%s", "");
     L(0, "%s", "");
     L(0, "# ---- the model %s ----", m->name);
-    L(0, "MODEL_NAME = %s", py_string(m->name, s1, sizeof s1));
-    L(0, "SPEC = %s", py_string(m->source ? m->source : "?", s1, sizeof s1));
+    L(0, "MODEL_NAME = %s", emit_c_string(m->name, s1, sizeof s1));
+    L(0, "SPEC = %s", emit_c_string(m->source ? m->source : "?", s1, sizeof s1));
     L(0, "INPUT_SHAPE = (%d, %d, %d)", m->input.c, m->input.h, m->input.w);
     L(0, "CLASSES = %d", m->classes);
     L(0, "# What the model is (the metadata of its advcc checkpoints).");
     L(0, "DESCRIPTION = {");
     for (int i = 0; i < nkv; i++)
-        L(1, "%s: %s,", py_string(kv[i].key, s1, sizeof s1), py_string(kv[i].value, s2, sizeof s2));
+        L(1, "%s: %s,", emit_c_string(kv[i].key, s1, sizeof s1), emit_c_string(kv[i].value, s2, sizeof s2));
     L(0, "}");
     static const char *inits[] = {"none", "gaussian", "uniform"};
     L(0, "# The spec's evaluation attack, in pixel units.");
