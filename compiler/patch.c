@@ -32,9 +32,12 @@ static int target_match(const build *b, const ast_name *t, unsigned char *hit)
     return n;
 }
 
-/* The layers all targets match, in hit[] (n_layers entries, caller frees);
- * NULL after reporting a target that matches nothing, or a matched layer
- * that is not conv or linear when `weights_only`. */
+/* The layers the targets match, in hit[] (n_layers entries, caller frees).
+ * A layer kind the model lacks is passed over, so one patch serves models
+ * of different make (`quantize conv, linear` on an MLP); NULL after
+ * reporting a layer name that matches nothing, targets that together match
+ * no layer, or a matched layer that is not conv or linear when
+ * `weights_only`. */
 static unsigned char *targets_match(const build *b, const ast_stmt *st, const char *what,
                                     int weights_only)
 {
@@ -42,13 +45,20 @@ static unsigned char *targets_match(const build *b, const ast_stmt *st, const ch
     unsigned char *one = calloc((size_t)b->n_layers + 1, 1);
     if (!hit || !one)
         abort();
-    int errors = 0;
+    int errors = 0, matched = 0;
+    char kinds[256] = "";
     for (const ast_name *t = st->targets; t && !b->check_only; t = t->next) {
         memset(one, 0, (size_t)b->n_layers + 1);
-        if (target_match(b, t, one) == 0) {
+        int n = target_match(b, t, one);
+        matched += n;
+        if (n == 0 && !layer_kind_find(t->name)) {
             diag_error(t->loc, "'%s' matches no layer of model '%s'", t->name, b->name);
             errors++;
             continue;
+        }
+        if (n == 0) {
+            size_t len = strlen(kinds);
+            snprintf(kinds + len, sizeof kinds - len, "%s%s", len ? " or " : "", t->name);
         }
         for (int i = 0; i < b->n_layers; i++) {
             if (!one[i])
@@ -62,6 +72,11 @@ static unsigned char *targets_match(const build *b, const ast_stmt *st, const ch
             }
             hit[i] = 1;
         }
+    }
+    if (!errors && !matched && st->targets && !b->check_only) {
+        diag_error(st->targets->loc, "'%s' matches no layer of model '%s': it has no %s layer",
+                   st->targets->name, b->name, kinds);
+        errors++;
     }
     free(one);
     if (errors) {

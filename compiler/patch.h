@@ -2,7 +2,9 @@
  * regularize, insert (and train, attack, ensemble, which merge settings).
  * They make up patches (`model adv_quant = baseline + adv + quant`) and may
  * also close a model's own body.  Their TARGETS are layer kinds or layer
- * names; a target that matches no layer is an error. */
+ * names; a statement applies to the layers of the kinds the model has, and
+ * it is an error when a name matches no layer or the targets together match
+ * none. */
 #ifndef ADVCC_PATCH_H
 #define ADVCC_PATCH_H
 
