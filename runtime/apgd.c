@@ -179,6 +179,19 @@ void apgd_project(int norm, double eps, const real_t *x, real_t *v, int d)
         v[i] = clamp(v[i], 0, 1);
 }
 
+double apgd_distance(int norm, const real_t *x, const real_t *v, int d)
+{
+    double r = 0.0;
+    for (int i = 0; i < d; i++) {
+        double e = fabs((double)v[i] - x[i]);
+        if (norm == ADVCC_LINF)
+            r = e > r ? e : r;
+        else
+            r += e * e;
+    }
+    return norm == ADVCC_LINF ? r : sqrt(r);
+}
+
 /* x0: uniform in the Linf ball, or x + eps u with u a uniform direction. */
 static void start_point(const apgd_cfg *cfg, const real_t *x, int d,
                         advcc_rng *rng, real_t *v)

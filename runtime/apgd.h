@@ -65,6 +65,9 @@ int apgd_top_targets(const real_t *row, int classes, int y, int k, int *out);
  * the box [0, 1]: the L2 ball first, then the box, which keeps the point in
  * the ball when x is in the box. */
 void apgd_project(int norm, double eps, const real_t *x, real_t *v, int d);
+/* ||v - x|| (L-inf or L2) over one image of d values, in double: the
+ * perturbation's norm as every attack's budget check and record see it. */
+double apgd_distance(int norm, const real_t *x, const real_t *v, int d);
 
 /* 0, or -1 when out of memory.  inf must outlive w. */
 int apgd_init(apgd_ws *w, infer_ws *inf);

@@ -229,6 +229,14 @@ double infer_row_loss_kind(const real_t *row, int classes, int kind, int y,
         }
         return l;
     }
+    if (kind == INFER_DIFF_T) {
+        if (g) {
+            memset(g, 0, sizeof(real_t) * classes);
+            g[t] += 1;
+            g[y] -= 1;
+        }
+        return (double)row[t] - row[y];
+    }
     int top[4];
     top4(row, classes, top);
     if (g)
