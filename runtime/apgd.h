@@ -48,6 +48,12 @@ typedef struct apgd_ws {
 /* The paper's defaults: 100 iterations, 1 restart, CE, rho = momentum =
  * 0.75, no EOT. */
 void apgd_defaults(apgd_cfg *cfg, int norm, double eps);
+/* What the iterative attacks of the eps ball (APGD, FAB-T) check alike: a
+ * known norm, eps finite and >= 0 (at most 1 for L-inf: pixels are in
+ * [0, 1]), iterations >= 0, restarts >= 1, and passes that leave BatchNorm's
+ * running statistics alone.  NULL, or what is wrong. */
+const char *apgd_check_common(int norm, double eps, int iters, int restarts,
+                              int mode);
 /* 0, or -1 with the reason in err. */
 int apgd_check_cfg(const apgd_cfg *cfg, int classes, char *err, size_t errlen);
 

@@ -189,7 +189,8 @@ static void record(aa_ws *w, const aa_cfg *cfg, int ai, aa_image *img,
     for (int b = 0; b < n; b++) {
         aa_image *im = &img[idx[b]];
         im->margin = w->margin[b];
-        im->pert = apgd_distance(cfg->norm, xs + (size_t)b * d, xa + (size_t)b * d, d);
+        im->pert = apgd_distance(cfg->norm, xs + (size_t)b * d,
+                                 xa + (size_t)b * d, d);
         if (w->broken[b]) {
             im->broken_by = ai;
             im->at = hit[b] >= 0 ? hit[b] : fallback_at;

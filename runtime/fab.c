@@ -24,25 +24,16 @@ void fab_defaults(fab_cfg *cfg, int norm, double eps)
 
 int fab_check_cfg(const fab_cfg *cfg, char *err, size_t errlen)
 {
-    const char *why = NULL;
-    if (cfg->norm != ADVCC_LINF && cfg->norm != ADVCC_L2)
-        why = "unknown norm";
-    else if (!(cfg->eps >= 0) || !isfinite(cfg->eps))
-        why = "eps must be a finite number >= 0";
-    else if (cfg->norm == ADVCC_LINF && cfg->eps > 1)
-        why = "eps of an Linf attack must be at most 1 (pixels are in [0, 1])";
-    else if (cfg->iters < 0)
-        why = "iterations must be >= 0";
-    else if (cfg->restarts < 1)
-        why = "restarts must be >= 1";
-    else if (!(cfg->alpha_max > 0 && cfg->alpha_max <= 1))
-        why = "alpha_max must be in (0, 1]";
-    else if (!(cfg->eta >= 1 && isfinite(cfg->eta)))
-        why = "eta must be a finite number >= 1";
-    else if (!(cfg->beta > 0 && cfg->beta < 1))
-        why = "beta must be in (0, 1)";
-    else if (cfg->mode == ADVCC_TRAIN)
-        why = "attack passes must not update BatchNorm running statistics";
+    const char *why = apgd_check_common(cfg->norm, cfg->eps, cfg->iters,
+                                        cfg->restarts, cfg->mode);
+    if (!why) {
+        if (!(cfg->alpha_max > 0 && cfg->alpha_max <= 1))
+            why = "alpha_max must be in (0, 1]";
+        else if (!(cfg->eta >= 1 && isfinite(cfg->eta)))
+            why = "eta must be a finite number >= 1";
+        else if (!(cfg->beta > 0 && cfg->beta < 1))
+            why = "beta must be in (0, 1)";
+    }
     if (why) {
         if (err && errlen)
             snprintf(err, errlen, "fab: %s", why);
@@ -157,38 +148,32 @@ int fab_init(fab_ws *w, infer_ws *inf)
     w->inf = inf;
     w->cap = inf->cap;
     w->in_size = inf->in_size;
+    /* two blocks: the batch's images and logits; the per-image numbers
+     * and one image's double-precision work */
     size_t in_n = (size_t)w->cap * w->in_size, d = (size_t)w->in_size;
-    w->xk = malloc(sizeof(real_t) * in_n);
-    w->grad = malloc(sizeof(real_t) * in_n);
-    w->best = malloc(sizeof(real_t) * in_n);
-    w->logits = malloc(sizeof(real_t) * (size_t)w->cap * inf->classes);
-    w->f = malloc(sizeof(double) * w->cap);
-    w->best_norm = malloc(sizeof(double) * w->cap);
-    w->t = malloc(sizeof(double) * d);
-    w->w = malloc(sizeof(double) * d);
-    w->d_k = malloc(sizeof(double) * d);
-    w->d_0 = malloc(sizeof(double) * d);
+    size_t lg_n = (size_t)w->cap * inf->classes;
+    w->xk = malloc(sizeof(real_t) * (3 * in_n + lg_n));
+    w->f = malloc(sizeof(double) * (2 * (size_t)w->cap + 4 * d));
     w->brk = malloc(sizeof(fab_break) * d);
-    if (!w->xk || !w->grad || !w->best || !w->logits || !w->f ||
-        !w->best_norm || !w->t || !w->w || !w->d_k || !w->d_0 || !w->brk) {
+    if (!w->xk || !w->f || !w->brk) {
         fab_free(w);
         return -1;
     }
+    w->grad = w->xk + in_n;
+    w->best = w->grad + in_n;
+    w->logits = w->best + in_n;
+    w->best_norm = w->f + w->cap;
+    w->t = w->best_norm + w->cap;
+    w->w = w->t + d;
+    w->d_k = w->w + d;
+    w->d_0 = w->d_k + d;
     return 0;
 }
 
 void fab_free(fab_ws *w)
 {
     free(w->xk);
-    free(w->grad);
-    free(w->best);
-    free(w->logits);
     free(w->f);
-    free(w->best_norm);
-    free(w->t);
-    free(w->w);
-    free(w->d_k);
-    free(w->d_0);
     free(w->brk);
     memset(w, 0, sizeof *w);
 }
@@ -246,15 +231,6 @@ static void fab_step(fab_ws *w, const fab_cfg *cfg, const real_t *x,
     }
 }
 
-static int misclassified(const real_t *row, int classes, int y)
-{
-    int pred = 0;
-    for (int j = 1; j < classes; j++)
-        if (row[j] > row[pred])
-            pred = j;
-    return pred != y;
-}
-
 /* A misclassified point xk of image b found at iteration `it`: kept when
  * closer than any before; the search then steps back towards x. */
 static void found(fab_ws *w, const fab_cfg *cfg, const real_t *x, real_t *xk,
@@ -299,19 +275,22 @@ int fab_attack(fab_ws *w, const fab_cfg *cfg, const real_t *x, const int *y,
             if (grads)
                 *grads += n;
             /* the start x itself, when the model already gets it wrong */
-            if (r == 0 && k == 0)
-                for (int b = 0; b < n; b++)
-                    if (misclassified(w->logits + (size_t)b * C, C, y[b]))
-                        found(w, cfg, x + (size_t)b * d, w->xk + (size_t)b * d,
-                              b, 0, hit_iter);
-            for (int b = 0; b < n; b++)
-                fab_step(w, cfg, x + (size_t)b * d, w->xk + (size_t)b * d,
-                         w->grad + (size_t)b * d, w->f[b]);
+            for (int b = 0; r == 0 && k == 0 && b < n; b++) {
+                size_t o = (size_t)b * d;
+                if (infer_misclassified(w->logits + (size_t)b * C, C, y[b]))
+                    found(w, cfg, x + o, w->xk + o, b, 0, hit_iter);
+            }
+            for (int b = 0; b < n; b++) {
+                size_t o = (size_t)b * d;
+                fab_step(w, cfg, x + o, w->xk + o, w->grad + o, w->f[b]);
+            }
             infer_logits(inf, w->xk, n, cfg->mode, w->logits);
-            for (int b = 0; b < n; b++)
-                if (misclassified(w->logits + (size_t)b * C, C, y[b]))
-                    found(w, cfg, x + (size_t)b * d, w->xk + (size_t)b * d, b,
-                          r * cfg->iters + k + 1, hit_iter);
+            for (int b = 0; b < n; b++) {
+                size_t o = (size_t)b * d;
+                if (infer_misclassified(w->logits + (size_t)b * C, C, y[b]))
+                    found(w, cfg, x + o, w->xk + o, b, r * cfg->iters + k + 1,
+                          hit_iter);
+            }
         }
     }
     for (int b = 0; b < n; b++) {

@@ -49,9 +49,9 @@ typedef struct fab_break {
 typedef struct fab_ws {
     infer_ws *inf;
     int cap, in_size;
-    real_t *xk, *grad, *best, *logits;
-    double *f, *best_norm;
-    double *t, *w, *d_k, *d_0;      /* one image, in double */
+    real_t *xk, *grad, *best, *logits;  /* one block, owned by xk */
+    double *f, *best_norm;              /* one block with the next, by f */
+    double *t, *w, *d_k, *d_0;          /* one image, in double */
     fab_break *brk;
 } fab_ws;
 
@@ -64,7 +64,8 @@ int fab_check_cfg(const fab_cfg *cfg, char *err, size_t errlen);
  * When the plane misses the box, writes the move to the box's point that
  * comes closest to it (every coordinate with w_i != 0 pushed to the bound
  * that moves w . z towards b) and returns 0.  Coordinates with w_i = 0
- * (|w_i| <= 1e-150) do not move.  Expected time O(d); scratch holds d entries. */
+ * (|w_i| <= 1e-150) do not move.  Expected time O(d); scratch holds d
+ * entries. */
 int fab_project(int norm, const double *t, const double *w, double b, int d,
                 fab_break *scratch, double *delta);
 

@@ -129,6 +129,15 @@ static void combine(infer_ws *w, int n, int passes)
         }
 }
 
+int infer_misclassified(const real_t *row, int classes, int y)
+{
+    int pred = 0;
+    for (int j = 1; j < classes; j++)
+        if (row[j] > row[pred])
+            pred = j;
+    return pred != y;
+}
+
 double infer_row_loss(const real_t *row, int y, int classes, int *pred)
 {
     return softmax_xent(row, &y, 1, classes, NULL, pred);

@@ -83,6 +83,9 @@ double infer_loss_grad_kind(infer_ws *w, const real_t *x, const int *y,
                             const int *t, int n, int mode, int eot, int kind,
                             real_t *dx, double *loss, real_t *logits_out);
 
+/* 1 when the largest entry of row (the first of equal ones) is not y. */
+int infer_misclassified(const real_t *row, int classes, int y);
+
 /* Cross-entropy of one row of combined output against label y; the
  * predicted class into *pred when not NULL. */
 double infer_row_loss(const real_t *row, int y, int classes, int *pred);
