@@ -217,7 +217,8 @@ static void test_box_budget_eps0(void **state)
         for (int e = 0; e < 5; e++)
             for (int norm = 0; norm < 2; norm++) {
                 fab_cfg cfg;
-                fab_defaults(&cfg, norm, eps_list[e] * (norm == ADVCC_L2 ? 4 : 1));
+                double eps = eps_list[e] * (norm == ADVCC_L2 ? 4 : 1);
+                fab_defaults(&cfg, norm, eps);
                 cfg.iters = 25;
                 cfg.restarts = 2;
                 long long grads = 0;
@@ -238,7 +239,8 @@ static void test_box_budget_eps0(void **state)
                     /* eps 0: only x itself, which a noisy draw may get wrong */
                     assert_true(cfg.eps > 0 || (noisy && hit[b] == 0));
                     assert_true(best[b] <= cfg.eps);
-                    assert_true(apgd_distance(norm, xb, ab, TINY_IN) == best[b]);
+                    assert_true(apgd_distance(norm, xb, ab, TINY_IN) ==
+                                best[b]);
                     if (!noisy)
                         assert_int_equal(count_wrong(&f, ab, &y[b], 1), 1);
                 }
@@ -294,7 +296,8 @@ static void test_linear_exact(void **state)
             /* the path x + s dir, s up to 1.05 times the answer, in the box */
             usable[b] = 1;
             for (int i = 0; i < TINY_IN; i++) {
-                double dir = norm == ADVCC_L2 ? v[i] / l2 : (v[i] > 0) - (v[i] < 0);
+                double dir = norm == ADVCC_L2 ? v[i] / l2
+                                              : (v[i] > 0) - (v[i] < 0);
                 double p = xb[i] + 1.1 * want[b] * dir;
                 usable[b] &= p >= 0 && p <= 1;
             }
@@ -351,7 +354,8 @@ static void test_ensemble(void **state)
         for (int i = 1; i < 4; i++)
             assert_true(res_all.robust_after[i] <= res_all.robust_after[i - 1]);
         for (int a = 0; a < 4; a++) {
-            int alone = run_aa(&f, &d, &c.attacks[a], 1, norm, eps, one, &res_one);
+            int alone = run_aa(&f, &d, &c.attacks[a], 1, norm, eps, one,
+                               &res_one);
             assert_true(robust <= alone);
             if (c.attacks[a] != AA_FAB_T)
                 continue;
