@@ -98,10 +98,10 @@ typedef struct ir_attack {
     int init;               /* 0 none, 1 gaussian, 2 uniform (model.h) */
     int clip;               /* 0 pixel, 1 normalized */
     int norm;               /* 0 linf, 1 l2 */
-    /* `attack apgd|square|autoattack` (docs/METHODS.md 9); pgd uses none */
-    int method;             /* 0 pgd, 1 apgd, 2 square, 3 autoattack */
+    /* `attack apgd|square|autoattack|fab` (docs/METHODS.md 9); pgd uses none */
+    int method;             /* 0 pgd, 1 apgd, 2 square, 3 autoattack, 4 fab */
     int loss;               /* apgd: 0 ce, 1 dlr, 2 targeted (DLR) */
-    int iters, targets;     /* apgd */
+    int iters, targets;     /* apgd, fab */
     int queries;            /* square */
     int version;            /* autoattack: 0 by the model, 1 standard, 2 rand */
     int quick;              /* autoattack: the shortened attacks */

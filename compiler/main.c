@@ -53,6 +53,7 @@ static void print_help(FILE *out)
 "  attack apgd [eps=] [norm=] [iters=100] [restarts=1] [eot=1] [loss=ce|dlr|targeted]\n"
 "              [targets=9]       what `MODEL attack` runs by default\n"
 "  attack square [eps=] [norm=] [queries=5000]\n"
+"  attack fab [eps=] [norm=] [iters=100] [restarts=1] [targets=9]   FAB-T\n"
 "  attack autoattack [eps=] [norm=] [version=auto|standard|rand] [quick=0|1]\n"
 "  ensemble N [average=logits|probs]\n"
 "Patch statements (also allowed at the end of a model), TARGETS being layer\n"

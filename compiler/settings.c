@@ -131,8 +131,8 @@ int settings_train(const ast_stmt *st, settings *s)
     return 0;
 }
 
-/* `attack apgd|square|autoattack`: the keys of each; eps and norm are
- * the PGD attack's too. */
+/* `attack apgd|square|autoattack|fab`: the keys of each; eps, norm and
+ * restarts are the PGD attack's too. */
 enum { R_EPS, R_NORM, R_ITERS, R_RESTARTS, R_EOT, R_LOSS, R_TARGETS, R_QUERIES,
        R_VERSION, R_QUICK, R_COUNT };
 static const param_spec robust_params[R_COUNT] = {
@@ -150,14 +150,15 @@ static const param_spec robust_params[R_COUNT] = {
 
 static int settings_robust_attack(const ast_stmt *st, settings *s, int method)
 {
-    static const int keys[4][R_COUNT + 1] = {
+    static const int keys[5][R_COUNT + 1] = {
         {0},
         {R_EPS, R_NORM, R_ITERS, R_RESTARTS, R_EOT, R_LOSS, R_TARGETS, -1},
         {R_EPS, R_NORM, R_QUERIES, -1},
         {R_EPS, R_NORM, R_VERSION, R_QUICK, -1},
+        {R_EPS, R_NORM, R_ITERS, R_RESTARTS, R_TARGETS, -1},
     };
-    static const char *const names[4] = {"", "attack apgd", "attack square",
-                                         "attack autoattack"};
+    static const char *const names[5] = {"", "attack apgd", "attack square",
+                                         "attack autoattack", "attack fab"};
     param_spec specs[R_COUNT];
     memset(specs, 0, sizeof specs);
     int n = 0;
@@ -188,14 +189,15 @@ static int settings_robust_attack(const ast_stmt *st, settings *s, int method)
 
 int settings_attack(const ast_stmt *st, settings *s)
 {
-    static const char *const methods[] = {"pgd", "apgd", "square", "autoattack"};
+    /* the order of enum advcc_attack_method (runtime/model.h) */
+    static const char *const methods[] = {"pgd", "apgd", "square", "autoattack", "fab"};
     int method = -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < N(methods); i++)
         if (!strcmp(st->word, methods[i]))
             method = i;
     if (method < 0) {
         diag_error(st->word_loc,
-                   "unknown attack '%s' (expected pgd, apgd, square or autoattack)",
+                   "unknown attack '%s' (expected pgd, apgd, square, fab or autoattack)",
                    st->word);
         return -1;
     }

@@ -21,34 +21,43 @@ void apgd_defaults(apgd_cfg *cfg, int norm, double eps)
     cfg->mode = ADVCC_EVAL;
 }
 
+const char *apgd_check_common(int norm, double eps, int iters, int restarts,
+                              int mode)
+{
+    if (norm != ADVCC_LINF && norm != ADVCC_L2)
+        return "unknown norm";
+    if (!(eps >= 0) || !isfinite(eps))
+        return "eps must be a finite number >= 0";
+    if (norm == ADVCC_LINF && eps > 1)
+        return "eps of an Linf attack must be at most 1 (pixels are in [0, 1])";
+    if (iters < 0)
+        return "iterations must be >= 0";
+    if (restarts < 1)
+        return "restarts must be >= 1";
+    if (mode == ADVCC_TRAIN)
+        return "attack passes must not update BatchNorm running statistics";
+    return NULL;
+}
+
 int apgd_check_cfg(const apgd_cfg *cfg, int classes, char *err, size_t errlen)
 {
-    const char *why = NULL;
-    if (cfg->norm != ADVCC_LINF && cfg->norm != ADVCC_L2)
-        why = "unknown norm";
-    else if (!(cfg->eps >= 0) || !isfinite(cfg->eps))
-        why = "eps must be a finite number >= 0";
-    else if (cfg->norm == ADVCC_LINF && cfg->eps > 1)
-        why = "eps of an Linf attack must be at most 1 (pixels are in [0, 1])";
-    else if (cfg->iters < 0)
-        why = "iterations must be >= 0";
-    else if (cfg->restarts < 1)
-        why = "restarts must be >= 1";
-    else if (cfg->eot < 1)
-        why = "eot must be >= 1";
-    else if (cfg->loss != INFER_CE && cfg->loss != INFER_DLR &&
-             cfg->loss != INFER_DLR_T)
-        why = "unknown loss";
-    else if (cfg->loss == INFER_DLR && classes < 3)
-        why = "the DLR loss needs at least 3 classes";
-    else if (cfg->loss == INFER_DLR_T && classes < 4)
-        why = "the targeted DLR loss needs at least 4 classes";
-    else if (!(cfg->rho > 0 && cfg->rho <= 1))
-        why = "rho must be in (0, 1]";
-    else if (!(cfg->momentum > 0 && cfg->momentum <= 1))
-        why = "momentum must be in (0, 1]";
-    else if (cfg->mode == ADVCC_TRAIN)
-        why = "attack passes must not update BatchNorm running statistics";
+    const char *why = apgd_check_common(cfg->norm, cfg->eps, cfg->iters,
+                                        cfg->restarts, cfg->mode);
+    if (!why) {
+        if (cfg->eot < 1)
+            why = "eot must be >= 1";
+        else if (cfg->loss != INFER_CE && cfg->loss != INFER_DLR &&
+                 cfg->loss != INFER_DLR_T)
+            why = "unknown loss";
+        else if (cfg->loss == INFER_DLR && classes < 3)
+            why = "the DLR loss needs at least 3 classes";
+        else if (cfg->loss == INFER_DLR_T && classes < 4)
+            why = "the targeted DLR loss needs at least 4 classes";
+        else if (!(cfg->rho > 0 && cfg->rho <= 1))
+            why = "rho must be in (0, 1]";
+        else if (!(cfg->momentum > 0 && cfg->momentum <= 1))
+            why = "momentum must be in (0, 1]";
+    }
     if (why) {
         if (err && errlen)
             snprintf(err, errlen, "apgd: %s", why);
@@ -179,6 +188,19 @@ void apgd_project(int norm, double eps, const real_t *x, real_t *v, int d)
         v[i] = clamp(v[i], 0, 1);
 }
 
+double apgd_distance(int norm, const real_t *x, const real_t *v, int d)
+{
+    double r = 0.0;
+    for (int i = 0; i < d; i++) {
+        double e = fabs((double)v[i] - x[i]);
+        if (norm == ADVCC_LINF)
+            r = e > r ? e : r;
+        else
+            r += e * e;
+    }
+    return norm == ADVCC_LINF ? r : sqrt(r);
+}
+
 /* x0: uniform in the Linf ball, or x + eps u with u a uniform direction. */
 static void start_point(const apgd_cfg *cfg, const real_t *x, int d,
                         advcc_rng *rng, real_t *v)
@@ -224,15 +246,6 @@ static void grad_step(const apgd_cfg *cfg, const real_t *x, const real_t *xk,
     apgd_project(cfg->norm, cfg->eps, x, z, d);
 }
 
-static int misclassified(const real_t *row, int classes, int y)
-{
-    int pred = 0;
-    for (int j = 1; j < classes; j++)
-        if (row[j] > row[pred])
-            pred = j;
-    return pred != y;
-}
-
 /* One run from a fresh start on the images with hit_iter < 0. */
 static void single_run(apgd_ws *w, const apgd_cfg *cfg, const real_t *x,
                        const int *y, const int *t, int n, advcc_rng *rng,
@@ -254,7 +267,8 @@ static void single_run(apgd_ws *w, const apgd_cfg *cfg, const real_t *x,
         *grads += (long long)n * cfg->eot;
     for (int b = 0; b < n; b++) {
         w->hit[b] = hit_iter[b] >= 0;
-        if (!w->hit[b] && misclassified(w->logits + (size_t)b * C, C, y[b])) {
+        if (!w->hit[b] &&
+            infer_misclassified(w->logits + (size_t)b * C, C, y[b])) {
             hit_iter[b] = 0;
             w->hit[b] = 1;
             memcpy(xadv + (size_t)b * d, w->xk + (size_t)b * d, bytes);
@@ -293,7 +307,7 @@ static void single_run(apgd_ws *w, const apgd_cfg *cfg, const real_t *x,
         for (int b = 0; b < n; b++) {
             size_t o = (size_t)b * d;
             if (!w->hit[b] &&
-                misclassified(w->logits + (size_t)b * C, C, y[b])) {
+                infer_misclassified(w->logits + (size_t)b * C, C, y[b])) {
                 hit_iter[b] = step;
                 w->hit[b] = 1;
                 memcpy(xadv + o, w->xk + o, bytes);

@@ -48,6 +48,12 @@ typedef struct apgd_ws {
 /* The paper's defaults: 100 iterations, 1 restart, CE, rho = momentum =
  * 0.75, no EOT. */
 void apgd_defaults(apgd_cfg *cfg, int norm, double eps);
+/* What the iterative attacks of the eps ball (APGD, FAB-T) check alike: a
+ * known norm, eps finite and >= 0 (at most 1 for L-inf: pixels are in
+ * [0, 1]), iterations >= 0, restarts >= 1, and passes that leave BatchNorm's
+ * running statistics alone.  NULL, or what is wrong. */
+const char *apgd_check_common(int norm, double eps, int iters, int restarts,
+                              int mode);
 /* 0, or -1 with the reason in err. */
 int apgd_check_cfg(const apgd_cfg *cfg, int classes, char *err, size_t errlen);
 
@@ -65,6 +71,9 @@ int apgd_top_targets(const real_t *row, int classes, int y, int k, int *out);
  * the box [0, 1]: the L2 ball first, then the box, which keeps the point in
  * the ball when x is in the box. */
 void apgd_project(int norm, double eps, const real_t *x, real_t *v, int d);
+/* ||v - x|| (L-inf or L2) over one image of d values, in double: the
+ * perturbation's norm as every attack's budget check and record see it. */
+double apgd_distance(int norm, const real_t *x, const real_t *v, int d);
 
 /* 0, or -1 when out of memory.  inf must outlive w. */
 int apgd_init(apgd_ws *w, infer_ws *inf);

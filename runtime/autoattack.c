@@ -8,7 +8,7 @@
 #include "progress.h"
 
 static const char *const names[AA_KINDS] = {"apgd-ce", "apgd-dlr", "apgd-t",
-                                            "square"};
+                                            "square", "fab-t"};
 
 const char *aa_attack_name(int kind)
 {
@@ -46,8 +46,9 @@ void aa_set_version(aa_cfg *cfg, int version, int quick)
     } else {
         cfg->attacks[0] = AA_APGD_CE;
         cfg->attacks[1] = AA_APGD_T;
-        cfg->attacks[2] = AA_SQUARE;
-        cfg->n_attacks = 3;
+        cfg->attacks[2] = AA_FAB_T;
+        cfg->attacks[3] = AA_SQUARE;
+        cfg->n_attacks = 4;
     }
 }
 
@@ -114,6 +115,7 @@ int aa_model_random(advcc_ctx *ctx)
 typedef struct aa_ws {
     infer_ws inf;
     apgd_ws apgd;
+    fab_ws fab;
     square_ws sq;
     real_t *x, *xadv, *xs, *xa, *logits, *clean_logits;
     int *idx, *y, *ys, *ts, *hit, *sub, *broken, *tgt;
@@ -121,10 +123,13 @@ typedef struct aa_ws {
     double *margin;
 } aa_ws;
 
-static void ws_free(aa_ws *w, int have_inf, int have_apgd, int have_sq)
+static void ws_free(aa_ws *w, int have_inf, int have_apgd, int have_fab,
+                    int have_sq)
 {
     if (have_sq)
         square_free(&w->sq);
+    if (have_fab)
+        fab_free(&w->fab);
     if (have_apgd)
         apgd_free(&w->apgd);
     if (have_inf)
@@ -145,19 +150,6 @@ static void ws_free(aa_ws *w, int have_inf, int have_apgd, int have_sq)
     free(w->tgt);
     free(w->q);
     free(w->margin);
-}
-
-static double pert_norm(int norm, const real_t *x, const real_t *v, int d)
-{
-    double r = 0.0;
-    for (int i = 0; i < d; i++) {
-        double e = fabs((double)v[i] - x[i]);
-        if (norm == ADVCC_LINF)
-            r = e > r ? e : r;
-        else
-            r += e * e;
-    }
-    return norm == ADVCC_LINF ? r : sqrt(r);
 }
 
 /* broken[b]: misclassified on any of judge predictions of v; margin[b]:
@@ -197,7 +189,8 @@ static void record(aa_ws *w, const aa_cfg *cfg, int ai, aa_image *img,
     for (int b = 0; b < n; b++) {
         aa_image *im = &img[idx[b]];
         im->margin = w->margin[b];
-        im->pert = pert_norm(cfg->norm, xs + (size_t)b * d, xa + (size_t)b * d, d);
+        im->pert = apgd_distance(cfg->norm, xs + (size_t)b * d,
+                                 xa + (size_t)b * d, d);
         if (w->broken[b]) {
             im->broken_by = ai;
             im->at = hit[b] >= 0 ? hit[b] : fallback_at;
@@ -216,11 +209,60 @@ static void apgd_cfg_of(const aa_cfg *cfg, int loss, apgd_cfg *a)
     a->mode = cfg->mode;
 }
 
+/* APGD-T and FAB-T: targets from the clean output, one run per target on
+ * the images that the earlier targets left standing; the iteration counts
+ * over all targets (and FAB-T's restarts) run so far. */
+static int run_targeted(aa_ws *w, const aa_cfg *cfg, int ai, aa_image *img,
+                        int n, advcc_rng *rng, aa_result *out)
+{
+    int kind = cfg->attacks[ai], d = w->inf.in_size, C = w->inf.classes;
+    int k = cfg->targets < C - 1 ? cfg->targets : C - 1;
+    infer_logits(&w->inf, w->x, n, ADVCC_EVAL, w->clean_logits);
+    for (int b = 0; b < n; b++)
+        apgd_top_targets(w->clean_logits + (size_t)b * C, C, w->y[b], k,
+                         w->tgt + (size_t)b * k);
+    apgd_cfg a;
+    apgd_cfg_of(cfg, INFER_DLR_T, &a);
+    fab_cfg f;
+    fab_defaults(&f, cfg->norm, cfg->eps);
+    f.iters = cfg->iters;
+    f.restarts = cfg->restarts;
+    f.mode = cfg->mode;
+    int per_target = kind == AA_FAB_T ? cfg->iters * cfg->restarts : cfg->iters;
+    for (int t = 0; t < k; t++) {
+        int m = 0;
+        for (int b = 0; b < n; b++)
+            if (img[w->idx[b]].broken_by < 0) {
+                w->sub[m] = w->idx[b];
+                memcpy(w->xs + (size_t)m * d, w->x + (size_t)b * d,
+                       sizeof(real_t) * d);
+                w->ys[m] = w->y[b];
+                w->ts[m] = w->tgt[(size_t)b * k + t];
+                m++;
+            }
+        if (m == 0)
+            break;
+        int rc = kind == AA_FAB_T
+                     ? fab_attack(&w->fab, &f, w->xs, w->ys, w->ts, m, rng,
+                                  w->xa, w->hit, NULL, &out->grads)
+                     : apgd_attack(&w->apgd, &a, w->xs, w->ys, w->ts, m, rng,
+                                   w->xa, w->hit, &out->grads);
+        if (rc != 0)
+            return -1;
+        for (int b = 0; b < m; b++)
+            if (w->hit[b] >= 0)
+                w->hit[b] += t * per_target;
+        record(w, cfg, ai, img, w->sub, w->xs, w->xa, w->ys, w->hit, m,
+               (t + 1) * per_target);
+    }
+    return 0;
+}
+
 /* Attack ai on the n images idx[] (loaded in w->x, labels w->y). */
 static int run_chunk(aa_ws *w, const aa_cfg *cfg, int ai, aa_image *img,
                      int n, advcc_rng *rng, aa_result *out)
 {
-    int kind = cfg->attacks[ai], d = w->inf.in_size, C = w->inf.classes;
+    int kind = cfg->attacks[ai];
     apgd_cfg a;
     if (kind == AA_APGD_CE || kind == AA_APGD_DLR) {
         apgd_cfg_of(cfg, kind == AA_APGD_CE ? INFER_CE : INFER_DLR, &a);
@@ -250,38 +292,7 @@ static int run_chunk(aa_ws *w, const aa_cfg *cfg, int ai, aa_image *img,
                 img[w->idx[b]].at = (int)w->q[b];
         return 0;
     }
-    /* APGD-T: targets from the clean output, one run per target on the
-     * images not yet broken. */
-    int k = cfg->targets < C - 1 ? cfg->targets : C - 1;
-    infer_logits(&w->inf, w->x, n, ADVCC_EVAL, w->clean_logits);
-    for (int b = 0; b < n; b++)
-        apgd_top_targets(w->clean_logits + (size_t)b * C, C, w->y[b], k,
-                         w->tgt + (size_t)b * k);
-    apgd_cfg_of(cfg, INFER_DLR_T, &a);
-    for (int t = 0; t < k; t++) {
-        int m = 0;
-        for (int b = 0; b < n; b++)
-            if (img[w->idx[b]].broken_by < 0) {
-                w->sub[m] = w->idx[b];
-                memcpy(w->xs + (size_t)m * d, w->x + (size_t)b * d,
-                       sizeof(real_t) * d);
-                w->ys[m] = w->y[b];
-                w->ts[m] = w->tgt[(size_t)b * k + t];
-                m++;
-            }
-        if (m == 0)
-            break;
-        if (apgd_attack(&w->apgd, &a, w->xs, w->ys, w->ts, m, rng, w->xa,
-                        w->hit, &out->grads) != 0)
-            return -1;
-        /* the iteration counts over all targets run so far */
-        for (int b = 0; b < m; b++)
-            if (w->hit[b] >= 0)
-                w->hit[b] += t * cfg->iters;
-        record(w, cfg, ai, img, w->sub, w->xs, w->xa, w->ys, w->hit, m,
-               (t + 1) * cfg->iters);
-    }
-    return 0;
+    return run_targeted(w, cfg, ai, img, n, rng, out);
 }
 
 int aa_evaluate(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg,
@@ -304,7 +315,8 @@ int aa_evaluate(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg,
     memset(&w, 0, sizeof w);
     int have_inf = infer_init(&w.inf, ctx) == 0;
     int have_apgd = have_inf && apgd_init(&w.apgd, &w.inf) == 0;
-    int have_sq = have_apgd && square_init(&w.sq, &w.inf) == 0;
+    int have_fab = have_apgd && fab_init(&w.fab, &w.inf) == 0;
+    int have_sq = have_fab && square_init(&w.sq, &w.inf) == 0;
     size_t img_n = (size_t)cap * in;
     w.x = malloc(sizeof(real_t) * img_n);
     w.xadv = malloc(sizeof(real_t) * img_n);
@@ -413,6 +425,6 @@ int aa_evaluate(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg,
                 img[i].clean_ok && (img[i].broken_by < 0 || img[i].broken_by > ai);
     }
 done:
-    ws_free(&w, have_inf, have_apgd, have_sq);
+    ws_free(&w, have_inf, have_apgd, have_fab, have_sq);
     return rc;
 }

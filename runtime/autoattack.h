@@ -1,4 +1,4 @@
-/* autoattack.h - APGD-CE, APGD-DLR, APGD-T and Square alone or as an
+/* autoattack.h - APGD-CE, APGD-DLR, APGD-T, FAB-T and Square alone or as an
  * ensemble (AutoAttack, Croce & Hein 2020; docs/METHODS.md 9) over a data
  * set, with a per-image record of what broke each image.
  *
@@ -9,17 +9,21 @@
  * for a randomised model; 1 otherwise).  Clean accuracy is one prediction.
  *
  * Versions: standard = APGD-CE, APGD-T (DLR, the top `targets` classes of
- * the clean output, one run each), Square; rand = APGD-CE and APGD-DLR with
- * EOT over `eot` draws, judged on 10 draws.  quick shortens every attack. */
+ * the clean output, one run each), FAB-T (the same targets, one run each,
+ * `iters` and `restarts` as APGD's), Square; rand = APGD-CE and APGD-DLR
+ * with EOT over `eot` draws, judged on 10 draws.  quick shortens every
+ * attack. */
 #ifndef ADVCC_AUTOATTACK_H
 #define ADVCC_AUTOATTACK_H
 
 #include <stddef.h>
 #include "apgd.h"
 #include "dataset.h"
+#include "fab.h"
 #include "square.h"
 
-enum aa_attack { AA_APGD_CE = 0, AA_APGD_DLR, AA_APGD_T, AA_SQUARE, AA_KINDS };
+enum aa_attack { AA_APGD_CE = 0, AA_APGD_DLR, AA_APGD_T, AA_SQUARE, AA_FAB_T,
+                 AA_KINDS };
 enum aa_version { AA_STANDARD = 0, AA_RAND };
 #define AA_MAX_ATTACKS 8
 
@@ -27,7 +31,7 @@ typedef struct aa_cfg {
     int norm;               /* ADVCC_LINF or ADVCC_L2 */
     double eps;
     int attacks[AA_MAX_ATTACKS], n_attacks;
-    int iters, restarts, eot, targets;  /* APGD */
+    int iters, restarts, eot, targets;  /* APGD; FAB-T: all but eot */
     int queries;                        /* Square */
     double p_init;
     int judge;              /* predictions per judged output, >= 1 */
@@ -43,7 +47,7 @@ typedef struct aa_cfg {
 typedef struct aa_image {
     int label, clean_ok;
     int broken_by;          /* index into cfg->attacks, or -1 */
-    int at;                 /* iteration (APGD) or query (Square) */
+    int at;                 /* iteration (APGD, FAB-T) or query (Square) */
     double margin;          /* z_y - max_{j!=y} z_j of the last output */
     double pert;            /* its perturbation's norm (cfg->norm) */
     int done;               /* attacks finished on this image */
@@ -58,7 +62,8 @@ typedef struct aa_result {
 } aa_result;
 
 const char *aa_attack_name(int kind);
-/* -1 for an unknown name; "apgd-ce", "apgd-dlr", "apgd-t", "square". */
+/* -1 for an unknown name; "apgd-ce", "apgd-dlr", "apgd-t", "square",
+ * "fab-t". */
 int aa_attack_by_name(const char *name);
 /* The ensemble of a version, and the settings of the reference's version
  * (quick: 20 iterations, 3 targets, 500 queries, 5 EOT draws). */

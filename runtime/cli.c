@@ -19,7 +19,7 @@ static void usage(const advcc_model *m, FILE *fp)
             "  train    train with the spec's recipe, evaluate, write a checkpoint\n"
             "  eval     clean accuracy of a checkpoint; with --attack pgd, robust accuracy\n"
             "  attack   the same as eval --attack pgd; also --attack apgd-ce, apgd-dlr,\n"
-            "           apgd-t, square or autoattack\n"
+            "           apgd-t, fab-t, square or autoattack\n"
             "  sanity   check that the attack behaves like one on a trained checkpoint\n"
             "  features the first convolution block's output for one test image (.npy)\n"
             "  certify  certified L2 radii and accuracy from a sound Lipschitz bound\n"

@@ -24,7 +24,7 @@ struct advcc_dataset;
  * (cli_logits.c); 0 or -1 (err filled). */
 int cli_save_logits(advcc_ctx *ctx, const struct advcc_dataset *d, const char *path,
                     char *err, size_t errlen);
-/* `attack --attack apgd-ce|apgd-dlr|apgd-t|square|autoattack` */
+/* `attack --attack apgd-ce|apgd-dlr|apgd-t|fab-t|square|autoattack` */
 int cli_autoattack(const advcc_model *m, int argc, char **argv);
 int cli_certify(const advcc_model *m, int argc, char **argv);
 

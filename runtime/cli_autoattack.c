@@ -1,5 +1,6 @@
-/* cli_autoattack.c - `MODEL attack --attack apgd-ce|apgd-dlr|apgd-t|square|
- * autoattack`: robust accuracy under APGD, Square or their ensemble
+/* cli_autoattack.c - `MODEL attack --attack apgd-ce|apgd-dlr|apgd-t|fab-t|
+ * square|autoattack`: robust accuracy under APGD, FAB-T, Square or their
+ * ensemble
  * (runtime/autoattack.h), with a JSON summary and a per-image CSV that is
  * rewritten atomically after every batch, so that --resume continues an
  * evaluation that was stopped. */
@@ -21,27 +22,29 @@ static void aa_usage(const advcc_model *m, FILE *fp)
     fprintf(fp,
             "usage: %s attack --attack NAME --checkpoint FILE [options]\n"
             "\n"
-            "Robust accuracy on the test split under Auto-PGD, Square or AutoAttack\n"
-            "(docs/METHODS.md 9).  Each attack of an ensemble runs only on the images\n"
-            "still robust; an image is robust when classified right clean and by every\n"
-            "attack's output (on each of --judge predictions).\n"
+            "Robust accuracy on the test split under Auto-PGD, FAB-T, Square or\n"
+            "AutoAttack (docs/METHODS.md 9).  Each attack of an ensemble runs only on\n"
+            "the images still robust; an image is robust when classified right clean\n"
+            "and by every attack's output (on each of --judge predictions).\n"
             "\n"
             "options:\n"
             "  --checkpoint FILE  parameters written by `%s train` (required)\n"
             "  --attack NAME      apgd-ce, apgd-dlr, apgd-t (targeted DLR, one run per\n"
-            "                     target), square (Linf), or autoattack (an ensemble);\n"
+            "                     target), fab-t (targeted minimum-norm FAB, one run per\n"
+            "                     target; broken when the smallest perturbation found\n"
+            "                     is within eps), square, or autoattack (an ensemble);\n"
             "                     pgd and none: see `%s attack --help`\n"
             "  --version NAME     autoattack's ensemble: standard (apgd-ce, apgd-t,\n"
-            "                     square) or rand (apgd-ce, apgd-dlr with EOT, judged on\n"
-            "                     10 draws) [rand for a model with noise layers, else\n"
-            "                     standard]\n"
+            "                     fab-t, square) or rand (apgd-ce, apgd-dlr with EOT,\n"
+            "                     judged on 10 draws) [rand for a model with noise\n"
+            "                     layers, else standard]\n"
             "  --quick            shorter attacks: 20 iterations, 3 targets, 500\n"
             "                     queries, rand: EOT 5, 5 judging draws\n"
             "  --eps X            budget in pixel units, e.g. 8/255 [the spec's, %.4g]\n"
             "  --norm NAME        linf or l2 [the spec's, %s]\n"
-            "  --iters N          APGD iterations [100]\n"
-            "  --restarts N       APGD restarts [1]\n"
-            "  --targets K        apgd-t: the K most likely other classes [9]\n"
+            "  --iters N          APGD and FAB-T iterations [100]\n"
+            "  --restarts N       APGD and FAB-T restarts [1]\n"
+            "  --targets K        apgd-t, fab-t: the K most likely other classes [9]\n"
             "  --eot M            APGD gradient averaged over M noise draws [1; rand 20]\n"
             "  --queries N        square: queries per image [5000]\n"
             "  --p-init X         square: initial square-size fraction [0.8]\n"
@@ -56,14 +59,15 @@ static void aa_usage(const advcc_model *m, FILE *fp)
             "  --json FILE        write the summary as one JSON object (atomically)\n"
             "  --csv FILE         per-image records, rewritten atomically after each\n"
             "                     batch: index, label, clean_correct, broken_by, at\n"
-            "                     (iteration or query), margin, perturbation, done\n"
+            "                     (iteration, over all targets, or query), margin,\n"
+            "                     perturbation, done\n"
             "  --resume           continue from --csv FILE when it exists (written with\n"
             "                     the same attack settings); finished images are kept\n"
             "  --quiet            no progress line\n"
             "  --help             this text\n"
             "\n"
             "Without --attack, the attack the spec's attack statement names (apgd,\n"
-            "square or autoattack) runs with its settings.\n",
+            "square, fab or autoattack) runs with its settings.\n",
             m->name, m->name, m->name, m->attack.eps,
             m->attack.norm == ADVCC_L2 ? "l2" : "linf", cli_default_dataset(m));
 }
@@ -296,7 +300,8 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
     if (!name && from_spec) {
         static const char *const losses[] = {"apgd-ce", "apgd-dlr", "apgd-t"};
         name = spec->method == ADVCC_ATTACK_APGD ? losses[spec->loss % 3]
-               : spec->method == ADVCC_ATTACK_SQUARE ? "square" : "autoattack";
+               : spec->method == ADVCC_ATTACK_SQUARE ? "square"
+               : spec->method == ADVCC_ATTACK_FAB ? "fab-t" : "autoattack";
     }
     if (!name) {
         fprintf(stderr, "%s: --attack NAME is required (see --help)\n", m->name);
@@ -357,10 +362,10 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
         cfg.iters = spec->iters;
         cfg.targets = spec->targets;
         cfg.queries = spec->queries;
-        if (spec->method == ADVCC_ATTACK_APGD) {
+        if (spec->method == ADVCC_ATTACK_APGD || spec->method == ADVCC_ATTACK_FAB)
             cfg.restarts = spec->restarts;
+        if (spec->method == ADVCC_ATTACK_APGD)
             cfg.eot = spec->eot;
-        }
     }
     cfg.norm = norm;
     cfg.eps = eps >= 0 ? eps : spec->norm == norm ? spec->eps

@@ -24,8 +24,8 @@ static void eval_usage(const advcc_model *m, FILE *fp, int attack)
             "\n"
             "options:\n"
             "  --checkpoint FILE  parameters written by `%s train` (required)\n"
-            "  --attack NAME      pgd or none [%s]; apgd-ce, apgd-dlr, apgd-t, square\n"
-            "                     and autoattack have their own options (see\n"
+            "  --attack NAME      pgd or none [%s]; apgd-ce, apgd-dlr, apgd-t, fab-t,\n"
+            "                     square and autoattack have their own options (see\n"
             "                     `--attack autoattack --help`)\n",
             m->name, attack ? "attack" : "eval",
             attack ? ", and its robust accuracy under PGD" : "; with --attack pgd, under attack too",

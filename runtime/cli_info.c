@@ -66,6 +66,10 @@ int cli_info(const advcc_model *m, int argc, char **argv)
     else if (m->attack.method == ADVCC_ATTACK_SQUARE)
         printf("attack: square eps=%.6g (%.3g/255) norm=%s queries=%d\n", m->attack.eps,
                m->attack.eps * 255, m->attack.norm ? "l2" : "linf", m->attack.queries);
+    else if (m->attack.method == ADVCC_ATTACK_FAB)
+        printf("attack: fab eps=%.6g (%.3g/255) norm=%s iters=%d restarts=%d targets=%d\n",
+               m->attack.eps, m->attack.eps * 255, m->attack.norm ? "l2" : "linf",
+               m->attack.iters, m->attack.restarts, m->attack.targets);
     else if (m->attack.method == ADVCC_ATTACK_AUTOATTACK)
         printf("attack: autoattack eps=%.6g (%.3g/255) norm=%s version=%s quick=%d\n",
                m->attack.eps, m->attack.eps * 255, m->attack.norm ? "l2" : "linf",

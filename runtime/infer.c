@@ -129,6 +129,15 @@ static void combine(infer_ws *w, int n, int passes)
         }
 }
 
+int infer_misclassified(const real_t *row, int classes, int y)
+{
+    int pred = 0;
+    for (int j = 1; j < classes; j++)
+        if (row[j] > row[pred])
+            pred = j;
+    return pred != y;
+}
+
 double infer_row_loss(const real_t *row, int y, int classes, int *pred)
 {
     return softmax_xent(row, &y, 1, classes, NULL, pred);
@@ -228,6 +237,14 @@ double infer_row_loss_kind(const real_t *row, int classes, int kind, int y,
                 g[j] = (real_t)(exp(row[j] - lo) - (j == y));
         }
         return l;
+    }
+    if (kind == INFER_DIFF_T) {
+        if (g) {
+            memset(g, 0, sizeof(real_t) * classes);
+            g[t] += 1;
+            g[y] -= 1;
+        }
+        return (double)row[t] - row[y];
     }
     int top[4];
     top4(row, classes, top);

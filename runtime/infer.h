@@ -64,9 +64,11 @@ double infer_loss_grad(infer_ws *w, const real_t *x, const int *y, int n,
  *   INFER_DLR    -(z_y - max_{i!=y} z_i) / (z_pi1 - z_pi3 + 1e-12), with
  *                z_pi1 >= z_pi2 >= ... the sorted output (3+ classes);
  *   INFER_DLR_T  -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12)
- *                (4+ classes).
+ *                (4+ classes);
+ *   INFER_DIFF_T z_t - z_y, the target's output over the label's: FAB-T
+ *                linearises it (fab.h); positive once t beats y.
  * Each is to be increased by the attack. */
-enum infer_loss { INFER_CE = 0, INFER_DLR, INFER_DLR_T };
+enum infer_loss { INFER_CE = 0, INFER_DLR, INFER_DLR_T, INFER_DIFF_T };
 
 /* One row's loss, and into g (when not NULL) its gradient in the row. */
 double infer_row_loss_kind(const real_t *row, int classes, int kind, int y,
@@ -80,6 +82,9 @@ double infer_row_loss_kind(const real_t *row, int classes, int kind, int y,
 double infer_loss_grad_kind(infer_ws *w, const real_t *x, const int *y,
                             const int *t, int n, int mode, int eot, int kind,
                             real_t *dx, double *loss, real_t *logits_out);
+
+/* 1 when the largest entry of row (the first of equal ones) is not y. */
+int infer_misclassified(const real_t *row, int classes, int y);
 
 /* Cross-entropy of one row of combined output against label y; the
  * predicted class into *pred when not NULL. */

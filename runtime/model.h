@@ -66,12 +66,12 @@ typedef struct advcc_attack_cfg {
     int init;               /* enum advcc_init */
     int clip;               /* enum advcc_clip */
     int norm;               /* enum advcc_norm */
-    /* The spec's `attack apgd|square|autoattack` (docs/METHODS.md 9): the
+    /* The spec's `attack apgd|square|fab|autoattack` (docs/METHODS.md 9): the
      * method `MODEL attack` runs without --attack; eps, norm, restarts and
      * eot above are shared with PGD. */
     int method;             /* enum advcc_attack_method */
     int loss;               /* apgd: 0 ce, 1 dlr, 2 targeted (DLR) */
-    int iters, targets;     /* apgd */
+    int iters, targets;     /* apgd, fab */
     int queries;            /* square */
     int version;            /* autoattack: 0 by the model, 1 standard, 2 rand */
     int quick;
@@ -79,7 +79,7 @@ typedef struct advcc_attack_cfg {
 
 enum advcc_attack_method {
     ADVCC_ATTACK_PGD = 0, ADVCC_ATTACK_APGD, ADVCC_ATTACK_SQUARE,
-    ADVCC_ATTACK_AUTOATTACK
+    ADVCC_ATTACK_AUTOATTACK, ADVCC_ATTACK_FAB
 };
 
 /* The layer list: each spec layer in order, with its per-image shapes, so

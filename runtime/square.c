@@ -71,15 +71,6 @@ double square_margin(const real_t *row, int classes, int y)
     return (double)row[y] - other;
 }
 
-static int misclassified(const real_t *row, int classes, int y)
-{
-    int pred = 0;
-    for (int j = 1; j < classes; j++)
-        if (row[j] > row[pred])
-            pred = j;
-    return pred != y;
-}
-
 int square_init(square_ws *w, infer_ws *inf)
 {
     memset(w, 0, sizeof *w);
@@ -135,7 +126,7 @@ static void square_start(square_ws *w, const square_cfg *cfg, const int *y, int 
         queries[b] = 1;
         const real_t *row = w->logits + (size_t)b * C;
         w->margin[b] = square_margin(row, C, y[b]);
-        w->live[b] = !misclassified(row, C, y[b]);
+        w->live[b] = !infer_misclassified(row, C, y[b]);
         hit_query[b] = w->live[b] ? -1 : 1;
     }
 }
@@ -165,7 +156,7 @@ static void square_accept(square_ws *w, const square_cfg *cfg, const real_t *x,
         queries[b]++;
         const real_t *row = w->logits + (size_t)j * C;
         double mg = square_margin(row, C, y[b]);
-        int miss = misclassified(row, C, y[b]);
+        int miss = infer_misclassified(row, C, y[b]);
         if (mg < w->margin[b] || miss) {
             real_t *best = w->xbest + (size_t)b * d;
             w->margin[b] = mg;

@@ -10,91 +10,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "apgd.h"
-#include "autoattack.h"
+#include "attack_fixture.h"
 #include "pgd.h"
-#include "square.h"
-#include "tinymodel.h"
-
-#define K TINY_CLASSES
-#define CAP 8
-
-typedef struct fixture {
-    tiny_model t;
-    advcc_rng noise;
-    advcc_ctx c;
-    infer_ws inf;
-    apgd_ws apgd;
-    square_ws sq;
-} fixture;
-
-static long long forwarded;     /* images through the counting model */
-
-static void counting_forward(advcc_ctx *c, const real_t *x, int batch,
-                             int mode, real_t *logits)
-{
-    forwarded += batch;
-    tiny_forward(c, x, batch, mode, logits);
-}
-
-static void fixture_make(fixture *f, int kind, double sigma, int ensemble,
-                         int probs, uint64_t seed)
-{
-    tiny_make(&f->t, kind, TINY_RELU, sigma, ensemble, probs);
-    f->t.m.forward = counting_forward;
-    rng_seed(&f->noise, seed + 1000);
-    tiny_ctx_make(&f->c, &f->t, CAP, sigma > 0 ? &f->noise : NULL, seed);
-    /* sharper logits than PyTorch's init, so that attacks have work */
-    for (size_t i = 0; i < f->t.m.n_params; i++)
-        f->c.params[i] *= 4;
-    assert_int_equal(infer_init(&f->inf, &f->c), 0);
-    assert_int_equal(apgd_init(&f->apgd, &f->inf), 0);
-    assert_int_equal(square_init(&f->sq, &f->inf), 0);
-}
-
-static void fixture_free(fixture *f)
-{
-    square_free(&f->sq);
-    apgd_free(&f->apgd);
-    infer_free(&f->inf);
-    tiny_ctx_free(&f->c);
-}
-
-static void random_images(real_t *x, int n, advcc_rng *r)
-{
-    for (int i = 0; i < n * TINY_IN; i++) {
-        double u = rng_uniform(r);
-        x[i] = u < 0.1 ? 0 : u > 0.9 ? 1 : (real_t)rng_uniform(r);
-    }
-}
-
-/* The model's own predictions as labels: every image starts correct. */
-static void predicted_labels(fixture *f, const real_t *x, int n, int *y)
-{
-    real_t lg[CAP * K];
-    infer_logits(&f->inf, x, n, ADVCC_EVAL, lg);
-    for (int b = 0; b < n; b++) {
-        y[b] = 0;
-        for (int j = 1; j < K; j++)
-            if (lg[b * K + j] > lg[b * K + y[b]])
-                y[b] = j;
-    }
-}
-
-static int count_wrong(fixture *f, const real_t *x, const int *y, int n)
-{
-    real_t lg[CAP * K];
-    infer_logits(&f->inf, x, n, ADVCC_EVAL, lg);
-    int wrong = 0;
-    for (int b = 0; b < n; b++) {
-        int p = 0;
-        for (int j = 1; j < K; j++)
-            if (lg[b * K + j] > lg[b * K + p])
-                p = j;
-        wrong += p != y[b];
-    }
-    return wrong;
-}
 
 /* The paper's schedule for N_iter = 100, and its shape for others. */
 static void test_checkpoints(void **state)
@@ -155,13 +72,15 @@ static void test_losses(void **state)
     assert_true(fabs(infer_row_loss_kind(row, 5, INFER_DLR, 1, 0, NULL) + 0.5) < 1e-9);
     /* targeted y = 1, t = 0: -(4 - 1) / (4 - (2 + 1) / 2) = -1.2 */
     assert_true(fabs(infer_row_loss_kind(row, 5, INFER_DLR_T, 1, 0, NULL) + 1.2) < 1e-9);
+    /* FAB-T's z_t - z_y, y = 1, t = 0: 1 - 4 */
+    assert_true(fabs(infer_row_loss_kind(row, 5, INFER_DIFF_T, 1, 0, NULL) + 3.0) < 1e-9);
     advcc_rng r;
     rng_seed(&r, 3);
     for (int trial = 0; trial < 50; trial++) {
         real_t z[6], g[6], zp[6];
         for (int j = 0; j < 6; j++)
             z[j] = (real_t)(3 * rng_normal(&r));
-        int kind = trial % 3, y = (int)rng_below(&r, 6), t = (y + 1 + (int)rng_below(&r, 5)) % 6;
+        int kind = trial % 4, y = (int)rng_below(&r, 6), t = (y + 1 + (int)rng_below(&r, 5)) % 6;
         infer_row_loss_kind(z, 6, kind, y, t, g);
         for (int j = 0; j < 6; j++) {
             double h = 1e-3;
@@ -181,7 +100,7 @@ static void test_input_gradient(void **state)
 {
     (void)state;
     for (int probs = 0; probs < 2; probs++)
-        for (int kind = INFER_CE; kind <= INFER_DLR_T; kind++) {
+        for (int kind = INFER_CE; kind <= INFER_DIFF_T; kind++) {
             fixture f;
             fixture_make(&f, TINY_MLP, 0.2, 3, probs, 40 + kind);
             advcc_rng r;
@@ -215,22 +134,6 @@ static void test_input_gradient(void **state)
         }
 }
 
-static void check_budget(const real_t *x, const real_t *adv, int n, int norm,
-                         double eps)
-{
-    for (int b = 0; b < n; b++) {
-        double sq = 0;
-        for (int j = 0; j < TINY_IN; j++) {
-            real_t a = adv[b * TINY_IN + j], o = x[b * TINY_IN + j];
-            assert_true(a >= 0 && a <= 1);
-            if (norm == ADVCC_LINF)
-                assert_true(fabs((double)a - o) <= eps + 1e-6);
-            sq += ((double)a - o) * ((double)a - o);
-        }
-        if (norm == ADVCC_L2)
-            assert_true(sqrt(sq) <= eps * (1 + 1e-6) + 1e-6);
-    }
-}
 
 /* Every attack, norm and loss keeps box and ball; eps 0 changes nothing. */
 static void test_box_ball_eps0(void **state)
@@ -385,55 +288,6 @@ static void test_apgd_vs_pgd(void **state)
     assert_true(apgd_wrong > 0 && apgd_wrong < 10 * CAP);
 }
 
-/* A data set of n random images labelled by the model. */
-static void make_dataset(fixture *f, int n, advcc_rng *r, advcc_dataset *d)
-{
-    memset(d, 0, sizeof *d);
-    d->n = n;
-    d->c = TINY_C;
-    d->h = TINY_H;
-    d->w = TINY_W;
-    d->classes = K;
-    strcpy(d->name, "tiny");
-    d->pixels = malloc((size_t)n * TINY_IN);
-    d->labels = malloc((size_t)n);
-    for (int i = 0; i < n * TINY_IN; i++)
-        d->pixels[i] = (uint8_t)rng_below(r, 256);
-    for (int s = 0; s < n; s += CAP) {
-        int idx[CAP], y[CAP], b = n - s < CAP ? n - s : CAP;
-        real_t x[CAP * TINY_IN];
-        for (int i = 0; i < b; i++)
-            idx[i] = s + i;
-        dataset_batch(d, idx, b, x, y);
-        predicted_labels(f, x, b, y);
-        /* a few clean mistakes too */
-        for (int i = 0; i < b; i++)
-            d->labels[s + i] = (uint8_t)((s + i) % 11 == 0 ? (y[i] + 1) % K : y[i]);
-    }
-}
-
-static int run_aa(fixture *f, advcc_dataset *d, const int *attacks, int na,
-                  aa_image *img, aa_result *res)
-{
-    aa_cfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    aa_set_version(&cfg, AA_STANDARD, 1);
-    for (int i = 0; i < na; i++)
-        cfg.attacks[i] = attacks[i];
-    cfg.n_attacks = na;
-    cfg.norm = ADVCC_LINF;
-    cfg.eps = 0.05;
-    cfg.targets = 3;
-    cfg.queries = 200;
-    for (int i = 0; i < d->n; i++)
-        img[i].done = -1;
-    advcc_rng r;
-    rng_seed(&r, 99);
-    char err[256];
-    int rc = aa_evaluate(&f->c, d, &cfg, &r, img, res, err, sizeof err);
-    assert_int_equal(rc, 0);
-    return res->robust_after[na - 1];
-}
 
 /* The ensemble's robust accuracy is never above any one attack's, falls
  * (weakly) attack by attack, and its per-image records agree with it. */
@@ -451,7 +305,7 @@ static void test_ensemble_worst_case(void **state)
         aa_image img[40];
         aa_result all, one;
         const int ens[3] = {AA_APGD_CE, AA_APGD_T, AA_SQUARE};
-        int robust = run_aa(&f, &d, ens, 3, img, &all);
+        int robust = run_aa(&f, &d, ens, 3, ADVCC_LINF, 0.05, img, &all);
         for (int i = 1; i < 3; i++)
             assert_true(all.robust_after[i] <= all.robust_after[i - 1]);
         assert_true(all.robust_after[0] <= all.clean_correct);
@@ -467,7 +321,8 @@ static void test_ensemble_worst_case(void **state)
         assert_int_equal(count, robust);
         for (int a = 0; a < 3; a++) {
             aa_image single[40];
-            int alone = run_aa(&f, &d, &ens[a], 1, single, &one);
+            int alone = run_aa(&f, &d, &ens[a], 1, ADVCC_LINF, 0.05, single,
+                               &one);
             assert_int_equal(one.clean_correct, all.clean_correct);
             assert_true(robust <= alone);
         }

@@ -485,9 +485,9 @@ static void test_errors_are_all_reported(void **state)
     frontend_free(&fe);
 }
 
-/* `attack apgd|square|autoattack`: their keys only, eps and norm shared
- * with PGD, the training attack still PGD, a later `attack pgd` back to
- * PGD. */
+/* `attack apgd|square|autoattack|fab`: their keys only, eps and norm
+ * shared with PGD, the training attack still PGD, a later `attack pgd`
+ * back to PGD. */
 static void test_robust_attacks(void **state)
 {
     (void)state;
@@ -500,10 +500,12 @@ static void test_robust_attacks(void **state)
         "patch sq { attack square eps=0.5 norm=l2 queries=1000 }\n"
         "patch aa { attack autoattack version=rand quick=1 }\n"
         "patch back { attack pgd steps=3 }\n"
+        "patch fb { attack fab eps=0.5 norm=l2 iters=50 restarts=2 targets=4 }\n"
         "model a = m\n"
         "model b = m + sq\n"
         "model c = m + aa\n"
-        "model d = m + aa + back\n", small_model);
+        "model d = m + aa + back\n"
+        "model e = m + fb\n", small_model);
     assert_int_equal(compile_text(&fe, text), 0);
     const ir_model *a = model(&fe, "a");
     assert_int_equal(a->attack.method, 1);
@@ -527,12 +529,23 @@ static void test_robust_attacks(void **state)
     assert_int_equal(c->attack.quick, 1);
     assert_int_equal(model(&fe, "d")->attack.method, 0);
     assert_int_equal(model(&fe, "d")->attack.steps, 3);
+    const ir_model *e = model(&fe, "e");
+    assert_int_equal(e->attack.method, 4);
+    assert_int_equal(e->attack.norm, 1);
+    assert_true(e->attack.eps == 0.5);
+    assert_int_equal(e->attack.iters, 50);
+    assert_int_equal(e->attack.restarts, 2);
+    assert_int_equal(e->attack.targets, 4);
+    assert_int_equal(e->attack.queries, 5000);  /* untouched */
+    assert_int_equal(e->train_attack.method, 0);
     frontend_free(&fe);
     /* keys of another attack, and bad words, are errors */
     const char *bad[] = {"attack square loss=ce", "attack apgd queries=5",
                          "attack autoattack iters=3", "attack apgd loss=hinge",
-                         "attack apgd alpha=0.1", "attack fab eps=0.1"};
-    for (int i = 0; i < 6; i++) {
+                         "attack apgd alpha=0.1", "attack cw eps=0.1",
+                         "attack fab loss=ce", "attack fab queries=5",
+                         "attack fab eot=2"};
+    for (int i = 0; i < 9; i++) {
         snprintf(text, sizeof text, "%s  %s\n}\n", small_model, bad[i]);
         assert_int_equal(compile_text(&fe, text), -1);
         frontend_free(&fe);
