@@ -658,7 +658,7 @@ static void put_figures(ctx *c, const char *dir, const report_opts *o)
     free(missing);
 }
 
-/* ---- the strong evaluation ---- */
+/* ---- the strong evaluation (docs/METHODS.md 7, 9) ---- */
 
 #define NCLAIMS 4
 static const char *const claim_titles[NCLAIMS] = {
