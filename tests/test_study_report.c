@@ -311,12 +311,23 @@ static char *hand_results(fixture *fx, const char *name, int strong)
     return path;
 }
 
+/* The report of the hand-made runs into report dir name. */
+static char *hand_report(fixture *fx, const char *name, int strong)
+{
+    char *csv = xasprintf("%s.csv", name);
+    char *results = hand_results(fx, csv, strong);
+    char *grid = hand_grid(fx);
+    char *md = report_of(fx, grid, results, name, 0);
+    free(grid);
+    free(results);
+    free(csv);
+    return md;
+}
+
 static void test_strong_report(void **state)
 {
     fixture *fx = *state;
-    char *results = hand_results(fx, "strong.csv", 1);
-    char *grid = hand_grid(fx);
-    char *md = report_of(fx, grid, results, "strong", 0);
+    char *md = hand_report(fx, "strong", 1);
     assert_non_null(md);
     const char *sec = strstr(md, "## Strong evaluation");
     assert_non_null(sec);
@@ -356,17 +367,13 @@ static void test_strong_report(void **state)
     assert_int_equal(count_lines(text, "rse,baseline,8,robust_acc,greater,4,0.065,0.065,"), 1);
     free(text);
     free(stats);
-    free(results);
-    free(grid);
 }
 
 /* Results without the strong columns (from before them) still report. */
 static void test_strong_absent(void **state)
 {
     fixture *fx = *state;
-    char *results = hand_results(fx, "old.csv", 0);
-    char *grid = hand_grid(fx);
-    char *md = report_of(fx, grid, results, "old", 0);
+    char *md = hand_report(fx, "old", 0);
     assert_non_null(md);
     assert_non_null(strstr(md, "## Strong evaluation\n\nNo run in these results "
                                "has a strong evaluation"));
@@ -379,8 +386,6 @@ static void test_strong_absent(void **state)
     free(text);
     free(stats);
     free(md);
-    free(results);
-    free(grid);
 }
 
 int main(void)

@@ -62,6 +62,23 @@ static void push_common(run *r, strvec *argv)
     strvec_push(argv, g->dataset);
 }
 
+/* `MODEL command --checkpoint CELL/checkpoint.safetensors [--attack
+ * attack]`, the start of every command on the cell's checkpoint. */
+static void push_on_checkpoint(run *r, strvec *argv, const char *command,
+                               const char *attack)
+{
+    char *checkpoint = path_join(r->dir, "checkpoint.safetensors");
+    strvec_push(argv, r->binary);
+    strvec_push(argv, command);
+    strvec_push(argv, "--checkpoint");
+    strvec_push(argv, checkpoint);
+    if (attack) {
+        strvec_push(argv, "--attack");
+        strvec_push(argv, attack);
+    }
+    free(checkpoint);
+}
+
 static int run_step(run *r, const char *what, strvec *argv, int *status)
 {
     if (r->verbose) {
@@ -333,16 +350,10 @@ static int run_train(run *r)
 static int run_eval(run *r, double eps, result_row *row)
 {
     const grid *g = r->g;
-    char *checkpoint = path_join(r->dir, "checkpoint.safetensors");
     char *name = xasprintf("eval-eps%.10g.json", eps);
     char *json = path_join(r->dir, name);
     strvec argv = { 0 };
-    strvec_push(&argv, r->binary);
-    strvec_push(&argv, "eval");
-    strvec_push(&argv, "--checkpoint");
-    strvec_push(&argv, checkpoint);
-    strvec_push(&argv, "--attack");
-    strvec_push(&argv, "pgd");
+    push_on_checkpoint(r, &argv, "eval", "pgd");
     strvec_push(&argv, "--eps");
     strvec_pushf(&argv, "%.10g/255", eps);
     strvec_push(&argv, "--alpha");
@@ -385,7 +396,6 @@ static int run_eval(run *r, double eps, result_row *row)
     free(what);
     free(json);
     free(name);
-    free(checkpoint);
     return rc;
 }
 
@@ -398,13 +408,9 @@ static int run_eval(run *r, double eps, result_row *row)
 static int run_certify(run *r, result_row *rows, int nrows)
 {
     const grid *g = r->g;
-    char *checkpoint = path_join(r->dir, "checkpoint.safetensors");
     char *json = path_join(r->dir, "certify.json");
     strvec argv = { 0 };
-    strvec_push(&argv, r->binary);
-    strvec_push(&argv, "certify");
-    strvec_push(&argv, "--checkpoint");
-    strvec_push(&argv, checkpoint);
+    push_on_checkpoint(r, &argv, "certify", NULL);
     strvec_push(&argv, "--threads");
     strvec_pushf(&argv, "%d", g->threads);
     strvec_push(&argv, "--dataset");
@@ -441,7 +447,6 @@ static int run_certify(run *r, result_row *rows, int nrows)
         json_free(&cj);
     }
     free(json);
-    free(checkpoint);
     return rc;
 }
 
@@ -473,17 +478,11 @@ static int fill_after(result_row *row, const char *attacks, const char *name,
 static int run_strong(run *r, double eps, result_row *row)
 {
     const grid *g = r->g;
-    char *checkpoint = path_join(r->dir, "checkpoint.safetensors");
     char *base = xasprintf("%s/%seps%.10g", r->dir, STRONG_PREFIX, eps);
     char *json = xasprintf("%s.json", base), *csv = xasprintf("%s.csv", base);
     char *cmd = xasprintf("%s.cmd", base);
     strvec argv = { 0 };
-    strvec_push(&argv, r->binary);
-    strvec_push(&argv, "attack");
-    strvec_push(&argv, "--checkpoint");
-    strvec_push(&argv, checkpoint);
-    strvec_push(&argv, "--attack");
-    strvec_push(&argv, "autoattack");
+    push_on_checkpoint(r, &argv, "attack", "autoattack");
     if (g->strong != GRID_STRONG_AUTO) {   /* auto: the binary's choice */
         strvec_push(&argv, "--version");
         strvec_push(&argv, grid_strong_names[g->strong]);
@@ -544,7 +543,6 @@ static int run_strong(run *r, double eps, result_row *row)
     free(csv);
     free(json);
     free(base);
-    free(checkpoint);
     return rc;
 }
 
