@@ -150,6 +150,16 @@ static void test_strong_settings(void **state)
     assert_int_equal(g.strong, GRID_STRONG_AUTO);
     assert_true(grid_strong_at(&g, 4) && grid_strong_at(&g, 8));
     assert_int_equal(grid_strong_limit(&g), 300);
+    /* the strong evaluation counts in a cell's cost, more when not quick */
+    int n;
+    cell *cells = cells_build(&g, &n);
+    double full = cell_cost(&g, &cells[0]);
+    g.strong_quick = 1;
+    double quick = cell_cost(&g, &cells[0]);
+    g.strong = GRID_STRONG_OFF;
+    double none = cell_cost(&g, &cells[0]);
+    assert_true(full > quick && quick > none);
+    free(cells);
     grid_free(&g);
     if (grid_parse(&g, "models a\nseeds 0\neps 8\nstrong standard\n", "s.grid",
                    err, sizeof err) != 0)
