@@ -113,6 +113,73 @@ static void test_settings_and_defaults(void **state)
     assert_int_equal(grid_train_images(&g), 50000);
     assert_int_equal(grid_test_images(&g), 10000);
     assert_int_equal(g.certify, 0);
+    /* the strong evaluation is off unless asked for; its defaults */
+    assert_int_equal(g.strong, GRID_STRONG_OFF);
+    assert_int_equal(g.strong_limit, 1000);
+    assert_int_equal(g.strong_quick, 0);
+    assert_int_equal(g.nstrong_eps, 2);
+    assert_false(grid_strong_at(&g, 8));
+    grid_free(&g);
+}
+
+static void test_strong_settings(void **state)
+{
+    (void)state;
+    grid g;
+    char err[512];
+    /* strong_eps before eps: checked once the file is read */
+    const char *text = "models a rse\nstrong_eps 8/255 16\nseeds 0\n"
+                       "eps 4 8 16\nstrong rand\nstrong_limit 200\n"
+                       "strong_quick 1\ntest_limit 500\n";
+    if (grid_parse(&g, text, "s.grid", err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(g.strong, GRID_STRONG_RAND);
+    assert_string_equal(grid_strong_names[g.strong], "rand");
+    assert_int_equal(g.strong_limit, 200);
+    assert_int_equal(g.strong_quick, 1);
+    assert_int_equal(g.nstrong_eps, 2);
+    assert_false(grid_strong_at(&g, 4));
+    assert_true(grid_strong_at(&g, 8));
+    assert_true(grid_strong_at(&g, 16));
+    assert_int_equal(grid_strong_limit(&g), 200);
+    grid_free(&g);
+    /* default eps: the grid's; strong_limit 0: test_limit's */
+    if (grid_parse(&g, "models a\nseeds 0\neps 4 8\nstrong auto\nstrong_limit 0\n"
+                   "test_limit 300\n", "s.grid", err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(g.strong, GRID_STRONG_AUTO);
+    assert_true(grid_strong_at(&g, 4) && grid_strong_at(&g, 8));
+    assert_int_equal(grid_strong_limit(&g), 300);
+    /* the strong evaluation counts in a cell's cost, more when not quick */
+    int n;
+    cell *cells = cells_build(&g, &n);
+    double full = cell_cost(&g, &cells[0]);
+    g.strong_quick = 1;
+    double quick = cell_cost(&g, &cells[0]);
+    g.strong = GRID_STRONG_OFF;
+    double none = cell_cost(&g, &cells[0]);
+    assert_true(full > quick && quick > none);
+    free(cells);
+    grid_free(&g);
+    if (grid_parse(&g, "models a\nseeds 0\neps 8\nstrong standard\n", "s.grid",
+                   err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(g.strong, GRID_STRONG_STANDARD);
+    assert_int_equal(grid_strong_limit(&g), 1000);
+    grid_free(&g);
+}
+
+static void test_strong_grid(void **state)
+{
+    (void)state;
+    grid g;
+    char err[512];
+    if (grid_load(&g, "examples/study/strong.grid", err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(g.strong, GRID_STRONG_AUTO);
+    assert_int_equal(g.strong_quick, 1);
+    assert_true(g.strong_limit > 0 && g.strong_limit <= g.test_limit);
+    assert_true(grid_strong_at(&g, 8));
     grid_free(&g);
 }
 
@@ -162,6 +229,19 @@ static const struct {
     { "models a\nseeds 0-100000 5\n", "t.grid:2: error: 'seeds': seed 5 listed twice" },
     { "models a\nseeds 3 1 2 1 3\n", "t.grid:2: error: 'seeds': seed 1 listed twice" },
     { "certify 2\n", "t.grid:1: error: 'certify': '2' is not 0 or 1" },
+    { "strong on\n", "t.grid:1: error: 'strong': 'on' is not one of off, auto, standard, rand" },
+    { "strong\n", "t.grid:1: error: 'strong' needs a value" },
+    { "strong auto rand\n", "t.grid:1: error: 'strong' takes one value, not 2" },
+    { "strong auto\nstrong off\n", "t.grid:2: error: 'strong' set twice (first at line 1)" },
+    { "strong_limit -1\n", "t.grid:1: error: 'strong_limit': -1 is below 0" },
+    { "strong_limit 1e3\n", "t.grid:1: error: 'strong_limit': '1e3' is not a whole number" },
+    { "strong_quick 2\n", "t.grid:1: error: 'strong_quick': '2' is not 0 or 1" },
+    { "strong_quick yes\n", "t.grid:1: error: 'strong_quick': 'yes' is not a whole number" },
+    { "\nstrong_eps 8 8/255\n", "t.grid:2: error: 'strong_eps': 8/255 listed twice" },
+    { "strong_eps 0\n", "t.grid:1: error: 'strong_eps': 0 is outside (0, 255]" },
+    { "strong_eps\n", "t.grid:1: error: 'strong_eps' needs a value" },
+    { "models a\nstrong_eps 4 12\nseeds 0\neps 4 8\n",
+      "t.grid:2: error: 'strong_eps': 12 is not in 'eps'" },
     { "models a\nseeds 0\neps 8\nadversarial b\n",
       "t.grid:4: error: 'adversarial': 'b' is not in 'models'" },
     { "models a\nseeds 0\neps 8\ntrain_args z --x 1\n",
@@ -287,6 +367,29 @@ static void test_json(void **state)
     assert_int_equal(json_parse("{\"a\": 01x}", "t.json", &o, err, sizeof err), -1);
     assert_int_equal(json_parse("{\"a\": \"open", "t.json", &o, err, sizeof err), -1);
     assert_non_null(strstr(err, "unterminated string"));
+    /* an array of objects, as the autoattack JSON lists its attacks */
+    json_object *items;
+    int n;
+    if (json_parse_objects(" [{\"name\":\"apgd-ce\",\"robust_acc\":0.09},"
+                           " {\"name\":\"fab-t\",\"robust_acc\":0.065,"
+                           "\"extra\":{\"x\":[1]}}]", "a.json", &items, &n,
+                           err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(n, 2);
+    assert_string_equal(json_get(&items[1], "name"), "fab-t");
+    assert_string_equal(json_get(&items[1], "robust_acc"), "0.065");
+    for (int i = 0; i < n; i++)
+        json_free(&items[i]);
+    free(items);
+    assert_int_equal(json_parse_objects("[]", "a.json", &items, &n, err,
+                                        sizeof err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(json_parse_objects("[{\"a\":1}, 2]", "a.json", &items,
+                                        &n, err, sizeof err), -1);
+    assert_non_null(strstr(err, "expected an object"));
+    assert_int_equal(json_parse_objects("{\"a\":1}", "a.json", &items, &n,
+                                        err, sizeof err), -1);
+    assert_non_null(strstr(err, "expected '['"));
 }
 
 static void test_csv(void **state)
@@ -362,6 +465,8 @@ int main(void)
         cmocka_unit_test(test_quick_grid),
         cmocka_unit_test(test_settings_and_defaults),
         cmocka_unit_test(test_certify_grid),
+        cmocka_unit_test(test_strong_settings),
+        cmocka_unit_test(test_strong_grid),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_hostile_files),
         cmocka_unit_test(test_cells),

@@ -1,7 +1,8 @@
 /* test_study_report.c - the report built from results files that are
  * complete, miss a model, a seed or an eps, lack the baseline, hold one
  * seed only, or are broken; the figures it draws; the optional feature
- * maps when the binaries cannot dump them. */
+ * maps when the binaries cannot dump them; the strong evaluation's
+ * section from a hand-made file, and from files without its columns. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -82,14 +83,16 @@ static char *filtered(fixture *fx, const char *name, keep_fn keep)
     return path;
 }
 
-/* Runs report on results into report dir `name`; returns report.md. */
-static char *report(fixture *fx, const char *results, const char *name, int want)
+/* Runs report of grid on results into report dir `name`; returns
+ * report.md. */
+static char *report_of(fixture *fx, const char *grid, const char *results,
+                       const char *name, int want)
 {
     char *dir = path_join(fx->s->dir, name);
     unlink(fx->s->log);
     int rc = results ? study_run(fx->s, "report", "--results", results,
-                                 "--report-dir", dir, fx->s->grid)
-                     : study_run(fx->s, "report", "--report-dir", dir, fx->s->grid);
+                                 "--report-dir", dir, grid)
+                     : study_run(fx->s, "report", "--report-dir", dir, grid);
     if (rc != want) {
         char *log = file_read(fx->s->log, NULL);
         fail_msg("report exited %d, want %d:\n%s", rc, want, log ? log : "");
@@ -99,6 +102,11 @@ static char *report(fixture *fx, const char *results, const char *name, int want
     free(md);
     free(dir);
     return text;
+}
+
+static char *report(fixture *fx, const char *results, const char *name, int want)
+{
+    return report_of(fx, fx->s->grid, results, name, want);
 }
 
 static void assert_figure(fixture *fx, const char *dir, const char *name)
@@ -258,6 +266,128 @@ static void test_broken_results(void **state)
     free(path);
 }
 
+/* Hand-made runs at eps 8 (seeds 0-3): under PGD, RSE looks nearly as
+ * robust as adversarial training; under the strong evaluation its robust
+ * accuracy falls to the baseline's, while adv keeps its lead. */
+static const struct {
+    const char *model;
+    double clean[4], pgd[4], strong[4];
+} hand[] = {
+    { "baseline", { .60, .61, .62, .63 }, { .10, .11, .12, .13 }, { .05, .06, .07, .08 } },
+    { "adv",      { .70, .72, .71, .73 }, { .40, .42, .41, .44 }, { .35, .37, .36, .39 } },
+    { "rse",      { .60, .62, .61, .63 }, { .35, .37, .36, .38 }, { .05, .07, .06, .08 } },
+};
+
+/* The grid of the hand-made runs: eps 8 only. */
+static char *hand_grid(fixture *fx)
+{
+    char *path = path_join(fx->s->dir, "hand.grid");
+    FILE *f = fopen(path, "w");
+    fprintf(f, "models baseline adv rse\nadversarial adv\nseeds 0-3\neps 8\n"
+            "test_limit 100\nbin %s\nout %s\n", fx->s->bin, fx->out);
+    fclose(f);
+    return path;
+}
+
+static char *hand_results(fixture *fx, const char *name, int strong)
+{
+    char *path = path_join(fx->out, name);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "model,seed,eps_255,status,clean_acc,robust_acc,attack_success%s\n",
+            strong ? ",strong_clean_acc,strong_robust_acc,strong_n,"
+                     "strong_ensemble,strong_after_apgd_ce" : "");
+    for (size_t m = 0; m < sizeof hand / sizeof hand[0]; m++)
+        for (int s = 0; s < 4; s++) {
+            fprintf(f, "%s,%d,8,ok,%.2f,%.2f,%.6f", hand[m].model, s,
+                    hand[m].clean[s], hand[m].pgd[s],
+                    1 - hand[m].pgd[s] / hand[m].clean[s]);
+            if (strong)
+                fprintf(f, ",%.2f,%.2f,200,%s,%.2f", hand[m].clean[s],
+                        hand[m].strong[s], strcmp(hand[m].model, "rse") ?
+                        "standard" : "rand", hand[m].strong[s] + 0.1);
+            fputc('\n', f);
+        }
+    fclose(f);
+    return path;
+}
+
+/* The report of the hand-made runs into report dir name. */
+static char *hand_report(fixture *fx, const char *name, int strong)
+{
+    char *csv = xasprintf("%s.csv", name);
+    char *results = hand_results(fx, csv, strong);
+    char *grid = hand_grid(fx);
+    char *md = report_of(fx, grid, results, name, 0);
+    free(grid);
+    free(results);
+    free(csv);
+    return md;
+}
+
+static void test_strong_report(void **state)
+{
+    fixture *fx = *state;
+    char *md = hand_report(fx, "strong", 1);
+    assert_non_null(md);
+    const char *sec = strstr(md, "## Strong evaluation");
+    assert_non_null(sec);
+    assert_non_null(strstr(sec, "It saw the first 200 test images, PGD-4 the "
+                                "first 100"));
+    assert_non_null(strstr(sec, "`adv` standard; `rse` rand;"));
+    /* per model: PGD-4 and strong robust accuracy, their gap */
+    assert_non_null(strstr(sec, "### eps 8/255"));
+    assert_null(strstr(sec, "### eps 4/255"));
+    assert_non_null(strstr(sec, "| baseline | 4 | 0.1150 ± 0.0129 | 0.0650 ± 0.0129 | +0.0500 ± 0.0000 |"));
+    assert_non_null(strstr(sec, "| adv | 4 | 0.4175 ± 0.0171 | 0.3675 ± 0.0171 | +0.0500 ± 0.0000 |"));
+    assert_non_null(strstr(sec, "| rse | 4 | 0.3650 ± 0.0129 | 0.0650 ± 0.0129 | +0.3000 ± 0.0000 |"));
+    assert_non_null(strstr(sec, "### Paired tests against `baseline`, strong evaluation"));
+    assert_non_null(strstr(sec, "| rse | 8 | attack success | 4 |"));
+    /* the findings side by side: RSE's holds under PGD-4 only */
+    assert_non_null(strstr(sec, "| 1. Adversarially trained models gain both "
+                                "clean and robust accuracy | yes | yes |"));
+    assert_non_null(strstr(sec, "| 2. RSE cuts attack success nearly as much as "
+                                "adversarial training | yes | no (not confirmed) |"));
+    assert_non_null(strstr(sec, "| 3. Quantisation and regularisation alone "
+                                "change little | cannot be decided | cannot be decided |"));
+    /* and in full: the PGD-4 findings above, the strong ones below */
+    const char *pgd2 = strstr(md, "2. *RSE cuts attack success");
+    assert_true(pgd2 && pgd2 < sec);
+    assert_non_null(strstr(pgd2, "adversarial training.* **confirmed.**"));
+    assert_non_null(strstr(sec, "2. *RSE cuts attack success nearly as much as "
+                                "adversarial training.* **not confirmed.**"));
+    assert_figure(fx, "strong", "strong");
+    free(md);
+    /* stats.csv: the strong tests on the strong columns */
+    char *stats = path_join(fx->s->dir, "strong/stats.csv");
+    char *text = file_read(stats, NULL);
+    assert_non_null(text);
+    assert_int_equal(count_lines(text, ",strong"), 2 * 3);
+    assert_int_equal(count_lines(text, ",pgd"), 2 * 3);
+    assert_int_equal(count_lines(text, "rse,baseline,8,robust_acc,greater,4,0.365,0.115,"), 1);
+    assert_int_equal(count_lines(text, "rse,baseline,8,robust_acc,greater,4,0.065,0.065,"), 1);
+    free(text);
+    free(stats);
+}
+
+/* Results without the strong columns (from before them) still report. */
+static void test_strong_absent(void **state)
+{
+    fixture *fx = *state;
+    char *md = hand_report(fx, "old", 0);
+    assert_non_null(md);
+    assert_non_null(strstr(md, "## Strong evaluation\n\nNo run in these results "
+                               "has a strong evaluation"));
+    assert_non_null(strstr(md, "2. *RSE cuts attack success nearly as much as "
+                               "adversarial training.* **confirmed.**"));
+    char *stats = path_join(fx->s->dir, "old/stats.csv");
+    char *text = file_read(stats, NULL);
+    assert_int_equal(count_lines(text, ",strong"), 0);
+    assert_int_equal(count_lines(text, ",pgd"), 2 * 3);
+    free(text);
+    free(stats);
+    free(md);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +397,8 @@ int main(void)
         cmocka_unit_test(test_one_seed),
         cmocka_unit_test(test_features_optional),
         cmocka_unit_test(test_broken_results),
+        cmocka_unit_test(test_strong_report),
+        cmocka_unit_test(test_strong_absent),
     };
     return cmocka_run_group_tests_name("study_report", tests, setup, teardown);
 }

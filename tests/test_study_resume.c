@@ -1,8 +1,9 @@
 /* test_study_resume.c - the runner against the fake model binary: every
  * cell exactly once with the numbers of an uninterrupted run, whatever is
  * killed when (the runner at random points, a model process in training
- * or in an attack), two runners at once, and a diverging cell recorded as
- * failed while the grid goes on. */
+ * or in an attack), two runners at once, a diverging cell recorded as
+ * failed while the grid goes on, and the strong evaluation: its columns,
+ * and a killed one resumed on the kept checkpoint. */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
 #include <setjmp.h>
@@ -91,19 +92,24 @@ static int count_tmp(const char *path, const struct stat *st, int flag,
     return 0;
 }
 
-static void assert_same_as_reference(fixture *fx, const char *out)
+static void assert_same_as(const char *want, const char *out)
 {
     char *got = results_projection(out);
     assert_non_null(got);
-    if (strcmp(got, fx->reference)) {
+    if (strcmp(got, want)) {
         print_error("results differ from the uninterrupted run:\n%s\nwant:\n%s\n",
-                    got, fx->reference);
+                    got, want);
         fail();
     }
     free(got);
     tmp_files = 0;
     nftw(out, count_tmp, 16, FTW_PHYS);
     assert_int_equal(tmp_files, 0);
+}
+
+static void assert_same_as_reference(fixture *fx, const char *out)
+{
+    assert_same_as(fx->reference, out);
 }
 
 static void test_reference_schedule(void **state)
@@ -360,6 +366,228 @@ static void test_missing_binary(void **state)
     free(out);
 }
 
+/* ---- the strong evaluation ---- */
+
+static const char *const strong_models[] = { "baseline", "adv", "rse", NULL };
+static const char strong_grid[] =
+    "models baseline adv rse\n"
+    "adversarial adv\n"
+    "seeds 0-1\n"
+    "eps 4 8\n"
+    "epochs 2\n"
+    "train_limit 500\n"
+    "test_limit 100\n"
+    "strong auto\n"
+    "strong_limit 40\n"
+    "strong_eps 8\n";
+
+/* The field of column name in the row of (model, seed, eps). */
+static char *field(const char *out, const char *model, int seed, int eps,
+                   const char *name)
+{
+    char *path = path_join(out, "results.csv");
+    csv_table t;
+    char err[512];
+    if (csv_read(path, &t, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    free(path);
+    int c = csv_column(&t, name), cm = csv_column(&t, "model"),
+        cs = csv_column(&t, "seed"), ce = csv_column(&t, "eps_255");
+    char *v = NULL;
+    for (int i = 0; i < t.nrow && c >= 0; i++)
+        if (!strcmp(t.rows[i][cm], model) && atoi(t.rows[i][cs]) == seed &&
+            atoi(t.rows[i][ce]) == eps)
+            v = xstrdup(t.rows[i][c]);
+    csv_free(&t);
+    if (!v)
+        fail_msg("no %s for %s seed %d eps %d", name, model, seed, eps);
+    return v;
+}
+
+static void assert_field(const char *out, const char *model, int seed, int eps,
+                         const char *name, const char *want)
+{
+    char *v = field(out, model, seed, eps, name);
+    if (strcmp(v, want))
+        fail_msg("%s of %s seed %d eps %d: '%s', want '%s'", name, model, seed,
+                 eps, v, want);
+    free(v);
+}
+
+/* The first line of OUT/results.csv. */
+static char *results_header(const char *out)
+{
+    char *path = path_join(out, "results.csv");
+    char *text = file_read(path, NULL);
+    free(path);
+    assert_non_null(text);
+    *strchr(text, '\n') = '\0';
+    return text;
+}
+
+static void test_strong_columns(void **state)
+{
+    (void)state;
+    scratch *s = scratch_new(strong_models, strong_grid);
+    char *log = path_join(s->dir, "fake.log"), *out = path_join(s->dir, "out");
+    setenv("FAKE_LOG", log, 1);
+    unsetenv("FAKE_DIE");
+    assert_int_equal(study_run(s, "run", s->grid), 0);
+    char *header = results_header(out);
+    /* the ensembles' attacks as the JSON named them: rse ran rand */
+    assert_non_null(strstr(header, ",strong_clean_acc,strong_robust_acc,"
+                               "strong_n,strong_seconds,strong_ensemble,strong_quick,"
+                               "strong_after_apgd_ce,strong_after_apgd_t,"
+                               "strong_after_square,strong_after_apgd_dlr"));
+    assert_field(out, "rse", 1, 8, "strong_ensemble", "rand");
+    assert_field(out, "adv", 1, 8, "strong_ensemble", "standard");
+    assert_field(out, "rse", 1, 8, "strong_after_square", "");
+    assert_field(out, "baseline", 0, 8, "strong_n", "40");
+    assert_field(out, "baseline", 0, 8, "strong_quick", "0");
+    /* not at eps 4 (not in strong_eps) */
+    assert_field(out, "baseline", 0, 4, "strong_robust_acc", "");
+    assert_field(out, "adv", 0, 4, "strong_n", "");
+    /* the final robust accuracy is the last attack's, and never above PGD's */
+    for (int seed = 0; seed < 2; seed++)
+        for (int m = 0; m < 3; m++) {
+            const char *last = m == 2 ? "strong_after_apgd_dlr" : "strong_after_square";
+            char *a = field(out, strong_models[m], seed, 8, "strong_robust_acc");
+            char *b = field(out, strong_models[m], seed, 8, last);
+            char *p = field(out, strong_models[m], seed, 8, "robust_acc");
+            assert_string_equal(a, b);
+            assert_true(atof(a) <= atof(p));
+            free(a);
+            free(b);
+            free(p);
+        }
+    char *text = file_read(log, NULL);
+    assert_int_equal(count_lines(text, " strong "), 2 * 3);
+    assert_int_equal(count_lines(text, " strong 0 4"), 0);
+    free(text);
+    free(header);
+
+    /* a grid whose ensemble has other attacks: columns follow the JSON */
+    setenv("FAKE_AA_ATTACKS", "apgd-ce,fab-t", 1);
+    char *other = path_join(s->dir, "fab");
+    assert_int_equal(study_run(s, "run", "--out", other, s->grid), 0);
+    unsetenv("FAKE_AA_ATTACKS");
+    header = results_header(other);
+    assert_non_null(strstr(header, ",strong_quick,strong_after_apgd_ce,"
+                               "strong_after_fab_t"));
+    assert_null(strstr(header, "square"));
+    char *a = field(other, "adv", 0, 8, "strong_robust_acc");
+    char *b = field(other, "adv", 0, 8, "strong_after_fab_t");
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    free(header);
+    free(other);
+
+    /* a cell file from before the strong evaluation: merged with its
+     * strong columns empty, and `run` says it lacks what the grid asks */
+    char *cell = path_join(out, "cells/baseline/seed1/result.csv");
+    csv_table t;
+    char err[512];
+    assert_int_equal(csv_read(cell, &t, err, sizeof err), 0);
+    FILE *f = fopen(cell, "w");
+    int cut = csv_column(&t, "strong_clean_acc");
+    for (int i = -1; i < t.nrow; i++) {
+        for (int j = 0; j < cut; j++) {
+            fputs(j ? "," : "", f);
+            csv_put(f, i < 0 ? t.head[j] : t.rows[i][j]);
+        }
+        fputc('\n', f);
+    }
+    fclose(f);
+    csv_free(&t);
+    unlink(s->log);
+    assert_int_equal(study_run(s, "run", s->grid), 0);
+    text = file_read(s->log, NULL);
+    assert_non_null(strstr(text, "seed1 was finished with other settings (no "
+                                 "strong evaluation at eps 8, the grid says "
+                                 "strong auto)"));
+    free(text);
+    assert_field(out, "baseline", 1, 8, "strong_robust_acc", "");
+    assert_field(out, "baseline", 1, 8, "strong_after_apgd_ce", "");
+    a = field(out, "baseline", 0, 8, "strong_robust_acc");
+    assert_true(*a);
+    free(a);
+    free(cell);
+    unsetenv("FAKE_LOG");
+    free(log);
+    free(out);
+    scratch_free(s);
+}
+
+static void test_strong_resumed(void **state)
+{
+    (void)state;
+    scratch *s = scratch_new(strong_models, strong_grid);
+    char *log = path_join(s->dir, "fake.log");
+    char *ref = path_join(s->dir, "reference"), *out = path_join(s->dir, "out");
+    char *once = path_join(s->dir, "died");
+    setenv("FAKE_LOG", log, 1);
+    unsetenv("FAKE_DIE");
+    assert_int_equal(study_run(s, "run", "--out", ref, s->grid), 0);
+    char *want = results_projection(ref);
+    unlink(log);
+    /* killed halfway through its strong evaluation, the cell fails */
+    setenv("FAKE_DIE", "adv:1:strong", 1);
+    setenv("FAKE_DIE_ONCE", once, 1);
+    assert_int_equal(study_run(s, "run", "--out", out, s->grid), 1);
+    assert_true(path_exists(once));
+    char *csv = path_join(out, "cells/adv/seed1-eps8/strong-eps8.csv");
+    assert_true(path_exists(csv));
+    /* the next run keeps its training and continues the attack */
+    assert_int_equal(study_run(s, "run", "--out", out, s->grid), 0);
+    char *text = file_read(log, NULL);
+    assert_int_equal(count_exact(text, "adv train 1 8"), 1);
+    assert_int_equal(count_exact(text, "adv strong 1 8"), 1);
+    assert_int_equal(count_exact(text, "adv strong-resumed 1 8"), 1);
+    assert_int_equal(count_lines(text, "strong-resumed"), 1);
+    free(text);
+    assert_same_as(want, out);
+    char *path = path_join(out, "cells/adv/seed1-eps8/cell.log");
+    char *cell_log = file_read(path, NULL);
+    assert_non_null(strstr(cell_log, "### train: kept from an earlier attempt"));
+    free(cell_log);
+    free(path);
+
+    /* killed again, and the grid's strong settings changed before the
+     * next run: the records of the old settings are dropped, not resumed */
+    unlink(once);
+    unlink(log);
+    char *out2 = path_join(s->dir, "changed");
+    setenv("FAKE_DIE", "rse:0:strong", 1);
+    assert_int_equal(study_run(s, "run", "--out", out2, s->grid), 1);
+    unsetenv("FAKE_DIE");
+    char *grid2 = path_join(s->dir, "limit30.grid");
+    char *gtext = file_read(s->grid, NULL);
+    memcpy(strstr(gtext, "strong_limit 40"), "strong_limit 30", 15);
+    assert_int_equal(file_write_atomic(grid2, gtext, strlen(gtext)), 0);
+    assert_int_equal(study_run(s, "run", "--out", out2, grid2), 0);
+    text = file_read(log, NULL);
+    assert_int_equal(count_lines(text, "rse train 0 "), 1);
+    assert_int_equal(count_exact(text, "rse strong 0 8"), 2);
+    assert_int_equal(count_lines(text, "strong-resumed"), 0);
+    free(text);
+    assert_field(out2, "rse", 0, 8, "strong_n", "30");
+    /* a finished cell is not run again */
+    assert_field(out2, "rse", 1, 8, "strong_n", "40");
+    free(gtext);
+    free(grid2);
+    free(out2);
+    unsetenv("FAKE_DIE_ONCE");
+    unsetenv("FAKE_LOG");
+    free(csv);
+    free(want);
+    free(once);
+    free(ref);
+    free(out);
+    free(log);
+    scratch_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -369,6 +597,8 @@ int main(void)
         cmocka_unit_test(test_two_runners),
         cmocka_unit_test(test_diverged_cell),
         cmocka_unit_test(test_missing_binary),
+        cmocka_unit_test(test_strong_columns),
+        cmocka_unit_test(test_strong_resumed),
     };
     return cmocka_run_group_tests_name("study_resume", tests, setup, teardown);
 }

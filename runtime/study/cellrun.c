@@ -1,4 +1,5 @@
-/* cellrun.c - train, attack at each eps, write the rows. */
+/* cellrun.c - train, attack at each eps (PGD, then optionally certify and
+ * the strong evaluation), write the rows. */
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -26,6 +27,8 @@ typedef struct run {
     const char *model;
     char *dir, *binary;
     int log_fd, verbose;
+    char *train_cmd;    /* the training's command line, as train.done holds it */
+    int trained;        /* an earlier attempt's training is kept */
     json_object train;
 } run;
 
@@ -57,6 +60,23 @@ static void push_common(run *r, strvec *argv)
     strvec_pushf(argv, "%d", g->threads);
     strvec_push(argv, "--dataset");
     strvec_push(argv, g->dataset);
+}
+
+/* `MODEL command --checkpoint CELL/checkpoint.safetensors [--attack
+ * attack]`, the start of every command on the cell's checkpoint. */
+static void push_on_checkpoint(run *r, strvec *argv, const char *command,
+                               const char *attack)
+{
+    char *checkpoint = path_join(r->dir, "checkpoint.safetensors");
+    strvec_push(argv, r->binary);
+    strvec_push(argv, command);
+    strvec_push(argv, "--checkpoint");
+    strvec_push(argv, checkpoint);
+    if (attack) {
+        strvec_push(argv, "--attack");
+        strvec_push(argv, attack);
+    }
+    free(checkpoint);
 }
 
 static int run_step(run *r, const char *what, strvec *argv, int *status)
@@ -149,9 +169,12 @@ static int write_rows(run *r, result_row *rows, int nrows)
     atomic_file af;
     int rc = atomic_open(&af, path);
     if (rc == 0) {
-        results_put_header(af.fp);
+        strvec after = { 0 };
+        results_after_columns(rows, nrows, &after);
+        results_put_header(af.fp, &after);
         for (int i = 0; i < nrows; i++)
-            results_put_row(af.fp, &rows[i]);
+            results_put_row(af.fp, &rows[i], &after);
+        strvec_free(&after);
         rc = atomic_commit(&af);
     }
     if (rc != 0)
@@ -180,39 +203,120 @@ static int run_diverged(run *r)
     return rc;
 }
 
-static int run_train(run *r)
+static void train_argv(run *r, strvec *argv)
 {
     const grid *g = r->g;
-    strvec argv = { 0 };
-    strvec_push(&argv, r->binary);
-    strvec_push(&argv, "train");
-    push_common(r, &argv);
-    strvec_push(&argv, "--epochs");
-    strvec_pushf(&argv, "%d", g->epochs);
+    strvec_push(argv, r->binary);
+    strvec_push(argv, "train");
+    push_common(r, argv);
+    strvec_push(argv, "--epochs");
+    strvec_pushf(argv, "%d", g->epochs);
     if (g->train_limit > 0) {
-        strvec_push(&argv, "--limit");
-        strvec_pushf(&argv, "%d", g->train_limit);
+        strvec_push(argv, "--limit");
+        strvec_pushf(argv, "%d", g->train_limit);
     }
     if (g->test_limit > 0) {
-        strvec_push(&argv, "--test-limit");
-        strvec_pushf(&argv, "%d", g->test_limit);
+        strvec_push(argv, "--test-limit");
+        strvec_pushf(argv, "%d", g->test_limit);
     }
     if (g->batch > 0) {
-        strvec_push(&argv, "--batch");
-        strvec_pushf(&argv, "%d", g->batch);
+        strvec_push(argv, "--batch");
+        strvec_pushf(argv, "%d", g->batch);
     }
     if (g->lr) {
-        strvec_push(&argv, "--lr");
-        strvec_push(&argv, g->lr);
+        strvec_push(argv, "--lr");
+        strvec_push(argv, g->lr);
     }
     if (r->c->adversarial) {
-        strvec_push(&argv, "--eps");
-        strvec_pushf(&argv, "%.10g/255", r->c->train_eps);
+        strvec_push(argv, "--eps");
+        strvec_pushf(argv, "%.10g/255", r->c->train_eps);
     }
-    strvec_push(&argv, "--out");
-    strvec_push(&argv, r->dir);
-    strvec_push(&argv, "--quiet");
-    grid_append_args(g, r->model, 0, &argv);
+    strvec_push(argv, "--out");
+    strvec_push(argv, r->dir);
+    strvec_push(argv, "--quiet");
+    grid_append_args(g, r->model, 0, argv);
+}
+
+/* A command line as a stamp: one argument a line. */
+static char *argv_text(const strvec *argv)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    for (int i = 0; i < argv->n; i++)
+        fprintf(f, "%s\n", argv->v[i]);
+    fclose(f);
+    return text;
+}
+
+/* 1 when file holds exactly text. */
+static int stamp_matches(const char *path, const char *text)
+{
+    char *old = file_read(path, NULL);
+    int same = old && !strcmp(old, text);
+    free(old);
+    return same;
+}
+
+/* An earlier attempt's training can stand: it finished (train.done, the
+ * checkpoint, an ok train.json) with the command line this grid gives. */
+static int training_done(run *r)
+{
+    char *stamp = path_join(r->dir, CELL_TRAINED);
+    char *ckpt = path_join(r->dir, "checkpoint.safetensors");
+    char *json = path_join(r->dir, "train.json");
+    json_object tj = { 0 };
+    char err[512];
+    int done = stamp_matches(stamp, r->train_cmd) && path_exists(ckpt) &&
+               json_read_file(json, &tj, err, sizeof err) == 0;
+    const char *st = done ? json_get(&tj, "status") : NULL;
+    done = done && st && !strcmp(st, "ok");
+    json_free(&tj);
+    free(stamp);
+    free(ckpt);
+    free(json);
+    return done;
+}
+
+/* What a restart keeps of an attempt whose training finished: the lock,
+ * the training's files and log, and the strong evaluation's per-image
+ * records with the command lines that made them (everything else, the
+ * attacks' results and temporaries, is made again). */
+static int kept_after_training(const char *name, void *arg)
+{
+    (void)arg;
+    static const char *const kept[] = {
+        CELL_LOCK, CELL_TRAINED, CELL_LOG, "train.json", "train_loss.csv",
+        "checkpoint.safetensors", "train_state.safetensors",
+        "train_momentum.safetensors", NULL
+    };
+    for (int i = 0; kept[i]; i++)
+        if (!strcmp(name, kept[i]))
+            return 1;
+    size_t len = strlen(name);
+    return !strncmp(name, STRONG_PREFIX, strlen(STRONG_PREFIX)) && len > 4 &&
+           (!strcmp(name + len - 4, ".csv") || !strcmp(name + len - 4, ".cmd"));
+}
+
+static int kept_lock(const char *name, void *arg)
+{
+    (void)arg;
+    return !strcmp(name, CELL_LOCK);
+}
+
+static int run_train(run *r)
+{
+    if (r->trained) {
+        dprintf(r->log_fd, "### train: kept from an earlier attempt (%s)\n",
+                CELL_TRAINED);
+        char err[512];
+        char *json = path_join(r->dir, "train.json");
+        int rc = json_read_file(json, &r->train, err, sizeof err);
+        free(json);
+        return rc == 0 ? CELL_RUN_FINISHED : fail(r, "train: %s", err);
+    }
+    strvec argv = { 0 };
+    train_argv(r, &argv);
     int status;
     int code = run_step(r, "train", &argv, &status);
     strvec_free(&argv);
@@ -235,22 +339,21 @@ static int run_train(run *r)
     }
     if (!have_json)
         return fail(r, "train: exit 0 but no readable train.json (%s)", err);
-    return CELL_RUN_FINISHED;
+    char *stamp = path_join(r->dir, CELL_TRAINED);
+    int rc = file_write_atomic(stamp, r->train_cmd, strlen(r->train_cmd));
+    if (rc != 0)
+        rc = fail(r, "%s: %s", stamp, strerror(errno));
+    free(stamp);
+    return rc;
 }
 
 static int run_eval(run *r, double eps, result_row *row)
 {
     const grid *g = r->g;
-    char *checkpoint = path_join(r->dir, "checkpoint.safetensors");
     char *name = xasprintf("eval-eps%.10g.json", eps);
     char *json = path_join(r->dir, name);
     strvec argv = { 0 };
-    strvec_push(&argv, r->binary);
-    strvec_push(&argv, "eval");
-    strvec_push(&argv, "--checkpoint");
-    strvec_push(&argv, checkpoint);
-    strvec_push(&argv, "--attack");
-    strvec_push(&argv, "pgd");
+    push_on_checkpoint(r, &argv, "eval", "pgd");
     strvec_push(&argv, "--eps");
     strvec_pushf(&argv, "%.10g/255", eps);
     strvec_push(&argv, "--alpha");
@@ -293,7 +396,6 @@ static int run_eval(run *r, double eps, result_row *row)
     free(what);
     free(json);
     free(name);
-    free(checkpoint);
     return rc;
 }
 
@@ -306,13 +408,9 @@ static int run_eval(run *r, double eps, result_row *row)
 static int run_certify(run *r, result_row *rows, int nrows)
 {
     const grid *g = r->g;
-    char *checkpoint = path_join(r->dir, "checkpoint.safetensors");
     char *json = path_join(r->dir, "certify.json");
     strvec argv = { 0 };
-    strvec_push(&argv, r->binary);
-    strvec_push(&argv, "certify");
-    strvec_push(&argv, "--checkpoint");
-    strvec_push(&argv, checkpoint);
+    push_on_checkpoint(r, &argv, "certify", NULL);
     strvec_push(&argv, "--threads");
     strvec_pushf(&argv, "%d", g->threads);
     strvec_push(&argv, "--dataset");
@@ -349,7 +447,102 @@ static int run_certify(run *r, result_row *rows, int nrows)
         json_free(&cj);
     }
     free(json);
-    free(checkpoint);
+    return rc;
+}
+
+/* The robust accuracy after each attack of the ensemble, whichever
+ * attacks the JSON lists (the ensembles differ by version and grow). */
+static int fill_after(result_row *row, const char *attacks, const char *name,
+                      char *err, size_t errlen)
+{
+    json_object *items;
+    int n;
+    if (json_parse_objects(attacks, name, &items, &n, err, errlen) != 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        const char *attack = json_get(&items[i], "name");
+        const char *acc = json_get(&items[i], "robust_acc");
+        if (attack && acc)
+            result_row_set_after(row, attack, acc);
+        json_free(&items[i]);
+    }
+    free(items);
+    return 0;
+}
+
+/* The strong evaluation at eps (grid `strong`; docs/METHODS.md 9):
+ * AutoAttack on the cell's checkpoint.  Its per-image records
+ * (strong-epsE.csv) let a killed attempt continue where it stopped; the
+ * command line beside them (strong-epsE.cmd) says which settings they were
+ * made with, and records of other settings are dropped, not resumed. */
+static int run_strong(run *r, double eps, result_row *row)
+{
+    const grid *g = r->g;
+    char *base = xasprintf("%s/%seps%.10g", r->dir, STRONG_PREFIX, eps);
+    char *json = xasprintf("%s.json", base), *csv = xasprintf("%s.csv", base);
+    char *cmd = xasprintf("%s.cmd", base);
+    strvec argv = { 0 };
+    push_on_checkpoint(r, &argv, "attack", "autoattack");
+    if (g->strong != GRID_STRONG_AUTO) {   /* auto: the binary's choice */
+        strvec_push(&argv, "--version");
+        strvec_push(&argv, grid_strong_names[g->strong]);
+    }
+    if (g->strong_quick)
+        strvec_push(&argv, "--quick");
+    strvec_push(&argv, "--eps");
+    strvec_pushf(&argv, "%.10g/255", eps);
+    push_common(r, &argv);
+    if (grid_strong_limit(g) > 0) {
+        strvec_push(&argv, "--limit");
+        strvec_pushf(&argv, "%d", grid_strong_limit(g));
+    }
+    strvec_push(&argv, "--json");
+    strvec_push(&argv, json);
+    strvec_push(&argv, "--csv");
+    strvec_push(&argv, csv);
+    char *text = argv_text(&argv);
+    strvec_push(&argv, "--resume");
+    strvec_push(&argv, "--quiet");
+    int rc = CELL_RUN_FINISHED;
+    if (!stamp_matches(cmd, text) &&
+        ((unlink(csv) != 0 && errno != ENOENT) ||
+         file_write_atomic(cmd, text, strlen(text)) != 0))
+        rc = fail(r, "%s: %s", cmd, strerror(errno));
+    char *what = xasprintf("strong evaluation at eps %.10g/255", eps);
+    int status;
+    int code = rc == CELL_RUN_FINISHED ? run_step(r, what, &argv, &status) : 0;
+    json_object ev = { 0 };
+    char err[512];
+    if (rc != CELL_RUN_FINISHED) {
+        /* said */
+    } else if (code != 0) {
+        char *why = proc_describe(status);
+        rc = fail(r, "%s: %s; see %s/%s", what, why, r->dir, CELL_LOG);
+        free(why);
+    } else if (json_read_file(json, &ev, err, sizeof err) != 0 ||
+               fill_after(row, json_get(&ev, "attacks") ? json_get(&ev, "attacks")
+                          : "[]", json, err, sizeof err) != 0) {
+        rc = fail(r, "%s: %s", what, err);
+    } else {
+        static const struct { int col; const char *key; } keys[] = {
+            { RC_strong_clean_acc, "clean_acc" },
+            { RC_strong_robust_acc, "robust_acc" }, { RC_strong_n, "n" },
+            { RC_strong_seconds, "wall_s" }, { RC_strong_ensemble, "ensemble" },
+        };
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+            result_row_set(row, keys[k].col, json_get(&ev, keys[k].key));
+        result_row_set(row, RC_strong_quick, g->strong_quick ? "1" : "0");
+        if (!row->f[RC_strong_robust_acc])
+            rc = fail(r, "%s: %s has no robust_acc", what, json);
+    }
+    json_free(&ev);
+    strvec_free(&argv);
+    free(what);
+    free(text);
+    free(cmd);
+    free(csv);
+    free(json);
+    free(base);
     return rc;
 }
 
@@ -366,6 +559,9 @@ static int run_cell_locked(run *r)
         rc = run_eval(r, r->g->eps[c->eps_first + e], &rows[e]);
     if (rc == CELL_RUN_FINISHED && r->g->certify)
         rc = run_certify(r, rows, c->neps);
+    for (int e = 0; e < c->neps && rc == CELL_RUN_FINISHED; e++)
+        if (grid_strong_at(r->g, r->g->eps[c->eps_first + e]))
+            rc = run_strong(r, r->g->eps[c->eps_first + e], &rows[e]);
     if (rc == CELL_RUN_FINISHED)
         rc = write_rows(r, rows, c->neps);
     for (int e = 0; e < c->neps; e++)
@@ -413,16 +609,22 @@ int cell_run(const grid *g, const cell *c, int verbose)
         if (ftruncate(lock, 0) == 0)
             dprintf(lock, "running on %s, pid %ld, since %s\n", host,
                     (long)getpid(), since);
-        if (dir_clear(r.dir, CELL_LOCK) != 0)
-            rc = fail(&r, "cannot empty %s: %s", r.dir, strerror(errno));
         r.binary = path_join(g->bin, r.model);
+        strvec argv = { 0 };
+        train_argv(&r, &argv);
+        r.train_cmd = argv_text(&argv);
+        strvec_free(&argv);
+        r.trained = training_done(&r);
+        if (dir_clear_except(r.dir, r.trained ? kept_after_training : kept_lock,
+                             NULL) != 0)
+            rc = fail(&r, "cannot empty %s: %s", r.dir, strerror(errno));
         char *log = path_join(r.dir, CELL_LOG);
         if (rc == CELL_RUN_FINISHED && access(r.binary, X_OK) != 0)
             rc = fail(&r, "no model binary %s (build it with make, or set "
                       "'bin' in the grid)", r.binary);
         else if (rc == CELL_RUN_FINISHED &&
-                 (r.log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC |
-                                  O_CLOEXEC, 0666)) < 0)
+                 (r.log_fd = open(log, O_WRONLY | O_CREAT | O_CLOEXEC |
+                                  (r.trained ? O_APPEND : O_TRUNC), 0666)) < 0)
             rc = fail(&r, "%s: %s", log, strerror(errno));
         if (rc == CELL_RUN_FINISHED)
             rc = run_cell_locked(&r);
@@ -431,6 +633,7 @@ int cell_run(const grid *g, const cell *c, int verbose)
     if (r.log_fd >= 0)
         close(r.log_fd);
     json_free(&r.train);
+    free(r.train_cmd);
     free(r.binary);
     free(r.dir);
     close(lock);

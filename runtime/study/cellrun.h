@@ -6,7 +6,10 @@
  *     so two runners never run one cell and the lock outlives no process;
  *   - a cell with a result.csv is finished and never runs again;
  *   - any other cell starts from an empty directory (what a killed attempt
- *     left is removed), and its result.csv is written last, atomically. */
+ *     left is removed), except that a training that finished with the
+ *     command line the grid gives now (train.done) is kept, and with it
+ *     the strong evaluation's per-image records, which the attack resumes;
+ *   - result.csv is written last, atomically. */
 #ifndef ADVCC_STUDY_CELLRUN_H
 #define ADVCC_STUDY_CELLRUN_H
 

@@ -154,6 +154,17 @@ char *cell_settings_differ(const grid *g, const cell *c)
             differ = xasprintf("%s %s, the grid says %s", cols[k],
                                t.rows[0][j], want[k]);
     }
+    /* a strong evaluation the grid asks for and the cell lacks */
+    int c_eps = csv_column(&t, "eps_255"), c_status = csv_column(&t, "status");
+    int c_strong = csv_column(&t, "strong_robust_acc");
+    for (int i = 0; i < t.nrow && !differ && c_eps >= 0 && c_status >= 0; i++) {
+        double eps = strtod(t.rows[i][c_eps], NULL);
+        if (!strcmp(t.rows[i][c_status], "ok") && grid_strong_at(g, eps) &&
+            (c_strong < 0 || !*t.rows[i][c_strong]))
+            differ = xasprintf("no strong evaluation at eps %s, the grid says "
+                               "strong %s", t.rows[i][c_eps],
+                               grid_strong_names[g->strong]);
+    }
     for (int k = 0; k < 10; k++)
         free(want[k]);
     csv_free(&t);
@@ -168,5 +179,23 @@ double cell_cost(const grid *g, const cell *c)
     double train = (double)g->epochs * grid_train_images(g) *
                    (3.0 + (c->adversarial ? pgd : 0.0));
     double eval = (double)c->neps * grid_test_images(g) * (1.0 + pgd);
-    return train + eval;
+    /* AutoAttack per image, were it attacked by every member (later
+     * members see only the images the earlier left, about half at first):
+     * standard 2 x 100 iterations x (1 + 9 targets) + 5000 queries, rand
+     * 2 x 100 x 20 EOT draws x 2 attacks; quick 20 iterations, 3 targets,
+     * 500 queries, 5 draws (docs/METHODS.md 9). */
+    double strong = 0;
+    if (g->strong != GRID_STRONG_OFF) {
+        int iters = g->strong_quick ? 20 : 100;
+        double per = g->strong == GRID_STRONG_RAND
+                     ? 2.0 * iters * (g->strong_quick ? 5 : 20) * 2
+                     : 2.0 * iters * (1 + (g->strong_quick ? 3 : 9)) +
+                       (g->strong_quick ? 500 : 5000);
+        int limit = grid_strong_limit(g);
+        int images = limit > 0 && limit < 10000 ? limit : 10000;
+        for (int e = 0; e < c->neps; e++)
+            strong += grid_strong_at(g, g->eps[c->eps_first + e]) ?
+                      0.5 * images * per : 0;
+    }
+    return train + eval + strong;
 }

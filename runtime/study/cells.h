@@ -13,8 +13,11 @@
  *                cell is finished (written last, atomically)
  *   error.txt    why the last attempt failed (the cell will run again)
  *   cell.log     the binaries' output
+ *   train.done   the training's command line, once it finished
  * and what the model binary writes (train.json, train_loss.csv, the
- * checkpoint, eval-eps<E>.json). */
+ * checkpoint, eval-eps<E>.json, certify.json, and for the strong
+ * evaluation strong-eps<E>.json, its per-image strong-eps<E>.csv and the
+ * command line that made them, strong-eps<E>.cmd). */
 #ifndef ADVCC_STUDY_CELLS_H
 #define ADVCC_STUDY_CELLS_H
 
@@ -44,6 +47,8 @@ extern const char *const cell_state_names[];
 #define CELL_RESULT "result.csv"
 #define CELL_ERROR  "error.txt"
 #define CELL_LOG    "cell.log"
+#define CELL_TRAINED "train.done"
+#define STRONG_PREFIX "strong-"
 
 /* The cells of g; *n gets their count.  The array is the caller's. */
 cell *cells_build(const grid *g, int *n);

@@ -5,13 +5,14 @@
 #include "compare.h"
 
 void compare_all(const runs *rs, const char *baseline, const double *eps,
-                 int neps, comparisons *out)
+                 int neps, int eval, comparisons *out)
 {
     memset(out, 0, sizeof *out);
+    out->eval = eval;
     out->baseline = runs_model(rs, baseline);
     int present = 0;
     for (int i = 0; i < rs->n && !present; i++)
-        present = rs->r[i].ok && rs->r[i].model == out->baseline;
+        present = run_has(&rs->r[i], eval) && rs->r[i].model == out->baseline;
     if (!present) {     /* a grid's model without results is no baseline */
         out->baseline = -1;
         return;
@@ -28,14 +29,14 @@ void compare_all(const runs *rs, const char *baseline, const double *eps,
                 int n = 0;
                 for (int i = 0; i < rs->n; i++) {
                     const run_row *r = &rs->r[i];
-                    if (!r->ok || r->model != m || r->eps != eps[e])
+                    if (!run_has(r, eval) || r->model != m || r->eps != eps[e])
                         continue;
                     const run_row *b = runs_find(rs, out->baseline, r->seed,
                                                  eps[e]);
-                    if (!b)
+                    if (!b || !run_has(b, eval))
                         continue;
-                    x[n] = r->metric[k];
-                    y[n] = b->metric[k];
+                    x[n] = r->metric[eval][k];
+                    y[n] = b->metric[eval][k];
                     n++;
                 }
                 comparison *c = &out->c[out->n++];

@@ -1,6 +1,7 @@
-/* compare.h - every model against the baseline: for each eps and metric a
- * one-sided paired t-test on the runs that share a seed, in the direction
- * of improvement (higher accuracy, lower attack success), and Holm's
+/* compare.h - every model against the baseline under one evaluation (the
+ * grid's PGD or the strong one): for each eps and metric a one-sided
+ * paired t-test on the runs that share a seed, in the direction of
+ * improvement (higher accuracy, lower attack success), and Holm's
  * correction over all the tests of the table. */
 #ifndef ADVCC_STUDY_COMPARE_H
 #define ADVCC_STUDY_COMPARE_H
@@ -21,10 +22,11 @@ typedef struct comparisons {
     comparison *c;
     int n, tests;       /* rows, and rows with a p-value */
     int baseline;       /* into runs.models, -1 when absent */
+    int eval;           /* enum evaluation */
 } comparisons;
 
 void compare_all(const runs *rs, const char *baseline, const double *eps,
-                 int neps, comparisons *out);
+                 int neps, int eval, comparisons *out);
 void comparisons_free(comparisons *cs);
 const comparison *compare_find(const comparisons *cs, int model, double eps,
                                int metric);

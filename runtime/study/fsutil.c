@@ -84,7 +84,8 @@ static int remove_path(const char *path)
     return unlink(path);
 }
 
-int dir_clear(const char *dir, const char *keep)
+int dir_clear_except(const char *dir, int (*keep)(const char *name, void *arg),
+                     void *arg)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -94,7 +95,7 @@ int dir_clear(const char *dir, const char *keep)
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        if (keep && !strcmp(e->d_name, keep))
+        if (keep && keep(e->d_name, arg))
             continue;
         char *p = path_join(dir, e->d_name);
         if (remove_path(p) != 0)
@@ -103,6 +104,16 @@ int dir_clear(const char *dir, const char *keep)
     }
     closedir(d);
     return rc;
+}
+
+static int is_named(const char *name, void *keep)
+{
+    return keep && !strcmp(name, keep);
+}
+
+int dir_clear(const char *dir, const char *keep)
+{
+    return dir_clear_except(dir, is_named, (void *)keep);
 }
 
 void dir_remove_prefixed(const char *dir, const char *prefix)

@@ -17,6 +17,9 @@ int mkdir_p(const char *path);
 /* Removes everything inside dir except the entry named keep (may be
  * NULL); sub-directories go too.  0, or -1 with errno set. */
 int dir_clear(const char *dir, const char *keep);
+/* The same, keeping the entries for which keep(name, arg) is true. */
+int dir_clear_except(const char *dir, int (*keep)(const char *name, void *arg),
+                     void *arg);
 /* Removes the files of dir whose names start with prefix. */
 void dir_remove_prefixed(const char *dir, const char *prefix);
 

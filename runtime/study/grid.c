@@ -157,19 +157,31 @@ static int parse_seeds(parser *ps, char **w, int n)
     return 0;
 }
 
-static int parse_eps(parser *ps, char **w, int n)
+/* A list of distinct budgets (eps, strong_eps). */
+static int parse_budgets(parser *ps, const char *key, char **w, int n,
+                         double **out, int *nout)
 {
-    grid *g = ps->g;
-    g->eps = xmalloc((size_t)n * sizeof *g->eps);
+    double *list = xmalloc((size_t)n * sizeof *list);
+    *out = list;
+    *nout = 0;
     for (int i = 0; i < n; i++) {
         double e;
-        if (parse_budget(ps, "eps", w[i], &e))
+        if (parse_budget(ps, key, w[i], &e))
             return -1;
-        for (int k = 0; k < g->neps; k++)
-            if (g->eps[k] == e)
-                return error(ps, "'eps': %s listed twice", w[i]);
-        g->eps[g->neps++] = e;
+        for (int k = 0; k < *nout; k++)
+            if (list[k] == e)
+                return error(ps, "'%s': %s listed twice", key, w[i]);
+        list[(*nout)++] = e;
     }
+    return 0;
+}
+
+static int parse_flag(parser *ps, const char *key, const char *word, int *out)
+{
+    if (parse_int(ps, key, word, 0, out))
+        return -1;
+    if (*out > 1)
+        return error(ps, "'%s': '%s' is not 0 or 1", key, word);
     return 0;
 }
 
@@ -203,7 +215,8 @@ enum key {
     K_NAME, K_MODELS, K_ADVERSARIAL, K_SEEDS, K_EPS, K_EPOCHS, K_TRAIN_LIMIT,
     K_TEST_LIMIT, K_DATASET, K_THREADS, K_JOBS, K_BATCH, K_LR, K_ALPHA,
     K_STEPS, K_RESTARTS, K_INIT, K_EOT, K_BIN, K_OUT, K_THROTTLE, K_LOSS_EPS,
-    K_FEATURE_INDEX, K_CERTIFY,
+    K_FEATURE_INDEX, K_CERTIFY, K_STRONG, K_STRONG_LIMIT, K_STRONG_EPS,
+    K_STRONG_QUICK,
     K_SINGLE_VALUED_END,
     K_TRAIN_ARGS = K_SINGLE_VALUED_END, K_EVAL_ARGS, K_SBATCH
 };
@@ -212,7 +225,12 @@ static const char *const key_names[] = {
     "name", "models", "adversarial", "seeds", "eps", "epochs", "train_limit",
     "test_limit", "dataset", "threads", "jobs", "batch", "lr", "alpha",
     "steps", "restarts", "init", "eot", "bin", "out", "throttle", "loss_eps",
-    "feature_index", "certify", "train_args", "eval_args", "sbatch", NULL
+    "feature_index", "certify", "strong", "strong_limit", "strong_eps",
+    "strong_quick", "train_args", "eval_args", "sbatch", NULL
+};
+
+const char *const grid_strong_names[] = {
+    "off", "auto", "standard", "rand", NULL
 };
 
 static int parse_line(parser *ps, char **w, int n)
@@ -233,7 +251,7 @@ static int parse_line(parser *ps, char **w, int n)
         ps->seen[key] = ps->line;
     }
     int lists = key == K_MODELS || key == K_ADVERSARIAL || key == K_SEEDS ||
-                key == K_EPS;
+                key == K_EPS || key == K_STRONG_EPS;
     if (n < 2)
         return error(ps, "'%s' needs a value", w[0]);
     if (!lists && key < K_SINGLE_VALUED_END && n > 2)
@@ -254,7 +272,11 @@ static int parse_line(parser *ps, char **w, int n)
             strvec_push(&ps->adversarial, w[i]);
         return 0;
     case K_SEEDS:        return parse_seeds(ps, w + 1, n - 1);
-    case K_EPS:          return parse_eps(ps, w + 1, n - 1);
+    case K_EPS:
+        return parse_budgets(ps, w[0], w + 1, n - 1, &g->eps, &g->neps);
+    case K_STRONG_EPS:
+        return parse_budgets(ps, w[0], w + 1, n - 1, &g->strong_eps,
+                             &g->nstrong_eps);
     case K_EPOCHS:       return parse_int(ps, w[0], v, 1, &g->epochs);
     case K_TRAIN_LIMIT:  return parse_int(ps, w[0], v, 0, &g->train_limit);
     case K_TEST_LIMIT:   return parse_int(ps, w[0], v, 0, &g->test_limit);
@@ -266,11 +288,15 @@ static int parse_line(parser *ps, char **w, int n)
     case K_EOT:          return parse_int(ps, w[0], v, 1, &g->eot);
     case K_THROTTLE:     return parse_int(ps, w[0], v, 1, &g->throttle);
     case K_FEATURE_INDEX: return parse_int(ps, w[0], v, 0, &g->feature_index);
-    case K_CERTIFY:
-        if (parse_int(ps, w[0], v, 0, &g->certify))
+    case K_CERTIFY:      return parse_flag(ps, w[0], v, &g->certify);
+    case K_STRONG_QUICK: return parse_flag(ps, w[0], v, &g->strong_quick);
+    case K_STRONG_LIMIT: return parse_int(ps, w[0], v, 0, &g->strong_limit);
+    case K_STRONG:
+        if (one_of(ps, w[0], v, grid_strong_names))
             return -1;
-        if (g->certify > 1)
-            return error(ps, "'certify': '%s' is not 0 or 1", v);
+        for (int i = 0; grid_strong_names[i]; i++)
+            if (!strcmp(v, grid_strong_names[i]))
+                g->strong = i;
         return 0;
     case K_ALPHA:        return parse_budget(ps, w[0], v, &g->alpha);
     case K_LOSS_EPS:     return parse_budget(ps, w[0], v, &g->loss_eps);
@@ -353,6 +379,22 @@ static int check_grid(parser *ps, int last_line)
             return error_at(ps, ps->args_line[i], "'%s': '%s' is not in "
                             "'models'", g->args[i].eval ? "eval_args" :
                             "train_args", g->args[i].model);
+    if (ps->seen[K_STRONG_EPS]) {
+        for (int k = 0; k < g->nstrong_eps; k++) {
+            int found = 0;
+            for (int e = 0; e < g->neps; e++)
+                found |= g->eps[e] == g->strong_eps[k];
+            if (!found)
+                return error_at(ps, ps->seen[K_STRONG_EPS], "'strong_eps': "
+                                "%g is not in 'eps' (the strong evaluation "
+                                "attacks the cells' checkpoints at their eps)",
+                                g->strong_eps[k]);
+        }
+    } else {
+        g->strong_eps = xmalloc((size_t)g->neps * sizeof *g->strong_eps);
+        memcpy(g->strong_eps, g->eps, (size_t)g->neps * sizeof *g->eps);
+        g->nstrong_eps = g->neps;
+    }
     if (!ps->seen[K_LOSS_EPS]) {
         /* the seed's default budget when the grid has it, else the
          * middle one */
@@ -385,6 +427,8 @@ static void grid_defaults(grid *g, const char *name)
     g->eot = 1;
     g->init = xstrdup("gaussian");
     g->bin = NULL;
+    g->strong = GRID_STRONG_OFF;
+    g->strong_limit = 1000;
 }
 
 int grid_parse(grid *g, const char *text, const char *name,
@@ -462,6 +506,7 @@ void grid_free(grid *g)
     free(g->adversarial);
     free(g->seeds);
     free(g->eps);
+    free(g->strong_eps);
     free(g->lr);
     free(g->dataset);
     free(g->init);
@@ -504,4 +549,19 @@ int grid_train_images(const grid *g)
 int grid_test_images(const grid *g)
 {
     return g->test_limit > 0 && g->test_limit < 10000 ? g->test_limit : 10000;
+}
+
+int grid_strong_at(const grid *g, double eps)
+{
+    if (g->strong == GRID_STRONG_OFF)
+        return 0;
+    for (int k = 0; k < g->nstrong_eps; k++)
+        if (g->strong_eps[k] == eps)
+            return 1;
+    return 0;
+}
+
+int grid_strong_limit(const grid *g)
+{
+    return g->strong_limit > 0 ? g->strong_limit : g->test_limit;
 }

@@ -18,6 +18,12 @@
  *   certify 1                                 also `MODEL certify` each cell:
  *                                             certified accuracy at 36, 72,
  *                                             108/255 and L in the results
+ *   strong auto   strong_limit 1000           also AutoAttack (off, auto,
+ *   strong_eps 8  strong_quick 0              standard, rand) on the first
+ *                                             strong_limit test images (0:
+ *                                             test_limit) at strong_eps
+ *                                             (default: every eps), the
+ *                                             study's strong evaluation
  *
  * Errors are `file:line: error: message`. */
 #ifndef ADVCC_STUDY_GRID_H
@@ -25,6 +31,13 @@
 
 #include <stddef.h>
 #include "text.h"
+
+/* `strong`: which AutoAttack ensemble the strong evaluation runs
+ * (docs/METHODS.md 9); auto leaves the choice to the binary: rand for a
+ * model with noise layers, standard otherwise. */
+enum grid_strong { GRID_STRONG_OFF, GRID_STRONG_AUTO, GRID_STRONG_STANDARD,
+                   GRID_STRONG_RAND };
+extern const char *const grid_strong_names[];   /* "off", "auto", ... */
 
 typedef struct grid_args {
     char *model;        /* a model name, or "*" for all */
@@ -55,6 +68,11 @@ typedef struct grid {
     double loss_eps;             /* adversarial cells shown in the loss figure */
     int feature_index;
     int certify;                 /* run `MODEL certify` in every cell */
+    int strong;                  /* enum grid_strong */
+    int strong_limit;            /* test images; 0: test_limit's */
+    double *strong_eps;          /* in 1/255, a subset of eps */
+    int nstrong_eps;
+    int strong_quick;            /* --quick */
 } grid;
 
 /* 0, or -1 with err filled.  Relative bin and out stay relative. */
@@ -72,5 +90,10 @@ void grid_append_args(const grid *g, const char *model, int eval, strvec *argv);
 /* Images a training run and an evaluation see (limits applied). */
 int grid_train_images(const grid *g);
 int grid_test_images(const grid *g);
+
+/* 1 when the strong evaluation runs at eps (in 1/255). */
+int grid_strong_at(const grid *g, double eps);
+/* The --limit of the strong evaluation, 0 for the whole test set. */
+int grid_strong_limit(const grid *g);
 
 #endif

@@ -315,6 +315,55 @@ bad:
     return -1;
 }
 
+int json_parse_objects(const char *array, const char *name, json_object **items,
+                       int *n, char *err, size_t errlen)
+{
+    reader r = { array, array, name, err, errlen };
+    *items = NULL;
+    *n = 0;
+    skip_space(&r);
+    if (*r.p != '[')
+        return fail(&r, "expected '['");
+    r.p++;
+    skip_space(&r);
+    if (*r.p == ']')
+        return 0;
+    for (;;) {
+        skip_space(&r);
+        const char *start = r.p;
+        int type;
+        if (*r.p != '{') {
+            fail(&r, "expected an object");
+            goto bad;
+        }
+        if (read_value(&r, 1, &type) != 0)
+            goto bad;
+        char *text = xstrndup(start, (size_t)(r.p - start));
+        *items = xrealloc(*items, (size_t)(*n + 1) * sizeof **items);
+        int rc = json_parse(text, name, &(*items)[*n], err, errlen);
+        free(text);
+        if (rc != 0)
+            goto bad;
+        (*n)++;
+        skip_space(&r);
+        if (*r.p == ',') {
+            r.p++;
+            continue;
+        }
+        if (*r.p == ']')
+            return 0;
+        fail(&r, "expected ',' or ']'");
+        goto bad;
+    }
+bad:
+    for (int i = 0; i < *n; i++)
+        json_free(&(*items)[i]);
+    free(*items);
+    *items = NULL;
+    *n = 0;
+    return -1;
+}
+
 int json_read_file(const char *path, json_object *obj, char *err, size_t errlen)
 {
     char *text = file_read(path, NULL);

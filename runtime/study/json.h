@@ -27,6 +27,12 @@ int json_parse(const char *text, const char *name, json_object *obj,
 int json_read_file(const char *path, json_object *obj, char *err, size_t errlen);
 void json_free(json_object *obj);
 
+/* The objects of an array of objects, given as its text (a nested
+ * member's): *items gets *n of them, the caller frees each and the array.
+ * 0, or -1 with err filled. */
+int json_parse_objects(const char *array, const char *name, json_object **items,
+                       int *n, char *err, size_t errlen);
+
 /* The member's text, or NULL when absent or null. */
 const char *json_get(const json_object *obj, const char *key);
 /* 0 and *x for a number member; -1 otherwise. */

@@ -50,7 +50,10 @@ static const char usage_text[] =
 "\n"
 "A cell is one training run and its attacks; it is finished when its\n"
 "result.csv exists and is never run twice.  Interrupted cells rerun from\n"
-"the start.  The grid file format is described in examples/study/README.md.\n"
+"the start, keeping a training that finished and the strong evaluation's\n"
+"per-image records.  The grid file format (keys such as certify, strong,\n"
+"strong_limit, strong_eps, strong_quick) is described in\n"
+"examples/study/README.md.\n"
 "Exit status: 0 success; 1 failed cells or errors; 2 usage errors.\n";
 
 enum {

@@ -200,8 +200,9 @@ static int metric_stats(const runs *rs, int m, double eps, int k,
     double *v = xmalloc((size_t)(rs->n ? rs->n : 1) * sizeof *v);
     int n = 0;
     for (int i = 0; i < rs->n; i++)
-        if (rs->r[i].ok && rs->r[i].model == m && rs->r[i].eps == eps)
-            v[n++] = rs->r[i].metric[k];
+        if (run_has(&rs->r[i], EVAL_PGD) && rs->r[i].model == m &&
+            rs->r[i].eps == eps)
+            v[n++] = rs->r[i].metric[EVAL_PGD][k];
     mean_sd(v, n, mean, sd);
     free(v);
     return n;
@@ -324,6 +325,55 @@ int plot_success(const runs *rs, const double *eps, int neps,
     fclose(f);
     strvec_free(&drawn);
     return gnuplot_run(dir, "success", why, whylen);
+}
+
+int plot_strong(const runs *rs, const double *eps, int neps, const char *pgd,
+                const char *dir, char *why, size_t whylen)
+{
+    FILE *f = open_in(dir, "strong.dat", why, whylen);
+    if (!f)
+        return -1;
+    fprintf(f, "# x label pgd_robust sd strong_robust sd gap (mean over the "
+            "seeds with both; sd: sample standard deviation) seeds\n");
+    int rows = 0;
+    for (int e = 0; e < neps; e++)
+        for (int m = 0; m < rs->models.n; m++) {
+            robust_gap rg;
+            if (runs_robust_gap(rs, m, eps[e], &rg) == 0)
+                continue;
+            fprintf(f, "%d \"%s eps %g\" %.6g %.6g %.6g %.6g \"%+.3f\" %d\n",
+                    rows++, rs->models.v[m], eps[e], rg.pgd,
+                    isnan(rg.pgd_sd) ? 0 : rg.pgd_sd, rg.strong,
+                    isnan(rg.strong_sd) ? 0 : rg.strong_sd, rg.gap, rg.n);
+        }
+    fclose(f);
+    if (rows == 0) {
+        snprintf(why, whylen, "no run has both evaluations");
+        return -1;
+    }
+    f = open_in(dir, "strong.gp", why, whylen);
+    if (!f)
+        return -1;
+    int w = 240 + 110 * rows;
+    w = w < 800 ? 800 : w;
+    script_begin(f, "strong", w, 560);
+    fprintf(f, "set title \"Robust accuracy, %s beside the strong evaluation "
+            "(AutoAttack)\\nmean and standard deviation over seeds; above "
+            "each pair: %s minus strong\"\n", pgd, pgd);
+    fprintf(f, "set style fill solid 0.85 border -1\nset boxwidth 0.36\n"
+            "set yrange [0:*]\nset offsets 0, 0, 0.08, 0\n"
+            "set xrange [-0.6:%d.6]\nset grid ytics\n"
+            "set ylabel 'robust accuracy'\nset key top right\n"
+            "set xtics rotate by -25 nomirror\n", rows - 1);
+    fprintf(f, "plot 'strong.dat' using ($1-0.19):3:4:xtic(2) with "
+            "boxerrorbars lc rgb '#4477aa' title '%s', \\\n"
+            "     '' using ($1+0.19):5:6 with boxerrorbars lc rgb '#ee6677' "
+            "title 'strong (AutoAttack)', \\\n"
+            "     '' using 1:(($3+$4 > $5+$6 ? $3+$4 : $5+$6)+0.02):7 with "
+            "labels notitle\n", pgd);
+    script_end(f, "strong", w, 560);
+    fclose(f);
+    return gnuplot_run(dir, "strong", why, whylen);
 }
 
 /* A montage of the first channels, each scaled to [0,1], as a gnuplot

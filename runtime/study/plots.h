@@ -9,6 +9,10 @@
  *               at one eps, mean and standard deviation over seeds, with
  *               the significance marks against the baseline
  *   success     attack success against eps, mean and standard deviation
+ *   strong      robust accuracy under the grid's PGD beside the strong
+ *               evaluation (AutoAttack) per model and eps, mean and
+ *               standard deviation over the seeds that have both, with
+ *               the gap written above each pair
  *   features    first-layer feature maps of one test image per model
  *               (needs `MODEL features`; optional)
  *
@@ -28,6 +32,9 @@ int plot_accuracy(const runs *rs, const comparisons *cs, double eps,
                   const char *dir, char *why, size_t whylen);
 int plot_success(const runs *rs, const double *eps, int neps,
                  const char *dir, char *why, size_t whylen);
+/* pgd names the PGD attack in the legend ("PGD-4"). */
+int plot_strong(const runs *rs, const double *eps, int neps, const char *pgd,
+                const char *dir, char *why, size_t whylen);
 /* Runs bin/<model> features for each model's first seed; *missing gets a
  * malloc'ed list of the models it could not draw (NULL if none). */
 int plot_features(const runs *rs, const grid *g, const char *dir,

@@ -24,7 +24,9 @@
 typedef struct ctx {
     const grid *g;
     const runs *rs;
-    const comparisons *cs;
+    const comparisons *cs;  /* the tests of the evaluation being judged */
+    const double *eps;      /* the eps it has */
+    int neps;
     const char *baseline;
     FILE *f;
 } ctx;
@@ -147,8 +149,9 @@ static void put_means(ctx *c)
             for (int k = 0; k < METRIC_COUNT; k++) {
                 n = 0;
                 for (int i = 0; i < rs->n; i++)
-                    if (rs->r[i].ok && rs->r[i].model == m && rs->r[i].eps == eps)
-                        v[n++] = rs->r[i].metric[k];
+                    if (run_has(&rs->r[i], EVAL_PGD) && rs->r[i].model == m &&
+                        rs->r[i].eps == eps)
+                        v[n++] = rs->r[i].metric[EVAL_PGD][k];
                 if (n == 0)
                     break;
                 if (k == 0)
@@ -167,13 +170,15 @@ static void put_means(ctx *c)
     fputc('\n', f);
 }
 
-static void put_tests(ctx *c)
+/* heading: "## Paired tests against `%s`" or the like, given the baseline */
+static void put_tests(ctx *c, const char *heading)
 {
     const comparisons *cs = c->cs;
     FILE *f = c->f;
     if (cs->baseline < 0)
         return;
-    fprintf(f, "## Paired tests against `%s`\n\n"
+    fprintf(f, heading, c->baseline);
+    fprintf(f, "\n\n"
             "For each model, eps and metric: a one-sided paired t-test on the "
             "runs that share a seed, in the direction of improvement (higher "
             "accuracy, lower attack success). Mean difference = model - "
@@ -182,7 +187,7 @@ static void put_tests(ctx *c)
             "over all %d tests of the table.\n\n"
             "| model | eps | metric | n | mean diff | 95%% CI | t | p | | "
             "Holm p | note |\n|---|---:|---|---:|---:|---|---:|---:|---|---:|---|\n",
-            c->baseline, cs->tests);
+            cs->tests);
     for (int i = 0; i < cs->n; i++) {
         const comparison *x = &cs->c[i];
         fprintf(f, "| %s | %g | %s | %d | ", c->rs->models.v[x->model], x->eps,
@@ -207,8 +212,10 @@ static void put_tests(ctx *c)
     fputc('\n', f);
 }
 
-/* The machine-readable test table. */
-static int write_stats_csv(ctx *c, const char *dir)
+/* The machine-readable test table: the tests of every evaluation, each
+ * row saying which (the last column). */
+static int write_stats_csv(ctx *c, const char *dir, const comparisons *const *all,
+                           int nall)
 {
     char *path = path_join(dir, "stats.csv");
     atomic_file af;
@@ -219,19 +226,22 @@ static int write_stats_csv(ctx *c, const char *dir)
     }
     fprintf(af.fp, "model,baseline,eps_255,metric,alternative,n,mean_model,"
             "mean_baseline,mean_diff,sd_diff,ci_lo,ci_hi,t,df,p,marks,holm_p,"
-            "p_two_sided,note\n");
-    for (int i = 0; i < c->cs->n; i++) {
-        const comparison *x = &c->cs->c[i];
-        const ttest *t = &x->t;
-        fprintf(af.fp, "%s,%s,%g,%s,%s,%d,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,"
-                "%.10g,%.10g,%.10g,%s,%.10g,%.10g,", c->rs->models.v[x->model],
-                c->baseline, x->eps, metric_columns[x->metric],
-                metric_better[x->metric] > 0 ? "greater" : "less", t->n,
-                t->mean_x, t->mean_y, t->mean_d, t->sd_d, t->ci_lo, t->ci_hi,
-                t->t, t->df, t->p, p_marks(t->p), x->holm, x->p_two);
-        csv_put(af.fp, t->note ? t->note : "");
-        fputc('\n', af.fp);
-    }
+            "p_two_sided,note,evaluation\n");
+    for (int a = 0; a < nall; a++)
+        for (int i = 0; i < all[a]->n; i++) {
+            const comparison *x = &all[a]->c[i];
+            const ttest *t = &x->t;
+            fprintf(af.fp, "%s,%s,%g,%s,%s,%d,%.10g,%.10g,%.10g,%.10g,%.10g,"
+                    "%.10g,%.10g,%.10g,%.10g,%s,%.10g,%.10g,",
+                    c->rs->models.v[x->model], c->baseline, x->eps,
+                    metric_columns[x->metric],
+                    metric_better[x->metric] > 0 ? "greater" : "less", t->n,
+                    t->mean_x, t->mean_y, t->mean_d, t->sd_d, t->ci_lo,
+                    t->ci_hi, t->t, t->df, t->p, p_marks(t->p), x->holm,
+                    x->p_two);
+            csv_put(af.fp, t->note ? t->note : "");
+            fprintf(af.fp, ",%s\n", evaluation_keys[all[a]->eval]);
+        }
     int rc = atomic_commit(&af);
     if (rc != 0)
         fprintf(stderr, "advcc-study: %s: %s\n", path, strerror(errno));
@@ -286,7 +296,7 @@ static void put_test_brief(FILE *f, const comparison *x)
     fprintf(f, ", n %d)", x->t.n);
 }
 
-static void claim_adversarial(ctx *c)
+static int claim_adversarial(ctx *c)
 {
     const grid *g = c->g;
     FILE *f = c->f;
@@ -300,10 +310,10 @@ static void claim_adversarial(ctx *c)
         int m = runs_model(c->rs, g->models.v[gm]);
         for (int k = METRIC_CLEAN; k <= METRIC_ROBUST; k++) {
             fprintf(b, "   - `%s`, %s:", g->models.v[gm], metric_names[k]);
-            for (int e = 0; e < g->neps; e++) {
+            for (int e = 0; e < c->neps; e++) {
                 const comparison *x = m < 0 ? NULL :
-                    compare_find(c->cs, m, g->eps[e], k);
-                fprintf(b, "%s eps %g: ", e ? ";" : "", g->eps[e]);
+                    compare_find(c->cs, m, c->eps[e], k);
+                fprintf(b, "%s eps %g: ", e ? ";" : "", c->eps[e]);
                 put_test_brief(b, x);
                 verdict = fold(verdict, judge(x, +1), first);
                 first = 0;
@@ -324,9 +334,10 @@ static void claim_adversarial(ctx *c)
                 "worse (two-sided p < %g). Mean differences:\n%s", LEVEL,
                 LEVEL, body);
     free(body);
+    return first ? UNDECIDED : verdict;
 }
 
-static void claim_rse(ctx *c)
+static int claim_rse(ctx *c)
 {
     const grid *g = c->g;
     FILE *f = c->f;
@@ -336,27 +347,27 @@ static void claim_rse(ctx *c)
     if (rse < 0 || c->cs->baseline < 0) {
         fprintf(f, "**cannot be decided.** No `rse`%s results.\n",
                 c->cs->baseline < 0 ? " or baseline" : "");
-        return;
+        return UNDECIDED;
     }
     int verdict = UNDECIDED, first = 1;
     char *body = NULL;
     size_t len = 0;
     FILE *b = open_memstream(&body, &len);
-    for (int e = 0; e < g->neps; e++) {
-        const comparison *x = compare_find(c->cs, rse, g->eps[e], METRIC_SUCCESS);
+    for (int e = 0; e < c->neps; e++) {
+        const comparison *x = compare_find(c->cs, rse, c->eps[e], METRIC_SUCCESS);
         double cut = 0;
         int nadv = 0;
         for (int gm = 0; gm < g->models.n; gm++) {
             int m = g->adversarial[gm] ? runs_model(c->rs, g->models.v[gm]) : -1;
             const comparison *a = m < 0 ? NULL :
-                compare_find(c->cs, m, g->eps[e], METRIC_SUCCESS);
+                compare_find(c->cs, m, c->eps[e], METRIC_SUCCESS);
             if (a && !isnan(a->t.mean_d)) {
                 cut += -a->t.mean_d;
                 nadv++;
             }
         }
         int one = judge(x, -1);
-        fprintf(b, "   - eps %g: `rse` ", g->eps[e]);
+        fprintf(b, "   - eps %g: `rse` ", c->eps[e]);
         put_test_brief(b, x);
         if (nadv == 0) {
             fprintf(b, "; no adversarially trained model to compare with\n");
@@ -380,11 +391,11 @@ static void claim_rse(ctx *c)
             "p < %g).\n%s", verdict_names[verdict], LEVEL, 100 * NEARLY,
             LEVEL, body);
     free(body);
+    return verdict;
 }
 
-static void claim_little(ctx *c)
+static int claim_little(ctx *c)
 {
-    const grid *g = c->g;
     FILE *f = c->f;
     static const char *const names[] = { "quant", "reg" };
     int verdict = UNDECIDED, first = 1;
@@ -401,9 +412,9 @@ static void claim_little(ctx *c)
         }
         const comparison *worst = NULL;
         int changes = 0, gaps = 0, wide = 0;
-        for (int e = 0; e < g->neps; e++)
+        for (int e = 0; e < c->neps; e++)
             for (int k = 0; k < METRIC_COUNT; k++) {
-                const comparison *x = compare_find(c->cs, m, g->eps[e], k);
+                const comparison *x = compare_find(c->cs, m, c->eps[e], k);
                 if (!x || isnan(x->t.mean_d)) {
                     gaps++;
                     continue;
@@ -421,7 +432,7 @@ static void claim_little(ctx *c)
                 if (big && signif) {
                     changes++;
                     fprintf(b, "   - `%s` changes %s at eps %g by ", names[i],
-                            metric_names[k], g->eps[e]);
+                            metric_names[k], c->eps[e]);
                     put_signed(b, x->t.mean_d);
                     fputs(" (two-sided p ", b);
                     put_p(b, x->p_two);
@@ -441,11 +452,11 @@ static void claim_little(ctx *c)
             if (!isnan(worst->t.ci_lo))
                 fprintf(b, ", 95%% CI [%+.4f, %+.4f]", worst->t.ci_lo,
                         worst->t.ci_hi);
-            if (gaps == g->neps * METRIC_COUNT)
+            if (gaps == c->neps * METRIC_COUNT)
                 fprintf(b, "); %s\n", worst->t.note ? worst->t.note : "no test");
             else
                 fprintf(b, "); %d of %d intervals reach past +-%g\n", wide,
-                        g->neps * METRIC_COUNT - gaps, LITTLE);
+                        c->neps * METRIC_COUNT - gaps, LITTLE);
         }
         int one = changes ? REFUTED : gaps || !worst ? UNDECIDED
                   : wide ? NOT_CONFIRMED : CONFIRMED;
@@ -462,6 +473,7 @@ static void claim_little(ctx *c)
             "confirmed when neither holds.\n%s", verdict_names[verdict],
             100 * LITTLE, LEVEL, LITTLE, body);
     free(body);
+    return verdict;
 }
 
 /* The model a regularised one is compared with: its name without the
@@ -497,7 +509,7 @@ static int same_eps(double a, double b)
     return (isnan(a) && isnan(b)) || a == b;
 }
 
-static void claim_convergence(ctx *c)
+static int claim_convergence(ctx *c)
 {
     const runs *rs = c->rs;
     FILE *f = c->f;
@@ -595,6 +607,7 @@ static void claim_convergence(ctx *c)
     free(adj);
     free(pv);
     free(body);
+    return ntests ? verdict : UNDECIDED;
 }
 
 static void put_figure(FILE *f, const char *name, const char *caption,
@@ -645,6 +658,190 @@ static void put_figures(ctx *c, const char *dir, const report_opts *o)
     free(missing);
 }
 
+/* ---- the strong evaluation (docs/METHODS.md 7, 9) ---- */
+
+#define NCLAIMS 4
+static const char *const claim_titles[NCLAIMS] = {
+    "1. Adversarially trained models gain both clean and robust accuracy",
+    "2. RSE cuts attack success nearly as much as adversarial training",
+    "3. Quantisation and regularisation alone change little",
+    "4. Regularised models converge more slowly",
+};
+typedef int (*claim_fn)(ctx *c);
+static const claim_fn claims[NCLAIMS] = {
+    claim_adversarial, claim_rse, claim_little, claim_convergence
+};
+#define CLAIM_NO_ATTACK 3   /* judged on training losses alone */
+
+static const char *holds(int verdict)
+{
+    switch (verdict) {
+    case CONFIRMED: return "yes";
+    case REFUTED: return "no (refuted)";
+    case NOT_CONFIRMED: return "no (not confirmed)";
+    default: return "cannot be decided";
+    }
+}
+
+/* The runs the grid asks a strong evaluation of and that lack one. */
+static void put_strong_missing(ctx *c)
+{
+    int lines = 0, more = 0;
+    for (int i = 0; i < c->rs->n; i++) {
+        const run_row *r = &c->rs->r[i];
+        if (!r->ok || !grid_strong_at(c->g, r->eps) || run_has(r, EVAL_STRONG))
+            continue;
+        if (lines++ == 0)
+            fprintf(c->f, "Runs without the strong evaluation the grid asks "
+                    "for (finished before it was asked for, or by an older "
+                    "version):\n\n");
+        if (lines <= MAX_MISSING_LINES)
+            fprintf(c->f, "- `%s` seed %d eps %g\n", c->rs->models.v[r->model],
+                    r->seed, r->eps);
+        else
+            more++;
+    }
+    if (more)
+        fprintf(c->f, "- ... and %d more\n", more);
+    if (lines)
+        fputc('\n', c->f);
+}
+
+/* What ran: each model's ensemble and the images it saw. */
+static void put_strong_setting(ctx *c, const char *pgd)
+{
+    const runs *rs = c->rs;
+    const grid *g = c->g;
+    FILE *f = c->f;
+    int lo = 0, hi = 0;
+    for (int i = 0; i < rs->n; i++)
+        if (run_has(&rs->r[i], EVAL_STRONG)) {
+            int n = rs->r[i].strong_n;
+            lo = !lo || n < lo ? n : lo;
+            hi = n > hi ? n : hi;
+        }
+    char test_n[32] = "all";
+    if (g->test_limit)
+        snprintf(test_n, sizeof test_n, "%d", g->test_limit);
+    fprintf(f, "AutoAttack (docs/METHODS.md 9) on each cell's checkpoint: "
+            "each attack of the ensemble runs on the images every earlier "
+            "one left standing, so its robust accuracy is the worst case per "
+            "image. It saw the first %d", lo);
+    if (hi != lo)
+        fprintf(f, "-%d", hi);
+    fprintf(f, " test images, %s the first %s; the grid says `strong %s`, "
+            "`strong_quick %d`%s. Ensembles:", pgd, test_n,
+            grid_strong_names[g->strong], g->strong_quick,
+            g->strong_quick ? " (shortened attacks: a first look, not the "
+            "reference's settings)" : "");
+    for (int m = 0; m < rs->models.n; m++)
+        for (int i = 0; i < rs->n; i++)
+            if (rs->r[i].model == m && run_has(&rs->r[i], EVAL_STRONG)) {
+                fprintf(f, " `%s` %s;", rs->models.v[m],
+                        rs->r[i].strong_ensemble[0] ? rs->r[i].strong_ensemble
+                                                    : "?");
+                break;
+            }
+    fprintf(f, " the robust accuracy after each of its attacks is in "
+            "results.csv (strong_after_*). The gap is %s's robust accuracy "
+            "minus the strong evaluation's, run by run: how much %s "
+            "overstates robustness.\n\n", pgd, pgd);
+}
+
+static void put_strong_tables(ctx *c, const char *pgd)
+{
+    FILE *f = c->f;
+    for (int e = 0; e < c->neps; e++) {
+        fprintf(f, "### eps %g/255\n\nMean and sample standard deviation "
+                "over the seeds that have both evaluations (n).\n\n"
+                "| model | n | %s robust acc | strong robust acc | gap "
+                "(%s - strong) |\n|---|---:|---:|---:|---:|\n", c->eps[e],
+                pgd, pgd);
+        for (int m = 0; m < c->rs->models.n; m++) {
+            robust_gap rg;
+            if (runs_robust_gap(c->rs, m, c->eps[e], &rg) == 0)
+                continue;
+            fprintf(f, "| %s | %d | ", c->rs->models.v[m], rg.n);
+            const double cols[3][2] = { { rg.pgd, rg.pgd_sd },
+                                        { rg.strong, rg.strong_sd },
+                                        { rg.gap, rg.gap_sd } };
+            for (int k = 0; k < 3; k++) {
+                fprintf(f, k == 2 ? "%+.4f" : "%.4f", cols[k][0]);
+                if (!isnan(cols[k][1]))
+                    fprintf(f, " ± %.4f", cols[k][1]);
+                fputs(k < 2 ? " | " : " |\n", f);
+            }
+        }
+        fputc('\n', f);
+    }
+}
+
+/* Each finding judged under both evaluations, side by side, then the
+ * strong evaluation's judgements in full.  c->cs and c->eps are the
+ * strong evaluation's here. */
+static void put_strong_claims(ctx *c, const int *pgd_verdict, const char *pgd)
+{
+    FILE *f = c->f;
+    char *body = NULL;
+    size_t len = 0;
+    c->f = open_memstream(&body, &len);
+    int verdict[NCLAIMS];
+    for (int k = 0; k < NCLAIMS; k++)
+        verdict[k] = k == CLAIM_NO_ATTACK ? pgd_verdict[k] : claims[k](c);
+    fclose(c->f);
+    c->f = f;
+    fprintf(f, "### The seed report's findings under both evaluations\n\n"
+            "Each decided by the rule given with it in the findings above, "
+            "on the tests of %s and on those of the strong evaluation "
+            "(its eps only).\n\n| finding | holds under %s | holds under "
+            "the strong evaluation |\n|---|---|---|\n", pgd, pgd);
+    for (int k = 0; k < NCLAIMS; k++)
+        fprintf(f, "| %s | %s | %s%s |\n", claim_titles[k], holds(pgd_verdict[k]),
+                holds(verdict[k]), k == CLAIM_NO_ATTACK ?
+                " (training losses: no attack involved)" : "");
+    fprintf(f, "\nUnder the strong evaluation, in full:\n\n%s\n", body);
+    free(body);
+}
+
+static void put_strong(ctx *c, const comparisons *strong, const double *eps,
+                       int neps, const int *pgd_verdict, const char *dir,
+                       const report_opts *o)
+{
+    FILE *f = c->f;
+    char *pgd = xasprintf("PGD-%d", c->g->steps);
+    fprintf(f, "## Strong evaluation\n\n");
+    if (neps == 0) {
+        fprintf(f, "No run in these results has a strong evaluation (the "
+                "grid's `strong` is off, or the results predate it).\n\n");
+        put_strong_missing(c);
+        free(pgd);
+        return;
+    }
+    ctx s = *c;
+    s.cs = strong;
+    s.eps = eps;
+    s.neps = neps;
+    put_strong_setting(&s, pgd);
+    put_strong_missing(&s);
+    put_strong_tables(&s, pgd);
+    if (o->figures) {
+        char why[1024];
+        int ok = plot_strong(c->rs, eps, neps, pgd, dir, why, sizeof why) == 0;
+        char *caption = xasprintf("Robust accuracy under %s and under the "
+                                  "strong evaluation per model and eps, mean "
+                                  "and standard deviation over seeds, with "
+                                  "the gap", pgd);
+        put_figure(f, "strong", caption, ok, why);
+        free(caption);
+    }
+    put_tests(&s, "### Paired tests against `%s`, strong evaluation");
+    if (strong->baseline < 0)
+        fprintf(f, "No `%s` run with a strong evaluation: no tests.\n\n",
+                c->baseline);
+    put_strong_claims(&s, pgd_verdict, pgd);
+    free(pgd);
+}
+
 /* How the page and each model's results were made: the report's command
  * line, and the `provenance` of the first finished cell of every model
  * (its training's command line, spec hash and version, from train.json). */
@@ -691,8 +888,15 @@ int report_build(const grid *g, const report_opts *o)
         free(dir);
         return 1;
     }
-    comparisons cs;
-    compare_all(&rs, baseline, g->eps, g->neps, &cs);
+    comparisons cs, strong;
+    compare_all(&rs, baseline, g->eps, g->neps, EVAL_PGD, &cs);
+    /* the strong evaluation where the results have it */
+    double *strong_eps = xmalloc((size_t)g->neps * sizeof *strong_eps);
+    int nstrong = 0;
+    for (int e = 0; e < g->neps; e++)
+        if (runs_count(&rs, EVAL_STRONG, g->eps[e]) > 0)
+            strong_eps[nstrong++] = g->eps[e];
+    compare_all(&rs, baseline, strong_eps, nstrong, EVAL_STRONG, &strong);
     if (mkdir_p(dir) != 0) {
         fprintf(stderr, "advcc-study: %s: %s\n", dir, strerror(errno));
         goto out;
@@ -700,8 +904,9 @@ int report_build(const grid *g, const report_opts *o)
     /* keep old figures from passing for new ones */
     dir_remove_prefixed(dir, "gnuplot.log");
     dir_remove_prefixed(dir, "features.log");
-    ctx c = { g, &rs, &cs, baseline, NULL };
-    if (write_stats_csv(&c, dir) != 0)
+    ctx c = { g, &rs, &cs, g->eps, g->neps, baseline, NULL };
+    const comparisons *const tables[] = { &cs, &strong };
+    if (write_stats_csv(&c, dir, tables, nstrong ? 2 : 1) != 0)
         goto out;
     char *path = path_join(dir, "report.md");
     atomic_file af;
@@ -734,14 +939,16 @@ int report_build(const grid *g, const report_opts *o)
     put_provenance(&c, o);
     put_missing(&c);
     put_means(&c);
-    put_tests(&c);
+    put_tests(&c, "## Paired tests against `%s`");
     put_figures(&c, dir, o);
     fprintf(af.fp, "## The seed report's findings\n\nEach decided at the %g "
-            "level by the rule given with it.\n\n", LEVEL);
-    claim_adversarial(&c);
-    claim_rse(&c);
-    claim_little(&c);
-    claim_convergence(&c);
+            "level by the rule given with it, on the tests of PGD-%d.\n\n",
+            LEVEL, g->steps);
+    int verdict[NCLAIMS];
+    for (int k = 0; k < NCLAIMS; k++)
+        verdict[k] = claims[k](&c);
+    fputc('\n', af.fp);
+    put_strong(&c, &strong, strong_eps, nstrong, verdict, dir, o);
     if (atomic_commit(&af) != 0)
         fprintf(stderr, "advcc-study: %s: %s\n", path, strerror(errno));
     else {
@@ -751,6 +958,8 @@ int report_build(const grid *g, const report_opts *o)
     free(path);
 out:
     comparisons_free(&cs);
+    comparisons_free(&strong);
+    free(strong_eps);
     runs_free(&rs);
     free(results);
     free(dir);

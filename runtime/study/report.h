@@ -2,8 +2,10 @@
  * missing, the means over seeds, the paired tests against the baseline
  * (with Holm's correction), the figures (plots.h), and each finding of the
  * seed report (docs/METHODS.md section 7) stated as confirmed, refuted or not
- * confirmed, with the p-values that decide it.  Also OUT/report/stats.csv,
- * the test table for machines. */
+ * confirmed, with the p-values that decide it; where the results have a
+ * strong evaluation (AutoAttack), its robust accuracy beside PGD's, its
+ * tests, and the findings judged under both.  Also OUT/report/stats.csv,
+ * the test table for machines (each row naming its evaluation). */
 #ifndef ADVCC_STUDY_REPORT_H
 #define ADVCC_STUDY_REPORT_H
 

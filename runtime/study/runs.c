@@ -7,6 +7,7 @@
 #include "fsutil.h"
 #include "results.h"
 #include "runs.h"
+#include "stats.h"
 
 const char *const metric_names[METRIC_COUNT] = {
     "clean acc", "robust acc", "attack success"
@@ -15,6 +16,7 @@ const char *const metric_columns[METRIC_COUNT] = {
     "clean_acc", "robust_acc", "attack_success"
 };
 const int metric_better[METRIC_COUNT] = { +1, +1, -1 };
+const char *const evaluation_keys[EVAL_COUNT] = { "pgd", "strong" };
 
 static double number_or_nan(const char *s)
 {
@@ -50,6 +52,11 @@ int runs_load(runs *rs, const char *path, const grid *g, char *err, size_t errle
     int c_metric[METRIC_COUNT];
     for (int k = 0; k < METRIC_COUNT; k++)
         c_metric[k] = csv_column(&t, metric_columns[k]);
+    /* absent in files from before the strong evaluation */
+    int c_strong_clean = csv_column(&t, "strong_clean_acc"),
+        c_strong_robust = csv_column(&t, "strong_robust_acc"),
+        c_strong_n = csv_column(&t, "strong_n"),
+        c_strong_ensemble = csv_column(&t, "strong_ensemble");
     rs->r = xcalloc((size_t)(t.nrow ? t.nrow : 1), sizeof *rs->r);
     for (int i = 0; i < t.nrow; i++) {
         char **f = t.rows[i];
@@ -75,10 +82,24 @@ int runs_load(runs *rs, const char *path, const grid *g, char *err, size_t errle
         r->train_eps = c_train_eps >= 0 ? number_or_nan(f[c_train_eps]) : NAN;
         r->ok = !strcmp(f[c_status], "ok");
         for (int k = 0; k < METRIC_COUNT; k++)
-            r->metric[k] = number_or_nan(f[c_metric[k]]);
-        if (r->ok && (isnan(r->metric[0]) || isnan(r->metric[1]) ||
-                      isnan(r->metric[2])))
+            r->metric[EVAL_PGD][k] = number_or_nan(f[c_metric[k]]);
+        if (r->ok && (isnan(r->metric[EVAL_PGD][0]) ||
+                      isnan(r->metric[EVAL_PGD][1]) ||
+                      isnan(r->metric[EVAL_PGD][2])))
             r->ok = 0;
+        double *strong = r->metric[EVAL_STRONG];
+        strong[METRIC_CLEAN] = c_strong_clean >= 0 ?
+                               number_or_nan(f[c_strong_clean]) : NAN;
+        strong[METRIC_ROBUST] = c_strong_robust >= 0 ?
+                                number_or_nan(f[c_strong_robust]) : NAN;
+        strong[METRIC_SUCCESS] = isnan(strong[METRIC_CLEAN]) ||
+                                 isnan(strong[METRIC_ROBUST]) ? NAN
+                                 : strong[METRIC_CLEAN] > 0
+                                 ? 1 - strong[METRIC_ROBUST] / strong[METRIC_CLEAN]
+                                 : 0;
+        r->strong_n = c_strong_n >= 0 ? atoi(f[c_strong_n]) : 0;
+        r->strong_ensemble = xstrdup(c_strong_ensemble >= 0 ?
+                                     f[c_strong_ensemble] : "");
         r->diverged_step = xstrdup(c_step >= 0 ? f[c_step] : "");
         r->cell = xstrdup(c_cell >= 0 ? f[c_cell] : "");
         rs->n++;
@@ -91,6 +112,7 @@ void runs_free(runs *rs)
 {
     for (int i = 0; i < rs->n; i++) {
         free(rs->r[i].diverged_step);
+        free(rs->r[i].strong_ensemble);
         free(rs->r[i].cell);
     }
     free(rs->r);
@@ -108,6 +130,46 @@ const run_row *runs_find(const runs *rs, int model, int seed, double eps)
             return r;
     }
     return NULL;
+}
+
+int run_has(const run_row *r, int eval)
+{
+    return r->ok && !isnan(r->metric[eval][METRIC_ROBUST]) &&
+           !isnan(r->metric[eval][METRIC_CLEAN]);
+}
+
+int runs_count(const runs *rs, int eval, double eps)
+{
+    int n = 0;
+    for (int i = 0; i < rs->n; i++)
+        n += run_has(&rs->r[i], eval) && rs->r[i].eps == eps;
+    return n;
+}
+
+int runs_robust_gap(const runs *rs, int model, double eps, robust_gap *out)
+{
+    size_t cap = (size_t)(rs->n ? rs->n : 1);
+    double *pgd = xmalloc(cap * sizeof *pgd), *strong = xmalloc(cap * sizeof *strong);
+    double *gap = xmalloc(cap * sizeof *gap);
+    int n = 0;
+    for (int i = 0; i < rs->n; i++) {
+        const run_row *r = &rs->r[i];
+        if (r->model != model || r->eps != eps || !run_has(r, EVAL_PGD) ||
+            !run_has(r, EVAL_STRONG))
+            continue;
+        pgd[n] = r->metric[EVAL_PGD][METRIC_ROBUST];
+        strong[n] = r->metric[EVAL_STRONG][METRIC_ROBUST];
+        gap[n] = pgd[n] - strong[n];
+        n++;
+    }
+    out->n = n;
+    mean_sd(pgd, n, &out->pgd, &out->pgd_sd);
+    mean_sd(strong, n, &out->strong, &out->strong_sd);
+    mean_sd(gap, n, &out->gap, &out->gap_sd);
+    free(pgd);
+    free(strong);
+    free(gap);
+    return n;
 }
 
 double *runs_loss_curve(const runs *rs, const run_row *row, int *n)
