@@ -2,7 +2,8 @@
  * complete, miss a model, a seed or an eps, lack the baseline, hold one
  * seed only, or are broken; the figures it draws; the optional feature
  * maps when the binaries cannot dump them; the strong evaluation's
- * section from a hand-made file, and from files without its columns. */
+ * section from a hand-made file, and from files without its columns; the
+ * certified-robustness section from a hand-made file. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -377,6 +378,7 @@ static void test_strong_absent(void **state)
     assert_non_null(md);
     assert_non_null(strstr(md, "## Strong evaluation\n\nNo run in these results "
                                "has a strong evaluation"));
+    assert_null(strstr(md, "## Certified robustness"));
     assert_non_null(strstr(md, "2. *RSE cuts attack success nearly as much as "
                                "adversarial training.* **confirmed.**"));
     char *stats = path_join(fx->s->dir, "old/stats.csv");
@@ -386,6 +388,71 @@ static void test_strong_absent(void **state)
     free(text);
     free(stats);
     free(md);
+}
+
+/* Hand-made certificates (seeds 0-3, eps 8): reg_a gains certified
+ * accuracy at 36/255 on every seed, reg_b gains nothing, rse is refused
+ * (empty columns); the grid names the baseline. */
+static const struct {
+    const char *model;
+    const char *cert36[4], *cert72[4], *lip[4];
+} hand_cert[] = {
+    { "cert_base", { "0.010", "0.000", "0.020", "0.010" }, { "0", "0", "0", "0" },
+      { "1000", "1100", "900", "1050" } },
+    { "reg_a", { "0.060", "0.050", "0.080", "0.070" }, { "0.010", "0", "0.020", "0" },
+      { "40", "45", "38", "42" } },
+    { "reg_b", { "0.000", "0.020", "0.010", "0.010" }, { "0", "0", "0", "0" },
+      { "900", "950", "1000", "980" } },
+    { "rse", { "", "", "", "" }, { "", "", "", "" }, { "", "", "", "" } },
+};
+
+static void test_certified_report(void **state)
+{
+    fixture *fx = *state;
+    char *grid = path_join(fx->s->dir, "cert.grid");
+    FILE *f = fopen(grid, "w");
+    fprintf(f, "models cert_base reg_a reg_b rse\nbaseline cert_base\nseeds 0-3\n"
+            "eps 8\ntest_limit 100\ncertify 1\nbin %s\nout %s\n", fx->s->bin, fx->out);
+    fclose(f);
+    char *results = path_join(fx->out, "cert.csv");
+    f = fopen(results, "w");
+    fprintf(f, "model,seed,eps_255,status,clean_acc,robust_acc,attack_success,"
+            "cert_acc_36,cert_acc_72,cert_acc_108,lipschitz\n");
+    for (size_t m = 0; m < sizeof hand_cert / sizeof hand_cert[0]; m++)
+        for (int s = 0; s < 4; s++)
+            fprintf(f, "%s,%d,8,ok,0.6%d,0.10,0.8,%s,%s,%s,%s\n", hand_cert[m].model, s, s,
+                    hand_cert[m].cert36[s], hand_cert[m].cert72[s],
+                    hand_cert[m].cert36[s][0] ? "0" : "", hand_cert[m].lip[s]);
+    fclose(f);
+    char *md = report_of(fx, grid, results, "cert", 0);
+    assert_non_null(md);
+    const char *sec = strstr(md, "## Certified robustness (L2)");
+    assert_non_null(sec);
+    /* means over seeds; L's median; the refused model has no row */
+    assert_non_null(strstr(sec, "| cert_base | 4 | 0.6150 ± 0.0129 | 1025 | 0.0100 ± 0.0082 | "
+                                "0.0000 ± 0.0000 | 0.0000 ± 0.0000 |"));
+    assert_non_null(strstr(sec, "| reg_a | 4 | 0.6150 ± 0.0129 | 41 | 0.0650 ± 0.0129 | "
+                                "0.0075 ± 0.0096 |"));
+    assert_null(strstr(sec, "| rse |"));
+    /* the tests against the grid's baseline, and the verdicts */
+    assert_non_null(strstr(sec, "over `cert_base`?"));
+    assert_non_null(strstr(sec, "| reg_a | 36/255 | 4 | +0.0550 |"));
+    assert_non_null(strstr(sec, "- `reg_a`: raises certified accuracy over `cert_base` at 36/255."));
+    assert_non_null(strstr(sec, "- `reg_b`: does not raise certified accuracy over `cert_base`"));
+    free(md);
+    /* the baseline from the command line wins over the grid's */
+    char *dir = path_join(fx->s->dir, "cert2");
+    assert_int_equal(study_run(fx->s, "report", "--results", results, "--report-dir", dir,
+                               "--baseline", "reg_b", grid), 0);
+    char *md2_path = path_join(dir, "report.md");
+    char *md2 = file_read(md2_path, NULL);
+    assert_non_null(md2);
+    assert_non_null(strstr(md2, "- `reg_a`: raises certified accuracy over `reg_b` at 36/255."));
+    free(md2);
+    free(md2_path);
+    free(dir);
+    free(results);
+    free(grid);
 }
 
 int main(void)
@@ -399,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_broken_results),
         cmocka_unit_test(test_strong_report),
         cmocka_unit_test(test_strong_absent),
+        cmocka_unit_test(test_certified_report),
     };
     return cmocka_run_group_tests_name("study_report", tests, setup, teardown);
 }

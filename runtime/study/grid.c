@@ -216,7 +216,7 @@ enum key {
     K_TEST_LIMIT, K_DATASET, K_THREADS, K_JOBS, K_BATCH, K_LR, K_ALPHA,
     K_STEPS, K_RESTARTS, K_INIT, K_EOT, K_BIN, K_OUT, K_THROTTLE, K_LOSS_EPS,
     K_FEATURE_INDEX, K_CERTIFY, K_STRONG, K_STRONG_LIMIT, K_STRONG_EPS,
-    K_STRONG_QUICK,
+    K_STRONG_QUICK, K_BASELINE,
     K_SINGLE_VALUED_END,
     K_TRAIN_ARGS = K_SINGLE_VALUED_END, K_EVAL_ARGS, K_SBATCH
 };
@@ -226,7 +226,7 @@ static const char *const key_names[] = {
     "test_limit", "dataset", "threads", "jobs", "batch", "lr", "alpha",
     "steps", "restarts", "init", "eot", "bin", "out", "throttle", "loss_eps",
     "feature_index", "certify", "strong", "strong_limit", "strong_eps",
-    "strong_quick", "train_args", "eval_args", "sbatch", NULL
+    "strong_quick", "baseline", "train_args", "eval_args", "sbatch", NULL
 };
 
 const char *const grid_strong_names[] = {
@@ -327,6 +327,10 @@ static int parse_line(parser *ps, char **w, int n)
     case K_OUT:
         g->out = xstrdup(v);
         return 0;
+    case K_BASELINE:
+        free(g->baseline);
+        g->baseline = xstrdup(v);
+        return 0;
     case K_TRAIN_ARGS:
     case K_EVAL_ARGS: {
         if (n < 3)
@@ -379,6 +383,9 @@ static int check_grid(parser *ps, int last_line)
             return error_at(ps, ps->args_line[i], "'%s': '%s' is not in "
                             "'models'", g->args[i].eval ? "eval_args" :
                             "train_args", g->args[i].model);
+    if (g->baseline && grid_model_index(g, g->baseline) < 0)
+        return error_at(ps, ps->seen[K_BASELINE], "'baseline': '%s' is not in "
+                        "'models'", g->baseline);
     if (ps->seen[K_STRONG_EPS]) {
         for (int k = 0; k < g->nstrong_eps; k++) {
             int found = 0;
@@ -512,6 +519,7 @@ void grid_free(grid *g)
     free(g->init);
     free(g->bin);
     free(g->out);
+    free(g->baseline);
     for (int i = 0; i < g->nargs; i++) {
         free(g->args[i].model);
         strvec_free(&g->args[i].argv);

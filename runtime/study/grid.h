@@ -24,6 +24,8 @@
  *                                             test_limit) at strong_eps
  *                                             (default: every eps), the
  *                                             study's strong evaluation
+ *   baseline cert_base                        the model the report tests
+ *                                             the others against (baseline)
  *
  * Errors are `file:line: error: message`. */
 #ifndef ADVCC_STUDY_GRID_H
@@ -73,6 +75,7 @@ typedef struct grid {
     double *strong_eps;          /* in 1/255, a subset of eps */
     int nstrong_eps;
     int strong_quick;            /* --quick */
+    char *baseline;              /* NULL: report's default, "baseline" */
 } grid;
 
 /* 0, or -1 with err filled.  Relative bin and out stay relative. */

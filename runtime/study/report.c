@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "atomic_file.h"
+#include "certified.h"
 #include "compare.h"
 #include "csv.h"
 #include "fsutil.h"
@@ -35,16 +36,6 @@ enum verdict { UNDECIDED, NOT_CONFIRMED, CONFIRMED, REFUTED };
 static const char *const verdict_names[] = {
     "cannot be decided", "not confirmed", "confirmed", "refuted"
 };
-
-static void put_p(FILE *f, double p)
-{
-    if (isnan(p))
-        fputs("n/a", f);
-    else if (p < 1e-4)
-        fprintf(f, "%.1e", p);
-    else
-        fprintf(f, "%.4f", p);
-}
 
 static void put_signed(FILE *f, double x)
 {
@@ -204,9 +195,9 @@ static void put_tests(ctx *c, const char *heading)
         else
             fprintf(f, "%.3f", x->t.t);
         fputs(" | ", f);
-        put_p(f, x->t.p);
+        p_print(f, x->t.p);
         fprintf(f, " | %s | ", p_marks(x->t.p));
-        put_p(f, x->holm);
+        p_print(f, x->holm);
         fprintf(f, " | %s |\n", x->t.note ? x->t.note : "");
     }
     fputc('\n', f);
@@ -290,9 +281,9 @@ static void put_test_brief(FILE *f, const comparison *x)
         return;
     }
     fputs(" (p ", f);
-    put_p(f, x->t.p);
+    p_print(f, x->t.p);
     fputs(", Holm ", f);
-    put_p(f, x->holm);
+    p_print(f, x->holm);
     fprintf(f, ", n %d)", x->t.n);
 }
 
@@ -435,7 +426,7 @@ static int claim_little(ctx *c)
                             metric_names[k], c->eps[e]);
                     put_signed(b, x->t.mean_d);
                     fputs(" (two-sided p ", b);
-                    put_p(b, x->p_two);
+                    p_print(b, x->p_two);
                     fputs(")\n", b);
                 }
                 /* equivalence: the whole interval inside the margin */
@@ -448,7 +439,7 @@ static int claim_little(ctx *c)
                     metric_names[worst->metric], worst->eps);
             put_signed(b, worst->t.mean_d);
             fputs(" (two-sided p ", b);
-            put_p(b, worst->p_two);
+            p_print(b, worst->p_two);
             if (!isnan(worst->t.ci_lo))
                 fprintf(b, ", 95%% CI [%+.4f, %+.4f]", worst->t.ci_lo,
                         worst->t.ci_hi);
@@ -878,7 +869,7 @@ int report_build(const grid *g, const report_opts *o)
 {
     char *results = o->results ? xstrdup(o->results) : path_join(g->out, "results.csv");
     char *dir = o->dir ? xstrdup(o->dir) : path_join(g->out, "report");
-    const char *baseline = o->baseline ? o->baseline : "baseline";
+    const char *baseline = o->baseline ? o->baseline : g->baseline ? g->baseline : "baseline";
     runs rs;
     char err[1024];
     int rc = 1;
@@ -949,6 +940,7 @@ int report_build(const grid *g, const report_opts *o)
         verdict[k] = claims[k](&c);
     fputc('\n', af.fp);
     put_strong(&c, &strong, strong_eps, nstrong, verdict, dir, o);
+    report_certified(af.fp, &rs, baseline, LEVEL);
     if (atomic_commit(&af) != 0)
         fprintf(stderr, "advcc-study: %s: %s\n", path, strerror(errno));
     else {

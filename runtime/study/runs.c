@@ -16,6 +16,7 @@ const char *const metric_columns[METRIC_COUNT] = {
     "clean_acc", "robust_acc", "attack_success"
 };
 const int metric_better[METRIC_COUNT] = { +1, +1, -1 };
+const int cert_radii_255[CERT_RADII] = { 36, 72, 108 };
 const char *const evaluation_keys[EVAL_COUNT] = { "pgd", "strong" };
 
 static double number_or_nan(const char *s)
@@ -57,6 +58,12 @@ int runs_load(runs *rs, const char *path, const grid *g, char *err, size_t errle
         c_strong_robust = csv_column(&t, "strong_robust_acc"),
         c_strong_n = csv_column(&t, "strong_n"),
         c_strong_ensemble = csv_column(&t, "strong_ensemble");
+    int c_cert[CERT_RADII], c_lipschitz = csv_column(&t, "lipschitz");
+    for (int k = 0; k < CERT_RADII; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "cert_acc_%d", cert_radii_255[k]);
+        c_cert[k] = csv_column(&t, name);
+    }
     rs->r = xcalloc((size_t)(t.nrow ? t.nrow : 1), sizeof *rs->r);
     for (int i = 0; i < t.nrow; i++) {
         char **f = t.rows[i];
@@ -100,6 +107,9 @@ int runs_load(runs *rs, const char *path, const grid *g, char *err, size_t errle
         r->strong_n = c_strong_n >= 0 ? atoi(f[c_strong_n]) : 0;
         r->strong_ensemble = xstrdup(c_strong_ensemble >= 0 ?
                                      f[c_strong_ensemble] : "");
+        for (int k = 0; k < CERT_RADII; k++)
+            r->cert[k] = c_cert[k] >= 0 ? number_or_nan(f[c_cert[k]]) : NAN;
+        r->lipschitz = c_lipschitz >= 0 ? number_or_nan(f[c_lipschitz]) : NAN;
         r->diverged_step = xstrdup(c_step >= 0 ? f[c_step] : "");
         r->cell = xstrdup(c_cell >= 0 ? f[c_cell] : "");
         rs->n++;
@@ -120,6 +130,14 @@ void runs_free(runs *rs)
     free(rs->path);
     free(rs->dir);
     memset(rs, 0, sizeof *rs);
+}
+
+int runs_have_cert(const runs *rs)
+{
+    for (int i = 0; i < rs->n; i++)
+        if (rs->r[i].ok && !isnan(rs->r[i].cert[0]))
+            return 1;
+    return 0;
 }
 
 const run_row *runs_find(const runs *rs, int model, int seed, double eps)

@@ -23,6 +23,12 @@ extern const int metric_better[METRIC_COUNT];
 enum evaluation { EVAL_PGD, EVAL_STRONG, EVAL_COUNT };
 extern const char *const evaluation_keys[EVAL_COUNT];  /* "pgd", "strong" */
 
+/* Certified L2 accuracy (grid `certify 1`, docs/METHODS.md 10) at these
+ * radii (1/255), from the columns cert_acc_36, ...; NaN where certify did
+ * not run or refused the model. */
+#define CERT_RADII 3
+extern const int cert_radii_255[CERT_RADII];
+
 typedef struct run_row {
     int model;          /* into runs.models */
     int seed;
@@ -32,6 +38,8 @@ typedef struct run_row {
     double metric[EVAL_COUNT][METRIC_COUNT];
     int strong_n;       /* images of the strong evaluation, 0 if none */
     char *strong_ensemble;      /* "standard", "rand", or "" */
+    double cert[CERT_RADII];    /* certified accuracy at cert_radii_255 */
+    double lipschitz;           /* the network's bound; NaN if none */
     char *diverged_step;
     char *cell;         /* relative to dir */
 } run_row;
@@ -51,6 +59,8 @@ void runs_free(runs *rs);
 int runs_model(const runs *rs, const char *name);      /* index or -1 */
 /* The ok run of (model, seed, eps), or NULL. */
 const run_row *runs_find(const runs *rs, int model, int seed, double eps);
+/* 1 when any ok run has certified accuracies. */
+int runs_have_cert(const runs *rs);
 /* 1 when r is ok and has the metrics of evaluation eval. */
 int run_has(const run_row *r, int eval);
 /* How many runs have the metrics of eval at eps. */

@@ -85,6 +85,16 @@ void holm_adjust(const double *p, double *adjusted, int m)
     free(r);
 }
 
+void p_print(FILE *f, double p)
+{
+    if (isnan(p))
+        fputs("n/a", f);
+    else if (p < 1e-4)
+        fprintf(f, "%.1e", p);
+    else
+        fprintf(f, "%.4f", p);
+}
+
 const char *p_marks(double p)
 {
     if (isnan(p))

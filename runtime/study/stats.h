@@ -4,6 +4,8 @@
 #ifndef ADVCC_STUDY_STATS_H
 #define ADVCC_STUDY_STATS_H
 
+#include <stdio.h>
+
 enum ttest_alternative {
     TTEST_GREATER,      /* H1: mean(x - y) > 0 */
     TTEST_LESS          /* H1: mean(x - y) < 0 */
@@ -26,6 +28,10 @@ void ttest_paired(const double *x, const double *y, int n, int alternative,
 /* Holm-adjusted p-values of p[0..m); NaN entries stay NaN and do not count
  * towards m. */
 void holm_adjust(const double *p, double *adjusted, int m);
+
+/* p as the report prints it: 4 decimals, below 1e-4 in e-notation, NaN as
+ * "n/a". */
+void p_print(FILE *f, double p);
 
 /* "***" p < 0.01, "**" p < 0.05, "*" p < 0.1, "" otherwise or NaN. */
 const char *p_marks(double p);
