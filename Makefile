@@ -1,7 +1,9 @@
 # advcc - compile model specs into native training/attack binaries.
 #   make            the compiler, generated/ from specs/*.net, one binary per model
 #   make check      every test (SAN=1: under ASan and UBSan, in build-san/)
-#   make bench      generated code against PyTorch, images/s and ratios
+#   make bench      the model binaries against their PyTorch twins, each a
+#                   process of its own, with the sgemm limit (bench-smoke: a
+#                   one-minute smoke run)
 #   make data       download and check the official CIFAR-10 archive into data/
 #   make NATIVE=1   tune for this CPU (portable code is the default)
 #   make install    advcc, advcc-study, the runtime, its headers, advcc.pc and

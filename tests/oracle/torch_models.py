@@ -1,6 +1,6 @@
 """torch_models.py - PyTorch definitions of the advcc models, built to match
 the generated C tensor for tensor (same names, shapes and semantics), for the
-reference check (oracle.py) and the benchmark (tests/bench/bench.py).
+reference check (oracle.py).
 
 The seed CNN, docs/METHODS.md 1: a Normalize layer (pixels in [0,1] in, per-channel
 (x - mean) / std), three blocks Conv(5x5 or 3x3, stride 1, "same" padding,
