@@ -395,13 +395,13 @@ static void check_activation(const advcc_model *m, int kind, int mode)
             da[i * h + j] = s;
         }
     if (kind == 0)
-        dtrelu_backward(z, da, B * h, t[0], t[1], dz, &dt[0], &dt[1]);
+        dtrelu_backward(z, da, B * h, t[0], t[1], dz, &dt[0], &dt[1], 0);
     else if (kind == 1)
-        pwl_backward(z, da, B * h, t, v, k, dz, dt, dv);
+        pwl_backward(z, da, B * h, t, v, k, dz, dt, dv, 0);
     else if (kind == 2)
-        naive_threshold_backward(z, da, B * h, t, k, dz, dt);
+        naive_threshold_backward(z, da, B * h, t, k, dz, dt, 0);
     else
-        ddtrelu_backward(z, da, B * h, t, k, dz, dt);
+        ddtrelu_backward(z, da, B * h, t, k, dz, dt, 0);
     assert_close("threshold gradient", dt, f->c->grads + th->offset, (size_t)k, 1e-13);
     assert_true(max_abs(dt, k) > 0);
     if (v)
