@@ -183,8 +183,8 @@ static void ws_free(aa_ws *w, int have_inf, int have_apgd, int have_fab,
     free(w->margin);
 }
 
-/* broken[b]: misclassified on any of judge predictions of v; margin[b]:
- * the smallest margin seen. */
+/* broken[b]: how many of the judge predictions of v misclassify it (> 0:
+ * broken); margin[b]: the smallest margin seen. */
 static void judge(aa_ws *w, const aa_cfg *cfg, const real_t *v, const int *y,
                   int n)
 {
@@ -201,7 +201,7 @@ static void judge(aa_ws *w, const aa_cfg *cfg, const real_t *v, const int *y,
             for (int j = 1; j < C; j++)
                 if (w->logits[(size_t)b * C + j] > w->logits[(size_t)b * C + pred])
                     pred = j;
-            w->broken[b] |= pred != y[b];
+            w->broken[b] += pred != y[b];
             if (mg < w->margin[b])
                 w->margin[b] = mg;
         }
@@ -220,6 +220,7 @@ static void record(aa_ws *w, const aa_cfg *cfg, int ai, aa_image *img,
     for (int b = 0; b < n; b++) {
         aa_image *im = &img[idx[b]];
         im->margin = w->margin[b];
+        im->wrong = w->broken[b];
         im->pert = apgd_distance(cfg->norm, xs + (size_t)b * d,
                                  xa + (size_t)b * d, d);
         if (w->broken[b]) {
@@ -401,6 +402,7 @@ int aa_evaluate(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg,
             im->at = 0;
             im->margin = square_margin(row, C, w.y[i]);
             im->pert = 0;
+            im->wrong = 0;
             im->done = im->clean_ok ? 0 : cfg->n_attacks;
         }
         if (cfg->checkpoint && cfg->checkpoint(cfg->checkpoint_arg, n) != 0) {

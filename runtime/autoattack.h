@@ -57,6 +57,8 @@ typedef struct aa_image {
     double margin;          /* z_y - max_{j!=y} z_j of the last output */
     double pert;            /* its perturbation's norm (cfg->norm) */
     int done;               /* attacks finished on this image */
+    int wrong;              /* judging predictions of the last output that
+                               misclassified it */
 } aa_image;
 
 typedef struct aa_result {

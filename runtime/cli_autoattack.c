@@ -415,7 +415,7 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
         goto done;
     }
     int n = test.n;
-    img = malloc(sizeof(aa_image) * (size_t)n);
+    img = calloc((size_t)n, sizeof(aa_image));
     if (!img) {
         fprintf(stderr, "%s: out of memory\n", m->name);
         goto done;

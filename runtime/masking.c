@@ -120,13 +120,13 @@ void masking_verdict_transfer(masking_item *it, int transfer_broken, int attack_
 }
 
 void masking_verdict_frozen(masking_item *it, int frozen_broken, int frozen_correct,
-                            int eot_broken, int eot_correct)
+                            double eot_broken, int eot_correct)
 {
     double fs = frozen_correct ? 100.0 * frozen_broken / frozen_correct : 0;
     double es = eot_correct ? 100.0 * eot_broken / eot_correct : 0;
     decide(it, fs - es >= -MASKING_POINTS, fs - es,
-           "attack success %.1f%% (%d of %d) with the noise frozen, %.1f%% (%d of %d) by "
-           "EOT on fresh draws: %+.1f points (limit -%.1f)", fs, frozen_broken,
+           "attack success %.1f%% (%d of %d) on the frozen draw, %.1f%% (%.1f of %d) per "
+           "fresh draw by EOT: %+.1f points (limit -%.1f)", fs, frozen_broken,
            frozen_correct, es, eot_broken, eot_correct, fs - es, MASKING_POINTS);
 }
 
@@ -553,10 +553,13 @@ static int check_frozen(advcc_ctx *ctx, const advcc_dataset *d, const masking_cf
     }
     apgd_free(&ap);
     pass_free(&w);
-    int eot_correct = 0;
-    for (int i = 0; i < n; i++)
+    int eot_correct = 0, judge = cfg->attack.judge > 0 ? cfg->attack.judge : 1;
+    double eot_broken = 0;
+    for (int i = 0; i < n; i++) {
         eot_correct += base[i].clean_ok;
-    masking_verdict_frozen(it, broken, correct, masking_broken(base, n), eot_correct);
+        eot_broken += base[i].clean_ok ? (double)base[i].wrong / judge : 0;
+    }
+    masking_verdict_frozen(it, broken, correct, eot_broken, eot_correct);
     return 0;
 }
 

@@ -21,7 +21,8 @@
  *  f. frozen noise   a randomised model attacked with its noise frozen to
  *                    one draw, and judged on that draw, is broken no less
  *                    often (less MASKING_POINTS points of attack success)
- *                    than by the EOT attack judged on fresh draws;
+ *                    than by the EOT attack on a fresh draw (the share of
+ *                    its judging draws that misclassify);
  *  g. zero gradients at most MASKING_ZERO_MAX of the input gradients the
  *                    attack computed (image x step) are zero in every entry.
  *
@@ -83,9 +84,11 @@ void masking_verdict_iters(masking_item *it, int iters, int robust, int robust2,
 void masking_verdict_square(masking_item *it, int broken, int n);
 void masking_verdict_noise(masking_item *it, int draws, int noise_broken, int attack_broken);
 void masking_verdict_transfer(masking_item *it, int transfer_broken, int attack_broken, int n);
-/* success: broken / clean correct, frozen draw and fresh draws. */
+/* Attack success per draw: frozen_broken of frozen_correct images on the
+ * frozen draw; the EOT attack's eot_broken (the sum over images of the
+ * share of their judging draws that misclassify them) of eot_correct. */
 void masking_verdict_frozen(masking_item *it, int frozen_broken, int frozen_correct,
-                            int eot_broken, int eot_correct);
+                            double eot_broken, int eot_correct);
 void masking_verdict_zero(masking_item *it, long long rows, long long zero_rows);
 
 /* Images of img[n] broken (clean right, then broken by an attack) and
