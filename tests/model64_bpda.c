@@ -31,14 +31,6 @@ extern const advcc_model advcc_model_bp_net, advcc_model_bp_twin,
 
 static const int modes[2] = {ADVCC_TRAIN_FROZEN, ADVCC_EVAL};
 
-static const advcc_tensor *tensor_named(const advcc_model *m, const char *name)
-{
-    for (int t = 0; t < m->n_tensors; t++)
-        if (strcmp(m->tensors[t].name, name) == 0)
-            return &m->tensors[t];
-    return NULL;
-}
-
 /* Every tensor of `to` from the tensor of the same name of `from`, and the
  * images. */
 static void share(fixture *to, const fixture *from)
@@ -54,22 +46,6 @@ static void share(fixture *to, const fixture *from)
     size_t img = (size_t)from->m->in_c * from->m->in_h * from->m->in_w;
     memcpy(to->x, from->x, sizeof(double) * img * from->batch);
     memcpy(to->y, from->y, sizeof(int) * from->batch);
-}
-
-static double max_diff(const double *a, const double *b, size_t n)
-{
-    double d = 0;
-    for (size_t i = 0; i < n; i++)
-        d = fmax(d, fabs(a[i] - b[i]));
-    return d;
-}
-
-static double max_abs(const double *a, size_t n)
-{
-    double d = 0;
-    for (size_t i = 0; i < n; i++)
-        d = fmax(d, fabs(a[i]));
-    return d;
 }
 
 /* bp_net under BPDA against bp_twin; flat: dtrelu2 made constant. */

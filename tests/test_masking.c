@@ -331,6 +331,18 @@ static void test_frozen_noise(void **state)
 
 /* ---- BPDA in the attacks ---- */
 
+/* c on every image of f, from scratch: records into img, counts into res. */
+static void run_ensemble(fixture *f, aa_cfg *c, aa_image *img, aa_result *res, uint64_t seed)
+{
+    c->limit = NIMG;
+    for (int i = 0; i < NIMG; i++)
+        img[i].done = -1;
+    advcc_rng r;
+    rng_seed(&r, seed);
+    char err[128];
+    assert_int_equal(aa_evaluate(&f->c, &f->d, c, &r, img, res, err, sizeof err), 0);
+}
+
 static void test_set_grad(void **state)
 {
     (void)state;
@@ -378,16 +390,10 @@ static void test_both_finds_what_ste_misses(void **state)
         aa_set_single(&c, AA_APGD_CE, 0);
         c.iters = 20;
         c.eps = 8 / 255.0;
-        c.limit = NIMG;
         assert_int_equal(aa_set_grad(&c, g), 0);
         aa_image img[NIMG];
-        for (int i = 0; i < NIMG; i++)
-            img[i].done = -1;
         aa_result res;
-        advcc_rng r;
-        rng_seed(&r, 5);
-        char err[128];
-        assert_int_equal(aa_evaluate(&f.c, &f.d, &c, &r, img, &res, err, sizeof err), 0);
+        run_ensemble(&f, &c, img, &res, 5);
         assert_int_equal(f.c.bpda, 0);
         robust[g] = res.robust_after[c.n_attacks - 1];
         if (g == INFER_GRAD_BOTH)       /* the twin broke what apgd-ce did not */
@@ -434,15 +440,10 @@ static void test_summary(void **state)
     aa_set_version(&c, AA_STANDARD, 1);
     c.eps = 8 / 255.0;
     c.targets = 2;
-    c.limit = NIMG;
     aa_image img[NIMG];
-    for (int i = 0; i < NIMG; i++)
-        img[i].done = -1;
     aa_result res;
-    advcc_rng r;
-    rng_seed(&r, 8);
+    run_ensemble(&f, &c, img, &res, 8);
     char err[128];
-    assert_int_equal(aa_evaluate(&f.c, &f.d, &c, &r, img, &res, err, sizeof err), 0);
     int by_square = res.robust_after[1] - res.robust_after[2];
     assert_true(by_square > 0);
     masking_report rep;
