@@ -193,15 +193,6 @@ static int oom(char *err, size_t errlen)
     return -1;
 }
 
-static int argmax(const real_t *row, int classes)
-{
-    int p = 0;
-    for (int j = 1; j < classes; j++)
-        if (row[j] > row[p])
-            p = j;
-    return p;
-}
-
 /* a: the budget doubled, on the images still robust, until none is or the
  * budget covers the whole box. */
 static int check_eps(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *attack_cfg,
@@ -375,7 +366,7 @@ static void mark_wrong(pass_ws *w, const real_t *v, int n, int judge)
     for (int r = 0; r < judge; r++) {
         infer_logits(&w->inf, v, n, ADVCC_EVAL, w->logits);
         for (int b = 0; b < n; b++)
-            w->hit[b] |= argmax(w->logits + (size_t)b * C, C) != w->y[b];
+            w->hit[b] |= infer_misclassified(w->logits + (size_t)b * C, C, w->y[b]);
         if (!w->inf.random)
             break;
     }
@@ -402,17 +393,6 @@ static int check_noise(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg
     pass_free(&w);
     masking_verdict_noise(it, draws, broken, masking_broken(img, n));
     return 0;
-}
-
-/* The distance of v from x in the norm. */
-static double distance(int norm, const real_t *x, const real_t *v, int dim)
-{
-    double r = 0;
-    for (int i = 0; i < dim; i++) {
-        double e = fabs((double)v[i] - x[i]);
-        r = norm == ADVCC_LINF ? fmax(r, e) : r + e * e;
-    }
-    return norm == ADVCC_LINF ? r : sqrt(r);
 }
 
 /* e, before any attack: the twin's images, which must be the first n test
@@ -455,7 +435,7 @@ static real_t *load_transfer(advcc_ctx *ctx, const advcc_dataset *d, const aa_cf
         dataset_batch(d, w.idx, b, w.x, w.y);
         for (int i = 0; i < b; i++) {
             size_t o = (size_t)(start + i) * w.dim;
-            double r = distance(cfg->norm, w.x + (size_t)i * w.dim, adv + o, w.dim);
+            double r = apgd_distance(cfg->norm, w.x + (size_t)i * w.dim, adv + o, w.dim);
             if (r > cfg->eps * (1 + 1e-5) + 1e-5) {
                 char e[32];
                 snprintf(err, errlen,
@@ -529,7 +509,7 @@ static int check_frozen(advcc_ctx *ctx, const advcc_dataset *d, const masking_cf
         rng_split(rng, (uint64_t)start + 1, &frozen);
         infer_logits(&w.inf, w.x, b, ADVCC_EVAL, w.logits);
         for (int i = 0; i < b; i++)
-            w.ok[i] = argmax(w.logits + (size_t)i * C, C) == w.y[i];
+            w.ok[i] = !infer_misclassified(w.logits + (size_t)i * C, C, w.y[i]);
         memset(w.hit, 0, sizeof(int) * b);
         for (int pass = 0; pass < 2; pass++) {
             int bpda = cfg->grad == INFER_GRAD_BPDA || pass == 1;

@@ -350,21 +350,22 @@ static void test_set_grad(void **state)
     memset(&c, 0, sizeof c);
     aa_set_version(&c, AA_STANDARD, 0);
     assert_int_equal(aa_set_grad(&c, INFER_GRAD_STE), 0);
-    assert_int_equal(c.n_attacks, 3);
+    assert_int_equal(c.n_attacks, 4);
     aa_cfg both = c, bpda = c;
     assert_int_equal(aa_set_grad(&both, INFER_GRAD_BOTH), 0);
-    const int want[5] = {AA_APGD_CE, AA_APGD_CE | AA_BPDA, AA_APGD_T, AA_APGD_T | AA_BPDA,
-                         AA_SQUARE};
-    assert_int_equal(both.n_attacks, 5);
+    const int want[7] = {AA_APGD_CE, AA_APGD_CE | AA_BPDA, AA_APGD_T, AA_APGD_T | AA_BPDA,
+                         AA_FAB_T, AA_FAB_T | AA_BPDA, AA_SQUARE};
+    assert_int_equal(both.n_attacks, 7);
     assert_memory_equal(both.attacks, want, sizeof want);
     assert_string_equal(aa_attack_name(both.attacks[1]), "apgd-ce/bpda");
-    assert_string_equal(aa_attack_name(both.attacks[4]), "square");
+    assert_string_equal(aa_attack_name(both.attacks[5]), "fab-t/bpda");
+    assert_string_equal(aa_attack_name(both.attacks[6]), "square");
     assert_int_equal(aa_set_grad(&bpda, INFER_GRAD_BPDA), 0);
-    assert_int_equal(bpda.n_attacks, 3);
+    assert_int_equal(bpda.n_attacks, 4);
     assert_string_equal(aa_attack_name(bpda.attacks[1]), "apgd-t/bpda");
     char err[128];
     assert_int_equal(aa_check_cfg(&both, TINY_CLASSES, err, sizeof err), 0);
-    both.attacks[4] |= AA_BPDA;
+    both.attacks[6] |= AA_BPDA;
     assert_int_equal(aa_check_cfg(&both, TINY_CLASSES, err, sizeof err), -1);
     assert_non_null(strstr(err, "square"));
     /* eight gradient attacks have no room for their twins */
@@ -444,7 +445,9 @@ static void test_summary(void **state)
     aa_result res;
     run_ensemble(&f, &c, img, &res, 8);
     char err[128];
-    int by_square = res.robust_after[1] - res.robust_after[2];
+    int sq = c.n_attacks - 1;
+    assert_int_equal(c.attacks[sq], AA_SQUARE);
+    int by_square = res.robust_after[sq - 1] - res.robust_after[sq];
     assert_true(by_square > 0);
     masking_report rep;
     int rc = masking_summary(&f.c, &f.d, &c, img, &res, 5, 10, 1, &rep, err, sizeof err);
