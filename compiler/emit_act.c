@@ -4,7 +4,9 @@
  * written as fragments a fused conv loop takes in place of ReLU (the
  * arithmetic of runtime/dtrelu.c, element by element), and as a lone group
  * calling that kernel.  The appendix variants (naive dynamic threshold,
- * DDTReLU, piecewise linear) are lone groups calling threshold_act.h. */
+ * DDTReLU, piecewise linear) are lone groups calling threshold_act.h.
+ * Every backward reads c->bpda: when set, the input gradient passes each
+ * of these activations unchanged (BPDA, docs/METHODS.md 11). */
 #include "emit_internal.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -19,6 +21,8 @@ void emit_dtrelu_setup(FILE *out, const emit_plan *p, const ir_node *act,
     if (forward)
         L(ind, "const real_t qs = quant_step(lo, hi, %d), qtop = quant_top(%d);",
           act->abits, act->abits);
+    else
+        L(ind, "const int bpda = c->bpda; /* dx = dy: the identity's gradient */");
 }
 
 void emit_dtrelu_apply(FILE *out, int ind)
@@ -28,7 +32,7 @@ void emit_dtrelu_apply(FILE *out, int ind)
 
 void emit_dtrelu_grad(FILE *out, int ind, const char *grad)
 {
-    L(ind, "const real_t d = qok && z >= lo && z <= hi ? %s : 0;", grad);
+    L(ind, "const real_t d = bpda || (qok && z >= lo && z <= hi) ? %s : 0;", grad);
     L(ind, "below += qok && z < lo ? %s : 0;", grad);
     L(ind, "above += !qok || z > hi ? %s : 0;", grad);
 }
@@ -71,8 +75,8 @@ static void emit_dtrelu(FILE *out, const emit_plan *p, const emit_group *g)
     emit_cite(out, 1, n);
     L(1, "dtrelu_backward(x, dout, (long)B * %ld, c->params[%s], c->params[%s], dx,", g->out_size,
       lo->sym, hi->sym);
-    L(2, "want_params ? c->grads + %s : NULL, want_params ? c->grads + %s : NULL);", lo->sym,
-      hi->sym);
+    L(2, "want_params ? c->grads + %s : NULL, want_params ? c->grads + %s : NULL, c->bpda);",
+      lo->sym, hi->sym);
     L(0, "}");
 }
 
@@ -113,10 +117,10 @@ static void emit_multi(FILE *out, const emit_plan *p, const emit_group *g)
         L(1, "%s_backward(x, dout, (long)B * %ld, c->params + %s, %d, dx,", kind, g->out_size,
           t->sym, k);
     if (v)
-        L(2, "want_params ? c->grads + %s : NULL, want_params ? c->grads + %s : NULL);", t->sym,
-          v->sym);
+        L(2, "want_params ? c->grads + %s : NULL, want_params ? c->grads + %s : NULL, c->bpda);",
+          t->sym, v->sym);
     else
-        L(2, "want_params ? c->grads + %s : NULL);", t->sym);
+        L(2, "want_params ? c->grads + %s : NULL, c->bpda);", t->sym);
     L(0, "}");
 }
 

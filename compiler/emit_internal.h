@@ -110,10 +110,10 @@ void emit_wquant_backward(FILE *out, const emit_plan *p, const emit_group *g,
 const char *emit_wquant_text(const ir_node *n, char *buf, size_t len);
 
 /* emit_act.c: the learnable-threshold activations. */
-/* DTReLU inside a fused loop: the bounds (and for the forward the grid)
- * before the loop, the value of z in the loop, and in the backward
- * d = dL/dz with the bound gradients' sums (below, above) from the
- * gradient expression grad. */
+/* DTReLU inside a fused loop: the bounds (and for the forward the grid,
+ * for the backward c->bpda) before the loop, the value of z in the loop,
+ * and in the backward d = dL/dz (grad itself under BPDA) with the bound
+ * gradients' sums (below, above) from the gradient expression grad. */
 void emit_dtrelu_setup(FILE *out, const emit_plan *p, const ir_node *act,
                        int indent, int forward);
 void emit_dtrelu_apply(FILE *out, int indent);

@@ -54,8 +54,8 @@ void emit_group_linear(FILE *out, const emit_plan *p, const emit_group *g)
         L(1, "real_t *dz = ACT(c, DY_SLOT);");
         L(1, "dtrelu_backward(ACT(c, %ld), dout, (long)B * %d, c->params[%s], c->params[%s], dz,",
           g->y_slot, n->out_features, lo->sym, hi->sym);
-        L(2, "want_params ? c->grads + %s : NULL, want_params ? c->grads + %s : NULL);", lo->sym,
-          hi->sym);
+        L(2, "want_params ? c->grads + %s : NULL, want_params ? c->grads + %s : NULL, c->bpda);",
+          lo->sym, hi->sym);
     } else {
         L(1, "const real_t *dz = dout;");
     }

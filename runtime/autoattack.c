@@ -12,7 +12,15 @@ static const char *const names[AA_KINDS] = {"apgd-ce", "apgd-dlr", "apgd-t",
 
 const char *aa_attack_name(int kind)
 {
-    return kind >= 0 && kind < AA_KINDS ? names[kind] : "?";
+    static char bpda_names[AA_KINDS][32];
+    int base = kind & ~AA_BPDA;
+    if (base < 0 || base >= AA_KINDS)
+        return "?";
+    if (!(kind & AA_BPDA))
+        return names[base];
+    if (!bpda_names[base][0])
+        snprintf(bpda_names[base], sizeof bpda_names[base], "%s/bpda", names[base]);
+    return bpda_names[base];
 }
 
 int aa_attack_by_name(const char *name)
@@ -59,15 +67,38 @@ void aa_set_single(aa_cfg *cfg, int kind, int quick)
     cfg->n_attacks = 1;
 }
 
+int aa_set_grad(aa_cfg *cfg, int grad)
+{
+    if (grad == INFER_GRAD_STE)
+        return 0;
+    int out[AA_MAX_ATTACKS], n = 0;
+    for (int i = 0; i < cfg->n_attacks; i++) {
+        int k = cfg->attacks[i] & ~AA_BPDA, gradient = k != AA_SQUARE;
+        if (gradient && grad == INFER_GRAD_BOTH) {
+            if (n == AA_MAX_ATTACKS)
+                return -1;
+            out[n++] = k;
+        }
+        if (n == AA_MAX_ATTACKS)
+            return -1;
+        out[n++] = gradient ? k | AA_BPDA : k;
+    }
+    memcpy(cfg->attacks, out, sizeof(int) * n);
+    cfg->n_attacks = n;
+    return 0;
+}
+
 int aa_check_cfg(const aa_cfg *cfg, int classes, char *err, size_t errlen)
 {
     const char *why = NULL;
     if (cfg->n_attacks < 1 || cfg->n_attacks > AA_MAX_ATTACKS)
         why = "no attack to run";
     for (int i = 0; !why && i < cfg->n_attacks; i++) {
-        int k = cfg->attacks[i];
+        int k = cfg->attacks[i] & ~AA_BPDA;
         if (k < 0 || k >= AA_KINDS)
             why = "unknown attack";
+        else if (k == AA_SQUARE && (cfg->attacks[i] & AA_BPDA))
+            why = "square takes no gradient, so no BPDA";
         else if (k == AA_APGD_DLR && classes < 3)
             why = "apgd-dlr needs at least 3 classes";
         else if (k == AA_APGD_T && classes < 4)
@@ -152,8 +183,8 @@ static void ws_free(aa_ws *w, int have_inf, int have_apgd, int have_fab,
     free(w->margin);
 }
 
-/* broken[b]: misclassified on any of judge predictions of v; margin[b]:
- * the smallest margin seen. */
+/* broken[b]: how many of the judge predictions of v misclassify it (> 0:
+ * broken); margin[b]: the smallest margin seen. */
 static void judge(aa_ws *w, const aa_cfg *cfg, const real_t *v, const int *y,
                   int n)
 {
@@ -170,7 +201,7 @@ static void judge(aa_ws *w, const aa_cfg *cfg, const real_t *v, const int *y,
             for (int j = 1; j < C; j++)
                 if (w->logits[(size_t)b * C + j] > w->logits[(size_t)b * C + pred])
                     pred = j;
-            w->broken[b] |= pred != y[b];
+            w->broken[b] += pred != y[b];
             if (mg < w->margin[b])
                 w->margin[b] = mg;
         }
@@ -189,6 +220,7 @@ static void record(aa_ws *w, const aa_cfg *cfg, int ai, aa_image *img,
     for (int b = 0; b < n; b++) {
         aa_image *im = &img[idx[b]];
         im->margin = w->margin[b];
+        im->wrong = w->broken[b];
         im->pert = apgd_distance(cfg->norm, xs + (size_t)b * d,
                                  xa + (size_t)b * d, d);
         if (w->broken[b]) {
@@ -215,7 +247,7 @@ static void apgd_cfg_of(const aa_cfg *cfg, int loss, apgd_cfg *a)
 static int run_targeted(aa_ws *w, const aa_cfg *cfg, int ai, aa_image *img,
                         int n, advcc_rng *rng, aa_result *out)
 {
-    int kind = cfg->attacks[ai], d = w->inf.in_size, C = w->inf.classes;
+    int kind = cfg->attacks[ai] & ~AA_BPDA, d = w->inf.in_size, C = w->inf.classes;
     int k = cfg->targets < C - 1 ? cfg->targets : C - 1;
     infer_logits(&w->inf, w->x, n, ADVCC_EVAL, w->clean_logits);
     for (int b = 0; b < n; b++)
@@ -262,7 +294,7 @@ static int run_targeted(aa_ws *w, const aa_cfg *cfg, int ai, aa_image *img,
 static int run_chunk(aa_ws *w, const aa_cfg *cfg, int ai, aa_image *img,
                      int n, advcc_rng *rng, aa_result *out)
 {
-    int kind = cfg->attacks[ai];
+    int kind = cfg->attacks[ai] & ~AA_BPDA;
     apgd_cfg a;
     if (kind == AA_APGD_CE || kind == AA_APGD_DLR) {
         apgd_cfg_of(cfg, kind == AA_APGD_CE ? INFER_CE : INFER_DLR, &a);
@@ -311,6 +343,7 @@ int aa_evaluate(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg,
     }
     int n = cfg->limit > 0 && cfg->limit < d->n ? cfg->limit : d->n;
     int cap = ctx->batch_cap, in = m->in_c * m->in_h * m->in_w, C = m->classes;
+    const int bpda_before = ctx->bpda;
     aa_ws w;
     memset(&w, 0, sizeof w);
     int have_inf = infer_init(&w.inf, ctx) == 0;
@@ -369,6 +402,7 @@ int aa_evaluate(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg,
             im->at = 0;
             im->margin = square_margin(row, C, w.y[i]);
             im->pert = 0;
+            im->wrong = 0;
             im->done = im->clean_ok ? 0 : cfg->n_attacks;
         }
         if (cfg->checkpoint && cfg->checkpoint(cfg->checkpoint_arg, n) != 0) {
@@ -384,6 +418,7 @@ int aa_evaluate(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg,
         for (int i = 0; i < n; i++)
             total += img[i].done == ai;
         double t0 = progress_now();
+        ctx->bpda = (cfg->attacks[ai] & AA_BPDA) != 0;
         for (int start = 0; start < n;) {
             int b = 0;
             while (start < n && b < cap) {
@@ -418,6 +453,8 @@ int aa_evaluate(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg,
     }
 
     out->n = n;
+    out->grad_rows = w.inf.grad_rows;
+    out->grad_zero_rows = w.inf.grad_zero_rows;
     for (int i = 0; i < n; i++) {
         out->clean_correct += img[i].clean_ok;
         for (int ai = 0; ai < cfg->n_attacks; ai++)
@@ -425,6 +462,7 @@ int aa_evaluate(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg,
                 img[i].clean_ok && (img[i].broken_by < 0 || img[i].broken_by > ai);
     }
 done:
+    ctx->bpda = bpda_before;
     ws_free(&w, have_inf, have_apgd, have_fab, have_sq);
     return rc;
 }

@@ -12,7 +12,12 @@
  * the clean output, one run each), FAB-T (the same targets, one run each,
  * `iters` and `restarts` as APGD's), Square; rand = APGD-CE and APGD-DLR
  * with EOT over `eot` draws, judged on 10 draws.  quick shortens every
- * attack. */
+ * attack.
+ *
+ * An entry of cfg->attacks with AA_BPDA set is a gradient attack run with
+ * ctx->bpda on, the identity in place of every activation quantiser and
+ * threshold (docs/METHODS.md 11); its name ends in "/bpda".  aa_set_grad
+ * marks them. */
 #ifndef ADVCC_AUTOATTACK_H
 #define ADVCC_AUTOATTACK_H
 
@@ -26,6 +31,7 @@ enum aa_attack { AA_APGD_CE = 0, AA_APGD_DLR, AA_APGD_T, AA_SQUARE, AA_FAB_T,
                  AA_KINDS };
 enum aa_version { AA_STANDARD = 0, AA_RAND };
 #define AA_MAX_ATTACKS 8
+#define AA_BPDA 0x100
 
 typedef struct aa_cfg {
     int norm;               /* ADVCC_LINF or ADVCC_L2 */
@@ -51,6 +57,8 @@ typedef struct aa_image {
     double margin;          /* z_y - max_{j!=y} z_j of the last output */
     double pert;            /* its perturbation's norm (cfg->norm) */
     int done;               /* attacks finished on this image */
+    int wrong;              /* judging predictions of the last output that
+                               misclassified it */
 } aa_image;
 
 typedef struct aa_result {
@@ -59,6 +67,8 @@ typedef struct aa_result {
     double seconds[AA_MAX_ATTACKS];
     long long grads, queries;           /* gradients (image x draw), Square
                                            queries */
+    long long grad_rows, grad_zero_rows;    /* input gradients (image x
+                                           step) and those exactly zero */
 } aa_result;
 
 const char *aa_attack_name(int kind);
@@ -70,6 +80,11 @@ int aa_attack_by_name(const char *name);
 void aa_set_version(aa_cfg *cfg, int version, int quick);
 /* One attack, the reference settings (quick: shortened). */
 void aa_set_single(aa_cfg *cfg, int kind, int quick);
+/* The gradient attacks of cfg (all but Square) under grad (enum
+ * infer_grad): INFER_GRAD_BPDA flags each with AA_BPDA, INFER_GRAD_BOTH
+ * follows each by its BPDA twin, which runs on the images the
+ * straight-through one left robust.  0, or -1 when they would not fit. */
+int aa_set_grad(aa_cfg *cfg, int grad);
 int aa_check_cfg(const aa_cfg *cfg, int classes, char *err, size_t errlen);
 /* 1 when the model draws noise in its forward pass. */
 int aa_model_random(advcc_ctx *ctx);

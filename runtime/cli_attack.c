@@ -116,3 +116,30 @@ void cli_attack_usage(FILE *fp, const advcc_attack_cfg *a, int training)
             inits[a->init % 3], a->eot, a->norm ? "l2" : "linf",
             a->clip ? "normalized" : "pixel", training ? "batch" : "eval");
 }
+
+int cli_grad_default(const advcc_model *m, int strong)
+{
+    return strong && infer_bpda_layers(m) > 0 ? INFER_GRAD_BOTH : INFER_GRAD_STE;
+}
+
+int cli_grad_check(const advcc_model *m, const char *cmd, int grad)
+{
+    if (grad == INFER_GRAD_STE || infer_bpda_layers(m) > 0)
+        return 0;
+    fprintf(stderr,
+            "%s %s: --grad %s: model %s has no activation quantiser or threshold "
+            "(dtrelu, pwlinear, naivedt, ddtrelu) for BPDA to replace; its input "
+            "gradient is already exact (--grad ste)\n",
+            m->name, cmd, infer_grad_name(grad), m->name);
+    return -1;
+}
+
+void cli_grad_usage(FILE *fp, const char *dflt)
+{
+    fprintf(fp,
+            "  --grad MODE        the gradient through activation quantisers and\n"
+            "                     thresholds: ste (straight through), bpda (the\n"
+            "                     identity) or both (the attack under each; an image is\n"
+            "                     broken if either breaks it); bpda and both need such\n"
+            "                     a layer [%s]\n", dflt);
+}

@@ -5,6 +5,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include "infer.h"
 #include "pgd.h"
 
 /* Room for a command's options followed by the attack options. */
@@ -21,5 +22,16 @@ int cli_attack_option(int code, const char *arg, pgd_cfg *cfg);
 /* The attack options' help, with a's settings as the defaults shown;
  * training attacks run BatchNorm on batch statistics by default. */
 void cli_attack_usage(FILE *fp, const advcc_attack_cfg *a, int training);
+
+/* --grad ste|bpda|both (enum infer_grad, docs/METHODS.md 11), an option of
+ * the evaluation commands only (training never uses BPDA).  The model's
+ * default: both where it has an activation quantiser or threshold and
+ * strong is set (AutoAttack, sanity), else ste. */
+int cli_grad_default(const advcc_model *m, int strong);
+/* 0 when m can be attacked with grad; else prints why (BPDA needs a layer
+ * to replace) and returns -1. */
+int cli_grad_check(const advcc_model *m, const char *cmd, int grad);
+/* The help text of --grad, with the default shown. */
+void cli_grad_usage(FILE *fp, const char *dflt);
 
 #endif

@@ -14,7 +14,9 @@
 #include "autoattack.h"
 #include "checkpoint.h"
 #include "cli.h"
+#include "cli_attack.h"
 #include "context.h"
+#include "masking.h"
 #include "progress.h"
 
 static void aa_usage(const advcc_model *m, FILE *fp)
@@ -50,6 +52,10 @@ static void aa_usage(const advcc_model *m, FILE *fp)
             "  --p-init X         square: initial square-size fraction [0.8]\n"
             "  --judge R          predictions per attacked image; broken if any is wrong\n"
             "                     [1; rand 10]\n"
+            "  --no-sanity        autoattack: skip the gradient-masking checks it ends\n"
+            "                     with (Square's gain, zero gradients, 10 noise draws,\n"
+            "                     twice APGD-CE's iterations on the first 100 images;\n"
+            "                     docs/METHODS.md 11)\n"
             "  --bn MODE          BatchNorm in the attack's passes: eval or batch [eval]\n"
             "  --seed N           seed of the attacks' random draws and of noise [0]\n"
             "  --limit N          the first N test images only [all]\n"
@@ -70,6 +76,10 @@ static void aa_usage(const advcc_model *m, FILE *fp)
             "square, fab or autoattack) runs with its settings.\n",
             m->name, m->name, m->name, m->attack.eps,
             m->attack.norm == ADVCC_L2 ? "l2" : "linf", cli_default_dataset(m));
+    fprintf(fp, "\nQuantised and threshold activations (docs/METHODS.md 11); under both, each\n"
+                "gradient attack runs again under BPDA on the images it left robust, named\n"
+                "NAME/bpda:\n");
+    cli_grad_usage(fp, infer_bpda_layers(m) ? "autoattack both, the others ste" : "ste");
 }
 
 typedef struct aa_run {
@@ -170,8 +180,9 @@ static int read_csv(aa_run *r, int n, char *err, size_t errlen)
 }
 
 static int write_json(const char *path, const advcc_model *m, long seed,
-                      const aa_cfg *cfg, const char *name, int version,
-                      const aa_result *r, double wall, const char *ckpt)
+                      const aa_cfg *cfg, const char *name, int version, int grad,
+                      const aa_result *r, const masking_report *sanity, double wall,
+                      const char *ckpt)
 {
     atomic_file af;
     if (atomic_open(&af, path) != 0)
@@ -194,6 +205,12 @@ static int write_json(const char *path, const advcc_model *m, long seed,
     fprintf(fp, "],\"robust_acc\":%.6f,\"gradients\":%lld,\"square_queries\":%lld,",
             r->n ? (double)r->robust_after[cfg->n_attacks - 1] / r->n : 0.0,
             r->grads, r->queries);
+    fprintf(fp, "\"grad\":\"%s\",", infer_grad_name(grad));
+    if (sanity) {
+        fprintf(fp, "\"sanity\":");
+        masking_json(fp, sanity);
+        fputc(',', fp);
+    }
     cli_json_tail(fp, m, wall, ckpt);
     return atomic_commit(&af);
 }
@@ -204,7 +221,7 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
         O_CKPT = 256, O_ATTACK, O_VERSION, O_QUICK, O_EPS, O_NORM, O_ITERS,
         O_RESTARTS, O_TARGETS, O_EOT, O_QUERIES, O_PINIT, O_JUDGE, O_BN,
         O_SEED, O_LIMIT, O_DATASET, O_THREADS, O_BATCH, O_JSON, O_CSV,
-        O_RESUME, O_QUIET, O_HELP
+        O_RESUME, O_QUIET, O_HELP, O_GRAD, O_NO_SANITY
     };
     static const struct option opts[] = {
         {"checkpoint", required_argument, 0, O_CKPT},
@@ -231,6 +248,8 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
         {"resume", no_argument, 0, O_RESUME},
         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},
+        {"grad", required_argument, 0, O_GRAD},
+        {"no-sanity", no_argument, 0, O_NO_SANITY},
         {0, 0, 0, 0},
     };
     const char *ckpt = NULL, *dataset = cli_default_dataset(m), *json = NULL;
@@ -239,7 +258,7 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
     long iters = -1, restarts = -1, targets = -1, eot = -1, queries = -1, judge = -1;
     double eps = -1, p_init = -1;
     int version = -1, quick = 0, norm = ADVCC_LINF, mode = ADVCC_EVAL;
-    int resume = 0, quiet = 0, c, li = -1, norm_given = 0;
+    int resume = 0, quiet = 0, c, li = -1, norm_given = 0, grad = -1, sanity = 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         int bad = 0;
@@ -284,6 +303,8 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
         case O_RESUME: resume = 1; break;
         case O_QUIET: quiet = 1; break;
         case O_HELP: aa_usage(m, stdout); return 0;
+        case O_GRAD: bad = (grad = infer_grad_by_name(optarg)) < 0; break;
+        case O_NO_SANITY: sanity = 0; break;
         default: aa_usage(m, stderr); return 2;
         }
         if (bad) {
@@ -319,6 +340,11 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
         fprintf(stderr, "%s: --version applies to --attack autoattack only\n", m->name);
         return 2;
     }
+    const int ensemble = !strcmp(name, "autoattack");
+    if (grad < 0)
+        grad = cli_grad_default(m, ensemble);
+    if (cli_grad_check(m, "attack", grad) != 0)
+        return 2;
     char err[4608];
     if (ctx_check_memory(m, (int)batch, err, sizeof err) != 0) {
         fprintf(stderr, "%s: --batch: %s\n", m->name, err);
@@ -378,13 +404,18 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
     if (queries >= 0) cfg.queries = (int)queries;
     if (judge >= 0) cfg.judge = (int)judge;
     if (p_init > 0) cfg.p_init = p_init;
-    if (aa_check_cfg(&cfg, m->classes, err, sizeof err) != 0) {
+    if (aa_set_grad(&cfg, grad) != 0)
+        snprintf(err, sizeof err, "the attacks with their BPDA twins are more than %d",
+                 AA_MAX_ATTACKS);
+    else if (aa_check_cfg(&cfg, m->classes, err, sizeof err) == 0)
+        err[0] = 0;
+    if (err[0]) {
         fprintf(stderr, "%s: %s\n", m->name, err);
         rc = 2;
         goto done;
     }
     int n = test.n;
-    img = malloc(sizeof(aa_image) * (size_t)n);
+    img = calloc((size_t)n, sizeof(aa_image));
     if (!img) {
         fprintf(stderr, "%s: out of memory\n", m->name);
         goto done;
@@ -434,12 +465,26 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
            !strcmp(name, "autoattack") ? (version == AA_RAND ? "rand" : "standard") : "",
            norm == ADVCC_L2 ? "L2" : "Linf", cfg.eps, cfg.eps * 255);
     for (int a = 0; a < cfg.n_attacks; a++)
-        printf("%s:   after %-8s robust accuracy %.2f%%  (%.1f s)\n", m->name,
+        printf("%s:   after %-12s robust accuracy %.2f%%  (%.1f s)\n", m->name,
                aa_attack_name(cfg.attacks[a]), 100.0 * r.robust_after[a] / r.n,
                r.seconds[a]);
     printf("%s: robust accuracy %.2f%%, %.1f s\n", m->name,
            100.0 * r.robust_after[cfg.n_attacks - 1] / r.n, wall);
-    if (json && write_json(json, m, seed, &cfg, name, version, &r, wall, ckpt) != 0) {
+    masking_report checks;
+    if (ensemble && sanity) {
+        /* the checks the ensemble's records answer cheaply (docs/METHODS.md 11) */
+        int s = masking_summary(ctx, &test, &cfg, img, &r, 10, 100, (uint64_t)seed, &checks,
+                                err, sizeof err);
+        if (s < 0) {
+            fprintf(stderr, "%s: sanity checks: %s\n", m->name, err);
+            goto done;
+        }
+        printf("%s: gradient-masking checks (run `%s sanity` for all of them):\n", m->name,
+               m->name);
+        masking_print(stdout, &checks);
+    }
+    if (json && write_json(json, m, seed, &cfg, name, version, grad, &r,
+                           ensemble && sanity ? &checks : NULL, wall, ckpt) != 0) {
         fprintf(stderr, "%s: %s: %s\n", m->name, json, strerror(errno));
         goto done;
     }

@@ -31,6 +31,7 @@ static void eval_usage(const advcc_model *m, FILE *fp, int attack)
             attack ? ", and its robust accuracy under PGD" : "; with --attack pgd, under attack too",
             m->name, attack ? "pgd" : "none");
     cli_attack_usage(fp, &m->attack, 0);
+    cli_grad_usage(fp, infer_grad_name(cli_grad_default(m, 0)));
     fprintf(fp,
             "  --seed N           seed of the attack's random start and of noise [0]\n"
             "  --limit N          the first N test images only [all]\n"
@@ -64,7 +65,7 @@ static void show_progress(void *arg, int done, int total)
 }
 
 static int write_json(const char *path, const advcc_model *m, long seed,
-                      const pgd_cfg *cfg, const char *adv_file,
+                      const pgd_cfg *cfg, int grad, const char *adv_file,
                       const robust_result *r, double wall, const char *ckpt)
 {
     atomic_file af;
@@ -80,10 +81,13 @@ static int write_json(const char *path, const advcc_model *m, long seed,
         static const char *inits[] = {"none", "gaussian", "uniform"};
         fprintf(fp, "\"attack\":\"pgd\",\"norm\":\"%s\",\"eps\":%.9g,\"eps_255\":%.6g,"
                     "\"alpha\":%.9g,\"steps\":%d,\"restarts\":%d,\"init\":\"%s\",\"eot\":%d,"
-                    "\"targeted\":%s,\"bn\":\"%s\",",
+                    "\"targeted\":%s,\"bn\":\"%s\",\"grad\":\"%s\",",
                 cfg->norm == ADVCC_L2 ? "l2" : "linf", cfg->eps, cfg->eps * 255,
                 cfg->alpha, cfg->steps, cfg->restarts, inits[cfg->init % 3], cfg->eot,
-                cfg->targeted ? "true" : "false", cfg->mode == ADVCC_EVAL ? "eval" : "batch");
+                cfg->targeted ? "true" : "false", cfg->mode == ADVCC_EVAL ? "eval" : "batch",
+                infer_grad_name(grad));
+        if (grad == INFER_GRAD_BOTH)
+            fprintf(fp, "\"bpda_broken\":%lld,", r->bpda_broken);
     } else {
         fprintf(fp, "\"attack\":null,");
     }
@@ -111,6 +115,7 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
         {"save-adv", required_argument, 0, 'S'},
         {"adv-file", required_argument, 0, 'A'},
         {"save-logits", required_argument, 0, 'G'},
+        {"grad", required_argument, 0, 'g'},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
     };
@@ -132,7 +137,7 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
     const char *ckpt = NULL, *dataset = cli_default_dataset(m), *json = NULL;
     const char *save_adv = NULL, *adv_file = NULL, *save_logits = NULL;
     long seed = 0, limit = 0, threads = 0, batch = 100, judge = 1;
-    int quiet = 0, c, li = -1;
+    int quiet = 0, c, li = -1, grad = INFER_GRAD_STE;
     pgd_cfg cfg;
     cli_attack_defaults(m, &m->attack, &cfg);
     optind = 1;
@@ -155,6 +160,7 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
         case 'S': save_adv = optarg; break;
         case 'A': adv_file = optarg; attack = 1; break;
         case 'G': save_logits = optarg; break;
+        case 'g': bad = (grad = infer_grad_by_name(optarg)) < 0; break;
         case 'q': quiet = 1; break;
         case 'h': eval_usage(m, stdout, attack); return 0;
         case '?': eval_usage(m, stderr, attack); return 2;
@@ -180,6 +186,8 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
         fprintf(stderr, "%s: %s\n", m->name, err);
         return 2;
     }
+    if (cli_grad_check(m, attack ? "attack" : "eval", grad) != 0)
+        return 2;
     if (ctx_check_memory(m, (int)batch, err, sizeof err) != 0) {
         fprintf(stderr, "%s: --batch: %s\n", m->name, err);
         return 1;
@@ -206,7 +214,7 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
     progress_start(&bar, attack ? "attack" : "eval", "img", test.n, quiet);
     robust_cfg rc_cfg = {
         .attack = attack ? &cfg : NULL, .judge = (int)judge,
-        .save_adv = save_adv, .adv_file = adv_file,
+        .save_adv = save_adv, .adv_file = adv_file, .grad = grad,
         .progress = show_progress, .progress_arg = &bar,
     };
     robust_result r;
@@ -226,9 +234,13 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
         if (adv_file)
             printf("%s: transfer images from %s\n", m->name, adv_file);
         else
-            printf("%s: PGD %s eps %.4g (%.3g/255) alpha %.4g steps %d restarts %d\n",
+            printf("%s: PGD %s eps %.4g (%.3g/255) alpha %.4g steps %d restarts %d%s%s\n",
                    m->name, cfg.norm == ADVCC_L2 ? "L2" : "Linf", cfg.eps, cfg.eps * 255,
-                   cfg.alpha, cfg.steps, cfg.restarts);
+                   cfg.alpha, cfg.steps, cfg.restarts, grad ? " grad " : "",
+                   grad ? infer_grad_name(grad) : "");
+        if (!adv_file && grad == INFER_GRAD_BOTH)
+            printf("%s: BPDA broke %lld images the straight-through attack left right\n",
+                   m->name, r.bpda_broken);
         printf("%s: robust accuracy %.2f%%, attack success %.2f%%, adv accuracy %.2f%%, %.1f s\n",
                m->name, 100 * r.robust_acc, 100 * r.attack_success, 100 * r.adv_acc, wall);
         if (r.grad_warning)
@@ -238,7 +250,7 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
                     m->name, 100 * r.grad_zero_share,
                     r.grad.grad_nonfinite ? " and some were not finite" : "");
     }
-    if (json && write_json(json, m, seed, attack ? &cfg : NULL, adv_file, &r, wall, ckpt) != 0) {
+    if (json && write_json(json, m, seed, attack ? &cfg : NULL, grad, adv_file, &r, wall, ckpt) != 0) {
         fprintf(stderr, "%s: %s: %s\n", m->name, json, strerror(errno));
         goto done;
     }

@@ -48,19 +48,23 @@ static inline void dtrelu_sums(const real_t *x, const real_t *dy, long n,
 }
 
 void dtrelu_backward(const real_t *x, const real_t *dy, long n, real_t lo,
-                     real_t hi, real_t *dx, real_t *dlo, real_t *dhi)
+                     real_t hi, real_t *dx, real_t *dlo, real_t *dhi,
+                     int bpda)
 {
     double below = 0, above = 0;
     if (!(hi > lo)) {
         for (long i = 0; i < n; i++) {
             above += dy[i];
             if (dx)
-                dx[i] = 0;
+                dx[i] = bpda ? dy[i] : 0;
         }
-    } else if (dx) {
+    } else if (dx && !bpda) {
         dtrelu_sums(x, dy, n, lo, hi, dx, &below, &above);
     } else {
         dtrelu_sums(x, dy, n, lo, hi, NULL, &below, &above);
+        if (dx && dx != dy)
+            for (long i = 0; i < n; i++)
+                dx[i] = dy[i];
     }
     if (dlo)
         *dlo = (real_t)below;

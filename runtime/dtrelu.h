@@ -23,8 +23,11 @@
 void dtrelu_forward(const real_t *x, long n, real_t lo, real_t hi, int bits,
                     real_t *y);
 /* Overwrites dx (may be NULL, may alias dy) and *dlo, *dhi (both NULL for
- * an input-only backward). x is the forward's input. */
+ * an input-only backward). x is the forward's input.  bpda nonzero: dx = dy
+ * everywhere, the identity in place of the activation (BPDA,
+ * docs/METHODS.md 11); *dlo and *dhi are as without it. */
 void dtrelu_backward(const real_t *x, const real_t *dy, long n, real_t lo,
-                     real_t hi, real_t *dx, real_t *dlo, real_t *dhi);
+                     real_t hi, real_t *dx, real_t *dlo, real_t *dhi,
+                     int bpda);
 
 #endif

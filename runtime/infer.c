@@ -61,6 +61,8 @@ static int run_passes(infer_ws *w, const real_t *x, int n, int mode)
     advcc_ctx *c = w->ctx;
     size_t rows = (size_t)w->cap * w->classes;
     w->random = 0;
+    if (w->freeze && c->rng)
+        *c->rng = *w->freeze;
     for (int k = 0; k < w->passes; k++) {
         if (c->rng)
             w->states[k] = *c->rng;
@@ -348,7 +350,39 @@ static double loss_grad(infer_ws *w, const real_t *x, const int *y,
         if (w->random)
             *c->rng = after;    /* later draws are fresh */
     }
+    for (int b = 0; b < n; b++) {
+        const real_t *g = dx + (size_t)b * w->in_size;
+        int i = 0;
+        while (i < w->in_size && g[i] == 0)
+            i++;
+        w->grad_zero_rows += i == w->in_size;
+    }
+    w->grad_rows += n;
     return total / ((double)n * draws);
+}
+
+const char *infer_grad_name(int grad)
+{
+    return grad == INFER_GRAD_BPDA ? "bpda" : grad == INFER_GRAD_BOTH ? "both" : "ste";
+}
+
+int infer_grad_by_name(const char *name)
+{
+    for (int g = INFER_GRAD_STE; g <= INFER_GRAD_BOTH; g++)
+        if (!strcmp(name, infer_grad_name(g)))
+            return g;
+    return -1;
+}
+
+int infer_bpda_layers(const advcc_model *m)
+{
+    int count = 0;
+    for (int i = 0; m->layers && i < m->n_layers; i++) {
+        int k = m->layers[i].kind;
+        count += k == ADVCC_LAYER_DTRELU || k == ADVCC_LAYER_PWLINEAR ||
+                 k == ADVCC_LAYER_NAIVEDT || k == ADVCC_LAYER_DDTRELU;
+    }
+    return count;
 }
 
 double infer_loss_grad(infer_ws *w, const real_t *x, const int *y, int n,

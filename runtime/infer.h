@@ -11,7 +11,12 @@
  * (Expectation over Transformation, Athalye et al. 2018).
  *
  * A model whose forward pass draws nothing from ctx->rng is detected on the
- * first pass and run once: its passes and draws would all be equal.
+ * first pass and run once: its passes and draws would all be equal.  With
+ * w->freeze set, every call starts ctx->rng from *w->freeze, so the model
+ * is one fixed draw of itself (the frozen-noise check, docs/METHODS.md 11).
+ *
+ * Every input gradient computed is counted, and so are those exactly zero
+ * in every entry (a sign of gradient masking, docs/METHODS.md 11).
  *
  * Losses are per-image cross-entropies; gradients are those of their sum, so
  * an image's gradient does not depend on what else is in the batch (except
@@ -38,7 +43,22 @@ typedef struct infer_ws {
     real_t *dx_pass;        /* [cap][in_size] */
     double *lse;            /* [passes][cap]: log-sum-exp of each pass's row */
     advcc_rng *states;      /* [passes]: ctx->rng before each pass */
+    const advcc_rng *freeze;    /* not NULL: the noise of every call */
+    long long grad_rows;        /* input gradients computed, image x call */
+    long long grad_zero_rows;   /* of them, exactly zero in every entry */
 } infer_ws;
+
+/* How an attack's gradient crosses the model's activation quantisers and
+ * thresholds (docs/METHODS.md 11): their straight-through (or exact)
+ * derivative, the identity (BPDA: ctx->bpda), or both, the attack run under
+ * each and an image counted broken when either breaks it. */
+enum infer_grad { INFER_GRAD_STE = 0, INFER_GRAD_BPDA, INFER_GRAD_BOTH };
+/* "ste", "bpda", "both"; infer_grad_by_name: -1 for another name. */
+const char *infer_grad_name(int grad);
+int infer_grad_by_name(const char *name);
+/* The layers of m that BPDA replaces by the identity: dtrelu, pwlinear,
+ * naivedt and ddtrelu (0 for a model without a layer list). */
+int infer_bpda_layers(const advcc_model *m);
 
 /* 0, or -1 when out of memory.  ctx must outlive w. */
 int infer_init(infer_ws *w, advcc_ctx *ctx);

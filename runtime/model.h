@@ -127,6 +127,12 @@ typedef struct advcc_ctx {
     int batch;              /* batch size of the last forward */
     int mode;               /* mode of the last forward */
     struct advcc_rng *rng;  /* noise layers draw from it */
+    /* Nonzero: the backward passes the gradient through every activation
+     * quantiser and threshold (dtrelu, pwlinear, naivedt, ddtrelu) as the
+     * identity, dx = dy, instead of its straight-through or exact
+     * derivative; the forward is unchanged (BPDA, docs/METHODS.md 11).
+     * Attacks set it around their gradient passes; training never does. */
+    int bpda;
 } advcc_ctx;
 
 struct advcc_model {

@@ -68,6 +68,33 @@ static void count_preds(infer_ws *inf, const real_t *x, const int *y, int n,
     }
 }
 
+/* The attack of one batch, aimed at aim (labels, or targets), into xadv;
+ * with INFER_GRAD_BOTH also under BPDA into xalt, whose image replaces the
+ * straight-through one where only it is misclassified. */
+static void attack_batch(pgd_ws *pgd, const robust_cfg *cfg, const real_t *x,
+                         const int *aim, const int *y, int n, advcc_rng *rng,
+                         real_t *xadv, real_t *xalt, real_t *logits, int *ok,
+                         int *ok_alt, robust_result *out)
+{
+    infer_ws *inf = pgd->inf;
+    advcc_ctx *ctx = inf->ctx;
+    const int keep = ctx->bpda, d = inf->in_size;
+    ctx->bpda = cfg->grad == INFER_GRAD_BPDA;
+    pgd_attack(pgd, cfg->attack, x, aim, n, rng, xadv, &out->grad);
+    if (cfg->grad == INFER_GRAD_BOTH) {
+        ctx->bpda = 1;
+        pgd_attack(pgd, cfg->attack, x, aim, n, rng, xalt, &out->grad);
+        count_preds(inf, xadv, y, n, ADVCC_EVAL, logits, ok);
+        count_preds(inf, xalt, y, n, ADVCC_EVAL, logits, ok_alt);
+        for (int b = 0; b < n; b++)
+            if (ok[b] && !ok_alt[b]) {
+                memcpy(xadv + (size_t)b * d, xalt + (size_t)b * d, sizeof(real_t) * d);
+                out->bpda_broken++;
+            }
+    }
+    ctx->bpda = keep;
+}
+
 int robust_evaluate(advcc_ctx *ctx, const advcc_dataset *d,
                     const robust_cfg *cfg, advcc_rng *rng, robust_result *out,
                     char *err, size_t errlen)
@@ -111,6 +138,8 @@ int robust_evaluate(advcc_ctx *ctx, const advcc_dataset *d,
     int have_pgd = have_inf && pgd_init(&pgd, &inf) == 0;
     real_t *x = malloc(sizeof(real_t) * (size_t)cap * in_size);
     real_t *xadv = malloc(sizeof(real_t) * (size_t)cap * in_size);
+    const int both = attacking && cfg->grad == INFER_GRAD_BOTH;
+    real_t *xalt = both ? malloc(sizeof(real_t) * (size_t)cap * in_size) : NULL;
     real_t *logits = malloc(sizeof(real_t) * (size_t)cap * m->classes);
     real_t *all_adv = cfg->save_adv
                           ? malloc(sizeof(real_t) * (size_t)n * in_size)
@@ -121,7 +150,7 @@ int robust_evaluate(advcc_ctx *ctx, const advcc_dataset *d,
     int *clean_ok = malloc(sizeof(int) * cap);
     int *adv_ok = malloc(sizeof(int) * cap);
     int rc = 0;
-    if (!have_pgd || !x || !xadv || !logits || (cfg->save_adv && !all_adv) ||
+    if (!have_pgd || !x || !xadv || (both && !xalt) || !logits || (cfg->save_adv && !all_adv) ||
         !idx || !y || !target || !clean_ok || !adv_ok) {
         rc = fail(err, errlen, "out of memory");
         goto done;
@@ -135,14 +164,13 @@ int robust_evaluate(advcc_ctx *ctx, const advcc_dataset *d,
         const real_t *adv = xadv;
         if (file_adv)
             adv = file_adv + (size_t)start * in_size;
-        else if (attacking && cfg->attack->targeted) {
+        else if (attacking) {
             /* A targeted attack aims every image at the next class. */
             for (int i = 0; i < b; i++)
                 target[i] = (y[i] + 1) % m->classes;
-            pgd_attack(&pgd, cfg->attack, x, target, b, rng, xadv, &out->grad);
-        } else if (attacking)
-            pgd_attack(&pgd, cfg->attack, x, y, b, rng, xadv, &out->grad);
-        else
+            attack_batch(&pgd, cfg, x, cfg->attack->targeted ? target : y, y, b,
+                         rng, xadv, xalt, logits, clean_ok, adv_ok, out);
+        } else
             adv = x;
         if (all_adv)
             memcpy(all_adv + (size_t)start * in_size, adv,
@@ -193,6 +221,7 @@ done:
         infer_free(&inf);
     free(x);
     free(xadv);
+    free(xalt);
     free(logits);
     free(all_adv);
     free(idx);

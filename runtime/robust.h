@@ -14,6 +14,11 @@
  * repeats the clean and adversarial predictions with fresh noise (for
  * randomised models); counts are then over n * judge predictions.
  * Predictions run in ADVCC_EVAL mode; the attack in cfg->attack->mode.
+ * The attack's gradient crosses activation quantisers and thresholds as
+ * cfg->grad says (infer.h; docs/METHODS.md 11): with INFER_GRAD_BOTH every
+ * batch is attacked twice, straight through and under BPDA, and an image
+ * keeps the BPDA attack's output when only that one is misclassified (one
+ * prediction each).
  * The result is a function of the rng seeds and the thread count. */
 #ifndef ADVCC_ROBUST_H
 #define ADVCC_ROBUST_H
@@ -34,6 +39,7 @@ typedef struct robust_cfg {
     int judge;              /* predictions per image, >= 1 */
     const char *save_adv;   /* write the attacked images here, or NULL */
     const char *adv_file;   /* evaluate these images instead of attacking */
+    int grad;               /* enum infer_grad */
     void (*progress)(void *arg, int done, int total);
     void *progress_arg;
 } robust_cfg;
@@ -47,6 +53,8 @@ typedef struct robust_result {
     double grad_zero_share;
     int grad_warning;       /* zero share above ROBUST_ZERO_WARN, or any
                                gradient entry not finite */
+    long long bpda_broken;  /* INFER_GRAD_BOTH: images whose output came from
+                               the BPDA attack, the other left them right */
 } robust_result;
 
 /* 0, or -1 with a message in err (bad configuration, an adv file of the

@@ -50,7 +50,8 @@ void naive_threshold_forward(const real_t *x, long n, const real_t *t, int k,
 }
 
 void naive_threshold_backward(const real_t *x, const real_t *dy, long n,
-                              const real_t *t, int k, real_t *dx, real_t *dt)
+                              const real_t *t, int k, real_t *dx, real_t *dt,
+                              int bpda)
 {
     assert(k >= 2 && k <= THRESHOLD_MAX);
     double acc[THRESHOLD_MAX] = {0};
@@ -59,7 +60,7 @@ void naive_threshold_backward(const real_t *x, const real_t *dy, long n,
         int j = cell_of(t, k, x[i]);
         acc[j < 0 ? 0 : j] += g;
         if (dx)
-            dx[i] = x[i] >= t[0] && x[i] <= t[k - 1] ? g : 0;
+            dx[i] = bpda || (x[i] >= t[0] && x[i] <= t[k - 1]) ? g : 0;
     }
     sums_store(acc, k, dt);
 }
@@ -73,7 +74,8 @@ void ddtrelu_forward(const real_t *x, long n, const real_t *t, int k,
 }
 
 void ddtrelu_backward(const real_t *x, const real_t *dy, long n,
-                      const real_t *t, int k, real_t *dx, real_t *dt)
+                      const real_t *t, int k, real_t *dx, real_t *dt,
+                      int bpda)
 {
     assert(k >= 2 && k <= THRESHOLD_MAX);
     double acc[THRESHOLD_MAX] = {0};
@@ -81,7 +83,7 @@ void ddtrelu_backward(const real_t *x, const real_t *dy, long n,
         real_t g = dy[i];
         acc[nearest_of(t, k, x[i])] += g;
         if (dx)
-            dx[i] = x[i] >= t[0] && x[i] <= t[k - 1] ? g : 0;
+            dx[i] = bpda || (x[i] >= t[0] && x[i] <= t[k - 1]) ? g : 0;
     }
     sums_store(acc, k, dt);
 }
@@ -104,7 +106,8 @@ void pwl_forward(const real_t *x, long n, const real_t *t, const real_t *v,
 }
 
 void pwl_backward(const real_t *x, const real_t *dy, long n, const real_t *t,
-                  const real_t *v, int k, real_t *dx, real_t *dt, real_t *dv)
+                  const real_t *v, int k, real_t *dx, real_t *dt, real_t *dv,
+                  int bpda)
 {
     assert(k >= 2 && k <= THRESHOLD_MAX);
     double at[THRESHOLD_MAX] = {0}, av[THRESHOLD_MAX] = {0};
@@ -114,7 +117,7 @@ void pwl_backward(const real_t *x, const real_t *dy, long n, const real_t *t,
         if (j < 0 || j == k - 1) {      /* flat ends: only the end value */
             av[j < 0 ? 0 : k - 1] += g;
             if (dx)
-                dx[i] = 0;
+                dx[i] = bpda ? g : 0;
             continue;
         }
         double d = t[j + 1] - t[j];     /* > 0: x lies in [t[j], t[j+1]) */
@@ -125,7 +128,7 @@ void pwl_backward(const real_t *x, const real_t *dy, long n, const real_t *t,
         at[j] += g * rise * (w - 1) / d;
         at[j + 1] -= g * rise * w / d;
         if (dx)
-            dx[i] = (real_t)(g * rise / d);
+            dx[i] = bpda ? g : (real_t)(g * rise / d);
     }
     sums_store(at, k, dt);
     sums_store(av, k, dv);

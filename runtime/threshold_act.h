@@ -6,7 +6,9 @@
  * THRESHOLD_MAX); after an update the caller restores the order with
  * thresholds_sort().  "cell j" is [t[j], t[j+1]), the interval between two
  * neighbouring thresholds.  Backward functions overwrite dx (may be NULL, may
- * alias dy) and the threshold gradients dt[k] (and dv[k]; NULL to skip).
+ * alias dy) and the threshold gradients dt[k] (and dv[k]; NULL to skip);
+ * with bpda nonzero dx = dy, the identity in place of the activation
+ * (BPDA, docs/METHODS.md 11), and dt, dv are as without it.
  *
  * Naive dynamic threshold (naive_threshold_*): the output of cell j is its
  * left threshold,
@@ -54,17 +56,20 @@
 void naive_threshold_forward(const real_t *x, long n, const real_t *t, int k,
                              real_t *y);
 void naive_threshold_backward(const real_t *x, const real_t *dy, long n,
-                              const real_t *t, int k, real_t *dx, real_t *dt);
+                              const real_t *t, int k, real_t *dx, real_t *dt,
+                              int bpda);
 
 void ddtrelu_forward(const real_t *x, long n, const real_t *t, int k,
                      real_t *y);
 void ddtrelu_backward(const real_t *x, const real_t *dy, long n,
-                      const real_t *t, int k, real_t *dx, real_t *dt);
+                      const real_t *t, int k, real_t *dx, real_t *dt,
+                      int bpda);
 
 void pwl_forward(const real_t *x, long n, const real_t *t, const real_t *v,
                  int k, real_t *y);
 void pwl_backward(const real_t *x, const real_t *dy, long n, const real_t *t,
-                  const real_t *v, int k, real_t *dx, real_t *dt, real_t *dv);
+                  const real_t *v, int k, real_t *dx, real_t *dt, real_t *dv,
+                  int bpda);
 
 /* Sorts t[k] ascending, carrying v[k] along when v is not NULL. */
 void thresholds_sort(real_t *t, real_t *v, int k);

@@ -117,17 +117,7 @@ static inline void check_budget(const real_t *x, const real_t *adv, int n,
 static inline void make_dataset(fixture *f, int n, advcc_rng *r,
                                 advcc_dataset *d)
 {
-    memset(d, 0, sizeof *d);
-    d->n = n;
-    d->c = TINY_C;
-    d->h = TINY_H;
-    d->w = TINY_W;
-    d->classes = K;
-    strcpy(d->name, "tiny");
-    d->pixels = malloc((size_t)n * TINY_IN);
-    d->labels = malloc((size_t)n);
-    for (int i = 0; i < n * TINY_IN; i++)
-        d->pixels[i] = (uint8_t)rng_below(r, 256);
+    assert_int_equal(tiny_images(d, n, r), 0);
     for (int s = 0; s < n; s += CAP) {
         int idx[CAP], y[CAP], b = n - s < CAP ? n - s : CAP;
         real_t x[CAP * TINY_IN];

@@ -52,14 +52,6 @@ static const int modes[2] = {ADVCC_TRAIN_FROZEN, ADVCC_EVAL};
 
 /* ---- fixtures ---- */
 
-static const advcc_tensor *tensor_named(const advcc_model *m, const char *name)
-{
-    for (int t = 0; t < m->n_tensors; t++)
-        if (strcmp(m->tensors[t].name, name) == 0)
-            return &m->tensors[t];
-    return NULL;
-}
-
 static double *param(fixture *f, const char *name)
 {
     const advcc_tensor *T = tensor_named(f->m, name);
@@ -79,22 +71,6 @@ static void copy_params(fixture *to, const fixture *from)
         memcpy(to->c->params + U->offset, from->c->params + T->offset,
                sizeof(double) * T->size);
     }
-}
-
-static double max_diff(const double *a, const double *b, size_t n)
-{
-    double d = 0;
-    for (size_t i = 0; i < n; i++)
-        d = fmax(d, fabs(a[i] - b[i]));
-    return d;
-}
-
-static double max_abs(const double *a, size_t n)
-{
-    double d = 0;
-    for (size_t i = 0; i < n; i++)
-        d = fmax(d, fabs(a[i]));
-    return d;
 }
 
 #define assert_close(what, a, b, n, tol)                                   \
@@ -395,13 +371,13 @@ static void check_activation(const advcc_model *m, int kind, int mode)
             da[i * h + j] = s;
         }
     if (kind == 0)
-        dtrelu_backward(z, da, B * h, t[0], t[1], dz, &dt[0], &dt[1]);
+        dtrelu_backward(z, da, B * h, t[0], t[1], dz, &dt[0], &dt[1], 0);
     else if (kind == 1)
-        pwl_backward(z, da, B * h, t, v, k, dz, dt, dv);
+        pwl_backward(z, da, B * h, t, v, k, dz, dt, dv, 0);
     else if (kind == 2)
-        naive_threshold_backward(z, da, B * h, t, k, dz, dt);
+        naive_threshold_backward(z, da, B * h, t, k, dz, dt, 0);
     else
-        ddtrelu_backward(z, da, B * h, t, k, dz, dt);
+        ddtrelu_backward(z, da, B * h, t, k, dz, dt, 0);
     assert_close("threshold gradient", dt, f->c->grads + th->offset, (size_t)k, 1e-13);
     assert_true(max_abs(dt, k) > 0);
     if (v)

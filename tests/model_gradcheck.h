@@ -1,7 +1,8 @@
 /* model_gradcheck.h - finite-difference checks of a generated model in
  * double precision, shared by the model64_* tests: a fixture (a context,
- * random images and labels, non-trivial BatchNorm), the loss of one forward
- * pass with the noise replayed, and `gradcheck`, which compares sampled
+ * random images and labels, non-trivial BatchNorm), a tensor by name, the
+ * largest difference and entry of arrays, the loss of one forward pass
+ * with the noise replayed, and `gradcheck`, which compares sampled
  * entries of every trained tensor and of the input gradient with central
  * differences, then checks that the input-only and parameters-only
  * backward passes agree with the full one.  Include after <cmocka.h>,
@@ -71,6 +72,31 @@ static inline void fixture_free(fixture *f)
     free(f->dlogits);
     free(f->y);
     free(f);
+}
+
+/* The tensor of m named name, or NULL. */
+static inline const advcc_tensor *tensor_named(const advcc_model *m, const char *name)
+{
+    for (int t = 0; t < m->n_tensors; t++)
+        if (strcmp(m->tensors[t].name, name) == 0)
+            return &m->tensors[t];
+    return NULL;
+}
+
+static inline double max_diff(const double *a, const double *b, size_t n)
+{
+    double d = 0;
+    for (size_t i = 0; i < n; i++)
+        d = fmax(d, fabs(a[i] - b[i]));
+    return d;
+}
+
+static inline double max_abs(const double *a, size_t n)
+{
+    double d = 0;
+    for (size_t i = 0; i < n; i++)
+        d = fmax(d, fabs(a[i]));
+    return d;
 }
 
 /* The loss of one forward pass, the noise replayed from rng0. */

@@ -179,7 +179,7 @@ sys.exit(1 if r > 1e-4 else 0)\""
             --save-adv '$rt/bin_adv.npy' --json '$rt/bin.json' &&
         '$PY' tests/torchio/compare_adv.py '$rt/torch_adv.npy' '$rt/bin_adv.npy' '$rt/torch.json' '$rt/bin.json'"
     run "sanity on PyTorch's checkpoint runs" sh -c "
-        '$BUILD/bin/baseline' sanity --checkpoint '$rt/torch.safetensors' --threads 1 > '$tmp/sanity' 2>&1;
+        '$BUILD/bin/baseline' sanity --attack pgd --checkpoint '$rt/torch.safetensors' --threads 1 > '$tmp/sanity' 2>&1;
         rc=\$?; cat '$tmp/sanity'; ! grep -q 'cannot\|missing\|not a tensor' '$tmp/sanity' && [ \$rc -le 1 ]"
     # A state dict of another network: both sides' names and shapes listed.
     "$PY" - "$rt" <<'PYEOF' >"$tmp/log" 2>&1

@@ -203,7 +203,7 @@ static void test_dtrelu_definition(void **state)
             assert_true(fabs(y[i] - c) <= s / 2 * (1 + 1e-9));
         }
         double da, db, wa = 0, wb = 0;
-        dtrelu_backward(x, dy, n, a, b, dx, &da, &db);
+        dtrelu_backward(x, dy, n, a, b, dx, &da, &db, 0);
         for (long i = 0; i < n; i++) {
             assert_true(dx[i] == (x[i] >= a && x[i] <= b ? dy[i] : 0));
             wa += x[i] < a ? dy[i] : 0;
@@ -214,7 +214,7 @@ static void test_dtrelu_definition(void **state)
         /* in place, and with the parameter gradients left out */
         double *d2 = alloc(n);
         memcpy(d2, dy, n * sizeof *d2);
-        dtrelu_backward(x, d2, n, a, b, d2, NULL, NULL);
+        dtrelu_backward(x, d2, n, a, b, d2, NULL, NULL, 0);
         assert_memory_equal(d2, dx, n * sizeof *dx);
         free(d2);
         free(x);
@@ -232,7 +232,7 @@ static void test_dtrelu_fd(void **state)
     c.x = spread_inputs(n, c.a, c.b);
     c.r = random_vec(n, -1, 1);
     double *dx = alloc(n), da, db;
-    dtrelu_backward(c.x, c.r, n, c.a, c.b, dx, &da, &db);
+    dtrelu_backward(c.x, c.r, n, c.a, c.b, dx, &da, &db, 0);
     assert_fd("dtrelu dx", fd_error(clip_loss, &c, c.x, dx, n, FD_STEP),
               FD_TOL);
     assert_fd("dtrelu da", fd_error(clip_loss, &c, &c.a, &da, 1, FD_STEP),
@@ -277,7 +277,7 @@ static void test_dtrelu_crossed_bounds(void **state)
     dtrelu_forward(x, 3, 2, 1, 8, y);           /* b < a: min(max(x,a),b) = b */
     for (int i = 0; i < 3; i++)
         assert_true(y[i] == 1);
-    dtrelu_backward(x, dy, 3, 2, 1, dx, &da, &db);
+    dtrelu_backward(x, dy, 3, 2, 1, dx, &da, &db, 0);
     assert_true(da == 0 && db == 7);
     for (int i = 0; i < 3; i++)
         assert_true(dx[i] == 0);

@@ -110,9 +110,9 @@ static void check_staircase(int kind)
     op_setup(&a, kind, 400);
     double *dx = alloc(a.n), dt[K];
     if (kind == 0)
-        naive_threshold_backward(a.x, a.r, a.n, a.t, K, dx, dt);
+        naive_threshold_backward(a.x, a.r, a.n, a.t, K, dx, dt, 0);
     else
-        ddtrelu_backward(a.x, a.r, a.n, a.t, K, dx, dt);
+        ddtrelu_backward(a.x, a.r, a.n, a.t, K, dx, dt, 0);
     const char *name = kind ? "ddtrelu" : "naive";
     assert_fd(name, fd_error(act_loss, &a, a.t, dt, K, FD_STEP), FD_TOL);
     assert_fd(name, fd_error(clip_loss, &a, a.x, dx, a.n, FD_STEP), FD_TOL);
@@ -138,9 +138,9 @@ static void check_staircase(int kind)
     double *d2 = alloc(a.n);
     memcpy(d2, a.r, a.n * sizeof *d2);
     if (kind == 0)
-        naive_threshold_backward(a.x, d2, a.n, a.t, K, d2, NULL);
+        naive_threshold_backward(a.x, d2, a.n, a.t, K, d2, NULL, 0);
     else
-        ddtrelu_backward(a.x, d2, a.n, a.t, K, d2, NULL);
+        ddtrelu_backward(a.x, d2, a.n, a.t, K, d2, NULL, 0);
     assert_memory_equal(d2, dx, a.n * sizeof *dx);
     free(d2);
     free(dx);
@@ -165,7 +165,7 @@ static void test_pwl_gradients(void **state)
     act_op a;
     op_setup(&a, 2, 400);
     double *dx = alloc(a.n), dt[K], dv[K];
-    pwl_backward(a.x, a.r, a.n, a.t, a.v, K, dx, dt, dv);
+    pwl_backward(a.x, a.r, a.n, a.t, a.v, K, dx, dt, dv, 0);
     assert_fd("pwl dt", fd_error(act_loss, &a, a.t, dt, K, FD_STEP), FD_TOL);
     assert_fd("pwl dv", fd_error(act_loss, &a, a.v, dv, K, FD_STEP), FD_TOL);
     /* dL/dx[i] = r[i] dy/dx: compare per element against sum r y */
@@ -213,9 +213,9 @@ static double train_levels(int kind)
         for (int i = 0; i < B; i++)
             dy[i] = 2 * (y[i] - fmax(x[i], 0)) / B;
         if (kind == 0)
-            naive_threshold_backward(x, dy, B, t, K, NULL, dt);
+            naive_threshold_backward(x, dy, B, t, K, NULL, dt, 0);
         else
-            ddtrelu_backward(x, dy, B, t, K, NULL, dt);
+            ddtrelu_backward(x, dy, B, t, K, NULL, dt, 0);
         for (int j = 0; j < K; j++)
             t[j] -= 0.2 * dt[j];
         thresholds_sort(t, NULL, K);

@@ -66,32 +66,7 @@ static void fixture_make(fixture *f, int kind, int act, double sigma,
 static void make_dataset(advcc_dataset *d, fixture *f, double agree,
                          uint64_t seed)
 {
-    memset(d, 0, sizeof *d);
-    d->n = NIMG;
-    d->c = TINY_C;
-    d->h = TINY_H;
-    d->w = TINY_W;
-    d->classes = K;
-    strcpy(d->name, "synthetic");
-    d->pixels = malloc(NIMG * TINY_IN);
-    d->labels = malloc(NIMG);
-    advcc_rng r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < NIMG * TINY_IN; i++)
-        d->pixels[i] = (uint8_t)rng_below(&r, 256);
-    infer_ws inf;
-    assert_int_equal(infer_init(&inf, &f->c), 0);
-    real_t x[TINY_IN], logits[K];
-    for (int i = 0; i < NIMG; i++) {
-        int y, idx = i, pred;
-        d->labels[i] = 0;
-        dataset_batch(d, &idx, 1, x, &y);
-        infer_logits(&inf, x, 1, ADVCC_EVAL, logits);
-        infer_row_loss(logits, 0, K, &pred);
-        d->labels[i] = (uint8_t)(rng_uniform(&r) < agree ? (uint32_t)pred
-                                                         : rng_below(&r, K));
-    }
-    infer_free(&inf);
+    assert_int_equal(tiny_dataset(d, &f->c, NIMG, agree, seed), 0);
 }
 
 static pgd_cfg attack_cfg(double eps, int init)

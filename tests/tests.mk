@@ -29,7 +29,7 @@ $(BUILD)/tests/blas_core: tests/blas_core.c | $(BUILD)/tests
 # tests/model64_*.c (double) link every model of specs/ and of the test
 # specs in tests/specs/, compiled by advcc into $(BUILD)/testgen.
 TESTGEN        := $(BUILD)/testgen
-TESTGEN_MODELS := gc_maxpool gc_plain gc_mlp gc_bnconv gc_bnlone gc_mlp_bn gc_mlp_bnpost gc_mlp_bnflat gc_mlp_bnlast df_net df_lone df_quant df_relu df_qrelu df_act_dtrelu df_act_pwl df_act_naive df_act_ddt df_noise df_noise1 df_reg ct_linear ct_net
+TESTGEN_MODELS := gc_maxpool gc_plain gc_mlp gc_bnconv gc_bnlone gc_mlp_bn gc_mlp_bnpost gc_mlp_bnflat gc_mlp_bnlast df_net df_lone df_quant df_relu df_qrelu df_act_dtrelu df_act_pwl df_act_naive df_act_ddt df_noise df_noise1 df_reg ct_linear ct_net bp_net bp_twin
 TESTGEN_SPECS  := $(wildcard tests/specs/*.net)
 MODEL_TEST_SRC := $(wildcard tests/model_*.c)
 MODEL64_TEST_SRC := $(wildcard tests/model64_*.c)

@@ -15,6 +15,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "dataset.h"
+#include "infer.h"
 #include "model.h"
 #include "rng.h"
 
@@ -257,6 +259,52 @@ static inline void tiny_ctx_free(advcc_ctx *c)
     free(c->grads);
     free(c->arena);
     memset(c, 0, sizeof *c);
+}
+
+/* n random images of the tiny models' shape (every byte uniform from r),
+ * labels 0.  0, or -1 when out of memory. */
+static inline int tiny_images(advcc_dataset *d, int n, advcc_rng *r)
+{
+    memset(d, 0, sizeof *d);
+    d->n = n;
+    d->c = TINY_C;
+    d->h = TINY_H;
+    d->w = TINY_W;
+    d->classes = TINY_CLASSES;
+    strcpy(d->name, "synthetic");
+    d->pixels = malloc((size_t)n * TINY_IN);
+    d->labels = calloc((size_t)n, 1);
+    if (!d->pixels || !d->labels)
+        return -1;
+    for (int i = 0; i < n * TINY_IN; i++)
+        d->pixels[i] = (uint8_t)rng_below(r, 256);
+    return 0;
+}
+
+/* n random images for the model of c, labelled with the model's prediction
+ * for a share `agree` of them and at random otherwise.  0, or -1 when out
+ * of memory. */
+static inline int tiny_dataset(advcc_dataset *d, advcc_ctx *c, int n, double agree,
+                               uint64_t seed)
+{
+    const int K = c->model->classes;
+    advcc_rng r;
+    rng_seed(&r, seed);
+    infer_ws inf;
+    if (tiny_images(d, n, &r) != 0 || infer_init(&inf, c) != 0)
+        return -1;
+    real_t x[TINY_IN], logits[TINY_CLASSES];
+    for (int i = 0; i < n; i++) {
+        int y, idx = i, pred;
+        d->labels[i] = 0;
+        dataset_batch(d, &idx, 1, x, &y);
+        infer_logits(&inf, x, 1, ADVCC_EVAL, logits);
+        infer_row_loss(logits, 0, K, &pred);
+        d->labels[i] = (uint8_t)(rng_uniform(&r) < agree ? (uint32_t)pred
+                                                         : rng_below(&r, (uint32_t)K));
+    }
+    infer_free(&inf);
+    return 0;
 }
 
 #endif

@@ -84,16 +84,16 @@ static void act_backward(const act *a, const float *x, const float *dy,
 {
     switch (a->kind) {
     case NAIVE:
-        naive_threshold_backward(x, dy, n, a->t, a->k, dx, dt);
+        naive_threshold_backward(x, dy, n, a->t, a->k, dx, dt, 0);
         break;
     case PWL:
-        pwl_backward(x, dy, n, a->t, a->v, a->k, dx, dt, dv);
+        pwl_backward(x, dy, n, a->t, a->v, a->k, dx, dt, dv, 0);
         break;
     case DTRELU:
-        dtrelu_backward(x, dy, n, a->t[0], a->t[1], dx, &dt[0], &dt[1]);
+        dtrelu_backward(x, dy, n, a->t[0], a->t[1], dx, &dt[0], &dt[1], 0);
         break;
     default:
-        ddtrelu_backward(x, dy, n, a->t, a->k, dx, dt);
+        ddtrelu_backward(x, dy, n, a->t, a->k, dx, dt, 0);
         break;
     }
 }
