@@ -47,10 +47,12 @@ ADVCC    := $(BUILD)/advcc
 all: models
 
 # generated/models.mk lists the models advcc emitted; make re-reads it
-# (except for goals that must run before the tools exist).
+# (except for goals that must run before the tools exist).  tests/tests.mk
+# reads the test models' list the same way.
+TOOLLESS_GOALS := deps data clean quickstart install uninstall
 generated/models.mk: $(ADVCC) $(SPECS)
 	$(ADVCC) --torch $(SPECS) -o generated/
-ifeq ($(filter deps data clean quickstart install uninstall,$(MAKECMDGOALS)),)
+ifeq ($(filter $(TOOLLESS_GOALS),$(MAKECMDGOALS)),)
 -include generated/models.mk
 endif
 

@@ -28,8 +28,10 @@ $(BUILD)/tests/blas_core: tests/blas_core.c | $(BUILD)/tests
 # Tests that link generated models: tests/model_*.c (float) and
 # tests/model64_*.c (double) link every model of specs/ and of the test
 # specs in tests/specs/, compiled by advcc into $(BUILD)/testgen.
+# TESTGEN_MODELS is the list advcc writes there (models.mk's MODELS, under
+# a name of its own in testgen.mk); make builds testgen.mk first and
+# restarts, so a clean build knows the list before it needs it.
 TESTGEN        := $(BUILD)/testgen
-TESTGEN_MODELS := gc_maxpool gc_plain gc_mlp gc_bnconv gc_bnlone gc_mlp_bn gc_mlp_bnpost gc_mlp_bnflat gc_mlp_bnlast df_net df_lone df_quant df_relu df_qrelu df_act_dtrelu df_act_pwl df_act_naive df_act_ddt df_noise df_noise1 df_reg ct_linear ct_net bp_net bp_twin
 TESTGEN_SPECS  := $(wildcard tests/specs/*.net)
 MODEL_TEST_SRC := $(wildcard tests/model_*.c)
 MODEL64_TEST_SRC := $(wildcard tests/model64_*.c)
@@ -41,6 +43,11 @@ GEN64_OBJS     = $(patsubst %,$(BUILD)/gen64/%.o,$(MODELS)) $(patsubst %,$(BUILD
 $(TESTGEN)/models.mk: $(ADVCC) $(TESTGEN_SPECS)
 	mkdir -p $(TESTGEN)
 	$(ADVCC) -q --torch $(TESTGEN_SPECS) -o $(TESTGEN)/
+$(TESTGEN)/testgen.mk: $(TESTGEN)/models.mk
+	sed -n 's/^MODELS := /TESTGEN_MODELS := /p' $< > $@.tmp && mv $@.tmp $@
+ifeq ($(filter $(TOOLLESS_GOALS),$(MAKECMDGOALS)),)
+-include $(TESTGEN)/testgen.mk
+endif
 $(patsubst %,$(TESTGEN)/%.c,$(TESTGEN_MODELS)): $(TESTGEN)/models.mk ;
 $(BUILD)/testgen/%.o: $(TESTGEN)/%.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
