@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "describe.h"
+#include "vocab.h"
 
 static void add(describe_kv *kv, const char *fmt, ...)
 {
@@ -37,10 +38,9 @@ static const char *range_text(const ir_quant *q, char *buf, size_t len)
 
 void describe_attack(const ir_attack *a, char *buf, size_t len)
 {
-    static const char *inits[] = {"none", "gaussian", "uniform"};
     snprintf(buf, len, "pgd %s eps=%.9g alpha=%.9g steps=%d restarts=%d init=%s eot=%d clip=%s%s",
-             a->norm ? "l2" : "linf", a->eps, a->alpha, a->steps, a->restarts,
-             inits[a->init % 3], a->eot, a->clip ? "normalized" : "pixel",
+             advcc_norm_name(a->norm), a->eps, a->alpha, a->steps, a->restarts,
+             advcc_init_name(a->init), a->eot, advcc_clip_name(a->clip),
              a->present ? "" : " (defaults)");
 }
 

@@ -12,6 +12,7 @@
 #include "describe.h"
 #include "emit.h"
 #include "emit_internal.h"
+#include "vocab.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
 
@@ -166,12 +167,11 @@ int emit_model_torch(const ir_model *m, FILE *out)
     for (int i = 0; i < nkv; i++)
         L(1, "%s: %s,", emit_c_string(kv[i].key, s1, sizeof s1), emit_c_string(kv[i].value, s2, sizeof s2));
     L(0, "}");
-    static const char *inits[] = {"none", "gaussian", "uniform"};
     L(0, "# The spec's evaluation attack, in pixel units.");
     L(0, "ATTACK = {\"eps\": %s, \"alpha\": %s, \"steps\": %d, \"restarts\": %d, \"init\": \"%s\",",
       emit_real(m->attack.eps, e1, sizeof e1), emit_real(m->attack.alpha, e2, sizeof e2),
-      m->attack.steps, m->attack.restarts, inits[m->attack.init % 3]);
-    L(1, "\"norm\": \"%s\", \"eot\": %d}", m->attack.norm ? "l2" : "linf", m->attack.eot);
+      m->attack.steps, m->attack.restarts, advcc_init_name(m->attack.init));
+    L(1, "\"norm\": \"%s\", \"eot\": %d}", advcc_norm_name(m->attack.norm), m->attack.eot);
     L(0, "%s", "");
     L(0, "%s", "");
     L(0, "class Model(AdvccModule):");

@@ -7,8 +7,8 @@
 #include "diag.h"
 #include "driver.h"
 #include "layer.h"
+#include "vocab.h"
 
-#define ADVCC_VERSION "0.1.0"
 
 static void print_help(FILE *out)
 {
@@ -122,7 +122,7 @@ int main(int argc, char **argv)
             break;
         case 'q': o.quiet = 1; break;
         case 'h': print_help(stdout); return 0;
-        case 'V': puts("advcc " ADVCC_VERSION); return 0;
+        case 'V': puts(ADVCC_VERSION); return 0;
         case ':': return usage_error("option needs an argument:", argv[optind - 1]);
         default: return usage_error("unknown option:", argv[optind - 1]);
         }

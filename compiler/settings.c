@@ -9,6 +9,7 @@
 
 #include "diag.h"
 #include "params.h"
+#include "vocab.h"
 
 #define NOLIM PARAM_NOLIMIT
 #define N(a) ((int)(sizeof a / sizeof a[0]))
@@ -42,11 +43,11 @@ static const param_spec attack_params[] = {
     { "eps", PT_NUM, 0, 0, 0, NOLIM, 0, NULL },
     { "alpha", PT_NUM, 0, 0, 0, NOLIM, 0, NULL },
     { "steps", PT_INT, 0, 0, 0, 1 << 20, 0, NULL },
-    { "init", PT_WORD, 0, 0, 0, 0, 0, "none|gaussian|uniform" },
+    { "init", PT_WORD, 0, 0, 0, 0, 0, ADVCC_CHOICES(ADVCC_INIT_NAMES) },
     { "restarts", PT_INT, 0, 0, 1, 1 << 20, 0, NULL },
     { "eot", PT_INT, 0, 0, 1, 1 << 20, 0, NULL },
-    { "clip", PT_WORD, 0, 0, 0, 0, 0, "pixel|normalized" },
-    { "norm", PT_WORD, 0, 0, 0, 0, 0, "linf|l2" },
+    { "clip", PT_WORD, 0, 0, 0, 0, 0, ADVCC_CHOICES(ADVCC_CLIP_NAMES) },
+    { "norm", PT_WORD, 0, 0, 0, 0, 0, ADVCC_CHOICES(ADVCC_NORM_NAMES) },
     { "strict", PT_BOOL, 0, 0, 0, 1, 0, NULL },
 };
 enum { T_LR, T_MOMENTUM, T_WD, T_BATCH, T_EPOCHS, T_ADV, T_COUNT };
@@ -69,7 +70,7 @@ static unsigned attack_merge(const param_val *v, ir_attack *a)
     if (v[A_EPS].given) a->eps = v[A_EPS].num;
     if (v[A_ALPHA].given) a->alpha = v[A_ALPHA].num;
     if (v[A_STEPS].given) a->steps = (int)v[A_STEPS].num;
-    if (v[A_INIT].given) a->init = (int)v[A_INIT].num;  /* none|gaussian|uniform = 0|1|2 */
+    if (v[A_INIT].given) a->init = (int)v[A_INIT].num;  /* enum advcc_init */
     if (v[A_RESTARTS].given) a->restarts = (int)v[A_RESTARTS].num;
     if (v[A_EOT].given) a->eot = (int)v[A_EOT].num;
     if (v[A_CLIP].given) a->clip = (int)v[A_CLIP].num;
@@ -137,14 +138,14 @@ enum { R_EPS, R_NORM, R_ITERS, R_RESTARTS, R_EOT, R_LOSS, R_TARGETS, R_QUERIES,
        R_VERSION, R_QUICK, R_COUNT };
 static const param_spec robust_params[R_COUNT] = {
     { "eps", PT_NUM, 0, 0, 0, NOLIM, 0, NULL },
-    { "norm", PT_WORD, 0, 0, 0, 0, 0, "linf|l2" },
+    { "norm", PT_WORD, 0, 0, 0, 0, 0, ADVCC_CHOICES(ADVCC_NORM_NAMES) },
     { "iters", PT_INT, 0, 0, 0, 1 << 20, 0, NULL },
     { "restarts", PT_INT, 0, 0, 1, 1 << 20, 0, NULL },
     { "eot", PT_INT, 0, 0, 1, 1 << 20, 0, NULL },
-    { "loss", PT_WORD, 0, 0, 0, 0, 0, "ce|dlr|targeted" },
+    { "loss", PT_WORD, 0, 0, 0, 0, 0, ADVCC_CHOICES(ADVCC_LOSS_NAMES) },
     { "targets", PT_INT, 0, 0, 1, 1 << 20, 0, NULL },
     { "queries", PT_INT, 0, 0, 1, 1 << 24, 0, NULL },
-    { "version", PT_WORD, 0, 0, 0, 0, 0, "auto|standard|rand" },
+    { "version", PT_WORD, 0, 0, 0, 0, 0, ADVCC_CHOICES(ADVCC_AA_VERSION_NAMES) },
     { "quick", PT_BOOL, 0, 0, 0, 1, 0, NULL },
 };
 
@@ -189,12 +190,7 @@ static int settings_robust_attack(const ast_stmt *st, settings *s, int method)
 
 int settings_attack(const ast_stmt *st, settings *s)
 {
-    /* the order of enum advcc_attack_method (runtime/model.h) */
-    static const char *const methods[] = {"pgd", "apgd", "square", "autoattack", "fab"};
-    int method = -1;
-    for (int i = 0; i < N(methods); i++)
-        if (!strcmp(st->word, methods[i]))
-            method = i;
+    int method = advcc_method_by_name(st->word);
     if (method < 0) {
         diag_error(st->word_loc,
                    "unknown attack '%s' (expected pgd, apgd, square, fab or autoattack)",

@@ -2,7 +2,7 @@
  *
  *   8 bytes    N, the header length, unsigned little-endian
  *   N bytes    JSON: {"__metadata__":{"model":"NAME","format":"advcc",
- *              "advcc_version":"advcc 0.1.0","spec":"specs/NAME.net", ...
+ *              "advcc_version":ADVCC_VERSION,"spec":"specs/NAME.net", ...
  *              the model's description (model.h)},
  *              "conv1.weight":{"dtype":"F32","shape":[32,3,5,5],
  *              "data_offsets":[BEGIN,END]}, ...} padded with spaces so the

@@ -11,7 +11,7 @@
 #include "model.h"
 #include "numparse.h"
 
-#define ADVCC_VERSION "advcc 0.1.0"
+#include "vocab.h"
 
 int cli_main(const advcc_model *m, int argc, char **argv);
 int cli_train(const advcc_model *m, int argc, char **argv);

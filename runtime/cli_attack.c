@@ -40,6 +40,16 @@ void cli_attack_defaults(const advcc_model *m, const advcc_attack_cfg *a,
     cfg->std = m->norm_std;
 }
 
+/* The value by_name gives ARG; 1 for an unknown name. */
+static int pick_named(const char *arg, int (*by_name)(const char *), int *out)
+{
+    int v = by_name(arg);
+    if (v < 0)
+        return 1;
+    *out = v;
+    return 0;
+}
+
 static int pick(const char *arg, const char *const *names, int n, int *out)
 {
     for (int i = 0; i < n; i++)
@@ -52,9 +62,6 @@ static int pick(const char *arg, const char *const *names, int n, int *out)
 
 int cli_attack_option(int code, const char *arg, pgd_cfg *cfg)
 {
-    static const char *const inits[] = {"none", "gaussian", "uniform"};
-    static const char *const norms[] = {"linf", "l2"};
-    static const char *const clips[] = {"pixel", "normalized"};
     static const char *const labels[] = {"true", "pred"};
     long v;
     int k;
@@ -75,9 +82,9 @@ int cli_attack_option(int code, const char *arg, pgd_cfg *cfg)
         if (cli_int(arg, 1, 10000, &v)) return 1;
         cfg->eot = (int)v;
         return 0;
-    case OPT_INIT: return pick(arg, inits, 3, &cfg->init);
-    case OPT_NORM: return pick(arg, norms, 2, &cfg->norm);
-    case OPT_CLIP: return pick(arg, clips, 2, &cfg->clip);
+    case OPT_INIT: return pick_named(arg, advcc_init_by_name, &cfg->init);
+    case OPT_NORM: return pick_named(arg, advcc_norm_by_name, &cfg->norm);
+    case OPT_CLIP: return pick_named(arg, advcc_clip_by_name, &cfg->clip);
     case OPT_LABELS: return pick(arg, labels, 2, &cfg->labels);
     case OPT_TARGETED:
         cfg->targeted = 1;
@@ -92,7 +99,6 @@ int cli_attack_option(int code, const char *arg, pgd_cfg *cfg)
 
 void cli_attack_usage(FILE *fp, const advcc_attack_cfg *a, int training)
 {
-    static const char *inits[] = {"none", "gaussian", "uniform"};
     fprintf(fp,
             "  --eps X            budget in pixel units, e.g. 8/255 [%.4g = %.3g/255]\n"
             "  --alpha X          step size [%.4g = %.3g/255]\n"
@@ -113,8 +119,8 @@ void cli_attack_usage(FILE *fp, const advcc_attack_cfg *a, int training)
             "                     statistics) or batch (batch statistics, running\n"
             "                     statistics untouched) [%s]\n",
             a->eps, a->eps * 255, a->alpha, a->alpha * 255, a->steps, a->restarts,
-            inits[a->init % 3], a->eot, a->norm ? "l2" : "linf",
-            a->clip ? "normalized" : "pixel", training ? "batch" : "eval");
+            advcc_init_name(a->init), a->eot, advcc_norm_name(a->norm),
+            advcc_clip_name(a->clip), training ? "batch" : "eval");
 }
 
 int cli_grad_default(const advcc_model *m, int strong)

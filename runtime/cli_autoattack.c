@@ -75,7 +75,7 @@ static void aa_usage(const advcc_model *m, FILE *fp)
             "Without --attack, the attack the spec's attack statement names (apgd,\n"
             "square, fab or autoattack) runs with its settings.\n",
             m->name, m->name, m->name, m->attack.eps,
-            m->attack.norm == ADVCC_L2 ? "l2" : "linf", cli_default_dataset(m));
+            advcc_norm_name(m->attack.norm), cli_default_dataset(m));
     fprintf(fp, "\nQuantised and threshold activations (docs/METHODS.md 11); under both, each\n"
                 "gradient attack runs again under BPDA on the images it left robust, named\n"
                 "NAME/bpda:\n");
@@ -195,7 +195,7 @@ static int write_json(const char *path, const advcc_model *m, long seed,
     fprintf(fp, "\"norm\":\"%s\",\"eps\":%.9g,\"eps_255\":%.6g,\"iters\":%d,"
                 "\"restarts\":%d,\"eot\":%d,\"targets\":%d,\"queries\":%d,"
                 "\"judge\":%d,\"n\":%d,\"clean_acc\":%.6f,\"attacks\":[",
-            cfg->norm == ADVCC_L2 ? "l2" : "linf", cfg->eps, cfg->eps * 255,
+            advcc_norm_name(cfg->norm), cfg->eps, cfg->eps * 255,
             cfg->iters, cfg->restarts, cfg->eot, cfg->targets, cfg->queries,
             cfg->judge, r->n, r->n ? (double)r->clean_correct / r->n : 0.0);
     for (int a = 0; a < cfg->n_attacks; a++)
@@ -277,9 +277,8 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
         case O_EPS: bad = cli_number(optarg, 0, 64, 0, &eps); break;
         case O_NORM:
             norm_given = 1;
-            if (!strcmp(optarg, "linf")) norm = ADVCC_LINF;
-            else if (!strcmp(optarg, "l2")) norm = ADVCC_L2;
-            else bad = 1;
+            norm = advcc_norm_by_name(optarg);
+            bad = norm < 0;
             break;
         case O_ITERS: bad = cli_int(optarg, 0, 100000, &iters); break;
         case O_RESTARTS: bad = cli_int(optarg, 1, 1000, &restarts); break;
@@ -428,7 +427,7 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
                            "advcc %s attack %s norm %s eps %.9g iters %d restarts %d "
                            "eot %d targets %d queries %d p_init %.6g judge %d bn %s "
                            "seed %ld n %d:",
-                           m->name, name, norm == ADVCC_L2 ? "l2" : "linf", cfg.eps,
+                           m->name, name, advcc_norm_name(norm), cfg.eps,
                            cfg.iters, cfg.restarts, cfg.eot, cfg.targets, cfg.queries,
                            cfg.p_init, cfg.judge, mode == ADVCC_EVAL ? "eval" : "batch",
                            seed, n);

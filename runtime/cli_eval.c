@@ -78,12 +78,11 @@ static int write_json(const char *path, const advcc_model *m, long seed,
         cli_json_string(fp, adv_file);
         fputc(',', fp);
     } else if (cfg) {
-        static const char *inits[] = {"none", "gaussian", "uniform"};
         fprintf(fp, "\"attack\":\"pgd\",\"norm\":\"%s\",\"eps\":%.9g,\"eps_255\":%.6g,"
                     "\"alpha\":%.9g,\"steps\":%d,\"restarts\":%d,\"init\":\"%s\",\"eot\":%d,"
                     "\"targeted\":%s,\"bn\":\"%s\",\"grad\":\"%s\",",
-                cfg->norm == ADVCC_L2 ? "l2" : "linf", cfg->eps, cfg->eps * 255,
-                cfg->alpha, cfg->steps, cfg->restarts, inits[cfg->init % 3], cfg->eot,
+                advcc_norm_name(cfg->norm), cfg->eps, cfg->eps * 255,
+                cfg->alpha, cfg->steps, cfg->restarts, advcc_init_name(cfg->init), cfg->eot,
                 cfg->targeted ? "true" : "false", cfg->mode == ADVCC_EVAL ? "eval" : "batch",
                 infer_grad_name(grad));
         if (grad == INFER_GRAD_BOTH)

@@ -56,29 +56,28 @@ int cli_info(const advcc_model *m, int argc, char **argv)
     printf("train: sgd lr=%g momentum=%g weight_decay=%g batch=%d epochs=%d%s\n",
            m->train.lr, m->train.momentum, m->train.weight_decay, m->train.batch,
            m->train.epochs, m->train.adversarial ? " adversarial" : "");
-    static const char *inits[] = {"none", "gaussian", "uniform"};
     if (m->attack.method == ADVCC_ATTACK_APGD)
         printf("attack: apgd eps=%.6g (%.3g/255) norm=%s loss=%s iters=%d restarts=%d "
                "eot=%d targets=%d\n", m->attack.eps, m->attack.eps * 255,
-               m->attack.norm ? "l2" : "linf",
-               (const char *[]){"ce", "dlr", "targeted"}[m->attack.loss % 3],
+               advcc_norm_name(m->attack.norm),
+               advcc_loss_name(m->attack.loss),
                m->attack.iters, m->attack.restarts, m->attack.eot, m->attack.targets);
     else if (m->attack.method == ADVCC_ATTACK_SQUARE)
         printf("attack: square eps=%.6g (%.3g/255) norm=%s queries=%d\n", m->attack.eps,
-               m->attack.eps * 255, m->attack.norm ? "l2" : "linf", m->attack.queries);
+               m->attack.eps * 255, advcc_norm_name(m->attack.norm), m->attack.queries);
     else if (m->attack.method == ADVCC_ATTACK_FAB)
         printf("attack: fab eps=%.6g (%.3g/255) norm=%s iters=%d restarts=%d targets=%d\n",
-               m->attack.eps, m->attack.eps * 255, m->attack.norm ? "l2" : "linf",
+               m->attack.eps, m->attack.eps * 255, advcc_norm_name(m->attack.norm),
                m->attack.iters, m->attack.restarts, m->attack.targets);
     else if (m->attack.method == ADVCC_ATTACK_AUTOATTACK)
         printf("attack: autoattack eps=%.6g (%.3g/255) norm=%s version=%s quick=%d\n",
-               m->attack.eps, m->attack.eps * 255, m->attack.norm ? "l2" : "linf",
-               (const char *[]){"auto", "standard", "rand"}[m->attack.version % 3],
+               m->attack.eps, m->attack.eps * 255, advcc_norm_name(m->attack.norm),
+               advcc_aa_version_name(m->attack.version),
                m->attack.quick);
     printf("%s pgd eps=%.6g (%.3g/255) alpha=%.6g steps=%d restarts=%d init=%s%s\n",
            m->attack.method ? "attack --attack pgd:" : "attack:",
            m->attack.eps, m->attack.eps * 255, m->attack.alpha, m->attack.steps,
-           m->attack.restarts, inits[m->attack.init % 3],
+           m->attack.restarts, advcc_init_name(m->attack.init),
            m->attack.present ? "" : " (defaults)");
     if (m->ensemble > 1)
         printf("ensemble: %d passes averaging %s\n", m->ensemble,

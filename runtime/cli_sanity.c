@@ -82,7 +82,7 @@ static int run_pgd_checks(advcc_ctx *ctx, const advcc_dataset *test, const pgd_c
     }
     if (r > 0) {
         fprintf(stderr, "%s sanity: FAILED: %s\n", m->name, rep.why);
-        return 4;
+        return ADVCC_EXIT_SANITY;
     }
     printf("%s sanity: every check passed\n", m->name);
     return 0;
@@ -104,7 +104,7 @@ static int write_json(const char *path, const advcc_model *m, long seed, const c
     fprintf(fp, "],\"grad\":\"%s\",\"norm\":\"%s\",\"eps\":%.9g,\"eps_255\":%.6g,"
                 "\"iters\":%d,\"eot\":%d,\"judge\":%d,\"queries\":%d,\"noise_draws\":%d,"
                 "\"transfer_from\":",
-            infer_grad_name(mc->grad), a->norm == ADVCC_L2 ? "l2" : "linf", a->eps,
+            infer_grad_name(mc->grad), advcc_norm_name(a->norm), a->eps,
             a->eps * 255, a->iters, a->eot, a->judge, mc->queries, mc->draws);
     if (mc->transfer)
         cli_json_string(fp, mc->transfer);
@@ -282,7 +282,7 @@ int cli_sanity(const advcc_model *m, int argc, char **argv)
             if (rep.item[k].verdict == MASKING_WARNING)
                 fprintf(stderr, " %s", masking_check_name(k));
         fprintf(stderr, " (%d of %d checks)\n", masking_warnings(&rep), MASKING_CHECKS);
-        rc = 4;
+        rc = ADVCC_EXIT_SANITY;
     } else {
         printf("%s sanity: every check that ran passed\n", m->name);
         rc = 0;

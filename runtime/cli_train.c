@@ -283,7 +283,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         goto done;
     }
     if (r.diverged) {
-        rc = 3;
+        rc = ADVCC_EXIT_DIVERGED;
         goto done;
     }
     /* Training-only tensors (power-iteration vectors) are not part of the

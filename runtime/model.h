@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include "real.h"
+#include "vocab.h"
 
 struct advcc_rng;
 
@@ -55,10 +56,8 @@ typedef struct advcc_train_cfg {
     int adversarial;        /* replace every batch by its attack images */
 } advcc_train_cfg;
 
-enum advcc_init { ADVCC_INIT_NONE = 0, ADVCC_INIT_GAUSSIAN, ADVCC_INIT_UNIFORM };
-enum advcc_clip { ADVCC_CLIP_PIXEL = 0, ADVCC_CLIP_NORMALIZED };
-enum advcc_norm { ADVCC_LINF = 0, ADVCC_L2 };
-
+/* enum advcc_init, advcc_clip, advcc_norm, advcc_attack_method and their
+ * names: vocab.h. */
 typedef struct advcc_attack_cfg {
     int present;            /* the spec named an attack */
     double eps, alpha;      /* pixel units */
@@ -76,11 +75,6 @@ typedef struct advcc_attack_cfg {
     int version;            /* autoattack: 0 by the model, 1 standard, 2 rand */
     int quick;
 } advcc_attack_cfg;
-
-enum advcc_attack_method {
-    ADVCC_ATTACK_PGD = 0, ADVCC_ATTACK_APGD, ADVCC_ATTACK_SQUARE,
-    ADVCC_ATTACK_AUTOATTACK, ADVCC_ATTACK_FAB
-};
 
 /* The layer list: each spec layer in order, with its per-image shapes, so
  * that an analysis of the network as a function (certify.h: Lipschitz

@@ -7,6 +7,15 @@
 # pkg-config or Fashion-MNIST.
 set -eu
 BUILD=${BUILD:-build}
+# The version is written once, in runtime/vocab.h; the binaries and
+# advcc.pc (below) say that one.
+v=$(sed -n 's/^#define ADVCC_VERSION_NUMBER "\(.*\)"$/\1/p' runtime/vocab.h)
+[ -n "$v" ] || { echo "no ADVCC_VERSION_NUMBER in runtime/vocab.h"; exit 1; }
+copies=$(grep -rlF "$v" runtime compiler Makefile | grep -vx 'runtime/vocab.h' || true)
+[ -z "$copies" ] || { echo "version $v written outside runtime/vocab.h:" $copies; exit 1; }
+[ "$("$BUILD/advcc" --version)" = "advcc $v" ] || { echo "advcc --version is not $v"; exit 1; }
+"$BUILD/bin/advcc-study" --version | grep -qx "advcc-study $v" ||
+    { echo "advcc-study --version is not $v"; exit 1; }
 command -v help2man >/dev/null || { echo "skip: no help2man"; exit 77; }
 command -v pkg-config >/dev/null || { echo "skip: no pkg-config"; exit 77; }
 fmnist=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
@@ -25,6 +34,7 @@ for f in bin/advcc bin/advcc-study lib/libadvcc.a lib/pkgconfig/advcc.pc \
     [ -s "$root/$f" ] || { echo "not installed: $f"; exit 1; }
 done
 grep -q "^prefix=$prefix\$" "$root/lib/pkgconfig/advcc.pc"
+grep -qx "Version: $v" "$root/lib/pkgconfig/advcc.pc" || { echo "advcc.pc: not version $v"; exit 1; }
 grep -q '^\.TH ADVCC-STUDY' "$root/share/man/man1/advcc-study.1"
 # The build command of `man advcc`, as printed (roff escapes undone).
 sed -n '/^advcc my\.net/,/-o my$/p' "$root/share/man/man1/advcc.1" |
@@ -55,7 +65,7 @@ sh "$tmp/build-cmd.sh"
 case "$(pkg-config --cflags --libs advcc) $(pkg-config --variable=main advcc)" in
 *"$repo"*) echo "flags point into the repository"; exit 1 ;;
 esac
-./my --version
+[ "$(./my --version)" = "advcc $v" ] || { echo "my --version is not $v"; exit 1; }
 ./my train --limit 500 --test-limit 200 --threads 1 --quiet --out run >train.txt
 cat train.txt
 grep -q 'test accuracy' train.txt

@@ -15,9 +15,8 @@
 #include "json.h"
 #include "proc.h"
 #include "results.h"
+#include "vocab.h"
 
-/* Exit status of a model binary whose training diverged (CLI contract). */
-#define EXIT_DIVERGED 3
 /* run_train's answer when the cell ended with a diverged training */
 #define TRAIN_DIVERGED 2
 
@@ -327,7 +326,7 @@ static int run_train(run *r)
                     json_read_file(json, &r->train, err, sizeof err) == 0;
     free(json);
     const char *st = have_json ? json_get(&r->train, "status") : NULL;
-    if (code == EXIT_DIVERGED || (code == 0 && st && !strcmp(st, "diverged"))) {
+    if (code == ADVCC_EXIT_DIVERGED || (code == 0 && st && !strcmp(st, "diverged"))) {
         int rc = run_diverged(r);
         return rc == CELL_RUN_FINISHED ? TRAIN_DIVERGED : rc;
     }
@@ -399,9 +398,8 @@ static int run_eval(run *r, double eps, result_row *row)
     return rc;
 }
 
-/* Exit status of `MODEL certify` for a model the bound does not apply to
- * (quantised, noisy): its columns stay empty. */
-#define EXIT_REFUSED 2
+/* `MODEL certify` exits ADVCC_EXIT_USAGE for a model the bound does not
+ * apply to (quantised, noisy): its columns stay empty. */
 
 /* `MODEL certify` on the cell's checkpoint (grid `certify 1`): certified
  * accuracy at 36, 72 and 108/255 and the Lipschitz bound into every row. */
@@ -428,7 +426,7 @@ static int run_certify(run *r, result_row *rows, int nrows)
     int rc = CELL_RUN_FINISHED;
     json_object cj = { 0 };
     char err[512];
-    if (code == EXIT_REFUSED) {
+    if (code == ADVCC_EXIT_USAGE) {
         dprintf(r->log_fd, "### certify refused this model; its columns stay empty\n");
     } else if (code != 0) {
         char *why = proc_describe(status);

@@ -11,8 +11,9 @@
 #include "results.h"
 #include "runner.h"
 #include "slurm.h"
+#include "vocab.h"
 
-#define STUDY_VERSION "advcc-study 0.1.0"
+#define STUDY_VERSION "advcc-study " ADVCC_VERSION_NUMBER
 
 static const char usage_text[] =
 "usage: advcc-study COMMAND [options] GRID\n"

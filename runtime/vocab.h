@@ -1,0 +1,65 @@
+/* vocab.h - the words and numbers the compiler, the runtime and the study
+ * runner share: the version, the exit status of a model binary, and the
+ * names of the attack settings with their enums.  Each name list is
+ * written once here; the enum's order is the list's order, the spec's
+ * `a|b|c` choices and the tables of vocab.c are made from it. */
+#ifndef ADVCC_VOCAB_H
+#define ADVCC_VOCAB_H
+
+/* The one definition of the version; the Makefile reads it from here. */
+#define ADVCC_VERSION_NUMBER "0.1.0"
+#define ADVCC_VERSION "advcc " ADVCC_VERSION_NUMBER
+
+/* Exit status of a model binary (README, `MODEL train --help`); the study
+ * runner (runtime/study/cellrun.c) reads them by these names. */
+enum advcc_exit {
+    ADVCC_EXIT_OK = 0,
+    ADVCC_EXIT_ERROR = 1,       /* bad data, unreadable file, failed run */
+    ADVCC_EXIT_USAGE = 2,       /* bad option; certify: a model it refuses */
+    ADVCC_EXIT_DIVERGED = 3,    /* train: the loss became NaN or Inf */
+    ADVCC_EXIT_SANITY = 4       /* sanity: a check failed or warned */
+};
+
+/* Name lists: LIST(X, SEP) is X("a") SEP X("b") ...  ADVCC_CHOICES(LIST)
+ * is the string "a|b|..." (the spec's choices, compiler/params.h). */
+#define ADVCC_NAME_STR(s) s
+#define ADVCC_NAME_ELEM(s) s,
+#define ADVCC_CHOICES(LIST) LIST(ADVCC_NAME_STR, "|")
+
+/* PGD's random start (docs/METHODS.md 4). */
+#define ADVCC_INIT_NAMES(X, SEP) X("none") SEP X("gaussian") SEP X("uniform")
+enum advcc_init { ADVCC_INIT_NONE = 0, ADVCC_INIT_GAUSSIAN, ADVCC_INIT_UNIFORM };
+/* Where attack images are clipped: [0,1] pixels or the normalised range. */
+#define ADVCC_CLIP_NAMES(X, SEP) X("pixel") SEP X("normalized")
+enum advcc_clip { ADVCC_CLIP_PIXEL = 0, ADVCC_CLIP_NORMALIZED };
+/* The attack budget's norm. */
+#define ADVCC_NORM_NAMES(X, SEP) X("linf") SEP X("l2")
+enum advcc_norm { ADVCC_LINF = 0, ADVCC_L2 };
+/* The spec's `attack pgd|apgd|square|autoattack|fab`. */
+#define ADVCC_METHOD_NAMES(X, SEP) \
+    X("pgd") SEP X("apgd") SEP X("square") SEP X("autoattack") SEP X("fab")
+enum advcc_attack_method {
+    ADVCC_ATTACK_PGD = 0, ADVCC_ATTACK_APGD, ADVCC_ATTACK_SQUARE,
+    ADVCC_ATTACK_AUTOATTACK, ADVCC_ATTACK_FAB
+};
+/* APGD's loss (the spec's `attack apgd loss=`; 2 is DLR, targeted). */
+#define ADVCC_LOSS_NAMES(X, SEP) X("ce") SEP X("dlr") SEP X("targeted")
+/* AutoAttack's version (`attack autoattack version=`): 0 by the model. */
+#define ADVCC_AA_VERSION_NAMES(X, SEP) X("auto") SEP X("standard") SEP X("rand")
+
+/* NAME_name(v): the name of value v, NULL when v is out of range;
+ * NAME_by_name(s): the value named s, -1 for an unknown name. */
+const char *advcc_init_name(int v);
+int advcc_init_by_name(const char *s);
+const char *advcc_clip_name(int v);
+int advcc_clip_by_name(const char *s);
+const char *advcc_norm_name(int v);
+int advcc_norm_by_name(const char *s);
+const char *advcc_method_name(int v);
+int advcc_method_by_name(const char *s);
+const char *advcc_loss_name(int v);
+int advcc_loss_by_name(const char *s);
+const char *advcc_aa_version_name(int v);
+int advcc_aa_version_by_name(const char *s);
+
+#endif
