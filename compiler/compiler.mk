@@ -1,11 +1,12 @@
 # The advcc compiler: Flex lexer, Bison parser, front end, IR, fusion, emitter.
 COMPILER_SRC := $(filter-out compiler/main.c,$(wildcard compiler/*.c))
 # runtime/numparse.c: the one strict number reader, shared with the runtime;
-# runtime/vocab.c: the names of the attack settings (vocab.h).
+# runtime/vocab.c: the names of the attack settings (vocab.h); runtime/mkdirs.c.
 COMPILER_OBJ := $(patsubst compiler/%.c,$(BUILD)/compiler/%.o,$(COMPILER_SRC)) \
                 $(BUILD)/compiler/parser.o $(BUILD)/compiler/lexer.o \
                 $(BUILD)/compiler/torch_prelude.o \
-                $(BUILD)/runtime/numparse.o $(BUILD)/runtime/vocab.o
+                $(BUILD)/runtime/numparse.o $(BUILD)/runtime/vocab.o \
+                $(BUILD)/runtime/mkdirs.o
 COMPILER_LIB := $(BUILD)/lib/libadvcc_compiler.a
 # Flex's and Bison's own output is exempt from the warnings we hold our code to.
 GENERATED_PARSER_CFLAGS := -Wno-unused-function -Wno-sign-compare -Wno-unused-parameter

@@ -11,6 +11,7 @@
 #include "emit.h"
 #include "frontend.h"
 #include "fuse.h"
+#include "mkdirs.h"
 #include "shape.h"
 
 /* A file being written: its temporary name and its final one. */
@@ -39,42 +40,20 @@ static char *path_join(const char *dir, const char *name, const char *suffix)
     return p;
 }
 
-/* mkdir -p; remembers in *made the first directory it had to create, so
+/* mkdir -p (mkdirs.h); *made: the first directory it had to create, so
  * that a failed run can take away what it made. */
 static int make_dirs(const char *dir, char **made)
 {
-    char *p = strdup(dir);
-    if (!p)
-        abort();
-    int rc = 0;
-    for (char *s = p + 1; ; s++) {
-        int end = *s == '\0';
-        if (*s == '/' || end) {
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, 0777) != 0) {
-                if (errno != EEXIST) {
-                    diag_fatal("cannot create directory '%s': %s", p, strerror(errno));
-                    rc = -1;
-                    break;
-                }
-            } else if (!*made) {
-                *made = strdup(p);
-            }
-            *s = c;
-        }
-        if (end)
-            break;
-    }
-    if (rc == 0) {
-        struct stat sb;
-        if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            diag_fatal("'%s' is not a directory", dir);
-            rc = -1;
-        }
-    }
-    free(p);
-    return rc;
+    char *failed = NULL;
+    if (mkdirs(dir, made, &failed) == 0)
+        return 0;
+    if (errno == ENOTDIR && failed && !strcmp(failed, dir))
+        diag_fatal("'%s' is not a directory", dir);
+    else
+        diag_fatal("cannot create directory '%s': %s", failed ? failed : dir,
+                   strerror(errno));
+    free(failed);
+    return -1;
 }
 
 /* Opens a temporary file beside DIR/name; NULL after reporting. */

@@ -43,8 +43,6 @@ const char *cli_default_dataset(const advcc_model *m);
 /* Loads a split and checks it fits the model; prints the error itself. */
 int cli_load_data(const advcc_model *m, const char *name, int train, int limit,
                   advcc_dataset *d);
-/* mkdir -p; 0 or -1 with errno. */
-int cli_mkdirs(const char *path);
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *fp, const char *s);
 /* How a result was made, one line: the command line (as cli_main got it,

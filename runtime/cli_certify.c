@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "child.h"
 #include "apgd.h"
 #include "atomic_file.h"
 #include "certify.h"
@@ -208,18 +209,14 @@ static int write_plot(const char *png, const advcc_model *m, const image_row *ro
             flattened ? "flattened kernels: NOT a bound" : "sound Lipschitz bound", dat);
     if (atomic_commit(&af) != 0)
         goto io;
-    pid_t pid = fork();
-    if (pid < 0)
+    int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    child_opts co = { NULL, NULL, nul, -1, 0, NULL };
+    int st = child_run((char *[]){ "gnuplot", gp, NULL }, &co);
+    if (nul >= 0)
+        close(nul);
+    if (st < 0)
         goto io;
-    if (pid == 0) {
-        int nul = open("/dev/null", O_WRONLY);
-        if (nul >= 0)
-            dup2(nul, 1);
-        execlp("gnuplot", "gnuplot", gp, (char *)NULL);
-        _exit(127);
-    }
-    int st = 0;
-    if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         snprintf(why, whylen, WIFEXITED(st) && WEXITSTATUS(st) == 127
                                   ? "gnuplot is not installed (data in %s)"
                                   : "gnuplot failed on %s",

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include "mkdirs.h"
 #include "atomic_file.h"
 #include "checkpoint.h"
 #include "cli.h"
@@ -211,7 +212,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         dataset_free(&train);
         return 1;
     }
-    if (cli_mkdirs(out) != 0) {
+    if (mkdirs(out, NULL, NULL) != 0) {
         fprintf(stderr, "%s: cannot create %s: %s\n", m->name, out, strerror(errno));
         dataset_free(&train);
         dataset_free(&test);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
+#include "duration.h"
 #include "progress.h"
 
 double progress_now(void)
@@ -22,15 +23,6 @@ void progress_start(progress *p, const char *label, const char *unit,
     p->enabled = !quiet && isatty(STDERR_FILENO);
 }
 
-static void format_duration(double s, char *buf, size_t len)
-{
-    long t = (long)(s + 0.5);
-    if (t >= 3600)
-        snprintf(buf, len, "%ldh%02ldm", t / 3600, t / 60 % 60);
-    else
-        snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
-}
-
 void progress_update(progress *p, long done, const char *note)
 {
     if (!p->enabled)
@@ -43,7 +35,7 @@ void progress_update(progress *p, long done, const char *note)
     double rate = el > 0 ? done / el : 0;
     char left[32] = "?";
     if (rate > 0)
-        format_duration((p->total - done) / rate, left, sizeof left);
+        format_duration(left, sizeof left, (p->total - done) / rate);
     fprintf(stderr, "\r\033[K%s %ld/%ld  %.0f %s/s  %s left%s%s", p->label, done,
             p->total, rate, p->unit, left, note ? "  " : "", note ? note : "");
     fflush(stderr);

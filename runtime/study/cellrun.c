@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "mkdirs.h"
 #include "atomic_file.h"
 #include "cellrun.h"
 #include "fsutil.h"
@@ -577,7 +578,7 @@ int cell_run(const grid *g, const cell *c, int verbose)
      * both many times over.  A value the user set is kept. */
     setenv("OMP_WAIT_POLICY", "passive", 0);
     r.dir = cell_dir(g, c);
-    if (mkdir_p(r.dir) != 0) {
+    if (mkdirs(r.dir, NULL, NULL) != 0) {
         fprintf(stderr, "advcc-study: %s: %s\n", r.dir, strerror(errno));
         free(r.dir);
         return CELL_RUN_FAILED;

@@ -39,38 +39,6 @@ char *path_absolute(const char *path)
     return path_join(buf, path);
 }
 
-int mkdir_p(const char *path)
-{
-    char *p = xstrdup(path);
-    int rc = 0;
-    for (char *s = p + 1; ; s++) {
-        if (*s == '/' || *s == '\0') {
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                rc = -1;
-                break;
-            }
-            *s = c;
-            if (c == '\0')
-                break;
-        }
-    }
-    if (rc == 0) {
-        struct stat st;
-        if (stat(p, &st) != 0)
-            rc = -1;
-        else if (!S_ISDIR(st.st_mode)) {
-            errno = ENOTDIR;
-            rc = -1;
-        }
-    }
-    int e = errno;
-    free(p);
-    errno = e;
-    return rc;
-}
-
 static int remove_path(const char *path)
 {
     struct stat st;

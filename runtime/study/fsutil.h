@@ -12,8 +12,7 @@ int path_exists(const char *path);
 /* Absolute form of a path that need not exist yet (its parent must). */
 char *path_absolute(const char *path);
 
-/* mkdir -p; 0, or -1 with errno set. */
-int mkdir_p(const char *path);
+/* mkdir -p: mkdirs (runtime/mkdirs.h). */
 /* Removes everything inside dir except the entry named keep (may be
  * NULL); sub-directories go too.  0, or -1 with errno set. */
 int dir_clear(const char *dir, const char *keep);

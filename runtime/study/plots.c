@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "child.h"
 #include "fsutil.h"
 #include "npy.h"
 #include "plots.h"
@@ -44,21 +45,11 @@ static int gnuplot_run(const char *dir, const char *name, char *why, size_t whyl
     char *script = xasprintf("%s.gp", name);
     char *log = path_join(dir, "gnuplot.log");
     int log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (chdir(dir) != 0)
-            _exit(126);
-        if (log_fd >= 0) {
-            dup2(log_fd, STDOUT_FILENO);
-            dup2(log_fd, STDERR_FILENO);
-        }
-        execlp("gnuplot", "gnuplot", script, (char *)NULL);
-        _exit(127);
-    }
+    char *argv[] = { "gnuplot", script, NULL };
+    child_opts co = { NULL, dir, log_fd, log_fd, 0, NULL };
+    int status = child_run(argv, &co);
     if (log_fd >= 0)
         close(log_fd);
-    int status = pid < 0 ? -1 : proc_wait(pid);
     int rc = 0;
     if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         rc = -1;

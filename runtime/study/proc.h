@@ -1,15 +1,10 @@
-/* proc.h - child processes of the study tool.  Every child is tied to its
- * parent's life (PR_SET_PDEATHSIG): when a runner or a cell is killed,
- * even by SIGKILL, the processes under it die too, so no orphan keeps
- * writing into a cell that another run is about to redo. */
+/* proc.h - child processes of the study tool (fork and exec: child.h).
+ * Every child is tied to its parent's life (PR_SET_PDEATHSIG): when a
+ * runner or a cell is killed, even by SIGKILL, the processes under it die
+ * too, so no orphan keeps writing into a cell that another run is about to
+ * redo. */
 #ifndef ADVCC_STUDY_PROC_H
 #define ADVCC_STUDY_PROC_H
-
-#include <sys/types.h>
-
-/* In a fresh child: die with the parent.  Returns -1 (and the child
- * should _exit) if the parent is already gone. */
-int proc_tie_to_parent(pid_t parent);
 
 /* Runs argv[0] with argv, stdout and stderr to log_fd (-1: inherited).
  * Returns the wait status, or -1 when the process could not start. */
@@ -17,8 +12,5 @@ int proc_run(char *const argv[], int log_fd);
 
 /* "exit 3", "killed by signal 9 (Killed)" */
 char *proc_describe(int status);
-
-/* Waits for pid, retrying on EINTR; the wait status or -1. */
-int proc_wait(pid_t pid);
 
 #endif

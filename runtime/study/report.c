@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "mkdirs.h"
 #include "atomic_file.h"
 #include "certified.h"
 #include "compare.h"
@@ -888,7 +889,7 @@ int report_build(const grid *g, const report_opts *o)
         if (runs_count(&rs, EVAL_STRONG, g->eps[e]) > 0)
             strong_eps[nstrong++] = g->eps[e];
     compare_all(&rs, baseline, strong_eps, nstrong, EVAL_STRONG, &strong);
-    if (mkdir_p(dir) != 0) {
+    if (mkdirs(dir, NULL, NULL) != 0) {
         fprintf(stderr, "advcc-study: %s: %s\n", dir, strerror(errno));
         goto out;
     }

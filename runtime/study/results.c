@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "mkdirs.h"
 #include "atomic_file.h"
 #include "fsutil.h"
 #include "results.h"
@@ -162,7 +163,7 @@ static void put_table_rows(FILE *f, const csv_table *t, const strvec *after)
 int results_rebuild(const grid *g, const cell *cells, int ncells,
                     char *err, size_t errlen)
 {
-    if (mkdir_p(g->out) != 0) {
+    if (mkdirs(g->out, NULL, NULL) != 0) {
         snprintf(err, errlen, "%s: %s", g->out, strerror(errno));
         return -1;
     }

@@ -7,6 +7,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "child.h"
+#include "duration.h"
+#include "mkdirs.h"
 #include "cellrun.h"
 #include "cells.h"
 #include "fsutil.h"
@@ -29,17 +32,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-void format_duration(char *buf, size_t len, double s)
-{
-    long t = (long)(s + 0.5);
-    if (t >= 3600)
-        snprintf(buf, len, "%ldh%02ldm", t / 3600, t / 60 % 60);
-    else if (t >= 60)
-        snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
-    else
-        snprintf(buf, len, "%lds", t);
 }
 
 static void progress_draw(const tally *t)
@@ -76,7 +68,7 @@ static pid_t launch(const grid *g, const cell *c, int verbose)
     pid_t pid = fork();
     if (pid != 0)
         return pid;
-    if (proc_tie_to_parent(parent) != 0)
+    if (child_tie_to_parent(parent) != 0)
         _exit(CELL_RUN_FAILED);
     _exit(cell_run(g, c, verbose));
 }
@@ -91,7 +83,7 @@ int runner_run(const grid *g, const runner_opts *o)
         jobs = cores > g->threads ? (int)(cores / g->threads) : 1;
     }
     int progress = o->progress >= 0 ? o->progress : isatty(STDERR_FILENO);
-    if (mkdir_p(g->out) != 0) {
+    if (mkdirs(g->out, NULL, NULL) != 0) {
         fprintf(stderr, "advcc-study: %s: %s\n", g->out, strerror(errno));
         free(cells);
         return 1;

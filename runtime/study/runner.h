@@ -22,7 +22,4 @@ int runner_run(const grid *g, const runner_opts *o);
  * cell.  Returns 0. */
 int runner_status(const grid *g, int verbose);
 
-/* "1h02m", "3m10s", "45s" */
-void format_duration(char *buf, size_t len, double seconds);
-
 #endif

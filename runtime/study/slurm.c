@@ -1,12 +1,15 @@
 /* slurm.c - sbatch scripts and their submission. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cells.h"
+#include "child.h"
 #include "fsutil.h"
+#include "mkdirs.h"
 #include "proc.h"
 #include "slurm.h"
 
@@ -110,24 +113,16 @@ static int run_sbatch(const slurm_opts *o, strvec *argv, char *id, size_t idlen)
     int fd[2];
     if (pipe(fd) != 0)
         return -1;
-    fflush(NULL);
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    /* sbatch reads no pipe end of ours: both are close-on-exec */
+    fcntl(fd[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fd[1], F_SETFD, FD_CLOEXEC);
+    child_opts co = { o->sbatch, NULL, fd[1], -1, 0, "advcc-study" };
+    pid_t pid = child_start(argv->v, &co);
+    close(fd[1]);
     if (pid < 0) {
         close(fd[0]);
-        close(fd[1]);
         return -1;
     }
-    if (pid == 0) {
-        (void)parent;
-        close(fd[0]);
-        dup2(fd[1], STDOUT_FILENO);
-        close(fd[1]);
-        execvp(o->sbatch ? o->sbatch : "sbatch", argv->v);
-        fprintf(stderr, "advcc-study: cannot run sbatch: %s\n", strerror(errno));
-        _exit(127);
-    }
-    close(fd[1]);
     size_t n = 0;
     ssize_t got;
     char buf[256];
@@ -138,8 +133,7 @@ static int run_sbatch(const slurm_opts *o, strvec *argv, char *id, size_t idlen)
     close(fd[0]);
     id[n] = '\0';
     id[strcspn(id, ";\n")] = '\0';  /* "123;cluster" */
-    int status = proc_wait(pid);
-    return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return child_exit_code(child_wait(pid));
 }
 
 static char *self_path(void)
@@ -156,7 +150,7 @@ int slurm_submit(const grid *g, const slurm_opts *o)
 {
     int rc = 1;
     paths p = { 0 };
-    if (mkdir_p(g->out) != 0) {
+    if (mkdirs(g->out, NULL, NULL) != 0) {
         fprintf(stderr, "advcc-study: %s: %s\n", g->out, strerror(errno));
         return 1;
     }
@@ -176,7 +170,7 @@ int slurm_submit(const grid *g, const slurm_opts *o)
         if (s != CELL_DONE && s != CELL_DIVERGED)
             todo[ntodo++] = i;
     }
-    if (mkdir_p(p.dir) != 0) {
+    if (mkdirs(p.dir, NULL, NULL) != 0) {
         fprintf(stderr, "advcc-study: %s: %s\n", p.dir, strerror(errno));
         goto out;
     }
