@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "errorf.h"
 #include "atomic_file.h"
 #include "checkpoint.h"
 #include "cli.h"
@@ -35,15 +36,6 @@
 #define ST_MAX_DIMS 8
 #define ST_MAX_HEADER (100u << 20)  /* the limit safetensors itself sets */
 
-static void ck_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* A descriptor is checked before it is trusted with either direction. */
 static int check_model(const advcc_model *m, char *err, size_t errlen)
 {
@@ -51,7 +43,7 @@ static int check_model(const advcc_model *m, char *err, size_t errlen)
         const advcc_tensor *t = &m->tensors[i];
         size_t numel = 1;
         if (t->ndim < 0 || t->ndim > 4) {
-            ck_error(err, errlen, "model %s: tensor '%s' has %d dimensions",
+            errorf(err, errlen, "model %s: tensor '%s' has %d dimensions",
                      m->name, t->name, t->ndim);
             return -1;
         }
@@ -59,7 +51,7 @@ static int check_model(const advcc_model *m, char *err, size_t errlen)
             numel *= t->shape[d] < 0 ? 0 : (size_t)t->shape[d];
         if (numel != t->size || t->offset > m->n_params ||
             t->size > m->n_params - t->offset) {
-            ck_error(err, errlen,
+            errorf(err, errlen,
                      "model %s: tensor '%s' has size %zu at offset %zu, which "
                      "does not match its shape or the %zu parameters",
                      m->name, t->name, t->size, t->offset, m->n_params);
@@ -67,7 +59,7 @@ static int check_model(const advcc_model *m, char *err, size_t errlen)
         }
         for (int k = 0; k < i; k++) {
             if (strcmp(m->tensors[k].name, t->name) == 0) {
-                ck_error(err, errlen, "model %s: two tensors named '%s'",
+                errorf(err, errlen, "model %s: two tensors named '%s'",
                          m->name, t->name);
                 return -1;
             }
@@ -190,14 +182,14 @@ static int save(const char *path, const advcc_model *m, const real_t *params,
         text_add(&h, " ");
     if (h.oom) {
         free(h.s);
-        ck_error(err, errlen, "%s: out of memory", path);
+        errorf(err, errlen, "%s: out of memory", path);
         return -1;
     }
 
     atomic_file af;
     if (atomic_open(&af, path) != 0) {
         free(h.s);
-        ck_error(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+        errorf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
         return -1;
     }
     unsigned char len8[8];
@@ -226,7 +218,7 @@ static int save(const char *path, const advcc_model *m, const real_t *params,
     }
     fwrite(buf, 1, fill, af.fp);
     if (atomic_commit(&af) != 0) {
-        ck_error(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        errorf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -327,7 +319,7 @@ static int parse_fail(st_parser *p, const char *fmt, ...)
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     /* +8: offsets count from the start of the file, not of the JSON. */
-    ck_error(p->err, p->errlen, "%s: offset %zu: bad safetensors header: %s",
+    errorf(p->err, p->errlen, "%s: offset %zu: bad safetensors header: %s",
              p->path, p->pos + 8, what);
     return -1;
 }
@@ -716,14 +708,14 @@ static int check_extent(const char *path, const st_entry *e, uint64_t data_len,
     for (int d = 0; d < e->ndim; d++)
         numel *= e->shape[d];
     if (e->begin > e->end || (size && e->end - e->begin != numel * (uint64_t)size)) {
-        ck_error(err, errlen,
+        errorf(err, errlen,
                  "%s: tensor '%s' has data_offsets [%llu,%llu], which is not "
                  "%llu bytes", path, e->name, (unsigned long long)e->begin,
                  (unsigned long long)e->end, (unsigned long long)(numel * (uint64_t)size));
         return -1;
     }
     if (e->end > data_len) {
-        ck_error(err, errlen,
+        errorf(err, errlen,
                  "%s: tensor '%s' ends at data offset %llu, past the end of "
                  "the data (%llu bytes; the file is truncated?)", path,
                  e->name, (unsigned long long)e->end,
@@ -740,7 +732,7 @@ static int check_entry(const char *path, const advcc_tensor *t,
                        size_t errlen)
 {
     if (!float_size(e->dtype)) {
-        ck_error(err, errlen, "%s: tensor '%s' has dtype %s, expected F32 (or F64, "
+        errorf(err, errlen, "%s: tensor '%s' has dtype %s, expected F32 (or F64, "
                  "F16, BF16, converted)", path, t->name, e->dtype);
         return -1;
     }
@@ -751,7 +743,7 @@ static int check_entry(const char *path, const advcc_tensor *t,
         char have[128], want[128];
         shape_text(have, sizeof have, e->ndim, e->shape, NULL);
         shape_text(want, sizeof want, t->ndim, NULL, t->shape);
-        ck_error(err, errlen,
+        errorf(err, errlen,
                  "%s: tensor '%s' has shape %s, the model expects %s", path,
                  t->name, have, want);
         return -1;
@@ -821,16 +813,16 @@ static int read_header(FILE *fp, const char *path, st_parser *p, char **header,
     struct stat st;
     unsigned char len8[8];
     if (fstat(fileno(fp), &st) != 0) {
-        ck_error(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        errorf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         return -1;
     }
     if (S_ISDIR(st.st_mode)) {
-        ck_error(err, errlen, "%s: is a directory, not a checkpoint file", path);
+        errorf(err, errlen, "%s: is a directory, not a checkpoint file", path);
         return -1;
     }
     uint64_t size = (uint64_t)st.st_size;
     if (fread(len8, 1, 8, fp) != 8) {
-        ck_error(err, errlen, "%s: offset 0: truncated: no header length "
+        errorf(err, errlen, "%s: offset 0: truncated: no header length "
                  "(the file has %llu bytes)", path, (unsigned long long)size);
         return -1;
     }
@@ -838,7 +830,7 @@ static int read_header(FILE *fp, const char *path, st_parser *p, char **header,
     for (int i = 7; i >= 0; i--)
         n = n << 8 | len8[i];
     if (n > size - 8 || n > ST_MAX_HEADER) {
-        ck_error(err, errlen,
+        errorf(err, errlen,
                  "%s: offset 0: header length %llu is past the end of the "
                  "file (%llu bytes; truncated or not a safetensors file)",
                  path, (unsigned long long)n, (unsigned long long)size);
@@ -846,7 +838,7 @@ static int read_header(FILE *fp, const char *path, st_parser *p, char **header,
     }
     *header = malloc(n + 1);
     if (!*header || fread(*header, 1, n, fp) != n) {
-        ck_error(err, errlen, "%s: offset 8: cannot read the header", path);
+        errorf(err, errlen, "%s: offset 8: cannot read the header", path);
         return -1;
     }
     (*header)[n] = 0;
@@ -869,7 +861,7 @@ static int load(const char *path, const advcc_model *m, real_t *params, int all,
         return -1;
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        ck_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     st_parser p = {0};
@@ -886,7 +878,7 @@ static int load(const char *path, const advcc_model *m, real_t *params, int all,
         if (!e) {
             if (!stored(m, t, all))
                 continue;       /* training state: the model does without */
-            ck_error(err, errlen, "%s: tensor '%s' of model %s is missing", path,
+            errorf(err, errlen, "%s: tensor '%s' of model %s is missing", path,
                      t->name, m->name);
             list_mismatch(err, errlen, m, &p, all);
             goto done;
@@ -899,7 +891,7 @@ static int load(const char *path, const advcc_model *m, real_t *params, int all,
     for (int k = 0; k < p.n; k++) {
         if (!p.entries[k].used) {
             if (!skippable(p.entries[k].name)) {
-                ck_error(err, errlen, "%s: tensor '%s' is not a tensor of model "
+                errorf(err, errlen, "%s: tensor '%s' is not a tensor of model "
                          "%s", path, p.entries[k].name, m->name);
                 list_mismatch(err, errlen, m, &p, all);
                 goto done;
@@ -911,7 +903,7 @@ static int load(const char *path, const advcc_model *m, real_t *params, int all,
             data_end = p.entries[k].end;
     }
     if (data_end != data_len) {
-        ck_error(err, errlen, "%s: offset %llu: %llu bytes after the last tensor's "
+        errorf(err, errlen, "%s: offset %llu: %llu bytes after the last tensor's "
                  "data (not a file advcc wrote, or two files joined)", path,
                  (unsigned long long)(8 + n + data_end),
                  (unsigned long long)(data_len - data_end));
@@ -920,7 +912,7 @@ static int load(const char *path, const advcc_model *m, real_t *params, int all,
 
     data = malloc(data_len ? data_len : 1);
     if (!data || fread(data, 1, data_len, fp) != data_len) {
-        ck_error(err, errlen, "%s: offset %llu: cannot read the data", path,
+        errorf(err, errlen, "%s: offset %llu: cannot read the data", path,
                  (unsigned long long)(8 + n));
         goto done;
     }
@@ -934,7 +926,7 @@ static int load(const char *path, const advcc_model *m, real_t *params, int all,
         for (size_t k = 0; k < t->size; k++) {
             double v = element(data + e->begin, e->dtype, k);
             if (!isfinite((float)v)) {
-                ck_error(err, errlen, "%s: offset %llu: tensor '%s' element %zu is %s "
+                errorf(err, errlen, "%s: offset %llu: tensor '%s' element %zu is %s "
                          "(a diverged or corrupted run)", path,
                          (unsigned long long)(8 + n + e->begin +
                                               (uint64_t)float_size(e->dtype) * k),
@@ -979,7 +971,7 @@ int checkpoint_print_info(const char *path, FILE *out, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        ck_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     st_parser p = {0};

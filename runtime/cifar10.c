@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "errorf.h"
 #include "dataset.h"
 
 enum {
@@ -18,15 +19,6 @@ enum {
     CIFAR_CLASSES = 10
 };
 
-static void cifar_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Reads one batch file whole into buf (CIFAR_PER_FILE records) after
  * checking its size; then checks each label. */
 static int read_batch(const char *path, unsigned char *buf, char *err,
@@ -35,7 +27,7 @@ static int read_batch(const char *path, unsigned char *buf, char *err,
     const long long want = (long long)CIFAR_RECORD * CIFAR_PER_FILE;
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        cifar_error(err, errlen,
+        errorf(err, errlen,
                     "%s: cannot open: %s (set CIFAR10_DIR to the "
                     "cifar-10-batches-bin directory, or run 'make data')",
                     path, strerror(errno));
@@ -43,19 +35,19 @@ static int read_batch(const char *path, unsigned char *buf, char *err,
     }
     struct stat st;
     if (fstat(fileno(fp), &st) != 0) {
-        cifar_error(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        errorf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         fclose(fp);
         return -1;
     }
     if (S_ISDIR(st.st_mode)) {
-        cifar_error(err, errlen, "%s: is a directory, not a CIFAR-10 batch file", path);
+        errorf(err, errlen, "%s: is a directory, not a CIFAR-10 batch file", path);
         fclose(fp);
         return -1;
     }
     long long size = (long long)st.st_size;
     if (size < want) {
         long long whole = size / CIFAR_RECORD;
-        cifar_error(err, errlen,
+        errorf(err, errlen,
                     "%s: offset %lld: truncated: %s record %lld of %d "
                     "(the file has %lld bytes, expected %lld)",
                     path, whole * CIFAR_RECORD,
@@ -65,7 +57,7 @@ static int read_batch(const char *path, unsigned char *buf, char *err,
         return -1;
     }
     if (size > want) {
-        cifar_error(err, errlen,
+        errorf(err, errlen,
                     "%s: offset %lld: %lld unexpected bytes after %d records "
                     "(expected %lld bytes)",
                     path, want, size - want, CIFAR_PER_FILE, want);
@@ -76,14 +68,14 @@ static int read_batch(const char *path, unsigned char *buf, char *err,
     int read_failed = ferror(fp);
     fclose(fp);
     if (got != (size_t)want) {
-        cifar_error(err, errlen, "%s: offset %zu: %s", path, got,
+        errorf(err, errlen, "%s: offset %zu: %s", path, got,
                     read_failed ? "read error" : "file shrank while reading");
         return -1;
     }
     for (int i = 0; i < CIFAR_PER_FILE; i++) {
         unsigned label = buf[(size_t)i * CIFAR_RECORD];
         if (label >= CIFAR_CLASSES) {
-            cifar_error(err, errlen,
+            errorf(err, errlen,
                         "%s: offset %lld: label %u of record %d is not in "
                         "0..9", path, (long long)i * CIFAR_RECORD, label,
                         i + 1);
@@ -103,7 +95,7 @@ int dataset_load_cifar10(const char *dir, int train, advcc_dataset *out,
     out->pixels = malloc((size_t)n * CIFAR_PIXELS);
     out->labels = malloc((size_t)n);
     if (!buf || !out->pixels || !out->labels) {
-        cifar_error(err, errlen, "%s: out of memory for %d images", dir, n);
+        errorf(err, errlen, "%s: out of memory for %d images", dir, n);
         goto fail;
     }
     for (int f = 0; f < files; f++) {

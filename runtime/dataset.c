@@ -7,19 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "errorf.h"
 #include "dataset.h"
 
 #define CIFAR10_DEFAULT_DIR "data/cifar-10-batches-bin"
 #define FASHION_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
-
-static void dataset_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* An environment variable that is set counts, and a bad one is an error:
  * falling back silently would train on data the user did not name. */
@@ -28,7 +20,7 @@ static const char *env_dir(const char *var, const char *fallback, char *err,
 {
     const char *v = getenv(var);
     if (v && !*v) {
-        dataset_error(err, errlen, "%s is set but empty: name the data directory, or "
+        errorf(err, errlen, "%s is set but empty: name the data directory, or "
                       "unset it to read %s", var, fallback);
         return NULL;
     }
@@ -72,7 +64,7 @@ int dataset_load(const char *name, int train, advcc_dataset *out, char *err,
                 (access(images, F_OK) != 0 || access(labels, F_OK) != 0)) {
                 size_t used = strlen(err);
                 if (used + 1 < errlen)
-                    dataset_error(err + used, errlen - used,
+                    errorf(err + used, errlen - used,
                                   " (set FASHION_MNIST_DIR to the directory "
                                   "of the *-ubyte.gz files)");
             }
@@ -81,7 +73,7 @@ int dataset_load(const char *name, int train, advcc_dataset *out, char *err,
         snprintf(out->name, sizeof out->name, "fashion-mnist");
         return 0;
     }
-    dataset_error(err, errlen,
+    errorf(err, errlen,
                   "unknown dataset '%s' (known: cifar10, fashion-mnist)", name);
     return -1;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <zlib.h>
+#include "errorf.h"
 #include "dataset.h"
 
 #define IDX_IMAGES_MAGIC 0x00000803u
@@ -28,33 +29,24 @@ typedef struct idx_file {
 /* The most bytes deflate can expand one compressed byte into is 1032. */
 #define IDX_MAX_RATIO 1032
 
-static void idx_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int idx_open(idx_file *f, const char *path, char *err, size_t errlen)
 {
     f->path = path;
     f->pos = 0;
     struct stat st;
     if (stat(path, &st) != 0) {
-        idx_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     if (S_ISDIR(st.st_mode)) {
-        idx_error(err, errlen, "%s: is a directory, not an IDX file", path);
+        errorf(err, errlen, "%s: is a directory, not an IDX file", path);
         return -1;
     }
     f->size = (long long)st.st_size;
     errno = 0;
     f->gz = gzopen(path, "rb");
     if (!f->gz) {
-        idx_error(err, errlen, "%s: cannot open: %s", path,
+        errorf(err, errlen, "%s: cannot open: %s", path,
                   errno ? strerror(errno) : "out of memory");
         return -1;
     }
@@ -80,16 +72,16 @@ static void short_read_error(idx_file *f, const char *what, size_t want,
     const char *msg = zlib_reason(f, &zerr);
     long long at = f->pos + (long long)got;
     if (zerr == Z_BUF_ERROR)
-        idx_error(err, errlen,
+        errorf(err, errlen,
                   "%s: offset %lld (uncompressed): truncated gzip stream in "
                   "%s (zlib: %s)",
                   f->path, at, what, msg);
     else if (zerr != Z_OK)
-        idx_error(err, errlen, "%s: offset %lld (uncompressed, about): "
+        errorf(err, errlen, "%s: offset %lld (uncompressed, about): "
                   "corrupt gzip data in %s (zlib: %s)", f->path, at, what,
                   msg);
     else
-        idx_error(err, errlen,
+        errorf(err, errlen,
                   "%s: offset %lld: truncated: %s needs %zu bytes, the file "
                   "ends after %zu", f->path, at, what, want, got);
 }
@@ -120,14 +112,14 @@ static int idx_expect_end(idx_file *f, char *err, size_t errlen)
     unsigned char extra;
     int r = gzread(f->gz, &extra, 1);
     if (r == 1) {
-        idx_error(err, errlen, "%s: offset %lld: unexpected data after the "
+        errorf(err, errlen, "%s: offset %lld: unexpected data after the "
                   "last item", f->path, f->pos);
         return -1;
     }
     int zerr = Z_OK;
     const char *msg = zlib_reason(f, &zerr);
     if (r < 0 || zerr != Z_OK) {
-        idx_error(err, errlen, "%s: offset %lld (uncompressed): corrupt "
+        errorf(err, errlen, "%s: offset %lld (uncompressed): corrupt "
                   "gzip data at the end of the stream (zlib: %s)", f->path,
                   f->pos, msg);
         return -1;
@@ -144,14 +136,14 @@ static int idx_gzip_end(idx_file *f, char *err, size_t errlen)
         return 0;
     FILE *fp = fopen(f->path, "rb");
     if (!fp) {
-        idx_error(err, errlen, "%s: cannot open: %s", f->path, strerror(errno));
+        errorf(err, errlen, "%s: cannot open: %s", f->path, strerror(errno));
         return -1;
     }
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
         fclose(fp);
-        idx_error(err, errlen, "%s: out of memory", f->path);
+        errorf(err, errlen, "%s: out of memory", f->path);
         return -1;
     }
     static unsigned char in[1 << 16], out[1 << 16];
@@ -176,12 +168,12 @@ static int idx_gzip_end(idx_file *f, char *err, size_t errlen)
     inflateEnd(&zs);
     fclose(fp);
     if (r != Z_STREAM_END) {
-        idx_error(err, errlen, "%s: offset %lld (compressed): corrupt or truncated "
+        errorf(err, errlen, "%s: offset %lld (compressed): corrupt or truncated "
                   "gzip stream", f->path, end);
         return -1;
     }
     if (end != f->size) {
-        idx_error(err, errlen, "%s: offset %lld (compressed): %lld bytes after the "
+        errorf(err, errlen, "%s: offset %lld (compressed): %lld bytes after the "
                   "end of the gzip stream", f->path, end, f->size - end);
         return -1;
     }
@@ -196,7 +188,7 @@ static int idx_check_size(idx_file *f, long long header, long long bytes,
 {
     if (gzdirect(f->gz)) {
         if (f->size - header < bytes) {
-            idx_error(err, errlen, "%s: offset %lld: truncated: the header promises "
+            errorf(err, errlen, "%s: offset %lld: truncated: the header promises "
                       "%lld bytes of the %s, the file ends after %lld", f->path,
                       f->size, bytes, what, f->size - header);
             return -1;
@@ -204,7 +196,7 @@ static int idx_check_size(idx_file *f, long long header, long long bytes,
         return 0;
     }
     if ((double)bytes > (double)f->size * IDX_MAX_RATIO) {
-        idx_error(err, errlen, "%s: offset 4: the header promises %lld bytes of the %s, "
+        errorf(err, errlen, "%s: offset 4: the header promises %lld bytes of the %s, "
                   "more than a gzip file of %lld bytes can hold", f->path, bytes,
                   what, f->size);
         return -1;
@@ -227,7 +219,7 @@ static int idx_header(idx_file *f, uint32_t magic, int ndim, uint32_t *dims,
         return -1;
     uint32_t m = be32(b);
     if (m != magic) {
-        idx_error(err, errlen,
+        errorf(err, errlen,
                   "%s: offset 0: bad magic 0x%08x, expected 0x%08x (%s)",
                   f->path, m, magic,
                   magic == IDX_IMAGES_MAGIC ? "an IDX file of images"
@@ -249,13 +241,13 @@ int dataset_load_idx(const char *images, const char *labels,
         idx_header(&fi, IDX_IMAGES_MAGIC, 3, di, err, errlen))
         goto fail;
     if (di[0] == 0 || di[0] > INT32_MAX) {
-        idx_error(err, errlen, "%s: offset 4: bad image count %u", images,
+        errorf(err, errlen, "%s: offset 4: bad image count %u", images,
                   di[0]);
         goto fail;
     }
     for (int i = 1; i < 3; i++) {
         if (di[i] == 0 || di[i] > IDX_MAX_SIDE) {
-            idx_error(err, errlen, "%s: offset %d: bad image %s %u", images,
+            errorf(err, errlen, "%s: offset %d: bad image %s %u", images,
                       4 + 4 * i, i == 1 ? "height" : "width", di[i]);
             goto fail;
         }
@@ -264,7 +256,7 @@ int dataset_load_idx(const char *images, const char *labels,
         idx_header(&fl, IDX_LABELS_MAGIC, 1, dl, err, errlen))
         goto fail;
     if (dl[0] != di[0]) {
-        idx_error(err, errlen, "%s: offset 4: %u labels, but %s has %u images",
+        errorf(err, errlen, "%s: offset 4: %u labels, but %s has %u images",
                   labels, dl[0], images, di[0]);
         goto fail;
     }
@@ -276,7 +268,7 @@ int dataset_load_idx(const char *images, const char *labels,
     out->pixels = malloc(n * pixels);
     out->labels = malloc(n);
     if (!out->pixels || !out->labels) {
-        idx_error(err, errlen, "%s: out of memory for %zu images", images, n);
+        errorf(err, errlen, "%s: out of memory for %zu images", images, n);
         goto fail;
     }
     if (idx_read(&fi, out->pixels, n * pixels, "the images", err, errlen) ||
@@ -287,7 +279,7 @@ int dataset_load_idx(const char *images, const char *labels,
         goto fail;
     for (size_t i = 0; i < n; i++) {
         if (out->labels[i] >= IDX_CLASSES) {
-            idx_error(err, errlen,
+            errorf(err, errlen,
                       "%s: offset %zu: label %u of item %zu is not in 0..9",
                       labels, 8 + i, out->labels[i], i + 1);
             goto fail;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "errorf.h"
 #include "atomic_file.h"
 #include "npy.h"
 
@@ -20,22 +21,13 @@
 #define NPY_MAX_DIMS 8
 #define NPY_ALIGN 64
 
-static void npy_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- writing ---- */
 
 int npy_write(const char *path, const real_t *data, int ndim,
               const int *shape, char *err, size_t errlen)
 {
     if (ndim < 0 || ndim > NPY_MAX_DIMS) {
-        npy_error(err, errlen, "%s: cannot write %d dimensions (at most %d)",
+        errorf(err, errlen, "%s: cannot write %d dimensions (at most %d)",
                   path, ndim, NPY_MAX_DIMS);
         return -1;
     }
@@ -45,7 +37,7 @@ int npy_write(const char *path, const real_t *data, int ndim,
                        "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
-            npy_error(err, errlen, "%s: dimension %d is negative (%d)", path,
+            errorf(err, errlen, "%s: dimension %d is negative (%d)", path,
                       i, shape[i]);
             return -1;
         }
@@ -71,7 +63,7 @@ int npy_write(const char *path, const real_t *data, int ndim,
 
     atomic_file af;
     if (atomic_open(&af, path) != 0) {
-        npy_error(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+        errorf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
         return -1;
     }
     fwrite(head, 1, padded, af.fp);
@@ -93,7 +85,7 @@ int npy_write(const char *path, const real_t *data, int ndim,
     }
     fwrite(buf, 1, fill, af.fp);
     if (atomic_commit(&af) != 0) {
-        npy_error(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        errorf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -113,7 +105,7 @@ typedef struct npy_header {
 
 static int header_fail(npy_header *h, const char *what)
 {
-    npy_error(h->err, h->errlen, "%s: offset %zu: bad .npy header: %s",
+    errorf(h->err, h->errlen, "%s: offset %zu: bad .npy header: %s",
               h->path, h->base + h->pos, what);
     return -1;
 }
@@ -286,7 +278,7 @@ int npy_read(const char *path, real_t **data, int *ndim, int *shape,
     *data = NULL;
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        npy_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     char *head = NULL;
@@ -295,16 +287,16 @@ int npy_read(const char *path, real_t **data, int *ndim, int *shape,
     struct stat st;
     unsigned char pre[12];
     if (fstat(fileno(fp), &st) != 0) {
-        npy_error(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        errorf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         goto fail;
     }
     if (S_ISDIR(st.st_mode)) {
-        npy_error(err, errlen, "%s: is a directory, not a .npy file", path);
+        errorf(err, errlen, "%s: is a directory, not a .npy file", path);
         goto fail;
     }
     size_t got = fread(pre, 1, 10, fp);
     if (got < 8 || memcmp(pre, NPY_MAGIC, 6) != 0) {
-        npy_error(err, errlen, "%s: offset 0: not a .npy file (bad magic)",
+        errorf(err, errlen, "%s: offset 0: not a .npy file (bad magic)",
                   path);
         goto fail;
     }
@@ -322,12 +314,12 @@ int npy_read(const char *path, real_t **data, int *ndim, int *shape,
                (size_t)pre[11] << 24;
         base = 12;
     } else {
-        npy_error(err, errlen, "%s: offset 6: unsupported .npy version %d.%d",
+        errorf(err, errlen, "%s: offset 6: unsupported .npy version %d.%d",
                   path, pre[6], pre[7]);
         goto fail;
     }
     if ((uint64_t)base + hlen > (uint64_t)st.st_size) {
-        npy_error(err, errlen,
+        errorf(err, errlen,
                   "%s: offset %zu: header of %zu bytes runs past the end of "
                   "the file (%lld bytes)", path, base, hlen,
                   (long long)st.st_size);
@@ -335,7 +327,7 @@ int npy_read(const char *path, real_t **data, int *ndim, int *shape,
     }
     head = malloc(hlen + 1);
     if (!head || fread(head, 1, hlen, fp) != hlen) {
-        npy_error(err, errlen, "%s: offset %zu: cannot read header", path,
+        errorf(err, errlen, "%s: offset %zu: cannot read header", path,
                   base);
         goto fail;
     }
@@ -351,7 +343,7 @@ int npy_read(const char *path, real_t **data, int *ndim, int *shape,
     for (int i = 0; i < nd; i++) {
         count *= (uint64_t)dims[i];
         if (count > ((uint64_t)1 << 40)) {
-            npy_error(err, errlen, "%s: offset %zu: array too large", path,
+            errorf(err, errlen, "%s: offset %zu: array too large", path,
                       base);
             goto fail;
         }
@@ -360,7 +352,7 @@ int npy_read(const char *path, real_t **data, int *ndim, int *shape,
     uint64_t start = base + hlen;
     uint64_t have = (uint64_t)st.st_size - start;
     if (have < bytes) {
-        npy_error(err, errlen,
+        errorf(err, errlen,
                   "%s: offset %llu: truncated: the shape needs %llu data "
                   "bytes, the file has %llu", path,
                   (unsigned long long)st.st_size, (unsigned long long)bytes,
@@ -368,7 +360,7 @@ int npy_read(const char *path, real_t **data, int *ndim, int *shape,
         goto fail;
     }
     if (have > bytes) {
-        npy_error(err, errlen, "%s: offset %llu: %llu unexpected bytes after "
+        errorf(err, errlen, "%s: offset %llu: %llu unexpected bytes after "
                   "the data", path, (unsigned long long)(start + bytes),
                   (unsigned long long)(have - bytes));
         goto fail;
@@ -376,11 +368,11 @@ int npy_read(const char *path, real_t **data, int *ndim, int *shape,
     raw = malloc(bytes ? bytes : 1);
     out = malloc(count ? count * sizeof *out : sizeof *out);
     if (!raw || !out) {
-        npy_error(err, errlen, "%s: out of memory", path);
+        errorf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     if (fread(raw, 1, bytes, fp) != bytes) {
-        npy_error(err, errlen, "%s: offset %llu: read error", path,
+        errorf(err, errlen, "%s: offset %llu: read error", path,
                   (unsigned long long)start);
         goto fail;
     }
@@ -396,7 +388,7 @@ int npy_read(const char *path, real_t **data, int *ndim, int *shape,
     return 0;
 
 truncated_head:
-    npy_error(err, errlen, "%s: offset %zu: truncated header", path, got);
+    errorf(err, errlen, "%s: offset %zu: truncated header", path, got);
 fail:
     free(out);
     free(raw);

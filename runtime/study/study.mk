@@ -2,7 +2,7 @@
 # Slurm job array, paired t-tests (GSL), figures (gnuplot) and a report.
 # It runs the model binaries as processes and shares with the runtime only
 # its atomic files, .npy reader, strict number reader, vocabulary, mkdir -p,
-# durations and child processes.
+# durations, child processes and error formatting.
 #   make check-study    the study's tests (CMocka, the resume and Slurm tests)
 STUDY_SRC         := $(filter-out runtime/study/main.c,$(wildcard runtime/study/*.c))
 STUDY_OBJ         := $(patsubst runtime/study/%.c,$(BUILD)/study/%.o,$(STUDY_SRC))
@@ -10,7 +10,7 @@ STUDY_LIB         := $(BUILD)/lib/libadvcc_study.a
 STUDY_RUNTIME_OBJ := $(BUILD)/runtime/atomic_file.o $(BUILD)/runtime/npy.o \
                      $(BUILD)/runtime/numparse.o $(BUILD)/runtime/vocab.o \
                      $(BUILD)/runtime/mkdirs.o $(BUILD)/runtime/duration.o \
-                     $(BUILD)/runtime/child.o
+                     $(BUILD)/runtime/child.o $(BUILD)/runtime/errorf.o
 STUDY_LDLIBS      := -lgsl -lopenblas -lm
 STUDY_BIN         := $(BUILD)/bin/advcc-study
 STUDY_BINS        += $(STUDY_BIN)
