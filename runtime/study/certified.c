@@ -47,16 +47,6 @@ static int cert_seeds(const runs *rs, int *seeds)
     return n;
 }
 
-static void put_mean_sd(FILE *f, const double *v, int n)
-{
-    double mean, sd;
-    mean_sd(v, n, &mean, &sd);
-    if (isnan(sd))
-        fprintf(f, "%.4f", mean);
-    else
-        fprintf(f, "%.4f ± %.4f", mean, sd);
-}
-
 /* Per model: seeds, clean accuracy, the bound's median, certified
  * accuracy at each radius. */
 static void put_cert_means(FILE *f, const runs *rs, const int *seeds, int nseeds)
@@ -83,14 +73,14 @@ static void put_cert_means(FILE *f, const runs *rs, const int *seeds, int nseeds
             v[i] = runs_of[i]->metric[EVAL_PGD][METRIC_CLEAN];
             l[i] = runs_of[i]->lipschitz;
         }
-        put_mean_sd(f, v, n);
+        mean_sd_print(f, v, n);
         qsort(l, (size_t)n, sizeof *l, cmp_double);
         fprintf(f, " | %.4g |", n % 2 ? l[n / 2] : (l[n / 2 - 1] + l[n / 2]) / 2);
         for (int k = 0; k < CERT_RADII; k++) {
             for (int i = 0; i < n; i++)
                 v[i] = runs_of[i]->cert[k];
             fputc(' ', f);
-            put_mean_sd(f, v, n);
+            mean_sd_print(f, v, n);
             fputs(" |", f);
         }
         fputc('\n', f);

@@ -148,12 +148,9 @@ static void put_means(ctx *c)
                     break;
                 if (k == 0)
                     fprintf(f, "| %s | %g | %d ", rs->models.v[m], eps, n);
-                double mean, sd;
-                mean_sd(v, n, &mean, &sd);
-                if (isnan(sd))
-                    fprintf(f, "| %.4f ", mean);
-                else
-                    fprintf(f, "| %.4f ± %.4f ", mean, sd);
+                fputs("| ", f);
+                mean_sd_print(f, v, n);
+                fputc(' ', f);
             }
             if (n)
                 fputs("|\n", f);

@@ -85,6 +85,16 @@ void holm_adjust(const double *p, double *adjusted, int m)
     free(r);
 }
 
+void mean_sd_print(FILE *f, const double *x, int n)
+{
+    double mean, sd;
+    mean_sd(x, n, &mean, &sd);
+    if (isnan(sd))
+        fprintf(f, "%.4f", mean);
+    else
+        fprintf(f, "%.4f ± %.4f", mean, sd);
+}
+
 void p_print(FILE *f, double p)
 {
     if (isnan(p))

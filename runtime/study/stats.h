@@ -38,5 +38,7 @@ const char *p_marks(double p);
 
 /* Mean and sample standard deviation (n - 1; NaN when n < 2). */
 void mean_sd(const double *x, int n, double *mean, double *sd);
+/* "mean ± sd" with 4 decimals, or "mean" alone when sd is NaN. */
+void mean_sd_print(FILE *f, const double *x, int n);
 
 #endif
