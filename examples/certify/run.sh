@@ -2,8 +2,8 @@
 # Certified robustness (docs/METHODS.md 10): train the two-layer CNN of
 # shallow.net briefly, certify 1000 test images with the sound bound and
 # with the flattened-kernel shortcut, and attack every certified image with
-# L2 PGD and APGD-CE inside its radius.  The flattened "radii" are broken; the sound
-# ones are not.  Needs CIFAR10_DIR; about five minutes on one core.
+# L2 PGD and APGD-CE inside its radius.  The flattened "radii" are broken;
+# the sound ones are not.  Needs CIFAR10_DIR; about five minutes on one core.
 set -eu
 cd "$(dirname "$0")/../.."
 export OMP_WAIT_POLICY=passive
