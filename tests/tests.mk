@@ -74,11 +74,12 @@ san-units: $(TEST_BINS)
 .PHONY: check-san san-units
 
 # The unit tests under valgrind's memcheck: a memory error or a definite
-# leak fails the test.  The four whose sizes make memcheck take minutes
+# leak fails the test.  The five whose sizes make memcheck take minutes
 # each are left to check-san unless VALGRIND_ALL=1.
 VALGRIND      := valgrind -q --leak-check=full --show-leak-kinds=definite \
                  --errors-for-leak-kinds=definite --error-exitcode=99
-VALGRIND_SLOW := test_kernels_float model_defences model64_defences model64_gradcheck
+VALGRIND_SLOW := test_kernels_float model_defences model64_defences model64_gradcheck \
+                 model_certify
 check-valgrind: $(TEST_BINS)
 	@BUILD=$(BUILD) UNITS_ONLY=1 OMP_WAIT_POLICY=passive RUNNER="$(VALGRIND)" \
 	    SKIP_UNITS="$(if $(VALGRIND_ALL),,$(VALGRIND_SLOW))" sh tests/run.sh
