@@ -805,11 +805,17 @@ static void parser_free(st_parser *p)
     free(p->slots);
 }
 
-/* Opens path and parses its header into p; the data section's size into
- * *data_len and the header length into *hlen.  Leaves fp at the data. */
-static int read_header(FILE *fp, const char *path, st_parser *p, char **header,
+/* Opens path into *fpp (NULL when it cannot) and parses its header into
+ * p; the data section's size into *data_len and the header length into
+ * *hlen.  Leaves *fpp at the data; the caller closes it. */
+static int read_header(const char *path, FILE **fpp, st_parser *p, char **header,
                        uint64_t *hlen, uint64_t *data_len, char *err, size_t errlen)
 {
+    FILE *fp = *fpp = fopen(path, "rb");
+    if (!fp) {
+        errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
     struct stat st;
     unsigned char len8[8];
     if (fstat(fileno(fp), &st) != 0) {
@@ -859,17 +865,13 @@ static int load(const char *path, const advcc_model *m, real_t *params, int all,
 {
     if (check_model(m, err, errlen))
         return -1;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    FILE *fp = NULL;
     st_parser p = {0};
     char *header = NULL;
     unsigned char *data = NULL;
     int rc = -1;
     uint64_t n = 0, data_len = 0;
-    if (read_header(fp, path, &p, &header, &n, &data_len, err, errlen))
+    if (read_header(path, &fp, &p, &header, &n, &data_len, err, errlen))
         goto done;
 
     for (int i = 0; i < m->n_tensors; i++) {
@@ -951,7 +953,8 @@ done:
     parser_free(&p);
     free(data);
     free(header);
-    fclose(fp);
+    if (fp)
+        fclose(fp);
     return rc;
 }
 
@@ -969,15 +972,11 @@ int checkpoint_load_all(const char *path, const advcc_model *m, real_t *params,
 
 int checkpoint_print_info(const char *path, FILE *out, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    FILE *fp = NULL;
     st_parser p = {0};
     char *header = NULL;
     uint64_t n = 0, data_len = 0;
-    int rc = read_header(fp, path, &p, &header, &n, &data_len, err, errlen);
+    int rc = read_header(path, &fp, &p, &header, &n, &data_len, err, errlen);
     if (rc == 0) {
         fprintf(out, "checkpoint %s\n", path);
         for (int k = 0; k + 1 < p.n_meta; k += 2)
@@ -996,6 +995,7 @@ int checkpoint_print_info(const char *path, FILE *out, char *err, size_t errlen)
     }
     parser_free(&p);
     free(header);
-    fclose(fp);
+    if (fp)
+        fclose(fp);
     return rc;
 }
