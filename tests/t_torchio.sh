@@ -39,6 +39,19 @@ trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok: $1"; }
 bad() { fail=$((fail + 1)); echo "FAILED: $1"; [ -f "$tmp/log" ] && cat "$tmp/log"; }
+# counted NAME SCRIPT ARGS...: runs a Python check, shows its log and adds
+# the "N passed, N failed" of its last line to the counts (NAME fails when
+# that line is missing).
+counted() {
+    what=$1
+    shift
+    "$PY" "$@" >"$tmp/log" 2>&1
+    cat "$tmp/log"
+    line=$(tail -n 1 "$tmp/log")
+    p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+    f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+    if [ -n "$p" ]; then pass=$((pass + p)) fail=$((fail + f)); else bad "$what"; fi
+}
 run() { # name command...: passes when the command does
     name=$1
     shift
@@ -76,12 +89,7 @@ for m in $MODELS; do
     [ -n "$bin" ] || { bad "$m: no binary of its layers reads its checkpoint (eval --save-logits)"; continue; }
     set -- "$@" "$m" "$ck" "$tmp/$m/logits.npy" $flag
 done
-"$PY" tests/torchio/compare_logits.py generated $N "$@" >"$tmp/log" 2>&1
-cat "$tmp/log"
-line=$(tail -n 1 "$tmp/log")
-p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-if [ -n "$p" ]; then pass=$((pass + p)) fail=$((fail + f)); else bad "compare_logits.py"; fi
+counted "compare_logits.py" tests/torchio/compare_logits.py generated $N "$@"
 
 # ---- the small models of tests/specs/: every layer kind, every quantiser
 # range, the appendix activations; modules against the C through the
@@ -96,18 +104,8 @@ for d in "$BUILD"/torchio/dump_*; do
     set -- "$@" "$tmp/dumps/$m"
 done
 if [ $# -gt 0 ]; then
-    "$PY" tests/torchio/smoke_modules.py "$BUILD/testgen" >"$tmp/log" 2>&1
-    cat "$tmp/log"
-    line=$(tail -n 1 "$tmp/log")
-    p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-    f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-    if [ -n "$p" ]; then pass=$((pass + p)) fail=$((fail + f)); else bad "smoke_modules.py"; fi
-    "$PY" tests/torchio/compare_dumps.py "$BUILD/testgen" "$@" >"$tmp/log" 2>&1
-    cat "$tmp/log"
-    line=$(tail -n 1 "$tmp/log")
-    p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-    f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-    if [ -n "$p" ]; then pass=$((pass + p)) fail=$((fail + f)); else bad "compare_dumps.py"; fi
+    counted "smoke_modules.py" tests/torchio/smoke_modules.py "$BUILD/testgen"
+    counted "compare_dumps.py" tests/torchio/compare_dumps.py "$BUILD/testgen" "$@"
 else
     bad "no dumpers in $BUILD/torchio (make check builds them)"
 fi
@@ -124,12 +122,7 @@ for d in "$BUILD"/torchio/spec_* "$BUILD"/torchio/spec64_*; do
     set -- "$@" "$tmp/specdumps/$m"
 done
 if [ $# -gt 0 ]; then
-    "$PY" tests/torchio/compare_dumps.py generated "$@" >"$tmp/log" 2>&1
-    cat "$tmp/log"
-    line=$(tail -n 1 "$tmp/log")
-    p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-    f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-    if [ -n "$p" ]; then pass=$((pass + p)) fail=$((fail + f)); else bad "compare_dumps.py (specs)"; fi
+    counted "compare_dumps.py (specs)" tests/torchio/compare_dumps.py generated "$@"
 else
     bad "no dumpers of specs/ models in $BUILD/torchio (make check builds them)"
 fi
