@@ -37,7 +37,7 @@ $(FUZZ_DIR)/obj/gen/%.o: $(BUILD)/compiler/%.c $(BUILD)/compiler/parser.h $(BUIL
 
 .SECONDEXPANSION:
 $(FUZZ_DIR)/fuzz_%: $$(call fuzz_objs,$$*)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -lz -lm -o $@
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -ljansson -lz -lm -o $@
 
 fuzz-build: $(FUZZ_BINS)
 
