@@ -9,7 +9,8 @@
  *   FAKE_STEP_MS=N      sleep per training step (default 0)
  *   FAKE_EVAL_MS=N      sleep per evaluation (default 0)
  *   FAKE_DIVERGE=LIST   model or model:seed, comma separated: the training
- *                       loss becomes NaN at step 3 (exit 3)
+ *                       loss becomes NaN at step 3 (exit 3; with
+ *                       FAKE_DIVERGE_SILENT=1 without saying so on stderr)
  *   FAKE_DIE=M:S:STAGE  model M, seed S kills itself with SIGKILL halfway
  *                       through STAGE (train, eval or strong: `attack
  *                       --attack autoattack`, after writing the per-image
@@ -284,8 +285,9 @@ static int cmd_train(const opts *o)
                  "\"version\":\"fake 1.0\"}\n", model, o->seed, o->epochs,
                  o->limit, diverge, diverge);
         write_text(join(o->out, "train.json"), json);
-        fprintf(stderr, "%s: training diverged at step %d (loss nan)\n", model,
-                diverge);
+        if (!getenv("FAKE_DIVERGE_SILENT"))
+            fprintf(stderr, "%s: training diverged at step %d (loss nan)\n", model,
+                    diverge);
         return 3;
     }
     char ck[256];
