@@ -65,22 +65,28 @@ static char *read_in(scratch *s, const char *name)
     return text;
 }
 
-/* The values of column col of every row of results.csv, each once. */
-static void assert_column(scratch *s, const char *col, const char *want)
+static void read_results(scratch *s, csv_table *t)
 {
     char *path = xasprintf("%s/out/results.csv", s->dir);
-    csv_table t;
     char err[512];
-    if (csv_read(path, &t, err, sizeof err) != 0)
+    if (csv_read(path, t, err, sizeof err) != 0)
         fail_msg("%s", err);
+    free(path);
+}
+
+/* Column col of every row of results.csv holds want. */
+static void assert_column(scratch *s, const char *col, const char *want)
+{
+    csv_table t;
+    read_results(s, &t);
     int j = csv_column(&t, col);
     assert_true(j >= 0);
     assert_true(t.nrow > 0);
     for (int i = 0; i < t.nrow; i++)
         if (strcmp(t.rows[i][j], want))
-            fail_msg("%s: row %d has %s %s, want %s", path, i, col, t.rows[i][j], want);
+            fail_msg("results.csv: row %d has %s %s, want %s", i, col, t.rows[i][j],
+                     want);
     csv_free(&t);
-    free(path);
 }
 
 static void test_spec_settings(void **state)
@@ -181,11 +187,8 @@ static void test_diverged_by_exit_status(void **state)
     char *rows = read_in(s, "out/cells/smooth/seed1/result.csv");
     assert_non_null(strstr(rows, ",diverged,"));
     free(rows);
-    char *path = xasprintf("%s/out/results.csv", s->dir);
     csv_table t;
-    char err[512];
-    if (csv_read(path, &t, err, sizeof err) != 0)
-        fail_msg("%s", err);
+    read_results(s, &t);
     int cm = csv_column(&t, "model"), cs = csv_column(&t, "seed"),
         st = csv_column(&t, "status"), ds = csv_column(&t, "diverged_step");
     int found = 0;
@@ -197,7 +200,6 @@ static void test_diverged_by_exit_status(void **state)
         }
     assert_int_equal(found, 1);
     csv_free(&t);
-    free(path);
     scratch_free(s);
 }
 
