@@ -9,7 +9,7 @@
  *   FAKE_STEP_MS=N      sleep per training step (default 0)
  *   FAKE_EVAL_MS=N      sleep per evaluation (default 0)
  *   FAKE_DIVERGE=LIST   model or model:seed, comma separated: the training
- *                       loss becomes NaN at step 3 (exit 3; with
+ *                       loss becomes NaN at step 3 (ADVCC_EXIT_DIVERGED; with
  *                       FAKE_DIVERGE_SILENT=1 without saying so on stderr)
  *   FAKE_DIE=M:S:STAGE  model M, seed S kills itself with SIGKILL halfway
  *                       through STAGE (train, eval or strong: `attack
@@ -46,6 +46,7 @@
 #include <jansson.h>
 #include "atomic_file.h"
 #include "npy.h"
+#include "vocab.h"
 
 static const char *model = "fake";
 static json_t *desc;        /* the description */
@@ -288,7 +289,7 @@ static int cmd_train(const opts *o)
         if (!getenv("FAKE_DIVERGE_SILENT"))
             fprintf(stderr, "%s: training diverged at step %d (loss nan)\n", model,
                     diverge);
-        return 3;
+        return ADVCC_EXIT_DIVERGED;
     }
     char ck[256];
     snprintf(ck, sizeof ck, "fake %s %d %.10g\n", model, o->seed, o->eps * 255);
@@ -491,12 +492,12 @@ static int cmd_features(const opts *o)
     const char *v = getenv("FAKE_FEATURES");
     if (v && !strcmp(v, "0")) {
         fprintf(stderr, "%s: unknown command 'features'\n", model);
-        return 2;
+        return ADVCC_EXIT_USAGE;
     }
     log_call("features", o);
     if (!o->out || !o->checkpoint || access(o->checkpoint, R_OK) != 0) {
         fprintf(stderr, "%s: features needs --checkpoint and --out\n", model);
-        return 2;
+        return ADVCC_EXIT_USAGE;
     }
     enum { C = 8, H = 16, W = 16 };
     static float x[C * H * W];
@@ -532,14 +533,14 @@ int main(int argc, char **argv)
     log_argv(argc, argv);
     if (argc < 2) {
         fprintf(stderr, "usage: %s train|eval|attack|features|info ...\n", model);
-        return 2;
+        return ADVCC_EXIT_USAGE;
     }
     const char *command = argv[1];
     if (!strcmp(command, "info")) {
         if (argc == 3 && !strcmp(argv[2], "--json")) {
             if (getenv("FAKE_NO_DESCRIPTION")) {
                 fprintf(stderr, "%s info: unexpected argument '--json'\n", model);
-                return 2;
+                return ADVCC_EXIT_USAGE;
             }
             char *text = json_dumps(desc, JSON_INDENT(2));
             puts(text);
@@ -600,17 +601,17 @@ int main(int argc, char **argv)
         case 'C': o.csv = optarg; break;
         case 'U': o.resume = 1; break;
         case 'q': case 'r': break;
-        default: return 2;
+        default: return ADVCC_EXIT_USAGE;
         }
     }
     if (optind + 1 != argc) {
         fprintf(stderr, "%s: unexpected argument\n", model);
-        return 2;
+        return ADVCC_EXIT_USAGE;
     }
     if (!strcmp(command, "train")) {
         if (!o.out || o.epochs < 1 || o.batch < 1) {
             fprintf(stderr, "%s: train needs --out\n", model);
-            return 2;
+            return ADVCC_EXIT_USAGE;
         }
         return cmd_train(&o);
     }
@@ -619,5 +620,5 @@ int main(int argc, char **argv)
     if (!strcmp(command, "features"))
         return cmd_features(&o);
     fprintf(stderr, "%s: unknown command '%s'\n", model, command);
-    return 2;
+    return ADVCC_EXIT_USAGE;
 }
