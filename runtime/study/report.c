@@ -259,7 +259,7 @@ static const model_desc *desc_of(const ctx *c, int rm)
 
 enum twin { TWIN_RSE, TWIN_QUANT, TWIN_REG };
 static const char *const twin_what[] = {
-    "noise layers (random self-ensemble)", "quantisation", "regularisation"
+    "noise layers or an ensemble (RSE)", "quantisation", "regularisation"
 };
 
 /* The first model (runs index) that is the baseline plus one patch, not
