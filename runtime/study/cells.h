@@ -3,9 +3,10 @@
  * A cell is one training run and the attacks on its checkpoint: for an
  * adversarially trained model (its spec says `train adversarial`) one
  * cell per (seed, eps), trained and attacked at that eps; for any other
- * model one cell per seed, attacked at every eps of the grid.  Cells are numbered seed by seed, models in grid
- * order, eps in grid order, so that early seeds finish first and a partial
- * grid already pairs models by seed.
+ * model one cell per seed, attacked at every eps of the grid.  Cells are
+ * numbered seed by seed, models in grid order, eps in grid order, so that
+ * early seeds finish first and a partial grid already pairs models by
+ * seed.
  *
  * Each cell owns the directory OUT/cells/<model>/seed<S>[-eps<E>]/, with
  *   lock         flock'ed by the process running the cell

@@ -420,10 +420,10 @@ static int claim_rse(ctx *c)
     }
     fclose(b);
     fprintf(f, "**%s.**\n   Rule: confirmed when at every eps the attack "
-            "success of `%s` (the baseline plus %s) is below the baseline's (one-sided, Holm p < %g) and "
-            "its cut is at least %.0f%% of the mean cut of the adversarially "
-            "trained models; refuted when RSE's success is higher (two-sided "
-            "p < %g).\n%s", verdict_names[verdict], rse_name,
+            "success of `%s` (the baseline plus %s) is below the baseline's "
+            "(one-sided, Holm p < %g) and its cut is at least %.0f%% of the "
+            "mean cut of the adversarially trained models; refuted when its "
+            "success is higher (two-sided p < %g).\n%s", verdict_names[verdict], rse_name,
             twin_what[TWIN_RSE], LEVEL, 100 * NEARLY, LEVEL, body);
     free(body);
     return verdict;
