@@ -36,7 +36,7 @@ $(BUILD)/compiler/torch_prelude.o: $(BUILD)/compiler/torch_prelude.c
 $(COMPILER_LIB): $(COMPILER_OBJ) | $(BUILD)/lib
 	rm -f $@ && ar rcs $@ $^
 $(ADVCC): $(BUILD)/compiler/main.o $(COMPILER_LIB)
-	$(CC) $(LDFLAGS) $^ -lm -o $@
+	$(CC) $(LDFLAGS) $^ -ljansson -lm -o $@
 
 $(BUILD)/compiler $(BUILD)/lib:
 	mkdir -p $@

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "describe_json.h"
 #include "diag.h"
 #include "emit.h"
 #include "frontend.h"
@@ -154,17 +155,28 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* DIR/<model>.c, DIR/<model>.h (and DIR/<model>.py with torch) for every
- * model, then DIR/models.mk. */
+/* DIR/<model>.c (with the description embedded), DIR/<model>.h,
+ * DIR/<model>.json (describe_json.h) and DIR/<model>.py with torch, for
+ * every model, then DIR/models.mk. */
 static int write_models(output *o, ir_program *p, int torch)
 {
     char name[80];
     for (int i = 0; i < p->n_models; i++) {
         ir_model *m = &p->models[i];
         fuse_model(m);
+        char *json = describe_json(m);
         snprintf(name, sizeof name, "%s.c", m->name);
         FILE *fp = output_open(o, name);
-        if (!fp || output_close(o, fp, emit_model_c(m, fp) != 0) != 0)
+        if (!fp || output_close(o, fp, emit_model_c(m, fp) != 0 ||
+                                describe_json_emit_c(m, json, fp) != 0) != 0) {
+            free(json);
+            return -1;
+        }
+        snprintf(name, sizeof name, "%s.json", m->name);
+        fp = output_open(o, name);
+        int failed = fp ? fputs(json, fp) < 0 : 1;
+        free(json);
+        if (!fp || output_close(o, fp, failed) != 0)
             return -1;
         snprintf(name, sizeof name, "%s.h", m->name);
         fp = output_open(o, name);

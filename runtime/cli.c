@@ -87,9 +87,11 @@ int cli_int(const char *s, long lo, long hi, long *out)
     return num_parse_long(s, lo, hi, out, cli_why_buf, sizeof cli_why_buf);
 }
 
+const char *cli_model_json;
+
 const char *cli_default_dataset(const advcc_model *m)
 {
-    return m->in_c == 1 && m->in_h == 28 && m->in_w == 28 ? "fashion-mnist" : "cifar10";
+    return advcc_default_dataset(m->in_c, m->in_h, m->in_w);
 }
 
 int cli_load_data(const advcc_model *m, const char *name, int train, int limit,

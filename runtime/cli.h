@@ -14,6 +14,10 @@
 #include "vocab.h"
 
 int cli_main(const advcc_model *m, int argc, char **argv);
+/* The model's description as JSON (compiler/describe_json.h), embedded in
+ * its generated C; main.c sets it, `info --json` prints it.  NULL when the
+ * model was generated without one. */
+extern const char *cli_model_json;
 int cli_train(const advcc_model *m, int argc, char **argv);
 int cli_eval(const advcc_model *m, int argc, char **argv, int attack);
 int cli_info(const advcc_model *m, int argc, char **argv);

@@ -35,3 +35,8 @@ NAME_TABLE(norm, ADVCC_NORM_NAMES)
 NAME_TABLE(method, ADVCC_METHOD_NAMES)
 NAME_TABLE(loss, ADVCC_LOSS_NAMES)
 NAME_TABLE(aa_version, ADVCC_AA_VERSION_NAMES)
+
+const char *advcc_default_dataset(int c, int h, int w)
+{
+    return c == 1 && h == 28 && w == 28 ? "fashion-mnist" : "cifar10";
+}

@@ -16,7 +16,8 @@ enum advcc_exit {
     ADVCC_EXIT_OK = 0,
     ADVCC_EXIT_ERROR = 1,       /* bad data, unreadable file, failed run */
     ADVCC_EXIT_USAGE = 2,       /* bad option; certify: a model it refuses */
-    ADVCC_EXIT_DIVERGED = 3,    /* train: the loss became NaN or Inf */
+    ADVCC_EXIT_DIVERGED = 3,    /* train: the loss became NaN or Inf (train.json
+                                   says "status":"diverged" and the step) */
     ADVCC_EXIT_SANITY = 4       /* sanity: a check failed or warned */
 };
 
@@ -46,6 +47,12 @@ enum advcc_attack_method {
 #define ADVCC_LOSS_NAMES(X, SEP) X("ce") SEP X("dlr") SEP X("targeted")
 /* AutoAttack's version (`attack autoattack version=`): 0 by the model. */
 #define ADVCC_AA_VERSION_NAMES(X, SEP) X("auto") SEP X("standard") SEP X("rand")
+
+/* The data set a model of this input shape trains on unless told
+ * otherwise: "fashion-mnist" for 1x28x28, "cifar10" for anything else
+ * (the model binaries' --dataset default, the model description's
+ * `dataset`). */
+const char *advcc_default_dataset(int c, int h, int w);
 
 /* NAME_name(v): the name of value v, NULL when v is out of range;
  * NAME_by_name(s): the value named s, -1 for an unknown name. */

@@ -66,14 +66,28 @@ static void test_writes_models_of_named_files(void **state)
     char *files[] = { adv, base };
     assert_int_equal(run(files, 2, out, 0), 0);
     /* adv.net includes patches.net, which defines no model. */
-    assert_int_equal(scratch_count(out, ""), 2 + 5);
-    const char *names[] = { "adv.c", "adv.h", "baseline.c", "baseline.h" };
-    for (int i = 0; i < 4; i++) {
+    assert_int_equal(scratch_count(out, ""), 2 + 7);
+    const char *names[] = { "adv.c", "adv.h", "baseline.c", "baseline.h", "adv.json",
+                            "baseline.json" };
+    for (int i = 0; i < 6; i++) {
         char *text = read_text(out, names[i]);
         assert_non_null(text);
         assert_true(strlen(text) > 0);
         free(text);
     }
+    /* the description (compiler/describe_json.h), also in the C */
+    char *json = read_text(out, "adv.json");
+    assert_non_null(strstr(json, "\"base\": \"baseline\",\n  \"patches\": [\n    \"adv\"\n  ],\n"
+                                 "  \"adversarial\": true,"));
+    assert_non_null(strstr(json, "\"dataset\": \"cifar10\""));
+    free(json);
+    json = read_text(out, "baseline.json");
+    assert_non_null(strstr(json, "\"base\": \"baseline\",\n  \"patches\": [],"));
+    assert_non_null(strstr(json, "\"train_attack\": null"));
+    free(json);
+    char *c = read_text(out, "adv.c");
+    assert_non_null(strstr(c, "const char advcc_model_adv_json[] =\n    \"{\\n\"\n"));
+    free(c);
     char *mk = read_text(out, "models.mk");
     assert_non_null(mk);
     assert_non_null(strstr(mk, "\nMODELS := adv baseline\n"));
@@ -88,7 +102,7 @@ static void test_writes_models_of_named_files(void **state)
     char *before = read_text(out, "baseline.c");
     char *files2[] = { base, bad };
     assert_int_equal(run(files2, 2, out, 0), 1);
-    assert_int_equal(scratch_count(out, ""), 2 + 5);
+    assert_int_equal(scratch_count(out, ""), 2 + 7);
     char *after = read_text(out, "baseline.c");
     assert_string_equal(before, after);
     free(before);

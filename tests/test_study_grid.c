@@ -35,18 +35,18 @@ static void test_seed_grid(void **state)
     const double eps[4] = { 4, 8, 12, 16 };
     for (int e = 0; e < 4; e++)
         assert_true(g.eps[e] == eps[e]);
-    assert_int_equal(g.epochs, 10);
+    /* the epochs, data set and attack are the specs' */
+    assert_int_equal(g.epochs, 0);
+    assert_null(g.dataset);
+    assert_int_equal(g.steps, -1);
     assert_int_equal(g.train_limit, 0);
     assert_int_equal(g.test_limit, 0);
-    assert_string_equal(g.dataset, "cifar10");
-    const char *adv[] = { "adv", "quant_adv", "adv_reg", "quant_adv_reg" };
-    int nadv = 0;
+    /* which models train adversarially is the descriptions' to say */
     for (int m = 0; m < g.models.n; m++)
-        nadv += g.adversarial[m];
-    assert_int_equal(nadv, 4);
+        assert_false(g.adversarial[m]);
+    const char *adv[] = { "adv", "quant_adv", "adv_reg", "quant_adv_reg" };
     for (int i = 0; i < 4; i++)
-        assert_true(g.adversarial[grid_model_index(&g, adv[i])]);
-    assert_false(g.adversarial[grid_model_index(&g, "rse")]);
+        g.adversarial[grid_model_index(&g, adv[i])] = 1;
     int n;
     cell *cells = cells_build(&g, &n);
     assert_int_equal(n, 5 * 10 + 4 * 10 * 4);
@@ -76,7 +76,6 @@ static void test_settings_and_defaults(void **state)
     const char *text =
         "# a comment line\n"
         "\n"
-        "adversarial adv          # before models: checked at the end\n"
         "models baseline adv\n"
         "seeds 3 0-1 7\n"
         "eps 8/255 0.5\n"
@@ -97,9 +96,16 @@ static void test_settings_and_defaults(void **state)
     assert_true(g.eps[0] == 8 && g.eps[1] == 0.5);
     assert_true(g.loss_eps == 8);
     assert_true(g.alpha == 1);
-    assert_int_equal(g.epochs, 10);
-    assert_int_equal(g.steps, 4);
-    assert_string_equal(g.init, "gaussian");
+    /* what the grid does not write is the spec's */
+    assert_int_equal(g.epochs, 0);
+    assert_int_equal(g.steps, -1);
+    assert_null(g.init);
+    model_settings ms;
+    grid_model_settings(&g, 0, &ms);
+    assert_true(ms.alpha == 1);
+    assert_int_equal(ms.epochs, 10);
+    assert_int_equal(ms.steps, 4);
+    assert_string_equal(ms.init, "gaussian");
     assert_int_equal(g.sbatch.n, 2);
     strvec a = { 0 };
     grid_append_args(&g, "adv", 0, &a);
@@ -110,7 +116,7 @@ static void test_settings_and_defaults(void **state)
     assert_int_equal(a.n, 4);
     assert_string_equal(a.v[2], "--restarts");
     strvec_free(&a);
-    assert_int_equal(grid_train_images(&g), 50000);
+    assert_int_equal(grid_train_images(&g, 0), 50000);
     assert_int_equal(grid_test_images(&g), 10000);
     assert_int_equal(g.certify, 0);
     /* the strong evaluation is off unless asked for; its defaults */
@@ -245,8 +251,10 @@ static const struct {
     { "models a\nseeds 0\neps 8\nbaseline b\n",
       "t.grid:4: error: 'baseline': 'b' is not in 'models'" },
     { "baseline a b\n", "t.grid:1: error: 'baseline' takes one value, not 2" },
-    { "models a\nseeds 0\neps 8\nadversarial b\n",
-      "t.grid:4: error: 'adversarial': 'b' is not in 'models'" },
+    /* the spec says which models train adversarially */
+    { "models a\nseeds 0\neps 8\nadversarial a\n",
+      "t.grid:4: error: 'adversarial' is no longer a grid setting: the spec's "
+      "`train adversarial` decides" },
     { "models a\nseeds 0\neps 8\ntrain_args z --x 1\n",
       "t.grid:4: error: 'train_args': 'z' is not in 'models'" },
     { "eval_args a\n", "t.grid:1: error: 'eval_args' needs a model (or *) and arguments" },
@@ -277,10 +285,11 @@ static void test_cells(void **state)
     (void)state;
     grid g;
     char err[512];
-    const char *text = "models base adv reg\nadversarial adv\nseeds 0-2\n"
+    const char *text = "models base adv reg\nseeds 0-2\n"
                        "eps 4 8\nout o\n";
     if (grid_parse(&g, text, "c.grid", err, sizeof err) != 0)
         fail_msg("%s", err);
+    g.adversarial[1] = 1;   /* as adv's description would say */
     int n;
     cell *cells = cells_build(&g, &n);
     /* base and reg once per seed, adv once per seed and eps */
@@ -342,57 +351,119 @@ static void test_array_spec(void **state)
     free(s);
 }
 
+static void expect_text(const json_t *o, const char *key, const char *want)
+{
+    char *v = jobj_text(o, key);
+    if (!want)
+        assert_null(v);
+    else
+        assert_string_equal(v, want);
+    free(v);
+}
+
 static void test_json(void **state)
 {
     (void)state;
-    json_object o;
     char err[256];
     const char *text = "{\"model\":\"adv\", \"acc\": 0.7213, \"n\":10000,"
                        " \"e\": -1.5e-3, \"ok\": true, \"step\": null,"
+                       " \"pad\": 0.612300, \"third\": 0.1,"
                        " \"s\": \"a\\\"b\\u00e9\", \"nest\": {\"x\":[1,2]}}";
-    if (json_parse(text, "t.json", &o, err, sizeof err) != 0)
+    json_t *o = jobj_parse(text, "t.json", err, sizeof err);
+    if (!o)
         fail_msg("%s", err);
-    assert_string_equal(json_get(&o, "model"), "adv");
-    assert_string_equal(json_get(&o, "acc"), "0.7213");   /* digit for digit */
-    assert_string_equal(json_get(&o, "e"), "-1.5e-3");
-    assert_null(json_get(&o, "step"));
-    assert_null(json_get(&o, "missing"));
-    assert_string_equal(json_get(&o, "s"), "a\"b\xc3\xa9");
-    assert_string_equal(json_get(&o, "nest"), "{\"x\":[1,2]}");
-    double x;
-    assert_int_equal(json_get_number(&o, "n", &x), 0);
-    assert_true(x == 10000);
-    assert_int_equal(json_get_number(&o, "model", &x), -1);
-    json_free(&o);
-    assert_int_equal(json_parse("{\"a\": 1,\n \"b\" 2}", "t.json", &o, err,
-                                sizeof err), -1);
-    assert_string_equal(err, "t.json: byte 14: expected ':' after \"b\"");
-    assert_int_equal(json_parse("{\"a\": 01x}", "t.json", &o, err, sizeof err), -1);
-    assert_int_equal(json_parse("{\"a\": \"open", "t.json", &o, err, sizeof err), -1);
-    assert_non_null(strstr(err, "unterminated string"));
-    /* an array of objects, as the autoattack JSON lists its attacks */
-    json_object *items;
-    int n;
-    if (json_parse_objects(" [{\"name\":\"apgd-ce\",\"robust_acc\":0.09},"
-                           " {\"name\":\"fab-t\",\"robust_acc\":0.065,"
-                           "\"extra\":{\"x\":[1]}}]", "a.json", &items, &n,
-                           err, sizeof err) != 0)
+    expect_text(o, "model", "adv");
+    expect_text(o, "acc", "0.7213");       /* the shortest exact form */
+    expect_text(o, "e", "-0.0015");
+    expect_text(o, "pad", "0.6123");
+    expect_text(o, "third", "0.1");
+    expect_text(o, "n", "10000");
+    expect_text(o, "ok", "true");
+    expect_text(o, "step", NULL);
+    expect_text(o, "missing", NULL);
+    expect_text(o, "s", "a\"b\xc3\xa9");
+    expect_text(o, "nest", NULL);
+    assert_true(jobj_is(o, "model", "adv"));
+    assert_false(jobj_is(o, "n", "10000"));
+    json_decref(o);
+    assert_null(jobj_parse("{\"a\": 1,\n \"b\" 2}", "t.json", err, sizeof err));
+    assert_non_null(strstr(err, "t.json:2:"));
+    assert_null(jobj_parse("{\"a\": 01x}", "t.json", err, sizeof err));
+    assert_null(jobj_parse("{\"a\": \"open", "t.json", err, sizeof err));
+    assert_null(jobj_parse("[1]", "t.json", err, sizeof err));
+    assert_string_equal(err, "t.json: not a JSON object");
+    assert_null(jobj_parse("{\"a\": 1, \"a\": 2}", "t.json", err, sizeof err));
+    assert_null(jobj_read("/nonexistent/t.json", err, sizeof err));
+    assert_non_null(strstr(err, "/nonexistent/t.json"));
+}
+
+/* A description as advcc writes it (compiler/describe_json.h), in part. */
+static const char *desc_text(const char *name, const char *base, const char *patches,
+                             int adversarial, int regularize)
+{
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k],
+             "{\"format\": \"advcc-model-description\", \"format_version\": 1,"
+             " \"name\": \"%s\", \"base\": \"%s\", \"patches\": [%s],"
+             " \"adversarial\": %s, \"dataset\": \"cifar10\","
+             " \"train\": {\"epochs\": 3}, \"attack\": {\"alpha_255\": 2.0,"
+             " \"steps\": 10, \"restarts\": 1, \"eot\": 1, \"init\": \"uniform\"},"
+             " \"ensemble\": {\"passes\": 1}, \"quantize\": [], \"noise\": [],"
+             " \"regularize\": [%s]}", name, base, patches,
+             adversarial ? "true" : "false", regularize ? "{}" : "");
+    return buf[k];
+}
+
+static void test_model_desc(void **state)
+{
+    (void)state;
+    char err[512];
+    model_desc plain, robust, both, other, twice;
+    assert_int_equal(model_desc_parse(&plain, desc_text("plain", "plain", "", 0, 0),
+                                      "p", err, sizeof err), 0);
+    assert_int_equal(model_desc_parse(&robust, desc_text("robust", "plain", "\"adv\"", 1, 0),
+                                      "r", err, sizeof err), 0);
+    assert_int_equal(model_desc_parse(&both, desc_text("both", "plain",
+                                      "\"reg\", \"adv\"", 1, 1), "b", err, sizeof err), 0);
+    assert_int_equal(model_desc_parse(&other, desc_text("other", "other", "\"adv\"", 1, 0),
+                                      "o", err, sizeof err), 0);
+    assert_int_equal(model_desc_parse(&twice, desc_text("twice", "robust", "\"reg\"", 1, 1),
+                                      "t", err, sizeof err), 0);
+    assert_true(robust.adversarial && !plain.adversarial);
+    assert_int_equal(robust.epochs, 3);
+    assert_int_equal(robust.steps, 10);
+    assert_string_equal(robust.init, "uniform");
+    assert_int_equal(both.regularize, 1);
+    /* one patch more, in any order, on the same base, or on the model itself */
+    assert_string_equal(model_desc_adds(&robust, &plain), "adv");
+    assert_string_equal(model_desc_adds(&both, &robust), "reg");
+    assert_string_equal(model_desc_adds(&twice, &robust), "reg");
+    assert_null(model_desc_adds(&both, &plain));
+    assert_null(model_desc_adds(&plain, &robust));
+    assert_null(model_desc_adds(&other, &plain));
+    model_desc bad;
+    assert_int_equal(model_desc_parse(&bad, "{\"format\": \"x\"}", "bad.json", err,
+                                      sizeof err), -1);
+    assert_non_null(strstr(err, "bad.json: the model description has no"));
+    /* the grid's overrides win, the rest is the spec's */
+    grid g;
+    if (grid_parse(&g, "models plain robust\nseeds 0\neps 8\nsteps 7\n", "d.grid",
+                   err, sizeof err) != 0)
         fail_msg("%s", err);
-    assert_int_equal(n, 2);
-    assert_string_equal(json_get(&items[1], "name"), "fab-t");
-    assert_string_equal(json_get(&items[1], "robust_acc"), "0.065");
-    for (int i = 0; i < n; i++)
-        json_free(&items[i]);
-    free(items);
-    assert_int_equal(json_parse_objects("[]", "a.json", &items, &n, err,
-                                        sizeof err), 0);
-    assert_int_equal(n, 0);
-    assert_int_equal(json_parse_objects("[{\"a\":1}, 2]", "a.json", &items,
-                                        &n, err, sizeof err), -1);
-    assert_non_null(strstr(err, "expected an object"));
-    assert_int_equal(json_parse_objects("{\"a\":1}", "a.json", &items, &n,
-                                        err, sizeof err), -1);
-    assert_non_null(strstr(err, "expected '['"));
+    g.desc = xcalloc(2, sizeof *g.desc);
+    g.desc[0] = plain;
+    g.desc[1] = robust;
+    model_settings ms;
+    grid_model_settings(&g, 1, &ms);
+    assert_int_equal(ms.epochs, 3);
+    assert_int_equal(ms.steps, 7);
+    assert_string_equal(ms.init, "uniform");
+    grid_free(&g);     /* frees plain and robust */
+    model_desc_free(&both);
+    model_desc_free(&other);
+    model_desc_free(&twice);
 }
 
 static void test_csv(void **state)
@@ -475,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_cells),
         cmocka_unit_test(test_array_spec),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_model_desc),
         cmocka_unit_test(test_csv),
     };
     return cmocka_run_group_tests_name("study_grid", tests, NULL, NULL);

@@ -14,7 +14,6 @@
 static const char *const models[] = { "baseline", "adv", "quant", "reg", "rse", NULL };
 static const char grid_text[] =
     "models baseline adv quant reg rse\n"
-    "adversarial adv\n"
     "seeds 0-3\n"
     "eps 4 8\n"
     "epochs 2\n"
@@ -284,7 +283,7 @@ static char *hand_grid(fixture *fx)
 {
     char *path = path_join(fx->s->dir, "hand.grid");
     FILE *f = fopen(path, "w");
-    fprintf(f, "models baseline adv rse\nadversarial adv\nseeds 0-3\neps 8\n"
+    fprintf(f, "models baseline adv rse\nseeds 0-3\neps 8\n"
             "test_limit 100\nbin %s\nout %s\n", fx->s->bin, fx->out);
     fclose(f);
     return path;

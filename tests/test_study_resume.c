@@ -18,7 +18,6 @@
 static const char *const models[] = { "baseline", "adv", "reg", NULL };
 static const char grid_text[] =
     "models baseline adv reg\n"
-    "adversarial adv\n"
     "seeds 0-2\n"
     "eps 4 8\n"
     "epochs 2\n"
@@ -371,7 +370,6 @@ static void test_missing_binary(void **state)
 static const char *const strong_models[] = { "baseline", "adv", "rse", NULL };
 static const char strong_grid[] =
     "models baseline adv rse\n"
-    "adversarial adv\n"
     "seeds 0-1\n"
     "eps 4 8\n"
     "epochs 2\n"

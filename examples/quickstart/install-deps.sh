@@ -4,7 +4,7 @@
 # present already.
 set -eu
 PACKAGES="make gcc libc6-dev flex bison libopenblas-dev libopenblas0-openmp liblapacke-dev \
-libcmocka-dev zlib1g-dev libgsl-dev gnuplot-nox dataset-fashion-mnist \
+libcmocka-dev zlib1g-dev libgsl-dev libjansson-dev gnuplot-nox dataset-fashion-mnist \
 valgrind python3 python3-torch python3-numpy python3-scipy slurm-wlm munge \
 help2man pkgconf"
 

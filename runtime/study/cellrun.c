@@ -29,7 +29,8 @@ typedef struct run {
     int log_fd, verbose;
     char *train_cmd;    /* the training's command line, as train.done holds it */
     int trained;        /* an earlier attempt's training is kept */
-    json_object train;
+    model_settings ms;  /* the grid's overrides, else the spec's */
+    json_t *train;      /* train.json */
 } run;
 
 static int fail(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -51,6 +52,15 @@ static int fail(run *r, const char *fmt, ...)
     return CELL_RUN_FAILED;
 }
 
+/* --dataset when the grid overrides the spec's */
+static void push_dataset(const grid *g, strvec *argv)
+{
+    if (g->dataset) {
+        strvec_push(argv, "--dataset");
+        strvec_push(argv, g->dataset);
+    }
+}
+
 static void push_common(run *r, strvec *argv)
 {
     const grid *g = r->g;
@@ -58,8 +68,7 @@ static void push_common(run *r, strvec *argv)
     strvec_pushf(argv, "%d", r->c->seed);
     strvec_push(argv, "--threads");
     strvec_pushf(argv, "%d", g->threads);
-    strvec_push(argv, "--dataset");
-    strvec_push(argv, g->dataset);
+    push_dataset(g, argv);
 }
 
 /* `MODEL command --checkpoint CELL/checkpoint.safetensors [--attack
@@ -92,24 +101,12 @@ static int run_step(run *r, const char *what, strvec *argv, int *status)
     return *status >= 0 && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
 }
 
-/* The step at which training diverged: train.json, else the message the
- * binary printed ("training diverged at step N"). */
-static char *diverged_step(run *r)
+/* Sets column col of row to the text of obj's member key (json.h). */
+static void set_from(result_row *row, int col, const json_t *obj, const char *key)
 {
-    const char *s = json_get(&r->train, "diverged_step");
-    if (s)
-        return xstrdup(s);
-    char *log_path = path_join(r->dir, CELL_LOG);
-    char *log = file_read(log_path, NULL);
-    free(log_path);
-    char *step = NULL;
-    const char *at = log ? strstr(log, "diverged at step ") : NULL;
-    if (at) {
-        at += strlen("diverged at step ");
-        step = xstrndup(at, strspn(at, "0123456789"));
-    }
-    free(log);
-    return step;
+    char *v = jobj_text(obj, key);
+    result_row_set(row, col, v);
+    free(v);
 }
 
 static void fill_common(run *r, result_row *row, double eps)
@@ -122,22 +119,23 @@ static void fill_common(run *r, result_row *row, double eps)
     if (c->adversarial)
         row->f[RC_train_eps_255] = format_number(c->train_eps);
     result_row_set(row, RC_attack, "pgd");
-    row->f[RC_alpha_255] = format_number(g->alpha);
-    row->f[RC_steps] = xasprintf("%d", g->steps);
-    row->f[RC_restarts] = xasprintf("%d", g->restarts);
-    result_row_set(row, RC_init, g->init);
-    row->f[RC_eot] = xasprintf("%d", g->eot);
-    const char *epochs = json_get(&r->train, "epochs");
-    row->f[RC_epochs] = epochs ? xstrdup(epochs) : xasprintf("%d", g->epochs);
+    row->f[RC_alpha_255] = format_number(r->ms.alpha);
+    row->f[RC_steps] = xasprintf("%d", r->ms.steps);
+    row->f[RC_restarts] = xasprintf("%d", r->ms.restarts);
+    result_row_set(row, RC_init, r->ms.init);
+    row->f[RC_eot] = xasprintf("%d", r->ms.eot);
+    row->f[RC_epochs] = jobj_text(r->train, "epochs");
+    if (!row->f[RC_epochs])
+        row->f[RC_epochs] = xasprintf("%d", r->ms.epochs);
     row->f[RC_train_limit] = xasprintf("%d", g->train_limit);
     row->f[RC_test_limit] = xasprintf("%d", g->test_limit);
-    result_row_set(row, RC_dataset, g->dataset);
+    result_row_set(row, RC_dataset, r->ms.dataset);
     row->f[RC_threads] = xasprintf("%d", g->threads);
-    result_row_set(row, RC_train_steps, json_get(&r->train, "steps"));
-    result_row_set(row, RC_final_loss, json_get(&r->train, "final_loss"));
-    result_row_set(row, RC_train_clean_acc, json_get(&r->train, "clean_acc"));
-    result_row_set(row, RC_train_s, json_get(&r->train, "train_s"));
-    result_row_set(row, RC_version, json_get(&r->train, "version"));
+    set_from(row, RC_train_steps, r->train, "steps");
+    set_from(row, RC_final_loss, r->train, "final_loss");
+    set_from(row, RC_train_clean_acc, r->train, "clean_acc");
+    set_from(row, RC_train_s, r->train, "train_s");
+    set_from(row, RC_version, r->train, "version");
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     result_row_set(row, RC_host, host);
@@ -147,7 +145,7 @@ static void fill_common(run *r, result_row *row, double eps)
 }
 
 /* Takes the attack's own account of its settings over the grid's. */
-static void fill_eval(result_row *row, const json_object *ev)
+static void fill_eval(result_row *row, const json_t *ev)
 {
     static const struct { int col; const char *key; } keys[] = {
         { RC_clean_acc, "clean_acc" }, { RC_robust_acc, "robust_acc" },
@@ -156,11 +154,10 @@ static void fill_eval(result_row *row, const json_object *ev)
         { RC_n, "n" }, { RC_attack_s, "wall_s" }, { RC_host, "host" },
         { RC_version, "version" },
     };
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        const char *v = json_get(ev, keys[i].key);
-        if (v)
-            result_row_set(row, keys[i].col, v);
-    }
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (json_object_get(ev, keys[i].key) &&
+            !json_is_null(json_object_get(ev, keys[i].key)))
+            set_from(row, keys[i].col, ev, keys[i].key);
 }
 
 static int write_rows(run *r, result_row *rows, int nrows)
@@ -187,7 +184,7 @@ static int run_diverged(run *r)
 {
     const cell *c = r->c;
     result_row *rows = xcalloc((size_t)c->neps, sizeof *rows);
-    char *step = diverged_step(r);
+    char *step = jobj_text(r->train, "diverged_step");
     for (int e = 0; e < c->neps; e++) {
         fill_common(r, &rows[e], r->g->eps[c->eps_first + e]);
         result_row_set(&rows[e], RC_status, "diverged");
@@ -209,8 +206,10 @@ static void train_argv(run *r, strvec *argv)
     strvec_push(argv, r->binary);
     strvec_push(argv, "train");
     push_common(r, argv);
-    strvec_push(argv, "--epochs");
-    strvec_pushf(argv, "%d", g->epochs);
+    if (g->epochs) {
+        strvec_push(argv, "--epochs");
+        strvec_pushf(argv, "%d", g->epochs);
+    }
     if (g->train_limit > 0) {
         strvec_push(argv, "--limit");
         strvec_pushf(argv, "%d", g->train_limit);
@@ -265,13 +264,11 @@ static int training_done(run *r)
     char *stamp = path_join(r->dir, CELL_TRAINED);
     char *ckpt = path_join(r->dir, "checkpoint.safetensors");
     char *json = path_join(r->dir, "train.json");
-    json_object tj = { 0 };
     char err[512];
-    int done = stamp_matches(stamp, r->train_cmd) && path_exists(ckpt) &&
-               json_read_file(json, &tj, err, sizeof err) == 0;
-    const char *st = done ? json_get(&tj, "status") : NULL;
-    done = done && st && !strcmp(st, "ok");
-    json_free(&tj);
+    json_t *tj = stamp_matches(stamp, r->train_cmd) && path_exists(ckpt) ?
+                 jobj_read(json, err, sizeof err) : NULL;
+    int done = jobj_is(tj, "status", "ok");
+    json_decref(tj);
     free(stamp);
     free(ckpt);
     free(json);
@@ -311,9 +308,9 @@ static int run_train(run *r)
                 CELL_TRAINED);
         char err[512];
         char *json = path_join(r->dir, "train.json");
-        int rc = json_read_file(json, &r->train, err, sizeof err);
+        r->train = jobj_read(json, err, sizeof err);
         free(json);
-        return rc == 0 ? CELL_RUN_FINISHED : fail(r, "train: %s", err);
+        return r->train ? CELL_RUN_FINISHED : fail(r, "train: %s", err);
     }
     strvec argv = { 0 };
     train_argv(r, &argv);
@@ -321,13 +318,14 @@ static int run_train(run *r)
     int code = run_step(r, "train", &argv, &status);
     strvec_free(&argv);
 
-    char err[512];
+    char err[512] = "no train.json";
     char *json = path_join(r->dir, "train.json");
-    int have_json = path_exists(json) &&
-                    json_read_file(json, &r->train, err, sizeof err) == 0;
+    if (path_exists(json))
+        r->train = jobj_read(json, err, sizeof err);
     free(json);
-    const char *st = have_json ? json_get(&r->train, "status") : NULL;
-    if (code == ADVCC_EXIT_DIVERGED || (code == 0 && st && !strcmp(st, "diverged"))) {
+    /* The binary says it diverged by its exit status (vocab.h); its
+     * train.json says at which step. */
+    if (code == ADVCC_EXIT_DIVERGED) {
         int rc = run_diverged(r);
         return rc == CELL_RUN_FINISHED ? TRAIN_DIVERGED : rc;
     }
@@ -337,8 +335,10 @@ static int run_train(run *r)
         free(why);
         return rc;
     }
-    if (!have_json)
+    if (!r->train)
         return fail(r, "train: exit 0 but no readable train.json (%s)", err);
+    if (!jobj_is(r->train, "status", "ok"))
+        return fail(r, "train: exit 0 but train.json does not say \"status\":\"ok\"");
     char *stamp = path_join(r->dir, CELL_TRAINED);
     int rc = file_write_atomic(stamp, r->train_cmd, strlen(r->train_cmd));
     if (rc != 0)
@@ -356,16 +356,27 @@ static int run_eval(run *r, double eps, result_row *row)
     push_on_checkpoint(r, &argv, "eval", "pgd");
     strvec_push(&argv, "--eps");
     strvec_pushf(&argv, "%.10g/255", eps);
-    strvec_push(&argv, "--alpha");
-    strvec_pushf(&argv, "%.10g/255", g->alpha);
-    strvec_push(&argv, "--steps");
-    strvec_pushf(&argv, "%d", g->steps);
-    strvec_push(&argv, "--restarts");
-    strvec_pushf(&argv, "%d", g->restarts);
-    strvec_push(&argv, "--init");
-    strvec_push(&argv, g->init);
-    strvec_push(&argv, "--eot");
-    strvec_pushf(&argv, "%d", g->eot);
+    /* the spec's PGD, but for what the grid overrides */
+    if (g->alpha > 0) {
+        strvec_push(&argv, "--alpha");
+        strvec_pushf(&argv, "%.10g/255", g->alpha);
+    }
+    if (g->steps >= 0) {
+        strvec_push(&argv, "--steps");
+        strvec_pushf(&argv, "%d", g->steps);
+    }
+    if (g->restarts) {
+        strvec_push(&argv, "--restarts");
+        strvec_pushf(&argv, "%d", g->restarts);
+    }
+    if (g->init) {
+        strvec_push(&argv, "--init");
+        strvec_push(&argv, g->init);
+    }
+    if (g->eot) {
+        strvec_push(&argv, "--eot");
+        strvec_pushf(&argv, "%d", g->eot);
+    }
     push_common(r, &argv);
     if (g->test_limit > 0) {
         strvec_push(&argv, "--limit");
@@ -379,19 +390,19 @@ static int run_eval(run *r, double eps, result_row *row)
     int code = run_step(r, what, &argv, &status);
     strvec_free(&argv);
     int rc = CELL_RUN_FINISHED;
-    json_object ev = { 0 };
+    json_t *ev = NULL;
     char err[512];
     if (code != 0) {
         char *why = proc_describe(status);
         rc = fail(r, "%s: %s; see %s/%s", what, why, r->dir, CELL_LOG);
         free(why);
-    } else if (json_read_file(json, &ev, err, sizeof err) != 0) {
+    } else if (!(ev = jobj_read(json, err, sizeof err))) {
         rc = fail(r, "%s: %s", what, err);
     } else {
         fill_common(r, row, eps);
         result_row_set(row, RC_status, "ok");
-        fill_eval(row, &ev);
-        json_free(&ev);
+        fill_eval(row, ev);
+        json_decref(ev);
     }
     free(what);
     free(json);
@@ -412,8 +423,7 @@ static int run_certify(run *r, result_row *rows, int nrows)
     push_on_checkpoint(r, &argv, "certify", NULL);
     strvec_push(&argv, "--threads");
     strvec_pushf(&argv, "%d", g->threads);
-    strvec_push(&argv, "--dataset");
-    strvec_push(&argv, g->dataset);
+    push_dataset(g, &argv);
     if (g->test_limit > 0) {
         strvec_push(&argv, "--limit");
         strvec_pushf(&argv, "%d", g->test_limit);
@@ -425,7 +435,7 @@ static int run_certify(run *r, result_row *rows, int nrows)
     int code = run_step(r, "certify", &argv, &status);
     strvec_free(&argv);
     int rc = CELL_RUN_FINISHED;
-    json_object cj = { 0 };
+    json_t *cj = NULL;
     char err[512];
     if (code == ADVCC_EXIT_USAGE) {
         dprintf(r->log_fd, "### certify refused this model; its columns stay empty\n");
@@ -433,7 +443,7 @@ static int run_certify(run *r, result_row *rows, int nrows)
         char *why = proc_describe(status);
         rc = fail(r, "certify: %s; see %s/%s", why, r->dir, CELL_LOG);
         free(why);
-    } else if (json_read_file(json, &cj, err, sizeof err) != 0) {
+    } else if (!(cj = jobj_read(json, err, sizeof err))) {
         rc = fail(r, "certify: %s", err);
     } else {
         static const struct { int col; const char *key; } keys[] = {
@@ -442,8 +452,8 @@ static int run_certify(run *r, result_row *rows, int nrows)
         };
         for (int i = 0; i < nrows; i++)
             for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-                result_row_set(&rows[i], keys[k].col, json_get(&cj, keys[k].key));
-        json_free(&cj);
+                set_from(&rows[i], keys[k].col, cj, keys[k].key);
+        json_decref(cj);
     }
     free(json);
     return rc;
@@ -451,21 +461,27 @@ static int run_certify(run *r, result_row *rows, int nrows)
 
 /* The robust accuracy after each attack of the ensemble, whichever
  * attacks the JSON lists (the ensembles differ by version and grow). */
-static int fill_after(result_row *row, const char *attacks, const char *name,
+static int fill_after(result_row *row, const json_t *ev, const char *name,
                       char *err, size_t errlen)
 {
-    json_object *items;
-    int n;
-    if (json_parse_objects(attacks, name, &items, &n, err, errlen) != 0)
+    const json_t *attacks = json_object_get(ev, "attacks");
+    if (attacks && !json_is_array(attacks)) {
+        snprintf(err, errlen, "%s: \"attacks\" is not an array", name);
         return -1;
-    for (int i = 0; i < n; i++) {
-        const char *attack = json_get(&items[i], "name");
-        const char *acc = json_get(&items[i], "robust_acc");
+    }
+    for (size_t i = 0; i < json_array_size(attacks); i++) {
+        const json_t *item = json_array_get(attacks, i);
+        if (!json_is_object(item)) {
+            snprintf(err, errlen, "%s: attacks[%zu] is not an object", name, i);
+            return -1;
+        }
+        char *attack = jobj_text(item, "name");
+        char *acc = jobj_text(item, "robust_acc");
         if (attack && acc)
             result_row_set_after(row, attack, acc);
-        json_free(&items[i]);
+        free(attack);
+        free(acc);
     }
-    free(items);
     return 0;
 }
 
@@ -510,7 +526,7 @@ static int run_strong(run *r, double eps, result_row *row)
     char *what = xasprintf("strong evaluation at eps %.10g/255", eps);
     int status;
     int code = rc == CELL_RUN_FINISHED ? run_step(r, what, &argv, &status) : 0;
-    json_object ev = { 0 };
+    json_t *ev = NULL;
     char err[512];
     if (rc != CELL_RUN_FINISHED) {
         /* said */
@@ -518,9 +534,8 @@ static int run_strong(run *r, double eps, result_row *row)
         char *why = proc_describe(status);
         rc = fail(r, "%s: %s; see %s/%s", what, why, r->dir, CELL_LOG);
         free(why);
-    } else if (json_read_file(json, &ev, err, sizeof err) != 0 ||
-               fill_after(row, json_get(&ev, "attacks") ? json_get(&ev, "attacks")
-                          : "[]", json, err, sizeof err) != 0) {
+    } else if (!(ev = jobj_read(json, err, sizeof err)) ||
+               fill_after(row, ev, json, err, sizeof err) != 0) {
         rc = fail(r, "%s: %s", what, err);
     } else {
         static const struct { int col; const char *key; } keys[] = {
@@ -529,12 +544,12 @@ static int run_strong(run *r, double eps, result_row *row)
             { RC_strong_seconds, "wall_s" }, { RC_strong_ensemble, "ensemble" },
         };
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-            result_row_set(row, keys[k].col, json_get(&ev, keys[k].key));
+            set_from(row, keys[k].col, ev, keys[k].key);
         result_row_set(row, RC_strong_quick, g->strong_quick ? "1" : "0");
         if (!row->f[RC_strong_robust_acc])
             rc = fail(r, "%s: %s has no robust_acc", what, json);
     }
-    json_free(&ev);
+    json_decref(ev);
     strvec_free(&argv);
     free(what);
     free(text);
@@ -542,6 +557,18 @@ static int run_strong(run *r, double eps, result_row *row)
     free(csv);
     free(json);
     free(base);
+    return rc;
+}
+
+/* The cell's copy of its model's description, for reports made where the
+ * binaries are not (model_desc.h). */
+static int keep_description(run *r)
+{
+    const char *text = r->g->desc[r->c->model].text;
+    char *path = path_join(r->dir, MODEL_DESC_FILE);
+    int rc = file_write_atomic(path, text, strlen(text)) == 0 ? CELL_RUN_FINISHED
+             : fail(r, "%s: %s", path, strerror(errno));
+    free(path);
     return rc;
 }
 
@@ -573,6 +600,7 @@ int cell_run(const grid *g, const cell *c, int verbose)
 {
     run r = { .g = g, .c = c, .model = g->models.v[c->model],
               .log_fd = -1, .verbose = verbose };
+    grid_model_settings(g, c->model, &r.ms);
     /* Cells share cores with other cells (-j, Slurm packing a node): an
      * OpenMP thread that spins while another process holds its core slows
      * both many times over.  A value the user set is kept. */
@@ -625,13 +653,15 @@ int cell_run(const grid *g, const cell *c, int verbose)
                  (r.log_fd = open(log, O_WRONLY | O_CREAT | O_CLOEXEC |
                                   (r.trained ? O_APPEND : O_TRUNC), 0666)) < 0)
             rc = fail(&r, "%s: %s", log, strerror(errno));
+        if (rc == CELL_RUN_FINISHED && g->desc)
+            rc = keep_description(&r);
         if (rc == CELL_RUN_FINISHED)
             rc = run_cell_locked(&r);
         free(log);
     }
     if (r.log_fd >= 0)
         close(r.log_fd);
-    json_free(&r.train);
+    json_decref(r.train);
     free(r.train_cmd);
     free(r.binary);
     free(r.dir);

@@ -136,16 +136,18 @@ char *cell_settings_differ(const grid *g, const cell *c)
         "epochs", "train_limit", "test_limit", "dataset", "threads",
         "alpha_255", "steps", "restarts", "init", "eot"
     };
-    want[0] = xasprintf("%d", g->epochs);
+    model_settings ms;
+    grid_model_settings(g, c->model, &ms);
+    want[0] = xasprintf("%d", ms.epochs);
     want[1] = xasprintf("%d", g->train_limit);
     want[2] = xasprintf("%d", g->test_limit);
-    want[3] = xstrdup(g->dataset);
+    want[3] = xstrdup(ms.dataset);
     want[4] = xasprintf("%d", g->threads);
-    want[5] = format_number(g->alpha);
-    want[6] = xasprintf("%d", g->steps);
-    want[7] = xasprintf("%d", g->restarts);
-    want[8] = xstrdup(g->init);
-    want[9] = xasprintf("%d", g->eot);
+    want[5] = format_number(ms.alpha);
+    want[6] = xasprintf("%d", ms.steps);
+    want[7] = xasprintf("%d", ms.restarts);
+    want[8] = xstrdup(ms.init);
+    want[9] = xasprintf("%d", ms.eot);
     char *differ = NULL;
     for (int k = 0; k < 10 && !differ; k++) {
         int j = csv_column(&t, cols[k]);
@@ -175,8 +177,10 @@ double cell_cost(const grid *g, const cell *c)
 {
     /* A training step costs about three forward passes, a PGD step about
      * two (forward and input gradient), per image (docs/METHODS.md 8). */
-    double pgd = 2.0 * g->steps * g->restarts * g->eot;
-    double train = (double)g->epochs * grid_train_images(g) *
+    model_settings ms;
+    grid_model_settings(g, c->model, &ms);
+    double pgd = 2.0 * ms.steps * ms.restarts * ms.eot;
+    double train = (double)ms.epochs * grid_train_images(g, c->model) *
                    (3.0 + (c->adversarial ? pgd : 0.0));
     double eval = (double)c->neps * grid_test_images(g) * (1.0 + pgd);
     /* AutoAttack per image, were it attacked by every member (later

@@ -1,11 +1,12 @@
 /* cells.h - the cells of a grid and their state on disk.
  *
  * A cell is one training run and the attacks on its checkpoint: for an
- * adversarially trained model one cell per (seed, eps), trained and
- * attacked at that eps; for any other model one cell per seed, attacked at
- * every eps of the grid.  Cells are numbered seed by seed, models in grid
- * order, eps in grid order, so that early seeds finish first and a partial
- * grid already pairs models by seed.
+ * adversarially trained model (its spec says `train adversarial`) one
+ * cell per (seed, eps), trained and attacked at that eps; for any other
+ * model one cell per seed, attacked at every eps of the grid.  Cells are
+ * numbered seed by seed, models in grid order, eps in grid order, so that
+ * early seeds finish first and a partial grid already pairs models by
+ * seed.
  *
  * Each cell owns the directory OUT/cells/<model>/seed<S>[-eps<E>]/, with
  *   lock         flock'ed by the process running the cell
@@ -14,6 +15,8 @@
  *   error.txt    why the last attempt failed (the cell will run again)
  *   cell.log     the binaries' output
  *   train.done   the training's command line, once it finished
+ *   model.json   the model's description (model_desc.h), written when
+ *                the cell starts
  * and what the model binary writes (train.json, train_loss.csv, the
  * checkpoint, eval-eps<E>.json, certify.json, and for the strong
  * evaluation strong-eps<E>.json, its per-image strong-eps<E>.csv and the

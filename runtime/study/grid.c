@@ -22,8 +22,6 @@ typedef struct parser {
     char *err;
     size_t errlen;
     int seen[32];           /* line of each single-valued key, 0 if unseen */
-    int adversarial_line;
-    strvec adversarial;     /* names, checked against models at the end */
     int *args_line;         /* line of each train_args/eval_args */
 } parser;
 
@@ -244,13 +242,18 @@ static int parse_line(parser *ps, char **w, int n)
             key = i;
     if (key < 0)
         return error(ps, "unknown setting '%s'", w[0]);
+    if (key == K_ADVERSARIAL)
+        return error(ps, "'adversarial' is no longer a grid setting: the "
+                     "spec's `train adversarial` decides which models train "
+                     "adversarially (the study reads it from MODEL info "
+                     "--json); remove this line");
     if (key < K_SINGLE_VALUED_END) {
         if (ps->seen[key])
             return error(ps, "'%s' set twice (first at line %d)", w[0],
                          ps->seen[key]);
         ps->seen[key] = ps->line;
     }
-    int lists = key == K_MODELS || key == K_ADVERSARIAL || key == K_SEEDS ||
+    int lists = key == K_MODELS || key == K_SEEDS ||
                 key == K_EPS || key == K_STRONG_EPS;
     if (n < 2)
         return error(ps, "'%s' needs a value", w[0]);
@@ -266,11 +269,6 @@ static int parse_line(parser *ps, char **w, int n)
         g->name = xstrdup(v);
         return 0;
     case K_MODELS:       return parse_models(ps, w + 1, n - 1);
-    case K_ADVERSARIAL:
-        ps->adversarial_line = ps->line;
-        for (int i = 1; i < n; i++)
-            strvec_push(&ps->adversarial, w[i]);
-        return 0;
     case K_SEEDS:        return parse_seeds(ps, w + 1, n - 1);
     case K_EPS:
         return parse_budgets(ps, w[0], w + 1, n - 1, &g->eps, &g->neps);
@@ -367,16 +365,6 @@ static int check_grid(parser *ps, int last_line)
             return error_at(ps, last_line, "no '%s' line (a grid needs "
                             "models, seeds and eps)", required[i].what);
     g->adversarial = xcalloc((size_t)g->models.n, 1);
-    for (int i = 0; i < ps->adversarial.n; i++) {
-        int m = grid_model_index(g, ps->adversarial.v[i]);
-        if (m < 0)
-            return error_at(ps, ps->adversarial_line, "'adversarial': '%s' is "
-                            "not in 'models'", ps->adversarial.v[i]);
-        if (g->adversarial[m])
-            return error_at(ps, ps->adversarial_line, "'adversarial': '%s' "
-                            "listed twice", ps->adversarial.v[i]);
-        g->adversarial[m] = 1;
-    }
     for (int i = 0; i < g->nargs; i++)
         if (strcmp(g->args[i].model, "*") &&
             grid_model_index(g, g->args[i].model) < 0)
@@ -425,14 +413,8 @@ static void grid_defaults(grid *g, const char *name)
     if (len > 5 && !strcmp(base + len - 5, ".grid"))
         len -= 5;
     g->name = xstrndup(base, len);
-    g->epochs = 10;
     g->threads = 1;
-    g->dataset = xstrdup("cifar10");
-    g->alpha = 2;
-    g->steps = 4;
-    g->restarts = 1;
-    g->eot = 1;
-    g->init = xstrdup("gaussian");
+    g->steps = -1;              /* the other overrides are unset at 0 */
     g->bin = NULL;
     g->strong = GRID_STRONG_OFF;
     g->strong_limit = 1000;
@@ -467,7 +449,6 @@ int grid_parse(grid *g, const char *text, const char *name,
         rc = check_grid(&ps, ps.line > 0 ? ps.line : 1);
     if (rc == 0 && !g->bin)
         g->bin = xstrdup("build/bin");
-    strvec_free(&ps.adversarial);
     free(ps.args_line);
     if (rc != 0)
         grid_free(g);
@@ -509,6 +490,9 @@ void grid_free(grid *g)
 {
     free(g->path);
     free(g->name);
+    for (int m = 0; g->desc && m < g->models.n; m++)
+        model_desc_free(&g->desc[m]);
+    free(g->desc);
     strvec_free(&g->models);
     free(g->adversarial);
     free(g->seeds);
@@ -548,9 +532,23 @@ void grid_append_args(const grid *g, const char *model, int eval, strvec *argv)
     }
 }
 
-int grid_train_images(const grid *g)
+void grid_model_settings(const grid *g, int model, model_settings *s)
 {
-    int all = !strcmp(g->dataset, "fashion-mnist") ? 60000 : 50000;
+    const model_desc *d = g->desc && model >= 0 ? &g->desc[model] : NULL;
+    s->epochs = g->epochs ? g->epochs : d ? d->epochs : 10;
+    s->dataset = g->dataset ? g->dataset : d ? d->dataset : "cifar10";
+    s->alpha = g->alpha > 0 ? g->alpha : d ? d->alpha_255 : 2;
+    s->steps = g->steps >= 0 ? g->steps : d ? d->steps : 4;
+    s->restarts = g->restarts ? g->restarts : d ? d->restarts : 1;
+    s->eot = g->eot ? g->eot : d ? d->eot : 1;
+    s->init = g->init ? g->init : d ? d->init : "gaussian";
+}
+
+int grid_train_images(const grid *g, int model)
+{
+    model_settings s;
+    grid_model_settings(g, model, &s);
+    int all = !strcmp(s.dataset, "fashion-mnist") ? 60000 : 50000;
     return g->train_limit > 0 && g->train_limit < all ? g->train_limit : all;
 }
 

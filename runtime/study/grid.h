@@ -4,12 +4,13 @@
  * comments:
  *
  *   models       baseline adv quant          the binaries build/bin/<model>
- *   adversarial  adv                         trained at each eps of the grid
  *   seeds        0-9                         lists and ranges
  *   eps          4 8 12 16                   attack budgets, in 1/255
- *   epochs 10    train_limit 0    test_limit 0     (0: the whole set)
- *   dataset cifar10   threads 1   jobs 2
- *   alpha 2   steps 4   restarts 1   init gaussian   eot 1
+ *   train_limit 0    test_limit 0            (0: the whole set)
+ *   threads 1   jobs 2
+ *   epochs 10   dataset cifar10              override the spec's
+ *   alpha 2   steps 4   restarts 1           override the spec's PGD
+ *   init gaussian   eot 1                      for the evaluation
  *   batch N   lr X                           override the spec's recipe
  *   bin build/bin    out out/seed            relative to the working dir
  *   train_args MODEL|* ARGS...   eval_args MODEL|* ARGS...
@@ -27,11 +28,19 @@
  *   baseline cert_base                        the model the report tests
  *                                             the others against (baseline)
  *
+ * The spec is the one source of a model's facts: which models train
+ * adversarially (one cell per seed and eps, trained at that eps), the
+ * data set, the epochs and the evaluation's PGD come from each model's
+ * description (model_desc.h, read by grid_describe); a setting the grid
+ * writes overrides the spec's for every model, one it does not write
+ * is not passed to the binaries at all.
+ *
  * Errors are `file:line: error: message`. */
 #ifndef ADVCC_STUDY_GRID_H
 #define ADVCC_STUDY_GRID_H
 
 #include <stddef.h>
+#include "model_desc.h"
 #include "text.h"
 
 /* `strong`: which AutoAttack ensemble the strong evaluation runs
@@ -51,17 +60,21 @@ typedef struct grid {
     char *path;         /* the grid file as given */
     char *name;         /* `name`, or the file's base name without .grid */
     strvec models;
-    unsigned char *adversarial;  /* per model */
+    model_desc *desc;            /* per model, NULL until grid_describe */
+    unsigned char *adversarial;  /* per model, from desc */
     int *seeds, nseeds;
     double *eps;                 /* in 1/255 */
     int neps;
-    int epochs, train_limit, test_limit, threads, jobs;
-    int batch;                   /* 0: the spec's */
-    char *lr;                    /* NULL: the spec's */
-    char *dataset;
-    double alpha;                /* in 1/255 */
-    int steps, restarts, eot;
-    char *init;
+    int train_limit, test_limit, threads, jobs;
+    /* Overrides of the spec's settings, each "unset" unless written: */
+    int epochs;                  /* 0 */
+    int batch;                   /* 0 */
+    char *lr;                    /* NULL */
+    char *dataset;               /* NULL */
+    double alpha;                /* in 1/255; 0 */
+    int steps;                   /* -1 */
+    int restarts, eot;           /* 0 */
+    char *init;                  /* NULL */
     char *bin, *out;
     grid_args *args;
     int nargs;
@@ -90,8 +103,20 @@ int grid_model_index(const grid *g, const char *model);
  * appended to argv in grid order. */
 void grid_append_args(const grid *g, const char *model, int eval, strvec *argv);
 
-/* Images a training run and an evaluation see (limits applied). */
-int grid_train_images(const grid *g);
+/* The settings a model's cells run with: the grid's overrides, else its
+ * description's (else, before grid_describe, 10 epochs, cifar10 and
+ * PGD alpha 2/255, 4 steps, 1 restart, gaussian, eot 1). */
+typedef struct model_settings {
+    int epochs;
+    const char *dataset;
+    double alpha;                /* in 1/255 */
+    int steps, restarts, eot;
+    const char *init;
+} model_settings;
+void grid_model_settings(const grid *g, int model, model_settings *s);
+
+/* Images a training run of model and an evaluation see (limits applied). */
+int grid_train_images(const grid *g, int model);
 int grid_test_images(const grid *g);
 
 /* 1 when the strong evaluation runs at eps (in 1/255). */

@@ -1,41 +1,25 @@
-/* json.h - reading the one-object JSON files the model binaries write
- * (train.json, eval --json): the top-level object's members, each kept as
- * its decoded string or the exact text of its number, so that numbers pass
- * into the results file digit for digit.  Nested arrays and objects are
- * accepted and kept as raw text.  Errors name the file and byte offset. */
+/* json.h - reading the JSON the model binaries write (train.json, the
+ * --json of eval, attack and certify, `MODEL info --json`) with Jansson.
+ * Numbers go into the results file as the text of the number Jansson
+ * read: integers in decimal, reals in the shortest form that reads back
+ * as the same double ("0.612300" becomes "0.6123"). */
 #ifndef ADVCC_STUDY_JSON_H
 #define ADVCC_STUDY_JSON_H
 
 #include <stddef.h>
+#include <jansson.h>
 
-enum json_type { JSON_STRING, JSON_NUMBER, JSON_BOOL, JSON_NULL, JSON_NESTED };
+/* The top-level object of a file or text (name is used in messages):
+ * a new reference, or NULL with err filled ("NAME:LINE:COL: message"). */
+json_t *jobj_read(const char *path, char *err, size_t errlen);
+json_t *jobj_parse(const char *text, const char *name, char *err, size_t errlen);
 
-typedef struct json_member {
-    char *key;
-    char *text;     /* decoded string, number text, "true"/"false", "null", raw */
-    int type;       /* enum json_type */
-} json_member;
-
-typedef struct json_object {
-    json_member *m;
-    int n;
-} json_object;
-
-/* name is used in messages only.  0, or -1 with err filled. */
-int json_parse(const char *text, const char *name, json_object *obj,
-               char *err, size_t errlen);
-int json_read_file(const char *path, json_object *obj, char *err, size_t errlen);
-void json_free(json_object *obj);
-
-/* The objects of an array of objects, given as its text (a nested
- * member's): *items gets *n of them, the caller frees each and the array.
- * 0, or -1 with err filled. */
-int json_parse_objects(const char *array, const char *name, json_object **items,
-                       int *n, char *err, size_t errlen);
-
-/* The member's text, or NULL when absent or null. */
-const char *json_get(const json_object *obj, const char *key);
-/* 0 and *x for a number member; -1 otherwise. */
-int json_get_number(const json_object *obj, const char *key, double *x);
+/* A value as text: a string as itself, a number as above, true/false;
+ * NULL for null, a missing member, an array or an object.  malloc'ed. */
+char *jvalue_text(const json_t *v);
+/* jvalue_text of obj's member key (obj may be NULL). */
+char *jobj_text(const json_t *obj, const char *key);
+/* 1 when obj's member key is the string s. */
+int jobj_is(const json_t *obj, const char *key, const char *s);
 
 #endif

@@ -216,6 +216,11 @@ int main(int argc, char **argv)
         free(g.out);
         g.out = xstrdup(out);
     }
+    if (grid_describe(&g, strcmp(command, "report") != 0, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        grid_free(&g);
+        return 1;
+    }
     ro.verbose = verbose;
     int rc;
     if (!strcmp(command, "run"))

@@ -434,7 +434,7 @@ static int features_of(const runs *rs, const grid *g, int m, const char *dir,
     strvec_push(&argv, checkpoint);
     strvec_push(&argv, "--index");
     strvec_pushf(&argv, "%d", g->feature_index);
-    if (strcmp(g->dataset, "cifar10")) {
+    if (g->dataset) {       /* else the spec's, the binary's default */
         strvec_push(&argv, "--dataset");
         strvec_push(&argv, g->dataset);
     }

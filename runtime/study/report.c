@@ -30,6 +30,7 @@ typedef struct ctx {
     const double *eps;      /* the eps it has */
     int neps;
     const char *baseline;
+    const model_settings *ms;   /* the baseline's (the report's PGD) */
     FILE *f;
 } ctx;
 
@@ -104,6 +105,11 @@ static void put_missing(ctx *c)
                      g->seeds[s], list);
         }
     }
+    for (int gm = 0; g->desc && gm < g->models.n; gm++)
+        if (!g->desc[gm].text)
+            LINE("`%s`: no description (no binary %s/%s, no cell kept one): "
+                 "the findings cannot tell what it is\n", g->models.v[gm],
+                 g->bin, g->models.v[gm]);
     for (int i = 0; i < rs->n; i++) {
         const run_row *r = &rs->r[i];
         if (!r->ok)
@@ -240,6 +246,42 @@ static int write_stats_csv(ctx *c, const char *dir, const comparisons *const *al
 
 /* ---- the claims ---- */
 
+/* The models the findings are about are found by what they are, from
+ * their descriptions (model_desc.h), not by their names: the model that
+ * adds one patch to another, and what that patch brings. */
+
+/* The description of the runs' model rm; NULL when the grid has none. */
+static const model_desc *desc_of(const ctx *c, int rm)
+{
+    int gm = rm >= 0 && c->g->desc ? grid_model_index(c->g, c->rs->models.v[rm]) : -1;
+    return gm >= 0 ? &c->g->desc[gm] : NULL;
+}
+
+enum twin { TWIN_RSE, TWIN_QUANT, TWIN_REG };
+static const char *const twin_what[] = {
+    "noise layers or an ensemble (RSE)", "quantisation", "regularisation"
+};
+
+/* The first model (runs index) that is the baseline plus one patch, not
+ * trained adversarially, that brings what `what` names: noise layers or
+ * an ensemble, quantisers (and nothing of RSE), regularisers (and
+ * nothing else); -1 when none. */
+static int baseline_twin(const ctx *c, int what)
+{
+    const model_desc *b = desc_of(c, runs_model(c->rs, c->baseline));
+    for (int m = 0; b && m < c->rs->models.n; m++) {
+        const model_desc *d = desc_of(c, m);
+        if (!d || d == b || d->adversarial || !model_desc_adds(d, b))
+            continue;
+        int rse = d->noise > b->noise || d->ensemble > b->ensemble;
+        if (what == TWIN_RSE ? rse
+            : what == TWIN_QUANT ? !rse && d->quantize > b->quantize
+            : !rse && d->quantize == b->quantize && d->regularize > b->regularize)
+            return m;
+    }
+    return -1;
+}
+
 /* Significant in the claimed direction, against it, or neither. */
 static int judge(const comparison *x, int want_sign)
 {
@@ -330,14 +372,18 @@ static int claim_rse(ctx *c)
 {
     const grid *g = c->g;
     FILE *f = c->f;
-    int rse = runs_model(c->rs, "rse");
+    int rse = baseline_twin(c, TWIN_RSE);
     fprintf(f, "2. *RSE cuts attack success nearly as much as adversarial "
             "training.* ");
     if (rse < 0 || c->cs->baseline < 0) {
-        fprintf(f, "**cannot be decided.** No `rse`%s results.\n",
-                c->cs->baseline < 0 ? " or baseline" : "");
+        if (rse < 0)
+            fprintf(f, "**cannot be decided.** No model is `%s` plus %s.\n",
+                    c->baseline, twin_what[TWIN_RSE]);
+        else
+            fprintf(f, "**cannot be decided.** No `%s` results.\n", c->baseline);
         return UNDECIDED;
     }
+    const char *rse_name = c->rs->models.v[rse];
     int verdict = UNDECIDED, first = 1;
     char *body = NULL;
     size_t len = 0;
@@ -356,7 +402,7 @@ static int claim_rse(ctx *c)
             }
         }
         int one = judge(x, -1);
-        fprintf(b, "   - eps %g: `rse` ", c->eps[e]);
+        fprintf(b, "   - eps %g: `%s` ", c->eps[e], rse_name);
         put_test_brief(b, x);
         if (nadv == 0) {
             fprintf(b, "; no adversarially trained model to compare with\n");
@@ -373,12 +419,12 @@ static int claim_rse(ctx *c)
         first = 0;
     }
     fclose(b);
-    fprintf(f, "**%s.**\n   Rule: confirmed when at every eps RSE's attack "
-            "success is below the baseline's (one-sided, Holm p < %g) and "
-            "its cut is at least %.0f%% of the mean cut of the adversarially "
-            "trained models; refuted when RSE's success is higher (two-sided "
-            "p < %g).\n%s", verdict_names[verdict], LEVEL, 100 * NEARLY,
-            LEVEL, body);
+    fprintf(f, "**%s.**\n   Rule: confirmed when at every eps the attack "
+            "success of `%s` (the baseline plus %s) is below the baseline's "
+            "(one-sided, Holm p < %g) and its cut is at least %.0f%% of the "
+            "mean cut of the adversarially trained models; refuted when its "
+            "success is higher (two-sided p < %g).\n%s", verdict_names[verdict], rse_name,
+            twin_what[TWIN_RSE], LEVEL, 100 * NEARLY, LEVEL, body);
     free(body);
     return verdict;
 }
@@ -386,15 +432,21 @@ static int claim_rse(ctx *c)
 static int claim_little(ctx *c)
 {
     FILE *f = c->f;
-    static const char *const names[] = { "quant", "reg" };
+    static const int twins[] = { TWIN_QUANT, TWIN_REG };
+    const char *names[2];
     int verdict = UNDECIDED, first = 1;
     char *body = NULL;
     size_t len = 0;
     FILE *b = open_memstream(&body, &len);
     for (int i = 0; i < 2; i++) {
-        int m = runs_model(c->rs, names[i]);
+        int m = baseline_twin(c, twins[i]);
+        names[i] = m >= 0 ? c->rs->models.v[m] : "?";
         if (m < 0 || c->cs->baseline < 0) {
-            fprintf(b, "   - `%s`: no results\n", names[i]);
+            if (m < 0)
+                fprintf(b, "   - no model is `%s` plus %s alone\n", c->baseline,
+                        twin_what[twins[i]]);
+            else
+                fprintf(b, "   - `%s`: no results\n", names[i]);
             verdict = fold(verdict, UNDECIDED, first);
             first = 0;
             continue;
@@ -454,43 +506,30 @@ static int claim_little(ctx *c)
     }
     fclose(b);
     fprintf(f, "3. *Quantisation and regularisation alone change little.* "
-            "**%s.**\n   Rule: refuted when `quant` or `reg` differs from the "
+            "**%s.**\n   Rule: refuted when the baseline plus quantisation "
+            "alone (`%s`) or plus regularisation alone (`%s`) differs from the "
             "baseline in any metric at any eps by %.0f percentage points or "
             "more with two-sided p < %g (Holm not applied: it would favour "
             "the claim); confirmed when every 95%% interval of the "
             "differences lies within +-%g (an equivalence test); not "
             "confirmed when neither holds.\n%s", verdict_names[verdict],
-            100 * LITTLE, LEVEL, LITTLE, body);
+            names[0], names[1], 100 * LITTLE, LEVEL, LITTLE, body);
     free(body);
     return verdict;
 }
 
-/* The model a regularised one is compared with: its name without the
- * "reg" part ("quant_adv_reg" -> "quant_adv", "reg" -> baseline). */
-static char *unregularised(const char *name, const char *baseline)
+/* The model a regularised one is compared with: the same model without
+ * the patch that brings the regulariser (quant_adv_reg = baseline + quant
+ * + adv + reg against quant_adv = baseline + quant + adv); -1 if none. */
+static int unregularised(const ctx *c, int m)
 {
-    char *copy = xstrdup(name), *out = xcalloc(strlen(name) + 1, 1);
-    int found = 0;
-    for (char *save = NULL, *w = strtok_r(copy, "_", &save); w;
-         w = strtok_r(NULL, "_", &save)) {
-        if (!strcmp(w, "reg") && !found) {
-            found = 1;
-            continue;
-        }
-        if (*out)
-            strcat(out, "_");
-        strcat(out, w);
+    const model_desc *dm = desc_of(c, m);
+    for (int u = 0; dm && dm->regularize && u < c->rs->models.n; u++) {
+        const model_desc *du = desc_of(c, u);
+        if (du && !du->regularize && model_desc_adds(dm, du))
+            return u;
     }
-    free(copy);
-    if (!found) {
-        free(out);
-        return NULL;
-    }
-    if (!*out) {
-        free(out);
-        return xstrdup(baseline);
-    }
-    return out;
+    return -1;
 }
 
 static int same_eps(double a, double b)
@@ -511,11 +550,7 @@ static int claim_convergence(ctx *c)
     double *x = xmalloc((size_t)(rs->n + 1) * sizeof *x);
     double *y = xmalloc((size_t)(rs->n + 1) * sizeof *y);
     for (int m = 0; m < rs->models.n; m++) {
-        char *uname = unregularised(rs->models.v[m], c->baseline);
-        if (!uname)
-            continue;
-        int u = runs_model(rs, uname);
-        free(uname);
+        int u = unregularised(c, m);
         if (u < 0)
             continue;
         /* pair the cells of m and u that share seed and training eps */
@@ -797,7 +832,7 @@ static void put_strong(ctx *c, const comparisons *strong, const double *eps,
                        const report_opts *o)
 {
     FILE *f = c->f;
-    char *pgd = xasprintf("PGD-%d", c->g->steps);
+    char *pgd = xasprintf("PGD-%d", c->ms->steps);
     fprintf(f, "## Strong evaluation\n\n");
     if (neps == 0) {
         fprintf(f, "No run in these results has a strong evaluation (the "
@@ -846,14 +881,13 @@ static void put_provenance(ctx *c, const report_opts *o)
                 continue;
             char *cell = path_join(c->rs->dir, r->cell);
             char *path = path_join(cell, "train.json");
-            json_object tj = { 0 };
             char err[256];
-            const char *p = NULL;
-            if (json_read_file(path, &tj, err, sizeof err) == 0)
-                p = json_get(&tj, "provenance");
+            json_t *tj = jobj_read(path, err, sizeof err);
+            char *p = jobj_text(tj, "provenance");
             if (p)
                 fprintf(f, " `%s` was trained by `%s`.", c->rs->models.v[m], p);
-            json_free(&tj);
+            free(p);
+            json_decref(tj);
             free(path);
             free(cell);
             break;
@@ -893,7 +927,10 @@ int report_build(const grid *g, const report_opts *o)
     /* keep old figures from passing for new ones */
     dir_remove_prefixed(dir, "gnuplot.log");
     dir_remove_prefixed(dir, "features.log");
-    ctx c = { g, &rs, &cs, g->eps, g->neps, baseline, NULL };
+    model_settings ms;
+    int gb = grid_model_index(g, baseline);
+    grid_model_settings(g, gb >= 0 ? gb : 0, &ms);
+    ctx c = { g, &rs, &cs, g->eps, g->neps, baseline, &ms, NULL };
     const comparisons *const tables[] = { &cs, &strong };
     if (write_stats_csv(&c, dir, tables, nstrong ? 2 : 1) != 0)
         goto out;
@@ -923,8 +960,8 @@ int report_build(const grid *g, const report_opts *o)
         snprintf(test_n, sizeof test_n, "%d", g->test_limit);
     fprintf(af.fp, " (/255); %d epochs; training images %s; test images %s; "
             "PGD alpha %g/255, %d steps, %d restart(s), init %s. Written %s "
-            "by advcc-study.\n\n", g->epochs, train_n, test_n, g->alpha,
-            g->steps, g->restarts, g->init, date);
+            "by advcc-study.\n\n", ms.epochs, train_n, test_n, ms.alpha,
+            ms.steps, ms.restarts, ms.init, date);
     put_provenance(&c, o);
     put_missing(&c);
     put_means(&c);
@@ -932,7 +969,7 @@ int report_build(const grid *g, const report_opts *o)
     put_figures(&c, dir, o);
     fprintf(af.fp, "## The seed report's findings\n\nEach decided at the %g "
             "level by the rule given with it, on the tests of PGD-%d.\n\n",
-            LEVEL, g->steps);
+            LEVEL, ms.steps);
     int verdict[NCLAIMS];
     for (int k = 0; k < NCLAIMS; k++)
         verdict[k] = claims[k](&c);

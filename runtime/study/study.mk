@@ -2,7 +2,7 @@
 # Slurm job array, paired t-tests (GSL), figures (gnuplot) and a report.
 # It runs the model binaries as processes and shares with the runtime only
 # its atomic files, .npy reader, strict number reader, vocabulary, mkdir -p,
-# durations, child processes and error formatting.
+# durations, child processes and error formatting.  JSON through Jansson.
 #   make check-study    the study's tests (CMocka, the resume and Slurm tests)
 STUDY_SRC         := $(filter-out runtime/study/main.c,$(wildcard runtime/study/*.c))
 STUDY_OBJ         := $(patsubst runtime/study/%.c,$(BUILD)/study/%.o,$(STUDY_SRC))
@@ -11,7 +11,7 @@ STUDY_RUNTIME_OBJ := $(BUILD)/runtime/atomic_file.o $(BUILD)/runtime/npy.o \
                      $(BUILD)/runtime/numparse.o $(BUILD)/runtime/vocab.o \
                      $(BUILD)/runtime/mkdirs.o $(BUILD)/runtime/duration.o \
                      $(BUILD)/runtime/child.o $(BUILD)/runtime/errorf.o
-STUDY_LDLIBS      := -lgsl -lopenblas -lm
+STUDY_LDLIBS      := -lgsl -lopenblas -ljansson -lm
 STUDY_BIN         := $(BUILD)/bin/advcc-study
 STUDY_BINS        += $(STUDY_BIN)
 STUDY_FAKE        := $(BUILD)/tests/study/fake_model
@@ -30,7 +30,7 @@ $(STUDY_BIN): $(BUILD)/study/main.o $(STUDY_LIB) $(STUDY_RUNTIME_OBJ) | $(BUILD)
 
 # A stand-in for the model binaries, for the tests.
 $(STUDY_FAKE): tests/study/fake_model.c $(STUDY_RUNTIME_OBJ) | $(BUILD)/tests/study
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $^ -lm -o $@
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $^ -ljansson -lm -o $@
 
 # The study's tests link the study library, not only the runtime; this
 # rule's stem is shorter than tests.mk's test_% so make prefers it.

@@ -22,6 +22,7 @@ FUZZ_SRC_idx         := $(FUZZ_SRC_cifar10)
 FUZZ_SRC_safetensors := runtime/checkpoint.c runtime/atomic_file.c
 FUZZ_SRC_npy         := runtime/npy.c runtime/atomic_file.c
 FUZZ_SRC_grid        := runtime/study/grid.c runtime/study/fsutil.c runtime/study/text.c \
+                        runtime/study/model_desc.c runtime/study/json.c runtime/child.c \
                         runtime/atomic_file.c runtime/numparse.c
 
 fuzz_objs = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRC_$(1)) tests/fuzz/fuzz_$(1).c) \
@@ -37,7 +38,7 @@ $(FUZZ_DIR)/obj/gen/%.o: $(BUILD)/compiler/%.c $(BUILD)/compiler/parser.h $(BUIL
 
 .SECONDEXPANSION:
 $(FUZZ_DIR)/fuzz_%: $$(call fuzz_objs,$$*)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -lz -lm -o $@
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -ljansson -lz -lm -o $@
 
 fuzz-build: $(FUZZ_BINS)
 

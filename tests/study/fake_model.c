@@ -9,7 +9,8 @@
  *   FAKE_STEP_MS=N      sleep per training step (default 0)
  *   FAKE_EVAL_MS=N      sleep per evaluation (default 0)
  *   FAKE_DIVERGE=LIST   model or model:seed, comma separated: the training
- *                       loss becomes NaN at step 3 (exit 3)
+ *                       loss becomes NaN at step 3 (ADVCC_EXIT_DIVERGED; with
+ *                       FAKE_DIVERGE_SILENT=1 without saying so on stderr)
  *   FAKE_DIE=M:S:STAGE  model M, seed S kills itself with SIGKILL halfway
  *                       through STAGE (train, eval or strong: `attack
  *                       --attack autoattack`, after writing the per-image
@@ -22,7 +23,15 @@
  *                       rand apgd-ce,apgd-dlr; rand for models named *rse*)
  *   FAKE_LOG=FILE       append "model command seed eps" for every call
  *                       (autoattack: command "strong", or "strong-resumed"
- *                       when --resume found records) */
+ *                       when --resume found records)
+ *   FAKE_ARGV=FILE      append every command line, one a line
+ *
+ * `info --json` prints the model's description: the file <argv[0]>.json
+ * when there is one (a test's spec), else one made from the name, whose
+ * '_'-separated parts adv, quant, reg and rse are its patches on the base
+ * made of the other parts (or baseline).  Its patches decide the numbers
+ * (adv: more robust) and its train.epochs and attack PGD settings are the
+ * defaults of train and eval, as a spec's are a real binary's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -34,10 +43,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <jansson.h>
 #include "atomic_file.h"
 #include "npy.h"
+#include "vocab.h"
 
 static const char *model = "fake";
+static json_t *desc;        /* the description */
 
 typedef struct opts {
     int seed, threads, epochs, limit, test_limit, batch, steps, restarts, eot;
@@ -64,13 +76,74 @@ static double uniform(int seed, double eps, uint64_t tag)
     return (double)(h >> 11) / 9007199254740992.0;
 }
 
+/* 1 when the model's patches include part */
 static int has(const char *part)
 {
-    char buf[128];
-    snprintf(buf, sizeof buf, "_%s_", model);
-    char want[64];
-    snprintf(want, sizeof want, "_%s_", part);
-    return strstr(buf, want) != NULL;
+    json_t *patches = json_object_get(desc, "patches");
+    for (size_t i = 0; i < json_array_size(patches); i++) {
+        const char *p = json_string_value(json_array_get(patches, i));
+        if (p && !strcmp(p, part))
+            return 1;
+    }
+    return 0;
+}
+
+/* The description: <argv0>.json, else one made from the name. */
+static json_t *describe(const char *argv0)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s.json", argv0);
+    if (access(path, R_OK) == 0) {
+        json_error_t e;
+        json_t *d = json_load_file(path, 0, &e);
+        if (!d) {
+            fprintf(stderr, "%s: %s:%d: %s\n", model, path, e.line, e.text);
+            exit(1);
+        }
+        return d;
+    }
+    static const char *const known[] = { "adv", "quant", "reg", "rse", NULL };
+    json_t *patches = json_array();
+    char base[128] = "", *copy = strdup(model), *save = NULL;
+    for (char *w = strtok_r(copy, "_", &save); w; w = strtok_r(NULL, "_", &save)) {
+        int patch = 0;
+        for (int i = 0; known[i]; i++)
+            patch |= !strcmp(w, known[i]);
+        if (patch)
+            json_array_append_new(patches, json_string(w));
+        else
+            snprintf(base + strlen(base), sizeof base - strlen(base), "%s%s",
+                     *base ? "_" : "", w);
+    }
+    free(copy);
+    int adv = 0, quant = 0, reg = 0, rse = 0;
+    for (size_t i = 0; i < json_array_size(patches); i++) {
+        const char *p = json_string_value(json_array_get(patches, i));
+        adv |= !strcmp(p, "adv");
+        quant |= !strcmp(p, "quant");
+        reg |= !strcmp(p, "reg");
+        rse |= !strcmp(p, "rse");
+    }
+    json_t *d = json_pack("{s:s, s:i, s:s, s:s, s:o, s:b, s:s, s:{s:i, s:b}, "
+                          "s:{s:s, s:f, s:i, s:i, s:s, s:i}, s:{s:i}}",
+                          "format", "advcc-model-description", "format_version", 1,
+                          "name", model, "base", *base ? base : "baseline",
+                          "patches", patches, "adversarial", adv, "dataset", "cifar10",
+                          "train", "epochs", 10, "adversarial", adv,
+                          "attack", "method", "pgd", "alpha_255", 2.0, "steps", 4,
+                          "restarts", 1, "init", "gaussian", "eot", 1,
+                          "ensemble", "passes", rse ? 5 : 1);
+    json_t *q = json_array(), *z = json_array(), *r = json_array();
+    if (quant)
+        json_array_append_new(q, json_pack("{s:s, s:i}", "layer", "conv1", "bits", 8));
+    if (rse)
+        json_array_append_new(z, json_pack("{s:s, s:f}", "layer", "noise1", "sigma", 0.1));
+    if (reg)
+        json_array_append_new(r, json_pack("{s:s, s:s}", "layer", "conv1", "kind", "orthogonal"));
+    json_object_set_new(d, "quantize", q);
+    json_object_set_new(d, "noise", z);
+    json_object_set_new(d, "regularize", r);
+    return d;
 }
 
 static void sleep_ms(const char *var)
@@ -95,6 +168,19 @@ static void log_call(const char *command, const opts *o)
             perror("FAKE_LOG");
         close(fd);
     }
+}
+
+/* FAKE_ARGV=FILE: the command line, appended as one line */
+static void log_argv(int argc, char **argv)
+{
+    const char *path = getenv("FAKE_ARGV");
+    FILE *f = path ? fopen(path, "a") : NULL;
+    if (!f)
+        return;
+    for (int i = 0; i < argc; i++)
+        fprintf(f, "%s%s", i ? " " : "", i ? argv[i] : model);
+    fputc('\n', f);
+    fclose(f);
 }
 
 static int listed(const char *var, int seed)
@@ -200,9 +286,10 @@ static int cmd_train(const opts *o)
                  "\"version\":\"fake 1.0\"}\n", model, o->seed, o->epochs,
                  o->limit, diverge, diverge);
         write_text(join(o->out, "train.json"), json);
-        fprintf(stderr, "%s: training diverged at step %d (loss nan)\n", model,
-                diverge);
-        return 3;
+        if (!getenv("FAKE_DIVERGE_SILENT"))
+            fprintf(stderr, "%s: training diverged at step %d (loss nan)\n", model,
+                    diverge);
+        return ADVCC_EXIT_DIVERGED;
     }
     char ck[256];
     snprintf(ck, sizeof ck, "fake %s %d %.10g\n", model, o->seed, o->eps * 255);
@@ -405,12 +492,12 @@ static int cmd_features(const opts *o)
     const char *v = getenv("FAKE_FEATURES");
     if (v && !strcmp(v, "0")) {
         fprintf(stderr, "%s: unknown command 'features'\n", model);
-        return 2;
+        return ADVCC_EXIT_USAGE;
     }
     log_call("features", o);
     if (!o->out || !o->checkpoint || access(o->checkpoint, R_OK) != 0) {
         fprintf(stderr, "%s: features needs --checkpoint and --out\n", model);
-        return 2;
+        return ADVCC_EXIT_USAGE;
     }
     enum { C = 8, H = 16, W = 16 };
     static float x[C * H * W];
@@ -442,14 +529,39 @@ int main(int argc, char **argv)
 {
     const char *base = strrchr(argv[0], '/');
     model = base ? base + 1 : argv[0];
+    desc = describe(argv[0]);
+    log_argv(argc, argv);
     if (argc < 2) {
         fprintf(stderr, "usage: %s train|eval|attack|features|info ...\n", model);
-        return 2;
+        return ADVCC_EXIT_USAGE;
     }
     const char *command = argv[1];
-    opts o = { .seed = 0, .threads = 1, .epochs = 10, .batch = 100,
-               .steps = 4, .restarts = 1, .eot = 1, .eps = 8.0 / 255,
-               .alpha = 2.0 / 255, .init = "gaussian", .dataset = "cifar10" };
+    if (!strcmp(command, "info")) {
+        if (argc == 3 && !strcmp(argv[2], "--json")) {
+            if (getenv("FAKE_NO_DESCRIPTION")) {
+                fprintf(stderr, "%s info: unexpected argument '--json'\n", model);
+                return ADVCC_EXIT_USAGE;
+            }
+            char *text = json_dumps(desc, JSON_INDENT(2));
+            puts(text);
+            free(text);
+            return 0;
+        }
+        printf("model %s (fake)\n", model);
+        return 0;
+    }
+    /* the spec's settings are the defaults */
+    json_t *train = json_object_get(desc, "train"), *attack = json_object_get(desc, "attack");
+    opts o = { .seed = 0, .threads = 1,
+               .epochs = (int)json_integer_value(json_object_get(train, "epochs")),
+               .batch = 100,
+               .steps = (int)json_integer_value(json_object_get(attack, "steps")),
+               .restarts = (int)json_integer_value(json_object_get(attack, "restarts")),
+               .eot = (int)json_integer_value(json_object_get(attack, "eot")),
+               .eps = 8.0 / 255,
+               .alpha = json_number_value(json_object_get(attack, "alpha_255")) / 255,
+               .init = json_string_value(json_object_get(attack, "init")),
+               .dataset = json_string_value(json_object_get(desc, "dataset")) };
     static const struct option lo[] = {
         { "seed", 1, 0, 's' }, { "threads", 1, 0, 't' }, { "epochs", 1, 0, 'e' },
         { "limit", 1, 0, 'l' }, { "test-limit", 1, 0, 'L' }, { "batch", 1, 0, 'b' },
@@ -489,17 +601,17 @@ int main(int argc, char **argv)
         case 'C': o.csv = optarg; break;
         case 'U': o.resume = 1; break;
         case 'q': case 'r': break;
-        default: return 2;
+        default: return ADVCC_EXIT_USAGE;
         }
     }
     if (optind + 1 != argc) {
         fprintf(stderr, "%s: unexpected argument\n", model);
-        return 2;
+        return ADVCC_EXIT_USAGE;
     }
     if (!strcmp(command, "train")) {
         if (!o.out || o.epochs < 1 || o.batch < 1) {
             fprintf(stderr, "%s: train needs --out\n", model);
-            return 2;
+            return ADVCC_EXIT_USAGE;
         }
         return cmd_train(&o);
     }
@@ -507,10 +619,6 @@ int main(int argc, char **argv)
         return cmd_eval(&o);
     if (!strcmp(command, "features"))
         return cmd_features(&o);
-    if (!strcmp(command, "info")) {
-        printf("model %s (fake)\n", model);
-        return 0;
-    }
     fprintf(stderr, "%s: unknown command '%s'\n", model, command);
-    return 2;
+    return ADVCC_EXIT_USAGE;
 }

@@ -130,7 +130,6 @@ for m in baseline adv; do
 done
 cat >"$T/tiny.grid" <<GRID
 models baseline adv
-adversarial adv
 seeds 0-1
 eps 4 8
 epochs 1

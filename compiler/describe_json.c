@@ -1,0 +1,283 @@
+/* describe_json.c - the model description as JSON (describe_json.h),
+ * made from the IR alone. */
+#include "describe_json.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shape.h"
+#include "vocab.h"
+
+static json_t *must(json_t *v)
+{
+    if (!v)
+        abort();    /* Jansson fails only when memory does */
+    return v;
+}
+
+static void set(json_t *obj, const char *key, json_t *v)
+{
+    if (json_object_set_new(obj, key, must(v)) != 0)
+        abort();
+}
+
+static void push(json_t *arr, json_t *v)
+{
+    if (json_array_append_new(arr, must(v)) != 0)
+        abort();
+}
+
+/* A budget in 1/255, rounded to 1e-9 so that 8/255 reads 8. */
+static json_t *in_255(double x)
+{
+    return json_real(round(x * 255 * 1e9) / 1e9);
+}
+
+static json_t *shape_json(ir_shape s)
+{
+    json_t *a = must(json_array());
+    push(a, json_integer(s.c));
+    push(a, json_integer(s.h));
+    push(a, json_integer(s.w));
+    return a;
+}
+
+static json_t *attack_json(const ir_attack *a)
+{
+    json_t *o = must(json_object());
+    set(o, "method", json_string(advcc_method_name(a->method)));
+    set(o, "norm", json_string(advcc_norm_name(a->norm)));
+    set(o, "eps", json_real(a->eps));
+    set(o, "eps_255", in_255(a->eps));
+    set(o, "alpha", json_real(a->alpha));
+    set(o, "alpha_255", in_255(a->alpha));
+    set(o, "steps", json_integer(a->steps));
+    set(o, "restarts", json_integer(a->restarts));
+    set(o, "init", json_string(advcc_init_name(a->init)));
+    set(o, "eot", json_integer(a->eot));
+    set(o, "clip", json_string(advcc_clip_name(a->clip)));
+    set(o, "present", json_boolean(a->present));
+    switch (a->method) {
+    case ADVCC_ATTACK_APGD:
+        set(o, "loss", json_string(advcc_loss_name(a->loss)));
+        set(o, "iters", json_integer(a->iters));
+        set(o, "targets", json_integer(a->targets));
+        break;
+    case ADVCC_ATTACK_FAB:
+        set(o, "iters", json_integer(a->iters));
+        set(o, "targets", json_integer(a->targets));
+        break;
+    case ADVCC_ATTACK_SQUARE:
+        set(o, "queries", json_integer(a->queries));
+        break;
+    case ADVCC_ATTACK_AUTOATTACK:
+        set(o, "version", json_string(advcc_aa_version_name(a->version)));
+        set(o, "quick", json_integer(a->quick));
+        break;
+    default:
+        break;
+    }
+    return o;
+}
+
+/* "baseline + adv + reg": base "baseline", patches ["adv", "reg"]. */
+static void set_made_of(json_t *o, const ir_model *m)
+{
+    json_t *patches = must(json_array());
+    const char *p = m->patches[0] ? m->patches : m->name;
+    size_t n = strcspn(p, " +");
+    set(o, "base", json_stringn(p, n));
+    for (p += n; *p;) {
+        p += strspn(p, " +");
+        n = strcspn(p, " +");
+        if (n)
+            push(patches, json_stringn(p, n));
+        p += n;
+    }
+    set(o, "patches", patches);
+}
+
+static json_t *layer_json(const ir_node *nd)
+{
+    json_t *o = must(json_object());
+    long long state;
+    set(o, "name", json_string(nd->name));
+    set(o, "kind", json_string(ir_op_name(nd->op)));
+    set(o, "in", shape_json(nd->in));
+    set(o, "out", shape_json(nd->out));
+    set(o, "parameters", json_integer(shape_node_params(nd, &state)));
+    switch (nd->op) {
+    case IR_CONV:
+        set(o, "out_channels", json_integer(nd->out_c));
+        set(o, "k", json_integer(nd->k));
+        set(o, "stride", json_integer(nd->stride));
+        set(o, "pad", json_integer(nd->pad));
+        set(o, "bias", json_boolean(nd->bias));
+        set(o, "weight_bits", json_integer(nd->wquant.bits));
+        break;
+    case IR_LINEAR:
+        set(o, "out_features", json_integer(nd->out_features));
+        set(o, "bias", json_boolean(nd->bias));
+        set(o, "weight_bits", json_integer(nd->wquant.bits));
+        break;
+    case IR_AVGPOOL:
+    case IR_MAXPOOL:
+        set(o, "k", json_integer(nd->k));
+        set(o, "stride", json_integer(nd->stride));
+        break;
+    case IR_NORMALIZE: {
+        json_t *mean = must(json_array()), *std = must(json_array());
+        for (int c = 0; c < nd->in.c && c < 16; c++) {
+            push(mean, json_real(nd->mean[c]));
+            push(std, json_real(nd->std[c]));
+        }
+        set(o, "mean", mean);
+        set(o, "std", std);
+        break;
+    }
+    case IR_NOISE:
+        set(o, "sigma", json_real(nd->sigma));
+        break;
+    case IR_DTRELU:
+        set(o, "bits", json_integer(nd->abits));
+        set(o, "lo", json_real(nd->lo));
+        set(o, "hi", json_real(nd->hi));
+        break;
+    case IR_PWLINEAR:
+    case IR_NAIVEDT:
+    case IR_DDTRELU:
+        set(o, "levels", json_integer(nd->levels));
+        set(o, "lo", json_real(nd->lo));
+        set(o, "hi", json_real(nd->hi));
+        break;
+    default:
+        break;
+    }
+    return o;
+}
+
+static json_t *defences_json(const ir_model *m, json_t **noise, json_t **regs)
+{
+    static const char *const ranges[] = { "minmax", "fixed", "channel" };
+    json_t *quant = must(json_array());
+    *noise = must(json_array());
+    for (int i = 0; i < m->n_nodes; i++) {
+        const ir_node *nd = &m->nodes[i];
+        if ((nd->op == IR_CONV || nd->op == IR_LINEAR) && nd->wquant.bits > 0) {
+            json_t *q = must(json_object());
+            set(q, "layer", json_string(nd->name));
+            set(q, "bits", json_integer(nd->wquant.bits));
+            set(q, "range", json_string(ranges[nd->wquant.range]));
+            if (nd->wquant.range == IR_QRANGE_FIXED) {
+                set(q, "lo", json_real(nd->wquant.lo));
+                set(q, "hi", json_real(nd->wquant.hi));
+            }
+            push(quant, q);
+        }
+        if (nd->op == IR_NOISE) {
+            json_t *z = must(json_object());
+            set(z, "layer", json_string(nd->name));
+            set(z, "sigma", json_real(nd->sigma));
+            push(*noise, z);
+        }
+    }
+    *regs = must(json_array());
+    for (int i = 0; i < m->n_regs; i++) {
+        const ir_reg *r = &m->regs[i];
+        json_t *o = must(json_object());
+        set(o, "layer", json_string(m->nodes[r->node].name));
+        set(o, "kind", json_string(r->kind == IR_REG_ORTHO ? "orthogonal" : "spectral"));
+        set(o, "weight", json_real(r->weight));
+        if (r->kind == IR_REG_ORTHO) {
+            set(o, "form", json_integer(r->form));
+        } else {
+            set(o, "iters", json_integer(r->iters));
+            set(o, "persistent", json_boolean(r->persistent));
+        }
+        push(*regs, o);
+    }
+    return quant;
+}
+
+char *describe_json(const ir_model *m)
+{
+    json_t *o = must(json_object());
+    set(o, "format", json_string(DESCRIBE_JSON_FORMAT));
+    set(o, "format_version", json_integer(DESCRIBE_JSON_VERSION));
+    set(o, "name", json_string(m->name));
+    set(o, "source", json_string(m->source ? m->source : "?"));
+    set(o, "spec_fnv1a64", json_sprintf("fnv1a64:%s", m->spec_hash));
+    set(o, "version", json_string(ADVCC_VERSION));
+    set_made_of(o, m);
+    set(o, "adversarial", json_boolean(m->train.adversarial));
+    json_t *in = must(json_object());
+    set(in, "c", json_integer(m->input.c));
+    set(in, "h", json_integer(m->input.h));
+    set(in, "w", json_integer(m->input.w));
+    set(o, "input", in);
+    set(o, "classes", json_integer(m->classes));
+    set(o, "dataset", json_string(advcc_default_dataset(m->input.c, m->input.h,
+                                                        m->input.w)));
+    json_t *train = must(json_object());
+    set(train, "optimizer", json_string("sgd"));
+    set(train, "lr", json_real(m->train.lr));
+    set(train, "momentum", json_real(m->train.momentum));
+    set(train, "weight_decay", json_real(m->train.weight_decay));
+    set(train, "batch", json_integer(m->train.batch));
+    set(train, "epochs", json_integer(m->train.epochs));
+    set(train, "adversarial", json_boolean(m->train.adversarial));
+    set(o, "train", train);
+    set(o, "attack", attack_json(&m->attack));
+    set(o, "train_attack", m->train.adversarial ? attack_json(&m->train_attack)
+                                                : json_null());
+    json_t *ens = must(json_object());
+    set(ens, "passes", json_integer(m->ensemble > 1 ? m->ensemble : 1));
+    set(ens, "average", json_string(m->ensemble_probs ? "probabilities" : "logits"));
+    set(o, "ensemble", ens);
+    json_t *noise, *regs;
+    set(o, "quantize", defences_json(m, &noise, &regs));
+    set(o, "noise", noise);
+    set(o, "regularize", regs);
+    long long state;
+    set(o, "parameters", json_integer(shape_model_params(m, &state)));
+    set(o, "state", json_integer(state));
+    json_t *layers = must(json_array());
+    for (int i = 0; i < m->n_nodes; i++)
+        push(layers, layer_json(&m->nodes[i]));
+    set(o, "layers", layers);
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    json_decref(o);
+    if (!text)
+        abort();
+    size_t n = strlen(text);
+    char *out = malloc(n + 2);
+    if (!out)
+        abort();
+    memcpy(out, text, n);
+    out[n] = '\n';
+    out[n + 1] = '\0';
+    free(text);
+    return out;
+}
+
+int describe_json_emit_c(const ir_model *m, const char *text, FILE *out)
+{
+    fprintf(out, "\n/* The model's description (compiler/describe_json.h): "
+            "`%s info --json`. */\nconst char advcc_model_%s_json[] =\n", m->name,
+            m->name);
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        fputs("    \"", out);
+        for (size_t i = 0; i < n; i++) {
+            if (p[i] == '"' || p[i] == '\\')
+                fputc('\\', out);
+            fputc(p[i], out);
+        }
+        fputs("\\n\"\n", out);
+        p += n + (p[n] == '\n');
+    }
+    fputs("    ;\n", out);
+    return ferror(out) ? -1 : 0;
+}
