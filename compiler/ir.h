@@ -38,7 +38,8 @@ typedef struct ir_shape {
     X(IR_DTRELU, dtrelu)  /* learnable-threshold quantised activation */    \
     X(IR_PWLINEAR, pwlinear)  /* appendix activations */                    \
     X(IR_NAIVEDT, naivedt)                                                  \
-    X(IR_DDTRELU, ddtrelu)
+    X(IR_DDTRELU, ddtrelu)                                                  \
+    X(IR_LEAKYRELU, leakyrelu)  /* x > 0 ? x : slope * x */
 
 typedef enum ir_op {
 #define IR_OP_ENUM(op, name) op,
@@ -78,6 +79,8 @@ typedef struct ir_node {
     int abits;
     double lo, hi;          /* initial bounds */
     int levels;             /* piecewise activations: number of thresholds */
+    /* IR_LEAKYRELU */
+    double slope;
 } ir_node;
 
 /* Regularisers (docs/METHODS.md 5), one entry per (kind, layer). */
