@@ -115,38 +115,25 @@ static int pool_torch(const ir_node *n, const char *q, char *buf, size_t len)
     return 0;
 }
 
-const layer_kind kind_avgpool = {
-    .name = "avgpool",
-    .op = IR_AVGPOOL,
-    .prefix = "pool",
-    .params = pool_params,
-    .n_params = sizeof pool_params / sizeof pool_params[0],
-    .usage = "avgpool K [stride=K]",
-    .flags = KIND_POOL | KIND_LAYOUT,
-    .runtime = "ADVCC_LAYER_AVGPOOL",
-    .lower = pool_lower,
-    .shape = pool_shape,
-    .cnhw_input = kind_cnhw_always,
-    .out_layout = -1,
-    .plan = pool_plan,
-    .group = pool_group,
-    .torch = pool_torch,
-};
+/* The two differ in their names alone. */
+#define POOL_KIND(kname, kop, layer)                                            \
+    {                                                                           \
+        .name = kname,                                                          \
+        .op = kop,                                                              \
+        .prefix = "pool",                                                       \
+        .params = pool_params,                                                  \
+        .n_params = sizeof pool_params / sizeof pool_params[0],                 \
+        .usage = kname " K [stride=K]",                                         \
+        .flags = KIND_POOL | KIND_LAYOUT,                                       \
+        .runtime = layer,                                                       \
+        .lower = pool_lower,                                                    \
+        .shape = pool_shape,                                                    \
+        .cnhw_input = kind_cnhw_always,                                         \
+        .out_layout = -1,                                                       \
+        .plan = pool_plan,                                                      \
+        .group = pool_group,                                                    \
+        .torch = pool_torch,                                                    \
+    }
 
-const layer_kind kind_maxpool = {
-    .name = "maxpool",
-    .op = IR_MAXPOOL,
-    .prefix = "pool",
-    .params = pool_params,
-    .n_params = sizeof pool_params / sizeof pool_params[0],
-    .usage = "maxpool K [stride=K]",
-    .flags = KIND_POOL | KIND_LAYOUT,
-    .runtime = "ADVCC_LAYER_MAXPOOL",
-    .lower = pool_lower,
-    .shape = pool_shape,
-    .cnhw_input = kind_cnhw_always,
-    .out_layout = -1,
-    .plan = pool_plan,
-    .group = pool_group,
-    .torch = pool_torch,
-};
+const layer_kind kind_avgpool = POOL_KIND("avgpool", IR_AVGPOOL, "ADVCC_LAYER_AVGPOOL");
+const layer_kind kind_maxpool = POOL_KIND("maxpool", IR_MAXPOOL, "ADVCC_LAYER_MAXPOOL");

@@ -136,62 +136,28 @@ static void threshold_describe(const ir_node *n, char *buf, size_t len)
     snprintf(buf, len, "%s levels=%d [%g, %g]", ir_op_name(n->op), n->levels, n->lo, n->hi);
 }
 
-const layer_kind kind_pwlinear = {
-    .name = "pwlinear",
-    .op = IR_PWLINEAR,
-    .prefix = "pwlinear",
-    .params = threshold_params,
-    .n_params = sizeof threshold_params / sizeof threshold_params[0],
-    .usage = "pwlinear [bits=8] [lo=0] [hi=6] [levels=2^bits-1, at most 256]",
-    .runtime = "ADVCC_LAYER_PWLINEAR",
-    .headers = "threshold_act.h",
-    .lower = threshold_lower,
-    .count = threshold_count,
-    .tensors = threshold_tensors,
-    .out_layout = -1,
-    .init = threshold_init,
-    .group = threshold_group,
-    .torch = threshold_torch,
-    .section = "activations",
-    .describe = threshold_describe,
-};
+/* The three differ in their names alone. */
+#define THRESHOLD_KIND(kname, kop, layer)                                       \
+    {                                                                           \
+        .name = kname,                                                          \
+        .op = kop,                                                              \
+        .prefix = kname,                                                        \
+        .params = threshold_params,                                             \
+        .n_params = sizeof threshold_params / sizeof threshold_params[0],       \
+        .usage = kname " [bits=8] [lo=0] [hi=6] [levels=2^bits-1, at most 256]", \
+        .runtime = layer,                                                       \
+        .headers = "threshold_act.h",                                           \
+        .lower = threshold_lower,                                               \
+        .count = threshold_count,                                               \
+        .tensors = threshold_tensors,                                           \
+        .out_layout = -1,                                                       \
+        .init = threshold_init,                                                 \
+        .group = threshold_group,                                               \
+        .torch = threshold_torch,                                               \
+        .section = "activations",                                               \
+        .describe = threshold_describe,                                         \
+    }
 
-const layer_kind kind_naivedt = {
-    .name = "naivedt",
-    .op = IR_NAIVEDT,
-    .prefix = "naivedt",
-    .params = threshold_params,
-    .n_params = sizeof threshold_params / sizeof threshold_params[0],
-    .usage = "naivedt [bits=8] [lo=0] [hi=6] [levels=2^bits-1, at most 256]",
-    .runtime = "ADVCC_LAYER_NAIVEDT",
-    .headers = "threshold_act.h",
-    .lower = threshold_lower,
-    .count = threshold_count,
-    .tensors = threshold_tensors,
-    .out_layout = -1,
-    .init = threshold_init,
-    .group = threshold_group,
-    .torch = threshold_torch,
-    .section = "activations",
-    .describe = threshold_describe,
-};
-
-const layer_kind kind_ddtrelu = {
-    .name = "ddtrelu",
-    .op = IR_DDTRELU,
-    .prefix = "ddtrelu",
-    .params = threshold_params,
-    .n_params = sizeof threshold_params / sizeof threshold_params[0],
-    .usage = "ddtrelu [bits=8] [lo=0] [hi=6] [levels=2^bits-1, at most 256]",
-    .runtime = "ADVCC_LAYER_DDTRELU",
-    .headers = "threshold_act.h",
-    .lower = threshold_lower,
-    .count = threshold_count,
-    .tensors = threshold_tensors,
-    .out_layout = -1,
-    .init = threshold_init,
-    .group = threshold_group,
-    .torch = threshold_torch,
-    .section = "activations",
-    .describe = threshold_describe,
-};
+const layer_kind kind_pwlinear = THRESHOLD_KIND("pwlinear", IR_PWLINEAR, "ADVCC_LAYER_PWLINEAR");
+const layer_kind kind_naivedt = THRESHOLD_KIND("naivedt", IR_NAIVEDT, "ADVCC_LAYER_NAIVEDT");
+const layer_kind kind_ddtrelu = THRESHOLD_KIND("ddtrelu", IR_DDTRELU, "ADVCC_LAYER_DDTRELU");
