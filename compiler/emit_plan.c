@@ -132,8 +132,8 @@ const emit_tensor *emit_tensor_of(const emit_plan *p, const ir_node *n,
 }
 
 /* The power-iteration vectors of each spectral penalty on node i, after
- * the node's own tensors: u on the output side, v on the input side (for a
- * convolution, whole feature maps: Algorithm 4 works on the true operator). */
+ * the node's own tensors, shaped by its kind: u on the output side, v on
+ * the input side. */
 static void plan_spectral_state(emit_plan *p, int node)
 {
     const ir_model *m = p->m;
@@ -143,13 +143,7 @@ static void plan_spectral_state(emit_plan *p, int node)
             continue;
         char u[24], v[24];
         emit_spectral_suffix(m, r, u, v, sizeof u);
-        if (n->op == IR_CONV) {
-            emit_add_tensor(p, n, u, "ADVCC_STATE", 3, n->out.c, n->out.h, n->out.w, 0);
-            emit_add_tensor(p, n, v, "ADVCC_STATE", 3, n->in.c, n->in.h, n->in.w, 0);
-        } else {
-            emit_add_tensor(p, n, u, "ADVCC_STATE", 1, n->out_features, 0, 0, 0);
-            emit_add_tensor(p, n, v, "ADVCC_STATE", 1, (int)shape_size(n->in), 0, 0, 0);
-        }
+        kind_of(n->op)->spectral_state(p, n, u, v);
         /* training state: not in the model's checkpoint */
         p->tensors[p->n_tensors - 1].train_only = 1;
         p->tensors[p->n_tensors - 2].train_only = 1;

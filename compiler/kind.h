@@ -87,6 +87,9 @@ struct layer_kind {
     long long (*count)(const ir_node *n, long long *state);
     /* Its tensors, in checkpoint order (emit_add_tensor). */
     void (*tensors)(emit_plan *p, const ir_node *n);
+    /* KIND_WEIGHTED: the tensors u (output side) and v (input side) of a
+     * spectral penalty's power iteration on it, named by the suffixes. */
+    void (*spectral_state)(emit_plan *p, const ir_node *n, const char *u, const char *v);
     /* Arena: NCHW input the kind wants as CNHW (1), and the layout it
      * gives (LAYOUT_*, or -1: its input's). */
     int (*cnhw_input)(const ir_node *n);

@@ -79,6 +79,14 @@ static void conv_tensors(emit_plan *p, const ir_node *n)
         emit_add_tensor(p, n, "bias", "ADVCC_BIAS", 1, n->out_c, 0, 0, 0);
 }
 
+/* Whole feature maps: the power iteration works on the true operator
+ * (docs/METHODS.md 5, Algorithm 4). */
+static void conv_spectral_state(emit_plan *p, const ir_node *n, const char *u, const char *v)
+{
+    emit_add_tensor(p, n, u, "ADVCC_STATE", 3, n->out.c, n->out.h, n->out.w, 0);
+    emit_add_tensor(p, n, v, "ADVCC_STATE", 3, n->in.c, n->in.h, n->in.w, 0);
+}
+
 /* The output before the epilogue, im2col, the quantised weight, the fused
  * activation's per-channel sums. */
 static void conv_plan(emit_plan *p, emit_group *g, const ir_node *n, plan_state *st)
@@ -431,6 +439,7 @@ const layer_kind kind_conv = {
     .shape = conv_shape,
     .count = conv_count,
     .tensors = conv_tensors,
+    .spectral_state = conv_spectral_state,
     .cnhw_input = kind_cnhw_always,
     .out_layout = -1,
     .plan = conv_plan,

@@ -54,6 +54,12 @@ static void linear_tensors(emit_plan *p, const ir_node *n)
         emit_add_tensor(p, n, "bias", "ADVCC_BIAS", 1, n->out_features, 0, 0, 0);
 }
 
+static void linear_spectral_state(emit_plan *p, const ir_node *n, const char *u, const char *v)
+{
+    emit_add_tensor(p, n, u, "ADVCC_STATE", 1, n->out_features, 0, 0, 0);
+    emit_add_tensor(p, n, v, "ADVCC_STATE", 1, n->in.c * n->in.h * n->in.w, 0, 0, 0);
+}
+
 /* The pre-activation when the activation's backward reads it, the
  * quantised weight. */
 static void linear_plan(emit_plan *p, emit_group *g, const ir_node *n, plan_state *st)
@@ -144,6 +150,7 @@ const layer_kind kind_linear = {
     .shape = linear_shape,
     .count = linear_count,
     .tensors = linear_tensors,
+    .spectral_state = linear_spectral_state,
     .out_layout = LAYOUT_ROWS,
     .plan = linear_plan,
     .init = emit_init_uniform,
