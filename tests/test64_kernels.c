@@ -613,6 +613,16 @@ static void test_maxpool_ties(void **state)
     assert_true(dx[10] == 4);   /* 5 at (2,2) tops four windows */
 }
 
+/* n random values in [-1, 1], none within 1e-3 of the kink at 0. */
+static double *away_from_kink(long n)
+{
+    double *x = random_vec(n, -1, 1);
+    for (long i = 0; i < n; i++)
+        if (fabs(x[i]) < 1e-3)
+            x[i] = 0.5;
+    return x;
+}
+
 typedef struct relu_op {
     long n;
     double *x, *y, *r;
@@ -629,10 +639,7 @@ static void test_relu(void **state)
 {
     (void)state;
     relu_op o = {1001, 0, 0, 0};
-    o.x = random_vec(o.n, -1, 1);
-    for (long i = 0; i < o.n; i++)   /* keep away from the kink */
-        if (fabs(o.x[i]) < 1e-3)
-            o.x[i] = 0.5;
+    o.x = away_from_kink(o.n);
     o.y = alloc(o.n);
     o.r = random_vec(o.n, -1, 1);
     relu_loss(&o);
@@ -676,10 +683,7 @@ static void test_leakyrelu(void **state)
     static const double slopes[] = {0.01, 0, -0.5, 2.5};
     for (size_t s = 0; s < sizeof slopes / sizeof slopes[0]; s++) {
         leaky_op o = {1001, slopes[s], 0, 0, 0};
-        o.x = random_vec(o.n, -1, 1);
-        for (long i = 0; i < o.n; i++)   /* keep away from the kink */
-            if (fabs(o.x[i]) < 1e-3)
-                o.x[i] = 0.5;
+        o.x = away_from_kink(o.n);
         o.y = alloc(o.n);
         o.r = random_vec(o.n, -1, 1);
         leaky_loss(&o);
