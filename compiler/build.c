@@ -93,12 +93,11 @@ void build_name_layers(build *b)
 {
     enum { MAX_KINDS = 64 };
     int count[MAX_KINDS] = {0};
-    const layer_kind *first = layer_kind_at(0);
     for (int i = 0; i < b->n_layers; i++) {
         layer *l = &b->layers[i];
-        const layer_kind *k = layer_kind_of(l->node.op);
+        const layer_kind *k = kind_of(l->node.op);
         int slot = 0;       /* kinds that share a prefix share a count */
-        while (strcmp(first[slot].prefix, k->prefix) != 0)
+        while (strcmp(layer_kind_at(slot)->prefix, k->prefix) != 0)
             slot++;
         count[slot]++;
         if (!l->named)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "describe.h"
+#include "kind.h"
 #include "vocab.h"
 
 static void add(describe_kv *kv, const char *fmt, ...)
@@ -36,6 +37,22 @@ static const char *range_text(const ir_quant *q, char *buf, size_t len)
     return buf;
 }
 
+/* The layers whose kind is listed under e's key: name and text each. */
+static void section(const ir_model *m, describe_kv *e)
+{
+    char text[256];
+    for (int i = 0; i < m->n_nodes; i++) {
+        const ir_node *nd = &m->nodes[i];
+        const layer_kind *k = kind_of(nd->op);
+        if (!k->section || strcmp(k->section, e->key) != 0)
+            continue;
+        k->describe(nd, text, sizeof text);
+        add(e, "%s%s %s", e->value[0] ? ", " : "", nd->name, text);
+    }
+    if (!e->value[0])
+        add(e, "none");
+}
+
 void describe_attack(const ir_attack *a, char *buf, size_t len)
 {
     snprintf(buf, len, "pgd %s eps=%.9g alpha=%.9g steps=%d restarts=%d init=%s eot=%d clip=%s%s",
@@ -60,35 +77,15 @@ int describe_model(const ir_model *m, describe_kv *kv)
     e = next(kv, &n, "quantize");
     for (int i = 0; i < m->n_nodes; i++) {
         const ir_node *nd = &m->nodes[i];
-        if ((nd->op == IR_CONV || nd->op == IR_LINEAR) && nd->wquant.bits > 0)
+        if ((kind_of(nd->op)->flags & KIND_WEIGHTED) && nd->wquant.bits > 0)
             add(e, "%s%s %d-bit %s", e->value[0] ? ", " : "", nd->name, nd->wquant.bits,
                 range_text(&nd->wquant, buf, sizeof buf));
     }
     if (!e->value[0])
         add(e, "none");
 
-    e = next(kv, &n, "activations");
-    for (int i = 0; i < m->n_nodes; i++) {
-        const ir_node *nd = &m->nodes[i];
-        const char *kind = ir_op_name(nd->op);
-        if (nd->op == IR_RELU)
-            add(e, "%s%s relu", e->value[0] ? ", " : "", nd->name);
-        else if (nd->op == IR_DTRELU)
-            add(e, "%s%s dtrelu %d-bit [%g, %g]", e->value[0] ? ", " : "", nd->name,
-                nd->abits, nd->lo, nd->hi);
-        else if (nd->op == IR_PWLINEAR || nd->op == IR_NAIVEDT || nd->op == IR_DDTRELU)
-            add(e, "%s%s %s levels=%d [%g, %g]", e->value[0] ? ", " : "", nd->name, kind,
-                nd->levels, nd->lo, nd->hi);
-    }
-    if (!e->value[0])
-        add(e, "none");
-
-    e = next(kv, &n, "noise");
-    for (int i = 0; i < m->n_nodes; i++)
-        if (m->nodes[i].op == IR_NOISE)
-            add(e, "%s%s sigma=%g", e->value[0] ? ", " : "", m->nodes[i].name, m->nodes[i].sigma);
-    if (!e->value[0])
-        add(e, "none");
+    section(m, next(kv, &n, "activations"));
+    section(m, next(kv, &n, "noise"));
     e = next(kv, &n, "ensemble");
     if (m->ensemble > 1)
         add(e, "%d passes averaging %s", m->ensemble, m->ensemble_probs ? "probabilities" : "logits");

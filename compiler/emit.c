@@ -1,11 +1,12 @@
 /* emit.c - write one model as C: the arena and parameter layout, each fused
- * group's forward and backward, and the descriptor of runtime/model.h that
- * ties them together. */
+ * group's forward and backward (written by the kind that leads it, kind.h),
+ * and the descriptor of runtime/model.h that ties them together. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "emit.h"
 #include "describe.h"
-#include "emit_internal.h"
+#include "kind.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
 
@@ -32,34 +33,47 @@ static void emit_attack_cfg(FILE *out, const char *field, const ir_attack *a)
     L(1, "},");
 }
 
-/* The runtime headers of the defences the model uses. */
+/* Adds the space-separated header names in list to the set h (n of them). */
+static void add_headers(const char **h, int *n, int max, const char *list)
+{
+    while (list && *list) {
+        size_t len = strcspn(list, " ");
+        int seen = 0;
+        for (int i = 0; i < *n && !seen; i++)
+            seen = strcspn(h[i], " ") == len && strncmp(h[i], list, len) == 0;
+        if (!seen && len && *n < max)
+            h[(*n)++] = list;
+        list += len + (list[len] == ' ');
+    }
+}
+
+static int header_cmp(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    size_t lx = strcspn(x, " "), ly = strcspn(y, " ");
+    int c = strncmp(x, y, lx < ly ? lx : ly);
+    return c ? c : (lx > ly) - (lx < ly);
+}
+
+/* The runtime headers of the defences the model uses, in name order: its
+ * kinds' own, quant.h for quantised weights, the regularisers'. */
 static void emit_defence_includes(FILE *out, const ir_model *m)
 {
-    int quant = 0, dtrelu = 0, multi = 0, noise = 0, ortho = 0, spectral = 0;
+    enum { MAX = 32 };
+    const char *h[MAX];
+    int n = 0;
     for (int i = 0; i < m->n_nodes; i++) {
-        const ir_node *n = &m->nodes[i];
-        quant |= (n->op == IR_CONV || n->op == IR_LINEAR) && n->wquant.bits > 0;
-        dtrelu |= n->op == IR_DTRELU;
-        multi |= n->op == IR_PWLINEAR || n->op == IR_NAIVEDT || n->op == IR_DDTRELU;
-        noise |= n->op == IR_NOISE;
+        const ir_node *nd = &m->nodes[i];
+        const layer_kind *k = kind_of(nd->op);
+        add_headers(h, &n, MAX, k->headers);
+        if ((k->flags & KIND_WEIGHTED) && nd->wquant.bits > 0)
+            add_headers(h, &n, MAX, "quant.h");
     }
-    quant |= dtrelu;            /* a fused DTReLU rounds on quant.h's grid */
-    for (int i = 0; i < m->n_regs; i++) {
-        ortho |= m->regs[i].kind == IR_REG_ORTHO;
-        spectral |= m->regs[i].kind == IR_REG_SPECTRAL;
-    }
-    if (dtrelu)
-        L(0, "#include <dtrelu.h>");
-    if (noise)
-        L(0, "#include <noise.h>");
-    if (ortho)
-        L(0, "#include <orthogonal.h>");
-    if (quant)
-        L(0, "#include <quant.h>");
-    if (spectral)
-        L(0, "#include <spectral.h>");
-    if (multi)
-        L(0, "#include <threshold_act.h>");
+    for (int i = 0; i < m->n_regs; i++)
+        add_headers(h, &n, MAX, m->regs[i].kind == IR_REG_ORTHO ? "orthogonal.h" : "spectral.h");
+    qsort(h, (size_t)n, sizeof *h, header_cmp);
+    for (int i = 0; i < n; i++)
+        L(0, "#include <%.*s>", (int)strcspn(h[i], " "), h[i]);
 }
 
 static void emit_prologue(FILE *out, const emit_plan *p)
@@ -150,27 +164,18 @@ static int tensor_index(const emit_plan *p, const ir_node *n, const char *suffix
 /* The layer list of model.h: one row per node. */
 static void emit_layer_table(FILE *out, const emit_plan *p)
 {
-    static const char *kinds[IR_OP_COUNT] = {
-        [IR_NORMALIZE] = "ADVCC_LAYER_NORMALIZE", [IR_CONV] = "ADVCC_LAYER_CONV",
-        [IR_BATCHNORM] = "ADVCC_LAYER_BATCHNORM", [IR_RELU] = "ADVCC_LAYER_RELU",
-        [IR_AVGPOOL] = "ADVCC_LAYER_AVGPOOL", [IR_MAXPOOL] = "ADVCC_LAYER_MAXPOOL",
-        [IR_FLATTEN] = "ADVCC_LAYER_FLATTEN", [IR_LINEAR] = "ADVCC_LAYER_LINEAR",
-        [IR_NOISE] = "ADVCC_LAYER_NOISE", [IR_DTRELU] = "ADVCC_LAYER_DTRELU",
-        [IR_PWLINEAR] = "ADVCC_LAYER_PWLINEAR", [IR_NAIVEDT] = "ADVCC_LAYER_NAIVEDT",
-        [IR_DDTRELU] = "ADVCC_LAYER_DDTRELU"};
     const ir_model *m = p->m;
     L(0, "/* The layers: name, kind, input and output c h w, k stride pad,");
     L(0, " * tensor indices (weight bias running_mean running_var), weight bits. */");
     L(0, "static const advcc_layer %s_layers[%d] = {", m->name, m->n_nodes ? m->n_nodes : 1);
     for (int i = 0; i < m->n_nodes; i++) {
+        /* k, stride and pad are 0 in the kinds without a window */
         const ir_node *n = &m->nodes[i];
-        int pooled = n->op == IR_AVGPOOL || n->op == IR_MAXPOOL;
-        int k = n->op == IR_CONV || pooled ? n->k : 0;
-        int stride = n->op == IR_CONV || pooled ? n->stride : 0;
-        int weighted = n->op == IR_CONV || n->op == IR_LINEAR;
+        const layer_kind *k = kind_of(n->op);
+        int weighted = (k->flags & KIND_WEIGHTED) != 0;
         L(1, "{\"%s\", %s, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d},",
-          n->name, kinds[n->op], n->in.c, n->in.h, n->in.w, n->out.c, n->out.h,
-          n->out.w, k, stride, n->op == IR_CONV ? n->pad : 0,
+          n->name, k->runtime, n->in.c, n->in.h, n->in.w, n->out.c, n->out.h,
+          n->out.w, n->k, n->stride, n->pad,
           tensor_index(p, n, "weight"), tensor_index(p, n, "bias"),
           tensor_index(p, n, "running_mean"), tensor_index(p, n, "running_var"),
           weighted ? n->wquant.bits : 0);
@@ -199,24 +204,8 @@ static void emit_init(FILE *out, const emit_plan *p)
     L(1, "(void)rng;");
     for (int i = 0; i < m->n_nodes; i++) {
         const ir_node *n = &m->nodes[i];
-        if (n->op == IR_CONV || n->op == IR_LINEAR) {
-            const emit_tensor *w = emit_tensor_of(p, n, "weight");
-            const emit_tensor *b = emit_tensor_of(p, n, "bias");
-            long fan_in = w->size / w->shape[0];
-            L(1, "uniform_fill(p + %s, %ld, %.17g, rng);", w->sym, w->size, 1.0 / sqrt((double)fan_in));
-            if (b)
-                L(1, "uniform_fill(p + %s, %ld, %.17g, rng);", b->sym, b->size, 1.0 / sqrt((double)fan_in));
-        } else if (n->op == IR_BATCHNORM) {
-            L(1, "for (int i = 0; i < %d; i++) {", n->in.c);
-            L(2, "p[%s + i] = 1;", emit_tensor_of(p, n, "weight")->sym);
-            L(2, "p[%s + i] = 0;", emit_tensor_of(p, n, "bias")->sym);
-            L(2, "p[%s + i] = 0;", emit_tensor_of(p, n, "running_mean")->sym);
-            L(2, "p[%s + i] = 1;", emit_tensor_of(p, n, "running_var")->sym);
-            L(1, "}");
-        } else if (n->op == IR_DTRELU || n->op == IR_PWLINEAR || n->op == IR_NAIVEDT ||
-                   n->op == IR_DDTRELU) {
-            emit_threshold_init(out, p, n);
-        }
+        if (kind_of(n->op)->init)
+            kind_of(n->op)->init(out, p, n);
     }
     for (int i = 0; i < m->n_regs; i++) {
         if (m->regs[i].kind != IR_REG_SPECTRAL)
@@ -288,9 +277,7 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
      * something below needs them. */
     int first_param = p->n_groups;
     for (int i = 0; i < p->n_groups; i++) {
-        ir_op op = p->groups[i].main->op;
-        if (op == IR_CONV || op == IR_LINEAR || op == IR_BATCHNORM || op == IR_DTRELU ||
-            op == IR_PWLINEAR || op == IR_NAIVEDT || op == IR_DDTRELU) {
+        if (kind_of(p->groups[i].main->op)->count) {      /* it has parameters */
             first_param = i;
             break;
         }
@@ -333,7 +320,7 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
 /* The input normalisation, for attacks that clip in normalised units. */
 static const ir_node *input_normalize(const ir_model *m)
 {
-    return m->n_nodes > 0 && m->nodes[0].op == IR_NORMALIZE ? &m->nodes[0] : NULL;
+    return m->n_nodes > 0 && (kind_of(m->nodes[0].op)->flags & KIND_INPUT_NORM) ? &m->nodes[0] : NULL;
 }
 
 static void emit_norm_arrays(FILE *out, const ir_model *m)
@@ -398,7 +385,7 @@ static void emit_descriptor(FILE *out, const emit_plan *p)
     emit_attack_cfg(out, "train_attack", &m->train_attack);
     for (int i = 0; i < p->n_groups; i++) {
         const emit_group *g = &p->groups[i];
-        if (g->main->op == IR_CONV) {
+        if (kind_of(g->main->op)->flags & KIND_FEATURES) {
             const ir_shape o = m->nodes[g->last].out;
             L(1, ".feature_slot = %ld, .feature_c = %d, .feature_h = %d, .feature_w = %d,",
               g->out_slot, o.c, o.h, o.w);
@@ -436,12 +423,11 @@ int emit_model_c(const ir_model *m, FILE *out)
             k += snprintf(names + k, sizeof names - (size_t)k, "%s%s", j > g->first ? " + " : "",
                           m->nodes[j].name);
         L(0, "/* ---- g%d: %s ---- */", i, names);
-        if (g->main->op == IR_CONV)
-            emit_group_conv(out, &p, g);
-        else if (g->main->op == IR_LINEAR)
-            emit_group_linear(out, &p, g);
+        const layer_kind *kind = kind_of(g->main->op);
+        if (kind->group)
+            kind->group(out, &p, g);
         else
-            emit_group_other(out, &p, g);
+            L(0, "#error \"advcc: no code for %s yet\"", kind->name);
         L(0, "%s", "");
     }
     emit_reg_scratch(out, &p);

@@ -82,16 +82,24 @@ void emit_cite(FILE *out, int indent, const ir_node *n);
 /* The same for any spec location, headed by what. */
 void emit_cite_loc(FILE *out, int indent, const char *what, ir_loc loc);
 
-void emit_params(FILE *out, const emit_plan *p);
-void emit_group_conv(FILE *out, const emit_plan *p, const emit_group *g);
-void emit_group_linear(FILE *out, const emit_plan *p, const emit_group *g);
-void emit_group_other(FILE *out, const emit_plan *p, const emit_group *g);
+/* A tensor of node n, after the tensors so far (kinds' tensors hooks). */
+void emit_add_tensor(emit_plan *p, const ir_node *n, const char *suffix,
+                     const char *kind, int ndim, int d0, int d1, int d2, int d3);
+/* In a kind's plan hook for the first node of g: a spatial kernel fed
+ * NCHW images converts them to CNHW first, into slots of its own. */
+void emit_plan_cnhw_input(emit_group *g, long *per);
+/* model_init's statements giving a weighted node's weight and bias
+ * PyTorch's default: uniform in +-1/sqrt(fan_in). */
+void emit_init_uniform(FILE *out, const emit_plan *p, const ir_node *n);
 
 /* s as a C string literal (quotes included) into buf; control bytes as
  * octal escapes, so it is a Python string literal too. */
 const char *emit_c_string(const char *s, char *buf, size_t len);
 
 /* emit_quant.c: a conv or linear group's fake-quantised weight. */
+/* Its fixed arena slots: the quantised copy and its bounds (nothing when
+ * the layer is not quantised). */
+void emit_wquant_plan(const emit_plan *p, emit_group *g, long *fixed);
 /* The forward's quantisation of the weight into its arena slot (nothing
  * when the layer is not quantised). */
 void emit_wquant_forward(FILE *out, const emit_plan *p, const emit_group *g,
@@ -108,20 +116,6 @@ void emit_wquant_backward(FILE *out, const emit_plan *p, const emit_group *g,
                           int indent);
 /* A one-line description of a node's weight quantiser, "" when none. */
 const char *emit_wquant_text(const ir_node *n, char *buf, size_t len);
-
-/* emit_act.c: the learnable-threshold activations. */
-/* DTReLU inside a fused loop: the bounds (and for the forward the grid,
- * for the backward c->bpda) before the loop, the value of z in the loop,
- * and in the backward d = dL/dz (grad itself under BPDA) with the bound
- * gradients' sums (below, above) from the gradient expression grad. */
-void emit_dtrelu_setup(FILE *out, const emit_plan *p, const ir_node *act,
-                       int indent, int forward);
-void emit_dtrelu_apply(FILE *out, int indent);
-void emit_dtrelu_grad(FILE *out, int indent, const char *grad);
-/* A lone activation group: DTReLU or an appendix variant. */
-void emit_group_threshold(FILE *out, const emit_plan *p, const emit_group *g);
-/* Their initial bounds, thresholds and knot values. */
-void emit_threshold_init(FILE *out, const emit_plan *p, const ir_node *n);
 
 /* emit_regularize.c: model_regularize and its term names, or nothing. */
 void emit_regularize(FILE *out, const emit_plan *p);

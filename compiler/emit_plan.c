@@ -1,11 +1,13 @@
 /* emit_plan.c - lay a fused model out in memory: its parameter tensors in
  * one buffer, and its activations and scratch in one arena whose size is
- * linear in the batch capacity.  Also the line writer the emitter uses. */
+ * linear in the batch capacity; each kind says what tensors and slots it
+ * needs (kind.h).  Also the line writer the emitter uses. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "emit_internal.h"
+#include "kind.h"
 
 void emit_line(FILE *out, int indent, const char *fmt, ...)
 {
@@ -79,9 +81,8 @@ static long shape_size(ir_shape s)
     return (long)s.c * s.h * s.w;
 }
 
-static void add_tensor(emit_plan *p, const ir_node *n, const char *suffix,
-                       const char *kind, int ndim, int d0, int d1, int d2,
-                       int d3)
+void emit_add_tensor(emit_plan *p, const ir_node *n, const char *suffix,
+                     const char *kind, int ndim, int d0, int d1, int d2, int d3)
 {
     emit_tensor *t = &p->tensors[p->n_tensors++];
     int dims[4] = {d0, d1, d2, d3};
@@ -131,8 +132,8 @@ const emit_tensor *emit_tensor_of(const emit_plan *p, const ir_node *n,
 }
 
 /* The power-iteration vectors of each spectral penalty on node i, after
- * the node's own tensors: u on the output side, v on the input side (for a
- * convolution, whole feature maps: Algorithm 4 works on the true operator). */
+ * the node's own tensors, shaped by its kind: u on the output side, v on
+ * the input side. */
 static void plan_spectral_state(emit_plan *p, int node)
 {
     const ir_model *m = p->m;
@@ -142,13 +143,7 @@ static void plan_spectral_state(emit_plan *p, int node)
             continue;
         char u[24], v[24];
         emit_spectral_suffix(m, r, u, v, sizeof u);
-        if (n->op == IR_CONV) {
-            add_tensor(p, n, u, "ADVCC_STATE", 3, n->out.c, n->out.h, n->out.w, 0);
-            add_tensor(p, n, v, "ADVCC_STATE", 3, n->in.c, n->in.h, n->in.w, 0);
-        } else {
-            add_tensor(p, n, u, "ADVCC_STATE", 1, n->out_features, 0, 0, 0);
-            add_tensor(p, n, v, "ADVCC_STATE", 1, (int)shape_size(n->in), 0, 0, 0);
-        }
+        kind_of(n->op)->spectral_state(p, n, u, v);
         /* training state: not in the model's checkpoint */
         p->tensors[p->n_tensors - 1].train_only = 1;
         p->tensors[p->n_tensors - 2].train_only = 1;
@@ -160,52 +155,38 @@ static void plan_tensors(emit_plan *p)
     const ir_model *m = p->m;
     for (int i = 0; i < m->n_nodes; i++) {
         const ir_node *n = &m->nodes[i];
-        switch (n->op) {
-        case IR_CONV:
-            add_tensor(p, n, "weight", "ADVCC_WEIGHT", 4, n->out_c, n->in.c,
-                       n->k, n->k);
-            if (n->bias)
-                add_tensor(p, n, "bias", "ADVCC_BIAS", 1, n->out_c, 0, 0, 0);
-            break;
-        case IR_LINEAR:
-            add_tensor(p, n, "weight", "ADVCC_WEIGHT", 2, n->out_features,
-                       (int)shape_size(n->in), 0, 0);
-            if (n->bias)
-                add_tensor(p, n, "bias", "ADVCC_BIAS", 1, n->out_features, 0,
-                           0, 0);
-            break;
-        case IR_BATCHNORM:
-            add_tensor(p, n, "weight", "ADVCC_BN_SCALE", 1, n->in.c, 0, 0, 0);
-            add_tensor(p, n, "bias", "ADVCC_BN_SHIFT", 1, n->in.c, 0, 0, 0);
-            add_tensor(p, n, "running_mean", "ADVCC_STATE", 1, n->in.c, 0, 0, 0);
-            add_tensor(p, n, "running_var", "ADVCC_STATE", 1, n->in.c, 0, 0, 0);
-            break;
-        case IR_DTRELU:
-            add_tensor(p, n, "lo", "ADVCC_THRESHOLD", 1, 1, 0, 0, 0);
-            add_tensor(p, n, "hi", "ADVCC_THRESHOLD", 1, 1, 0, 0, 0);
-            break;
-        case IR_PWLINEAR:
-            add_tensor(p, n, "thresholds", "ADVCC_THRESHOLD", 1, n->levels, 0, 0, 0);
-            add_tensor(p, n, "values", "ADVCC_THRESHOLD", 1, n->levels, 0, 0, 0);
-            break;
-        case IR_NAIVEDT:
-        case IR_DDTRELU:
-            add_tensor(p, n, "thresholds", "ADVCC_THRESHOLD", 1, n->levels, 0, 0, 0);
-            break;
-        default:
-            break;
-        }
+        if (kind_of(n->op)->tensors)
+            kind_of(n->op)->tensors(p, n);
         plan_spectral_state(p, i);
     }
 }
 
-/* Kernels that want CNHW activations.  A BatchNorm of a flat input
- * (BatchNorm1d, after flatten or linear) is not one: it takes and gives
- * rows like the linear layers around it, and transposes inside its group. */
-static int needs_cnhw(const ir_node *n)
+int kind_cnhw_always(const ir_node *n)
 {
-    return n->op == IR_CONV || n->op == IR_AVGPOOL || n->op == IR_MAXPOOL ||
-           (n->op == IR_BATCHNORM && !n->in.flat);
+    (void)n;
+    return 1;
+}
+
+void emit_plan_cnhw_input(emit_group *g, long *per)
+{
+    if (g->in_layout == LAYOUT_CNHW)
+        return;
+    g->cv_slot = *per;
+    *per += g->in_size;
+    g->cvg_slot = *per;
+    *per += g->in_size;
+}
+
+void emit_init_uniform(FILE *out, const emit_plan *p, const ir_node *n)
+{
+    const emit_tensor *w = emit_tensor_of(p, n, "weight");
+    const emit_tensor *b = emit_tensor_of(p, n, "bias");
+    long fan_in = w->size / w->shape[0];
+    emit_line(out, 1, "uniform_fill(p + %s, %ld, %.17g, rng);", w->sym, w->size,
+              1.0 / sqrt((double)fan_in));
+    if (b)
+        emit_line(out, 1, "uniform_fill(p + %s, %ld, %.17g, rng);", b->sym, b->size,
+                  1.0 / sqrt((double)fan_in));
 }
 
 int emit_plan_build(const ir_model *m, emit_plan *p)
@@ -221,7 +202,7 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
     }
     plan_tensors(p);
 
-    long per = 0, fixed = 0, col = 0, grad = shape_size(m->input), dy = 0;
+    plan_state st = {0, 0, 0, shape_size(m->input), 0};
     long in_slot = -1;
     int layout = LAYOUT_NCHW;
     for (int i = 0; i < m->n_nodes;) {
@@ -233,110 +214,53 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
         g->main = n;
         while (i + 1 < m->n_nodes && m->nodes[i + 1].group == n->group) {
             const ir_node *x = &m->nodes[++i];
-            if (x->op == IR_BATCHNORM)
+            const unsigned f = kind_of(x->op)->flags;
+            if (f & KIND_BN)
                 g->bn = x;
-            else if (x->op == IR_AVGPOOL || x->op == IR_MAXPOOL)
+            else if (f & KIND_POOL)
                 g->pool = x;
             else
                 g->act = x;
         }
         g->last = i++;
         const ir_node *last = &m->nodes[g->last];
+        const layer_kind *k = kind_of(n->op);
         g->in_size = shape_size(n->in);
         g->out_size = shape_size(last->out);
         g->in_slot = in_slot;
         g->y_slot = g->argmax_slot = g->bn_fix = g->cv_slot = g->cvg_slot = -1;
         g->wq_fix = g->wq_range_fix = g->act_fix = g->tx_slot = -1;
         g->in_layout = layout;
-
-        if (n->op == IR_NORMALIZE || needs_cnhw(n))
+        if (k->cnhw_input && k->cnhw_input(n))
             layout = LAYOUT_CNHW;
-        else if (n->op == IR_FLATTEN || n->op == IR_LINEAR)
-            layout = LAYOUT_ROWS;
+        else if (k->out_layout >= 0)
+            layout = k->out_layout;
         g->out_layout = layout;
 
-        g->out_slot = per;
-        per += g->out_size;
-        if (n->op == IR_CONV) {
-            long ysz = shape_size(n->out);
-            long c = (long)n->in.c * n->k * n->k * n->out.h * n->out.w;
-            if (c > col)
-                col = c;
-            if (g->bn || g->act || g->pool) {
-                g->y_slot = per;
-                per += ysz;
-            }
-            if (ysz > dy)
-                dy = ysz;
-            if (ysz > grad)
-                grad = ysz;
-            p->flops += 2LL * n->out_c * n->in.c * n->k * n->k * n->out.h *
-                        n->out.w;
+        g->out_slot = st.per;
+        st.per += g->out_size;
+        for (int j = g->first; j <= g->last; j++) {
+            const layer_kind *kj = kind_of(m->nodes[j].op);
+            if (kj->plan)
+                kj->plan(p, g, &m->nodes[j], &st);
         }
-        if (n->op == IR_LINEAR) {
-            p->flops += 2LL * shape_size(n->in) * n->out_features;
-            if (g->act && g->act->op != IR_RELU) {
-                /* its backward needs the pre-activation, not just the output */
-                g->y_slot = per;
-                per += n->out_features;
-            }
-        }
-        if ((n->op == IR_CONV || n->op == IR_LINEAR) && n->wquant.bits > 0) {
-            const long rows = n->op == IR_CONV ? n->out_c : n->out_features;
-            g->wq_fix = fixed;
-            fixed += rows * (n->op == IR_CONV ? (long)n->in.c * n->k * n->k : shape_size(n->in));
-            g->wq_range_fix = fixed;
-            fixed += n->wquant.range == IR_QRANGE_CHANNEL ? 2 * rows : 2;
-        }
-        if (n->op == IR_CONV && g->act && g->act->op == IR_DTRELU) {
-            g->act_fix = fixed;
-            fixed += 2L * n->out_c;
-        }
-        if (g->in_layout != LAYOUT_CNHW && needs_cnhw(n)) {
-            /* A spatial kernel fed NCHW images converts them first. */
-            g->cv_slot = per;
-            per += g->in_size;
-            g->cvg_slot = per;
-            per += g->in_size;
-        }
-        if (n->op == IR_BATCHNORM && n->in.flat) {
-            g->tx_slot = per;
-            per += g->in_size;
-            g->y_slot = per;
-            per += g->in_size;
-        }
-        if (n->op == IR_LINEAR && n->out_features > dy)
-            dy = n->out_features;
-        if (n->op == IR_BATCHNORM && g->in_size > dy)
-            dy = g->in_size;
-        const ir_node *bn = n->op == IR_BATCHNORM ? n : g->bn;
-        if (bn) {
-            g->bn_fix = fixed;
-            fixed += 2L * bn->in.c;
-        }
-        const ir_node *pool = n->op == IR_MAXPOOL ? n
-                              : (g->pool && g->pool->op == IR_MAXPOOL) ? g->pool
-                                                                       : NULL;
-        if (pool) {
-            g->argmax_slot = per;
-            per += shape_size(pool->out);
-        }
-        if (g->in_size > grad)
-            grad = g->in_size;
-        if (g->out_size > grad)
-            grad = g->out_size;
+        if (g->in_size > st.grad)
+            st.grad = g->in_size;
+        if (g->out_size > st.grad)
+            st.grad = g->out_size;
         in_slot = g->out_slot;
     }
+    long per = st.per;
     p->col_slot = per;
-    per += col;
+    per += st.col;
     p->grad_slot[0] = per;
-    per += grad;
+    per += st.grad;
     p->grad_slot[1] = per;
-    per += grad;
+    per += st.grad;
     p->dy_slot = per;
-    per += dy;
+    per += st.dy;
     p->per_image = per;
-    p->fixed = fixed;
+    p->fixed = st.fixed;
     return 0;
 }
 

@@ -4,13 +4,15 @@
  * copy; the weight gradient, computed against the copy, reaches the master
  * weight through the saturating straight-through estimator.  Biases stay
  * float. */
-#include "emit_internal.h"
+#include "kind.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
 
+/* Outputs of the layer: rows of its weight matrix (conv sets out_features
+ * to its channels). */
 static int weight_rows(const ir_node *n)
 {
-    return n->op == IR_CONV ? n->out_c : n->out_features;
+    return n->out_features;
 }
 
 static long weight_size(const emit_plan *p, const ir_node *n)
@@ -21,7 +23,7 @@ static long weight_size(const emit_plan *p, const ir_node *n)
 const char *emit_wquant_text(const ir_node *n, char *buf, size_t len)
 {
     const ir_quant *q = &n->wquant;
-    if ((n->op != IR_CONV && n->op != IR_LINEAR) || q->bits <= 0)
+    if (!(kind_of(n->op)->flags & KIND_WEIGHTED) || q->bits <= 0)
         snprintf(buf, len, "%s", "");
     else if (q->range == IR_QRANGE_FIXED)
         snprintf(buf, len, "%d-bit weights on the grid of [%g, %g]", q->bits,
@@ -33,6 +35,18 @@ const char *emit_wquant_text(const ir_node *n, char *buf, size_t len)
         snprintf(buf, len, "%d-bit weights, bounds the tensor's min and max",
                  q->bits);
     return buf;
+}
+
+void emit_wquant_plan(const emit_plan *p, emit_group *g, long *fixed)
+{
+    const ir_node *n = g->main;
+    if (n->wquant.bits <= 0)
+        return;
+    const long rows = weight_rows(n);
+    g->wq_fix = *fixed;
+    *fixed += weight_size(p, n);
+    g->wq_range_fix = *fixed;
+    *fixed += n->wquant.range == IR_QRANGE_CHANNEL ? 2 * rows : 2;
 }
 
 void emit_wquant_forward(FILE *out, const emit_plan *p, const emit_group *g,

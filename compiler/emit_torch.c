@@ -11,7 +11,7 @@
 #include <string.h>
 #include "describe.h"
 #include "emit.h"
-#include "emit_internal.h"
+#include "kind.h"
 #include "vocab.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -66,67 +66,12 @@ static const char *qrange_name(ir_qrange r)
 static int layer_expr(const ir_node *n, char *buf, size_t len)
 {
     char a[32], b[32], q[160] = "";
-    if ((n->op == IR_CONV || n->op == IR_LINEAR) && n->wquant.bits > 0)
+    const layer_kind *k = kind_of(n->op);
+    if ((k->flags & KIND_WEIGHTED) && n->wquant.bits > 0)
         snprintf(q, sizeof q, ", bits=%d, qrange=\"%s\", qlo=%s, qhi=%s", n->wquant.bits,
                  qrange_name(n->wquant.range), emit_real(n->wquant.lo, a, sizeof a),
                  emit_real(n->wquant.hi, b, sizeof b));
-    switch (n->op) {
-    case IR_NORMALIZE: {
-        /* At most 16 channels (ir.h), each value under 32 characters and
-         * its separator: the lists always fit. */
-        char mean[16 * 34] = "", std[16 * 34] = "";
-        size_t km = 0, ks = 0;
-        for (int c = 0; c < n->in.c && c < 16; c++) {
-            const char *sep = n->in.c == 1 || c + 1 < n->in.c ? ", " : "";
-            km += (size_t)snprintf(mean + km, sizeof mean - km, "%s%s",
-                                   emit_real(n->mean[c], a, sizeof a), sep);
-            ks += (size_t)snprintf(std + ks, sizeof std - ks, "%s%s",
-                                   emit_real(n->std[c], b, sizeof b), sep);
-        }
-        snprintf(buf, len, "Normalize((%s), (%s))", mean, std);
-        return 0;
-    }
-    case IR_CONV:
-        snprintf(buf, len, "%s(%d, %d, %d, stride=%d, padding=%d, bias=%s%s)",
-                 q[0] ? "QuantConv2d" : "nn.Conv2d", n->in.c, n->out_c, n->k, n->stride, n->pad,
-                 n->bias ? "True" : "False", q);
-        return 0;
-    case IR_LINEAR:
-        snprintf(buf, len, "%s(%d, %d, bias=%s%s)", q[0] ? "QuantLinear" : "nn.Linear",
-                 n->in.c * n->in.h * n->in.w, n->out_features, n->bias ? "True" : "False", q);
-        return 0;
-    case IR_BATCHNORM:
-        snprintf(buf, len, "nn.BatchNorm%dd(%d, eps=1e-5, momentum=0.1)", n->in.flat ? 1 : 2, n->in.c);
-        return 0;
-    case IR_RELU:
-        snprintf(buf, len, "nn.ReLU()");
-        return 0;
-    case IR_AVGPOOL:
-        snprintf(buf, len, "nn.AvgPool2d(%d, stride=%d)", n->k, n->stride);
-        return 0;
-    case IR_MAXPOOL:
-        snprintf(buf, len, "nn.MaxPool2d(%d, stride=%d)", n->k, n->stride);
-        return 0;
-    case IR_FLATTEN:
-        snprintf(buf, len, "nn.Flatten()");
-        return 0;
-    case IR_NOISE:
-        snprintf(buf, len, "Noise(%s)", emit_real(n->sigma, a, sizeof a));
-        return 0;
-    case IR_DTRELU:
-        snprintf(buf, len, "DTReLU(%d, %s, %s)", n->abits, emit_real(n->lo, a, sizeof a),
-                 emit_real(n->hi, b, sizeof b));
-        return 0;
-    case IR_PWLINEAR:
-    case IR_NAIVEDT:
-    case IR_DDTRELU:
-        snprintf(buf, len, "%s(%d, %s, %s)",
-                 n->op == IR_PWLINEAR ? "PWLinear" : n->op == IR_NAIVEDT ? "NaiveDT" : "DDTReLU",
-                 n->levels, emit_real(n->lo, a, sizeof a), emit_real(n->hi, b, sizeof b));
-        return 0;
-    default:
-        return -1;
-    }
+    return k->torch ? k->torch(n, q, buf, len) : -1;
 }
 
 int emit_model_torch(const ir_model *m, FILE *out)

@@ -7,11 +7,9 @@
 const char *ir_op_name(ir_op op)
 {
     static const char *const names[IR_OP_COUNT] = {
-        [IR_NORMALIZE] = "normalize", [IR_CONV] = "conv", [IR_BATCHNORM] = "batchnorm",
-        [IR_RELU] = "relu", [IR_AVGPOOL] = "avgpool", [IR_MAXPOOL] = "maxpool",
-        [IR_FLATTEN] = "flatten", [IR_LINEAR] = "linear", [IR_NOISE] = "noise",
-        [IR_DTRELU] = "dtrelu", [IR_PWLINEAR] = "pwlinear", [IR_NAIVEDT] = "naivedt",
-        [IR_DDTRELU] = "ddtrelu",
+#define IR_OP_NAME(op, name) [op] = #name,
+        IR_OPS(IR_OP_NAME)
+#undef IR_OP_NAME
     };
     return (unsigned)op < IR_OP_COUNT && names[op] ? names[op] : "?";
 }

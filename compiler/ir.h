@@ -22,20 +22,29 @@ typedef struct ir_shape {
     int flat;
 } ir_shape;
 
+/* The layer kinds, in the order --help lists them: X(op, name) for each,
+ * its code in compiler/kind_*.c as `const layer_kind kind_<name>` (kind.h).
+ * A new kind is a line here and its file. */
+#define IR_OPS(X)                                                           \
+    X(IR_NORMALIZE, normalize)  /* (x - mean[c]) / std[c] */                \
+    X(IR_CONV, conv)                                                        \
+    X(IR_BATCHNORM, batchnorm)                                              \
+    X(IR_RELU, relu)                                                        \
+    X(IR_AVGPOOL, avgpool)                                                  \
+    X(IR_MAXPOOL, maxpool)                                                  \
+    X(IR_FLATTEN, flatten)                                                  \
+    X(IR_LINEAR, linear)                                                    \
+    X(IR_NOISE, noise)  /* RSE: x + N(0, sigma^2), training and inference */ \
+    X(IR_DTRELU, dtrelu)  /* learnable-threshold quantised activation */    \
+    X(IR_PWLINEAR, pwlinear)  /* appendix activations */                    \
+    X(IR_NAIVEDT, naivedt)                                                  \
+    X(IR_DDTRELU, ddtrelu)                                                  \
+    X(IR_LEAKYRELU, leakyrelu)  /* x > 0 ? x : slope * x */
+
 typedef enum ir_op {
-    IR_NORMALIZE,   /* (x - mean[c]) / std[c] */
-    IR_CONV,
-    IR_BATCHNORM,
-    IR_RELU,
-    IR_AVGPOOL,
-    IR_MAXPOOL,
-    IR_FLATTEN,
-    IR_LINEAR,
-    IR_NOISE,       /* RSE: x + N(0, sigma^2), in training and inference */
-    IR_DTRELU,      /* learnable-threshold quantised activation */
-    IR_PWLINEAR,    /* appendix activations */
-    IR_NAIVEDT,
-    IR_DDTRELU,
+#define IR_OP_ENUM(op, name) op,
+    IR_OPS(IR_OP_ENUM)
+#undef IR_OP_ENUM
     IR_OP_COUNT
 } ir_op;
 
@@ -70,6 +79,8 @@ typedef struct ir_node {
     int abits;
     double lo, hi;          /* initial bounds */
     int levels;             /* piecewise activations: number of thresholds */
+    /* IR_LEAKYRELU */
+    double slope;
 } ir_node;
 
 /* Regularisers (docs/METHODS.md 5), one entry per (kind, layer). */

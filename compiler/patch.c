@@ -64,9 +64,9 @@ static unsigned char *targets_match(const build *b, const ast_stmt *st, const ch
             if (!one[i])
                 continue;
             ir_op op = b->layers[i].node.op;
-            if (weights_only && op != IR_CONV && op != IR_LINEAR) {
+            if (weights_only && !(kind_of(op)->flags & KIND_WEIGHTED)) {
                 diag_error(t->loc, "%s applies to conv and linear layers; '%s' is a %s layer",
-                           what, b->layers[i].node.name, layer_kind_of(op)->name);
+                           what, b->layers[i].node.name, kind_of(op)->name);
                 errors++;
                 break;
             }

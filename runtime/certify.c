@@ -24,6 +24,13 @@ int certify_supported(const advcc_model *m, char *err, size_t errlen)
                      "Lipschitz certificate; randomized smoothing (Cohen et al. 2019) is the "
                      "certificate for a random self-ensemble", l->name);
             return -1;
+        case ADVCC_LAYER_LEAKYRELU:
+            /* its Lipschitz constant, max(1, |slope|), needs the slope,
+             * which the layer list does not carry */
+            snprintf(err, errlen,
+                     "layer %s is a leaky ReLU, whose slope the layer list does not record; "
+                     "certify takes relu", l->name);
+            return -1;
         case ADVCC_LAYER_DTRELU:
         case ADVCC_LAYER_PWLINEAR:
         case ADVCC_LAYER_NAIVEDT:

@@ -90,6 +90,10 @@ void batchnorm_backward_eval_params(const real_t *x, const real_t *dy, int c,
 /* Elementwise ReLU; backward uses the forward output y (y > 0). */
 void relu_forward(const real_t *x, long n, real_t *y);
 void relu_backward(const real_t *y, const real_t *dy, long n, real_t *dx);
+/* Elementwise leaky ReLU, x > 0 ? x : slope * x; backward uses the input x
+ * (dx may be dy). */
+void leakyrelu_forward(const real_t *x, long n, real_t slope, real_t *y);
+void leakyrelu_backward(const real_t *x, const real_t *dy, long n, real_t slope, real_t *dx);
 
 /* Pools over planes of h x w (planes = c * batch for CNHW), kernel k,
  * stride s, no padding, floor output size. */

@@ -92,7 +92,8 @@ enum advcc_layer_kind {
     ADVCC_LAYER_DTRELU,
     ADVCC_LAYER_PWLINEAR,
     ADVCC_LAYER_NAIVEDT,
-    ADVCC_LAYER_DDTRELU
+    ADVCC_LAYER_DDTRELU,
+    ADVCC_LAYER_LEAKYRELU       /* slope not recorded here */
 };
 
 typedef struct advcc_layer {

@@ -3,6 +3,7 @@
  * input gradient, in training mode (batch statistics) and in evaluation
  * mode (running statistics), for the seed CNN and for small models that
  * use every layer kind and fused-group shape (tests/specs/layers.net), and
+ * leaky ReLU in every place an activation goes (tests/specs/leaky.net),
  * BatchNorm over flat features in every position (tests/specs/flat.net),
  * whose semantics are checked too: an identity BatchNorm changes nothing,
  * and one on the logits gives them its batch statistics. */
@@ -24,7 +25,7 @@
 extern const advcc_model advcc_model_baseline, advcc_model_gc_maxpool,
     advcc_model_gc_plain, advcc_model_gc_mlp, advcc_model_gc_bnconv, advcc_model_gc_bnlone,
     advcc_model_gc_mlp_bn, advcc_model_gc_mlp_bnpost, advcc_model_gc_mlp_bnflat,
-    advcc_model_gc_mlp_bnlast;
+    advcc_model_gc_mlp_bnlast, advcc_model_gc_leaky;
 
 #define GRADCHECK(model, batch, per)                                        \
     static void test_##model##_train(void **s)                             \
@@ -40,6 +41,7 @@ extern const advcc_model advcc_model_baseline, advcc_model_gc_maxpool,
 
 GRADCHECK(gc_maxpool, 3, 12)
 GRADCHECK(gc_plain, 3, 12)
+GRADCHECK(gc_leaky, 3, 12)
 GRADCHECK(gc_mlp, 2, 12)
 GRADCHECK(gc_bnconv, 3, 12)
 GRADCHECK(gc_bnlone, 3, 12)
@@ -199,6 +201,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gc_maxpool_train), cmocka_unit_test(test_gc_maxpool_eval),
         cmocka_unit_test(test_gc_plain_train),   cmocka_unit_test(test_gc_plain_eval),
+        cmocka_unit_test(test_gc_leaky_train),   cmocka_unit_test(test_gc_leaky_eval),
         cmocka_unit_test(test_gc_mlp_train),     cmocka_unit_test(test_gc_mlp_eval),
         cmocka_unit_test(test_gc_bnconv_train),  cmocka_unit_test(test_gc_bnconv_eval),
         cmocka_unit_test(test_gc_bnlone_train),  cmocka_unit_test(test_gc_bnlone_eval),

@@ -613,6 +613,16 @@ static void test_maxpool_ties(void **state)
     assert_true(dx[10] == 4);   /* 5 at (2,2) tops four windows */
 }
 
+/* n random values in [-1, 1], none within 1e-3 of the kink at 0. */
+static double *away_from_kink(long n)
+{
+    double *x = random_vec(n, -1, 1);
+    for (long i = 0; i < n; i++)
+        if (fabs(x[i]) < 1e-3)
+            x[i] = 0.5;
+    return x;
+}
+
 typedef struct relu_op {
     long n;
     double *x, *y, *r;
@@ -629,10 +639,7 @@ static void test_relu(void **state)
 {
     (void)state;
     relu_op o = {1001, 0, 0, 0};
-    o.x = random_vec(o.n, -1, 1);
-    for (long i = 0; i < o.n; i++)   /* keep away from the kink */
-        if (fabs(o.x[i]) < 1e-3)
-            o.x[i] = 0.5;
+    o.x = away_from_kink(o.n);
     o.y = alloc(o.n);
     o.r = random_vec(o.n, -1, 1);
     relu_loss(&o);
@@ -652,6 +659,45 @@ static void test_relu(void **state)
     free(o.x);
     free(o.y);
     free(o.r);
+}
+
+typedef struct leaky_op {
+    long n;
+    double slope;
+    double *x, *y, *r;
+} leaky_op;
+
+static double leaky_loss(void *v)
+{
+    leaky_op *o = v;
+    leakyrelu_forward(o->x, o->n, o->slope, o->y);
+    return dot(o->r, o->y, o->n);
+}
+
+/* Leaky ReLU at PyTorch's default slope, at zero (ReLU), negative and
+ * above one: its values, and its gradient by finite differences, with the
+ * gradient written over the output gradient in place. */
+static void test_leakyrelu(void **state)
+{
+    (void)state;
+    static const double slopes[] = {0.01, 0, -0.5, 2.5};
+    for (size_t s = 0; s < sizeof slopes / sizeof slopes[0]; s++) {
+        leaky_op o = {1001, slopes[s], 0, 0, 0};
+        o.x = away_from_kink(o.n);
+        o.y = alloc(o.n);
+        o.r = random_vec(o.n, -1, 1);
+        leaky_loss(&o);
+        for (long i = 0; i < o.n; i++)
+            assert_true(o.y[i] == (o.x[i] > 0 ? o.x[i] : o.slope * o.x[i]));
+        double *dx = alloc(o.n);
+        memcpy(dx, o.r, sizeof *dx * o.n);
+        leakyrelu_backward(o.x, dx, o.n, o.slope, dx);
+        check_grad("leakyrelu", leaky_loss, &o, o.x, dx, o.n);
+        free(dx);
+        free(o.x);
+        free(o.y);
+        free(o.r);
+    }
 }
 
 /* ---- normalisation and layouts ---- */
@@ -841,6 +887,7 @@ int main(void)
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_maxpool_ties),
         cmocka_unit_test(test_relu),
+        cmocka_unit_test(test_leakyrelu),
         cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_softmax_xent),

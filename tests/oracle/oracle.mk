@@ -7,10 +7,12 @@
 # has Debian's python3-torch.
 ORACLE_PYTHON ?= /usr/bin/python3
 ORACLE_SEED   ?= 1
-# Models with a PyTorch definition in tests/oracle/torch_models.py.
-ORACLE_KNOWN  := baseline adv fashion quant reg quant_reg rse mlp_bn
-# Deferred: MODELS comes from generated/models.mk, read after this file.
-ORACLE_MODELS ?= $(filter $(ORACLE_KNOWN),$(MODELS))
+# Models with a PyTorch definition in tests/oracle/torch_models.py: of
+# specs/, and of the test specs (tests/specs/leaky.net: leaky ReLU).
+ORACLE_KNOWN  := baseline adv fashion quant reg quant_reg rse mlp_bn leaky
+# Deferred: MODELS comes from generated/models.mk, TESTGEN_MODELS from
+# $(BUILD)/testgen/testgen.mk, both read after this file.
+ORACLE_MODELS ?= $(filter $(ORACLE_KNOWN),$(MODELS) $(TESTGEN_MODELS))
 # These are dumped by a double-precision build (real_t = double, the double
 # runtime): their forward rounds activations onto a grid, and float32
 # arithmetic puts a few values on the other side of a rounding tie from any
@@ -34,15 +36,22 @@ ORACLE_ENV    := OMP_WAIT_POLICY=passive
 
 CHECK_GOALS += check-oracle
 .PHONY: check-oracle
-.PRECIOUS: $(BUILD)/oracle/%.o $(BUILD)/gen/%.o $(BUILD)/gen64/%.o
+.PRECIOUS: $(BUILD)/oracle/%.o $(BUILD)/gen/%.o $(BUILD)/gen64/%.o $(BUILD)/testgen/%.o \
+    $(BUILD)/testgen64/%.o
 
 $(BUILD)/oracle/dump_%.o: tests/oracle/dump_model.c | $(BUILD)/oracle
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DADVCC_MODEL=advcc_model_$* -c $< -o $@
 $(BUILD)/oracle/dump_%: $(BUILD)/oracle/dump_%.o $(BUILD)/gen/%.o $(RUNTIME_LIB)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(RUNTIME_LIB) $(LDLIBS) -o $@
+# A model of the test specs: make takes this rule when the one above has no
+# generated/<model>.c to build from.
+$(BUILD)/oracle/dump_%: $(BUILD)/oracle/dump_%.o $(BUILD)/testgen/%.o $(RUNTIME_LIB)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(RUNTIME_LIB) $(LDLIBS) -o $@
 $(BUILD)/oracle/dump64_%.o: tests/oracle/dump_model.c | $(BUILD)/oracle
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DADVCC_DOUBLE -DADVCC_MODEL=advcc_model_$* -c $< -o $@
 $(BUILD)/oracle/dump64_%: $(BUILD)/oracle/dump64_%.o $(BUILD)/gen64/%.o $(RUNTIME64_LIB)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(RUNTIME64_LIB) $(LDLIBS) -o $@
+$(BUILD)/oracle/dump64_%: $(BUILD)/oracle/dump64_%.o $(BUILD)/testgen64/%.o $(RUNTIME64_LIB)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(RUNTIME64_LIB) $(LDLIBS) -o $@
 
 $(BUILD)/oracle:

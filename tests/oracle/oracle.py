@@ -387,7 +387,7 @@ def step_reference(name, start, velocity, x, y, kinds, sgd, dtype, real, ties=No
 
 def has_kinks(name):
     """Whether the model has activations the kink probe can watch."""
-    return any(isinstance(m, (torch.nn.ReLU, torch_models.DTReLU))
+    return any(isinstance(m, (torch.nn.ReLU, torch.nn.LeakyReLU, torch_models.DTReLU))
                for m in torch_models.build(name).modules())
 
 

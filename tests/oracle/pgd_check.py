@@ -50,17 +50,21 @@ def search_budget(images, steps=1):
 
 
 class _GatedRelu(torch.autograd.Function):
-    """ReLU's value with a given derivative d (0 or 1 per unit)."""
+    """(Leaky) ReLU's value with a given derivative: 1 where d is 1, the
+    slope (ReLU: 0) where it is 0."""
 
     @staticmethod
-    def forward(ctx, z, d):
+    def forward(ctx, z, d, slope):
         ctx.save_for_backward(d)
-        return torch.relu(z)
+        ctx.slope = slope
+        return torch.relu(z) if slope == 0 else F.leaky_relu(z, slope)
 
     @staticmethod
     def backward(ctx, grad):
         (d,) = ctx.saved_tensors
-        return grad * d, None
+        if ctx.slope == 0:
+            return grad * d, None, None
+        return grad * (d + (1 - d) * ctx.slope), None, None
 
 
 class KinkProbe:
@@ -83,15 +87,17 @@ class KinkProbe:
 
 
 class ReluProbe(nn.Module):
-    """ReLU whose derivative goes through a KinkProbe."""
+    """ReLU (or leaky ReLU of a slope) whose derivative goes through a
+    KinkProbe."""
 
-    def __init__(self, probe):
+    def __init__(self, probe, slope=0.0):
         super().__init__()
         self.probe = probe
+        self.slope = slope
 
     def forward(self, z):
         d = self.probe.see(z.detach().abs(), (z > 0).detach())
-        return _GatedRelu.apply(z, d.to(z.dtype))
+        return _GatedRelu.apply(z, d.to(z.dtype), self.slope)
 
 
 def install_probe(model):
@@ -107,6 +113,9 @@ def install_probe(model):
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.ReLU):
                 setattr(parent, name, ReluProbe(probe))
+                found = True
+            elif isinstance(child, nn.LeakyReLU):
+                setattr(parent, name, ReluProbe(probe, child.negative_slope))
                 found = True
     if not found:
         raise ValueError("model has no ReLU or DTReLU to watch for kinks")

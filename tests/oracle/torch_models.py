@@ -259,11 +259,12 @@ class SeedCNN(nn.Module):
     (bits, lo, hi) of the DTReLU replacing each ReLU; reg: the regulariser
     (orthogonal form, its weight, spectral weight, power iterations), which
     adds the buffers <layer>.sn_u, <layer>.sn_v; noise: (sigma before the
-    first conv, sigma before the others) of the noise layers."""
+    first conv, sigma before the others) of the noise layers; leaky: the
+    slope of the leaky ReLU replacing each ReLU."""
 
     def __init__(self, in_c, in_hw, mean, std, convs=((32, 5), (64, 5), (128, 3)),
                  fcs=(256, 128), classes=10, weight_bits=None, dtrelu=None, reg=None,
-                 noise=None):
+                 noise=None, leaky=None):
         super().__init__()
         self.normalize = Normalize(mean, std)
         self.blocks = []
@@ -304,7 +305,7 @@ class SeedCNN(nn.Module):
         else:
             # One module for every ReLU (by name: the oracle's probe may
             # replace it).
-            self.relu = nn.ReLU()
+            self.relu = nn.ReLU() if leaky is None else nn.LeakyReLU(leaky)
             self.act_names = ["relu"] * n_acts
         self.pool = nn.AvgPool2d(2)
 
@@ -419,6 +420,8 @@ MODELS = {
     "quant_adv_reg": cifar_defended(**QUANT, **REG),
     "rse": cifar_defended(**RSE),
     "mlp_bn": MLPBatchNorm,
+    # tests/specs/leaky.net
+    "leaky": cifar_defended(leaky=0.1),
 }
 
 

@@ -1,12 +1,124 @@
-/* emit_conv.c - a convolution group: conv (im2col + sgemm in the runtime)
- * with its bias, then BatchNorm, activation (ReLU or DTReLU) and pool
+/* kind_conv.c - the convolution, `conv OUT K [stride=1] [pad=0|N|same]
+ * [bias=1|0]`: its parameters and lowering, its shape (an image in, a
+ * kernel no larger than the padded input), its weight and bias, and its
+ * group: conv (im2col + sgemm in the runtime) with its bias, then
+ * BatchNorm, activation (the activation's own fragments, kind.h) and pool
  * written inline as one pass over the convolution's output; the backward
  * mirrors it in two passes (activation and pool, then BatchNorm) before the
  * weight and input gradients' sgemms.  A quantised weight is rounded into
  * the arena first and both sgemms use the rounded copy (emit_quant.c). */
-#include "emit_internal.h"
+#include "kind.h"
+
+#include "diag.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
+
+static const param_spec conv_params[] = {
+    { "out", PT_INT, 1, 1, 1, 1 << 20, 0, NULL },
+    { "k", PT_INT, 2, 1, 1, 1 << 12, 0, NULL },
+    { "stride", PT_INT, 0, 0, 1, 1 << 12, 0, NULL },
+    { "pad", PT_PAD, 0, 0, 0, 1 << 12, 0, NULL },
+    { "bias", PT_BOOL, 0, 0, 0, 1, 0, NULL },
+    { "name", PT_NAME, 0, 0, 0, 0, 0, NULL },
+};
+
+static int conv_lower(const layer_kind *k, const param_val *v, ir_node *n, ir_loc loc)
+{
+    (void)loc;
+    n->out_c = (int)kind_arg_num(k, v, "out", 1);
+    n->out_features = n->out_c;
+    n->k = (int)kind_arg_num(k, v, "k", 1);
+    n->stride = (int)kind_arg_num(k, v, "stride", 1);
+    n->bias = (int)kind_arg_num(k, v, "bias", 1);
+    const param_val *pad = kind_arg(k, v, "pad");
+    if (pad->given && pad->num == PARAM_SAME) {
+        if (n->k % 2 == 0) {
+            diag_error(pad->loc, "pad=same needs an odd kernel size, got %d", n->k);
+            return -1;
+        }
+        n->pad = (n->k - 1) / 2;
+    } else {
+        n->pad = pad->given ? (int)pad->num : 0;
+    }
+    return 0;
+}
+
+static int conv_shape(const ir_model *m, const ir_node *n, const ir_node *prev, ir_shape *out)
+{
+    (void)m;
+    const ir_shape in = n->in;
+    if (kind_need_image(n, prev) != 0)
+        return -1;
+    if (n->k > in.h + 2 * n->pad || n->k > in.w + 2 * n->pad) {
+        diag_error(n->loc, "kernel %dx%d is larger than its %sinput %dx%d",
+                   n->k, n->k, n->pad ? "padded " : "", in.h + 2 * n->pad, in.w + 2 * n->pad);
+        return -1;
+    }
+    long long h = kind_window_out(in.h, n->k, n->stride, n->pad);
+    long long w = kind_window_out(in.w, n->k, n->stride, n->pad);
+    if (h <= 0 || w <= 0) {
+        diag_error(n->loc, "conv output would be %lldx%lld", h, w);
+        return -1;
+    }
+    out->c = n->out_c;
+    out->h = (int)h;
+    out->w = (int)w;
+    return 0;
+}
+
+static long long conv_count(const ir_node *n, long long *state)
+{
+    (void)state;
+    return (long long)n->out_c * n->in.c * n->k * n->k + (n->bias ? n->out_c : 0);
+}
+
+static void conv_tensors(emit_plan *p, const ir_node *n)
+{
+    emit_add_tensor(p, n, "weight", "ADVCC_WEIGHT", 4, n->out_c, n->in.c, n->k, n->k);
+    if (n->bias)
+        emit_add_tensor(p, n, "bias", "ADVCC_BIAS", 1, n->out_c, 0, 0, 0);
+}
+
+/* Whole feature maps: the power iteration works on the true operator
+ * (docs/METHODS.md 5, Algorithm 4). */
+static void conv_spectral_state(emit_plan *p, const ir_node *n, const char *u, const char *v)
+{
+    emit_add_tensor(p, n, u, "ADVCC_STATE", 3, n->out.c, n->out.h, n->out.w, 0);
+    emit_add_tensor(p, n, v, "ADVCC_STATE", 3, n->in.c, n->in.h, n->in.w, 0);
+}
+
+/* The output before the epilogue, im2col, the quantised weight, the fused
+ * activation's per-channel sums. */
+static void conv_plan(emit_plan *p, emit_group *g, const ir_node *n, plan_state *st)
+{
+    long ysz = (long)n->out.c * n->out.h * n->out.w;
+    long c = (long)n->in.c * n->k * n->k * n->out.h * n->out.w;
+    if (c > st->col)
+        st->col = c;
+    if (g->bn || g->act || g->pool) {
+        g->y_slot = st->per;
+        st->per += ysz;
+    }
+    if (ysz > st->dy)
+        st->dy = ysz;
+    if (ysz > st->grad)
+        st->grad = ysz;
+    p->flops += 2LL * n->out_c * n->in.c * n->k * n->k * n->out.h * n->out.w;
+    emit_wquant_plan(p, g, &st->fixed);
+    if (g->act && kind_of(g->act->op)->fused_fix) {
+        g->act_fix = st->fixed;
+        st->fixed += (long)kind_of(g->act->op)->fused_fix * n->out_c;
+    }
+    emit_plan_cnhw_input(g, &st->per);
+}
+
+static int conv_torch(const ir_node *n, const char *q, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s(%d, %d, %d, stride=%d, padding=%d, bias=%s%s)",
+             q[0] ? "QuantConv2d" : "nn.Conv2d", n->in.c, n->out_c, n->k, n->stride, n->pad,
+             n->bias ? "True" : "False", q);
+    return 0;
+}
 
 /* BatchNorm batch statistics (training modes) or running ones (eval). */
 static void emit_bn_stats(FILE *out, const emit_plan *p, const ir_node *bn,
@@ -60,16 +172,15 @@ static void emit_bn_affine(FILE *out, const emit_plan *p, const ir_node *bn,
 }
 
 /* z = BatchNorm(y) then the activation, for the element at index expr. */
-static void emit_z(FILE *out, const emit_group *g, int ind, const char *at)
+static void emit_z(FILE *out, const emit_plan *p, const emit_group *g, int ind,
+                   const char *at)
 {
     if (g->bn)
         L(ind, "real_t z = yp[%s] * s + t;", at);
     else
         L(ind, "real_t z = yp[%s];", at);
-    if (g->act && g->act->op == IR_RELU)
-        L(ind, "z = z > 0 ? z : 0;");
-    else if (g->act && g->act->op == IR_DTRELU)
-        emit_dtrelu_apply(out, ind);
+    if (g->act)
+        kind_of(g->act->op)->fused(out, p, g, KIND_FWD_APPLY, ind, NULL);
 }
 
 static void emit_forward(FILE *out, const emit_plan *p, const emit_group *g)
@@ -105,10 +216,10 @@ static void emit_forward(FILE *out, const emit_plan *p, const emit_group *g)
         L(1, "real_t *mean = FIX(c, %ld), *invstd = mean + %d; /* kept for backward */", g->bn_fix, n->out_c);
         emit_bn_stats(out, p, g->bn, hw);
     }
-    if (g->act)
+    if (g->act) {
         emit_cite(out, 1, g->act);
-    if (g->act && g->act->op == IR_DTRELU)
-        emit_dtrelu_setup(out, p, g->act, 1, 1);
+        kind_of(g->act->op)->fused(out, p, g, KIND_FWD_SETUP, 1, NULL);
+    }
     if (g->pool)
         emit_cite(out, 1, g->pool);
     if (g->pool && g->pool->op == IR_MAXPOOL)
@@ -134,7 +245,7 @@ static void emit_forward(FILE *out, const emit_plan *p, const emit_group *g)
         L(5, "for (int di = 0; di < %d; di++)", pl->k);
         L(6, "for (int dj = 0; dj < %d; dj++) {", pl->k);
         L(7, "const int at = (i * %d + di) * %d + j * %d + dj;", pl->stride, n->out.w, pl->stride);
-        emit_z(out, g, 7, "at");
+        emit_z(out, p, g, 7, "at");
         if (max) {
             L(7, "if (z > acc) {");
             L(8, "acc = z;");
@@ -154,7 +265,7 @@ static void emit_forward(FILE *out, const emit_plan *p, const emit_group *g)
     } else {
         L(3, "real_t *op = o + plane * %ld;", hw);
         L(3, "for (int i = 0; i < %ld; i++) {", hw);
-        emit_z(out, g, 4, "i");
+        emit_z(out, p, g, 4, "i");
         L(4, "op[i] = z;");
         L(3, "}");
     }
@@ -164,18 +275,15 @@ static void emit_forward(FILE *out, const emit_plan *p, const emit_group *g)
 }
 
 /* d = dL/dz of the element at index at, masked by the activation. */
-static void emit_dz(FILE *out, const emit_group *g, int ind, const char *at,
-                    const char *grad)
+static void emit_dz(FILE *out, const emit_plan *p, const emit_group *g, int ind,
+                    const char *at, const char *grad)
 {
     if (g->act) {
         if (g->bn)
             L(ind, "const real_t z = yp[%s] * s + t;", at);
         else
             L(ind, "const real_t z = yp[%s];", at);
-        if (g->act->op == IR_DTRELU)
-            emit_dtrelu_grad(out, ind, grad);
-        else
-            L(ind, "const real_t d = z > 0 ? %s : 0;", grad);
+        kind_of(g->act->op)->fused(out, p, g, KIND_BWD_GRAD, ind, grad);
     } else {
         L(ind, "const real_t d = %s;", grad);
     }
@@ -187,7 +295,7 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
     const emit_tensor *w = emit_tensor_of(p, n, "weight");
     const emit_tensor *b = emit_tensor_of(p, n, "bias");
     const int epilogue = g->bn || g->act || g->pool;
-    const int dtrelu = g->act && g->act->op == IR_DTRELU;
+    const layer_kind *act = g->act ? kind_of(g->act->op) : NULL;
     const long hw = (long)n->out.h * n->out.w;
     char wexpr[64];
     emit_weight_expr(p, g, wexpr, sizeof wexpr);
@@ -211,19 +319,16 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
         const int overlap = pl && pl->stride < pl->k;
         if (pl && pl->op == IR_MAXPOOL)
             L(1, "const int *am = (const int *)ACT(c, %ld);", g->argmax_slot);
-        if (dtrelu) {
-            emit_cite(out, 1, g->act);
-            emit_dtrelu_setup(out, p, g->act, 1, 0);
-            L(1, "real_t *bound_sums = FIX(c, %ld); /* per channel: below lo, above hi */", g->act_fix);
-        }
+        if (act)
+            act->fused(out, p, g, KIND_BWD_SETUP, 1, NULL);
         L(1, "/* through the pool and activation, then BatchNorm */");
         L(1, "#pragma omp parallel for schedule(static)");
         L(1, "for (int ch = 0; ch < %d; ch++) {", n->out_c);
         emit_bn_affine(out, p, g->bn, 2, g->act != NULL);
         if (g->bn)
             L(2, "double sd = 0, sdx = 0;");
-        if (dtrelu)
-            L(2, "double below = 0, above = 0;");
+        if (act)
+            act->fused(out, p, g, KIND_BWD_CHANNEL, 2, NULL);
         L(2, "for (int img = 0; img < B; img++) {");
         L(3, "const size_t plane = (size_t)ch * B + img;");
         if (g->bn || g->act)
@@ -241,7 +346,7 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
                 L(3, "const int *ap = am + plane * %ld;", ohw);
                 L(3, "for (int i = 0; i < %ld; i++) {", ohw);
                 L(4, "const int at = ap[i];");
-                emit_dz(out, g, 4, "at", "gp[i]");
+                emit_dz(out, p, g, 4, "at", "gp[i]");
                 L(4, "dp[at] %s d;", overlap ? "+=" : "=");
                 L(3, "}");
             } else {
@@ -251,7 +356,7 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
                 L(5, "for (int di = 0; di < %d; di++)", pl->k);
                 L(6, "for (int dj = 0; dj < %d; dj++) {", pl->k);
                 L(7, "const int at = (i * %d + di) * %d + j * %d + dj;", pl->stride, n->out.w, pl->stride);
-                emit_dz(out, g, 7, "at", "g");
+                emit_dz(out, p, g, 7, "at", "g");
                 L(7, "dp[at] %s d;", overlap ? "+=" : "=");
                 L(6, "}");
                 L(4, "}");
@@ -259,7 +364,7 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
         } else {
             L(3, "const real_t *gp = dout + plane * %ld;", hw);
             L(3, "for (int i = 0; i < %ld; i++) {", hw);
-            emit_dz(out, g, 4, "i", "gp[i]");
+            emit_dz(out, p, g, 4, "i", "gp[i]");
             L(4, "dp[i] = d;");
             L(3, "}");
         }
@@ -270,10 +375,8 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
             L(3, "}");
         }
         L(2, "}");
-        if (dtrelu) {
-            L(2, "bound_sums[ch] = (real_t)below;");
-            L(2, "bound_sums[%d + ch] = (real_t)above;", n->out_c);
-        }
+        if (act)
+            act->fused(out, p, g, KIND_BWD_CHANNEL_END, 2, NULL);
         if (g->bn) {
             emit_cite(out, 2, g->bn);
             L(2, "if (want_params) {");
@@ -293,17 +396,8 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
             L(2, "}");
         }
         L(1, "}");
-        if (dtrelu) {
-            L(1, "if (want_params) {");
-            L(2, "double below = 0, above = 0;");
-            L(2, "for (int ch = 0; ch < %d; ch++) {", n->out_c);
-            L(3, "below += bound_sums[ch];");
-            L(3, "above += bound_sums[%d + ch];", n->out_c);
-            L(2, "}");
-            L(2, "c->grads[%s] = (real_t)below;", emit_tensor_of(p, g->act, "lo")->sym);
-            L(2, "c->grads[%s] = (real_t)above;", emit_tensor_of(p, g->act, "hi")->sym);
-            L(1, "}");
-        }
+        if (act)
+            act->fused(out, p, g, KIND_BWD_END, 1, NULL);
     } else {
         L(1, "const real_t *dy = dout;");
     }
@@ -324,9 +418,32 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
     L(0, "}");
 }
 
-void emit_group_conv(FILE *out, const emit_plan *p, const emit_group *g)
+static void conv_group(FILE *out, const emit_plan *p, const emit_group *g)
 {
     emit_forward(out, p, g);
     L(0, "%s", "");
     emit_backward(out, p, g);
 }
+
+const layer_kind kind_conv = {
+    .name = "conv",
+    .op = IR_CONV,
+    .prefix = "conv",
+    .params = conv_params,
+    .n_params = sizeof conv_params / sizeof conv_params[0],
+    .usage = "conv OUT K [stride=1] [pad=0|N|same] [bias=1|0]",
+    .flags = KIND_WEIGHTED | KIND_LAYOUT | KIND_FEATURES,
+    .absorbs = KIND_BN | KIND_ACT | KIND_POOL,
+    .runtime = "ADVCC_LAYER_CONV",
+    .lower = conv_lower,
+    .shape = conv_shape,
+    .count = conv_count,
+    .tensors = conv_tensors,
+    .spectral_state = conv_spectral_state,
+    .cnhw_input = kind_cnhw_always,
+    .out_layout = -1,
+    .plan = conv_plan,
+    .init = emit_init_uniform,
+    .group = conv_group,
+    .torch = conv_torch,
+};
