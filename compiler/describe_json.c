@@ -1,6 +1,7 @@
 /* describe_json.c - the model description as JSON (describe_json.h),
  * made from the IR alone. */
 #include "describe_json.h"
+#include "kind.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -108,53 +109,9 @@ static json_t *layer_json(const ir_node *nd)
     set(o, "in", shape_json(nd->in));
     set(o, "out", shape_json(nd->out));
     set(o, "parameters", json_integer(shape_node_params(nd, &state)));
-    switch (nd->op) {
-    case IR_CONV:
-        set(o, "out_channels", json_integer(nd->out_c));
-        set(o, "k", json_integer(nd->k));
-        set(o, "stride", json_integer(nd->stride));
-        set(o, "pad", json_integer(nd->pad));
-        set(o, "bias", json_boolean(nd->bias));
-        set(o, "weight_bits", json_integer(nd->wquant.bits));
-        break;
-    case IR_LINEAR:
-        set(o, "out_features", json_integer(nd->out_features));
-        set(o, "bias", json_boolean(nd->bias));
-        set(o, "weight_bits", json_integer(nd->wquant.bits));
-        break;
-    case IR_AVGPOOL:
-    case IR_MAXPOOL:
-        set(o, "k", json_integer(nd->k));
-        set(o, "stride", json_integer(nd->stride));
-        break;
-    case IR_NORMALIZE: {
-        json_t *mean = must(json_array()), *std = must(json_array());
-        for (int c = 0; c < nd->in.c && c < 16; c++) {
-            push(mean, json_real(nd->mean[c]));
-            push(std, json_real(nd->std[c]));
-        }
-        set(o, "mean", mean);
-        set(o, "std", std);
-        break;
-    }
-    case IR_NOISE:
-        set(o, "sigma", json_real(nd->sigma));
-        break;
-    case IR_DTRELU:
-        set(o, "bits", json_integer(nd->abits));
-        set(o, "lo", json_real(nd->lo));
-        set(o, "hi", json_real(nd->hi));
-        break;
-    case IR_PWLINEAR:
-    case IR_NAIVEDT:
-    case IR_DDTRELU:
-        set(o, "levels", json_integer(nd->levels));
-        set(o, "lo", json_real(nd->lo));
-        set(o, "hi", json_real(nd->hi));
-        break;
-    default:
-        break;
-    }
+    const layer_kind *k = kind_of(nd->op);
+    if (k->settings)
+        k->settings(nd, o);
     return o;
 }
 
@@ -165,7 +122,7 @@ static json_t *defences_json(const ir_model *m, json_t **noise, json_t **regs)
     *noise = must(json_array());
     for (int i = 0; i < m->n_nodes; i++) {
         const ir_node *nd = &m->nodes[i];
-        if ((nd->op == IR_CONV || nd->op == IR_LINEAR) && nd->wquant.bits > 0) {
+        if ((kind_of(nd->op)->flags & KIND_WEIGHTED) && nd->wquant.bits > 0) {
             json_t *q = must(json_object());
             set(q, "layer", json_string(nd->name));
             set(q, "bits", json_integer(nd->wquant.bits));

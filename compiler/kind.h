@@ -57,6 +57,7 @@ typedef struct plan_state {
     long per, fixed, col, grad, dy;
 } plan_state;
 
+struct json_t;                  /* Jansson's value (describe_json.c) */
 typedef struct layer_kind layer_kind;
 struct layer_kind {
     const char *name;           /* as written: "conv" */
@@ -120,6 +121,9 @@ struct layer_kind {
      * ("activations", "noise") and its text after the layer's name. */
     const char *section;
     void (*describe)(const ir_node *n, char *buf, size_t len);
+    /* Its settings as members of o, the layer's object in the model's
+     * JSON description (describe_json.c), or NULL: none. */
+    void (*settings)(const ir_node *n, struct json_t *o);
 };
 
 /* The kind of op (never NULL for a valid op). */

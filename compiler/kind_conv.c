@@ -9,6 +9,8 @@
  * the arena first and both sgemms use the rounded copy (emit_quant.c). */
 #include "kind.h"
 
+#include <jansson.h>
+
 #include "diag.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -425,6 +427,16 @@ static void conv_group(FILE *out, const emit_plan *p, const emit_group *g)
     emit_backward(out, p, g);
 }
 
+static void conv_settings(const ir_node *n, json_t *o)
+{
+    json_object_set_new(o, "out_channels", json_integer(n->out_c));
+    json_object_set_new(o, "k", json_integer(n->k));
+    json_object_set_new(o, "stride", json_integer(n->stride));
+    json_object_set_new(o, "pad", json_integer(n->pad));
+    json_object_set_new(o, "bias", json_boolean(n->bias));
+    json_object_set_new(o, "weight_bits", json_integer(n->wquant.bits));
+}
+
 const layer_kind kind_conv = {
     .name = "conv",
     .op = IR_CONV,
@@ -446,4 +458,5 @@ const layer_kind kind_conv = {
     .init = emit_init_uniform,
     .group = conv_group,
     .torch = conv_torch,
+    .settings = conv_settings,
 };

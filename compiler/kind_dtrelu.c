@@ -8,6 +8,8 @@
  * Also the bounds every learnable-threshold activation takes. */
 #include "kind.h"
 
+#include <jansson.h>
+
 #include "diag.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -154,6 +156,13 @@ static void dtrelu_describe(const ir_node *n, char *buf, size_t len)
     snprintf(buf, len, "dtrelu %d-bit [%g, %g]", n->abits, n->lo, n->hi);
 }
 
+static void dtrelu_settings(const ir_node *n, json_t *o)
+{
+    json_object_set_new(o, "bits", json_integer(n->abits));
+    json_object_set_new(o, "lo", json_real(n->lo));
+    json_object_set_new(o, "hi", json_real(n->hi));
+}
+
 const layer_kind kind_dtrelu = {
     .name = "dtrelu",
     .op = IR_DTRELU,
@@ -177,4 +186,5 @@ const layer_kind kind_dtrelu = {
     .torch = dtrelu_torch,
     .section = "activations",
     .describe = dtrelu_describe,
+    .settings = dtrelu_settings,
 };

@@ -6,6 +6,8 @@
  * one) has the right gradient. */
 #include "kind.h"
 
+#include <jansson.h>
+
 #include <math.h>
 
 #include "diag.h"
@@ -83,6 +85,11 @@ static void leakyrelu_describe(const ir_node *n, char *buf, size_t len)
     snprintf(buf, len, "leakyrelu slope=%g", n->slope);
 }
 
+static void leakyrelu_settings(const ir_node *n, json_t *o)
+{
+    json_object_set_new(o, "slope", json_real(n->slope));
+}
+
 const layer_kind kind_leakyrelu = {
     .name = "leakyrelu",
     .op = IR_LEAKYRELU,
@@ -100,4 +107,5 @@ const layer_kind kind_leakyrelu = {
     .torch = leakyrelu_torch,
     .section = "activations",
     .describe = leakyrelu_describe,
+    .settings = leakyrelu_settings,
 };

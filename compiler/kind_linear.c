@@ -7,6 +7,8 @@
  * sgemms use the rounded copy (emit_quant.c). */
 #include "kind.h"
 
+#include <jansson.h>
+
 #include "diag.h"
 #include "shape.h"
 
@@ -136,6 +138,13 @@ static void linear_group(FILE *out, const emit_plan *p, const emit_group *g)
     L(0, "}");
 }
 
+static void linear_settings(const ir_node *n, json_t *o)
+{
+    json_object_set_new(o, "out_features", json_integer(n->out_features));
+    json_object_set_new(o, "bias", json_boolean(n->bias));
+    json_object_set_new(o, "weight_bits", json_integer(n->wquant.bits));
+}
+
 const layer_kind kind_linear = {
     .name = "linear",
     .op = IR_LINEAR,
@@ -156,4 +165,5 @@ const layer_kind kind_linear = {
     .init = emit_init_uniform,
     .group = linear_group,
     .torch = linear_torch,
+    .settings = linear_settings,
 };

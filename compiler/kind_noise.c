@@ -4,6 +4,8 @@
  * in a patch. */
 #include "kind.h"
 
+#include <jansson.h>
+
 #define L(...) emit_line(out, __VA_ARGS__)
 
 static const param_spec noise_params[] = {
@@ -54,6 +56,11 @@ static void noise_describe(const ir_node *n, char *buf, size_t len)
     snprintf(buf, len, "sigma=%g", n->sigma);
 }
 
+static void noise_settings(const ir_node *n, json_t *o)
+{
+    json_object_set_new(o, "sigma", json_real(n->sigma));
+}
+
 const layer_kind kind_noise = {
     .name = "noise",
     .op = IR_NOISE,
@@ -70,4 +77,5 @@ const layer_kind kind_noise = {
     .torch = noise_torch,
     .section = "noise",
     .describe = noise_describe,
+    .settings = noise_settings,
 };

@@ -5,6 +5,8 @@
  * normalised units read (model.h). */
 #include "kind.h"
 
+#include <jansson.h>
+
 #include "diag.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -108,6 +110,17 @@ static int normalize_torch(const ir_node *n, const char *q, char *buf, size_t le
     return 0;
 }
 
+static void normalize_settings(const ir_node *n, json_t *o)
+{
+    json_t *mean = json_array(), *std = json_array();
+    for (int c = 0; c < n->in.c && c < 16; c++) {
+        json_array_append_new(mean, json_real(n->mean[c]));
+        json_array_append_new(std, json_real(n->std[c]));
+    }
+    json_object_set_new(o, "mean", mean);
+    json_object_set_new(o, "std", std);
+}
+
 const layer_kind kind_normalize = {
     .name = "normalize",
     .op = IR_NORMALIZE,
@@ -122,4 +135,5 @@ const layer_kind kind_normalize = {
     .out_layout = LAYOUT_CNHW,
     .group = normalize_group,
     .torch = normalize_torch,
+    .settings = normalize_settings,
 };

@@ -6,6 +6,8 @@
  * the output side of a window. */
 #include "kind.h"
 
+#include <jansson.h>
+
 #include "diag.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -115,6 +117,12 @@ static int pool_torch(const ir_node *n, const char *q, char *buf, size_t len)
     return 0;
 }
 
+static void pool_settings(const ir_node *n, json_t *o)
+{
+    json_object_set_new(o, "k", json_integer(n->k));
+    json_object_set_new(o, "stride", json_integer(n->stride));
+}
+
 /* The two differ in their names alone. */
 #define POOL_KIND(kname, kop, layer)                                            \
     {                                                                           \
@@ -133,6 +141,7 @@ static int pool_torch(const ir_node *n, const char *q, char *buf, size_t len)
         .plan = pool_plan,                                                      \
         .group = pool_group,                                                    \
         .torch = pool_torch,                                                    \
+        .settings = pool_settings,                                              \
     }
 
 const layer_kind kind_avgpool = POOL_KIND("avgpool", IR_AVGPOOL, "ADVCC_LAYER_AVGPOOL");

@@ -6,6 +6,8 @@
  * every backward reads c->bpda (BPDA, docs/METHODS.md 11). */
 #include "kind.h"
 
+#include <jansson.h>
+
 #include "diag.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -136,6 +138,13 @@ static void threshold_describe(const ir_node *n, char *buf, size_t len)
     snprintf(buf, len, "%s levels=%d [%g, %g]", ir_op_name(n->op), n->levels, n->lo, n->hi);
 }
 
+static void threshold_settings(const ir_node *n, json_t *o)
+{
+    json_object_set_new(o, "levels", json_integer(n->levels));
+    json_object_set_new(o, "lo", json_real(n->lo));
+    json_object_set_new(o, "hi", json_real(n->hi));
+}
+
 /* The three differ in their names alone. */
 #define THRESHOLD_KIND(kname, kop, layer)                                       \
     {                                                                           \
@@ -156,6 +165,7 @@ static void threshold_describe(const ir_node *n, char *buf, size_t len)
         .torch = threshold_torch,                                               \
         .section = "activations",                                               \
         .describe = threshold_describe,                                         \
+        .settings = threshold_settings,                                         \
     }
 
 const layer_kind kind_pwlinear = THRESHOLD_KIND("pwlinear", IR_PWLINEAR, "ADVCC_LAYER_PWLINEAR");
