@@ -2,11 +2,12 @@
 COMPILER_SRC := $(filter-out compiler/main.c,$(wildcard compiler/*.c))
 # runtime/numparse.c: the one strict number reader, shared with the runtime;
 # runtime/vocab.c: the names of the attack settings (vocab.h); runtime/mkdirs.c.
+COMPILER_RT_SRC := runtime/numparse.c runtime/vocab.c runtime/mkdirs.c
+# Made by Flex, Bison and the rule for torch_prelude.c below, in $(BUILD)/compiler.
+COMPILER_GEN := parser lexer torch_prelude
 COMPILER_OBJ := $(patsubst compiler/%.c,$(BUILD)/compiler/%.o,$(COMPILER_SRC)) \
-                $(BUILD)/compiler/parser.o $(BUILD)/compiler/lexer.o \
-                $(BUILD)/compiler/torch_prelude.o \
-                $(BUILD)/runtime/numparse.o $(BUILD)/runtime/vocab.o \
-                $(BUILD)/runtime/mkdirs.o
+                $(patsubst %,$(BUILD)/compiler/%.o,$(COMPILER_GEN)) \
+                $(patsubst runtime/%.c,$(BUILD)/runtime/%.o,$(COMPILER_RT_SRC))
 COMPILER_LIB := $(BUILD)/lib/libadvcc_compiler.a
 # Flex's and Bison's own output is exempt from the warnings we hold our code to.
 GENERATED_PARSER_CFLAGS := -Wno-unused-function -Wno-sign-compare -Wno-unused-parameter

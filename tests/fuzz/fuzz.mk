@@ -15,8 +15,8 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
                 -Iruntime -Icompiler -Iruntime/study -I$(BUILD)/compiler -D_GNU_SOURCE
 
-FUZZ_SRC_advcc       := $(filter-out compiler/main.c,$(wildcard compiler/*.c)) runtime/numparse.c
-FUZZ_GEN_advcc       := parser lexer
+FUZZ_SRC_advcc       := $(COMPILER_SRC) $(COMPILER_RT_SRC)
+FUZZ_GEN_advcc       := $(COMPILER_GEN)
 FUZZ_SRC_cifar10     := runtime/dataset.c runtime/cifar10.c runtime/idx.c
 FUZZ_SRC_idx         := $(FUZZ_SRC_cifar10)
 FUZZ_SRC_safetensors := runtime/checkpoint.c runtime/atomic_file.c
