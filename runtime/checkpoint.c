@@ -13,14 +13,16 @@
  * A checkpoint holds the model: every tensor of the descriptor but the
  * training-only ones (model.h, train_only: the spectral penalty's power-iteration
  * vectors), which only the training state (train_state.c) stores, as
- * float32 whatever real_t is.  The loader parses exactly this JSON shape
- * (objects, strings, unsigned integers and arrays of them), checks every
- * tensor before it writes a single parameter, and names the file and the
- * tensor or header offset in every complaint.  It also reads what PyTorch
+ * float32 whatever real_t is.  The header is written and read with
+ * Jansson; the loader refuses repeated keys, then checks exactly this shape
+ * (objects, strings, unsigned integers and arrays of them) and every tensor
+ * before it writes a single parameter, and names the file and the header
+ * offset (JSON syntax) or the tensor and key in every complaint.  It also reads what PyTorch
  * writes for the same network: tensors in any order, F64, F16 and BF16
  * converted, BatchNorm's num_batches_tracked (and advcc's training-only
  * tensors, from older checkpoints or models with a regulariser) skipped. */
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,57 +72,6 @@ static int check_model(const advcc_model *m, char *err, size_t errlen)
 
 /* ---- writing ---- */
 
-typedef struct text {
-    char *s;
-    size_t len, cap;
-    int oom;
-} text;
-
-static void text_add(text *t, const char *fmt, ...)
-{
-    if (t->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->oom = 1;
-            return;
-        }
-        if ((size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = (t->cap + (size_t)n + 1) * 2;
-        char *s = realloc(t->s, cap);
-        if (!s) {
-            t->oom = 1;
-            return;
-        }
-        t->s = s;
-        t->cap = cap;
-    }
-}
-
-/* A JSON string literal; names are identifiers in practice, but a quote or
- * a backslash must not break the header. */
-static void text_add_string(text *t, const char *s)
-{
-    text_add(t, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            text_add(t, "\\%c", c);
-        else if (c < 0x20)
-            text_add(t, "\\u%04x", c);
-        else
-            text_add(t, "%c", c);
-    }
-    text_add(t, "\"");
-}
-
 static void put_le32(unsigned char *p, uint32_t u)
 {
     for (int i = 0; i < 4; i++)
@@ -140,64 +91,76 @@ static int stored(const advcc_model *m, const advcc_tensor *t, int all)
     return all || !checkpoint_train_only(m, t);
 }
 
-static int save(const char *path, const advcc_model *m, const real_t *params,
-                int all, char *err, size_t errlen)
+/* The header: the metadata, then every stored tensor in the descriptor's
+ * order with its offsets in the data; NULL when a name is not UTF-8 or
+ * memory runs out. */
+static json_t *header_json(const advcc_model *m, int all)
 {
-    if (check_model(m, err, errlen))
-        return -1;
-    text h = {malloc(256), 0, 256, 0};
-    if (!h.s)
-        h.oom = 1;
-    else
-        h.s[0] = 0;
-    text_add(&h, "{\"__metadata__\":{\"model\":");
-    text_add_string(&h, m->name);
-    text_add(&h, ",\"format\":\"advcc\",\"advcc_version\":");
-    text_add_string(&h, ADVCC_VERSION);
-    if (all)
-        text_add(&h, ",\"contents\":\"training state\"");
-    for (const char *const *d = m->description; d && d[0] && d[1]; d += 2) {
-        text_add(&h, ",");
-        text_add_string(&h, d[0]);
-        text_add(&h, ":");
-        text_add_string(&h, d[1]);
-    }
-    text_add(&h, "}");
+    json_t *h = json_object();
+    json_t *meta = json_pack("{s:s, s:s, s:s}", "model", m->name, "format", "advcc",
+                             "advcc_version", ADVCC_VERSION);
+    /* json_object_set_new frees the value when it fails, h NULL included */
+    if (json_object_set_new(h, "__metadata__", meta) ||
+        (all && json_object_set_new(meta, "contents", json_string("training state"))))
+        goto fail;
+    for (const char *const *d = m->description; d && d[0] && d[1]; d += 2)
+        if (json_object_set_new(meta, d[0], json_string(d[1])))
+            goto fail;
     size_t begin = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const advcc_tensor *t = &m->tensors[i];
         if (!stored(m, t, all))
             continue;
-        text_add(&h, ",");
-        text_add_string(&h, t->name);
-        text_add(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        json_t *shape = json_array();
         for (int d = 0; d < t->ndim; d++)
-            text_add(&h, d ? ",%d" : "%d", t->shape[d]);
-        text_add(&h, "],\"data_offsets\":[%zu,%zu]}", begin,
-                 begin + 4 * t->size);
-        begin += 4 * t->size;
+            if (json_array_append_new(shape, json_integer(t->shape[d]))) {
+                json_decref(shape);
+                goto fail;
+            }
+        size_t end = begin + 4 * t->size;
+        if (json_object_set_new(h, t->name,
+                                json_pack("{s:s, s:o, s:[I,I]}", "dtype", "F32", "shape",
+                                          shape, "data_offsets", (json_int_t)begin,
+                                          (json_int_t)end)))
+            goto fail;
+        begin = end;
     }
-    text_add(&h, "}");
-    while (!h.oom && h.len % 8 != 0)
-        text_add(&h, " ");
-    if (h.oom) {
-        free(h.s);
-        errorf(err, errlen, "%s: out of memory", path);
+    return h;
+fail:
+    json_decref(h);
+    return NULL;
+}
+
+static int save(const char *path, const advcc_model *m, const real_t *params,
+                int all, char *err, size_t errlen)
+{
+    if (check_model(m, err, errlen))
+        return -1;
+    json_t *hj = header_json(m, all);
+    char *h = hj ? json_dumps(hj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(hj);
+    if (!h) {
+        errorf(err, errlen, "%s: cannot encode the header (a name that is not "
+                 "UTF-8, or out of memory)", path);
         return -1;
     }
+    /* Spaces pad the header so that the data start on an 8-byte boundary. */
+    size_t len = strlen(h), padded = (len + 7) / 8 * 8;
 
     atomic_file af;
     if (atomic_open(&af, path) != 0) {
-        free(h.s);
+        free(h);
         errorf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
         return -1;
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
-        len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+        len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
     fwrite(len8, 1, 8, af.fp);
-    fwrite(h.s, 1, h.len, af.fp);
-    free(h.s);
+    fwrite(h, 1, len, af.fp);
+    for (; len < padded; len++)
+        fputc(' ', af.fp);
+    free(h);
     unsigned char buf[4096];
     size_t fill = 0;
     for (int i = 0; i < m->n_tensors; i++) {
@@ -236,10 +199,10 @@ int checkpoint_save_all(const char *path, const advcc_model *m,
     return save(path, m, params, 1, err, errlen);
 }
 
-/* ---- reading: a strict parser for the header above ---- */
+/* ---- reading: the header through Jansson, then its shape checked ---- */
 
 typedef struct st_entry {
-    char *name;
+    const char *name;       /* a key of st_header.root */
     char dtype[8];
     int ndim;
     uint64_t shape[ST_MAX_DIMS];
@@ -247,383 +210,151 @@ typedef struct st_entry {
     int used;
 } st_entry;
 
-typedef struct st_parser {
-    const char *s;
-    size_t len, pos;
-    const char *path;
-    char *err;
-    size_t errlen;
+typedef struct st_header {
+    json_t *root;           /* the header object */
+    json_t *meta;           /* its __metadata__, or NULL */
+    json_t *index;          /* tensor name -> its index in entries */
     st_entry *entries;
-    int n, cap;
-    int *slots;             /* hash set of entry indices + 1, 0 when free */
-    size_t nslots;
-    char **meta;            /* __metadata__: key, value, key, value... */
-    int n_meta;
-} st_parser;
+    int n;
+} st_header;
 
-static uint64_t name_hash(const char *s)
+/* The entry named name, or NULL. */
+static st_entry *find_entry(const st_header *h, const char *name)
 {
-    uint64_t h = 1469598103934665603ull;    /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    json_t *k = json_object_get(h->index, name);
+    return k ? &h->entries[json_integer_value(k)] : NULL;
 }
 
-/* The entry named name, or NULL; linear probing over p->slots. */
-static st_entry *find_entry(const st_parser *p, const char *name)
+static void header_free(st_header *h)
 {
-    if (!p->nslots)
-        return NULL;
-    for (size_t i = name_hash(name) & (p->nslots - 1);; i = (i + 1) & (p->nslots - 1)) {
-        int k = p->slots[i];
-        if (!k)
-            return NULL;
-        if (strcmp(p->entries[k - 1].name, name) == 0)
-            return &p->entries[k - 1];
-    }
+    json_decref(h->root);
+    json_decref(h->index);
+    free(h->entries);
 }
 
-/* Adds entry index k to the set, growing it to stay at most half full. */
-static int index_entry(st_parser *p, int k)
+/* A header that is JSON but not a safetensors header: the complaint names
+ * the tensor and the key, and quotes the value. */
+static int bad_header(const char *path, char *err, size_t errlen, const char *fmt, ...)
 {
-    if (2 * (size_t)(k + 1) > p->nslots) {
-        size_t n = p->nslots ? 2 * p->nslots : 64;
-        int *s = calloc(n, sizeof *s);
-        if (!s)
-            return -1;
-        for (size_t i = 0; i < p->nslots; i++) {
-            int e = p->slots[i];
-            if (!e)
-                continue;
-            size_t j = name_hash(p->entries[e - 1].name) & (n - 1);
-            while (s[j])
-                j = (j + 1) & (n - 1);
-            s[j] = e;
-        }
-        free(p->slots);
-        p->slots = s;
-        p->nslots = n;
-    }
-    size_t j = name_hash(p->entries[k].name) & (p->nslots - 1);
-    while (p->slots[j])
-        j = (j + 1) & (p->nslots - 1);
-    p->slots[j] = k + 1;
-    return 0;
-}
-
-static int parse_fail(st_parser *p, const char *fmt, ...)
-{
-    char what[256];
+    char what[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    /* +8: offsets count from the start of the file, not of the JSON. */
-    errorf(p->err, p->errlen, "%s: offset %zu: bad safetensors header: %s",
-             p->path, p->pos + 8, what);
+    errorf(err, errlen, "%s: bad safetensors header: %s", path, what);
     return -1;
 }
 
-static void skip_ws(st_parser *p)
+/* v as compact JSON, cut short with "..." to fit buf. */
+static const char *quote_value(const json_t *v, char *buf, size_t len)
 {
-    while (p->pos < p->len && strchr(" \t\r\n", p->s[p->pos]) &&
-           p->s[p->pos])
-        p->pos++;
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (s && strlen(s) >= len)
+        snprintf(buf, len, "%.*s...", (int)len - 4, s);
+    else
+        snprintf(buf, len, "%s", s ? s : "a value");
+    free(s);
+    return buf;
 }
 
-static int accept(st_parser *p, char c)
+/* v as an array of at most max unsigned integers into a and *n; -1 when
+ * it is not one. */
+static int uint_array(const json_t *v, uint64_t *a, int max, int *n)
 {
-    skip_ws(p);
-    if (p->pos < p->len && p->s[p->pos] == c) {
-        p->pos++;
-        return 1;
-    }
-    return 0;
-}
-
-static int expect(st_parser *p, char c)
-{
-    if (accept(p, c))
-        return 0;
-    return parse_fail(p, "expected '%c'", c);
-}
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* A JSON string into a malloc'ed, NUL-terminated UTF-8 copy. \u escapes
- * outside the Basic Multilingual Plane's non-surrogates are refused. */
-static int parse_string(st_parser *p, char **out)
-{
-    skip_ws(p);
-    if (p->pos >= p->len || p->s[p->pos] != '"')
-        return parse_fail(p, "expected a string");
-    p->pos++;
-    /* The copy is no longer than the string's raw text (escapes shrink);
-     * sizing it by the rest of the header would make a header of many
-     * keys take memory quadratic in its length. */
-    size_t raw = p->pos;
-    while (raw < p->len && p->s[raw] != '"')
-        raw += p->s[raw] == '\\' ? 2 : 1;
-    if (raw > p->len)
-        raw = p->len;
-    char *o = malloc(raw - p->pos + 1);
-    if (!o)
-        return parse_fail(p, "out of memory");
-    size_t n = 0;
-    for (;;) {
-        if (p->pos >= p->len) {
-            free(o);
-            return parse_fail(p, "unterminated string");
-        }
-        unsigned char c = (unsigned char)p->s[p->pos];
-        if (c == '"')
-            break;
-        if (c < 0x20) {
-            free(o);
-            return parse_fail(p, "control character in a string");
-        }
-        if (c != '\\') {
-            o[n++] = (char)c;
-            p->pos++;
-            continue;
-        }
-        if (p->pos + 1 >= p->len) {
-            free(o);
-            return parse_fail(p, "unterminated string");
-        }
-        char e = p->s[p->pos + 1];
-        const char *plain = strchr("\"\\/bfnrt", e);
-        if (e && plain) {
-            o[n++] = "\"\\/\b\f\n\r\t"[plain - "\"\\/bfnrt"];
-            p->pos += 2;
-            continue;
-        }
-        unsigned u = 0;
-        int ok = e == 'u' && p->pos + 6 <= p->len;
-        for (int i = 0; ok && i < 4; i++) {
-            int d = hex_digit(p->s[p->pos + 2 + i]);
-            ok = d >= 0;
-            u = u * 16 + (unsigned)(d < 0 ? 0 : d);
-        }
-        if (!ok || u == 0 || (u >= 0xd800 && u <= 0xdfff)) {
-            free(o);
-            return parse_fail(p, "unsupported escape in a string");
-        }
-        if (u < 0x80) {
-            o[n++] = (char)u;
-        } else if (u < 0x800) {
-            o[n++] = (char)(0xc0 | u >> 6);
-            o[n++] = (char)(0x80 | (u & 0x3f));
-        } else {
-            o[n++] = (char)(0xe0 | u >> 12);
-            o[n++] = (char)(0x80 | (u >> 6 & 0x3f));
-            o[n++] = (char)(0x80 | (u & 0x3f));
-        }
-        p->pos += 6;
-    }
-    p->pos++;
-    o[n] = 0;
-    *out = o;
-    return 0;
-}
-
-static int parse_uint(st_parser *p, uint64_t *v)
-{
-    skip_ws(p);
-    if (p->pos >= p->len || p->s[p->pos] < '0' || p->s[p->pos] > '9')
-        return parse_fail(p, "expected an unsigned integer");
-    if (p->s[p->pos] == '0' && p->pos + 1 < p->len &&
-        p->s[p->pos + 1] >= '0' && p->s[p->pos + 1] <= '9')
-        return parse_fail(p, "leading zero in a number");
-    uint64_t x = 0;
-    while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') {
-        unsigned d = (unsigned)(p->s[p->pos] - '0');
-        if (x > (UINT64_MAX - d) / 10)
-            return parse_fail(p, "number too large");
-        x = x * 10 + d;
-        p->pos++;
-    }
-    *v = x;
-    return 0;
-}
-
-/* [u, u, ...] with at most max items. */
-static int parse_uint_array(st_parser *p, uint64_t *a, int max, int *n)
-{
-    *n = 0;
-    if (expect(p, '['))
+    size_t i;
+    json_t *x;
+    if (!json_is_array(v) || json_array_size(v) > (size_t)max)
         return -1;
-    if (accept(p, ']'))
-        return 0;
-    do {
-        if (*n == max)
-            return parse_fail(p, "more than %d numbers in an array", max);
-        if (parse_uint(p, &a[(*n)++]))
+    json_array_foreach(v, i, x) {
+        if (!json_is_integer(x) || json_integer_value(x) < 0)
             return -1;
-    } while (accept(p, ','));
-    return expect(p, ']');
+        a[i] = (uint64_t)json_integer_value(x);
+    }
+    *n = (int)json_array_size(v);
+    return 0;
 }
 
 /* {"model":"...","format":"..."}: any string-valued keys are accepted. */
-static int parse_metadata(st_parser *p)
+static int check_metadata(const char *path, const json_t *meta, char *err, size_t errlen)
 {
-    if (expect(p, '{'))
-        return -1;
-    if (accept(p, '}'))
-        return 0;
-    do {
-        char *k, *v;
-        if (parse_string(p, &k))
-            return -1;
-        if (expect(p, ':') || parse_string(p, &v)) {
-            free(k);
-            return -1;
-        }
-        char **meta = realloc(p->meta, sizeof *meta * (size_t)(p->n_meta + 2));
-        if (!meta) {
-            free(k);
-            free(v);
-            return parse_fail(p, "out of memory");
-        }
-        p->meta = meta;
-        p->meta[p->n_meta++] = k;
-        p->meta[p->n_meta++] = v;
-    } while (accept(p, ','));
-    return expect(p, '}');
-}
-
-static int parse_tensor(st_parser *p, st_entry *e)
-{
-    int have_dtype = 0, have_shape = 0, have_offsets = 0;
-    skip_ws(p);
-    size_t start = p->pos;
-    if (expect(p, '{'))
-        return -1;
-    do {
-        char *key;
-        size_t at = p->pos;
-        if (parse_string(p, &key))
-            return -1;
-        int which = strcmp(key, "dtype") == 0          ? 1
-                    : strcmp(key, "shape") == 0        ? 2
-                    : strcmp(key, "data_offsets") == 0 ? 3
-                                                       : 0;
-        int *seen = which == 1 ? &have_dtype
-                    : which == 2 ? &have_shape : &have_offsets;
-        if (which == 0 || *seen) {
-            p->pos = at;
-            skip_ws(p);
-            int r = parse_fail(p, "%s key \"%s\" in tensor '%s'",
-                               which ? "repeated" : "unknown", key, e->name);
-            free(key);
-            return r;
-        }
-        free(key);
-        *seen = 1;
-        if (expect(p, ':'))
-            return -1;
-        if (which == 1) {
-            char *dtype;
-            if (parse_string(p, &dtype))
-                return -1;
-            /* Longer names are cut short, and are not F32 either way. */
-            snprintf(e->dtype, sizeof e->dtype, "%s", dtype);
-            free(dtype);
-        } else if (which == 2) {
-            if (parse_uint_array(p, e->shape, ST_MAX_DIMS, &e->ndim))
-                return -1;
-        } else {
-            uint64_t off[2];
-            int n;
-            size_t at2 = p->pos;
-            if (parse_uint_array(p, off, 2, &n))
-                return -1;
-            if (n != 2) {
-                p->pos = at2;
-                skip_ws(p);
-                return parse_fail(p, "data_offsets of '%s' is not "
-                                  "[begin,end]", e->name);
-            }
-            e->begin = off[0];
-            e->end = off[1];
-        }
-    } while (accept(p, ','));
-    if (expect(p, '}'))
-        return -1;
-    if (!have_dtype || !have_shape || !have_offsets) {
-        p->pos = start;
-        return parse_fail(p, "tensor '%s' lacks \"%s\"", e->name,
-                          !have_dtype ? "dtype"
-                          : !have_shape ? "shape" : "data_offsets");
-    }
+    char q[80];
+    const char *key;
+    json_t *v;
+    if (!json_is_object(meta))
+        return bad_header(path, err, errlen, "__metadata__ is %s, not an object",
+                          quote_value(meta, q, sizeof q));
+    json_object_foreach((json_t *)meta, key, v)
+        if (!json_is_string(v))
+            return bad_header(path, err, errlen, "__metadata__ \"%s\" is %s, not a string",
+                              key, quote_value(v, q, sizeof q));
     return 0;
 }
 
-static int parse_header(st_parser *p)
+/* {"dtype":"F32","shape":[...],"data_offsets":[begin,end]}, nothing else. */
+static int read_tensor(const char *path, const char *name, const json_t *v, st_entry *e,
+                       char *err, size_t errlen)
 {
-    int have_metadata = 0;
-    if (expect(p, '{'))
+    char q[80];
+    const char *key;
+    json_t *x;
+    e->name = name;
+    if (!json_is_object(v))
+        return bad_header(path, err, errlen, "tensor '%s' is %s, not an object", name,
+                          quote_value(v, q, sizeof q));
+    json_object_foreach((json_t *)v, key, x)
+        if (strcmp(key, "dtype") && strcmp(key, "shape") && strcmp(key, "data_offsets"))
+            return bad_header(path, err, errlen, "unknown key \"%s\" in tensor '%s'", key,
+                              name);
+    json_t *dtype = json_object_get(v, "dtype"), *shape = json_object_get(v, "shape"),
+           *offsets = json_object_get(v, "data_offsets");
+    if (!dtype || !shape || !offsets)
+        return bad_header(path, err, errlen, "tensor '%s' lacks \"%s\"", name,
+                          !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
+    if (!json_is_string(dtype))
+        return bad_header(path, err, errlen, "tensor '%s' has dtype %s, not a string",
+                          name, quote_value(dtype, q, sizeof q));
+    /* Longer names are cut short, and are not F32 either way. */
+    snprintf(e->dtype, sizeof e->dtype, "%s", json_string_value(dtype));
+    if (uint_array(shape, e->shape, ST_MAX_DIMS, &e->ndim))
+        return bad_header(path, err, errlen, "tensor '%s' has shape %s, not a list of at "
+                          "most %d unsigned integers", name, quote_value(shape, q, sizeof q),
+                          ST_MAX_DIMS);
+    uint64_t off[2];
+    int n;
+    if (uint_array(offsets, off, 2, &n) || n != 2)
+        return bad_header(path, err, errlen, "tensor '%s' has data_offsets %s, not "
+                          "[begin,end]", name, quote_value(offsets, q, sizeof q));
+    e->begin = off[0];
+    e->end = off[1];
+    return 0;
+}
+
+/* The header object's entries, each checked, into h. */
+static int read_entries(const char *path, st_header *h, char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+    h->index = json_object();
+    h->entries = calloc(json_object_size(h->root) + 1, sizeof *h->entries);
+    if (!h->index || !h->entries) {
+        errorf(err, errlen, "%s: out of memory", path);
         return -1;
-    if (!accept(p, '}')) {
-        do {
-            char *key;
-            size_t at = p->pos;
-            if (parse_string(p, &key))
-                return -1;
-            if (expect(p, ':')) {
-                free(key);
-                return -1;
-            }
-            int dup = strcmp(key, "__metadata__") == 0 ? have_metadata
-                                                       : find_entry(p, key) != NULL;
-            if (dup) {
-                p->pos = at;
-                skip_ws(p);
-                int r = parse_fail(p, "key \"%s\" appears twice", key);
-                free(key);
-                return r;
-            }
-            if (strcmp(key, "__metadata__") == 0) {
-                free(key);
-                have_metadata = 1;
-                if (parse_metadata(p))
-                    return -1;
-                continue;
-            }
-            if (p->n == p->cap) {
-                int cap = p->cap ? 2 * p->cap : 16;
-                st_entry *e = realloc(p->entries, (size_t)cap * sizeof *e);
-                if (!e) {
-                    free(key);
-                    return parse_fail(p, "out of memory");
-                }
-                p->entries = e;
-                p->cap = cap;
-            }
-            st_entry *e = &p->entries[p->n];
-            memset(e, 0, sizeof *e);
-            e->name = key;
-            p->n++;     /* from here the key is freed with the entries */
-            if (index_entry(p, p->n - 1) != 0)
-                return parse_fail(p, "out of memory");
-            if (parse_tensor(p, e))
-                return -1;
-        } while (accept(p, ','));
-        if (expect(p, '}'))
-            return -1;
     }
-    skip_ws(p);
-    if (p->pos != p->len)
-        return parse_fail(p, "unexpected text after the header object");
+    json_object_foreach(h->root, key, v) {
+        if (!strcmp(key, "__metadata__")) {
+            if (check_metadata(path, v, err, errlen))
+                return -1;
+            h->meta = v;
+            continue;
+        }
+        if (read_tensor(path, key, v, &h->entries[h->n], err, errlen))
+            return -1;
+        if (json_object_set_new(h->index, key, json_integer(h->n))) {
+            errorf(err, errlen, "%s: out of memory", path);
+            return -1;
+        }
+        h->n++;
+    }
     return 0;
 }
 
@@ -773,7 +504,7 @@ static int skippable(const char *name)
 
 /* After "missing" or "not in the model": both lists, names and shapes. */
 static void list_mismatch(char *err, size_t errlen, const advcc_model *m,
-                          const st_parser *p, int all)
+                          const st_header *p, int all)
 {
     size_t k = strlen(err);
     char shape[128];
@@ -794,22 +525,11 @@ static void list_mismatch(char *err, size_t errlen, const advcc_model *m,
     }
 }
 
-static void parser_free(st_parser *p)
-{
-    for (int k = 0; k < p->n; k++)
-        free(p->entries[k].name);
-    for (int k = 0; k < p->n_meta; k++)
-        free(p->meta[k]);
-    free(p->meta);
-    free(p->entries);
-    free(p->slots);
-}
-
-/* Opens path into *fpp (NULL when it cannot) and parses its header into
- * p; the data section's size into *data_len and the header length into
- * *hlen.  Leaves *fpp at the data; the caller closes it. */
-static int read_header(const char *path, FILE **fpp, st_parser *p, char **header,
-                       uint64_t *hlen, uint64_t *data_len, char *err, size_t errlen)
+/* Opens path into *fpp (NULL when it cannot) and reads its header into
+ * h; the data section's size into *data_len and the header length into
+ * *hlen.  Leaves *fpp at the data; the caller closes it and frees h. */
+static int read_header(const char *path, FILE **fpp, st_header *h, uint64_t *hlen,
+                       uint64_t *data_len, char *err, size_t errlen)
 {
     FILE *fp = *fpp = fopen(path, "rb");
     if (!fp) {
@@ -842,18 +562,32 @@ static int read_header(const char *path, FILE **fpp, st_parser *p, char **header
                  path, (unsigned long long)n, (unsigned long long)size);
         return -1;
     }
-    *header = malloc(n + 1);
-    if (!*header || fread(*header, 1, n, fp) != n) {
+    char *text = malloc(n ? n : 1);
+    if (!text || fread(text, 1, n, fp) != n) {
+        free(text);
         errorf(err, errlen, "%s: offset 8: cannot read the header", path);
         return -1;
     }
-    (*header)[n] = 0;
-    p->s = *header;
-    p->len = n;
-    p->path = path;
-    p->err = err;
-    p->errlen = errlen;
-    if (parse_header(p))
+    /* Repeated keys are refused: a second "w" would otherwise stand for
+     * the first unseen. */
+    json_error_t je;
+    h->root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
+    size_t lead = 0;
+    while (lead < n && strchr(" \t\r\n", text[lead]) && text[lead])
+        lead++;
+    free(text);
+    /* +8: offsets count from the start of the file, not of the JSON. */
+    if (!h->root) {
+        errorf(err, errlen, "%s: offset %llu: bad safetensors header: %s", path,
+                 (unsigned long long)(8 + (uint64_t)je.position), je.text);
+        return -1;
+    }
+    if (!json_is_object(h->root)) {
+        errorf(err, errlen, "%s: offset %zu: bad safetensors header: an array, not "
+                 "an object", path, 8 + lead);
+        return -1;
+    }
+    if (read_entries(path, h, err, errlen))
         return -1;
     *hlen = n;
     *data_len = size - 8 - n;
@@ -866,12 +600,11 @@ static int load(const char *path, const advcc_model *m, real_t *params, int all,
     if (check_model(m, err, errlen))
         return -1;
     FILE *fp = NULL;
-    st_parser p = {0};
-    char *header = NULL;
+    st_header p = {0};
     unsigned char *data = NULL;
     int rc = -1;
     uint64_t n = 0, data_len = 0;
-    if (read_header(path, &fp, &p, &header, &n, &data_len, err, errlen))
+    if (read_header(path, &fp, &p, &n, &data_len, err, errlen))
         goto done;
 
     for (int i = 0; i < m->n_tensors; i++) {
@@ -950,9 +683,8 @@ static int load(const char *path, const advcc_model *m, real_t *params, int all,
     rc = 0;
 
 done:
-    parser_free(&p);
+    header_free(&p);
     free(data);
-    free(header);
     if (fp)
         fclose(fp);
     return rc;
@@ -973,15 +705,16 @@ int checkpoint_load_all(const char *path, const advcc_model *m, real_t *params,
 int checkpoint_print_info(const char *path, FILE *out, char *err, size_t errlen)
 {
     FILE *fp = NULL;
-    st_parser p = {0};
-    char *header = NULL;
+    st_header p = {0};
     uint64_t n = 0, data_len = 0;
-    int rc = read_header(path, &fp, &p, &header, &n, &data_len, err, errlen);
+    int rc = read_header(path, &fp, &p, &n, &data_len, err, errlen);
     if (rc == 0) {
+        const char *key;
+        json_t *v;
         fprintf(out, "checkpoint %s\n", path);
-        for (int k = 0; k + 1 < p.n_meta; k += 2)
-            fprintf(out, "  %-14s %s\n", p.meta[k], p.meta[k + 1]);
-        if (!p.n_meta)
+        json_object_foreach(p.meta, key, v)
+            fprintf(out, "  %-14s %s\n", key, json_string_value(v));
+        if (!json_object_size(p.meta))
             fprintf(out, "  (no metadata)\n");
         uint64_t values = 0;
         for (int k = 0; k < p.n; k++) {
@@ -993,8 +726,7 @@ int checkpoint_print_info(const char *path, FILE *out, char *err, size_t errlen)
         fprintf(out, "  %d tensors, %llu values, %llu bytes of data\n", p.n,
                 (unsigned long long)values, (unsigned long long)data_len);
     }
-    parser_free(&p);
-    free(header);
+    header_free(&p);
     if (fp)
         fclose(fp);
     return rc;

@@ -118,21 +118,6 @@ int cli_load_data(const advcc_model *m, const char *name, int train, int limit,
     return 0;
 }
 
-void cli_json_string(FILE *fp, const char *s)
-{
-    fputc('"', fp);
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(fp, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(fp, "\\u%04x", ch);
-        else
-            fputc(ch, fp);
-    }
-    fputc('"', fp);
-}
-
 void cli_bad_value(const char *prog, const char *cmd, const char *opt, const char *value)
 {
     fprintf(stderr, "%s %s: --%s '%s' %s\n", prog, cmd, opt, value,
@@ -179,29 +164,26 @@ void cli_provenance(const advcc_model *m, char *buf, size_t len)
                  m->spec_hash ? m->spec_hash : "unknown", ADVCC_VERSION);
 }
 
-void cli_json_provenance(FILE *fp, const advcc_model *m)
+json_t *cli_json_provenance(const advcc_model *m)
 {
     char buf[8192];
     cli_provenance(m, buf, sizeof buf);
-    cli_json_string(fp, buf);
+    return jw_str(buf);
 }
 
-void cli_json_head(FILE *fp, const advcc_model *m, long seed)
+json_t *cli_json_head(const advcc_model *m, long seed)
 {
-    fprintf(fp, "{\"model\":");
-    cli_json_string(fp, m->name);
-    fprintf(fp, ",\"seed\":%ld,", seed);
+    return json_pack("{s:o, s:I}", "model", jw_str(m->name), "seed", (json_int_t)seed);
 }
 
-void cli_json_tail(FILE *fp, const advcc_model *m, double wall, const char *ckpt)
+int cli_json_write(json_t *o, const char *path, const advcc_model *m, double wall,
+                   const char *ckpt)
 {
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    fprintf(fp, "\"wall_s\":%.3f,\"host\":", wall);
-    cli_json_string(fp, host);
-    fprintf(fp, ",\"version\":\"%s\",\"checkpoint\":", ADVCC_VERSION);
-    cli_json_string(fp, ckpt);
-    fprintf(fp, ",\"provenance\":");
-    cli_json_provenance(fp, m);
-    fprintf(fp, "}\n");
+    o = jw_merge(o, json_pack("{s:o, s:o, s:s, s:o, s:o}", "wall_s", jw_fixed(wall, 3),
+                              "host", jw_str(host), "version", ADVCC_VERSION,
+                              "checkpoint", jw_str(ckpt), "provenance",
+                              cli_json_provenance(m)));
+    return jw_write(path, o);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "dataset.h"
+#include "json_write.h"
 #include "model.h"
 #include "numparse.h"
 
@@ -47,16 +48,17 @@ const char *cli_default_dataset(const advcc_model *m);
 /* Loads a split and checks it fits the model; prints the error itself. */
 int cli_load_data(const advcc_model *m, const char *name, int train, int limit,
                   advcc_dataset *d);
-/* Writes s as a JSON string literal. */
-void cli_json_string(FILE *fp, const char *s);
 /* How a result was made, one line: the command line (as cli_main got it,
  * shell-quoted), the model, its spec file and the spec's hash, and the
- * version.  cli_json_provenance writes it as a JSON string. */
+ * version.  cli_json_provenance gives it as a JSON string. */
 void cli_provenance(const advcc_model *m, char *buf, size_t len);
-void cli_json_provenance(FILE *fp, const advcc_model *m);
-/* A result file's JSON object opens with `{"model":NAME,"seed":N,` and
- * closes with the wall time, host, version, checkpoint and provenance. */
-void cli_json_head(FILE *fp, const advcc_model *m, long seed);
-void cli_json_tail(FILE *fp, const advcc_model *m, double wall, const char *ckpt);
+json_t *cli_json_provenance(const advcc_model *m);
+/* A result file's JSON object opens with {"model":NAME,"seed":N} (NULL
+ * when out of memory); cli_json_write closes it with the wall time, host,
+ * version, checkpoint and provenance, writes it to path atomically and
+ * releases it: 0, or -1 with errno set. */
+json_t *cli_json_head(const advcc_model *m, long seed);
+int cli_json_write(json_t *o, const char *path, const advcc_model *m, double wall,
+                   const char *ckpt);
 
 #endif

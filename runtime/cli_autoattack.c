@@ -179,40 +179,48 @@ static int read_csv(aa_run *r, int n, char *err, size_t errlen)
     return 0;
 }
 
+/* k of n images, 0 when there are none. */
+static double share(int k, int n)
+{
+    return n ? (double)k / n : 0.0;
+}
+
 static int write_json(const char *path, const advcc_model *m, long seed,
                       const aa_cfg *cfg, const char *name, int version, int grad,
                       const aa_result *r, const masking_report *sanity, double wall,
                       const char *ckpt)
 {
-    atomic_file af;
-    if (atomic_open(&af, path) != 0)
-        return -1;
-    FILE *fp = af.fp;
-    cli_json_head(fp, m, seed);
-    fprintf(fp, "\"attack\":\"%s\",", name);
+    json_t *o = cli_json_head(m, seed);
+    o = jw_merge(o, json_pack("{s:s}", "attack", name));
     if (!strcmp(name, "autoattack"))
-        fprintf(fp, "\"ensemble\":\"%s\",", version == AA_RAND ? "rand" : "standard");
-    fprintf(fp, "\"norm\":\"%s\",\"eps\":%.9g,\"eps_255\":%.6g,\"iters\":%d,"
-                "\"restarts\":%d,\"eot\":%d,\"targets\":%d,\"queries\":%d,"
-                "\"judge\":%d,\"n\":%d,\"clean_acc\":%.6f,\"attacks\":[",
-            advcc_norm_name(cfg->norm), cfg->eps, cfg->eps * 255,
-            cfg->iters, cfg->restarts, cfg->eot, cfg->targets, cfg->queries,
-            cfg->judge, r->n, r->n ? (double)r->clean_correct / r->n : 0.0);
+        o = jw_merge(o, json_pack("{s:s}", "ensemble",
+                                  version == AA_RAND ? "rand" : "standard"));
+    json_t *attacks = json_array();
     for (int a = 0; a < cfg->n_attacks; a++)
-        fprintf(fp, "%s{\"name\":\"%s\",\"robust_acc\":%.6f,\"seconds\":%.3f}",
-                a ? "," : "", aa_attack_name(cfg->attacks[a]),
-                r->n ? (double)r->robust_after[a] / r->n : 0.0, r->seconds[a]);
-    fprintf(fp, "],\"robust_acc\":%.6f,\"gradients\":%lld,\"square_queries\":%lld,",
-            r->n ? (double)r->robust_after[cfg->n_attacks - 1] / r->n : 0.0,
-            r->grads, r->queries);
-    fprintf(fp, "\"grad\":\"%s\",", infer_grad_name(grad));
-    if (sanity) {
-        fprintf(fp, "\"sanity\":");
-        masking_json(fp, sanity);
-        fputc(',', fp);
-    }
-    cli_json_tail(fp, m, wall, ckpt);
-    return atomic_commit(&af);
+        if (json_array_append_new(attacks, json_pack("{s:s, s:o, s:o}",
+                                      "name", aa_attack_name(cfg->attacks[a]),
+                                      "robust_acc", jw_fixed(share(r->robust_after[a], r->n), 6),
+                                      "seconds", jw_fixed(r->seconds[a], 3)))) {
+            json_decref(attacks);
+            attacks = NULL;
+            break;
+        }
+    o = jw_merge(o, json_pack("{s:s, s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:o}",
+                              "norm", advcc_norm_name(cfg->norm), "eps", jw_sig(cfg->eps, 9),
+                              "eps_255", jw_sig(cfg->eps * 255, 6), "iters", cfg->iters,
+                              "restarts", cfg->restarts, "eot", cfg->eot,
+                              "targets", cfg->targets, "queries", cfg->queries,
+                              "judge", cfg->judge, "n", r->n,
+                              "clean_acc", jw_fixed(share(r->clean_correct, r->n), 6),
+                              "attacks", attacks));
+    o = jw_merge(o, json_pack("{s:o, s:I, s:I, s:s}", "robust_acc",
+                              jw_fixed(share(r->robust_after[cfg->n_attacks - 1], r->n), 6),
+                              "gradients", (json_int_t)r->grads,
+                              "square_queries", (json_int_t)r->queries,
+                              "grad", infer_grad_name(grad)));
+    if (sanity)
+        o = jw_merge(o, json_pack("{s:o}", "sanity", masking_json(sanity)));
+    return cli_json_write(o, path, m, wall, ckpt);
 }
 
 int cli_autoattack(const advcc_model *m, int argc, char **argv)

@@ -122,44 +122,44 @@ static int write_json(const char *path, const advcc_model *m, const char *ckpt,
                       double clean, double median, int checked, int broken,
                       const check_opts *chk, double wall)
 {
-    atomic_file af;
-    if (atomic_open(&af, path) != 0)
-        return -1;
-    FILE *fp = af.fp;
-    cli_json_head(fp, m, 0);
-    fprintf(fp, "\"n\":%d,\"clean_acc\":%.6f,\"flattened\":%s,\"lipschitz\":%.9g,"
-                "\"lipschitz_estimate\":%.9g,\"pairwise\":%s,\"layers\":[",
-            n, clean, net->flattened ? "true" : "false", net->lipschitz, net->estimate,
-            net->pairwise ? "true" : "false");
+    /* an item that cannot be added fails the whole object: o = NULL */
+    json_t *o = cli_json_head(m, 0);
+    json_t *layers = json_array(), *radius = json_array(), *acc = json_array();
     for (int i = 0; i < net->n; i++) {
         const certify_layer *l = &net->layers[i];
-        fprintf(fp, "%s{\"name\":", i ? "," : "");
-        cli_json_string(fp, l->name);
-        fprintf(fp, ",\"method\":");
-        cli_json_string(fp, l->method);
-        fprintf(fp, ",\"estimate\":%.9g,\"bound\":%.9g,\"flattened\":%.9g}", l->estimate,
-                l->bound, l->flat);
+        if (json_array_append_new(layers, json_pack("{s:o, s:o, s:o, s:o, s:o}",
+                                                    "name", jw_str(l->name),
+                                                    "method", jw_str(l->method),
+                                                    "estimate", jw_sig(l->estimate, 9),
+                                                    "bound", jw_sig(l->bound, 9),
+                                                    "flattened", jw_sig(l->flat, 9))))
+            o = jw_merge(o, NULL);
     }
-    fprintf(fp, "],\"radii\":[");
     for (int i = 0; i < N_RADII; i++)
-        fprintf(fp, "%s%.9g", i ? "," : "", radii[i]);
-    fprintf(fp, "],\"certified_acc\":[");
-    for (int i = 0; i < N_RADII; i++)
-        fprintf(fp, "%s%.6f", i ? "," : "", cert_acc(rows, n, radii[i]));
-    fprintf(fp, "],");
-    for (int i = 0; i < N_RADII; i++)
-        fprintf(fp, "\"certified_acc_%d\":%.6f,", (int)lround(radii[i] * 255),
-                cert_acc(rows, n, radii[i]));
-    fprintf(fp, "\"median_radius\":%.9g,", median);
+        if (json_array_append_new(radius, jw_sig(radii[i], 9)) ||
+            json_array_append_new(acc, jw_fixed(cert_acc(rows, n, radii[i]), 6)))
+            o = jw_merge(o, NULL);
+    o = jw_merge(o, json_pack("{s:i, s:o, s:b, s:o, s:o, s:b, s:o, s:o, s:o}", "n", n,
+                              "clean_acc", jw_fixed(clean, 6), "flattened", net->flattened,
+                              "lipschitz", jw_sig(net->lipschitz, 9),
+                              "lipschitz_estimate", jw_sig(net->estimate, 9),
+                              "pairwise", net->pairwise, "layers", layers,
+                              "radii", radius, "certified_acc", acc));
+    for (int i = 0; i < N_RADII; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "certified_acc_%d", (int)lround(radii[i] * 255));
+        o = jw_merge(o, json_pack("{s:o}", key, jw_fixed(cert_acc(rows, n, radii[i]), 6)));
+    }
+    o = jw_merge(o, json_pack("{s:o}", "median_radius", jw_sig(median, 9)));
     if (chk)
-        fprintf(fp, "\"attack_check\":{\"checked\":%d,\"broken\":%d,\"attack\":\"%s\","
-                    "\"steps\":%d,\"iters\":%d,\"restarts\":%d,\"scale\":%.9g},",
-                checked, broken, check_name(chk->attacks), chk->pgd.steps, chk->apgd.iters,
-                chk->pgd.restarts, chk->scale);
+        o = jw_merge(o, json_pack("{s:{s:i, s:i, s:s, s:i, s:i, s:i, s:o}}", "attack_check",
+                                  "checked", checked, "broken", broken,
+                                  "attack", check_name(chk->attacks), "steps", chk->pgd.steps,
+                                  "iters", chk->apgd.iters, "restarts", chk->pgd.restarts,
+                                  "scale", jw_sig(chk->scale, 9)));
     else
-        fprintf(fp, "\"attack_check\":null,");
-    cli_json_tail(fp, m, wall, ckpt);
-    return atomic_commit(&af);
+        o = jw_merge(o, json_pack("{s:n}", "attack_check"));
+    return cli_json_write(o, path, m, wall, ckpt);
 }
 
 /* FILE.dat, FILE.gp beside the PNG, then gnuplot. */

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "atomic_file.h"
 #include "checkpoint.h"
 #include "cli.h"
 #include "cli_attack.h"
@@ -68,35 +67,33 @@ static int write_json(const char *path, const advcc_model *m, long seed,
                       const pgd_cfg *cfg, int grad, const char *adv_file,
                       const robust_result *r, double wall, const char *ckpt)
 {
-    atomic_file af;
-    if (atomic_open(&af, path) != 0)
-        return -1;
-    FILE *fp = af.fp;
-    cli_json_head(fp, m, seed);
+    json_t *o = cli_json_head(m, seed);
     if (adv_file) {
-        fprintf(fp, "\"attack\":\"transfer\",\"adv_file\":");
-        cli_json_string(fp, adv_file);
-        fputc(',', fp);
+        o = jw_merge(o, json_pack("{s:s, s:o}", "attack", "transfer", "adv_file",
+                                  jw_str(adv_file)));
     } else if (cfg) {
-        fprintf(fp, "\"attack\":\"pgd\",\"norm\":\"%s\",\"eps\":%.9g,\"eps_255\":%.6g,"
-                    "\"alpha\":%.9g,\"steps\":%d,\"restarts\":%d,\"init\":\"%s\",\"eot\":%d,"
-                    "\"targeted\":%s,\"bn\":\"%s\",\"grad\":\"%s\",",
-                advcc_norm_name(cfg->norm), cfg->eps, cfg->eps * 255,
-                cfg->alpha, cfg->steps, cfg->restarts, advcc_init_name(cfg->init), cfg->eot,
-                cfg->targeted ? "true" : "false", cfg->mode == ADVCC_EVAL ? "eval" : "batch",
-                infer_grad_name(grad));
+        o = jw_merge(o, json_pack("{s:s, s:s, s:o, s:o, s:o, s:i, s:i, s:s, s:i, s:b, s:s, s:s}",
+                                  "attack", "pgd", "norm", advcc_norm_name(cfg->norm),
+                                  "eps", jw_sig(cfg->eps, 9), "eps_255",
+                                  jw_sig(cfg->eps * 255, 6), "alpha", jw_sig(cfg->alpha, 9),
+                                  "steps", cfg->steps, "restarts", cfg->restarts,
+                                  "init", advcc_init_name(cfg->init), "eot", cfg->eot,
+                                  "targeted", cfg->targeted,
+                                  "bn", cfg->mode == ADVCC_EVAL ? "eval" : "batch",
+                                  "grad", infer_grad_name(grad)));
         if (grad == INFER_GRAD_BOTH)
-            fprintf(fp, "\"bpda_broken\":%lld,", r->bpda_broken);
+            o = jw_merge(o, json_pack("{s:I}", "bpda_broken", (json_int_t)r->bpda_broken));
     } else {
-        fprintf(fp, "\"attack\":null,");
+        o = jw_merge(o, json_pack("{s:n}", "attack"));
     }
-    fprintf(fp, "\"n\":%d,\"clean_acc\":%.6f,", r->n, r->clean_acc);
+    o = jw_merge(o, json_pack("{s:i, s:o}", "n", r->n, "clean_acc", jw_fixed(r->clean_acc, 6)));
     if (cfg)
-        fprintf(fp, "\"robust_acc\":%.6f,\"attack_success\":%.6f,\"adv_acc\":%.6f,"
-                    "\"grad_zero_share\":%.6f,",
-                r->robust_acc, r->attack_success, r->adv_acc, r->grad_zero_share);
-    cli_json_tail(fp, m, wall, ckpt);
-    return atomic_commit(&af);
+        o = jw_merge(o, json_pack("{s:o, s:o, s:o, s:o}",
+                                  "robust_acc", jw_fixed(r->robust_acc, 6),
+                                  "attack_success", jw_fixed(r->attack_success, 6),
+                                  "adv_acc", jw_fixed(r->adv_acc, 6),
+                                  "grad_zero_share", jw_fixed(r->grad_zero_share, 6)));
+    return cli_json_write(o, path, m, wall, ckpt);
 }
 
 int cli_eval(const advcc_model *m, int argc, char **argv, int attack)

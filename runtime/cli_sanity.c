@@ -6,7 +6,6 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include "atomic_file.h"
 #include "checkpoint.h"
 #include "cli.h"
 #include "cli_attack.h"
@@ -92,31 +91,29 @@ static int write_json(const char *path, const advcc_model *m, long seed, const c
                       const masking_cfg *mc, const masking_report *rep, double wall,
                       const char *ckpt)
 {
-    atomic_file af;
-    if (atomic_open(&af, path) != 0)
-        return -1;
-    FILE *fp = af.fp;
     const aa_cfg *a = &mc->attack;
-    cli_json_head(fp, m, seed);
-    fprintf(fp, "\"command\":\"sanity\",\"attack\":\"%s\",\"attacks\":[", name);
+    json_t *attacks = json_array();
     for (int i = 0; i < a->n_attacks; i++)
-        fprintf(fp, "%s\"%s\"", i ? "," : "", aa_attack_name(a->attacks[i]));
-    fprintf(fp, "],\"grad\":\"%s\",\"norm\":\"%s\",\"eps\":%.9g,\"eps_255\":%.6g,"
-                "\"iters\":%d,\"eot\":%d,\"judge\":%d,\"queries\":%d,\"noise_draws\":%d,"
-                "\"transfer_from\":",
-            infer_grad_name(mc->grad), advcc_norm_name(a->norm), a->eps,
-            a->eps * 255, a->iters, a->eot, a->judge, mc->queries, mc->draws);
-    if (mc->transfer)
-        cli_json_string(fp, mc->transfer);
-    else
-        fprintf(fp, "null");
-    fprintf(fp, ",\"n\":%d,\"clean_acc\":%.6f,\"robust_acc\":%.6f,\"checks\":", rep->n,
-            rep->n ? (double)rep->clean_correct / rep->n : 0.0,
-            rep->n ? (double)rep->robust / rep->n : 0.0);
-    masking_json(fp, rep);
-    fputc(',', fp);
-    cli_json_tail(fp, m, wall, ckpt);
-    return atomic_commit(&af);
+        if (json_array_append_new(attacks, json_string(aa_attack_name(a->attacks[i])))) {
+            json_decref(attacks);
+            attacks = NULL;
+            break;
+        }
+    json_t *o = cli_json_head(m, seed);
+    o = jw_merge(o, json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:o}",
+                              "command", "sanity", "attack", name, "attacks", attacks,
+                              "grad", infer_grad_name(mc->grad), "norm",
+                              advcc_norm_name(a->norm), "eps", jw_sig(a->eps, 9),
+                              "eps_255", jw_sig(a->eps * 255, 6), "iters", a->iters,
+                              "eot", a->eot, "judge", a->judge, "queries", mc->queries,
+                              "noise_draws", mc->draws, "transfer_from",
+                              mc->transfer ? jw_str(mc->transfer) : json_null()));
+    double n = rep->n ? rep->n : 1;
+    o = jw_merge(o, json_pack("{s:i, s:o, s:o, s:o}", "n", rep->n,
+                              "clean_acc", jw_fixed(rep->clean_correct / n, 6),
+                              "robust_acc", jw_fixed(rep->robust / n, 6),
+                              "checks", masking_json(rep)));
+    return cli_json_write(o, path, m, wall, ckpt);
 }
 
 int cli_sanity(const advcc_model *m, int argc, char **argv)

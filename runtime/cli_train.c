@@ -9,7 +9,6 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "mkdirs.h"
-#include "atomic_file.h"
 #include "checkpoint.h"
 #include "cli.h"
 #include "context.h"
@@ -90,31 +89,18 @@ static int write_summary(const char *path, const advcc_model *m, long seed,
                          int epochs, long limit, const train_result *r,
                          double acc, int test_n, char *err, size_t errlen)
 {
-    atomic_file af;
-    if (atomic_open(&af, path) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    FILE *fp = af.fp;
-    fprintf(fp, "{\"model\":");
-    cli_json_string(fp, m->name);
-    fprintf(fp, ",\"seed\":%ld,\"epochs\":%d,\"limit\":%ld,\"steps\":%ld,", seed,
-            epochs, limit, r->steps);
-    if (r->diverged)
-        fprintf(fp, "\"final_loss\":null,\"clean_acc\":null,\"test_n\":0,");
-    else
-        fprintf(fp, "\"final_loss\":%.9g,\"clean_acc\":%.6f,\"test_n\":%d,",
-                r->final_loss, acc, test_n);
-    fprintf(fp, "\"train_s\":%.3f,\"status\":\"%s\",\"diverged_step\":", r->seconds,
-            r->diverged ? "diverged" : "ok");
-    if (r->diverged)
-        fprintf(fp, "%ld", r->diverged_step);
-    else
-        fprintf(fp, "null");
-    fprintf(fp, ",\"version\":\"%s\",\"provenance\":", ADVCC_VERSION);
-    cli_json_provenance(fp, m);
-    fprintf(fp, "}\n");
-    if (atomic_commit(&af) != 0) {
+    int d = r->diverged;
+    json_t *o = json_pack("{s:o, s:I, s:i, s:I, s:I, s:o, s:o, s:i, s:o, s:s, s:o, s:s, s:o}",
+                          "model", jw_str(m->name), "seed", (json_int_t)seed,
+                          "epochs", epochs, "limit", (json_int_t)limit,
+                          "steps", (json_int_t)r->steps,
+                          "final_loss", d ? json_null() : jw_sig(r->final_loss, 9),
+                          "clean_acc", d ? json_null() : jw_fixed(acc, 6),
+                          "test_n", d ? 0 : test_n, "train_s", jw_fixed(r->seconds, 3),
+                          "status", d ? "diverged" : "ok",
+                          "diverged_step", d ? json_integer(r->diverged_step) : json_null(),
+                          "version", ADVCC_VERSION, "provenance", cli_json_provenance(m));
+    if (jw_write(path, o) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "json_write.h"
 #include "masking.h"
 #include "npy.h"
 
@@ -697,32 +698,21 @@ void masking_print(FILE *out, const masking_report *rep)
 }
 
 /* s as a JSON string; the details hold no control characters. */
-static void json_text(FILE *fp, const char *s)
+json_t *masking_json(const masking_report *rep)
 {
-    fputc('"', fp);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fputc('\\', fp);
-        fputc(*s, fp);
-    }
-    fputc('"', fp);
-}
-
-void masking_json(FILE *fp, const masking_report *rep)
-{
-    fputc('{', fp);
+    json_t *o = json_object();
     for (int c = 0; c < MASKING_CHECKS; c++) {
         const masking_item *it = &rep->item[c];
-        fprintf(fp, "\"%s\":{\"verdict\":", masking_check_name(c));
-        json_text(fp, it->verdict == MASKING_NOT_RUN ? "not run" : masking_verdict_name(it->verdict));
-        if (it->verdict != MASKING_NOT_RUN && isfinite(it->figure))
-            fprintf(fp, ",\"figure\":%.6g", it->figure);
-        else if (it->verdict != MASKING_NOT_RUN)
-            fprintf(fp, ",\"figure\":null");
-        fprintf(fp, ",\"detail\":");
-        json_text(fp, it->detail);
-        fprintf(fp, "},");
+        json_t *item = it->verdict == MASKING_NOT_RUN
+            ? json_pack("{s:s, s:o}", "verdict", "not run", "detail", jw_str(it->detail))
+            : json_pack("{s:s, s:o, s:o}", "verdict", masking_verdict_name(it->verdict),
+                        "figure", jw_sig(it->figure, 6), "detail", jw_str(it->detail));
+        if (json_object_set_new(o, masking_check_name(c), item)) {
+            json_decref(o);
+            return NULL;
+        }
     }
-    fprintf(fp, "\"n\":%d,\"clean_correct\":%d,\"robust\":%d,\"warnings\":%d}", rep->n,
-            rep->clean_correct, rep->robust, masking_warnings(rep));
+    return jw_merge(o, json_pack("{s:i, s:i, s:i, s:i}", "n", rep->n, "clean_correct",
+                                 rep->clean_correct, "robust", rep->robust,
+                                 "warnings", masking_warnings(rep)));
 }

@@ -37,6 +37,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <jansson.h>
 #include "autoattack.h"
 
 #define MASKING_POINTS 0.5          /* percentage points */
@@ -117,9 +118,10 @@ int masking_summary(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg,
 /* One row, and the table of every check that ran. */
 void masking_print_row(FILE *out, const masking_report *rep, int check);
 void masking_print(FILE *out, const masking_report *rep);
-/* The report as one JSON object: per check its verdict, figure and
- * detail, and the count of warnings. */
-void masking_json(FILE *fp, const masking_report *rep);
+/* The report as one JSON object: per check its verdict, figure (null when
+ * not finite) and detail, and the count of warnings; NULL when out of
+ * memory. */
+json_t *masking_json(const masking_report *rep);
 /* Checks that warn. */
 int masking_warnings(const masking_report *rep);
 

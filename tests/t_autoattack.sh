@@ -122,9 +122,9 @@ patch fab { attack fab eps=2/255 iters=5 targets=2 }
 model small_fab = small + fab
 SPEC
 if "$BUILD/advcc" "$tmp/small.net" -o "$tmp/gen" > "$tmp/advcc.txt" 2>&1; then
-    blas=$(make -s --no-print-directory print-BLAS_LIBS)
+    libs=$(make -s --no-print-directory print-LDLIBS)
     cc -O2 -fopenmp -Iruntime -DADVCC_MODEL=advcc_model_small "$tmp/gen/small.c" \
-        runtime/main.c "$BUILD/lib/libadvcc.a" $blas -lz -lm -o "$tmp/small"
+        runtime/main.c "$BUILD/lib/libadvcc.a" $libs -o "$tmp/small"
     "$tmp/small" train --limit 500 --test-limit 50 --threads 1 --quiet --out "$tmp/srun" > /dev/null
     check "info shows the spec's apgd" '"$tmp/small" info | grep -q "attack: apgd eps=0.0156863 .* loss=dlr iters=10"'
     "$tmp/small" attack --checkpoint "$tmp/srun/checkpoint.safetensors" --limit 20 \
@@ -135,7 +135,7 @@ if "$BUILD/advcc" "$tmp/small.net" -o "$tmp/gen" > "$tmp/advcc.txt" 2>&1; then
         --threads 1 --quiet > "$tmp/p.txt"
     check "--attack pgd still runs PGD" 'grep -q "PGD Linf eps" "$tmp/p.txt"'
     cc -O2 -fopenmp -Iruntime -DADVCC_MODEL=advcc_model_small_fab "$tmp/gen/small_fab.c" \
-        runtime/main.c "$BUILD/lib/libadvcc.a" $blas -lz -lm -o "$tmp/small_fab"
+        runtime/main.c "$BUILD/lib/libadvcc.a" $libs -o "$tmp/small_fab"
     check "info shows the spec's fab" \
         '"$tmp/small_fab" info | grep -q "attack: fab eps=0.00784314 .* iters=5 restarts=1 targets=2"'
     "$tmp/small_fab" attack --checkpoint "$tmp/srun/checkpoint.safetensors" --limit 20 \

@@ -14,9 +14,9 @@ for m in baseline adv; do
     [ -s "$tmp/gen/$m.c" ] && [ -s "$tmp/gen/$m.h" ] || { echo "no $m.c"; exit 1; }
 done
 grep -q 'MODELS' "$tmp/gen/models.mk"
-blas=$(make -s --no-print-directory print-BLAS_LIBS)
+libs=$(make -s --no-print-directory print-LDLIBS)
 cc -O2 -fopenmp -Wall -Wextra -Werror -Iruntime -DADVCC_MODEL=advcc_model_baseline \
-    "$tmp/gen/baseline.c" runtime/main.c "$BUILD/lib/libadvcc.a" $blas -lz -lm -o "$tmp/baseline"
+    "$tmp/gen/baseline.c" runtime/main.c "$BUILD/lib/libadvcc.a" $libs -o "$tmp/baseline"
 
 "$tmp/baseline" train --epochs 1 --limit 2000 --test-limit 500 --lr 0.01 --batch 50 \
     --threads 2 --quiet --out "$tmp/run" > "$tmp/out.txt"

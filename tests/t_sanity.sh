@@ -35,10 +35,10 @@ model small_f {
 }
 SPEC
 "$BUILD/advcc" "$tmp/small.net" -o "$tmp/gen" > "$tmp/advcc.txt" 2>&1 || { cat "$tmp/advcc.txt"; exit 1; }
-blas=$(make -s --no-print-directory print-BLAS_LIBS)
+libs=$(make -s --no-print-directory print-LDLIBS)
 for m in small_q small_f; do
     cc -O2 -fopenmp -Iruntime -DADVCC_MODEL=advcc_model_$m "$tmp/gen/$m.c" runtime/main.c \
-        "$BUILD/lib/libadvcc.a" $blas -lz -lm -o "$tmp/$m" || exit 1
+        "$BUILD/lib/libadvcc.a" $libs -o "$tmp/$m" || exit 1
     "$tmp/$m" train --limit 4000 --test-limit 200 --threads 1 --quiet --out "$tmp/$m-run" \
         > "$tmp/$m-train.txt" || { cat "$tmp/$m-train.txt"; exit 1; }
 done

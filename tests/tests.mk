@@ -5,7 +5,7 @@
 TEST_SRC    := $(wildcard tests/test_*.c)
 TEST64_SRC  := $(wildcard tests/test64_*.c)
 TEST_BINS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC) $(TEST64_SRC))
-TEST_LIBS   := -lcmocka -llapacke $(LDLIBS) -ljansson
+TEST_LIBS   := -lcmocka -llapacke $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/test_%.c $(COMPILER_LIB) $(RUNTIME_LIB) | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $< $(COMPILER_LIB) $(RUNTIME_LIB) $(TEST_LIBS) -o $@

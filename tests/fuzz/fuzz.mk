@@ -19,7 +19,7 @@ FUZZ_SRC_advcc       := $(COMPILER_SRC) $(COMPILER_RT_SRC)
 FUZZ_GEN_advcc       := $(COMPILER_GEN)
 FUZZ_SRC_cifar10     := runtime/dataset.c runtime/cifar10.c runtime/idx.c
 FUZZ_SRC_idx         := $(FUZZ_SRC_cifar10)
-FUZZ_SRC_safetensors := runtime/checkpoint.c runtime/atomic_file.c
+FUZZ_SRC_safetensors := runtime/checkpoint.c runtime/atomic_file.c runtime/errorf.c
 FUZZ_SRC_npy         := runtime/npy.c runtime/atomic_file.c
 FUZZ_SRC_grid        := runtime/study/grid.c runtime/study/fsutil.c runtime/study/text.c \
                         runtime/study/model_desc.c runtime/study/json.c runtime/child.c \
