@@ -10,6 +10,7 @@
  * after one untimed product (caches warm, threads awake), R chosen so the
  * timed part takes about SECONDS. */
 #include <cblas.h>
+#include <jansson.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +65,15 @@ int main(int argc, char **argv)
                     a, in, b, in, 0.0f, c, in);
     double t = omp_get_wtime() - t0;
     double flop = 2.0 * (double)n * (double)n * (double)n * (double)reps;
-    printf("{\"n\":%ld,\"threads\":%ld,\"reps\":%ld,\"seconds\":%.6f,"
-           "\"gflops\":%.3f}\n", n, threads, reps, t, flop / t / 1e9);
+    json_t *o = json_pack("{s:I, s:I, s:I, s:f, s:f}", "n", (json_int_t)n,
+                          "threads", (json_int_t)threads, "reps", (json_int_t)reps,
+                          "seconds", t, "gflops", flop / t / 1e9);
+    if (!o || json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0) {
+        fprintf(stderr, "sgemm_limit: cannot write the result\n");
+        return 1;
+    }
+    json_decref(o);
+    putchar('\n');
     free(a);
     free(b);
     free(c);

@@ -240,6 +240,27 @@ static int write_text(const char *path, const char *text)
     return atomic_commit(&af);
 }
 
+/* o as one compact line of JSON in path; o is released. */
+static int write_json(const char *path, json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!text) {
+        fprintf(stderr, "%s: %s: out of memory\n", model, path);
+        return -1;
+    }
+    size_t n = strlen(text);
+    char *line = realloc(text, n + 2);
+    if (!line) {
+        free(text);
+        return -1;
+    }
+    memcpy(line + n, "\n", 2);
+    int rc = write_text(path, line);
+    free(line);
+    return rc;
+}
+
 static char *join(const char *dir, const char *name)
 {
     static char buf[4][4096];
@@ -278,14 +299,13 @@ static int cmd_train(const opts *o)
             break;
     }
     atomic_commit(&af);
-    char json[1024];
     if (diverge && diverge <= steps) {
-        snprintf(json, sizeof json, "{\"model\":\"%s\",\"seed\":%d,\"epochs\":%d,"
-                 "\"limit\":%d,\"steps\":%d,\"final_loss\":null,\"clean_acc\":null,"
-                 "\"train_s\":0.01,\"status\":\"diverged\",\"diverged_step\":%d,"
-                 "\"version\":\"fake 1.0\"}\n", model, o->seed, o->epochs,
-                 o->limit, diverge, diverge);
-        write_text(join(o->out, "train.json"), json);
+        write_json(join(o->out, "train.json"),
+                   json_pack("{s:s, s:i, s:i, s:i, s:i, s:n, s:n, s:f, s:s, s:i, s:s}",
+                             "model", model, "seed", o->seed, "epochs", o->epochs,
+                             "limit", o->limit, "steps", diverge, "final_loss",
+                             "clean_acc", "train_s", 0.01, "status", "diverged",
+                             "diverged_step", diverge, "version", "fake 1.0"));
         if (!getenv("FAKE_DIVERGE_SILENT"))
             fprintf(stderr, "%s: training diverged at step %d (loss nan)\n", model,
                     diverge);
@@ -296,12 +316,15 @@ static int cmd_train(const opts *o)
     if (write_text(join(o->out, "checkpoint.safetensors"), ck) != 0)
         return 1;
     double clean = 0.6 + (has("adv") ? 0.03 : 0) + 0.02 * uniform(o->seed, 0, 1);
-    snprintf(json, sizeof json, "{\"model\":\"%s\",\"seed\":%d,\"epochs\":%d,"
-             "\"limit\":%d,\"steps\":%d,\"final_loss\":%.6f,\"clean_acc\":%.4f,"
-             "\"train_s\":0.01,\"status\":\"ok\",\"diverged_step\":null,"
-             "\"version\":\"fake 1.0\",\"provenance\":\"fake %s train # fake 1.0\"}\n",
-             model, o->seed, o->epochs, o->limit, steps, loss, clean, model);
-    if (write_text(join(o->out, "train.json"), json) != 0)
+    char provenance[256];
+    snprintf(provenance, sizeof provenance, "fake %s train # fake 1.0", model);
+    if (write_json(join(o->out, "train.json"),
+                   json_pack("{s:s, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:s, s:n, s:s, s:s}",
+                             "model", model, "seed", o->seed, "epochs", o->epochs,
+                             "limit", o->limit, "steps", steps, "final_loss", loss,
+                             "clean_acc", clean, "train_s", 0.01, "status", "ok",
+                             "diverged_step", "version", "fake 1.0",
+                             "provenance", provenance)) != 0)
         return 1;
     if (!getenv("FAKE_QUIET_TRAIN"))
         printf("%s: trained %d steps, clean accuracy %.4f\n", model, steps, clean);
@@ -433,21 +456,25 @@ static int cmd_strong(const opts *o)
     free(by);
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    char json[2048];
-    int len = snprintf(json, sizeof json, "{\"model\":\"%s\",\"seed\":%d,"
-                       "\"attack\":\"autoattack\",\"ensemble\":\"%s\",\"eps\":%.10g,"
-                       "\"eps_255\":%.10g,\"n\":%d,\"clean_acc\":%.6f,\"attacks\":[",
-                       model, o->seed, version, o->eps, eps255, n, (double)correct / n);
+    json_t *runs = json_array();
     for (int a = 0; a < na; a++)
-        len += snprintf(json + len, sizeof json - (size_t)len,
-                        "%s{\"name\":\"%s\",\"robust_acc\":%.6f,\"seconds\":0.01}",
-                        a ? "," : "", attacks[a], (double)left[a] / n);
-    snprintf(json + len, sizeof json - (size_t)len, "],\"robust_acc\":%.6f,"
-             "\"sanity\":{\"checked\":[1,2],\"ok\":true},\"wall_s\":0.02,"
-             "\"host\":\"%s\",\"version\":\"fake 1.0\"}\n",
-             (double)left[na - 1] / n, host);
+        json_array_append_new(runs, json_pack("{s:s, s:f, s:f}", "name", attacks[a],
+                                              "robust_acc", (double)left[a] / n,
+                                              "seconds", 0.01));
+    json_t *result = json_pack("{s:s, s:i, s:s, s:s, s:f, s:f, s:i, s:f, s:o, s:f, "
+                               "s:{s:[i, i], s:b}, s:f, s:s, s:s}",
+                               "model", model, "seed", o->seed, "attack", "autoattack",
+                               "ensemble", version, "eps", o->eps, "eps_255", eps255,
+                               "n", n, "clean_acc", (double)correct / n, "attacks", runs,
+                               "robust_acc", (double)left[na - 1] / n,
+                               "sanity", "checked", 1, 2, "ok", 1, "wall_s", 0.02,
+                               "host", host, "version", "fake 1.0");
     printf("robust accuracy %.4f\n", (double)left[na - 1] / n);
-    return o->json && write_text(o->json, json) != 0 ? 1 : 0;
+    if (!o->json) {
+        json_decref(result);
+        return 0;
+    }
+    return write_json(o->json, result) != 0 ? 1 : 0;
 }
 
 static int cmd_eval(const opts *o)
@@ -471,20 +498,23 @@ static int cmd_eval(const opts *o)
     int robust = (int)lround(correct * (1 - success));
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    char json[1024];
-    snprintf(json, sizeof json, "{\"model\":\"%s\",\"seed\":%d,\"eps\":%.10g,"
-             "\"eps_255\":%.10g,\"alpha\":%.10g,\"steps\":%d,\"restarts\":%d,"
-             "\"init\":\"%s\",\"eot\":%d,\"n\":%d,\"clean_acc\":%.10g,"
-             "\"robust_acc\":%.10g,\"attack_success\":%.10g,\"wall_s\":0.01,"
-             "\"host\":\"%s\",\"version\":\"fake 1.0\",\"checkpoint\":\"%s\"}\n",
-             model, o->seed, o->eps, eps255, o->alpha, o->steps, o->restarts,
-             o->init, o->eot, n, (double)correct / n, (double)robust / n,
-             correct ? 1.0 - (double)robust / correct : 0.0, host, o->checkpoint);
+    json_t *result = json_pack("{s:s, s:i, s:f, s:f, s:f, s:i, s:i, s:s, s:i, s:i, s:f, "
+                               "s:f, s:f, s:f, s:s, s:s, s:s}",
+                               "model", model, "seed", o->seed, "eps", o->eps,
+                               "eps_255", eps255, "alpha", o->alpha, "steps", o->steps,
+                               "restarts", o->restarts, "init", o->init, "eot", o->eot,
+                               "n", n, "clean_acc", (double)correct / n,
+                               "robust_acc", (double)robust / n, "attack_success",
+                               correct ? 1.0 - (double)robust / correct : 0.0,
+                               "wall_s", 0.01, "host", host, "version", "fake 1.0",
+                               "checkpoint", o->checkpoint);
     printf("clean accuracy %.4f, robust accuracy %.4f\n", (double)correct / n,
            (double)robust / n);
-    if (o->json && write_text(o->json, json) != 0)
-        return 1;
-    return 0;
+    if (!o->json) {
+        json_decref(result);
+        return 0;
+    }
+    return write_json(o->json, result) != 0 ? 1 : 0;
 }
 
 static int cmd_features(const opts *o)
