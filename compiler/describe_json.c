@@ -221,20 +221,30 @@ char *describe_json(const ir_model *m)
 
 int describe_json_emit_c(const ir_model *m, const char *text, FILE *out)
 {
-    fprintf(out, "\n/* The model's description (compiler/describe_json.h): "
-            "`%s info --json`. */\nconst char advcc_model_%s_json[] =\n", m->name,
-            m->name);
-    for (const char *p = text; *p;) {
-        size_t n = strcspn(p, "\n");
-        fputs("    \"", out);
-        for (size_t i = 0; i < n; i++) {
-            if (p[i] == '"' || p[i] == '\\')
-                fputc('\\', out);
-            fputc(p[i], out);
+    /* Compact, in string pieces broken after a comma, so that the data
+     * takes a few dozen lines at the end of the model's file. */
+    json_t *o = json_loads(text, 0, NULL);
+    char *compact = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(o);
+    if (!compact)
+        return -1;
+    fprintf(out, "\n/* The model's description (compiler/describe_json.h), as "
+            "`%s info --json`\n * prints it; advcc wrote it indented in %s.json. */\n"
+            "const char advcc_model_%s_json[] =\n", m->name, m->name, m->name);
+    int col = 0;
+    for (const char *p = compact; *p; p++) {
+        if (col == 0)
+            fputs("    \"", out);
+        if (*p == '"' || *p == '\\')
+            fputc('\\', out), col++;
+        fputc(*p, out);
+        col++;
+        if ((*p == ',' && col >= 64) || !p[1]) {
+            fputs(p[1] ? "\"\n" : "\\n\"\n", out);
+            col = 0;
         }
-        fputs("\\n\"\n", out);
-        p += n + (p[n] == '\n');
     }
+    free(compact);
     fputs("    ;\n", out);
     return ferror(out) ? -1 : 0;
 }

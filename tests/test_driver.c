@@ -86,7 +86,7 @@ static void test_writes_models_of_named_files(void **state)
     assert_non_null(strstr(json, "\"train_attack\": null"));
     free(json);
     char *c = read_text(out, "adv.c");
-    assert_non_null(strstr(c, "const char advcc_model_adv_json[] =\n    \"{\\n\"\n"));
+    assert_non_null(strstr(c, "const char advcc_model_adv_json[] =\n    \"{\\\"format\\\":"));
     free(c);
     char *mk = read_text(out, "models.mk");
     assert_non_null(mk);
