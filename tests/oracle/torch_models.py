@@ -419,6 +419,11 @@ MODELS = {
     "quant_adv_reg": cifar_defended(**QUANT, **REG),
     "rse": cifar_defended(**RSE),
     "mlp_bn": MLPBatchNorm,
+    # tests/specs/recipes.net: mlp_bn with other training recipes
+    "recipe_adam": MLPBatchNorm,
+    "recipe_nesterov": MLPBatchNorm,
+    "recipe_adamw": MLPBatchNorm,
+    "recipe_cosine": MLPBatchNorm,
 }
 
 
