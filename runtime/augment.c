@@ -43,14 +43,14 @@ int augment_batch(real_t *x, int n, int c, int h, int w, const int *idx, int cro
                   int flip, const advcc_rng *epoch)
 {
     const size_t img = (size_t)c * h * w;
-    real_t *tmp = malloc(sizeof *tmp * img);
+    real_t *tmp = malloc(sizeof *tmp * img * (size_t)(n > 0 ? n : 1));
     if (!tmp)
         return -1;
-    for (int b = 0; b < n; b++) {
-        augment_draw d = augment_draw_for(epoch, idx[b], crop, flip);
-        augment_image(x + (size_t)b * img, tmp, c, h, w, crop, d);
-        memcpy(x + (size_t)b * img, tmp, sizeof *tmp * img);
-    }
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < n; b++)
+        augment_image(x + (size_t)b * img, tmp + (size_t)b * img, c, h, w, crop,
+                      augment_draw_for(epoch, idx[b], crop, flip));
+    memcpy(x, tmp, sizeof *tmp * img * (size_t)n);
     free(tmp);
     return 0;
 }
