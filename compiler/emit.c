@@ -34,17 +34,6 @@ static void emit_attack_cfg(FILE *out, const char *field, const ir_attack *a)
 }
 
 /* The runtime headers of the defences the model uses. */
-/* A list of doubles, "30, 60". */
-static void emit_reals(const double *v, int n, char *buf, size_t len)
-{
-    size_t k = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < n && k < len; i++) {
-        char r[32];
-        k += (size_t)snprintf(buf + k, len - k, "%s%s", i ? ", " : "", emit_real(v[i], r, sizeof r));
-    }
-}
-
 /* The recipe's optimiser, schedule and augmentation, each only when it is
  * not the default (SGD, constant, none: all zero in the descriptor). */
 static void emit_recipe(FILE *out, const ir_train *t)

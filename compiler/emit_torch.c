@@ -129,24 +129,12 @@ static int layer_expr(const ir_node *n, char *buf, size_t len)
     }
 }
 
-/* A Python list of doubles, "[30.0, 60.0]". */
-static void py_list(const double *v, int n, char *buf, size_t len)
-{
-    size_t k = (size_t)snprintf(buf, len, "[");
-    for (int i = 0; i < n && k < len; i++) {
-        char r[32];
-        k += (size_t)snprintf(buf + k, len - k, "%s%s", i ? ", " : "", emit_real(v[i], r, sizeof r));
-    }
-    if (k < len)
-        snprintf(buf + k, len - k, "]");
-}
-
 /* TRAIN: the spec's training recipe, for make_optimizer, make_scheduler and
  * augment of the prelude. */
 static void emit_train_dict(FILE *out, const ir_train *t)
 {
     const ir_schedule *s = &t->schedule;
-    char a[32], b[32], c[32], d[32], at[IR_SCHEDULE_POINTS * 34 + 4], f[IR_SCHEDULE_POINTS * 34 + 4];
+    char a[32], b[32], c[32], d[32], at[IR_SCHEDULE_POINTS * 34], f[IR_SCHEDULE_POINTS * 34];
     L(0, "# The spec's training recipe (make_optimizer, make_scheduler, augment).");
     L(0, "TRAIN = {\"optimizer\": \"%s\", \"lr\": %s, \"momentum\": %s, \"nesterov\": %d,",
       advcc_optimizer_name(t->optimizer), emit_real(t->lr, a, sizeof a),
@@ -156,9 +144,9 @@ static void emit_train_dict(FILE *out, const ir_train *t)
       emit_real(t->eps, c, sizeof c), emit_real(t->weight_decay, d, sizeof d));
     L(1, "\"batch\": %d, \"epochs\": %d, \"adversarial\": %d, \"crop\": %d, \"flip\": %d,",
       t->batch, t->epochs, t->adversarial, t->crop, t->flip);
-    py_list(s->at, s->n, at, sizeof at);
-    py_list(s->factor, s->kind == ADVCC_SCHED_PIECEWISE ? s->n : 0, f, sizeof f);
-    L(1, "\"schedule\": {\"kind\": \"%s\", \"warmup\": %d, \"at\": %s, \"factor\": %s,",
+    emit_reals(s->at, s->n, at, sizeof at);
+    emit_reals(s->factor, s->kind == ADVCC_SCHED_PIECEWISE ? s->n : 0, f, sizeof f);
+    L(1, "\"schedule\": {\"kind\": \"%s\", \"warmup\": %d, \"at\": [%s], \"factor\": [%s],",
       advcc_schedule_name(s->kind), s->warmup, at, f);
     L(2, "\"gamma\": %s, \"min_lr\": %s, \"pct\": %s, \"div\": %s, \"final_div\": %s}}",
       emit_real(s->gamma, a, sizeof a), emit_real(s->min_lr, b, sizeof b),
