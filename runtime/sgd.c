@@ -29,17 +29,6 @@ int sgd_init_recipe(sgd_state *s, const advcc_model *m, const advcc_train_cfg *t
     return s->velocity && (s->second || t->optimizer == ADVCC_OPT_SGD) ? 0 : -1;
 }
 
-static void sgd_update(sgd_state *s, real_t *p, real_t *v, const real_t *g, size_t n)
-{
-    const real_t lr = (real_t)s->lr, mom = (real_t)s->momentum;
-    const real_t wd = (real_t)s->weight_decay;
-    for (size_t i = 0; i < n; i++) {
-        real_t d = g[i] + wd * p[i];
-        v[i] = s->started && mom != 0 ? mom * v[i] + d : d;
-        p[i] -= s->nesterov ? lr * (d + mom * v[i]) : lr * v[i];
-    }
-}
-
 /* Adam and AdamW, step t = s->steps + 1, in double. */
 static void adam_update(sgd_state *s, real_t *p, real_t *m1, real_t *m2,
                         const real_t *g, size_t n)
@@ -65,16 +54,23 @@ static void adam_update(sgd_state *s, real_t *p, real_t *m1, real_t *m2,
 void sgd_step(sgd_state *s, const advcc_model *m, real_t *params,
               const real_t *grads)
 {
+    const real_t lr = (real_t)s->lr, mom = (real_t)s->momentum;
+    const real_t wd = (real_t)s->weight_decay;
     for (int t = 0; t < m->n_tensors; t++) {
         const advcc_tensor *T = &m->tensors[t];
         if (T->kind == ADVCC_STATE)
             continue;
         real_t *p = params + T->offset, *v = s->velocity + T->offset;
         const real_t *g = grads + T->offset;
-        if (s->optimizer == ADVCC_OPT_SGD)
-            sgd_update(s, p, v, g, T->size);
-        else
+        if (s->optimizer != ADVCC_OPT_SGD) {
             adam_update(s, p, v, s->second + T->offset, g, T->size);
+            continue;
+        }
+        for (size_t i = 0; i < T->size; i++) {
+            real_t d = g[i] + wd * p[i];
+            v[i] = s->started && mom != 0 ? mom * v[i] + d : d;
+            p[i] -= s->nesterov ? lr * (d + mom * v[i]) : lr * v[i];
+        }
     }
     s->steps++;
     s->started = 1;
