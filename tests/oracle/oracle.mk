@@ -86,7 +86,8 @@ CHECK_GOALS += check-mutants
 .PHONY: check-mutants
 check-mutants:
 	@$(MAKE) --no-print-directory $(call oracle_dumper,baseline) $(call oracle_dumper,quant) \
-	    $(BUILD)/gen/baseline.o $(BUILD)/gen64/quant.o
+	    $(BUILD)/gen/baseline.o $(BUILD)/gen64/quant.o \
+	    $(call oracle_dumper,recipe_adam) $(call oracle_dumper,recipe_nesterov)
 	@BUILD=$(BUILD) CC="$(CC)" CFLAGS="$(CPPFLAGS) $(ALL_CFLAGS)" LDFLAGS="$(LDFLAGS)" \
 	    LDLIBS="$(LDLIBS)" RUNTIME_LIB=$(RUNTIME_LIB) RUNTIME64_LIB=$(RUNTIME64_LIB) \
 	    ORACLE_PYTHON=$(ORACLE_PYTHON) ORACLE_SEED=$(ORACLE_SEED) sh tests/oracle/mutants.sh
