@@ -62,6 +62,7 @@ typedef enum ast_stmt_kind {
     ST_TRAIN,       /* train WORD args */
     ST_ATTACK,      /* attack WORD args */
     ST_ENSEMBLE,    /* ensemble args */
+    ST_AUGMENT,     /* augment args */
     ST_REPLACE,     /* replace TARGETS with LAYER */
     ST_QUANTIZE,    /* quantize TARGETS args */
     ST_REGULARIZE,  /* regularize TARGETS WORD args */

@@ -61,6 +61,44 @@ void describe_attack(const ir_attack *a, char *buf, size_t len)
              a->present ? "" : " (defaults)");
 }
 
+void describe_train(const ir_train *t, char *buf, size_t len)
+{
+    describe_kv e = {0};
+    const ir_schedule *s = &t->schedule;
+    if (t->optimizer == ADVCC_OPT_SGD)
+        add(&e, "sgd lr=%g momentum=%g%s", t->lr, t->momentum, t->nesterov ? " nesterov=1" : "");
+    else
+        add(&e, "%s lr=%g beta1=%g beta2=%g eps=%g", advcc_optimizer_name(t->optimizer), t->lr,
+            t->beta1, t->beta2, t->eps);
+    add(&e, " weight_decay=%g batch=%d epochs=%d%s", t->weight_decay, t->batch, t->epochs,
+        t->adversarial ? " adversarial" : "");
+    if (s->kind != ADVCC_SCHED_CONSTANT)
+        add(&e, " schedule=%s", advcc_schedule_name(s->kind));
+    if (s->kind == ADVCC_SCHED_MULTISTEP || s->kind == ADVCC_SCHED_PIECEWISE) {
+        add(&e, s->kind == ADVCC_SCHED_MULTISTEP ? " milestones=(" : " knots=(");
+        for (int i = 0; i < s->n; i++)
+            add(&e, "%s%g", i ? ", " : "", s->at[i]);
+        add(&e, ")");
+    }
+    if (s->kind == ADVCC_SCHED_MULTISTEP)
+        add(&e, " gamma=%g", s->gamma);
+    else if (s->kind == ADVCC_SCHED_COSINE)
+        add(&e, " min_lr=%g", s->min_lr);
+    else if (s->kind == ADVCC_SCHED_ONECYCLE)
+        add(&e, " pct=%g div=%g final_div=%g", s->pct, s->div, s->final_div);
+    else if (s->kind == ADVCC_SCHED_PIECEWISE) {
+        add(&e, " factors=(");
+        for (int i = 0; i < s->n; i++)
+            add(&e, "%s%g", i ? ", " : "", s->factor[i]);
+        add(&e, ")");
+    }
+    if (s->warmup)
+        add(&e, " warmup=%d", s->warmup);
+    if (t->crop || t->flip)
+        add(&e, " augment crop=%d flip=%d", t->crop, t->flip);
+    snprintf(buf, len, "%s", e.value);
+}
+
 int describe_model(const ir_model *m, describe_kv *kv)
 {
     int n = 0;
@@ -107,9 +145,7 @@ int describe_model(const ir_model *m, describe_kv *kv)
         add(e, "none");
 
     e = next(kv, &n, "train");
-    add(e, "sgd lr=%g momentum=%g weight_decay=%g batch=%d epochs=%d%s", m->train.lr,
-        m->train.momentum, m->train.weight_decay, m->train.batch, m->train.epochs,
-        m->train.adversarial ? " adversarial" : "");
+    describe_train(&m->train, e->value, sizeof e->value);
     e = next(kv, &n, "attack");
     describe_attack(&m->attack, e->value, sizeof e->value);
     if (m->train.adversarial) {

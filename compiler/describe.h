@@ -18,6 +18,9 @@ typedef struct describe_kv {
 
 /* Fills kv[0..DESCRIBE_MAX-1]; returns how many entries. */
 int describe_model(const ir_model *m, describe_kv *kv);
+/* "sgd lr=0.001 momentum=0.9 weight_decay=0 batch=100 epochs=10", with the
+ * optimiser's keys, then the schedule and augmentation when there are any. */
+void describe_train(const ir_train *t, char *buf, size_t len);
 /* "pgd linf eps=0.0313725 alpha=... steps=4 ..." */
 void describe_attack(const ir_attack *a, char *buf, size_t len);
 

@@ -7,6 +7,8 @@
 #include "emit.h"
 #include "describe.h"
 #include "kind.h"
+#include "emit_internal.h"
+#include "vocab.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
 
@@ -53,6 +55,46 @@ static int header_cmp(const void *a, const void *b)
     size_t lx = strcspn(x, " "), ly = strcspn(y, " ");
     int c = strncmp(x, y, lx < ly ? lx : ly);
     return c ? c : (lx > ly) - (lx < ly);
+}
+
+/* The recipe's optimiser, schedule and augmentation, each only when it is
+ * not the default (SGD, constant, none: all zero in the descriptor). */
+static void emit_recipe(FILE *out, const ir_train *t)
+{
+    static const char *const optimizers[] = {"ADVCC_OPT_SGD", "ADVCC_OPT_ADAM", "ADVCC_OPT_ADAMW"};
+    static const char *const kinds[] = {"ADVCC_SCHED_CONSTANT", "ADVCC_SCHED_MULTISTEP",
+                                        "ADVCC_SCHED_COSINE", "ADVCC_SCHED_ONECYCLE",
+                                        "ADVCC_SCHED_PIECEWISE"};
+    const ir_schedule *s = &t->schedule;
+    char a[32], b[32], c[32], list[IR_SCHEDULE_POINTS * 34];
+    if (t->optimizer != ADVCC_OPT_SGD)
+        L(2, ".optimizer = %s, .beta1 = %s, .beta2 = %s, .eps = %s,", optimizers[t->optimizer],
+          emit_real(t->beta1, a, sizeof a), emit_real(t->beta2, b, sizeof b),
+          emit_real(t->eps, c, sizeof c));
+    if (t->nesterov)
+        L(2, ".nesterov = 1,");
+    if (s->kind != ADVCC_SCHED_CONSTANT || s->warmup) {
+        L(2, ".schedule = {");
+        L(3, ".kind = %s, .warmup = %d,", kinds[s->kind], s->warmup);
+        if (s->n > 0) {
+            emit_reals(s->at, s->n, list, sizeof list);
+            L(3, ".n = %d, .at = {%s},", s->n, list);
+        }
+        if (s->kind == ADVCC_SCHED_PIECEWISE) {
+            emit_reals(s->factor, s->n, list, sizeof list);
+            L(3, ".factor = {%s},", list);
+        }
+        if (s->kind == ADVCC_SCHED_MULTISTEP)
+            L(3, ".gamma = %s,", emit_real(s->gamma, a, sizeof a));
+        if (s->kind == ADVCC_SCHED_COSINE)
+            L(3, ".min_lr = %s,", emit_real(s->min_lr, a, sizeof a));
+        if (s->kind == ADVCC_SCHED_ONECYCLE)
+            L(3, ".pct = %s, .div = %s, .final_div = %s,", emit_real(s->pct, a, sizeof a),
+              emit_real(s->div, b, sizeof b), emit_real(s->final_div, c, sizeof c));
+        L(2, "},");
+    }
+    if (t->crop || t->flip)
+        L(2, ".crop = %d, .flip = %d,", t->crop, t->flip);
 }
 
 /* The runtime headers of the defences the model uses, in name order: its
@@ -380,6 +422,7 @@ static void emit_descriptor(FILE *out, const emit_plan *p)
     L(2, ".lr = %s, .momentum = %s, .weight_decay = %s,", emit_real(m->train.lr, lr, sizeof lr),
       emit_real(m->train.momentum, mom, sizeof mom), emit_real(m->train.weight_decay, wd, sizeof wd));
     L(2, ".batch = %d, .epochs = %d, .adversarial = %d,", m->train.batch, m->train.epochs, m->train.adversarial);
+    emit_recipe(out, &m->train);
     L(1, "},");
     emit_attack_cfg(out, "attack", &m->attack);
     emit_attack_cfg(out, "train_attack", &m->train_attack);

@@ -73,6 +73,8 @@ void emit_line(FILE *out, int indent, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* v as the shortest floating literal that reads back as the same double. */
 const char *emit_real(double v, char *buf, size_t len);
+/* v[0..n) as emit_real literals separated by ", " ("30.0, 60.0"). */
+const char *emit_reals(const double *v, int n, char *buf, size_t len);
 /* The opening of group g's forward or backward function, then a (void)
  * cast for each space-separated parameter name in unused. */
 void emit_group_head(FILE *out, const emit_group *g, int backward,

@@ -32,6 +32,17 @@ const char *emit_real(double v, char *buf, size_t len)
     return buf;
 }
 
+const char *emit_reals(const double *v, int n, char *buf, size_t len)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && k < len; i++) {
+        char r[32];
+        k += (size_t)snprintf(buf + k, len - k, "%s%s", i ? ", " : "", emit_real(v[i], r, sizeof r));
+    }
+    return buf;
+}
+
 void emit_cite_loc(FILE *out, int indent, const char *what, ir_loc loc)
 {
     const char *text = loc.text ? loc.text : "";

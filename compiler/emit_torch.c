@@ -74,6 +74,31 @@ static int layer_expr(const ir_node *n, char *buf, size_t len)
     return k->torch ? k->torch(n, q, buf, len) : -1;
 }
 
+/* TRAIN: the spec's training recipe, for make_optimizer, make_scheduler and
+ * augment of the prelude. */
+static void emit_train_dict(FILE *out, const ir_train *t)
+{
+    const ir_schedule *s = &t->schedule;
+    char a[32], b[32], c[32], d[32], at[IR_SCHEDULE_POINTS * 34], f[IR_SCHEDULE_POINTS * 34];
+    L(0, "# The spec's training recipe (make_optimizer, make_scheduler, augment).");
+    L(0, "TRAIN = {\"optimizer\": \"%s\", \"lr\": %s, \"momentum\": %s, \"nesterov\": %d,",
+      advcc_optimizer_name(t->optimizer), emit_real(t->lr, a, sizeof a),
+      emit_real(t->momentum, b, sizeof b), t->nesterov);
+    L(1, "\"beta1\": %s, \"beta2\": %s, \"eps\": %s, \"weight_decay\": %s,",
+      emit_real(t->beta1, a, sizeof a), emit_real(t->beta2, b, sizeof b),
+      emit_real(t->eps, c, sizeof c), emit_real(t->weight_decay, d, sizeof d));
+    L(1, "\"batch\": %d, \"epochs\": %d, \"adversarial\": %d, \"crop\": %d, \"flip\": %d,",
+      t->batch, t->epochs, t->adversarial, t->crop, t->flip);
+    emit_reals(s->at, s->n, at, sizeof at);
+    emit_reals(s->factor, s->kind == ADVCC_SCHED_PIECEWISE ? s->n : 0, f, sizeof f);
+    L(1, "\"schedule\": {\"kind\": \"%s\", \"warmup\": %d, \"at\": [%s], \"factor\": [%s],",
+      advcc_schedule_name(s->kind), s->warmup, at, f);
+    L(2, "\"gamma\": %s, \"min_lr\": %s, \"pct\": %s, \"div\": %s, \"final_div\": %s}}",
+      emit_real(s->gamma, a, sizeof a), emit_real(s->min_lr, b, sizeof b),
+      emit_real(s->pct, c, sizeof c), emit_real(s->div, d, sizeof d),
+      emit_real(s->final_div, at, sizeof at));
+}
+
 int emit_model_torch(const ir_model *m, FILE *out)
 {
     describe_kv kv[DESCRIBE_MAX];
@@ -117,6 +142,7 @@ int emit_model_torch(const ir_model *m, FILE *out)
       emit_real(m->attack.eps, e1, sizeof e1), emit_real(m->attack.alpha, e2, sizeof e2),
       m->attack.steps, m->attack.restarts, advcc_init_name(m->attack.init));
     L(1, "\"norm\": \"%s\", \"eot\": %d}", advcc_norm_name(m->attack.norm), m->attack.eot);
+    emit_train_dict(out, &m->train);
     L(0, "%s", "");
     L(0, "%s", "");
     L(0, "class Model(AdvccModule):");

@@ -95,10 +95,25 @@ typedef struct ir_reg {
     ir_loc loc;
 } ir_reg;
 
+/* The learning-rate schedule (runtime/schedule.h): kind 0 is constant. */
+#define IR_SCHEDULE_POINTS 8
+typedef struct ir_schedule {
+    int kind;               /* enum advcc_schedule (vocab.h) */
+    int n;                  /* multistep: milestones; piecewise: knots */
+    double at[IR_SCHEDULE_POINTS], factor[IR_SCHEDULE_POINTS];
+    double gamma, min_lr, pct, div, final_div;
+    int warmup;             /* epochs of linear warm-up */
+} ir_schedule;
+
 typedef struct ir_train {
     double lr, momentum, weight_decay;
     int batch, epochs;
     int adversarial;
+    int optimizer;          /* enum advcc_optimizer (vocab.h): 0 SGD */
+    int nesterov;
+    double beta1, beta2, eps;   /* Adam, AdamW */
+    ir_schedule schedule;
+    int crop, flip;         /* `augment crop=P flip=1` */
     ir_loc loc;
 } ir_train;
 

@@ -8,6 +8,7 @@
  *   block   := '{' stmt { sep stmt } '}'
  *   stmt    := input DIMS classes expr | layer { -> layer }
  *            | train NAME args | attack NAME args | ensemble args
+ *            | augment args
  *            | replace targets with layer | quantize targets args
  *            | regularize targets NAME args
  *            | insert layer (before | after) targets
@@ -106,6 +107,7 @@ static void *prepend(void *list, void *item)
 %token KW_INCLUDE "'include'" KW_MACRO "'macro'" KW_MODEL "'model'"
 %token KW_PATCH "'patch'" KW_INPUT "'input'" KW_CLASSES "'classes'"
 %token KW_TRAIN "'train'" KW_ATTACK "'attack'" KW_ENSEMBLE "'ensemble'"
+%token KW_AUGMENT "'augment'"
 %token KW_REPLACE "'replace'" KW_WITH "'with'" KW_QUANTIZE "'quantize'"
 %token KW_REGULARIZE "'regularize'" KW_INSERT "'insert'"
 %token KW_BEFORE "'before'" KW_AFTER "'after'"
@@ -215,6 +217,10 @@ stmt
       }
     | KW_ENSEMBLE args {
         $$ = ast_stmt_new(AR, ST_ENSEMBLE, LOC(@1));
+        $$->args = ast_list_reverse($2);
+      }
+    | KW_AUGMENT args {
+        $$ = ast_stmt_new(AR, ST_AUGMENT, LOC(@1));
         $$->args = ast_list_reverse($2);
       }
     | KW_REPLACE names KW_WITH layer {

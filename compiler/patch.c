@@ -231,6 +231,7 @@ int patch_apply(build *b, const ast_stmt *st)
     case ST_TRAIN: rc = settings_train(st, &b->set); break;
     case ST_ATTACK: rc = settings_attack(st, &b->set); break;
     case ST_ENSEMBLE: rc = settings_ensemble(st, &b->set); break;
+    case ST_AUGMENT: rc = settings_augment(st, &b->set); break;
     case ST_REPLACE: rc = patch_replace(b, st); break;
     case ST_QUANTIZE: rc = patch_quantize(b, st); break;
     case ST_REGULARIZE: rc = patch_regularize(b, st); break;

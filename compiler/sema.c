@@ -356,7 +356,7 @@ static int sema_model_body(sema *S, model_entry *e)
             layer_errors += r != 0;
             break;
         }
-        case ST_TRAIN: case ST_ATTACK: case ST_ENSEMBLE:
+        case ST_TRAIN: case ST_ATTACK: case ST_ENSEMBLE: case ST_AUGMENT:
             errors += patch_apply(b, st) != 0;
             break;
         default:

@@ -3,6 +3,7 @@
 
 #include "numparse.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,13 @@ void settings_init(settings *s, ir_loc loc)
     s->train.weight_decay = 0;
     s->train.batch = 100;
     s->train.epochs = 10;
+    s->train.beta1 = 0.9;
+    s->train.beta2 = 0.999;
+    s->train.eps = 1e-8;
+    s->train.schedule.gamma = 0.1;
+    s->train.schedule.pct = 0.3;
+    s->train.schedule.div = 25;
+    s->train.schedule.final_div = 1e4;
     s->train.loc = loc;
     s->attack.eps = 8.0 / 255;
     s->attack.alpha = 2.0 / 255;
@@ -50,15 +58,45 @@ static const param_spec attack_params[] = {
     { "norm", PT_WORD, 0, 0, 0, 0, 0, ADVCC_CHOICES(ADVCC_NORM_NAMES) },
     { "strict", PT_BOOL, 0, 0, 0, 1, 0, NULL },
 };
-enum { T_LR, T_MOMENTUM, T_WD, T_BATCH, T_EPOCHS, T_ADV, T_COUNT };
-static const param_spec train_params[] = {
+/* The train keys: lr, SGD's, Adam's, those every method takes, then the
+ * schedule's. */
+enum { T_LR, T_MOMENTUM, T_NESTEROV, T_BETA1, T_BETA2, T_EPS, T_WD, T_BATCH, T_EPOCHS,
+       T_ADV, T_SCHEDULE, T_WARMUP, T_MILESTONES, T_GAMMA, T_MIN_LR, T_PCT, T_DIV,
+       T_FINAL_DIV, T_KNOTS, T_FACTORS, T_COUNT };
+static const param_spec train_params[T_COUNT] = {
     { "lr", PT_NUM, 0, 0, 0, NOLIM, 1, NULL },
     { "momentum", PT_NUM, 0, 0, 0, 1, 0, NULL },
+    { "nesterov", PT_BOOL, 0, 0, 0, 1, 0, NULL },
+    { "beta1", PT_NUM, 0, 0, 0, 1, 0, NULL },
+    { "beta2", PT_NUM, 0, 0, 0, 1, 0, NULL },
+    { "eps", PT_NUM, 0, 0, 0, NOLIM, 1, NULL },
     { "weight_decay", PT_NUM, 0, 0, 0, NOLIM, 0, NULL },
     { "batch", PT_INT, 0, 0, 1, 1 << 20, 0, NULL },
     { "epochs", PT_INT, 0, 0, 0, 1 << 20, 0, NULL },
     { "adversarial", PT_BOOL, 0, 0, 0, 1, 0, NULL },
+    { "schedule", PT_WORD, 0, 0, 0, 0, 0, ADVCC_CHOICES(ADVCC_SCHEDULE_NAMES) },
+    { "warmup", PT_INT, 0, 0, 0, 1 << 20, 0, NULL },
+    { "milestones", PT_LIST, 0, 0, 1, 1 << 20, 0, NULL },
+    { "gamma", PT_NUM, 0, 0, 0, NOLIM, 1, NULL },
+    { "min_lr", PT_NUM, 0, 0, 0, NOLIM, 0, NULL },
+    { "pct", PT_NUM, 0, 0, 0, 1, 1, NULL },
+    { "div", PT_NUM, 0, 0, 0, NOLIM, 1, NULL },
+    { "final_div", PT_NUM, 0, 0, 0, NOLIM, 1, NULL },
+    { "knots", PT_LIST, 0, 0, 0, 1 << 20, 0, NULL },
+    { "factors", PT_LIST, 0, 0, 0, NOLIM, 0, NULL },
 };
+
+/* Does `train WORD` take key k?  SGD's keys are SGD's, Adam's Adam's;
+ * `train adversarial` keeps the optimiser set before it and leaves Adam's
+ * eps to its attack. */
+static int train_takes(int k, int optimizer, int adversarial)
+{
+    if (k == T_MOMENTUM || k == T_NESTEROV)
+        return optimizer == ADVCC_OPT_SGD;
+    if (k == T_BETA1 || k == T_BETA2 || k == T_EPS)
+        return optimizer != ADVCC_OPT_SGD && !(k == T_EPS && adversarial);
+    return 1;
+}
 
 /* Copies the given attack keys v[0..A_COUNT) into a; returns their bits. */
 static unsigned attack_merge(const param_val *v, ir_attack *a)
@@ -78,14 +116,106 @@ static unsigned attack_merge(const param_val *v, ir_attack *a)
     return set;
 }
 
-static void train_merge(const param_val *v, ir_train *t)
+/* A list key's values into at[] (at most IR_SCHEDULE_POINTS, increasing;
+ * integers when whole is set).  0, or -1 after reporting. */
+static int schedule_points(const char *owner, const char *key, const param_val *v,
+                           int whole, int increasing, double *at)
 {
+    if (v->n > IR_SCHEDULE_POINTS) {
+        diag_error(v->loc, "%s of %s takes at most %d values, got %d", key, owner,
+                   IR_SCHEDULE_POINTS, v->n);
+        return -1;
+    }
+    for (int i = 0; i < v->n; i++) {
+        if (whole && v->items[i] != floor(v->items[i])) {
+            diag_error(v->loc, "%s of %s must be whole epochs, got %g", key, owner, v->items[i]);
+            return -1;
+        }
+        if (increasing && i > 0 && v->items[i] <= v->items[i - 1]) {
+            diag_error(v->loc, "%s of %s must increase, got %g after %g", key, owner,
+                       v->items[i], v->items[i - 1]);
+            return -1;
+        }
+        at[i] = v->items[i];
+    }
+    return 0;
+}
+
+static int train_merge(const char *owner, const param_val *v, ir_train *t)
+{
+    ir_schedule *s = &t->schedule;
     if (v[T_LR].given) t->lr = v[T_LR].num;
     if (v[T_MOMENTUM].given) t->momentum = v[T_MOMENTUM].num;
+    if (v[T_NESTEROV].given) t->nesterov = (int)v[T_NESTEROV].num;
+    if (v[T_BETA1].given) t->beta1 = v[T_BETA1].num;
+    if (v[T_BETA2].given) t->beta2 = v[T_BETA2].num;
+    if (v[T_EPS].given) t->eps = v[T_EPS].num;
     if (v[T_WD].given) t->weight_decay = v[T_WD].num;
     if (v[T_BATCH].given) t->batch = (int)v[T_BATCH].num;
     if (v[T_EPOCHS].given) t->epochs = (int)v[T_EPOCHS].num;
     if (v[T_ADV].given) t->adversarial = (int)v[T_ADV].num;
+    if (v[T_SCHEDULE].given && (int)v[T_SCHEDULE].num != s->kind) {
+        s->kind = (int)v[T_SCHEDULE].num;   /* a new schedule's own keys start over */
+        s->n = 0;
+    }
+    if (v[T_WARMUP].given) s->warmup = (int)v[T_WARMUP].num;
+    if (v[T_GAMMA].given) s->gamma = v[T_GAMMA].num;
+    if (v[T_MIN_LR].given) s->min_lr = v[T_MIN_LR].num;
+    if (v[T_PCT].given) s->pct = v[T_PCT].num;
+    if (v[T_DIV].given) s->div = v[T_DIV].num;
+    if (v[T_FINAL_DIV].given) s->final_div = v[T_FINAL_DIV].num;
+    /* Each schedule's keys belong to it alone. */
+    static const struct { int key, kind; } own[] = {
+        {T_MILESTONES, ADVCC_SCHED_MULTISTEP}, {T_GAMMA, ADVCC_SCHED_MULTISTEP},
+        {T_MIN_LR, ADVCC_SCHED_COSINE}, {T_PCT, ADVCC_SCHED_ONECYCLE},
+        {T_DIV, ADVCC_SCHED_ONECYCLE}, {T_FINAL_DIV, ADVCC_SCHED_ONECYCLE},
+        {T_KNOTS, ADVCC_SCHED_PIECEWISE}, {T_FACTORS, ADVCC_SCHED_PIECEWISE},
+    };
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (v[own[i].key].given && s->kind != own[i].kind) {
+            diag_error(v[own[i].key].loc, "%s of %s belongs to schedule=%s, not schedule=%s",
+                       train_params[own[i].key].key, owner, advcc_schedule_name(own[i].kind),
+                       advcc_schedule_name(s->kind));
+            return -1;
+        }
+    if (v[T_MILESTONES].given) {
+        if (schedule_points(owner, "milestones", &v[T_MILESTONES], 1, 1, s->at) != 0)
+            return -1;
+        s->n = v[T_MILESTONES].n;
+    }
+    if (v[T_KNOTS].given || v[T_FACTORS].given) {
+        if (!v[T_KNOTS].given || !v[T_FACTORS].given ||
+            v[T_KNOTS].n != v[T_FACTORS].n) {
+            const param_val *w = v[T_KNOTS].given ? &v[T_KNOTS] : &v[T_FACTORS];
+            diag_error(w->loc, "knots and factors of %s go together, as many of each", owner);
+            return -1;
+        }
+        if (schedule_points(owner, "knots", &v[T_KNOTS], 0, 1, s->at) != 0 ||
+            schedule_points(owner, "factors", &v[T_FACTORS], 0, 0, s->factor) != 0)
+            return -1;
+        s->n = v[T_KNOTS].n;
+    }
+    return 0;
+}
+
+/* What the merged recipe still lacks or contradicts. */
+static int train_check(const ast_stmt *st, const ir_train *t)
+{
+    const ir_schedule *s = &t->schedule;
+    if (t->optimizer == ADVCC_OPT_SGD && t->nesterov && t->momentum == 0) {
+        diag_error(st->loc, "nesterov=1 needs a momentum above 0 (as PyTorch's SGD)");
+        return -1;
+    }
+    if (s->kind == ADVCC_SCHED_MULTISTEP && s->n == 0) {
+        diag_error(st->loc, "schedule=multistep needs milestones, such as milestones=(30, 60)");
+        return -1;
+    }
+    if (s->kind == ADVCC_SCHED_PIECEWISE && s->n == 0) {
+        diag_error(st->loc, "schedule=piecewise needs knots and factors, such as "
+                   "knots=(0, 2, 5) factors=(0, 1, 0)");
+        return -1;
+    }
+    return 0;
 }
 
 static void settings_train_attack(const settings *s, ir_attack *t);
@@ -104,27 +234,40 @@ static int attack_check_strict(const settings *s, const ast_stmt *st, const ir_a
 int settings_train(const ast_stmt *st, settings *s)
 {
     int adversarial = strcmp(st->word, "adversarial") == 0;
-    if (!adversarial && strcmp(st->word, "sgd") != 0) {
-        diag_error(st->word_loc, "unknown training method '%s' (expected sgd or adversarial)",
-                   st->word);
+    int optimizer = adversarial ? s->train.optimizer : advcc_optimizer_by_name(st->word);
+    if (optimizer < 0) {
+        diag_error(st->word_loc, "unknown training method '%s' (expected sgd, adam, adamw "
+                   "or adversarial)", st->word);
         return -1;
     }
+    int keys[T_COUNT], n = 0;
+    for (int k = 0; k < T_COUNT; k++)
+        if (train_takes(k, optimizer, adversarial))
+            keys[n++] = k;
+    const int n_train = n;
     param_spec specs[T_COUNT + A_COUNT];
-    memcpy(specs, train_params, sizeof train_params);
-    int n = T_COUNT;
+    for (int i = 0; i < n_train; i++)
+        specs[i] = train_params[keys[i]];
     if (adversarial) {
         memcpy(specs + n, attack_params, sizeof *specs * A_COUNT);
         n += A_COUNT;
     }
-    param_val v[T_COUNT + A_COUNT];
-    if (params_bind(adversarial ? "train adversarial" : "train sgd", st->loc,
-                    specs, n, st->args, NULL, v) != 0)
+    char owner[32];
+    snprintf(owner, sizeof owner, "train %s", st->word);
+    param_val got[T_COUNT + A_COUNT], v[T_COUNT];
+    if (params_bind(owner, st->loc, specs, n, st->args, NULL, got) != 0)
         return -1;
-    train_merge(v, &s->train);
+    memset(v, 0, sizeof v);
+    for (int i = 0; i < n_train; i++)
+        v[keys[i]] = got[i];
+    s->train.optimizer = optimizer;
+    if (train_merge(owner, v, &s->train) != 0 || train_check(st, &s->train) != 0)
+        return -1;
     s->train.loc = st->loc;
     if (adversarial) {
+        const param_val *av = got + n_train;
         s->train.adversarial = 1;
-        s->adv_set |= attack_merge(v + T_COUNT, &s->adv);
+        s->adv_set |= attack_merge(av, &s->adv);
         ir_attack a;
         settings_train_attack(s, &a);
         return attack_check_strict(s, st, &a);
@@ -210,6 +353,22 @@ int settings_attack(const ast_stmt *st, settings *s)
     s->attack.present = 1;
     s->attack.loc = st->loc;
     return attack_check_strict(s, st, &s->attack);
+}
+
+int settings_augment(const ast_stmt *st, settings *s)
+{
+    static const param_spec specs[] = {
+        { "crop", PT_INT, 0, 0, 0, 1 << 10, 0, NULL },
+        { "flip", PT_BOOL, 0, 0, 0, 1, 0, NULL },
+    };
+    param_val v[N(specs)];
+    if (params_bind("augment", st->loc, specs, N(specs), st->args, NULL, v) != 0)
+        return -1;
+    if (v[0].given)
+        s->train.crop = (int)v[0].num;
+    if (v[1].given)
+        s->train.flip = (int)v[1].num;
+    return 0;
 }
 
 int settings_ensemble(const ast_stmt *st, settings *s)

@@ -1,5 +1,6 @@
 /* settings.h - a model's settings beside its layers: its input, training
- * (`train sgd ...`, `train adversarial ...`), evaluation attack
+ * (`train sgd|adam|adamw ...`, `train adversarial ...`, `augment ...`),
+ * evaluation attack
  * (`attack pgd ...`) and ensemble.  Statements merge their keys over what
  * earlier statements (and the base model, for a patch) set. */
 #ifndef ADVCC_SETTINGS_H
@@ -25,6 +26,7 @@ int settings_input(const ast_stmt *st, ir_shape *input, int *classes);
 int settings_train(const ast_stmt *st, settings *s);
 int settings_attack(const ast_stmt *st, settings *s);
 int settings_ensemble(const ast_stmt *st, settings *s);
+int settings_augment(const ast_stmt *st, settings *s);
 /* Fills m->train, attack, train_attack and ensemble. */
 void settings_apply(const settings *s, ir_model *m);
 

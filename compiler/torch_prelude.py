@@ -359,3 +359,71 @@ def write_safetensors(path, tensors, metadata=None):
         for c in chunks:
             f.write(c)
     os.replace(tmp, path)
+
+
+# ---- the training recipe (docs/METHODS.md 1) -------------------------------
+# TRAIN (below, per model) states the spec's optimiser, schedule and
+# augmentation; these build them with torch.optim.
+
+def make_optimizer(params, train):
+    """torch.optim.SGD (dampening 0, Nesterov when set), Adam (L2 weight
+    decay added to the gradient) or AdamW (decoupled decay)."""
+    params = list(params)
+    if train["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=train["lr"], momentum=train["momentum"],
+                               nesterov=bool(train["nesterov"]),
+                               weight_decay=train["weight_decay"])
+    cls = torch.optim.Adam if train["optimizer"] == "adam" else torch.optim.AdamW
+    return cls(params, lr=train["lr"], betas=(train["beta1"], train["beta2"]),
+               eps=train["eps"], weight_decay=train["weight_decay"])
+
+
+def lr_at(train, step, steps_per_epoch):
+    """The learning rate of optimiser step `step` (0, 1, ...), as the
+    runtime's schedule_lr (runtime/schedule.h) computes it."""
+    lr, s, per = train["lr"], train["schedule"], steps_per_epoch
+    epoch, kind = step // per, s["kind"]
+    if kind == "multistep":
+        for m in s["at"]:
+            if epoch >= m:
+                lr *= s["gamma"]
+    elif kind == "cosine":
+        lr = s["min_lr"] + (lr - s["min_lr"]) * (1 + np.cos(np.pi * epoch / train["epochs"])) / 2
+    elif kind == "onecycle":
+        start = train["lr"] / s["div"]
+        end, total = start / s["final_div"], train["epochs"] * per
+        peak, last = s["pct"] * total - 1, total - 1
+        a, b, lo, hi = (start, train["lr"], 0, peak) if step <= peak else (train["lr"], end, peak, last)
+        lr = (b - a) * ((step - lo) / (hi - lo) if hi > lo else 1) + a
+    elif kind == "piecewise":
+        lr *= float(np.interp(step / per, s["at"], s["factor"]))
+    warm = s["warmup"] * per
+    if step < warm:
+        lr *= (step + 1) / warm
+    return lr
+
+
+def make_scheduler(opt, train, steps_per_epoch):
+    """A LambdaLR giving step k the rate lr_at(train, k, steps_per_epoch);
+    call its step() after every optimiser step."""
+    base = train["lr"]
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda k: lr_at(train, k, steps_per_epoch) / base)
+
+
+def augment(x, train, generator=None):
+    """The training batch x [n][c][h][w] with the spec's augmentation: zero
+    padding of train["crop"] pixels and a random crop back to h x w, then a
+    horizontal flip with probability 1/2 when train["flip"] is set.  The
+    same distribution as the runtime's (runtime/augment.h), from torch's
+    generator rather than advcc's streams."""
+    p, n, h, w = train["crop"], x.shape[0], x.shape[2], x.shape[3]
+    if p:
+        padded = F.pad(x, (p, p, p, p))
+        top = torch.randint(0, 2 * p + 1, (n,), generator=generator)
+        left = torch.randint(0, 2 * p + 1, (n,), generator=generator)
+        x = torch.stack([padded[i, :, top[i]:top[i] + h, left[i]:left[i] + w] for i in range(n)])
+    if train["flip"]:
+        mirror = torch.rand(n, generator=generator) < 0.5
+        x = torch.where(mirror.view(n, 1, 1, 1), x.flip(3), x)
+    return x

@@ -64,8 +64,8 @@ int cli_info(const advcc_model *m, int argc, char **argv)
             trained += t->size;
     }
     printf("parameters: %zu trained, %zu in the buffer\n", trained, m->n_params);
-    printf("train: sgd lr=%g momentum=%g weight_decay=%g batch=%d epochs=%d%s\n",
-           m->train.lr, m->train.momentum, m->train.weight_decay, m->train.batch,
+    printf("train: %s lr=%g momentum=%g weight_decay=%g batch=%d epochs=%d%s\n",
+           advcc_optimizer_name(m->train.optimizer), m->train.lr, m->train.momentum, m->train.weight_decay, m->train.batch,
            m->train.epochs, m->train.adversarial ? " adversarial" : "");
     if (m->attack.method == ADVCC_ATTACK_APGD)
         printf("attack: apgd eps=%.6g (%.3g/255) norm=%s loss=%s iters=%d restarts=%d "

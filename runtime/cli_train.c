@@ -15,11 +15,39 @@
 #include "cli_attack.h"
 #include "pgd.h"
 #include "robust.h"
+#include "schedule.h"
 #include "train.h"
 #include "train_state.h"
 
+/* The spec's optimiser, schedule and augmentation, as the spec says them. */
+static void recipe_text(const advcc_train_cfg *t, char *buf, size_t len)
+{
+    const advcc_schedule_cfg *s = &t->schedule;
+    size_t k = 0;
+#define ADD(...) (k += (size_t)snprintf(buf + k, k < len ? len - k : 0, __VA_ARGS__))
+    ADD("%s", advcc_optimizer_name(t->optimizer));
+    if (t->optimizer == ADVCC_OPT_SGD)
+        ADD(" momentum=%g%s", t->momentum, t->nesterov ? " nesterov=1" : "");
+    else
+        ADD(" beta1=%g beta2=%g eps=%g", t->beta1, t->beta2, t->eps);
+    ADD(" weight_decay=%g, schedule=%s", t->weight_decay, advcc_schedule_name(s->kind));
+    if (s->kind == ADVCC_SCHED_MULTISTEP || s->kind == ADVCC_SCHED_PIECEWISE)
+        for (int i = 0; i < s->n; i++)
+            ADD("%s%g", i ? ", " : s->kind == ADVCC_SCHED_MULTISTEP ? " at epochs " : " knots ",
+                s->at[i]);
+    if (s->warmup)
+        ADD(" warmup=%d", s->warmup);
+    if (t->crop || t->flip)
+        ADD(", augment crop=%d flip=%d", t->crop, t->flip);
+    else
+        ADD(", no augmentation");
+#undef ADD
+}
+
 static void train_usage(const advcc_model *m, FILE *fp)
 {
+    char recipe[512];
+    recipe_text(&m->train, recipe, sizeof recipe);
     fprintf(fp,
             "usage: %s train [options]\n"
             "\n"
@@ -34,12 +62,13 @@ static void train_usage(const advcc_model *m, FILE *fp)
             "  train.json              a summary of the run\n"
             "\n"
             "options (spec defaults in brackets):\n"
-            "  --seed N          seed of initialisation, shuffling and noise [0]\n"
+            "  --seed N          seed of initialisation, shuffling, augmentation and\n"
+            "                    noise [0]\n"
             "  --threads N       threads for OpenMP and OpenBLAS [all cores]\n"
             "  --epochs N        epochs [%d]\n"
             "  --batch N         batch size [%d]\n"
-            "  --lr X            learning rate [%g]\n"
-            "  --momentum X      momentum [%g]\n"
+            "  --lr X            learning rate (the schedule's base) [%g]\n"
+            "  --momentum X      momentum (SGD) [%g]\n"
             "  --weight-decay X  weight decay [%g]\n"
             "  --limit N         train on the first N training images only [all]\n"
             "  --test-limit N    evaluate on the first N test images only [all]\n"
@@ -51,11 +80,16 @@ static void train_usage(const advcc_model *m, FILE *fp)
             "                    the result is bit-identical to an uninterrupted run\n"
             "                    with the same seed and thread count)\n"
             "\n"
+            "recipe (the spec's train and augment statements, docs/METHODS.md 1):\n"
+            "  %s\n"
+            "A scheduled learning rate is shown on each epoch's line; train.json has\n"
+            "every epoch's (lr_by_epoch).\n"
+            "\n"
             "adversarial training (%s): every batch is replaced by its PGD images;\n"
             "these options override the spec's training attack:\n",
             m->name, m->train.epochs, m->train.batch, m->train.lr,
             m->train.momentum, m->train.weight_decay, cli_default_dataset(m),
-            m->name, m->train.adversarial ? "this model" : "not this model's recipe");
+            m->name, recipe, m->train.adversarial ? "this model" : "not this model's recipe");
     cli_attack_usage(fp, &m->train_attack, 1);
     fprintf(fp,
             "  --help            this text\n"
@@ -87,10 +121,16 @@ static int perturb_batch(void *arg, advcc_ctx *c, const real_t *x, const int *y,
 
 static int write_summary(const char *path, const advcc_model *m, long seed,
                          int epochs, long limit, const train_result *r,
-                         double acc, int test_n, char *err, size_t errlen)
+                         double acc, int test_n, double lr, long per_epoch,
+                         char *err, size_t errlen)
 {
     int d = r->diverged;
-    json_t *o = json_pack("{s:o, s:I, s:i, s:I, s:I, s:o, s:o, s:i, s:o, s:s, s:o, s:s, s:o}",
+    /* The learning rate of each epoch's last step. */
+    json_t *lrs = json_array();
+    for (int e = 0; e < epochs && lrs; e++)
+        json_array_append_new(lrs, jw_sig(schedule_lr(&m->train.schedule, lr, epochs,
+                                                      (e + 1) * per_epoch - 1, per_epoch), 9));
+    json_t *o = json_pack("{s:o, s:I, s:i, s:I, s:I, s:o, s:o, s:i, s:o, s:s, s:o, s:o, s:s, s:o}",
                           "model", jw_str(m->name), "seed", (json_int_t)seed,
                           "epochs", epochs, "limit", (json_int_t)limit,
                           "steps", (json_int_t)r->steps,
@@ -99,6 +139,7 @@ static int write_summary(const char *path, const advcc_model *m, long seed,
                           "test_n", d ? 0 : test_n, "train_s", jw_fixed(r->seconds, 3),
                           "status", d ? "diverged" : "ok",
                           "diverged_step", d ? json_integer(r->diverged_step) : json_null(),
+                          "lr_by_epoch", lrs,
                           "version", ADVCC_VERSION, "provenance", cli_json_provenance(m));
     if (jw_write(path, o) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -226,7 +267,8 @@ int cli_train(const advcc_model *m, int argc, char **argv)
     }
     train_opts o = {
         .epochs = (int)epochs, .batch = (int)batch, .lr = lr,
-        .momentum = momentum, .weight_decay = wd, .seed = (uint64_t)seed,
+        .momentum = momentum, .weight_decay = wd, .recipe = &m->train,
+        .seed = (uint64_t)seed,
         .quiet = quiet,
         .perturb = m->train.adversarial ? perturb_batch : NULL,
         .perturb_arg = &adv,
@@ -264,8 +306,8 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         }
     }
     snprintf(path, sizeof path, "%s/train.json", out);
-    if (write_summary(path, m, seed, (int)epochs, limit, &r, acc, test.n, err,
-                      sizeof err) != 0) {
+    if (write_summary(path, m, seed, (int)epochs, limit, &r, acc, test.n, lr,
+                      (train.n + batch - 1) / batch, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", m->name, err);
         goto done;
     }

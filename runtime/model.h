@@ -50,10 +50,29 @@ enum advcc_mode {
                                (attack passes during adversarial training) */
 };
 
+/* The learning-rate schedule (docs/METHODS.md 1); all zero: constant. */
+#define ADVCC_SCHEDULE_POINTS 8
+typedef struct advcc_schedule_cfg {
+    int kind;               /* enum advcc_schedule */
+    int n;                  /* multistep: milestones; piecewise: knots */
+    double at[ADVCC_SCHEDULE_POINTS];     /* their epochs, increasing */
+    double factor[ADVCC_SCHEDULE_POINTS]; /* piecewise: lr multiples at the knots */
+    double gamma;           /* multistep: factor at each milestone */
+    double min_lr;          /* cosine: the lr it ends at */
+    double pct, div, final_div;  /* onecycle: rising share, lr / start, start / end */
+    int warmup;             /* epochs of linear warm-up (per step), 0: none */
+} advcc_schedule_cfg;
+
 typedef struct advcc_train_cfg {
     double lr, momentum, weight_decay;
     int batch, epochs;
     int adversarial;        /* replace every batch by its attack images */
+    int optimizer;          /* enum advcc_optimizer: 0 SGD */
+    int nesterov;           /* SGD: Nesterov momentum */
+    double beta1, beta2, eps;    /* Adam, AdamW */
+    advcc_schedule_cfg schedule;
+    int crop, flip;         /* augmentation: random crop with this zero
+                               padding, random horizontal flip */
 } advcc_train_cfg;
 
 /* enum advcc_init, advcc_clip, advcc_norm, advcc_attack_method and their

@@ -1,16 +1,54 @@
-/* sgd.c - the optimizer step over the model's trained tensors. */
+/* sgd.c - the optimiser step over the model's trained tensors. */
+#include <math.h>
 #include <stdlib.h>
 #include "sgd.h"
 
 int sgd_init(sgd_state *s, const advcc_model *m, double lr, double momentum,
              double weight_decay)
 {
-    s->velocity = calloc(m->n_params ? m->n_params : 1, sizeof(real_t));
+    advcc_train_cfg plain = {0};
+    return sgd_init_recipe(s, m, &plain, lr, momentum, weight_decay);
+}
+
+int sgd_init_recipe(sgd_state *s, const advcc_model *m, const advcc_train_cfg *t,
+                    double lr, double momentum, double weight_decay)
+{
+    size_t n = m->n_params ? m->n_params : 1;
+    s->optimizer = t->optimizer;
+    s->nesterov = t->nesterov;
+    s->beta1 = t->beta1;
+    s->beta2 = t->beta2;
+    s->eps = t->eps;
+    s->velocity = calloc(n, sizeof(real_t));
+    s->second = t->optimizer != ADVCC_OPT_SGD ? calloc(n, sizeof(real_t)) : NULL;
     s->lr = lr;
     s->momentum = momentum;
     s->weight_decay = weight_decay;
+    s->steps = 0;
     s->started = 0;
-    return s->velocity ? 0 : -1;
+    return s->velocity && (s->second || t->optimizer == ADVCC_OPT_SGD) ? 0 : -1;
+}
+
+/* Adam and AdamW, step t = s->steps + 1, in double. */
+static void adam_update(sgd_state *s, real_t *p, real_t *m1, real_t *m2,
+                        const real_t *g, size_t n)
+{
+    const double t = (double)(s->steps + 1), b1 = s->beta1, b2 = s->beta2;
+    const double step = s->lr / (1 - pow(b1, t)), root2 = sqrt(1 - pow(b2, t));
+    const int decoupled = s->optimizer == ADVCC_OPT_ADAMW;
+    const double wd = s->weight_decay, shrink = 1 - s->lr * wd;
+    for (size_t i = 0; i < n; i++) {
+        double pi = p[i], d = g[i];
+        if (decoupled)
+            pi *= shrink;
+        else
+            d += wd * pi;
+        double a = b1 * m1[i] + (1 - b1) * d;
+        double b = b2 * m2[i] + (1 - b2) * d * d;
+        m1[i] = (real_t)a;
+        m2[i] = (real_t)b;
+        p[i] = (real_t)(pi - step * a / (sqrt(b) / root2 + s->eps));
+    }
 }
 
 void sgd_step(sgd_state *s, const advcc_model *m, real_t *params,
@@ -24,17 +62,24 @@ void sgd_step(sgd_state *s, const advcc_model *m, real_t *params,
             continue;
         real_t *p = params + T->offset, *v = s->velocity + T->offset;
         const real_t *g = grads + T->offset;
+        if (s->optimizer != ADVCC_OPT_SGD) {
+            adam_update(s, p, v, s->second + T->offset, g, T->size);
+            continue;
+        }
         for (size_t i = 0; i < T->size; i++) {
             real_t d = g[i] + wd * p[i];
             v[i] = s->started && mom != 0 ? mom * v[i] + d : d;
-            p[i] -= lr * v[i];
+            p[i] -= s->nesterov ? lr * (d + mom * v[i]) : lr * v[i];
         }
     }
+    s->steps++;
     s->started = 1;
 }
 
 void sgd_free(sgd_state *s)
 {
     free(s->velocity);
+    free(s->second);
     s->velocity = NULL;
+    s->second = NULL;
 }

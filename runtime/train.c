@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "atomic_file.h"
+#include "augment.h"
 #include "kernels.h"
 #include "progress.h"
 #include "rng.h"
+#include "schedule.h"
 #include "sgd.h"
 #include "train.h"
 #include "train_state.h"
@@ -140,8 +142,9 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
     double *terms = calloc((size_t)m->n_reg_terms + 1, sizeof(double));
     loss_log log = {.width = 2 + m->n_reg_terms};
     sgd_state opt = {0};
+    const advcc_train_cfg plain = {0}, *recipe = o->recipe ? o->recipe : &plain;
     if (!order || !y || !x || !xadv || !logits || !dlogits || !terms ||
-        sgd_init(&opt, m, o->lr, o->momentum, o->weight_decay) != 0) {
+        sgd_init_recipe(&opt, m, recipe, o->lr, o->momentum, o->weight_decay) != 0) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
@@ -157,7 +160,8 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
     long done_images = 0;
     int first = 0;
     if (o->state_dir && o->resume) {
-        int k = 0, got = train_state_load(o->state_dir, m, c->params, opt.velocity, &k, err, errlen);
+        int k = 0, got = train_state_load(o->state_dir, m, c->params, opt.velocity,
+                                          opt.second, &k, err, errlen);
         if (got < 0)
             goto out;
         if (got == 0) {
@@ -175,6 +179,7 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
                 goto out;
             first = k;
             opt.started = k > 0;
+            opt.steps = k * per_epoch;
             r->steps = k * per_epoch;
             r->resumed_epochs = k;
             done_images = (long)d->n * k;
@@ -183,10 +188,11 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
         }
     }
     for (int e = first; e < o->epochs && !r->diverged; e++) {
-        advcc_rng shuffle, attack;
+        advcc_rng shuffle, attack, augment;
         rng_split(&root, 100 + (uint64_t)e, &shuffle);
         rng_split(&root, 200 + (uint64_t)e, &attack);
         rng_split(&root, 300 + (uint64_t)e, c->rng);
+        rng_split(&root, AUGMENT_STREAM(e), &augment);
         for (int i = 0; i < d->n; i++)
             order[i] = i;
         rng_shuffle(&shuffle, order, d->n);
@@ -195,6 +201,12 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
         for (long b = 0; b < per_epoch; b++) {
             const int n = (int)((b + 1) * B <= d->n ? B : d->n - b * B);
             dataset_batch(d, order + b * B, n, x, y);
+            if ((recipe->crop > 0 || recipe->flip) &&
+                augment_batch(x, n, m->in_c, m->in_h, m->in_w, order + b * B, recipe->crop,
+                              recipe->flip, &augment) != 0) {
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
             const real_t *input = x;
             if (o->perturb) {
                 if (o->perturb(o->perturb_arg, c, x, y, n, &attack, xadv) != 0) {
@@ -218,6 +230,7 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
                 log_push(&log, e + 1, loss, terms);
                 break;
             }
+            opt.lr = schedule_lr(&recipe->schedule, o->lr, o->epochs, r->steps - 1, per_epoch);
             sgd_step(&opt, m, c->params, c->grads);
             if (log_push(&log, e + 1, loss, terms) != 0) {
                 snprintf(err, errlen, "out of memory");
@@ -245,12 +258,15 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
             if (o->state_dir) {
                 if (o->loss_csv && log_write(&log, m, o->loss_csv, err, errlen) != 0)
                     goto out;
-                if (train_state_save(o->state_dir, e + 1, m, c->params, opt.velocity, err, errlen) != 0)
+                if (train_state_save(o->state_dir, e + 1, m, c->params, opt.velocity,
+                                     opt.second, err, errlen) != 0)
                     goto out;
             }
             if (!o->quiet) {
                 progress_end(&bar);
                 fprintf(stderr, "epoch %d/%d  loss %.4f", e + 1, o->epochs, r->final_loss);
+                if (recipe->schedule.kind != ADVCC_SCHED_CONSTANT || recipe->schedule.warmup)
+                    fprintf(stderr, "  lr %.4g", opt.lr);
                 if (m->regularize) {
                     fprintf(stderr, "  reg %.4g (", epoch_reg / (double)per_epoch);
                     for (int i = 0; i < m->n_reg_terms; i++)

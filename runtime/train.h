@@ -23,6 +23,9 @@ typedef int (*train_perturb_fn)(void *arg, advcc_ctx *c, const real_t *x,
 typedef struct train_opts {
     int epochs, batch;
     double lr, momentum, weight_decay;
+    /* The rest of the recipe: optimiser, schedule (of lr above) and
+     * augmentation; NULL: SGD, constant lr, none. */
+    const advcc_train_cfg *recipe;
     uint64_t seed;
     int quiet;
     train_perturb_fn perturb;   /* NULL: plain training */
@@ -43,7 +46,7 @@ typedef struct train_result {
 } train_result;
 
 /* Trains c->params in place.  Every epoch draws its shuffle, its attack
- * starts and its noise from streams of its own (split from o->seed by the
+ * starts, its noise and its augmentation from streams of its own (split from o->seed by the
  * epoch number), so a run resumed at an epoch boundary is bit-identical to
  * one that was never interrupted.  Training diverged (r->diverged) when a
  * loss is not finite or above TRAIN_LOSS_LIMIT, or when a parameter is not

@@ -15,8 +15,8 @@ static void state_path(char *buf, size_t len, const char *dir, int epoch,
 }
 
 int train_state_save(const char *dir, int epoch, const advcc_model *m,
-                     const real_t *params, const real_t *velocity, char *err,
-                     size_t errlen)
+                     const real_t *params, const real_t *velocity,
+                     const real_t *second, char *err, size_t errlen)
 {
     char path[4096];
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
@@ -28,6 +28,9 @@ int train_state_save(const char *dir, int epoch, const advcc_model *m,
         return -1;
     state_path(path, sizeof path, dir, epoch, "momentum");
     if (checkpoint_save_all(path, m, velocity, err, errlen) != 0)
+        return -1;
+    state_path(path, sizeof path, dir, epoch, "second");
+    if (second && checkpoint_save_all(path, m, second, err, errlen) != 0)
         return -1;
     snprintf(path, sizeof path, "%s/epoch", dir);
     atomic_file af;
@@ -46,12 +49,15 @@ int train_state_save(const char *dir, int epoch, const advcc_model *m,
         unlink(path);
         state_path(path, sizeof path, dir, epoch - 1, "momentum");
         unlink(path);
+        state_path(path, sizeof path, dir, epoch - 1, "second");
+        unlink(path);
     }
     return 0;
 }
 
 int train_state_load(const char *dir, const advcc_model *m, real_t *params,
-                     real_t *velocity, int *epoch, char *err, size_t errlen)
+                     real_t *velocity, real_t *second, int *epoch, char *err,
+                     size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/epoch", dir);
@@ -70,6 +76,9 @@ int train_state_load(const char *dir, const advcc_model *m, real_t *params,
         return -1;
     state_path(path, sizeof path, dir, k, "momentum");
     if (checkpoint_load_all(path, m, velocity, err, errlen) != 0)
+        return -1;
+    state_path(path, sizeof path, dir, k, "second");
+    if (second && checkpoint_load_all(path, m, second, err, errlen) != 0)
         return -1;
     *epoch = k;
     return 1;
@@ -118,6 +127,8 @@ void train_state_clear(const char *dir)
         state_path(path, sizeof path, dir, k, "params");
         unlink(path);
         state_path(path, sizeof path, dir, k, "momentum");
+        unlink(path);
+        state_path(path, sizeof path, dir, k, "second");
         unlink(path);
     }
     rmdir(dir);

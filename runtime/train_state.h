@@ -1,8 +1,10 @@
 /* train_state.h - what a training run saves at the end of every epoch so
  * that, killed at any point, it resumes from its last finished epoch and
  * ends bit for bit where an uninterrupted run would: the parameters, the
- * momentum, and the number of epochs done.  Files live in one directory:
- * epoch-K.params.safetensors, epoch-K.momentum.safetensors and `epoch`,
+ * momentum (Adam's first moment), Adam's second moment, and the number of
+ * epochs done (Adam's step count is that times the steps per epoch).  Files
+ * live in one directory: epoch-K.params.safetensors,
+ * epoch-K.momentum.safetensors, epoch-K.second.safetensors (Adam) and `epoch`,
  * which names K and is written last, so it never points at a partial
  * state. */
 #ifndef ADVCC_TRAIN_STATE_H
@@ -11,13 +13,15 @@
 #include <stddef.h>
 #include "model.h"
 
+/* second: Adam's second moment, or NULL (SGD). */
 int train_state_save(const char *dir, int epoch, const advcc_model *m,
-                     const real_t *params, const real_t *velocity, char *err,
-                     size_t errlen);
+                     const real_t *params, const real_t *velocity,
+                     const real_t *second, char *err, size_t errlen);
 /* 1 and *epoch set when a state was loaded, 0 when there is none, -1 on
  * error (err filled). */
 int train_state_load(const char *dir, const advcc_model *m, real_t *params,
-                     real_t *velocity, int *epoch, char *err, size_t errlen);
+                     real_t *velocity, real_t *second, int *epoch, char *err,
+                     size_t errlen);
 /* Moves the last epoch's parameters (every tensor, training-only ones
  * included) and momentum to params_to and momentum_to: what a finished run
  * keeps of its training state.  0 or -1 (err filled). */

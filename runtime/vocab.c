@@ -29,6 +29,8 @@ static int index_of(const char *const *names, int n, const char *s)
         return index_of(fn##_names, N(fn##_names), s);                    \
     }
 
+NAME_TABLE(optimizer, ADVCC_OPTIMIZER_NAMES)
+NAME_TABLE(schedule, ADVCC_SCHEDULE_NAMES)
 NAME_TABLE(init, ADVCC_INIT_NAMES)
 NAME_TABLE(clip, ADVCC_CLIP_NAMES)
 NAME_TABLE(norm, ADVCC_NORM_NAMES)

@@ -47,6 +47,16 @@ enum advcc_attack_method {
 #define ADVCC_LOSS_NAMES(X, SEP) X("ce") SEP X("dlr") SEP X("targeted")
 /* AutoAttack's version (`attack autoattack version=`): 0 by the model. */
 #define ADVCC_AA_VERSION_NAMES(X, SEP) X("auto") SEP X("standard") SEP X("rand")
+/* The training optimiser (`train sgd|adam|adamw`, docs/METHODS.md 1). */
+#define ADVCC_OPTIMIZER_NAMES(X, SEP) X("sgd") SEP X("adam") SEP X("adamw")
+enum advcc_optimizer { ADVCC_OPT_SGD = 0, ADVCC_OPT_ADAM, ADVCC_OPT_ADAMW };
+/* The learning-rate schedule (`train ... schedule=`). */
+#define ADVCC_SCHEDULE_NAMES(X, SEP) \
+    X("constant") SEP X("multistep") SEP X("cosine") SEP X("onecycle") SEP X("piecewise")
+enum advcc_schedule {
+    ADVCC_SCHED_CONSTANT = 0, ADVCC_SCHED_MULTISTEP, ADVCC_SCHED_COSINE,
+    ADVCC_SCHED_ONECYCLE, ADVCC_SCHED_PIECEWISE
+};
 
 /* The data set a model of this input shape trains on unless told
  * otherwise: "fashion-mnist" for 1x28x28, "cifar10" for anything else
@@ -68,5 +78,9 @@ const char *advcc_loss_name(int v);
 int advcc_loss_by_name(const char *s);
 const char *advcc_aa_version_name(int v);
 int advcc_aa_version_by_name(const char *s);
+const char *advcc_optimizer_name(int v);
+int advcc_optimizer_by_name(const char *s);
+const char *advcc_schedule_name(int v);
+int advcc_schedule_by_name(const char *s);
 
 #endif

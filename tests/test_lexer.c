@@ -93,13 +93,13 @@ static void test_keywords_and_names(void **state)
     (void)state;
     lexed x;
     lex(&x, "model modelx include macro patch input classes train attack ensemble "
-            "replace with quantize regularize insert before after _x9");
+            "replace with quantize regularize insert before after augment _x9");
     int want[] = { KW_MODEL, IDENT, KW_INCLUDE, KW_MACRO, KW_PATCH, KW_INPUT, KW_CLASSES,
                    KW_TRAIN, KW_ATTACK, KW_ENSEMBLE, KW_REPLACE, KW_WITH, KW_QUANTIZE,
-                   KW_REGULARIZE, KW_INSERT, KW_BEFORE, KW_AFTER, IDENT };
+                   KW_REGULARIZE, KW_INSERT, KW_BEFORE, KW_AFTER, KW_AUGMENT, IDENT };
     expect_tokens(&x, want, (int)(sizeof want / sizeof want[0]));
     assert_string_equal(x.val[1].str, "modelx");
-    assert_string_equal(x.val[17].str, "_x9");
+    assert_string_equal(x.val[18].str, "_x9");
     lexed_free(&x);
 }
 

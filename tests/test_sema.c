@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "diag.h"
+#include "vocab.h"
 #include "frontend.h"
 #include "scratch.h"
 
@@ -253,6 +254,95 @@ static const char *small_model =
     "  conv 4 3 pad=1 -> relu -> avgpool 2\n"
     "  conv 4 3 pad=1 -> relu\n"
     "  flatten -> linear 4\n";
+
+/* Training recipes: the optimisers' keys, a schedule's, augment; later
+ * statements merge over earlier ones. */
+static void test_recipes(void **state)
+{
+    (void)state;
+    frontend fe;
+    char text[2048];
+    snprintf(text, sizeof text, "%s"
+             "  train adam lr=1e-3 beta2=0.99 eps=1e-6 weight_decay=1e-4 epochs=30\n"
+             "  train adam schedule=multistep milestones=(10, 20) gamma=0.2 warmup=2\n"
+             "  augment crop=4 flip=1\n}\n"
+             "model n {\n  input 3x8x8 classes 4\n  flatten -> linear 4\n"
+             "  train sgd lr=0.1 momentum=0.9 nesterov=1 schedule=piecewise knots=(0, 2, 5) "
+             "factors=(0, 1, 0)\n"
+             "  train adversarial eps=4/255\n}\n"
+             "model o {\n  input 3x8x8 classes 4\n  flatten -> linear 4\n"
+             "  train adamw lr=1e-3 weight_decay=0.05 schedule=onecycle pct=0.25\n}\n",
+             small_model);
+    assert_int_equal(compile_text(&fe, text), 0);
+    const ir_model *m = model(&fe, "m");
+    assert_int_equal(m->train.optimizer, ADVCC_OPT_ADAM);
+    assert_true(m->train.beta1 == 0.9 && m->train.beta2 == 0.99 && m->train.eps == 1e-6);
+    assert_int_equal(m->train.schedule.kind, ADVCC_SCHED_MULTISTEP);
+    assert_int_equal(m->train.schedule.n, 2);
+    assert_true(m->train.schedule.at[1] == 20 && m->train.schedule.gamma == 0.2);
+    assert_int_equal(m->train.schedule.warmup, 2);
+    assert_int_equal(m->train.crop, 4);
+    assert_int_equal(m->train.flip, 1);
+    const ir_model *n = model(&fe, "n");
+    assert_int_equal(n->train.optimizer, ADVCC_OPT_SGD);
+    assert_int_equal(n->train.nesterov, 1);
+    assert_int_equal(n->train.adversarial, 1);
+    assert_true(n->train_attack.eps == 4.0 / 255);
+    assert_int_equal(n->train.schedule.kind, ADVCC_SCHED_PIECEWISE);
+    assert_true(n->train.schedule.n == 3 && n->train.schedule.factor[1] == 1);
+    assert_int_equal(n->train.crop, 0);
+    const ir_model *o = model(&fe, "o");
+    assert_int_equal(o->train.optimizer, ADVCC_OPT_ADAMW);
+    assert_true(o->train.schedule.pct == 0.25 && o->train.schedule.div == 25);
+    frontend_free(&fe);
+}
+
+/* Each recipe mistake is reported at the key (or statement) at fault. */
+static void test_recipe_errors(void **state)
+{
+    (void)state;
+    /* at: where in the statement the error points (the statement, a key,
+     * or, after "=", a value) */
+    static const struct { const char *stmt, *message, *at; } cases[] = {
+        {"train adam lr=0.1 momentum=0.9", "unknown parameter 'momentum' for train adam",
+         "momentum"},
+        {"train sgd lr=0.1 beta1=0.9", "unknown parameter 'beta1' for train sgd", "beta1"},
+        {"train sgd lr=0.1 momentum=0 nesterov=1", "nesterov=1 needs a momentum above 0",
+         "train"},
+        {"train sgd lr=0.1 schedule=linear", "schedule of train sgd must be one of constant, "
+                                             "multistep, cosine, onecycle, piecewise", "linear"},
+        {"train sgd lr=0.1 milestones=(3, 6)", "milestones of train sgd belongs to "
+                                              "schedule=multistep, not schedule=constant", "("},
+        {"train sgd lr=0.1 schedule=multistep", "schedule=multistep needs milestones", "train"},
+        {"train sgd lr=0.1 schedule=multistep milestones=(6, 3)",
+         "milestones of train sgd must increase, got 3 after 6", "("},
+        {"train sgd lr=0.1 schedule=multistep milestones=(2.5)",
+         "milestones of train sgd must be whole epochs", "2.5"},
+        {"train sgd lr=0.1 schedule=onecycle pct=1.5", "pct of train sgd must be between 0 and 1",
+         "=1.5"},
+        {"train sgd lr=0.1 schedule=piecewise knots=(0, 1) factors=(1, 0, 1)",
+         "knots and factors of train sgd go together", "(0"},
+        {"train adamw lr=0.1 beta2=2", "beta2 of train adamw must be between 0 and 1", "=2"},
+        {"train adam eps=0 lr=0.1", "eps of train adam must be > 0", "=0"},
+        {"train rmsprop lr=0.1", "unknown training method 'rmsprop' (expected sgd, adam, adamw "
+                                "or adversarial)", "rmsprop"},
+        {"augment crop=-1", "crop of augment must be between 0 and 1024", "=-1"},
+        {"augment flip=2", "flip of augment must be 0 or 1", "=2"},
+        {"augment crop=4 flip", "augment takes no positional arguments", "flip"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        frontend fe;
+        char text[1024];
+        snprintf(text, sizeof text, "%s  %s\n}\n", small_model, cases[i].stmt);
+        expect_error(compile_text(&fe, text), cases[i].message);
+        const diag_record *d = diag_get(0);
+        const char *at = strstr(cases[i].stmt, cases[i].at);
+        int col = 3 + (int)(at - cases[i].stmt) + (cases[i].at[0] == '=');
+        if (d->line != 6 || d->col != col)
+            fail_msg("%s: error at %d:%d, want 6:%d", cases[i].stmt, d->line, d->col, col);
+        frontend_free(&fe);
+    }
+}
 
 static void test_defaults(void **state)
 {
@@ -560,6 +650,8 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_settings_merge),
         cmocka_unit_test(test_robust_attacks),
+        cmocka_unit_test(test_recipes),
+        cmocka_unit_test(test_recipe_errors),
         cmocka_unit_test(test_macros),
         cmocka_unit_test(test_layer_names),
         cmocka_unit_test(test_insert_and_quantize),

@@ -224,7 +224,7 @@ static inline void tiny_make(tiny_model *t, int kind, int act, double sigma,
     t->m.forward = tiny_forward;
     t->m.backward = tiny_backward;
     t->m.regularize = NULL;
-    t->m.train = (advcc_train_cfg){0.01, 0.9, 0.0, 16, 1, 0};
+    t->m.train = (advcc_train_cfg){.lr = 0.01, .momentum = 0.9, .batch = 16, .epochs = 1};
     t->m.attack = (advcc_attack_cfg){.present = 1, .eps = 8 / 255.0,
                                      .alpha = 2 / 255.0, .steps = 4,
                                      .restarts = 1, .eot = 1,

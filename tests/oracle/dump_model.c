@@ -18,16 +18,20 @@
  *   frozen.safetensors    the parameters after it (nothing may move)
  *   eval_logits.npy       forward in evaluation mode (running statistics)
  *   eval_dx.npy           the attack's input-only backward after it
- *   sgd1.safetensors, sgd2.safetensors
- *                         from init, parameters after one and two SGD steps
- *                         on the same batch (the second one exercises
- *                         momentum)
- *   sgd<k>_grads.safetensors, sgd<k>_velocity.safetensors
+ *   sgd1.safetensors, sgd2.safetensors, ...
+ *                         from init, parameters after each of --steps (2)
+ *                         optimiser steps of the model's recipe on the same
+ *                         batch (the second one exercises momentum), at the
+ *                         learning rate its schedule gives step k - 1 with
+ *                         --steps-per-epoch (1) steps an epoch
+ *   sgd<k>_grads.safetensors, sgd<k>_velocity.safetensors,
+ *   sgd<k>_second.safetensors
  *                         step k's gradient (regulariser included) and the
- *                         velocity after it: with sgd<k-1> (init for k = 1)
- *                         the whole state step k starts from and ends in,
- *                         so that each step is checked from the runtime's
- *                         own state
+ *                         velocity (Adam's first moment) after it, and
+ *                         Adam's second moment: with sgd<k-1> (init for
+ *                         k = 1) the whole state step k starts from and
+ *                         ends in, so that each step is checked from the
+ *                         runtime's own state
  *   pgd.safetensors       from init, the parameters after two more
  *                         training forwards on the batch: running
  *                         statistics moved, so that evaluation mode is not
@@ -40,8 +44,9 @@
  *   pgd_<name>_path.npy   [steps][batch][c][h][w]: its iterates, iterate s
  *                         the same attack stopped after s steps (the last
  *                         one is pgd_<name>.npy)
- *   meta.json             model, seed, data source, losses, SGD and PGD
- *                         settings, and the kind of every tensor
+ *   meta.json             model, seed, data source, losses, the
+ *                         optimiser's settings and each step's learning
+ *                         rate, PGD settings, and the kind of every tensor
  *
  * A model with a regulariser (model->regularize) also writes, after the
  * training step's backward, what train.c does next:
@@ -87,6 +92,7 @@
 #include "npy.h"
 #include "pgd.h"
 #include "rng.h"
+#include "schedule.h"
 #include "sgd.h"
 
 #ifndef ADVCC_MODEL
@@ -117,6 +123,8 @@ typedef struct options {
     const char *data;   /* auto, random, cifar10, fashion-mnist */
     const char *out;
     double lr, momentum, weight_decay;
+    int steps;          /* optimiser steps dumped */
+    long per_epoch;     /* steps an epoch, for the schedule */
     int n_fills;        /* --fill SUFFIX=VALUE, in order */
     const char *fill_suffix[MAX_FILLS];
     double fill_value[MAX_FILLS];
@@ -127,6 +135,7 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: %s --out DIR [--seed N] [--batch N] [--data auto|random|cifar10|fashion-mnist]\n"
         "          [--lr X] [--momentum X] [--weight-decay X] [--fill SUFFIX=X]...\n"
+        "          [--steps N] [--steps-per-epoch N]\n"
         "Runs one training step and PGD attacks of model %s and writes their\n"
         "inputs, outputs and gradients into DIR for tests/oracle/oracle.py.\n"
         "  --data auto   CIFAR-10 test images when $CIFAR10_DIR is set and the\n"
@@ -536,12 +545,15 @@ static int run(const options *o)
     real_t *dlogits = calloc(n_out, sizeof *dlogits);
     real_t *ylabels = calloc((size_t)batch, sizeof *ylabels);
     int *y = calloc((size_t)batch, sizeof *y);
-    /* terms: the step's, its repeat's, and each SGD step's */
-    double *terms = calloc((size_t)(4 * n_terms + 1), sizeof *terms);
+    /* terms: the step's, its repeat's, and each optimiser step's */
+    double *terms = calloc((size_t)((2 + o->steps) * n_terms + 1), sizeof *terms);
+    double *sgd_loss = calloc((size_t)o->steps, sizeof *sgd_loss);
+    double *sgd_reg = calloc((size_t)o->steps, sizeof *sgd_reg);
+    double *sgd_lr = calloc((size_t)o->steps, sizeof *sgd_lr);
     sgd_state sgd = {0};
     FILE *f = NULL;
     if (!c || !init || !snap || !x || !dx || !logits || !dlogits || !ylabels ||
-        !y || !terms) {
+        !y || !terms || !sgd_loss || !sgd_reg || !sgd_lr) {
         fprintf(stderr, "%s: out of memory\n", progname);
         goto done;
     }
@@ -606,27 +618,31 @@ static int run(const options *o)
         write_array(o->out, "eval_dx.npy", dx, 4, xshape))
         goto done;
 
-    /* Two SGD steps from init on the same batch, each as a training step:
-     * backward, regulariser, update. */
-    if (sgd_init(&sgd, m, o->lr, o->momentum, o->weight_decay) != 0) {
+    /* Optimiser steps from init on the same batch, each as a training step:
+     * backward, regulariser, update at the schedule's learning rate. */
+    if (sgd_init_recipe(&sgd, m, &m->train, o->lr, o->momentum, o->weight_decay) != 0) {
         fprintf(stderr, "%s: out of memory\n", progname);
         goto done;
     }
     memcpy(c->params, init, n_params * sizeof *init);
-    double sgd_loss[2], sgd_reg[2] = {0, 0};
-    for (int step = 0; step < 2; step++) {
-        if (train_pass(o, c, x, y, batch, logits, dlogits, NULL,
-                       step == 0 ? "sgd1" : "sgd2", &sgd_loss[step]))
+    for (int step = 0; step < o->steps; step++) {
+        char file[64];
+        snprintf(file, sizeof file, "sgd%d", step + 1);
+        if (train_pass(o, c, x, y, batch, logits, dlogits, NULL, file, &sgd_loss[step]))
             goto done;
         if (m->regularize)
             sgd_reg[step] = m->regularize(c, 1, terms + (2 + step) * n_terms);
-        char file[64];
         snprintf(file, sizeof file, "sgd%d_grads.safetensors", step + 1);
         if (write_params(o->out, file, c->grads))
             goto done;
+        sgd.lr = sgd_lr[step] = schedule_lr(&m->train.schedule, o->lr, m->train.epochs, step,
+                                             o->per_epoch);
         sgd_step(&sgd, m, c->params, c->grads);
         snprintf(file, sizeof file, "sgd%d_velocity.safetensors", step + 1);
         if (write_params(o->out, file, sgd.velocity))
+            goto done;
+        snprintf(file, sizeof file, "sgd%d_second.safetensors", step + 1);
+        if (sgd.second && write_params(o->out, file, sgd.second))
             goto done;
         snprintf(file, sizeof file, "sgd%d.safetensors", step + 1);
         if (write_params(o->out, file, c->params))
@@ -649,18 +665,43 @@ static int run(const options *o)
     fprintf(f, " \"in\": [%d, %d, %d], \"classes\": %d, \"real_bytes\": %zu,\n",
             m->in_c, m->in_h, m->in_w, m->classes, sizeof(real_t));
     fprintf(f, " \"loss\": %.17g, \"eval_loss\": %.17g,\n", loss, eval_loss);
-    fprintf(f, " \"sgd\": {\"lr\": %.17g, \"momentum\": %.17g, \"weight_decay\": %.17g, "
-               "\"losses\": [%.17g, %.17g]},\n",
-            o->lr, o->momentum, o->weight_decay, sgd_loss[0], sgd_loss[1]);
+    const advcc_train_cfg *t = &m->train;
+    const advcc_schedule_cfg *sc = &t->schedule;
+    fprintf(f, " \"sgd\": {\"lr\": %.17g, \"momentum\": %.17g, \"weight_decay\": %.17g,\n",
+            o->lr, o->momentum, o->weight_decay);
+    fprintf(f, "  \"optimizer\": \"%s\", \"nesterov\": %d, \"beta1\": %.17g, \"beta2\": %.17g, "
+               "\"eps\": %.17g,\n", advcc_optimizer_name(t->optimizer), t->nesterov, t->beta1,
+            t->beta2, t->eps);
+    fprintf(f, "  \"schedule\": {\"kind\": \"%s\", \"at\": [", advcc_schedule_name(sc->kind));
+    for (int i = 0; i < sc->n; i++)
+        fprintf(f, "%s%.17g", i ? ", " : "", sc->at[i]);
+    fprintf(f, "], \"factor\": [");
+    for (int i = 0; i < sc->n; i++)
+        fprintf(f, "%s%.17g", i ? ", " : "", sc->factor[i]);
+    fprintf(f, "], \"gamma\": %.17g, \"min_lr\": %.17g, \"pct\": %.17g, \"div\": %.17g, "
+               "\"final_div\": %.17g, \"warmup\": %d, \"epochs\": %d, \"steps_per_epoch\": %ld},\n",
+            sc->gamma, sc->min_lr, sc->pct, sc->div, sc->final_div, sc->warmup, t->epochs,
+            o->per_epoch);
+    fprintf(f, "  \"steps\": %d, \"lrs\": [", o->steps);
+    for (int k = 0; k < o->steps; k++)
+        fprintf(f, "%s%.17g", k ? ", " : "", sgd_lr[k]);
+    fprintf(f, "], \"losses\": [");
+    for (int k = 0; k < o->steps; k++)
+        fprintf(f, "%s%.17g", k ? ", " : "", sgd_loss[k]);
+    fprintf(f, "]},\n");
     if (m->regularize) {
         fprintf(f, " \"reg\": {\"total\": %.17g, \"terms\": ", reg);
         json_terms(f, m, terms);
         fprintf(f, ",\n  \"again\": %.17g, \"again_terms\": ", reg_again);
         json_terms(f, m, terms + n_terms);
-        fprintf(f, ",\n  \"sgd\": [%.17g, %.17g], \"sgd_terms\": [", sgd_reg[0], sgd_reg[1]);
-        json_terms(f, m, terms + 2 * n_terms);
-        fprintf(f, ", ");
-        json_terms(f, m, terms + 3 * n_terms);
+        fprintf(f, ",\n  \"sgd\": [");
+        for (int k = 0; k < o->steps; k++)
+            fprintf(f, "%s%.17g", k ? ", " : "", sgd_reg[k]);
+        fprintf(f, "], \"sgd_terms\": [");
+        for (int k = 0; k < o->steps; k++) {
+            fprintf(f, "%s", k ? ", " : "");
+            json_terms(f, m, terms + (2 + k) * n_terms);
+        }
         fprintf(f, "]},\n");
     }
     fprintf(f, " \"ensemble\": %d, \"ensemble_probs\": %d, \"fills\": [",
@@ -700,6 +741,9 @@ done:
     free(ylabels);
     free(y);
     free(terms);
+    free(sgd_loss);
+    free(sgd_reg);
+    free(sgd_lr);
     return rc;
 }
 
@@ -716,7 +760,7 @@ int main(int argc, char **argv)
     const advcc_model *m = &ADVCC_MODEL;
     options o = {.seed = 1, .batch = 8, .data = "auto", .out = NULL,
                  .lr = m->train.lr, .momentum = m->train.momentum,
-                 .weight_decay = m->train.weight_decay};
+                 .weight_decay = m->train.weight_decay, .steps = 2, .per_epoch = 1};
     static const struct option longopts[] = {
         {"seed", required_argument, NULL, 's'},
         {"batch", required_argument, NULL, 'b'},
@@ -726,6 +770,8 @@ int main(int argc, char **argv)
         {"momentum", required_argument, NULL, 'm'},
         {"weight-decay", required_argument, NULL, 'w'},
         {"fill", required_argument, NULL, 'f'},
+        {"steps", required_argument, NULL, 'S'},
+        {"steps-per-epoch", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int ch;
@@ -752,6 +798,20 @@ int main(int argc, char **argv)
         case 'd':
             o.data = optarg;
             break;
+        case 'S':
+        case 'P': {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < (ch == 'S' ? 2 : 1) || v > 1000) {
+                fprintf(stderr, "%s: --%s must be in [%d, 1000]\n", progname,
+                        ch == 'S' ? "steps" : "steps-per-epoch", ch == 'S' ? 2 : 1);
+                return 2;
+            }
+            if (ch == 'S')
+                o.steps = (int)v;
+            else
+                o.per_epoch = v;
+            break;
+        }
         case 'o':
             o.out = optarg;
             break;

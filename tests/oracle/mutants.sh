@@ -15,6 +15,12 @@
 #   dtrelu-lo      a DTReLU lower bound's gradient with its sign flipped
 #                  (runtime/dtrelu.c, quantised model, double runtime as the
 #                  oracle checks that model)
+#   adam-bias      Adam's first-moment bias correction one step late
+#                  (runtime/sgd.c, recipe_adam of tests/specs/recipes.net)
+#   nesterov       Nesterov's look-ahead dropped: plain momentum
+#                  (runtime/sgd.c, recipe_nesterov)
+#   schedule       the one-cycle rate one step behind (runtime/schedule.c,
+#                  recipe_adam)
 #
 # Each mutation replaces one exact piece of source text; a text that is no
 # longer there fails the test, so that the mutation is moved with the code.
@@ -117,6 +123,28 @@ build momentum runtime/sgd.c \
 build weight-decay runtime/sgd.c \
     'real_t d = g[i] + wd * p[i];' 'real_t d = g[i] + (t == 0 ? 0 : wd) * p[i];' \
     0 $base_float $gen_float && run weight-decay "$OUT/weight-decay.bin" fail
+recipe() { echo "$O/dump_$1.o $BUILD/testgen/$1.o"; }
+for m in recipe_adam recipe_nesterov; do
+    for f in $(recipe $m); do
+        [ -f "$f" ] || { echo "mutants: $f is missing (make check-mutants builds it)"; exit 1; }
+    done
+done
+OPTS_RECIPE="--seed ${ORACLE_SEED:-1} --batch 8 --steps 3"
+run_recipe() { OPTS_SAVED=$OPTS; OPTS=$OPTS_RECIPE; run "$@"; OPTS=$OPTS_SAVED; }
+run_recipe control-recipe_adam "$O/dump_recipe_adam" pass
+# shellcheck disable=SC2046
+build adam-bias runtime/sgd.c \
+    'const double step = s->lr / (1 - pow(b1, t))' 'const double step = s->lr / (1 - pow(b1, t + 1))' \
+    0 $(recipe recipe_adam) && run_recipe adam-bias "$OUT/adam-bias.bin" fail
+# shellcheck disable=SC2046
+build nesterov runtime/sgd.c \
+    'lr * (d + mom * v[i])' 'lr * v[i]' \
+    0 $(recipe recipe_nesterov) && run_recipe nesterov "$OUT/nesterov.bin" fail
+# shellcheck disable=SC2046
+build schedule runtime/schedule.c \
+    'v = onecycle(s, lr, (long)epochs * per_epoch, step);' \
+    'v = onecycle(s, lr, (long)epochs * per_epoch, step > 0 ? step - 1 : 0);' \
+    0 $(recipe recipe_adam) && run_recipe schedule "$OUT/schedule.bin" fail
 build dtrelu-lo runtime/dtrelu.c \
     '*dlo = (real_t)below;' '*dlo = -(real_t)below;' \
     1 $quant_double && run dtrelu-lo "$OUT/dtrelu-lo.bin" fail

@@ -8,8 +8,10 @@
 ORACLE_PYTHON ?= /usr/bin/python3
 ORACLE_SEED   ?= 1
 # Models with a PyTorch definition in tests/oracle/torch_models.py: of
-# specs/, and of the test specs (tests/specs/leaky.net: leaky ReLU).
-ORACLE_KNOWN  := baseline adv fashion quant reg quant_reg rse mlp_bn leaky
+# specs/, and of the test specs (tests/specs/leaky.net: leaky ReLU; the
+# training recipes of tests/specs/recipes.net).
+ORACLE_TEST_KNOWN := leaky recipe_adam recipe_nesterov recipe_adamw recipe_cosine
+ORACLE_KNOWN  := baseline adv fashion quant reg quant_reg rse mlp_bn $(ORACLE_TEST_KNOWN)
 # Deferred: MODELS comes from generated/models.mk, TESTGEN_MODELS from
 # $(BUILD)/testgen/testgen.mk, both read after this file.
 ORACLE_MODELS ?= $(filter $(ORACLE_KNOWN),$(MODELS) $(TESTGEN_MODELS))
@@ -22,6 +24,13 @@ ORACLE_MODELS ?= $(filter $(ORACLE_KNOWN),$(MODELS) $(TESTGEN_MODELS))
 ORACLE_DOUBLE ?= quant quant_reg
 # Every model at batch 8; these also at the training batch, 100.
 ORACLE_FULL   ?= $(filter baseline,$(ORACLE_MODELS))
+# Optimiser steps dumped (each at its schedule's rate, one step an epoch):
+# the recipes take three, so that momentum, Adam's moments and the
+# schedules move twice from their first values.
+ORACLE_STEPS_recipe_adam     ?= --steps 3
+ORACLE_STEPS_recipe_nesterov ?= --steps 3
+ORACLE_STEPS_recipe_adamw    ?= --steps 3
+ORACLE_STEPS_recipe_cosine   ?= --steps 3
 # Starting values some models are dumped with (dump_model --fill): quant
 # starts as trained, DTReLU bounds [0, 6], where nothing reaches 6 and the
 # grid starts at 0; quant_reg starts at [-0.5, 1], so that both bounds clip
@@ -43,9 +52,9 @@ $(BUILD)/oracle/dump_%.o: tests/oracle/dump_model.c | $(BUILD)/oracle
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DADVCC_MODEL=advcc_model_$* -c $< -o $@
 $(BUILD)/oracle/dump_%: $(BUILD)/oracle/dump_%.o $(BUILD)/gen/%.o $(RUNTIME_LIB)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(RUNTIME_LIB) $(LDLIBS) -o $@
-# A model of the test specs: make takes this rule when the one above has no
-# generated/<model>.c to build from.
-$(BUILD)/oracle/dump_%: $(BUILD)/oracle/dump_%.o $(BUILD)/testgen/%.o $(RUNTIME_LIB)
+# Test models link their object from the test specs' build.
+$(patsubst %,$(BUILD)/oracle/dump_%,$(ORACLE_TEST_KNOWN)): $(BUILD)/oracle/dump_%: \
+        $(BUILD)/oracle/dump_%.o $(BUILD)/testgen/%.o $(RUNTIME_LIB)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(RUNTIME_LIB) $(LDLIBS) -o $@
 $(BUILD)/oracle/dump64_%.o: tests/oracle/dump_model.c | $(BUILD)/oracle
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DADVCC_DOUBLE -DADVCC_MODEL=advcc_model_$* -c $< -o $@
@@ -67,7 +76,7 @@ check-oracle:
 	@set -e; $(foreach m,$(ORACLE_MODELS),\
 	    mkdir -p $(BUILD)/oracle/$m && rm -f $(BUILD)/oracle/$m/*; \
 	    $(ORACLE_ENV) $(call oracle_dumper,$m) --seed $(ORACLE_SEED) --batch 8 $(ORACLE_FILL_$m) \
-	        --out $(BUILD)/oracle/$m;) \
+	        $(ORACLE_STEPS_$m) --out $(BUILD)/oracle/$m;) \
 	$(foreach m,$(ORACLE_FULL),\
 	    mkdir -p $(BUILD)/oracle/$m-100 && rm -f $(BUILD)/oracle/$m-100/*; \
 	    $(ORACLE_ENV) $(call oracle_dumper,$m) --seed $(ORACLE_SEED) --batch 100 $(ORACLE_FILL_$m) \
@@ -81,7 +90,8 @@ CHECK_GOALS += check-mutants
 .PHONY: check-mutants
 check-mutants:
 	@$(MAKE) --no-print-directory $(call oracle_dumper,baseline) $(call oracle_dumper,quant) \
-	    $(BUILD)/gen/baseline.o $(BUILD)/gen64/quant.o
+	    $(BUILD)/gen/baseline.o $(BUILD)/gen64/quant.o \
+	    $(call oracle_dumper,recipe_adam) $(call oracle_dumper,recipe_nesterov)
 	@BUILD=$(BUILD) CC="$(CC)" CFLAGS="$(CPPFLAGS) $(ALL_CFLAGS)" LDFLAGS="$(LDFLAGS)" \
 	    LDLIBS="$(LDLIBS)" RUNTIME_LIB=$(RUNTIME_LIB) RUNTIME64_LIB=$(RUNTIME64_LIB) \
 	    ORACLE_PYTHON=$(ORACLE_PYTHON) ORACLE_SEED=$(ORACLE_SEED) sh tests/oracle/mutants.sh

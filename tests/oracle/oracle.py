@@ -313,8 +313,85 @@ def reference(name, init, x, y, kinds, dtype, real, ties=None, noise=None):
     return out, model.cancelled_biases(), used
 
 
+def reference_lrs(sgd):
+    """The learning rate of each dumped optimiser step, from PyTorch's own
+    schedulers (one-parameter optimisers at the spec's lr): MultiStepLR and
+    CosineAnnealingLR stepped once an epoch, OneCycleLR (linear, momentum
+    not cycled) and a LambdaLR of numpy.interp stepped every step, and a
+    warm-up's LinearLR from 1/W to 1 over the W warm-up steps."""
+    s, lr, per = sgd["schedule"], sgd["lr"], sgd["schedule"]["steps_per_epoch"]
+    sched = torch.optim.lr_scheduler
+    epochs, warm = s["epochs"], s["warmup"] * per
+
+    def opt():
+        return torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+
+    def rates(make, every):
+        o = opt()
+        sc = make(o)
+        out = []
+        for k in range(sgd["steps"]):
+            out.append(o.param_groups[0]["lr"])
+            if (k + 1) % every == 0:
+                sc.step()
+        return out
+
+    kind = s["kind"]
+    if kind == "multistep":
+        main = rates(lambda o: sched.MultiStepLR(o, [int(m) for m in s["at"]], s["gamma"]), per)
+    elif kind == "cosine":
+        main = rates(lambda o: sched.CosineAnnealingLR(o, epochs, s["min_lr"]), per)
+    elif kind == "onecycle":
+        main = rates(lambda o: sched.OneCycleLR(o, lr, total_steps=epochs * per, pct_start=s["pct"],
+                                                anneal_strategy="linear", cycle_momentum=False,
+                                                div_factor=s["div"], final_div_factor=s["final_div"]), 1)
+    elif kind == "piecewise":
+        main = rates(lambda o: sched.LambdaLR(o, lambda k: float(np.interp(k / per, s["at"],
+                                                                           s["factor"]))), 1)
+    else:
+        main = [lr] * sgd["steps"]
+    if warm:
+        factor = [w / lr for w in rates(lambda o: sched.LinearLR(o, 1 / warm, 1.0, warm - 1), 1)]
+        main = [m * f for m, f in zip(main, factor)]
+    return main
+
+
+def make_optimizer(params, sgd, lr, dtype, k, velocity, second):
+    """torch.optim's optimiser of the recipe `sgd` at rate lr, in the state
+    the runtime left before step k (1, 2, ...): SGD's momentum buffer, or
+    Adam's moments and step count."""
+    kind = sgd.get("optimizer", "sgd")
+    if kind == "sgd":
+        opt = torch.optim.SGD(list(params.values()), lr=lr, momentum=sgd["momentum"],
+                              nesterov=bool(sgd.get("nesterov", 0)),
+                              weight_decay=sgd["weight_decay"])
+        if velocity is not None and sgd["momentum"] != 0:
+            for n, p in params.items():
+                opt.state[p]["momentum_buffer"] = torch.tensor(velocity[n], dtype=dtype)
+        return opt
+    cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
+    opt = cls(list(params.values()), lr=lr, betas=(sgd["beta1"], sgd["beta2"]), eps=sgd["eps"],
+              weight_decay=sgd["weight_decay"])
+    if velocity is not None:
+        for n, p in params.items():
+            opt.state[p]["step"] = torch.tensor(float(k - 1))
+            opt.state[p]["exp_avg"] = torch.tensor(velocity[n], dtype=dtype)
+            opt.state[p]["exp_avg_sq"] = torch.tensor(second[n], dtype=dtype)
+    return opt
+
+
+def optimizer_state(opt, p, sgd):
+    """(velocity, second) of parameter p after a step: SGD's momentum buffer
+    (None without momentum) and None, or Adam's two moments."""
+    st = opt.state[p]
+    if sgd.get("optimizer", "sgd") == "sgd":
+        return (st["momentum_buffer"] if sgd["momentum"] != 0 else None), None
+    return st["exp_avg"], st["exp_avg_sq"]
+
+
 def step_reference(name, start, velocity, x, y, kinds, sgd, dtype, real, ties=None,
-                   draws=None, flips=None, probe=True, mode="train"):
+                   draws=None, flips=None, probe=True, mode="train", second=None, k=1,
+                   own_grads=None):
     """One training step computed by PyTorch in dtype from the state the
     runtime stood in before it: parameters and running statistics `start`
     (name -> array, as dumped), and, for an SGD step (sgd: the dumped
@@ -362,17 +439,27 @@ def step_reference(name, start, velocity, x, y, kinds, sgd, dtype, real, ties=No
             total.backward()
             model.commit_spectral(nxt)
             out["reg"] = sum(terms.values())
-        opt = torch.optim.SGD([params[n] for n in trained], lr=sgd["lr"],
-                              momentum=sgd["momentum"], weight_decay=sgd["weight_decay"])
-        if velocity is not None and sgd["momentum"] != 0:
-            for n in trained:
-                opt.state[params[n]]["momentum_buffer"] = torch.tensor(velocity[n], dtype=dtype)
+        lr = sgd["ref_lrs"][k - 1] if "ref_lrs" in sgd else sgd["lr"]
+        opt = make_optimizer({n: params[n] for n in trained}, sgd, lr, dtype, k, velocity, second)
         for n in trained:
             out[f"grad {n}"] = np64(params[n].grad)
+        if own_grads is not None:
+            # Adam divides each entry by its own gradient's size: an entry
+            # whose gradient is within float32 rounding of zero (a bias
+            # that BatchNorm cancels, a weight on a dark pixel) moves by
+            # lr times its rounding noise over eps.  Its update is judged
+            # from the runtime's gradient, which the grad lines check.
+            with torch.no_grad():
+                for n in trained:
+                    params[n].grad.copy_(torch.from_numpy(np.asarray(own_grads[n],
+                                                                     dtype=np.float64)))
         opt.step()
         for n in trained:
-            if sgd["momentum"] != 0:
-                out[f"velocity {n}"] = np64(opt.state[params[n]]["momentum_buffer"])
+            v, v2 = optimizer_state(opt, params[n], sgd)
+            if v is not None:
+                out[f"velocity {n}"] = np64(v)
+            if v2 is not None:
+                out[f"second {n}"] = np64(v2)
             out[n] = np64(params[n])
     else:
         for n in trained:
@@ -532,7 +619,7 @@ def check_dir(d, tally, opts):
                 return float("inf"), f" shape {list(c.shape)}, PyTorch {list(r.shape)}"
             kind, _, n = key.partition(" ")
             slack, note = 0.0, ""
-            if kind in ("grad", "velocity") and n in cancelled:
+            if kind in ("grad", "velocity", "second") and n in cancelled:
                 scale = max_abs(refs[f"{kind} {cancelled[n]}"])
                 note = f" (true gradient 0: of max|{kind} {cancelled[n]}|)"
             elif key in kinds and kinds[key] != "state":
@@ -551,20 +638,23 @@ def check_dir(d, tally, opts):
             return err, f"  torch32 {e32:.1e}{note}"
         return error
 
-    def check_step(prefix, start, velocity, step_sgd, tag, labels, mode="train"):
+    def check_step(prefix, start, velocity, step_sgd, tag, labels, mode="train", second=None,
+                   k=1, own=None):
         ref64, zs, feed = step_reference(name, start, velocity, x, y, kinds, step_sgd,
                                          torch.float64, real, ties, draws.get(tag), None, probe,
-                                         mode)
+                                         mode, second, k, own)
         if feed is not None:
             used[tag] = feed
         ref32, _, _ = step_reference(name, start, velocity, x, y, kinds, step_sgd,
-                                     torch.float32, real, None, draws.get(tag), None, False, mode)
+                                     torch.float32, real, None, draws.get(tag), None, False, mode,
+                                     second, k, own)
 
         def make_ref(flips):
             if flips is None:
                 return ref64
             return step_reference(name, start, velocity, x, y, kinds, step_sgd, torch.float64,
-                                  real, ties, draws.get(tag), flips, probe, mode)[0]
+                                  real, ties, draws.get(tag), flips, probe, mode, second, k,
+                                  own)[0]
         settle_step(tally, labels, step_error(prefix, start, ref32), make_ref, zs, opts)
 
     check_step("", init, None, None, "train",
@@ -594,12 +684,21 @@ def check_dir(d, tally, opts):
     # forward left.
     check_step("eval ", after, None, None, "eval", ["eval logits", "eval loss", "eval dx"],
                mode="eval")
-    start, velocity = init, None
-    for step in (1, 2):
+    start, velocity, second = init, None, None
+    adam = sgd.get("optimizer", "sgd") != "sgd"
+    if "lrs" in sgd:
+        # The schedule: each step's rate against PyTorch's schedulers'; the
+        # steps are then taken at PyTorch's rates.
+        sgd["ref_lrs"] = reference_lrs(sgd)
+        for k, (c, r) in enumerate(zip(sgd["lrs"], sgd["ref_lrs"]), 1):
+            tally.record(f"sgd{k} lr ({sgd['schedule']['kind']})", abs(c - r) / abs(r) if r else abs(c),
+                         f"  {c:.6g} vs {r:.6g}")
+    for step in range(1, sgd.get("steps", 2) + 1):
         prefix = f"sgd{step} "
         after_step = load(f"sgd{step}.safetensors")
         step_grads = load(f"sgd{step}_grads.safetensors")
         step_velocity = load(f"sgd{step}_velocity.safetensors")
+        step_second = load(f"sgd{step}_second.safetensors") if adam else None
         keys = ["loss"]
         got[prefix + "loss"] = sgd["losses"][step - 1]
         if "reg" in meta:
@@ -608,15 +707,20 @@ def check_dir(d, tally, opts):
         for n in trained:
             got[f"{prefix}grad {n}"] = step_grads[n]
             got[f"{prefix}velocity {n}"] = step_velocity[n]
+            if adam:
+                got[f"{prefix}second {n}"] = step_second[n]
             got[prefix + n] = after_step[n]
         for n in state:
             got[f"{prefix}stats {n}"] = after_step[n]
         keys += [f"grad {n}" for n in trained]
-        if sgd["momentum"] != 0:
+        if adam or sgd["momentum"] != 0:
             keys += [f"velocity {n}" for n in trained]
+        if adam:
+            keys += [f"second {n}" for n in trained]
         keys += trained + [f"stats {n}" for n in state]
-        check_step(prefix, start, velocity, sgd, f"sgd{step}", [prefix + k for k in keys])
-        start, velocity = after_step, step_velocity
+        check_step(prefix, start, velocity, sgd, f"sgd{step}", [prefix + k for k in keys],
+                   second=second, k=step, own=step_grads if adam else None)
+        start, velocity, second = after_step, step_velocity, step_second
     if noise is not None:
         counts = [f"{p} {used[p].used}/{len(noise[p])}" for p in NOISE_PASSES]
         tally.check("noise draws replayed", all(used[p].used == len(noise[p]) for p in NOISE_PASSES),

@@ -422,6 +422,11 @@ MODELS = {
     "mlp_bn": MLPBatchNorm,
     # tests/specs/leaky.net
     "leaky": cifar_defended(leaky=0.1),
+    # tests/specs/recipes.net: mlp_bn with other training recipes
+    "recipe_adam": MLPBatchNorm,
+    "recipe_nesterov": MLPBatchNorm,
+    "recipe_adamw": MLPBatchNorm,
+    "recipe_cosine": MLPBatchNorm,
 }
 
 

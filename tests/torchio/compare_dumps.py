@@ -12,10 +12,16 @@ of the quantised weights and of DTReLU, and the thresholds' gradients, are
 checked); from frozen.safetensors, in evaluation mode, the logits against
 eval_logits.npy (one pass).  Each within 1e-4 of the array's largest
 magnitude (a parameter's gradient: of its layer's largest gradient).
+The module's training recipe (TRAIN, make_optimizer, make_scheduler):
+its scheduler's rate of every dumped optimiser step against the C's
+(meta.json), and its optimiser's first step from init with the C's
+gradient (sgd1_grads.safetensors) against sgd1.safetensors, within 1e-4
+of the update.
 Noise layers replay the C runtime's draws (noise_train.npy, noise_eval.npy),
 which it drew over images in its channel-major layout (CNHW) except at the
 model's input, and over flat rows as they are."""
 import importlib.util
+import json
 import os
 import sys
 
@@ -63,6 +69,34 @@ def feed(mod, net, dump, tag):
             m.source = f.source(m)
 
 
+def check_recipe(mod, net, dump):
+    """The module's optimiser and schedule against the C's steps."""
+    with open(os.path.join(dump, "meta.json")) as f:
+        sgd = json.load(f)["sgd"]
+    if "lrs" not in sgd:
+        return {}
+    net.load_checkpoint(os.path.join(dump, "init.safetensors"))
+    init = {n: p.detach().clone() for n, p in net.named_parameters()}
+    opt = mod.make_optimizer(net.parameters(), mod.TRAIN)
+    sched = mod.make_scheduler(opt, mod.TRAIN, sgd["schedule"]["steps_per_epoch"])
+    out = {}
+    grads, _ = mod.read_safetensors(os.path.join(dump, "sgd1_grads.safetensors"))
+    after, _ = mod.read_safetensors(os.path.join(dump, "sgd1.safetensors"))
+    for n, p in net.named_parameters():
+        p.grad = torch.from_numpy(grads[n]).to(p.dtype)
+    lrs = []
+    for k in range(sgd["steps"]):
+        lrs.append(opt.param_groups[0]["lr"])
+        if k == 0:
+            opt.step()
+        sched.step()
+    out["schedule"] = max(abs(a - b) / abs(b) for a, b in zip(lrs, sgd["lrs"]))
+    step = max(np.abs(after[n] - init[n].numpy()).max() for n in init)
+    out["first step"] = max(np.abs(p.detach().numpy() - after[n]).max() for n, p in
+                            net.named_parameters()) / step
+    return out
+
+
 def check(module_dir, dump):
     name = os.path.basename(dump.rstrip("/"))
     spec = importlib.util.spec_from_file_location(name, os.path.join(module_dir, name + ".py"))
@@ -94,10 +128,13 @@ def check(module_dir, dump):
     feed(mod, net, dump, "eval")
     with torch.no_grad():
         worst["eval logits"] = rel(net.forward_pass(x), np.load(os.path.join(dump, "eval_logits.npy")))
+    worst.update(check_recipe(mod, net, dump))
     key = max(worst, key=worst.get)
     ok = worst[key] <= TOL
-    print(f"{name}{' (float64)' if x.dtype == torch.float64 else ''}: training-mode logits, input and {len(worst) - 3} parameter gradients, "
-          f"evaluation-mode logits: largest relative difference {worst[key]:.2e} ({key})"
+    n_grads = sum(k.startswith("grad ") for k in worst)
+    recipe = ", the recipe's rates and first step" if "schedule" in worst else ""
+    print(f"{name}{' (float64)' if x.dtype == torch.float64 else ''}: training-mode logits, input and {n_grads} parameter gradients, "
+          f"evaluation-mode logits{recipe}: largest relative difference {worst[key]:.2e} ({key})"
           + ("" if ok else " FAILED"))
     return ok
 
