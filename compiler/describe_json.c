@@ -100,6 +100,57 @@ static void set_made_of(json_t *o, const ir_model *m)
     set(o, "patches", patches);
 }
 
+static json_t *reals_json(const double *v, int n)
+{
+    json_t *a = must(json_array());
+    for (int i = 0; i < n; i++)
+        push(a, json_real(v[i]));
+    return a;
+}
+
+/* The recipe: optimiser, schedule (its own keys only) and augmentation. */
+static json_t *train_json(const ir_train *t)
+{
+    json_t *o = must(json_object());
+    set(o, "optimizer", json_string(advcc_optimizer_name(t->optimizer)));
+    set(o, "lr", json_real(t->lr));
+    if (t->optimizer == ADVCC_OPT_SGD) {
+        set(o, "momentum", json_real(t->momentum));
+        set(o, "nesterov", json_boolean(t->nesterov));
+    } else {
+        set(o, "beta1", json_real(t->beta1));
+        set(o, "beta2", json_real(t->beta2));
+        set(o, "eps", json_real(t->eps));
+    }
+    set(o, "weight_decay", json_real(t->weight_decay));
+    set(o, "batch", json_integer(t->batch));
+    set(o, "epochs", json_integer(t->epochs));
+    set(o, "adversarial", json_boolean(t->adversarial));
+    const ir_schedule *s = &t->schedule;
+    json_t *sch = must(json_object());
+    set(sch, "kind", json_string(advcc_schedule_name(s->kind)));
+    set(sch, "warmup", json_integer(s->warmup));
+    if (s->kind == ADVCC_SCHED_MULTISTEP) {
+        set(sch, "milestones", reals_json(s->at, s->n));
+        set(sch, "gamma", json_real(s->gamma));
+    } else if (s->kind == ADVCC_SCHED_COSINE) {
+        set(sch, "min_lr", json_real(s->min_lr));
+    } else if (s->kind == ADVCC_SCHED_ONECYCLE) {
+        set(sch, "pct", json_real(s->pct));
+        set(sch, "div", json_real(s->div));
+        set(sch, "final_div", json_real(s->final_div));
+    } else if (s->kind == ADVCC_SCHED_PIECEWISE) {
+        set(sch, "knots", reals_json(s->at, s->n));
+        set(sch, "factors", reals_json(s->factor, s->n));
+    }
+    set(o, "schedule", sch);
+    json_t *aug = must(json_object());
+    set(aug, "crop", json_integer(t->crop));
+    set(aug, "flip", json_boolean(t->flip));
+    set(o, "augment", aug);
+    return o;
+}
+
 static json_t *layer_json(const ir_node *nd)
 {
     json_t *o = must(json_object());
@@ -177,15 +228,7 @@ char *describe_json(const ir_model *m)
     set(o, "classes", json_integer(m->classes));
     set(o, "dataset", json_string(advcc_default_dataset(m->input.c, m->input.h,
                                                         m->input.w)));
-    json_t *train = must(json_object());
-    set(train, "optimizer", json_string("sgd"));
-    set(train, "lr", json_real(m->train.lr));
-    set(train, "momentum", json_real(m->train.momentum));
-    set(train, "weight_decay", json_real(m->train.weight_decay));
-    set(train, "batch", json_integer(m->train.batch));
-    set(train, "epochs", json_integer(m->train.epochs));
-    set(train, "adversarial", json_boolean(m->train.adversarial));
-    set(o, "train", train);
+    set(o, "train", train_json(&m->train));
     set(o, "attack", attack_json(&m->attack));
     set(o, "train_attack", m->train.adversarial ? attack_json(&m->train_attack)
                                                 : json_null());

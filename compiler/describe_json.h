@@ -16,7 +16,9 @@
  *                       a model not made of patches is its own base, []
  *   adversarial         the spec's `train adversarial`
  *   input {c, h, w}, classes, dataset (what the binary trains on by default)
- *   train {optimizer, lr, momentum, weight_decay, batch, epochs, adversarial}
+ *   train {optimizer, lr, momentum and nesterov (sgd) or beta1, beta2, eps
+ *       (adam, adamw), weight_decay, batch, epochs, adversarial, schedule
+ *       {kind, warmup, and its own keys}, augment {crop, flip}}
  *   attack, train_attack (null unless adversarial): {method, norm, eps,
  *       eps_255, alpha, alpha_255, steps, restarts, init, eot, clip,
  *       present, and the method's own: loss, iters, targets, queries,
