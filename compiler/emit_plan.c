@@ -205,24 +205,18 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
     plan_state st = {0, 0, 0, shape_size(m->input), 0};
     long in_slot = -1;
     int layout = LAYOUT_NCHW;
-    for (int i = 0; i < m->n_nodes;) {
+    for (int gi = 0; gi < m->n_groups; gi++) {
+        const ir_group *fg = &m->groups[gi];
         emit_group *g = &p->groups[p->n_groups];
-        const ir_node *n = &m->nodes[i];
+        const ir_node *n = &m->nodes[fg->first];
         memset(g, 0, sizeof *g);
         g->index = p->n_groups++;
-        g->first = i;
+        g->first = fg->first;
+        g->last = fg->last;
         g->main = n;
-        while (i + 1 < m->n_nodes && m->nodes[i + 1].group == n->group) {
-            const ir_node *x = &m->nodes[++i];
-            const unsigned f = kind_of(x->op)->flags;
-            if (f & KIND_BN)
-                g->bn = x;
-            else if (f & KIND_POOL)
-                g->pool = x;
-            else
-                g->act = x;
-        }
-        g->last = i++;
+        g->bn = fg->bn >= 0 ? &m->nodes[fg->bn] : NULL;
+        g->act = fg->act >= 0 ? &m->nodes[fg->act] : NULL;
+        g->pool = fg->pool >= 0 ? &m->nodes[fg->pool] : NULL;
         const ir_node *last = &m->nodes[g->last];
         const layer_kind *k = kind_of(n->op);
         g->in_size = shape_size(n->in);
