@@ -32,15 +32,31 @@ const char *emit_real(double v, char *buf, size_t len)
     return buf;
 }
 
-void emit_cite_loc(FILE *out, int indent, const char *what, ir_loc loc)
+/* The spec text at loc, from its first non-blank, made safe for a C
+ * comment; call: only the macro call that starts at loc's column. */
+static void cite_text(ir_loc loc, int call, char *buf, size_t size)
 {
     const char *text = loc.text ? loc.text : "";
+    if (call && loc.col >= 1 && (size_t)loc.col <= strlen(text))
+        text += loc.col - 1;
     while (*text == ' ' || *text == '\t')
         text++;
+    size_t end = strlen(text);
+    if (call) {
+        const char *paren = strchr(text, '(');
+        const char *arrow = strstr(text, "->");
+        if (paren && (!arrow || paren < arrow)) {
+            const char *close = strchr(paren, ')');
+            end = close ? (size_t)(close - text) + 1 : end;
+        } else if (arrow) {
+            end = (size_t)(arrow - text);
+        }
+        while (end > 0 && (text[end - 1] == ' ' || text[end - 1] == '\t'))
+            end--;
+    }
     /* The spec line goes into a C comment: keep it from closing one. */
-    char buf[200];
     size_t j = 0;
-    for (size_t i = 0; text[i] && j + 2 < sizeof buf; i++) {
+    for (size_t i = 0; i < end && j + 2 < size; i++) {
         if (text[i] == '*' && text[i + 1] == '/') {
             buf[j++] = '*';
             buf[j++] = ' ';
@@ -49,6 +65,12 @@ void emit_cite_loc(FILE *out, int indent, const char *what, ir_loc loc)
         buf[j++] = text[i];
     }
     buf[j] = 0;
+}
+
+void emit_cite_loc(FILE *out, int indent, const char *what, ir_loc loc)
+{
+    char buf[200];
+    cite_text(loc, 0, buf, sizeof buf);
     emit_line(out, indent, "/* %s, %s:%d:%d: %s */", what,
               loc.file ? loc.file : "?", loc.line, loc.col, buf);
 }
@@ -71,9 +93,20 @@ void emit_group_head(FILE *out, const emit_group *g, int backward,
     }
 }
 
+/* A layer a macro made cites the call, then the macro's line (its file
+ * named only when it is another): "file:11:19: block(64, 5) -> :5:3: conv ...". */
 void emit_cite(FILE *out, int indent, const ir_node *n)
 {
-    emit_cite_loc(out, indent, n->name, n->loc);
+    if (!n->call.file) {
+        emit_cite_loc(out, indent, n->name, n->loc);
+        return;
+    }
+    char call[120], body[200];
+    cite_text(n->call, 1, call, sizeof call);
+    cite_text(n->loc, 0, body, sizeof body);
+    const char *file = n->loc.file && strcmp(n->loc.file, n->call.file) != 0 ? n->loc.file : "";
+    emit_line(out, indent, "/* %s, %s:%d:%d: %s -> %s:%d:%d: %s */", n->name, n->call.file,
+              n->call.line, n->call.col, call, file, n->loc.line, n->loc.col, body);
 }
 
 static long shape_size(ir_shape s)

@@ -61,6 +61,8 @@ typedef struct ir_node {
     ir_op op;
     char name[32];          /* unique in the model: "conv1", "bn2", "fc3" */
     ir_loc loc;
+    ir_loc call;            /* a layer of a macro's body: the outermost call
+                               that expanded it (file NULL: none) */
     ir_shape in, out;
 
     /* IR_CONV */

@@ -48,6 +48,7 @@ struct sema {
     int n_models;
     const ast_def *macro_stack[MACRO_MAX_DEPTH];
     int depth;
+    ir_loc outer_call;          /* while depth > 0: the call in the model */
 };
 
 static def_space def_space_of(const ast_def *d)
@@ -268,6 +269,8 @@ static int sema_call(sema *S, build *b, const ast_layer *call, const ast_def *m,
     int errors_before = diag_count();
     if (rc == 0) {
         macro_env inner = { m->params, values };
+        if (S->depth == 0)
+            S->outer_call = call->loc;
         S->macro_stack[S->depth++] = m;
         for (const ast_stmt *st = m->body; st && rc != -2; st = st->next) {
             if (st->kind != ST_CHAIN) {
@@ -318,6 +321,8 @@ static int sema_expand(sema *S, build *b, const ast_layer *chain,
             rc = -1;
             continue;
         }
+        if (S->depth > 0)
+            x.node.call = S->outer_call;
         if (build_insert(b, b->n_layers, &x) != 0)
             return -2;
     }
