@@ -135,10 +135,8 @@ int build_lower(const build *b, ir_model *m)
         fputs("advcc: out of memory\n", stderr);
         abort();
     }
-    for (int i = 0; i < b->n_layers; i++) {
+    for (int i = 0; i < b->n_layers; i++)
         m->nodes[i] = b->layers[i].node;
-        m->nodes[i].group = -1;
-    }
     m->n_nodes = b->n_layers;
     int errors = 0;
     for (int i = 0; i < b->n_regs; i++) {

@@ -11,7 +11,6 @@
 #include "diag.h"
 #include "emit.h"
 #include "frontend.h"
-#include "fuse.h"
 #include "mkdirs.h"
 #include "shape.h"
 
@@ -163,7 +162,6 @@ static int write_models(output *o, ir_program *p, int torch)
     char name[80];
     for (int i = 0; i < p->n_models; i++) {
         ir_model *m = &p->models[i];
-        fuse_model(m);
         char *json = describe_json(m);
         snprintf(name, sizeof name, "%s.c", m->name);
         FILE *fp = output_open(o, name);

@@ -142,6 +142,7 @@ static void emit_prologue(FILE *out, const emit_plan *p)
     L(0, "#include <string.h>");
     L(0, "/* The runtime's headers come from the include path, never from beside");
     L(0, " * this file, where a model named like one of them (quant) has its own. */");
+    L(0, "#include <epilogue.h>");
     L(0, "#include <kernels.h>");
     L(0, "#include <model.h>");
     L(0, "#include <rng.h>");

@@ -43,15 +43,31 @@ const char *emit_reals(const double *v, int n, char *buf, size_t len)
     return buf;
 }
 
-void emit_cite_loc(FILE *out, int indent, const char *what, ir_loc loc)
+/* The spec text at loc, from its first non-blank, made safe for a C
+ * comment; call: only the macro call that starts at loc's column. */
+static void cite_text(ir_loc loc, int call, char *buf, size_t size)
 {
     const char *text = loc.text ? loc.text : "";
+    if (call && loc.col >= 1 && (size_t)loc.col <= strlen(text))
+        text += loc.col - 1;
     while (*text == ' ' || *text == '\t')
         text++;
+    size_t end = strlen(text);
+    if (call) {
+        const char *paren = strchr(text, '(');
+        const char *arrow = strstr(text, "->");
+        if (paren && (!arrow || paren < arrow)) {
+            const char *close = strchr(paren, ')');
+            end = close ? (size_t)(close - text) + 1 : end;
+        } else if (arrow) {
+            end = (size_t)(arrow - text);
+        }
+        while (end > 0 && (text[end - 1] == ' ' || text[end - 1] == '\t'))
+            end--;
+    }
     /* The spec line goes into a C comment: keep it from closing one. */
-    char buf[200];
     size_t j = 0;
-    for (size_t i = 0; text[i] && j + 2 < sizeof buf; i++) {
+    for (size_t i = 0; i < end && j + 2 < size; i++) {
         if (text[i] == '*' && text[i + 1] == '/') {
             buf[j++] = '*';
             buf[j++] = ' ';
@@ -60,6 +76,12 @@ void emit_cite_loc(FILE *out, int indent, const char *what, ir_loc loc)
         buf[j++] = text[i];
     }
     buf[j] = 0;
+}
+
+void emit_cite_loc(FILE *out, int indent, const char *what, ir_loc loc)
+{
+    char buf[200];
+    cite_text(loc, 0, buf, sizeof buf);
     emit_line(out, indent, "/* %s, %s:%d:%d: %s */", what,
               loc.file ? loc.file : "?", loc.line, loc.col, buf);
 }
@@ -82,9 +104,20 @@ void emit_group_head(FILE *out, const emit_group *g, int backward,
     }
 }
 
+/* A layer a macro made cites the call, then the macro's line (its file
+ * named only when it is another): "file:11:19: block(64, 5) -> :5:3: conv ...". */
 void emit_cite(FILE *out, int indent, const ir_node *n)
 {
-    emit_cite_loc(out, indent, n->name, n->loc);
+    if (!n->call.file) {
+        emit_cite_loc(out, indent, n->name, n->loc);
+        return;
+    }
+    char call[120], body[200];
+    cite_text(n->call, 1, call, sizeof call);
+    cite_text(n->loc, 0, body, sizeof body);
+    const char *file = n->loc.file && strcmp(n->loc.file, n->call.file) != 0 ? n->loc.file : "";
+    emit_line(out, indent, "/* %s, %s:%d:%d: %s -> %s:%d:%d: %s */", n->name, n->call.file,
+              n->call.line, n->call.col, call, file, n->loc.line, n->loc.col, body);
 }
 
 static long shape_size(ir_shape s)
@@ -216,24 +249,18 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
     plan_state st = {0, 0, 0, shape_size(m->input), 0};
     long in_slot = -1;
     int layout = LAYOUT_NCHW;
-    for (int i = 0; i < m->n_nodes;) {
+    for (int gi = 0; gi < m->n_groups; gi++) {
+        const ir_group *fg = &m->groups[gi];
         emit_group *g = &p->groups[p->n_groups];
-        const ir_node *n = &m->nodes[i];
+        const ir_node *n = &m->nodes[fg->first];
         memset(g, 0, sizeof *g);
         g->index = p->n_groups++;
-        g->first = i;
+        g->first = fg->first;
+        g->last = fg->last;
         g->main = n;
-        while (i + 1 < m->n_nodes && m->nodes[i + 1].group == n->group) {
-            const ir_node *x = &m->nodes[++i];
-            const unsigned f = kind_of(x->op)->flags;
-            if (f & KIND_BN)
-                g->bn = x;
-            else if (f & KIND_POOL)
-                g->pool = x;
-            else
-                g->act = x;
-        }
-        g->last = i++;
+        g->bn = fg->bn >= 0 ? &m->nodes[fg->bn] : NULL;
+        g->act = fg->act >= 0 ? &m->nodes[fg->act] : NULL;
+        g->pool = fg->pool >= 0 ? &m->nodes[fg->pool] : NULL;
         const ir_node *last = &m->nodes[g->last];
         const layer_kind *k = kind_of(n->op);
         g->in_size = shape_size(n->in);

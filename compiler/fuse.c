@@ -8,21 +8,28 @@
  * runtime kernels, and noise. */
 #include "fuse.h"
 
+#include <stdlib.h>
+
 #include "kind.h"
 
 void fuse_model(ir_model *m)
 {
-    static const unsigned order[] = {KIND_BN, KIND_ACT, KIND_POOL};
-    int g = 0;
-    for (int i = 0; i < m->n_nodes; g++) {
-        ir_node *n = &m->nodes[i];
-        const unsigned absorbs = kind_of(n->op)->absorbs;
-        n->group = g;
-        i++;
-        for (int r = 0; r < 3; r++)
-            if ((absorbs & order[r]) && i < m->n_nodes &&
-                (kind_of(m->nodes[i].op)->flags & order[r]))
-                m->nodes[i++].group = g;
+    free(m->groups);
+    m->groups = calloc((size_t)m->n_nodes + 1, sizeof *m->groups);
+    if (!m->groups)
+        abort();
+    m->n_groups = 0;
+    for (int i = 0; i < m->n_nodes;) {
+        ir_group *g = &m->groups[m->n_groups++];
+        const unsigned absorbs = kind_of(m->nodes[i].op)->absorbs;
+        g->first = i++;
+        g->bn = g->act = g->pool = -1;
+        if ((absorbs & KIND_BN) && i < m->n_nodes && (kind_of(m->nodes[i].op)->flags & KIND_BN))
+            g->bn = i++;
+        if ((absorbs & KIND_ACT) && i < m->n_nodes && (kind_of(m->nodes[i].op)->flags & KIND_ACT))
+            g->act = i++;
+        if ((absorbs & KIND_POOL) && i < m->n_nodes && (kind_of(m->nodes[i].op)->flags & KIND_POOL))
+            g->pool = i++;
+        g->last = i - 1;
     }
-    m->n_groups = g;
 }

@@ -21,6 +21,7 @@ void ir_program_free(ir_program *p)
     for (int i = 0; i < p->n_models; i++) {
         free(p->models[i].nodes);
         free(p->models[i].regs);
+        free(p->models[i].groups);
     }
     free(p->models);
     p->models = NULL;

@@ -61,8 +61,9 @@ typedef struct ir_node {
     ir_op op;
     char name[32];          /* unique in the model: "conv1", "bn2", "fc3" */
     ir_loc loc;
+    ir_loc call;            /* a layer of a macro's body: the outermost call
+                               that expanded it (file NULL: none) */
     ir_shape in, out;
-    int group;              /* fused group index, set by fuse.c; -1 before */
 
     /* IR_CONV */
     int out_c, k, stride, pad;
@@ -82,6 +83,14 @@ typedef struct ir_node {
     /* IR_LEAKYRELU */
     double slope;
 } ir_node;
+
+/* A fused group (fuse.c): a run of nodes the emitter writes as one kernel,
+ * led by its first node, with the role of each node it absorbed. */
+typedef struct ir_group {
+    int first, last;        /* node indices, inclusive */
+    int bn, act, pool;      /* the absorbed BatchNorm, activation and pool
+                               nodes; -1: none */
+} ir_group;
 
 /* Regularisers (docs/METHODS.md 5), one entry per (kind, layer). */
 typedef enum { IR_REG_ORTHO = 0, IR_REG_SPECTRAL } ir_reg_kind;
@@ -154,7 +163,12 @@ typedef struct ir_model {
     ir_attack train_attack; /* adversarial training's attack (defaults to attack) */
     int ensemble;           /* >= 1 */
     int ensemble_probs;
-    int n_groups;           /* set by fuse.c */
+    ir_group *groups;       /* set by fuse.c */
+    int n_groups;
+    /* The front end's bookkeeping between its stages (frontend.c). */
+    int base;               /* a composition: its base's index; -1 */
+    int emitted;            /* defined in a file named on the command line */
+    int failed;             /* a stage reported an error in it (or its base) */
 } ir_model;
 
 typedef struct ir_program {

@@ -122,55 +122,45 @@ static int conv_torch(const ir_node *n, const char *q, char *buf, size_t len)
     return 0;
 }
 
-/* BatchNorm batch statistics (training modes) or running ones (eval). */
-static void emit_bn_stats(FILE *out, const emit_plan *p, const ir_node *bn,
-                          long hw)
+/* The descriptor of the group's BatchNorm (runtime/epilogue.h). */
+static void emit_bn_descriptor(FILE *out, const emit_plan *p, const ir_node *bn,
+                               long hw)
 {
-    const emit_tensor *rm = emit_tensor_of(p, bn, "running_mean");
-    const emit_tensor *rv = emit_tensor_of(p, bn, "running_var");
+    emit_cite(out, 0, bn);
+    L(0, "static const bn_epilogue %s_epilogue = {", bn->name);
+    L(1, ".channels = %d,", bn->in.c);
+    L(1, ".plane = %ld,", hw);
+    L(1, ".gamma = %s,", emit_tensor_of(p, bn, "weight")->sym);
+    L(1, ".beta = %s,", emit_tensor_of(p, bn, "bias")->sym);
+    L(1, ".running_mean = %s,", emit_tensor_of(p, bn, "running_mean")->sym);
+    L(1, ".running_var = %s,", emit_tensor_of(p, bn, "running_var")->sym);
+    L(0, "};");
+    L(0, "%s", "");
+}
+
+/* BatchNorm batch statistics (training modes) or running ones (eval). */
+static void emit_bn_stats(FILE *out, const ir_node *bn)
+{
     emit_cite(out, 1, bn);
-    L(1, "if (mode == ADVCC_EVAL) {");
-    L(2, "for (int ch = 0; ch < %d; ch++) {", bn->in.c);
-    L(3, "mean[ch] = c->params[%s + ch];", rm->sym);
-    L(3, "invstd[ch] = (real_t)(1.0 / sqrt((double)c->params[%s + ch] + 1e-5));", rv->sym);
-    L(2, "}");
-    L(1, "} else {");
-    L(2, "const size_t n = (size_t)B * %ld;", hw);
-    L(2, "#pragma omp parallel for schedule(static)");
-    L(2, "for (int ch = 0; ch < %d; ch++) {", bn->in.c);
-    L(3, "const real_t *yc = y + (size_t)ch * n;");
-    L(3, "double sum = 0, ss = 0;");
-    L(3, "for (size_t i = 0; i < n; i++)");
-    L(4, "sum += yc[i];");
-    L(3, "const double mu = sum / (double)n;");
-    L(3, "for (size_t i = 0; i < n; i++) {");
-    L(4, "const double d = yc[i] - mu;");
-    L(4, "ss += d * d;");
-    L(3, "}");
-    L(3, "const double var = ss / (double)n;");
-    L(3, "mean[ch] = (real_t)mu;");
-    L(3, "invstd[ch] = (real_t)(1.0 / sqrt(var + 1e-5));");
-    L(3, "if (mode == ADVCC_TRAIN) {");
-    L(4, "real_t *rm = c->params + %s, *rv = c->params + %s;", rm->sym, rv->sym);
-    L(4, "rm[ch] = (real_t)(0.9 * rm[ch] + 0.1 * mu);");
-    L(4, "rv[ch] = (real_t)(0.9 * rv[ch] + 0.1 * var * (n > 1 ? (double)n / (double)(n - 1) : 1.0));");
-    L(3, "}");
-    L(2, "}");
-    L(1, "}");
+    L(1, "bn_epilogue_stats(&%s_epilogue, c->params, y, B, mode != ADVCC_EVAL, "
+         "mode == ADVCC_TRAIN, mean, invstd);", bn->name);
 }
 
 /* The per-channel scale s and shift t of BatchNorm's affine map y*s + t. */
-static void emit_bn_affine(FILE *out, const emit_plan *p, const ir_node *bn,
-                           int ind, int need_shift)
+static void emit_bn_affine(FILE *out, const ir_node *bn, int ind)
 {
-    if (!bn) {
+    if (!bn)
         return;
-    }
-    const emit_tensor *gm = emit_tensor_of(p, bn, "weight");
-    const emit_tensor *bt = emit_tensor_of(p, bn, "bias");
-    L(ind, "const real_t s = c->params[%s + ch] * invstd[ch];", gm->sym);
-    if (need_shift)
-        L(ind, "const real_t t = c->params[%s + ch] - mean[ch] * s;", bt->sym);
+    L(ind, "const real_t s = bn_epilogue_scale(&%s_epilogue, c->params, invstd, ch);", bn->name);
+    L(ind, "const real_t t = bn_epilogue_shift(&%s_epilogue, c->params, mean, s, ch);", bn->name);
+}
+
+/* The parallel clause of a loop over the channels of the group's output. */
+static void emit_channel_loop(FILE *out, const ir_node *n)
+{
+    L(1, "#pragma omp parallel for schedule(static) if ((long)B * %ld >= PAR_MIN_ELEMS)",
+      (long)n->out_c * n->out.h * n->out.w);
+    L(1, "for (int ch = 0; ch < %d; ch++) {", n->out_c);
 }
 
 /* z = BatchNorm(y) then the activation, for the element at index expr. */
@@ -216,7 +206,7 @@ static void emit_forward(FILE *out, const emit_plan *p, const emit_group *g)
     }
     if (g->bn) {
         L(1, "real_t *mean = FIX(c, %ld), *invstd = mean + %d; /* kept for backward */", g->bn_fix, n->out_c);
-        emit_bn_stats(out, p, g->bn, hw);
+        emit_bn_stats(out, g->bn);
     }
     if (g->act) {
         emit_cite(out, 1, g->act);
@@ -226,9 +216,8 @@ static void emit_forward(FILE *out, const emit_plan *p, const emit_group *g)
         emit_cite(out, 1, g->pool);
     if (g->pool && g->pool->op == IR_MAXPOOL)
         L(1, "int *am = (int *)ACT(c, %ld);", g->argmax_slot);
-    L(1, "#pragma omp parallel for schedule(static)");
-    L(1, "for (int ch = 0; ch < %d; ch++) {", n->out_c);
-    emit_bn_affine(out, p, g->bn, 2, 1);
+    emit_channel_loop(out, n);
+    emit_bn_affine(out, g->bn, 2);
     L(2, "for (int img = 0; img < B; img++) {");
     L(3, "const size_t plane = (size_t)ch * B + img;");
     L(3, "const real_t *yp = y + plane * %ld;", hw);
@@ -310,13 +299,8 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
         if (g->bn || g->act)
             L(1, "const real_t *y = ACT(c, %ld);", g->y_slot);
         L(1, "real_t *dy = ACT(c, DY_SLOT);");
-        if (g->bn) {
-            const emit_tensor *gm = emit_tensor_of(p, g->bn, "weight");
-            const emit_tensor *bt = emit_tensor_of(p, g->bn, "bias");
+        if (g->bn)
             L(1, "const real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, n->out_c);
-            L(1, "real_t *dgamma = c->grads + %s, *dbeta = c->grads + %s;", gm->sym, bt->sym);
-            L(1, "const double n = (double)B * %ld;", hw);
-        }
         const ir_node *pl = g->pool;
         const int overlap = pl && pl->stride < pl->k;
         if (pl && pl->op == IR_MAXPOOL)
@@ -324,16 +308,13 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
         if (act)
             act->fused(out, p, g, KIND_BWD_SETUP, 1, NULL);
         L(1, "/* through the pool and activation, then BatchNorm */");
-        L(1, "#pragma omp parallel for schedule(static)");
-        L(1, "for (int ch = 0; ch < %d; ch++) {", n->out_c);
-        emit_bn_affine(out, p, g->bn, 2, g->act != NULL);
-        if (g->bn)
-            L(2, "double sd = 0, sdx = 0;");
+        emit_channel_loop(out, n);
+        emit_bn_affine(out, g->act ? g->bn : NULL, 2);
         if (act)
             act->fused(out, p, g, KIND_BWD_CHANNEL, 2, NULL);
         L(2, "for (int img = 0; img < B; img++) {");
         L(3, "const size_t plane = (size_t)ch * B + img;");
-        if (g->bn || g->act)
+        if (g->act)
             L(3, "const real_t *yp = y + plane * %ld;", hw);
         L(3, "real_t *dp = dy + plane * %ld;", hw);
         if (pl) {
@@ -370,32 +351,13 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
             L(4, "dp[i] = d;");
             L(3, "}");
         }
-        if (g->bn) {
-            L(3, "for (int i = 0; i < %ld; i++) {", hw);
-            L(4, "sd += dp[i];");
-            L(4, "sdx += dp[i] * (yp[i] - mean[ch]) * invstd[ch];");
-            L(3, "}");
-        }
         L(2, "}");
         if (act)
             act->fused(out, p, g, KIND_BWD_CHANNEL_END, 2, NULL);
         if (g->bn) {
             emit_cite(out, 2, g->bn);
-            L(2, "if (want_params) {");
-            L(3, "dgamma[ch] = (real_t)sdx;");
-            L(3, "dbeta[ch] = (real_t)sd;");
-            L(2, "}");
-            L(2, "real_t *dc = dy + (size_t)ch * B * %ld;", hw);
-            L(2, "const real_t *yc = y + (size_t)ch * B * %ld;", hw);
-            L(2, "const size_t count = (size_t)B * %ld;", hw);
-            L(2, "if (mode == ADVCC_EVAL) {");
-            L(3, "for (size_t i = 0; i < count; i++)");
-            L(4, "dc[i] *= s;");
-            L(2, "} else {");
-            L(3, "const real_t k1 = (real_t)(sd / n), k2 = (real_t)(sdx / n);");
-            L(3, "for (size_t i = 0; i < count; i++)");
-            L(4, "dc[i] = s * (dc[i] - k1 - (yc[i] - mean[ch]) * invstd[ch] * k2);");
-            L(2, "}");
+            L(2, "bn_epilogue_backward(&%s_epilogue, c->params, want_params ? c->grads : NULL, "
+                 "y, dy, B, mode != ADVCC_EVAL, mean, invstd, ch);", g->bn->name);
         }
         L(1, "}");
         if (act)
@@ -422,6 +384,8 @@ static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
 
 static void conv_group(FILE *out, const emit_plan *p, const emit_group *g)
 {
+    if (g->bn)
+        emit_bn_descriptor(out, p, g->bn, (long)g->main->out.h * g->main->out.w);
     emit_forward(out, p, g);
     L(0, "%s", "");
     emit_backward(out, p, g);

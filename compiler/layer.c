@@ -29,7 +29,6 @@ int layer_lower(const ast_layer *l, const macro_env *env, layer *out, double *fi
     ir_node *n = &out->node;
     n->op = k->op;
     n->loc = l->loc;
-    n->group = -1;
     n->bias = 1;
     const param_val *name = kind_arg(k, v, "name");
     if (name && name->given) {

@@ -12,7 +12,6 @@
 #include "diag.h"
 #include "layer.h"
 #include "patch.h"
-#include "shape.h"
 #include "source.h"
 
 enum { MACRO_MAX_DEPTH = 64 };
@@ -25,7 +24,9 @@ typedef enum { MODEL_NEW, MODEL_BUSY, MODEL_DONE, MODEL_FAILED } model_state;
 
 typedef struct model_entry {
     ast_def *def;
-    model_state state;
+    model_state state;          /* of its expansion */
+    model_state lowered;
+    int base;                   /* composition: the entry of its base; -1 */
     build b;
     ir_model ir;
 } model_entry;
@@ -37,7 +38,7 @@ typedef struct def_ref {
     int order;
 } def_ref;
 
-typedef struct sema {
+struct sema {
     source_set *src;
     def_ref *refs;
     int n_refs;
@@ -47,7 +48,8 @@ typedef struct sema {
     int n_models;
     const ast_def *macro_stack[MACRO_MAX_DEPTH];
     int depth;
-} sema;
+    ir_loc outer_call;          /* while depth > 0: the call in the model */
+};
 
 static def_space def_space_of(const ast_def *d)
 {
@@ -267,6 +269,8 @@ static int sema_call(sema *S, build *b, const ast_layer *call, const ast_def *m,
     int errors_before = diag_count();
     if (rc == 0) {
         macro_env inner = { m->params, values };
+        if (S->depth == 0)
+            S->outer_call = call->loc;
         S->macro_stack[S->depth++] = m;
         for (const ast_stmt *st = m->body; st && rc != -2; st = st->next) {
             if (st->kind != ST_CHAIN) {
@@ -317,6 +321,8 @@ static int sema_expand(sema *S, build *b, const ast_layer *chain,
             rc = -1;
             continue;
         }
+        if (S->depth > 0)
+            x.node.call = S->outer_call;
         if (build_insert(b, b->n_layers, &x) != 0)
             return -2;
     }
@@ -407,6 +413,7 @@ static int sema_compose(sema *S, model_entry *e)
         return -1;
     }
     model_entry *be = sema_entry(S, base);
+    e->base = base->index;
     if (sema_build(S, be, base_name->loc) != 0)
         return -1;
     build_copy_body(&e->b, &be->b);
@@ -461,19 +468,32 @@ static int sema_build(sema *S, model_entry *e, ir_loc used_at)
         build_name_layers(&e->b);
         rc = build_check_names(&e->b);
     }
-    if (rc == 0) {
-        rc = build_lower(&e->b, &e->ir);
-        if (rc == 0)
-            sema_describe(d, &e->ir);
-        if (rc == 0)
-            rc = shape_model(&e->ir);
-    }
     e->state = rc == 0 ? MODEL_DONE : MODEL_FAILED;
     return rc;
 }
 
-static void sema_free(sema *S)
+/* A model's IR, after its base's; a model whose base failed fails
+ * without a word (its base's errors are its own). */
+static void sema_lower_model(sema *S, model_entry *e)
 {
+    if (e->lowered != MODEL_NEW)
+        return;
+    int rc = e->state == MODEL_DONE ? 0 : -1;
+    if (rc == 0 && e->base >= 0) {
+        sema_lower_model(S, &S->models[e->base]);
+        rc = S->models[e->base].lowered == MODEL_DONE ? 0 : -1;
+    }
+    if (rc == 0)
+        rc = build_lower(&e->b, &e->ir);
+    if (rc == 0)
+        sema_describe(e->def, &e->ir);
+    e->lowered = rc == 0 ? MODEL_DONE : MODEL_FAILED;
+}
+
+void sema_free(sema *S)
+{
+    if (!S)
+        return;
     for (int i = 0; i < S->n_models; i++) {
         build_free(&S->models[i].b);
         free(S->models[i].ir.nodes);
@@ -482,56 +502,70 @@ static void sema_free(sema *S)
     free(S->models);
     free(S->visible);
     free(S->refs);
+    free(S);
 }
 
-int sema_program(source_set *src, ir_program *out)
+sema *sema_new(source_set *src)
 {
-    memset(out, 0, sizeof *out);
-    sema S;
-    memset(&S, 0, sizeof S);
-    S.src = src;
-    S.n_files = src->n_files;
-    S.visible = calloc((size_t)S.n_files * (size_t)S.n_files + 1, 1);
-    if (!S.visible)
+    sema *S = calloc(1, sizeof *S);
+    if (!S)
         abort();
-    for (int i = 0; i < S.n_files; i++)
-        sema_visit(&S, i, src->files[i]);
+    S->src = src;
+    return S;
+}
 
-    for (int j = 0; j < S.n_files; j++)
+void sema_resolve(sema *S)
+{
+    source_set *src = S->src;
+    S->n_files = src->n_files;
+    S->visible = calloc((size_t)S->n_files * (size_t)S->n_files + 1, 1);
+    if (!S->visible)
+        abort();
+    for (int i = 0; i < S->n_files; i++)
+        sema_visit(S, i, src->files[i]);
+
+    for (int j = 0; j < S->n_files; j++)
         for (ast_def *d = src->files[j]->defs; d; d = d->next)
             if (def_space_of(d) == SPACE_MODEL)
-                d->index = S.n_models++;
-    S.models = calloc((size_t)S.n_models + 1, sizeof *S.models);
-    if (!S.models)
+                d->index = S->n_models++;
+    S->models = calloc((size_t)S->n_models + 1, sizeof *S->models);
+    if (!S->models)
         abort();
-    sema_index(&S);
-    for (int j = 0; j < S.n_files; j++)
+    sema_index(S);
+    for (int j = 0; j < S->n_files; j++)
         for (ast_def *d = src->files[j]->defs; d; d = d->next) {
-            if (def_space_of(d) == SPACE_MODEL)
-                S.models[d->index].def = d;
-            sema_check_def(&S, d);
+            if (def_space_of(d) == SPACE_MODEL) {
+                S->models[d->index].def = d;
+                S->models[d->index].base = -1;
+            }
+            sema_check_def(S, d);
             if (d->kind == DEF_PATCH)
                 sema_check_patch(d);
         }
-    sema_check_duplicates(&S);
-    for (int i = 0; i < S.n_models; i++)
-        sema_build(&S, &S.models[i], S.models[i].def->name_loc);
+    sema_check_duplicates(S);
+}
 
-    int n_out = 0;
-    for (int i = 0; i < S.n_models; i++)
-        n_out += S.models[i].def->file->on_command_line;
-    if (diag_count() == 0 && n_out > 0) {
-        out->models = calloc((size_t)n_out, sizeof *out->models);
-        if (!out->models)
-            abort();
-        for (int i = 0; i < S.n_models; i++) {
-            model_entry *e = &S.models[i];
-            if (!e->def->file->on_command_line)
-                continue;
-            out->models[out->n_models++] = e->ir;
-            memset(&e->ir, 0, sizeof e->ir);
-        }
+void sema_expand_models(sema *S)
+{
+    for (int i = 0; i < S->n_models; i++)
+        sema_build(S, &S->models[i], S->models[i].def->name_loc);
+}
+
+void sema_lower(sema *S, ir_program *all)
+{
+    memset(all, 0, sizeof *all);
+    all->models = calloc((size_t)S->n_models + 1, sizeof *all->models);
+    if (!all->models)
+        abort();
+    for (int i = 0; i < S->n_models; i++)
+        sema_lower_model(S, &S->models[i]);
+    for (int i = 0; i < S->n_models; i++) {
+        model_entry *e = &S->models[i];
+        ir_model *m = &all->models[all->n_models++];
+        *m = e->ir;
+        memset(&e->ir, 0, sizeof e->ir);
+        m->base = e->base;
+        m->emitted = e->def->file->on_command_line;
+        m->failed = e->lowered != MODEL_DONE;
     }
-    sema_free(&S);
-    return diag_count() == 0 ? 0 : -1;
 }

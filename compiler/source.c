@@ -190,6 +190,10 @@ static void source_include(source_set *s, source_file *from, ast_def *inc, inclu
             diag_note(inc->name_loc, "the cycle closes here");
         return;
     }
+    if (f && !f->parsed) {      /* named on the command line, not yet parsed */
+        st->inc[st->depth - 1] = inc;
+        source_parse(s, f, st);
+    }
     if (!f) {
         if (st->depth >= SOURCE_MAX_DEPTH) {
             diag_error(inc->name_loc, "includes nested more than %d deep", SOURCE_MAX_DEPTH);
@@ -219,6 +223,7 @@ static void source_include(source_set *s, source_file *from, ast_def *inc, inclu
 static void source_parse(source_set *s, source_file *f, include_stack *st)
 {
     f->loading = 1;
+    f->parsed = 1;
     st->file[st->depth++] = f;
     f->defs = parse_source(f, s->arena);
     for (ast_def *d = f->defs; d; d = d->next)
@@ -251,8 +256,6 @@ source_file *source_load(source_set *s, const char *path)
         f = source_add(s, path, text, len);
         f->dev = sb.st_dev;
         f->ino = sb.st_ino;
-        include_stack st = { .depth = 0 };
-        source_parse(s, f, &st);
     }
     f->on_command_line = 1;
     return f;
@@ -267,10 +270,19 @@ source_file *source_add_text(source_set *s, const char *name, const char *text)
 source_file *source_load_text(source_set *s, const char *name, const char *text)
 {
     source_file *f = source_add_text(s, name, text);
-    include_stack st = { .depth = 0 };
-    source_parse(s, f, &st);
     f->on_command_line = 1;
     return f;
+}
+
+void source_parse_all(source_set *s)
+{
+    /* files read as includes are appended while this runs; they are
+     * parsed where they are included */
+    for (int i = 0; i < s->n_files; i++)
+        if (s->files[i]->on_command_line && !s->files[i]->parsed) {
+            include_stack st = { .depth = 0 };
+            source_parse(s, s->files[i], &st);
+        }
 }
 
 static unsigned long long fnv1a(unsigned long long h, const char *p, size_t n)

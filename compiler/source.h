@@ -22,6 +22,7 @@ typedef struct source_file {
     int index;                  /* in its source set */
     int on_command_line;        /* its models are emitted */
     int loading;                /* its includes are being read */
+    int parsed;                 /* source_parse_all reached it */
     struct ast_def *defs;       /* the parsed definitions, in order */
     struct source_file **includes;
     int n_includes;
@@ -36,13 +37,17 @@ typedef struct source_set {
 void source_set_init(source_set *s, arena *a);
 void source_set_free(source_set *s);
 
-/* Reads and parses a file named on the command line and, recursively, what
- * it includes.  Errors are reported through diag; returns NULL when the
- * file itself cannot be read. */
+/* Reads a file named on the command line (once, however many paths name
+ * it).  Errors are reported through diag; returns NULL when the file cannot
+ * be read. */
 source_file *source_load(source_set *s, const char *path);
-/* The same for spec text held in memory; includes are resolved against the
- * directory of `name`. */
+/* The same for spec text held in memory; its includes are resolved
+ * against the directory of `name`. */
 source_file *source_load_text(source_set *s, const char *name, const char *text);
+
+/* Parses every file loaded and, depth first, reads and parses what each
+ * includes (relative to the including file), refusing include cycles. */
+void source_parse_all(source_set *s);
 
 /* Adds text held in memory as a file without parsing it (for tests of the
  * lexer and parser). */

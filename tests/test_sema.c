@@ -121,10 +121,23 @@ static void test_baseline_ir(void **state)
                             "pool2", "conv3", "bn3", "relu3", "pool3", "flatten1", "fc1",
                             "relu4", "fc2", "relu5", "fc3" };
     const ir_op ops[] = { IR_NORMALIZE, IR_CONV, IR_BATCHNORM, IR_RELU, IR_AVGPOOL };
-    for (int i = 0; i < 19; i++) {
+    for (int i = 0; i < 19; i++)
         assert_string_equal(b->nodes[i].name, names[i]);
-        assert_int_equal(b->nodes[i].group, -1);
-    }
+    /* fused: norm1; conv1 with bn1, relu1 and pool1 (and the other two
+     * convs alike); flatten1; fc1 with relu4, fc2 with relu5; fc3 */
+    assert_int_equal(b->n_groups, 8);
+    const ir_group *g = &b->groups[1];
+    assert_int_equal(g->first, 1);
+    assert_int_equal(g->last, 4);
+    assert_int_equal(g->bn, 2);
+    assert_int_equal(g->act, 3);
+    assert_int_equal(g->pool, 4);
+    g = &b->groups[5];
+    assert_int_equal(g->first, 14);
+    assert_int_equal(g->last, 15);
+    assert_int_equal(g->bn, -1);
+    assert_int_equal(g->act, 15);
+    assert_int_equal(g->pool, -1);
     for (int i = 0; i < 5; i++)
         assert_int_equal(b->nodes[i].op, ops[i]);
     const ir_node *n = node(b, "norm1");
