@@ -79,6 +79,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,25 +217,30 @@ static int save_npy64(const char *path, const double *a, int ndim,
 static int save_params64(const char *path, const advcc_model *m,
                          const double *p)
 {
-    /* per tensor: its name and at most 150 bytes of dtype, shape, offsets */
-    size_t cap = 256 + strlen(m->name), len = 0;
-    for (int i = 0; i < m->n_tensors; i++)
-        cap += strlen(m->tensors[i].name) + 150;
-    char *h = malloc(cap);
-    if (!h)
-        return -1;
-    len += (size_t)snprintf(h, cap, "{\"__metadata__\":{\"model\":\"%s\"}", m->name);
+    json_t *hdr = json_pack("{s:{s:s}}", "__metadata__", "model", m->name);
     size_t at = 0;
-    for (int i = 0; i < m->n_tensors; i++) {
+    for (int i = 0; i < m->n_tensors && hdr; i++) {
         const advcc_tensor *t = &m->tensors[i];
-        len += (size_t)snprintf(h + len, cap - len, ",\"%s\":{\"dtype\":\"F64\",\"shape\":[", t->name);
+        json_t *shape = json_array();
         for (int d = 0; d < t->ndim; d++)
-            len += (size_t)snprintf(h + len, cap - len, "%s%d", d ? "," : "", t->shape[d]);
-        len += (size_t)snprintf(h + len, cap - len, "],\"data_offsets\":[%zu,%zu]}",
-                                at, at + t->size * sizeof *p);
-        at += t->size * sizeof *p;
+            json_array_append_new(shape, json_integer(t->shape[d]));
+        size_t bytes = t->size * sizeof *p;
+        json_object_set_new(hdr, t->name,
+                            json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F64", "shape", shape,
+                                      "data_offsets", (json_int_t)at, (json_int_t)(at + bytes)));
+        at += bytes;
     }
-    len += (size_t)snprintf(h + len, cap - len, "}");
+    char *text = hdr ? json_dumps(hdr, JSON_COMPACT) : NULL;
+    json_decref(hdr);
+    if (!text)
+        return -1;
+    /* the data starts 8-aligned after the 8-byte length */
+    size_t len = strlen(text);
+    char *h = realloc(text, len + 8);
+    if (!h) {
+        free(text);
+        return -1;
+    }
     while ((8 + len) % 8)
         h[len++] = ' ';
     FILE *f = fopen(path, "wb");
@@ -437,12 +443,28 @@ static int train_pass(const options *o, advcc_ctx *c, const real_t *x,
     return 0;
 }
 
-static void json_terms(FILE *f, const advcc_model *m, const double *terms)
+/* The regulariser's terms by name. */
+static json_t *json_terms(const advcc_model *m, const double *terms)
 {
-    fprintf(f, "{");
+    json_t *o = json_object();
     for (int i = 0; i < m->n_reg_terms; i++)
-        fprintf(f, "%s\"%s\": %.17g", i ? ", " : "", m->reg_term_names[i], terms[i]);
-    fprintf(f, "}");
+        json_object_set_new(o, m->reg_term_names[i], json_real(terms[i]));
+    return o;
+}
+
+static json_t *reals(const double *v, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_real(v[i]));
+    return a;
+}
+
+/* Sets key of o to v, which it takes; a NULL v (out of memory) leaves o
+ * without the key, and the reader fails on it. */
+static void set(json_t *o, const char *key, json_t *v)
+{
+    json_object_set_new(o, key, v);
 }
 
 /* From init, two training forwards (they move the running statistics),
@@ -655,74 +677,58 @@ static int run(const options *o)
 
     char path[4096];
     snprintf(path, sizeof path, "%s/meta.json", o->out);
-    f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "%s: %s: %s\n", progname, path, strerror(errno));
-        goto done;
-    }
-    fprintf(f, "{\"model\": \"%s\", \"seed\": %llu, \"batch\": %d, \"data\": \"%s\",\n",
-            m->name, o->seed, batch, source);
-    fprintf(f, " \"in\": [%d, %d, %d], \"classes\": %d, \"real_bytes\": %zu,\n",
-            m->in_c, m->in_h, m->in_w, m->classes, sizeof(real_t));
-    fprintf(f, " \"loss\": %.17g, \"eval_loss\": %.17g,\n", loss, eval_loss);
     const advcc_train_cfg *t = &m->train;
     const advcc_schedule_cfg *sc = &t->schedule;
-    fprintf(f, " \"sgd\": {\"lr\": %.17g, \"momentum\": %.17g, \"weight_decay\": %.17g,\n",
-            o->lr, o->momentum, o->weight_decay);
-    fprintf(f, "  \"optimizer\": \"%s\", \"nesterov\": %d, \"beta1\": %.17g, \"beta2\": %.17g, "
-               "\"eps\": %.17g,\n", advcc_optimizer_name(t->optimizer), t->nesterov, t->beta1,
-            t->beta2, t->eps);
-    fprintf(f, "  \"schedule\": {\"kind\": \"%s\", \"at\": [", advcc_schedule_name(sc->kind));
-    for (int i = 0; i < sc->n; i++)
-        fprintf(f, "%s%.17g", i ? ", " : "", sc->at[i]);
-    fprintf(f, "], \"factor\": [");
-    for (int i = 0; i < sc->n; i++)
-        fprintf(f, "%s%.17g", i ? ", " : "", sc->factor[i]);
-    fprintf(f, "], \"gamma\": %.17g, \"min_lr\": %.17g, \"pct\": %.17g, \"div\": %.17g, "
-               "\"final_div\": %.17g, \"warmup\": %d, \"epochs\": %d, \"steps_per_epoch\": %ld},\n",
-            sc->gamma, sc->min_lr, sc->pct, sc->div, sc->final_div, sc->warmup, t->epochs,
-            o->per_epoch);
-    fprintf(f, "  \"steps\": %d, \"lrs\": [", o->steps);
-    for (int k = 0; k < o->steps; k++)
-        fprintf(f, "%s%.17g", k ? ", " : "", sgd_lr[k]);
-    fprintf(f, "], \"losses\": [");
-    for (int k = 0; k < o->steps; k++)
-        fprintf(f, "%s%.17g", k ? ", " : "", sgd_loss[k]);
-    fprintf(f, "]},\n");
+    json_t *meta = json_pack("{s:s, s:I, s:i, s:s, s:[i, i, i], s:i, s:I, s:f, s:f}",
+                             "model", m->name, "seed", (json_int_t)o->seed, "batch", batch,
+                             "data", source, "in", m->in_c, m->in_h, m->in_w,
+                             "classes", m->classes, "real_bytes", (json_int_t)sizeof(real_t),
+                             "loss", loss, "eval_loss", eval_loss);
+    json_t *sched = json_pack("{s:s, s:o, s:o, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:I}",
+                              "kind", advcc_schedule_name(sc->kind),
+                              "at", reals(sc->at, sc->n), "factor", reals(sc->factor, sc->n),
+                              "gamma", sc->gamma, "min_lr", sc->min_lr, "pct", sc->pct,
+                              "div", sc->div, "final_div", sc->final_div,
+                              "warmup", sc->warmup, "epochs", t->epochs,
+                              "steps_per_epoch", (json_int_t)o->per_epoch);
+    set(meta, "sgd", json_pack("{s:f, s:f, s:f, s:s, s:i, s:f, s:f, s:f, s:o, s:i, s:o, s:o}",
+                               "lr", o->lr, "momentum", o->momentum,
+                               "weight_decay", o->weight_decay,
+                               "optimizer", advcc_optimizer_name(t->optimizer),
+                               "nesterov", t->nesterov, "beta1", t->beta1, "beta2", t->beta2,
+                               "eps", t->eps, "schedule", sched, "steps", o->steps,
+                               "lrs", reals(sgd_lr, o->steps),
+                               "losses", reals(sgd_loss, o->steps)));
     if (m->regularize) {
-        fprintf(f, " \"reg\": {\"total\": %.17g, \"terms\": ", reg);
-        json_terms(f, m, terms);
-        fprintf(f, ",\n  \"again\": %.17g, \"again_terms\": ", reg_again);
-        json_terms(f, m, terms + n_terms);
-        fprintf(f, ",\n  \"sgd\": [");
+        json_t *sgd_terms = json_array();
         for (int k = 0; k < o->steps; k++)
-            fprintf(f, "%s%.17g", k ? ", " : "", sgd_reg[k]);
-        fprintf(f, "], \"sgd_terms\": [");
-        for (int k = 0; k < o->steps; k++) {
-            fprintf(f, "%s", k ? ", " : "");
-            json_terms(f, m, terms + (2 + k) * n_terms);
-        }
-        fprintf(f, "]},\n");
+            json_array_append_new(sgd_terms, json_terms(m, terms + (2 + k) * n_terms));
+        set(meta, "reg", json_pack("{s:f, s:o, s:f, s:o, s:o, s:o}", "total", reg,
+                                   "terms", json_terms(m, terms), "again", reg_again,
+                                   "again_terms", json_terms(m, terms + n_terms),
+                                   "sgd", reals(sgd_reg, o->steps), "sgd_terms", sgd_terms));
     }
-    fprintf(f, " \"ensemble\": %d, \"ensemble_probs\": %d, \"fills\": [",
-            m->ensemble, m->ensemble_probs);
+    set(meta, "ensemble", json_integer(m->ensemble));
+    set(meta, "ensemble_probs", json_integer(m->ensemble_probs));
+    json_t *fills = json_array();
     for (int k = 0; k < o->n_fills; k++)
-        fprintf(f, "%s[\"%s\", %.17g]", k ? ", " : "", o->fill_suffix[k], o->fill_value[k]);
-    fprintf(f, "],\n");
-    fprintf(f, " \"pgd\": {\"loss\": %.17g, \"alpha\": %.17g, \"runs\": [",
-            pgd_loss, PGD_ALPHA);
+        json_array_append_new(fills, json_pack("[s, f]", o->fill_suffix[k], o->fill_value[k]));
+    set(meta, "fills", fills);
+    json_t *runs = json_array();
     for (int k = 0; k < N_PGD_RUNS; k++)
-        fprintf(f, "%s{\"name\": \"%s\", \"eps\": %.17g, \"steps\": %d}",
-                k ? ", " : "", pgd_runs[k].name, pgd_runs[k].eps, pgd_runs[k].steps);
-    fprintf(f, "]},\n");
-    fprintf(f, " \"tensors\": [\n");
+        json_array_append_new(runs, json_pack("{s:s, s:f, s:i}", "name", pgd_runs[k].name,
+                                              "eps", pgd_runs[k].eps, "steps", pgd_runs[k].steps));
+    set(meta, "pgd", json_pack("{s:f, s:f, s:o}", "loss", pgd_loss, "alpha", PGD_ALPHA,
+                               "runs", runs));
+    json_t *tensors = json_array();
     for (int i = 0; i < m->n_tensors; i++)
-        fprintf(f, "  {\"name\": \"%s\", \"kind\": \"%s\"}%s\n", m->tensors[i].name,
-                kind_name(m->tensors[i].kind), i + 1 < m->n_tensors ? "," : "");
-    fprintf(f, " ]}\n");
-    if (fclose(f) != 0) {
-        f = NULL;
-        fprintf(stderr, "%s: %s: %s\n", progname, path, strerror(errno));
+        json_array_append_new(tensors, json_pack("{s:s, s:s}", "name", m->tensors[i].name,
+                                                 "kind", kind_name(m->tensors[i].kind)));
+    set(meta, "tensors", tensors);
+    int bad = !meta || json_dump_file(meta, path, JSON_INDENT(1)) != 0;
+    json_decref(meta);
+    if (bad) {
+        fprintf(stderr, "%s: %s: cannot write\n", progname, path);
         goto done;
     }
     f = NULL;
