@@ -130,7 +130,12 @@ int certify_bounds(const advcc_model *m, const real_t *params,
         }
         case ADVCC_LAYER_FLATTEN:
         case ADVCC_LAYER_RELU:
+        case ADVCC_LAYER_TANH:
             continue;           /* 1: not listed */
+        case ADVCC_LAYER_SIGMOID:
+            b = e = f = 0.25;
+            method = "max sigmoid' (exact)";
+            break;
         case ADVCC_LAYER_AVGPOOL:
             b = e = f = l->stride >= l->k ? 1.0 / l->k
                                           : ceil((double)l->k / l->stride) / l->k;

@@ -112,7 +112,9 @@ enum advcc_layer_kind {
     ADVCC_LAYER_PWLINEAR,
     ADVCC_LAYER_NAIVEDT,
     ADVCC_LAYER_DDTRELU,
-    ADVCC_LAYER_LEAKYRELU       /* slope not recorded here */
+    ADVCC_LAYER_LEAKYRELU,      /* slope not recorded here */
+    ADVCC_LAYER_TANH,
+    ADVCC_LAYER_SIGMOID
 };
 
 typedef struct advcc_layer {

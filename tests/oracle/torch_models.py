@@ -260,11 +260,13 @@ class SeedCNN(nn.Module):
     (orthogonal form, its weight, spectral weight, power iterations), which
     adds the buffers <layer>.sn_u, <layer>.sn_v; noise: (sigma before the
     first conv, sigma before the others) of the noise layers; leaky: the
-    slope of the leaky ReLU replacing each ReLU."""
+    slope of the leaky ReLU replacing each ReLU; acts: the module classes
+    replacing the ReLUs (after each conv block's BatchNorm, after each
+    hidden linear layer)."""
 
     def __init__(self, in_c, in_hw, mean, std, convs=((32, 5), (64, 5), (128, 3)),
                  fcs=(256, 128), classes=10, weight_bits=None, dtrelu=None, reg=None,
-                 noise=None, leaky=None):
+                 noise=None, leaky=None, acts=None):
         super().__init__()
         self.normalize = Normalize(mean, std)
         self.blocks = []
@@ -302,6 +304,9 @@ class SeedCNN(nn.Module):
             for i in range(1, n_acts + 1):
                 setattr(self, f"dtrelu{i}", DTReLU(bits, lo, hi))
             self.act_names = [f"dtrelu{i}" for i in range(1, n_acts + 1)]
+        elif acts:
+            self.conv_act, self.fc_act = acts[0](), acts[1]()
+            self.act_names = ["conv_act"] * len(convs) + ["fc_act"] * len(fcs)
         else:
             # One module for every ReLU (by name: the oracle's probe may
             # replace it).
@@ -422,6 +427,8 @@ MODELS = {
     "mlp_bn": MLPBatchNorm,
     # tests/specs/leaky.net
     "leaky": cifar_defended(leaky=0.1),
+    # tests/specs/smooth.net
+    "smooth": cifar_defended(acts=(nn.Tanh, nn.Sigmoid)),
     # tests/specs/recipes.net: mlp_bn with other training recipes
     "recipe_adam": MLPBatchNorm,
     "recipe_nesterov": MLPBatchNorm,
