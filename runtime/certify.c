@@ -141,6 +141,10 @@ int certify_bounds(const advcc_model *m, const real_t *params,
                                           : ceil((double)l->k / l->stride) / l->k;
             method = l->stride >= l->k ? "1/k (exact)" : "ceil(k/s)/k";
             break;
+        case ADVCC_LAYER_GAP:
+            b = e = f = 1 / sqrt((double)l->in_h * l->in_w);
+            method = "1/sqrt(hw) (exact)";
+            break;
         case ADVCC_LAYER_MAXPOOL:
             b = e = f = l->stride >= l->k ? 1 : ceil((double)l->k / l->stride);
             method = l->stride >= l->k ? "1 (disjoint windows)" : "ceil(k/s)";
