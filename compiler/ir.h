@@ -39,7 +39,10 @@ typedef struct ir_shape {
     X(IR_PWLINEAR, pwlinear)  /* appendix activations */                    \
     X(IR_NAIVEDT, naivedt)                                                  \
     X(IR_DDTRELU, ddtrelu)                                                  \
-    X(IR_LEAKYRELU, leakyrelu)  /* x > 0 ? x : slope * x */
+    X(IR_LEAKYRELU, leakyrelu)  /* x > 0 ? x : slope * x */                 \
+    X(IR_TANH, tanh)                                                        \
+    X(IR_SIGMOID, sigmoid)  /* 1 / (1 + exp(-x)) */                         \
+    X(IR_GAP, gap)  /* global average pool: c x h x w -> c, flat */
 
 typedef enum ir_op {
 #define IR_OP_ENUM(op, name) op,

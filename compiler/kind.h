@@ -137,6 +137,12 @@ double kind_arg_num(const layer_kind *k, const param_val *v, const char *key, do
 const param_val *kind_arg(const layer_kind *k, const param_val *v, const char *key);
 
 /* Shared by the kinds. */
+/* kind_relu.c: the forward and backward of a lone activation (KIND_ACT,
+ * not KIND_KEEPS_INPUT) by its kernel call, whose backward reads the
+ * output. */
+typedef void (*kind_act_call)(FILE *out, const emit_plan *p, const ir_node *n, int backward,
+                              int ind, const char *x, long count, const char *y);
+void kind_lone_act(FILE *out, const emit_plan *p, const emit_group *g, kind_act_call call);
 /* kind_pool.c: n needs an image input (conv, pools); 0, or -1 after
  * reporting.  The output side of a window k, stride s, padding p over n. */
 int kind_need_image(const ir_node *n, const ir_node *prev);

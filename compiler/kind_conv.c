@@ -1,4 +1,4 @@
-/* kind_conv.c - the convolution, `conv OUT K [stride=1] [pad=0|N|same]
+/* kind_conv.c - the convolution, `conv OUT K [stride=1] [pad=0|N|same|valid]
  * [bias=1|0]`: its parameters and lowering, its shape (an image in, a
  * kernel no larger than the padded input), its weight and bias, and its
  * group: conv (im2col + sgemm in the runtime) with its bias, then
@@ -407,7 +407,7 @@ const layer_kind kind_conv = {
     .prefix = "conv",
     .params = conv_params,
     .n_params = sizeof conv_params / sizeof conv_params[0],
-    .usage = "conv OUT K [stride=1] [pad=0|N|same] [bias=1|0]",
+    .usage = "conv OUT K [stride=1] [pad=0|N|same|valid] [bias=1|0]",
     .flags = KIND_WEIGHTED | KIND_LAYOUT | KIND_FEATURES,
     .absorbs = KIND_BN | KIND_ACT | KIND_POOL,
     .runtime = "ADVCC_LAYER_CONV",

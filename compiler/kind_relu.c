@@ -34,16 +34,22 @@ static void relu_fused(FILE *out, const emit_plan *p, const emit_group *g, kind_
 /* A lone ReLU; its backward reads the output. */
 static void relu_group(FILE *out, const emit_plan *p, const emit_group *g)
 {
+    kind_lone_act(out, p, g, relu_call);
+}
+
+/* A lone activation whose backward reads its output. */
+void kind_lone_act(FILE *out, const emit_plan *p, const emit_group *g, kind_act_call call)
+{
     char y[48];
     snprintf(y, sizeof y, "ACT(c, %ld)", g->out_slot);
     emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, g->main);
-    relu_call(out, p, g->main, 0, 1, "x", g->out_size, y);
+    call(out, p, g->main, 0, 1, "x", g->out_size, y);
     L(0, "}");
     L(0, "%s", "");
     emit_group_head(out, g, 1, "x mode want_params");
     L(1, "if (dx)");
-    relu_call(out, p, g->main, 1, 2, y, g->out_size, "dx");
+    call(out, p, g->main, 1, 2, y, g->out_size, "dx");
     L(0, "}");
 }
 

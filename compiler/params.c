@@ -95,8 +95,14 @@ static int params_store(const char *owner, const param_spec *s, const value *v, 
             out->word = v->str;
             return 0;
         }
+        if (v->kind == VAL_WORD && strcmp(v->str, "valid") == 0) {
+            out->num = 0;           /* no padding: the spelling of pad=0 */
+            out->word = v->str;
+            return 0;
+        }
         if (v->kind != VAL_NUM) {
-            diag_error(v->loc, "%s of %s must be an integer or 'same', got %s", s->key, owner, got);
+            diag_error(v->loc, "%s of %s must be an integer, 'same' or 'valid', got %s", s->key,
+                       owner, got);
             return -1;
         }
         /* fall through */

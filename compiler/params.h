@@ -13,7 +13,7 @@ typedef enum param_type {
     PT_INT,     /* an integer */
     PT_BOOL,    /* 0 or 1 */
     PT_WORD,    /* one of `words` */
-    PT_PAD,     /* an integer, or `same` (num = PARAM_SAME) */
+    PT_PAD,     /* an integer, `same` (num = PARAM_SAME) or `valid` (num = 0) */
     PT_LIST,    /* a number or a parenthesised list of numbers */
     PT_NAME     /* a name, such as a layer's */
 } param_type;

@@ -130,11 +130,20 @@ int certify_bounds(const advcc_model *m, const real_t *params,
         }
         case ADVCC_LAYER_FLATTEN:
         case ADVCC_LAYER_RELU:
+        case ADVCC_LAYER_TANH:
             continue;           /* 1: not listed */
+        case ADVCC_LAYER_SIGMOID:
+            b = e = f = 0.25;
+            method = "max sigmoid' (exact)";
+            break;
         case ADVCC_LAYER_AVGPOOL:
             b = e = f = l->stride >= l->k ? 1.0 / l->k
                                           : ceil((double)l->k / l->stride) / l->k;
             method = l->stride >= l->k ? "1/k (exact)" : "ceil(k/s)/k";
+            break;
+        case ADVCC_LAYER_GAP:
+            b = e = f = 1 / sqrt((double)l->in_h * l->in_w);
+            method = "1/sqrt(hw) (exact)";
             break;
         case ADVCC_LAYER_MAXPOOL:
             b = e = f = l->stride >= l->k ? 1 : ceil((double)l->k / l->stride);

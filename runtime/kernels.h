@@ -94,6 +94,12 @@ void relu_backward(const real_t *y, const real_t *dy, long n, real_t *dx);
  * (dx may be dy). */
 void leakyrelu_forward(const real_t *x, long n, real_t slope, real_t *y);
 void leakyrelu_backward(const real_t *x, const real_t *dy, long n, real_t slope, real_t *dx);
+/* Elementwise tanh and logistic sigmoid; backward uses the forward output y
+ * (tanh' = 1 - y^2, sigmoid' = y (1 - y)), and dx may be dy. */
+void tanh_forward(const real_t *x, long n, real_t *y);
+void tanh_backward(const real_t *y, const real_t *dy, long n, real_t *dx);
+void sigmoid_forward(const real_t *x, long n, real_t *y);
+void sigmoid_backward(const real_t *y, const real_t *dy, long n, real_t *dx);
 
 /* Pools over planes of h x w (planes = c * batch for CNHW), kernel k,
  * stride s, no padding, floor output size. */

@@ -112,7 +112,10 @@ enum advcc_layer_kind {
     ADVCC_LAYER_PWLINEAR,
     ADVCC_LAYER_NAIVEDT,
     ADVCC_LAYER_DDTRELU,
-    ADVCC_LAYER_LEAKYRELU       /* slope not recorded here */
+    ADVCC_LAYER_LEAKYRELU,      /* slope not recorded here */
+    ADVCC_LAYER_TANH,
+    ADVCC_LAYER_SIGMOID,
+    ADVCC_LAYER_GAP             /* global average pool, flat output */
 };
 
 typedef struct advcc_layer {

@@ -4,6 +4,8 @@
  * mode (running statistics), for the seed CNN and for small models that
  * use every layer kind and fused-group shape (tests/specs/layers.net), and
  * leaky ReLU in every place an activation goes (tests/specs/leaky.net),
+ * tanh and the sigmoid likewise (tests/specs/smooth.net), global average
+ * pooling after each input layout (tests/specs/gap.net),
  * BatchNorm over flat features in every position (tests/specs/flat.net),
  * whose semantics are checked too: an identity BatchNorm changes nothing,
  * and one on the logits gives them its batch statistics. */
@@ -25,7 +27,8 @@
 extern const advcc_model advcc_model_baseline, advcc_model_gc_maxpool,
     advcc_model_gc_plain, advcc_model_gc_mlp, advcc_model_gc_bnconv, advcc_model_gc_bnlone,
     advcc_model_gc_mlp_bn, advcc_model_gc_mlp_bnpost, advcc_model_gc_mlp_bnflat,
-    advcc_model_gc_mlp_bnlast, advcc_model_gc_leaky;
+    advcc_model_gc_mlp_bnlast, advcc_model_gc_leaky, advcc_model_gc_smooth,
+    advcc_model_gc_gap, advcc_model_gc_gap_bn, advcc_model_gc_gap_input;
 
 #define GRADCHECK(model, batch, per)                                        \
     static void test_##model##_train(void **s)                             \
@@ -42,6 +45,10 @@ extern const advcc_model advcc_model_baseline, advcc_model_gc_maxpool,
 GRADCHECK(gc_maxpool, 3, 12)
 GRADCHECK(gc_plain, 3, 12)
 GRADCHECK(gc_leaky, 3, 12)
+GRADCHECK(gc_smooth, 3, 12)
+GRADCHECK(gc_gap, 3, 12)
+GRADCHECK(gc_gap_bn, 3, 12)
+GRADCHECK(gc_gap_input, 3, 12)
 GRADCHECK(gc_mlp, 2, 12)
 GRADCHECK(gc_bnconv, 3, 12)
 GRADCHECK(gc_bnlone, 3, 12)
@@ -202,6 +209,10 @@ int main(void)
         cmocka_unit_test(test_gc_maxpool_train), cmocka_unit_test(test_gc_maxpool_eval),
         cmocka_unit_test(test_gc_plain_train),   cmocka_unit_test(test_gc_plain_eval),
         cmocka_unit_test(test_gc_leaky_train),   cmocka_unit_test(test_gc_leaky_eval),
+        cmocka_unit_test(test_gc_smooth_train),  cmocka_unit_test(test_gc_smooth_eval),
+        cmocka_unit_test(test_gc_gap_train),     cmocka_unit_test(test_gc_gap_eval),
+        cmocka_unit_test(test_gc_gap_bn_train),  cmocka_unit_test(test_gc_gap_bn_eval),
+        cmocka_unit_test(test_gc_gap_input_train), cmocka_unit_test(test_gc_gap_input_eval),
         cmocka_unit_test(test_gc_mlp_train),     cmocka_unit_test(test_gc_mlp_eval),
         cmocka_unit_test(test_gc_bnconv_train),  cmocka_unit_test(test_gc_bnconv_eval),
         cmocka_unit_test(test_gc_bnlone_train),  cmocka_unit_test(test_gc_bnlone_eval),

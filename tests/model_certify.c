@@ -5,7 +5,8 @@
  *               (LAPACK), and the pairwise radius is exact: a step just past
  *               it, towards the nearest class, flips the prediction, and a
  *               step just short of it does not;
- *   every model the bound accepts (the test specs' small networks and the
+ *   every model the bound accepts (the test specs' small networks, tanh,
+ *               sigmoid and global average pooling among them, and the
  *               seed's baseline, with random running statistics): each
  *               layer's bound is at least its power-iteration estimate, the
  *               radius does not change when the logits are scaled (the last
@@ -35,12 +36,15 @@ extern const advcc_model advcc_model_ct_linear, advcc_model_ct_net, advcc_model_
     advcc_model_gc_plain, advcc_model_gc_bnconv, advcc_model_gc_bnlone, advcc_model_gc_mlp_bn,
     advcc_model_gc_mlp_bnpost, advcc_model_gc_mlp_bnlast, advcc_model_baseline,
     advcc_model_df_quant, advcc_model_df_act_dtrelu, advcc_model_df_noise, advcc_model_rse,
-    advcc_model_quant;
+    advcc_model_quant, advcc_model_gc_smooth, advcc_model_gc_gap, advcc_model_gc_gap_bn,
+    advcc_model_gc_gap_input;
 
 static const advcc_model *const certifiable[] = {
     &advcc_model_ct_linear, &advcc_model_ct_net, &advcc_model_gc_maxpool,
     &advcc_model_gc_plain, &advcc_model_gc_bnconv, &advcc_model_gc_bnlone,
     &advcc_model_gc_mlp_bn, &advcc_model_gc_mlp_bnpost, &advcc_model_gc_mlp_bnlast,
+    &advcc_model_gc_smooth, &advcc_model_gc_gap, &advcc_model_gc_gap_bn,
+    &advcc_model_gc_gap_input,
 };
 #define N_CERT (int)(sizeof certifiable / sizeof certifiable[0])
 

@@ -700,6 +700,44 @@ static void test_leakyrelu(void **state)
     }
 }
 
+typedef struct smooth_op {
+    void (*forward)(const double *x, long n, double *y);
+    long n;
+    double *x, *y, *r;
+} smooth_op;
+
+static double smooth_loss(void *v)
+{
+    smooth_op *o = v;
+    o->forward(o->x, o->n, o->y);
+    return dot(o->r, o->y, o->n);
+}
+
+/* Tanh and the sigmoid, over [-4, 4]: their values, and their gradients
+ * from the output by finite differences, written over the output gradient
+ * in place. */
+static void test_smooth(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        smooth_op o = {k ? sigmoid_forward : tanh_forward, 1001, 0, 0, 0};
+        o.x = random_vec(o.n, -4, 4);
+        o.y = alloc(o.n);
+        o.r = random_vec(o.n, -1, 1);
+        smooth_loss(&o);
+        for (long i = 0; i < o.n; i++)
+            assert_true(fabs(o.y[i] - (k ? 1 / (1 + exp(-o.x[i])) : tanh(o.x[i]))) < 1e-15);
+        double *dx = alloc(o.n);
+        memcpy(dx, o.r, sizeof *dx * o.n);
+        (k ? sigmoid_backward : tanh_backward)(o.y, dx, o.n, dx);
+        check_grad(k ? "sigmoid" : "tanh", smooth_loss, &o, o.x, dx, o.n);
+        free(dx);
+        free(o.x);
+        free(o.y);
+        free(o.r);
+    }
+}
+
 /* ---- normalisation and layouts ---- */
 
 typedef struct norm_op {
@@ -888,6 +926,7 @@ int main(void)
         cmocka_unit_test(test_maxpool_ties),
         cmocka_unit_test(test_relu),
         cmocka_unit_test(test_leakyrelu),
+        cmocka_unit_test(test_smooth),
         cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_softmax_xent),

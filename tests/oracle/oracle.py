@@ -821,7 +821,7 @@ def check_pgd(d, meta, x, y, tally, opts, real=np.float32):
     runtime's real type."""
     name, pgd = meta["model"], meta["pgd"]
     params = read_safetensors(os.path.join(d, "pgd.safetensors"))[0]
-    model = pgd_check.EvalModel(name, params, real=real)
+    model = pgd_check.EvalModel(name, params, probe=has_kinks(name), real=real)
     c = np.load(os.path.join(d, "pgd_dx.npy")).astype(np.float64)
     if c.shape != x.shape:
         tally.check("pgd dx", False, f"shape {list(c.shape)}, batch {list(x.shape)}")

@@ -260,11 +260,14 @@ class SeedCNN(nn.Module):
     (orthogonal form, its weight, spectral weight, power iterations), which
     adds the buffers <layer>.sn_u, <layer>.sn_v; noise: (sigma before the
     first conv, sigma before the others) of the noise layers; leaky: the
-    slope of the leaky ReLU replacing each ReLU."""
+    slope of the leaky ReLU replacing each ReLU; acts: the module classes
+    replacing the ReLUs (after each conv block's BatchNorm, after each
+    hidden linear layer); gap: global average pooling in place of the
+    flatten."""
 
     def __init__(self, in_c, in_hw, mean, std, convs=((32, 5), (64, 5), (128, 3)),
                  fcs=(256, 128), classes=10, weight_bits=None, dtrelu=None, reg=None,
-                 noise=None, leaky=None):
+                 noise=None, leaky=None, acts=None, gap=False):
         super().__init__()
         self.normalize = Normalize(mean, std)
         self.blocks = []
@@ -283,7 +286,8 @@ class SeedCNN(nn.Module):
             self.spectral_shape[f"conv{i}"] = ((co, hw, hw), (c, hw, hw))
             c, hw = co, hw // 2
         self.fcs = []
-        features = c * hw * hw
+        features = c if gap else c * hw * hw
+        self.gap = nn.AdaptiveAvgPool2d(1) if gap else None
         for i, out in enumerate(tuple(fcs) + (classes,), 1):
             setattr(self, f"fc{i}", linear(features, out))
             self.fcs.append(f"fc{i}")
@@ -302,6 +306,9 @@ class SeedCNN(nn.Module):
             for i in range(1, n_acts + 1):
                 setattr(self, f"dtrelu{i}", DTReLU(bits, lo, hi))
             self.act_names = [f"dtrelu{i}" for i in range(1, n_acts + 1)]
+        elif acts:
+            self.conv_act, self.fc_act = acts[0](), acts[1]()
+            self.act_names = ["conv_act"] * len(convs) + ["fc_act"] * len(fcs)
         else:
             # One module for every ReLU (by name: the oracle's probe may
             # replace it).
@@ -319,6 +326,8 @@ class SeedCNN(nn.Module):
             if hasattr(self, f"noise{i}"):
                 x = getattr(self, f"noise{i}")(x)
             x = self.pool(next(act)(getattr(self, bn)(getattr(self, conv)(x))))
+        if self.gap is not None:
+            x = self.gap(x)
         x = torch.flatten(x, 1)
         for i, fc in enumerate(self.fcs):
             x = getattr(self, fc)(x)
@@ -422,6 +431,10 @@ MODELS = {
     "mlp_bn": MLPBatchNorm,
     # tests/specs/leaky.net
     "leaky": cifar_defended(leaky=0.1),
+    # tests/specs/smooth.net
+    "smooth": cifar_defended(acts=(nn.Tanh, nn.Sigmoid)),
+    # tests/specs/gap.net
+    "gap_cnn": cifar_defended(gap=True),
     # tests/specs/recipes.net: mlp_bn with other training recipes
     "recipe_adam": MLPBatchNorm,
     "recipe_nesterov": MLPBatchNorm,
