@@ -13,11 +13,6 @@
 #include "real.h"
 #include "rng.h"
 
-/* The label of epoch e's augmentation stream, split from the run's root
- * stream; apart from the shuffle's, the attack's and the noise's
- * (100 + e, 200 + e, 300 + e). */
-#define AUGMENT_STREAM(e) (((uint64_t)4 << 32) | (uint64_t)(e))
-
 typedef struct augment_draw {
     int top, left;          /* in 0..2P */
     int flip;

@@ -456,7 +456,7 @@ int cli_autoattack(const advcc_model *m, int argc, char **argv)
     aa_result r;
     advcc_rng arng, root;
     rng_seed(&root, (uint64_t)seed);
-    rng_split(&root, 5, &arng);
+    rng_split(&root, RNG_STREAM_ATTACK, &arng);
     double t0 = progress_now();
     if (aa_evaluate(ctx, &test, &cfg, &arng, img, &r, err, sizeof err) != 0) {
         progress_end(&run.bar);

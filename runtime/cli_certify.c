@@ -431,7 +431,7 @@ int cli_certify(const advcc_model *m, int argc, char **argv)
     if (check) {
         advcc_rng root, arng;
         rng_seed(&root, (uint64_t)seed);
-        rng_split(&root, 5, &arng);
+        rng_split(&root, RNG_STREAM_ATTACK, &arng);
         int todo = 0;
         for (int i = 0; i < test.n; i++)
             todo += rows[i].radius > 0;

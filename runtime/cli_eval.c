@@ -216,7 +216,7 @@ int cli_eval(const advcc_model *m, int argc, char **argv, int attack)
     robust_result r;
     advcc_rng arng, root;
     rng_seed(&root, (uint64_t)seed);
-    rng_split(&root, 3, &arng);
+    rng_split(&root, RNG_STREAM_EVAL, &arng);
     double t0 = progress_now();
     if (robust_evaluate(ctx, &test, &rc_cfg, &arng, &r, err, sizeof err) != 0) {
         progress_end(&bar);

@@ -293,7 +293,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         robust_result er;
         advcc_rng erng, root;
         rng_seed(&root, (uint64_t)seed);
-        rng_split(&root, 5, &erng);
+        rng_split(&root, RNG_STREAM_ATTACK, &erng);
         if (robust_evaluate(ctx, &test, &ecfg, &erng, &er, err, sizeof err) != 0) {
             fprintf(stderr, "%s: %s\n", m->name, err);
             goto done;

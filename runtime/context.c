@@ -57,8 +57,8 @@ advcc_ctx *ctx_create(const advcc_model *m, int batch_cap, uint64_t seed)
     }
     advcc_rng root, init;
     rng_seed(&root, seed);
-    rng_split(&root, 1, &init);
-    rng_split(&root, 2, c->rng);
+    rng_split(&root, RNG_STREAM_INIT, &init);
+    rng_split(&root, RNG_STREAM_CONTEXT, c->rng);
     m->init(c->params, &init);
     return c;
 }

@@ -567,10 +567,12 @@ int masking_run(advcc_ctx *ctx, const advcc_dataset *d, const masking_cfg *cfg,
         free(twin);
         return oom(err, errlen);
     }
+    _Static_assert(RNG_STREAM_SANITY + MASKING_CHECKS < RNG_STREAM_SANITY_SQUARE,
+                   "sanity's streams meet");
     advcc_rng root, r[MASKING_CHECKS + 1];
     rng_seed(&root, cfg->seed);
     for (int k = 0; k <= MASKING_CHECKS; k++)
-        rng_split(&root, (uint64_t)k + 21, &r[k]);
+        rng_split(&root, RNG_STREAM_SANITY + (uint64_t)k, &r[k]);
     aa_result res;
     int rc = attack(ctx, d, &cfg->attack, n, img, 1, &r[MASKING_CHECKS], &res, err, errlen);
     if (rc == 0) {
@@ -657,7 +659,7 @@ int masking_summary(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg,
         not_run(&it[MASKING_SQUARE], "no Square in this ensemble");
     }
     masking_verdict_zero(&it[MASKING_ZERO], res->grad_rows, res->grad_zero_rows);
-    rng_split(&root, 31, &r);
+    rng_split(&root, RNG_STREAM_SANITY_SQUARE, &r);
     if (check_noise(ctx, d, cfg, draws, n, img, &r, &it[MASKING_NOISE], err, errlen) != 0)
         return -1;
     if (lead > 0) {
@@ -666,7 +668,7 @@ int masking_summary(advcc_ctx *ctx, const advcc_dataset *d, const aa_cfg *cfg,
         int m = subset > 0 && subset < n ? subset : n, robust = 0;
         for (int i = 0; i < m; i++)
             robust += img[i].clean_ok && (img[i].broken_by < 0 || img[i].broken_by >= lead);
-        rng_split(&root, 32, &r);
+        rng_split(&root, RNG_STREAM_SANITY_LEAD, &r);
         if (check_iters(ctx, d, &c, m, robust, &r, &it[MASKING_ITERS], err, errlen) != 0)
             return -1;
         append(&it[MASKING_ITERS], ", APGD-CE");

@@ -46,6 +46,13 @@ void rng_split(const advcc_rng *r, uint64_t label, advcc_rng *out)
     rng_seed(out, h);
 }
 
+uint64_t rng_epoch_label(enum rng_epoch_stream s, int e)
+{
+    if (s != RNG_EPOCH_AUGMENT && e < 100)
+        return 100 * (uint64_t)s + (uint64_t)e;
+    return ((uint64_t)s << 32) | (uint64_t)(uint32_t)e;
+}
+
 uint64_t rng_u64(advcc_rng *r)
 {
     uint64_t *s = r->s;

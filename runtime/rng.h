@@ -21,4 +21,28 @@ double rng_normal(advcc_rng *r);                    /* N(0, 1) */
 uint32_t rng_below(advcc_rng *r, uint32_t n);       /* [0, n), unbiased */
 void rng_shuffle(advcc_rng *r, int *a, int n);      /* Fisher-Yates */
 
+/* The streams a program splits from its seed (rng_seed(&root, seed), then
+ * rng_split(&root, label, ...)).  Every label of the tree is here, so that
+ * no two streams meet: the commands' own take labels below 100, the
+ * per-epoch streams of training rng_epoch_label's. */
+enum rng_stream {
+    RNG_STREAM_INIT = 1,        /* the parameters' initialisation */
+    RNG_STREAM_CONTEXT = 2,     /* a context's stream (noise layers) */
+    RNG_STREAM_EVAL = 3,        /* `eval`'s attack */
+    RNG_STREAM_ATTACK = 5,      /* train's final evaluation, `attack`, `certify --check` */
+    RNG_STREAM_SANITY = 21,     /* sanity's checks: 21 + the check's number */
+    RNG_STREAM_SANITY_SQUARE = 31,
+    RNG_STREAM_SANITY_LEAD = 32
+};
+/* Training's streams, one of each for every epoch. */
+enum rng_epoch_stream {
+    RNG_EPOCH_SHUFFLE = 1, RNG_EPOCH_ATTACK = 2, RNG_EPOCH_NOISE = 3, RNG_EPOCH_AUGMENT = 4
+};
+/* The label of stream s in epoch e >= 0: never one of another (s, e) nor
+ * below 100.  Epochs below 100 keep the labels 100 s + e that shuffle,
+ * attack and noise have always had, so that runs made before reproduce bit
+ * for bit; from epoch 100 on (where 100 + e would be the attack's epoch
+ * e - 100), and for augmentation always, it is s << 32 | e. */
+uint64_t rng_epoch_label(enum rng_epoch_stream s, int e);
+
 #endif

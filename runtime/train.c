@@ -189,10 +189,10 @@ int train_model(advcc_ctx *c, const advcc_dataset *d, const train_opts *o,
     }
     for (int e = first; e < o->epochs && !r->diverged; e++) {
         advcc_rng shuffle, attack, augment;
-        rng_split(&root, 100 + (uint64_t)e, &shuffle);
-        rng_split(&root, 200 + (uint64_t)e, &attack);
-        rng_split(&root, 300 + (uint64_t)e, c->rng);
-        rng_split(&root, AUGMENT_STREAM(e), &augment);
+        rng_split(&root, rng_epoch_label(RNG_EPOCH_SHUFFLE, e), &shuffle);
+        rng_split(&root, rng_epoch_label(RNG_EPOCH_ATTACK, e), &attack);
+        rng_split(&root, rng_epoch_label(RNG_EPOCH_NOISE, e), c->rng);
+        rng_split(&root, rng_epoch_label(RNG_EPOCH_AUGMENT, e), &augment);
         for (int i = 0; i < d->n; i++)
             order[i] = i;
         rng_shuffle(&shuffle, order, d->n);

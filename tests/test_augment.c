@@ -67,7 +67,7 @@ static void batch(real_t *x, int n, uint64_t seed, int epoch, int threads)
 {
     advcc_rng root, e;
     rng_seed(&root, seed);
-    rng_split(&root, AUGMENT_STREAM(epoch), &e);
+    rng_split(&root, rng_epoch_label(RNG_EPOCH_AUGMENT, epoch), &e);
     int idx[64];
     for (int b = 0; b < n; b++) {
         image(x + (size_t)b * IMG);
@@ -93,7 +93,7 @@ static void test_reproducible(void **state)
      * another position, moves the same way. */
     advcc_rng root, e;
     rng_seed(&root, 5);
-    rng_split(&root, AUGMENT_STREAM(0), &e);
+    rng_split(&root, rng_epoch_label(RNG_EPOCH_AUGMENT, 0), &e);
     real_t one[IMG];
     image(one);
     int idx = 1000 + 7 * 9;

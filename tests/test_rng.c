@@ -1,8 +1,9 @@
 /* test_rng.c - the generator against published xoshiro256** and splitmix64
- * values, determinism, moments of its distributions, and the independence
- * of split streams.  Statistical bounds sit 4-6 standard errors from the
- * expected value: loose enough never to flake for a fixed seed, tight
- * enough to catch a wrong constant or an off-by-one in a transform. */
+ * values, determinism, moments of its distributions, the independence of
+ * split streams, and the labels of training's per-epoch streams.
+ * Statistical bounds sit 4-6 standard errors from the expected value:
+ * loose enough never to flake for a fixed seed, tight enough to catch a
+ * wrong constant or an off-by-one in a transform. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -243,6 +244,48 @@ static void test_split(void **state)
     assert_true(rng_u64(&ss) != rng_u64(&s1));
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Training's per-epoch streams: epoch 100's shuffle is not epoch 0's attack
+ * (as 100 + e and 200 + e once made it), no two labels of any stream and
+ * epoch meet, none falls among the commands' labels below 100, and epochs
+ * below 100 keep the labels runs were made with. */
+static void test_epoch_labels(void **state)
+{
+    (void)state;
+    enum { EPOCHS = 100000, STREAMS = 4 };
+    uint64_t *l = malloc(sizeof *l * EPOCHS * STREAMS);
+    assert_non_null(l);
+    for (int s = 0; s < STREAMS; s++)
+        for (int e = 0; e < EPOCHS; e++) {
+            uint64_t v = rng_epoch_label((enum rng_epoch_stream)(s + 1), e);
+            assert_true(v >= 100);
+            l[s * EPOCHS + e] = v;
+        }
+    qsort(l, EPOCHS * STREAMS, sizeof *l, cmp_u64);
+    for (int i = 1; i < EPOCHS * STREAMS; i++)
+        assert_true(l[i] != l[i - 1]);
+    free(l);
+    assert_true(rng_epoch_label(RNG_EPOCH_SHUFFLE, 100) != rng_epoch_label(RNG_EPOCH_ATTACK, 0));
+    assert_true(rng_epoch_label(RNG_EPOCH_ATTACK, 100) != rng_epoch_label(RNG_EPOCH_NOISE, 0));
+    assert_int_equal(rng_epoch_label(RNG_EPOCH_SHUFFLE, 7), 107);
+    assert_int_equal(rng_epoch_label(RNG_EPOCH_ATTACK, 99), 299);
+    assert_int_equal(rng_epoch_label(RNG_EPOCH_NOISE, 0), 300);
+    assert_int_equal(rng_epoch_label(RNG_EPOCH_AUGMENT, 3), ((uint64_t)4 << 32) | 3);
+    assert_int_equal(rng_epoch_label(RNG_EPOCH_SHUFFLE, 100), ((uint64_t)1 << 32) | 100);
+
+    /* And the streams themselves differ where the labels once met. */
+    advcc_rng root, a, b;
+    rng_seed(&root, 0);
+    rng_split(&root, rng_epoch_label(RNG_EPOCH_SHUFFLE, 100), &a);
+    rng_split(&root, rng_epoch_label(RNG_EPOCH_ATTACK, 0), &b);
+    assert_true(rng_u64(&a) != rng_u64(&b));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_below),
         cmocka_unit_test(test_shuffle),
         cmocka_unit_test(test_split),
+        cmocka_unit_test(test_epoch_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
