@@ -33,7 +33,7 @@ for m in $MODELS; do
     "$B" attack --attack autoattack --checkpoint "$C" --limit "$N" --threads 1 --quiet \
         --no-sanity --json "$tmp/$m.aa.json" > /dev/null 2>&1
     p=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["robust_acc"])' "$tmp/$m.pgd.json" 2>/dev/null)
-    a=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["robust_acc"], j.get("version", "?"))' "$tmp/$m.aa.json" 2>/dev/null)
+    a=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["robust_acc"], j.get("ensemble", "?"))' "$tmp/$m.aa.json" 2>/dev/null)
     if [ -z "$p" ] || [ -z "$a" ]; then
         echo "$m: an attack wrote no result"; fail=$((fail + 1)); continue
     fi
