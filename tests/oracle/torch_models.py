@@ -31,12 +31,12 @@ generator or, replayed, from the C side's normal draws.
 mlp_bn (specs/mlp_bn.net) is an MLP with BatchNorm1d over its hidden
 features (MLPBatchNorm).
 """
-import math
-
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from normal_quantile import normal_quantile
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -256,19 +256,6 @@ def spectral_conv(w, v, pad, iters=1):
             sigma = torch.linalg.vector_norm(wtu)
             v = _unit(wtu)
     return (u * F.conv2d(v[None], w, padding=pad)[0]).sum(), sigma, u, v
-
-
-def normal_quantile(p):
-    """z with P(N(0, 1) < z) = p, 0 < p < 1, by bisection to the last bit."""
-    lo, hi = -40.0, 40.0
-    while True:
-        mid = lo + (hi - lo) / 2
-        if mid <= lo or mid >= hi:
-            return hi
-        if 0.5 * math.erfc(-mid / math.sqrt(2)) < p:
-            lo = mid
-        else:
-            hi = mid
 
 
 class Dropout(nn.Module):
