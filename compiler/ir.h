@@ -42,7 +42,8 @@ typedef struct ir_shape {
     X(IR_LEAKYRELU, leakyrelu)  /* x > 0 ? x : slope * x */                 \
     X(IR_TANH, tanh)                                                        \
     X(IR_SIGMOID, sigmoid)  /* 1 / (1 + exp(-x)) */                         \
-    X(IR_GAP, gap)  /* global average pool: c x h x w -> c, flat */
+    X(IR_GAP, gap)  /* global average pool: c x h x w -> c, flat */       \
+    X(IR_DROPOUT, dropout)  /* training only: x * mask / (1 - p) */
 
 typedef enum ir_op {
 #define IR_OP_ENUM(op, name) op,
@@ -85,6 +86,8 @@ typedef struct ir_node {
     int levels;             /* piecewise activations: number of thresholds */
     /* IR_LEAKYRELU */
     double slope;
+    /* IR_DROPOUT: the share of elements zeroed in training */
+    double drop;
 } ir_node;
 
 /* A fused group (fuse.c): a run of nodes the emitter writes as one kernel,

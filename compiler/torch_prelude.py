@@ -234,6 +234,30 @@ class Noise(nn.Module):
         return x + (self.sigma * xi).to(x.dtype)
 
 
+class Dropout(nn.Module):
+    """Inverted dropout (docs/METHODS.md 1): in training each element is
+    zeroed with probability p, the others scaled by 1 / (1 - p); the
+    identity in evaluation.  By default torch's own draws (F.dropout);
+    `source`, a callable shape -> tensor of standard normals, gives the
+    C runtime's draws instead, an element kept where its draw is at least
+    `cut`, the p-quantile of N(0, 1) (runtime/dropout.h)."""
+
+    def __init__(self, p, cut):
+        super().__init__()
+        self.p, self.cut = p, cut
+        self.source = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        if self.source is None:
+            return F.dropout(x, self.p, True)
+        z = self.source(tuple(x.shape)).to(x.dtype)
+        cut = torch.tensor(self.cut, dtype=x.dtype)
+        scale = torch.tensor(1 / (1 - self.p), dtype=x.dtype)
+        return x * torch.where(z >= cut, scale, torch.zeros_like(scale))
+
+
 class AdvccModule(nn.Module):
     """What every generated model shares: the ensemble of `passes` noisy
     forward passes (averaging logits, or with average_probs the log of the

@@ -129,6 +129,7 @@ int certify_bounds(const advcc_model *m, const real_t *params,
             break;
         }
         case ADVCC_LAYER_FLATTEN:
+        case ADVCC_LAYER_DROPOUT:   /* certify evaluates: the identity */
         case ADVCC_LAYER_RELU:
         case ADVCC_LAYER_TANH:
             continue;           /* 1: not listed */

@@ -77,6 +77,11 @@ const char *cli_why(void)
     return cli_why_buf;
 }
 
+void cli_why_set(const char *why)
+{
+    snprintf(cli_why_buf, sizeof cli_why_buf, "%s", why);
+}
+
 int cli_number(const char *s, double lo, double hi, unsigned flags, double *out)
 {
     return num_parse(s, flags | NUM_RATIO, lo, hi, out, cli_why_buf, sizeof cli_why_buf);

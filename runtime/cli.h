@@ -40,6 +40,8 @@ int cli_certify(const advcc_model *m, int argc, char **argv);
 int cli_number(const char *s, double lo, double hi, unsigned flags, double *out);
 int cli_int(const char *s, long lo, long hi, long *out);
 const char *cli_why(void);
+/* Sets what cli_why() says, for a check of the caller's own. */
+void cli_why_set(const char *why);
 /* Prints "PROG CMD: --OPT 'VALUE' WHY" for a refused option value. */
 void cli_bad_value(const char *prog, const char *cmd, const char *opt, const char *value);
 /* The data set a model reads by default: fashion-mnist for 1x28x28 inputs,

@@ -1,5 +1,5 @@
 /* cli_train.c - `MODEL train`: train with the spec's recipe (overridable
- * from the command line), evaluate on the test set, write the checkpoint,
+ * from the command line, cli_recipe.h), evaluate on the test set, write the checkpoint,
  * the per-step loss and a summary, each atomically. */
 #include <errno.h>
 #include <getopt.h>
@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "context.h"
 #include "cli_attack.h"
+#include "cli_recipe.h"
 #include "pgd.h"
 #include "robust.h"
 #include "schedule.h"
@@ -83,13 +84,17 @@ static void train_usage(const advcc_model *m, FILE *fp)
             "recipe (the spec's train and augment statements, docs/METHODS.md 1):\n"
             "  %s\n"
             "A scheduled learning rate is shown on each epoch's line; train.json has\n"
-            "every epoch's (lr_by_epoch).\n"
+            "every epoch's (lr_by_epoch) and the recipe the run used (recipe).\n"
+            "These options override the recipe:\n",
+            m->name, m->train.epochs, m->train.batch, m->train.lr,
+            m->train.momentum, m->train.weight_decay, cli_default_dataset(m),
+            m->name, recipe);
+    cli_recipe_usage(fp, &m->train);
+    fprintf(fp,
             "\n"
             "adversarial training (%s): every batch is replaced by its PGD images;\n"
             "these options override the spec's training attack:\n",
-            m->name, m->train.epochs, m->train.batch, m->train.lr,
-            m->train.momentum, m->train.weight_decay, cli_default_dataset(m),
-            m->name, recipe, m->train.adversarial ? "this model" : "not this model's recipe");
+            m->train.adversarial ? "this model" : "not this model's recipe");
     cli_attack_usage(fp, &m->train_attack, 1);
     fprintf(fp,
             "  --help            this text\n"
@@ -119,18 +124,40 @@ static int perturb_batch(void *arg, advcc_ctx *c, const real_t *x, const int *y,
     return pgd_attack(&a->pgd, &a->cfg, x, y, n, rng, xadv, NULL);
 }
 
-static int write_summary(const char *path, const advcc_model *m, long seed,
-                         int epochs, long limit, const train_result *r,
-                         double acc, int test_n, double lr, long per_epoch,
-                         char *err, size_t errlen)
+/* The recipe a run used, as train.json records it. */
+static json_t *recipe_json(const advcc_train_cfg *t, double lr, double momentum, double wd)
+{
+    const advcc_schedule_cfg *s = &t->schedule;
+    json_t *o = json_pack("{s:s, s:o, s:o, s:s, s:i, s:i, s:i}",
+                          "optimizer", advcc_optimizer_name(t->optimizer),
+                          "lr", jw_sig(lr, 9), "weight_decay", jw_sig(wd, 9),
+                          "schedule", advcc_schedule_name(s->kind), "warmup", s->warmup,
+                          "crop", t->crop, "flip", t->flip);
+    if (!o)
+        return NULL;
+    if (t->optimizer == ADVCC_OPT_SGD) {
+        json_object_set_new(o, "momentum", jw_sig(momentum, 9));
+        json_object_set_new(o, "nesterov", json_integer(t->nesterov));
+    } else {
+        json_object_set_new(o, "beta1", jw_sig(t->beta1, 9));
+        json_object_set_new(o, "beta2", jw_sig(t->beta2, 9));
+        json_object_set_new(o, "eps", jw_sig(t->eps, 9));
+    }
+    return o;
+}
+
+static int write_summary(const char *path, const advcc_model *m, const advcc_train_cfg *recipe,
+                         long seed, int epochs, long limit, const train_result *r,
+                         double acc, int test_n, double lr, double momentum, double wd,
+                         long per_epoch, char *err, size_t errlen)
 {
     int d = r->diverged;
     /* The learning rate of each epoch's last step. */
     json_t *lrs = json_array();
     for (int e = 0; e < epochs && lrs; e++)
-        json_array_append_new(lrs, jw_sig(schedule_lr(&m->train.schedule, lr, epochs,
+        json_array_append_new(lrs, jw_sig(schedule_lr(&recipe->schedule, lr, epochs,
                                                       (e + 1) * per_epoch - 1, per_epoch), 9));
-    json_t *o = json_pack("{s:o, s:I, s:i, s:I, s:I, s:o, s:o, s:i, s:o, s:s, s:o, s:o, s:s, s:o}",
+    json_t *o = json_pack("{s:o, s:I, s:i, s:I, s:I, s:o, s:o, s:i, s:o, s:s, s:o, s:o, s:o, s:s, s:o}",
                           "model", jw_str(m->name), "seed", (json_int_t)seed,
                           "epochs", epochs, "limit", (json_int_t)limit,
                           "steps", (json_int_t)r->steps,
@@ -140,6 +167,7 @@ static int write_summary(const char *path, const advcc_model *m, long seed,
                           "status", d ? "diverged" : "ok",
                           "diverged_step", d ? json_integer(r->diverged_step) : json_null(),
                           "lr_by_epoch", lrs,
+                          "recipe", recipe_json(recipe, lr, momentum, wd),
                           "version", ADVCC_VERSION, "provenance", cli_json_provenance(m));
     if (jw_write(path, o) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -166,8 +194,13 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         {"resume", no_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},
     };
-    struct option opts[CLI_MAX_OPTIONS];
-    cli_attack_options(opts, base_opts, (int)(sizeof base_opts / sizeof base_opts[0]));
+    struct option own[CLI_MAX_OPTIONS], opts[CLI_MAX_OPTIONS];
+    int n_own = (int)(sizeof base_opts / sizeof base_opts[0]);
+    memcpy(own, base_opts, sizeof base_opts);
+    n_own = cli_recipe_options(own, n_own);
+    cli_attack_options(opts, own, n_own);
+    cli_recipe recipe;
+    cli_recipe_init(&recipe, &m->train);
     adv_state adv;
     memset(&adv, 0, sizeof adv);
     cli_attack_defaults(m, &m->train_attack, &adv.cfg);
@@ -196,7 +229,11 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         case 'r': resume = 1; break;
         case 'h': train_usage(m, stdout); return 0;
         case '?': train_usage(m, stderr); return 2;
-        default: bad = cli_attack_option(c, optarg, &adv.cfg); break;
+        default:
+            bad = cli_recipe_option(c, optarg, &recipe);
+            if (bad < 0)
+                bad = cli_attack_option(c, optarg, &adv.cfg);
+            break;
         }
         if (bad) {
             cli_bad_value(m->name, "train", li >= 0 ? opts[li].name : "?", optarg);
@@ -208,6 +245,10 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         return 2;
     }
     char err[4608], path[4096];
+    if (cli_recipe_check(&recipe, momentum, err, sizeof err) != 0) {
+        fprintf(stderr, "%s train: %s\n", m->name, err);
+        return 2;
+    }
     if (pgd_check_cfg(&adv.cfg, m->in_c, err, sizeof err) != 0) {
         fprintf(stderr, "%s train: %s\n", m->name, err);
         return 2;
@@ -267,7 +308,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
     }
     train_opts o = {
         .epochs = (int)epochs, .batch = (int)batch, .lr = lr,
-        .momentum = momentum, .weight_decay = wd, .recipe = &m->train,
+        .momentum = momentum, .weight_decay = wd, .recipe = &recipe.cfg,
         .seed = (uint64_t)seed,
         .quiet = quiet,
         .perturb = m->train.adversarial ? perturb_batch : NULL,
@@ -306,8 +347,8 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         }
     }
     snprintf(path, sizeof path, "%s/train.json", out);
-    if (write_summary(path, m, seed, (int)epochs, limit, &r, acc, test.n, lr,
-                      (train.n + batch - 1) / batch, err, sizeof err) != 0) {
+    if (write_summary(path, m, &recipe.cfg, seed, (int)epochs, limit, &r, acc, test.n, lr,
+                      momentum, wd, (train.n + batch - 1) / batch, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", m->name, err);
         goto done;
     }

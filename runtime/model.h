@@ -115,7 +115,8 @@ enum advcc_layer_kind {
     ADVCC_LAYER_LEAKYRELU,      /* slope not recorded here */
     ADVCC_LAYER_TANH,
     ADVCC_LAYER_SIGMOID,
-    ADVCC_LAYER_GAP             /* global average pool, flat output */
+    ADVCC_LAYER_GAP,            /* global average pool, flat output */
+    ADVCC_LAYER_DROPOUT         /* the identity outside training */
 };
 
 typedef struct advcc_layer {

@@ -57,6 +57,16 @@ enum advcc_schedule {
     ADVCC_SCHED_CONSTANT = 0, ADVCC_SCHED_MULTISTEP, ADVCC_SCHED_COSINE,
     ADVCC_SCHED_ONECYCLE, ADVCC_SCHED_PIECEWISE
 };
+/* The optimisers' and schedules' keys where a spec leaves them out
+ * (compiler/settings.c); `train --optimizer/--schedule` starts from them
+ * when it names another optimiser or schedule than the spec's. */
+#define ADVCC_DEFAULT_BETA1 0.9
+#define ADVCC_DEFAULT_BETA2 0.999
+#define ADVCC_DEFAULT_ADAM_EPS 1e-8
+#define ADVCC_DEFAULT_GAMMA 0.1
+#define ADVCC_DEFAULT_PCT 0.3
+#define ADVCC_DEFAULT_DIV 25
+#define ADVCC_DEFAULT_FINAL_DIV 1e4
 
 /* The data set a model of this input shape trains on unless told
  * otherwise: "fashion-mnist" for 1x28x28, "cifar10" for anything else

@@ -6,6 +6,8 @@
  * leaky ReLU in every place an activation goes (tests/specs/leaky.net),
  * tanh and the sigmoid likewise (tests/specs/smooth.net), global average
  * pooling after each input layout (tests/specs/gap.net),
+ * dropout in each layout, in training mode with its masks replayed from
+ * the generator as the noise is (tests/specs/dropout.net),
  * BatchNorm over flat features in every position (tests/specs/flat.net),
  * whose semantics are checked too: an identity BatchNorm changes nothing,
  * and one on the logits gives them its batch statistics. */
@@ -28,7 +30,8 @@ extern const advcc_model advcc_model_baseline, advcc_model_gc_maxpool,
     advcc_model_gc_plain, advcc_model_gc_mlp, advcc_model_gc_bnconv, advcc_model_gc_bnlone,
     advcc_model_gc_mlp_bn, advcc_model_gc_mlp_bnpost, advcc_model_gc_mlp_bnflat,
     advcc_model_gc_mlp_bnlast, advcc_model_gc_leaky, advcc_model_gc_smooth,
-    advcc_model_gc_gap, advcc_model_gc_gap_bn, advcc_model_gc_gap_input;
+    advcc_model_gc_gap, advcc_model_gc_gap_bn, advcc_model_gc_gap_input,
+    advcc_model_gc_dropout, advcc_model_gc_dropout_zero;
 
 #define GRADCHECK(model, batch, per)                                        \
     static void test_##model##_train(void **s)                             \
@@ -49,7 +52,18 @@ GRADCHECK(gc_smooth, 3, 12)
 GRADCHECK(gc_gap, 3, 12)
 GRADCHECK(gc_gap_bn, 3, 12)
 GRADCHECK(gc_gap_input, 3, 12)
+GRADCHECK(gc_dropout, 3, 12)
+GRADCHECK(gc_dropout_zero, 3, 12)
 GRADCHECK(gc_mlp, 2, 12)
+
+/* Dropout in training mode: the masks fixed by replaying the generator
+ * before every pass (loss_at). */
+static void test_gc_dropout_masked(void **s)
+{
+    (void)s;
+    gradcheck(&advcc_model_gc_dropout, ADVCC_TRAIN, 3, 12, 0);
+    gradcheck(&advcc_model_gc_dropout_zero, ADVCC_TRAIN, 3, 12, 0);
+}
 GRADCHECK(gc_bnconv, 3, 12)
 GRADCHECK(gc_bnlone, 3, 12)
 GRADCHECK(baseline, 2, 6)
@@ -213,6 +227,9 @@ int main(void)
         cmocka_unit_test(test_gc_gap_train),     cmocka_unit_test(test_gc_gap_eval),
         cmocka_unit_test(test_gc_gap_bn_train),  cmocka_unit_test(test_gc_gap_bn_eval),
         cmocka_unit_test(test_gc_gap_input_train), cmocka_unit_test(test_gc_gap_input_eval),
+        cmocka_unit_test(test_gc_dropout_train), cmocka_unit_test(test_gc_dropout_eval),
+        cmocka_unit_test(test_gc_dropout_zero_train), cmocka_unit_test(test_gc_dropout_zero_eval),
+        cmocka_unit_test(test_gc_dropout_masked),
         cmocka_unit_test(test_gc_mlp_train),     cmocka_unit_test(test_gc_mlp_eval),
         cmocka_unit_test(test_gc_bnconv_train),  cmocka_unit_test(test_gc_bnconv_eval),
         cmocka_unit_test(test_gc_bnlone_train),  cmocka_unit_test(test_gc_bnlone_eval),

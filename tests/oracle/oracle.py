@@ -214,8 +214,9 @@ class WeightTies:
 
 class NoiseFeed:
     """The runtime's standard normal draws of one forward pass, handed to
-    the noise layers in the order they were drawn.  The layers draw over
-    their input in the runtime's CNHW layout; torch's is NCHW."""
+    the noise and dropout layers in the order they were drawn.  The layers
+    draw over their input in the runtime's layout: CNHW for an image
+    (torch's is NCHW), rows for flat features."""
 
     def __init__(self, draws):
         self.draws = torch.from_numpy(np.asarray(draws, dtype=np.float64))
@@ -227,19 +228,24 @@ class NoiseFeed:
             raise ValueError(f"noise: the pass wants more than the {len(self.draws)} draws dumped")
         xi = self.draws[self.used:self.used + n]
         self.used += n
+        if len(shape) == 2:
+            return xi.view(shape)
         b, c = shape[0], shape[1]
         return xi.view(c, b, *shape[2:]).transpose(0, 1)
 
 
+RANDOM_LAYERS = (torch_models.Noise, torch_models.Dropout)
+
+
 def feed_noise(model, noise, tag, used):
-    """Points model's noise layers at the draws of pass `tag`; records in
-    used[tag] the feed, to count what the pass took."""
+    """Points model's noise and dropout layers at the draws of pass `tag`;
+    records in used[tag] the feed, to count what the pass took."""
     if noise is None:
         return
     feed = NoiseFeed(noise[tag])
     used[tag] = feed
     for m in model.modules():
-        if isinstance(m, torch_models.Noise):
+        if isinstance(m, RANDOM_LAYERS):
             m.source = feed
 
 
@@ -298,12 +304,16 @@ def reference(name, init, x, y, kinds, dtype, real, ties=None, noise=None):
         for n, t in nxt.items():
             out[f"reg state {n}"] = np64(t)
 
-    # Frozen training mode (noise drawn again).  Evaluation mode and the
-    # SGD steps are check_dir's, from the runtime's own states.
+    # Frozen training mode (noise drawn again, dropout the identity).
+    # Evaluation mode and the SGD steps are check_dir's, from the runtime's
+    # own states.
     if noise is not None:
         feed_noise(model, noise, "frozen", used)
         with torch.no_grad():
             model.train()
+            for m in model.modules():
+                if isinstance(m, torch_models.Dropout):
+                    m.eval()
             bn = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
             for m in bn:
                 m.momentum = 0.0    # batch statistics, running ones kept
@@ -417,7 +427,7 @@ def step_reference(name, start, velocity, x, y, kinds, sgd, dtype, real, ties=No
     feed = NoiseFeed(draws) if draws is not None else None
     if feed is not None:
         for m in model.modules():
-            if isinstance(m, torch_models.Noise):
+            if isinstance(m, RANDOM_LAYERS):
                 m.source = feed
     params, buffers = dict(model.named_parameters()), dict(model.named_buffers())
     x = torch.tensor(x, dtype=dtype)
@@ -563,7 +573,10 @@ def check_dir(d, tally, opts):
     y = torch.tensor(np.load(os.path.join(d, "labels.npy")).astype(np.int64))
     noise = None
     if os.path.exists(os.path.join(d, "noise_train.npy")):
-        noise = {p: np.load(os.path.join(d, f"noise_{p}.npy")) for p in NOISE_PASSES}
+        # a pass that drew nothing (dropout's outside training) wrote no file
+        noise = {p: np.load(os.path.join(d, f"noise_{p}.npy"))
+                 if os.path.exists(os.path.join(d, f"noise_{p}.npy")) else np.zeros(0)
+                 for p in NOISE_PASSES}
 
     quantized = any(isinstance(m, torch_models.QuantLayer)
                     for m in torch_models.build(name).modules())
@@ -725,6 +738,7 @@ def check_dir(d, tally, opts):
         counts = [f"{p} {used[p].used}/{len(noise[p])}" for p in NOISE_PASSES]
         tally.check("noise draws replayed", all(used[p].used == len(noise[p]) for p in NOISE_PASSES),
                     "used/dumped: " + ", ".join(counts))
+    if os.path.exists(os.path.join(d, "noise_pgd.npy")):
         check_ensemble_grad(d, meta, x, y, tally, real)
         return
     check_pgd(d, meta, x, y, tally, opts, real)

@@ -16,12 +16,15 @@ batch (the dumper is the double build, so both sides compute in double):
                        added to the step's, the power iteration's u, v
   frozen ...           frozen training mode: logits; nothing moves
   eval ...             evaluation mode: logits, loss, input gradient
-  sgd<k> ...           every tensor after k SGD steps from the start
-                       (momentum, weight decay, regulariser), their losses
+  sgd<k> ...           every tensor after k optimiser steps from the start
+                       (the spec's optimiser, torch.optim's, at its
+                       schedule's rates from PyTorch's schedulers, momentum,
+                       weight decay, regulariser), their losses
   pgd loss, pgd dx     evaluation mode after two training forwards: the
                        attack's loss and input gradient (an ensemble of
                        noisy passes averaged as the spec says)
-  noise draws          every dumped draw used, no more
+  noise draws          every dumped draw used, no more (noise layers, and
+                       dropout's masks in training passes)
 
 Error measure as oracle.py's: max |c - ref| / max |ref|; a bias whose true
 gradient is zero (a batchnorm follows) against its weight's gradient; SGD
@@ -29,6 +32,7 @@ results through the update p_k - p_0.  Tolerance 1e-4 (oracle.py's).
 """
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -38,6 +42,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from specgen_twin import NoiseFeed, Twin  # noqa: E402
 from safetensors_np import read_safetensors  # noqa: E402
+from oracle import reference_lrs  # noqa: E402
 
 TOL = 1e-4
 STATS_FLOOR = 1e-6
@@ -117,7 +122,10 @@ def check(spec, d, res=None):
     x = torch.tensor(np.load(os.path.join(d, "x.npy")), dtype=torch.float64)
     y = torch.tensor(np.load(os.path.join(d, "labels.npy")).astype(np.int64))
     noisy = os.path.exists(os.path.join(d, "noise_train.npy"))
-    noise = {p: np.load(os.path.join(d, f"noise_{p}.npy")) for p in PASSES} if noisy else None
+    # a pass that drew nothing (dropout outside training) wrote no file
+    noise = {p: np.load(os.path.join(d, f"noise_{p}.npy"))
+             if os.path.exists(os.path.join(d, f"noise_{p}.npy")) else np.zeros(0)
+             for p in PASSES} if noisy else None
     used = {}
 
     def feed(tw, tag):
@@ -193,11 +201,12 @@ def check(spec, d, res=None):
     got.update({"eval logits": npy("eval_logits.npy"), "eval loss": meta["eval_loss"],
                 "eval dx": npy("eval_dx.npy")})
 
-    # SGD from init, two steps, the regulariser between backward and update
+    # The optimiser from init, two steps, the regulariser between backward
+    # and update, each at its schedule's rate (one step an epoch, as dumped)
     sgd = meta["sgd"]
     tw2 = Twin(spec, init)
-    opt = torch.optim.SGD([tw2.p[n] for n in trained], lr=sgd["lr"], momentum=sgd["momentum"],
-                          weight_decay=sgd["weight_decay"]) if trained else None
+    rates = recipe_rates(tw2.train_cfg, sgd["steps"], sgd["schedule"]["steps_per_epoch"])
+    opt = make_optimizer([tw2.p[n] for n in trained], tw2.train_cfg) if trained else None
     for k in (1, 2):
         feed(tw2, f"sgd{k}")
         for n in trained:
@@ -220,6 +229,7 @@ def check(spec, d, res=None):
             if "reg" in meta:
                 got[f"sgd{k} reg"] = meta["reg"]["sgd"][k - 1]
         if opt is not None:
+            opt.param_groups[0]["lr"] = rates[k - 1]
             opt.step()
         p = load(f"sgd{k}.safetensors")
         for n in trained + state:
@@ -284,12 +294,35 @@ def check(spec, d, res=None):
               np.concatenate([after[n].ravel() for n in frozen] + [np.zeros(0)]))
     res.degenerate = sorted(tw.degenerate | tw2.degenerate)
     res.ties = sorted(tw.ties | tw2.ties)
-    check_pgd(spec, d, meta, x, y, noisy, res)
+    check_pgd(spec, d, meta, x, y, os.path.exists(os.path.join(d, "noise_pgd.npy")), res)
     if noise is not None:
         counts = [f"{p} {used[p].used}/{noise[p].size}" for p in PASSES if p in used]
         res.check("noise draws replayed", all(used[p].used == noise[p].size for p in used),
                   "used/dumped: " + ", ".join(counts))
     return res
+
+
+def make_optimizer(params, t):
+    """torch.optim's optimiser of the spec's recipe t (specgen_twin's train
+    dict)."""
+    if t["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=t["lr"], momentum=t["momentum"],
+                               nesterov=bool(t["nesterov"]), weight_decay=t["weight_decay"])
+    cls = torch.optim.Adam if t["optimizer"] == "adam" else torch.optim.AdamW
+    return cls(params, lr=t["lr"], betas=(t["beta1"], t["beta2"]), eps=t["eps"],
+               weight_decay=t["weight_decay"])
+
+
+def recipe_rates(t, steps, per_epoch):
+    """The rate of each of the first `steps` steps by the spec's schedule,
+    from PyTorch's own schedulers (oracle.reference_lrs)."""
+    sched = {"kind": t["schedule"], "at": t["at"], "factor": t["factor"], "gamma": t["gamma"],
+             "min_lr": t["min_lr"], "pct": t["pct"], "div": t["div"],
+             "final_div": t["final_div"], "warmup": t["warmup"], "epochs": t["epochs"],
+             "steps_per_epoch": per_epoch}
+    with warnings.catch_warnings():     # the schedulers stepped without an optimiser step
+        warnings.simplefilter("ignore", UserWarning)
+        return reference_lrs({"lr": t["lr"], "steps": steps, "schedule": sched})
 
 
 def _zeros_like_spec(spec):

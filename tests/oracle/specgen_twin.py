@@ -17,23 +17,35 @@ Nothing here reads advcc's output or the generated C.  What the language
 means is taken from README.md, advcc --help and the runtime's headers
 (runtime/quant.h, dtrelu.h, threshold_act.h, orthogonal.h, spectral.h).
 
-Layer dicts: {"kind": "conv", "out", "k", "stride", "pad" (int or "same"),
-"bias"}, {"kind": "avgpool"|"maxpool", "k", "stride"}, {"kind": "linear",
-"out", "bias"}, {"kind": "normalize", "mean": [...], "std": [...]},
-{"kind": "noise", "sigma"}, {"kind": "dtrelu", "bits", "lo", "hi"},
+Layer dicts: {"kind": "conv", "out", "k", "stride", "pad" (int, "same" or
+"valid"), "bias"}, {"kind": "avgpool"|"maxpool", "k", "stride"}, {"kind":
+"linear", "out", "bias"}, {"kind": "normalize", "mean": [...], "std":
+[...]}, {"kind": "noise", "sigma"}, {"kind": "dtrelu", "bits", "lo", "hi"},
 {"kind": "pwlinear"|"naivedt"|"ddtrelu", "bits", "lo", "hi", "levels"},
-{"kind": "batchnorm"|"relu"|"flatten"}; any may carry "name" and "line"
-(the spec line it is written on).  Omitted keys take the language's
-defaults.
+{"kind": "leakyrelu", "slope"}, {"kind": "dropout", "p"},
+{"kind": "batchnorm"|"relu"|"tanh"|"sigmoid"|"flatten"|"gap"}; any may
+carry "name" and "line" (the spec line it is written on).  Omitted keys
+take the language's defaults.
+
+Statement dicts ("stmt"): quantize, regularize, replace, insert, ensemble,
+attack, adversarial, augment ("crop", "flip") and train ("optimizer" sgd,
+adam or adamw, "lr", "momentum", "nesterov", "beta1", "beta2", "eps",
+"weight_decay", "schedule" and its keys "milestones", "gamma", "min_lr",
+"pct", "div", "final_div", "knots", "factors", and "warmup").
 """
 import copy
 import math
 
+from normal_quantile import normal_quantile
+
 PREFIX = {"normalize": "norm", "conv": "conv", "batchnorm": "bn", "relu": "relu",
           "avgpool": "pool", "maxpool": "pool", "flatten": "flatten", "linear": "fc",
           "noise": "noise", "dtrelu": "dtrelu", "pwlinear": "pwlinear", "naivedt": "naivedt",
-          "ddtrelu": "ddtrelu"}
-ACTIVATIONS = ("relu", "dtrelu", "pwlinear", "naivedt", "ddtrelu")
+          "ddtrelu": "ddtrelu", "leakyrelu": "leakyrelu", "tanh": "tanh", "sigmoid": "sigmoid",
+          "gap": "gap", "dropout": "dropout"}
+ACTIVATIONS = ("relu", "dtrelu", "pwlinear", "naivedt", "ddtrelu", "leakyrelu", "tanh",
+               "sigmoid")
+PLAIN_ACTIVATIONS = ("relu", "tanh", "sigmoid")     # no parameters
 STAIRCASE = ("dtrelu", "naivedt", "ddtrelu")     # piecewise constant in their input
 LEVELS_MAX = 256
 TIE_REL = 1e-10     # an input this close to a kink (relative) is a tie
@@ -62,6 +74,10 @@ def defaults(layer):
         d.setdefault("bias", 1)
     elif k == "noise":
         d.setdefault("sigma", 0.0)
+    elif k == "leakyrelu":
+        d.setdefault("slope", 0.01)
+    elif k == "dropout":
+        d.setdefault("p", 0.5)
     elif k in ("dtrelu", "pwlinear", "naivedt", "ddtrelu"):
         d.setdefault("bits", 8)
         d.setdefault("lo", 0.0)
@@ -98,6 +114,40 @@ def check_layer(l):
             raise SpecError(l, "more than 256 levels")
     if k == "normalize" and len(l["mean"]) != len(l["std"]):
         raise SpecError(l, "mean and std differ in length")
+    if k == "dropout" and not 0 <= l["p"] < 1:
+        raise SpecError(l, "dropout p outside [0, 1)")
+
+
+# The training recipe where the spec says nothing (compiler/settings.c,
+# runtime/vocab.h's ADVCC_DEFAULT_*); a schedule's points start empty.
+TRAIN_DEFAULTS = {"lr": 0.001, "momentum": 0.9, "weight_decay": 0.0, "optimizer": "sgd",
+                  "nesterov": 0, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                  "schedule": "constant", "warmup": 0, "gamma": 0.1, "min_lr": 0.0, "pct": 0.3,
+                  "div": 25.0, "final_div": 1e4, "at": [], "factor": [], "epochs": 10}
+TRAIN_KEYS = ("lr", "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay", "warmup",
+              "gamma", "min_lr", "pct", "div", "final_div")
+
+
+def train_merge(train, p):
+    """A `train` statement's keys over the recipe so far (as
+    compiler/settings.c merges them); raises SpecError for what the merged
+    recipe lacks or contradicts."""
+    if "optimizer" in p:
+        train["optimizer"] = p["optimizer"]
+    if "schedule" in p and p["schedule"] != train["schedule"]:
+        train["schedule"] = p["schedule"]
+        train["at"], train["factor"] = [], []   # a new schedule's points start over
+    for key in TRAIN_KEYS:
+        if key in p:
+            train[key] = p[key]
+    if "milestones" in p:
+        train["at"] = list(p["milestones"])
+    if "knots" in p:
+        train["at"], train["factor"] = list(p["knots"]), list(p["factors"])
+    if train["optimizer"] == "sgd" and train["nesterov"] and train["momentum"] == 0:
+        raise SpecError(p, "nesterov=1 without momentum")
+    if train["schedule"] in ("multistep", "piecewise") and not train["at"]:
+        raise SpecError(p, f"schedule={train['schedule']} without its points")
 
 
 def apply_patches(spec):
@@ -112,13 +162,13 @@ def apply_patches(spec):
         layers.append(d)
     name_layers(layers)
     regs, ensemble = [], (1, False)
-    train = {"lr": 0.001, "momentum": 0.9, "weight_decay": 0.0}
+    train = copy.deepcopy(TRAIN_DEFAULTS)
     for p in spec.get("patches", []):
         st = p["stmt"]
         if st == "train":
-            for key in ("lr", "momentum", "weight_decay"):
-                if key in p:
-                    train[key] = p[key]
+            train_merge(train, p)
+            continue
+        if st == "augment":     # the dumps do not augment
             continue
         if st == "ensemble":
             # merged over the settings: average keeps its value unless given
@@ -199,7 +249,7 @@ def infer_shapes(spec, layers):
                 raise SpecError(l, f"{k} of a flat input")
             pad = 0
             if k == "conv":
-                pad = (l["k"] - 1) // 2 if l["pad"] == "same" else l["pad"]
+                pad = {"same": (l["k"] - 1) // 2, "valid": 0}.get(l["pad"], l["pad"])
             c, h, w = cur
             if l["k"] > h + 2 * pad or l["k"] > w + 2 * pad:
                 raise SpecError(l, "window larger than the input")
@@ -221,6 +271,10 @@ def infer_shapes(spec, layers):
             if not image:
                 raise SpecError(l, "flatten of a flat input")
             cur = (cur[0] * cur[1] * cur[2],)
+        elif k == "gap":
+            if not image:
+                raise SpecError(l, "gap of a flat input")
+            cur = (cur[0],)
         elif k == "linear":
             if image:
                 raise SpecError(l, "linear of an image")
@@ -493,7 +547,7 @@ class Twin:
                     out[bias] = weight
                     break
                 if not (m["kind"] in ("noise", "avgpool", "maxpool", "flatten", "normalize",
-                                      "linear")
+                                      "linear", "gap")
                         or (m["kind"] == "conv" and m["padding"] == 0)):
                     break
         return out
@@ -525,7 +579,7 @@ class Twin:
             if k in ("normalize", "conv", "avgpool", "maxpool") or \
                     k == "batchnorm" and len(l["in"]) == 3:
                 rows_next = False
-            elif k in ("flatten", "linear"):
+            elif k in ("flatten", "linear", "gap"):
                 rows_next = True
             else:
                 rows_next = rows
@@ -565,6 +619,22 @@ class Twin:
                 x = F.max_pool2d(x, l["k"], l["stride"])
             elif k == "flatten":
                 x = torch.flatten(x, 1)
+            elif k == "gap":
+                x = x.mean(dim=(2, 3))
+            elif k == "leakyrelu":
+                self.note_ties(n, x, [0.0])
+                x = F.leaky_relu(x, l["slope"])
+            elif k == "tanh":
+                x = torch.tanh(x)
+            elif k == "sigmoid":
+                x = torch.sigmoid(x)
+            elif k == "dropout":
+                # training passes only, its masks the runtime's normal draws
+                # against the p-quantile (runtime/dropout.h)
+                if mode == "train" and l["p"] > 0:
+                    z = self.noise(tuple(x.shape), rows) if self.noise else torch.randn_like(x)
+                    keep = z >= normal_quantile(l["p"])
+                    x = x * torch.where(keep, 1 / (1 - l["p"]), 0.0).to(x.dtype)
             elif k == "noise":
                 xi = self.noise(tuple(x.shape), rows) if self.noise else torch.randn_like(x)
                 x = x + l["sigma"] * xi

@@ -24,6 +24,10 @@ The defences of specs/patches.net change it in place:
          generator or from a given source (the C side's draws).  One pass:
          the averaging of inference passes is not modelled.
 
+dropout_cnn (tests/specs/dropout.net) is the seed CNN with dropout p=0.5
+after each hidden linear layer's ReLU (Dropout), its masks from torch's
+generator or, replayed, from the C side's normal draws.
+
 mlp_bn (specs/mlp_bn.net) is an MLP with BatchNorm1d over its hidden
 features (MLPBatchNorm).
 """
@@ -31,6 +35,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from normal_quantile import normal_quantile
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -252,6 +258,27 @@ def spectral_conv(w, v, pad, iters=1):
     return (u * F.conv2d(v[None], w, padding=pad)[0]).sum(), sigma, u, v
 
 
+class Dropout(nn.Module):
+    """Inverted dropout: in training, each element zeroed with probability
+    p, the others times 1 / (1 - p); the identity in evaluation.  `source`,
+    when set, gives standard normals, an element kept where its draw is at
+    least the p-quantile of N(0, 1) (the runtime's masks, runtime/dropout.h);
+    otherwise torch's F.dropout draws."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+        self.source = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        if self.source is None:
+            return F.dropout(x, self.p, True)
+        keep = self.source(tuple(x.shape)) >= normal_quantile(self.p)
+        return x * torch.where(keep, 1 / (1 - self.p), 0.0).to(x.dtype)
+
+
 # ---- The seed CNN and its defences -----------------------------------------
 
 class SeedCNN(nn.Module):
@@ -263,11 +290,12 @@ class SeedCNN(nn.Module):
     slope of the leaky ReLU replacing each ReLU; acts: the module classes
     replacing the ReLUs (after each conv block's BatchNorm, after each
     hidden linear layer); gap: global average pooling in place of the
-    flatten."""
+    flatten; dropout: p of a dropout after each hidden linear layer's
+    activation."""
 
     def __init__(self, in_c, in_hw, mean, std, convs=((32, 5), (64, 5), (128, 3)),
                  fcs=(256, 128), classes=10, weight_bits=None, dtrelu=None, reg=None,
-                 noise=None, leaky=None, acts=None, gap=False):
+                 noise=None, leaky=None, acts=None, gap=False, dropout=None):
         super().__init__()
         self.normalize = Normalize(mean, std)
         self.blocks = []
@@ -315,6 +343,9 @@ class SeedCNN(nn.Module):
             self.relu = nn.ReLU() if leaky is None else nn.LeakyReLU(leaky)
             self.act_names = ["relu"] * n_acts
         self.pool = nn.AvgPool2d(2)
+        self.drops = [Dropout(dropout) for _ in fcs] if dropout is not None else []
+        for i, m in enumerate(self.drops, 1):
+            setattr(self, f"dropout{i}", m)
 
     def blocks_and_fcs(self):
         return [conv for conv, _ in self.blocks] + self.fcs
@@ -333,6 +364,8 @@ class SeedCNN(nn.Module):
             x = getattr(self, fc)(x)
             if i + 1 < len(self.fcs):
                 x = next(act)(x)
+                if self.drops:
+                    x = self.drops[i](x)
         return x
 
     def cancelled_biases(self):
@@ -435,6 +468,8 @@ MODELS = {
     "smooth": cifar_defended(acts=(nn.Tanh, nn.Sigmoid)),
     # tests/specs/gap.net
     "gap_cnn": cifar_defended(gap=True),
+    # tests/specs/dropout.net
+    "dropout_cnn": cifar_defended(dropout=0.5),
     # tests/specs/recipes.net: mlp_bn with other training recipes
     "recipe_adam": MLPBatchNorm,
     "recipe_nesterov": MLPBatchNorm,

@@ -1,8 +1,10 @@
 """gen.py - random model specs for the spec fuzzer (tests/specgen/specgen.py), in
 the spirit of Csmith / NNSmith: a random chain of layers over a small input
 (1 or 3 channels, square or not), every layer kind and parameter the spec
-language takes, with or without each patch statement, and now and then one
-deliberate fault that advcc must reject at a known line.
+language takes (images ended by flatten or gap), with or without each
+patch statement (the training recipes: optimisers, schedules, warm-up,
+augmentation), and now and then one deliberate fault that advcc must
+reject at a known line.
 
 A case is a JSON-able dict (see tests/oracle/specgen_twin.py for the layer
 dicts):
@@ -38,10 +40,21 @@ def fmt(v):
     return str(v)
 
 
+def dropout(r):
+    d = {"kind": "dropout"}
+    if r.random() < 0.7:
+        d["p"] = r.choice([0, 0.1, 0.25, 0.5, 0.8])
+    return d
+
+
 def activation(r, kind=None):
     kind = kind or r.choice(specgen_twin.ACTIVATIONS)
     a = {"kind": kind}
-    if kind == "relu":
+    if kind in specgen_twin.PLAIN_ACTIVATIONS:
+        return a
+    if kind == "leakyrelu":
+        if r.random() < 0.7:
+            a["slope"] = r.choice([0.01, 0.1, 0.3, 0, -0.5, 1.5])
         return a
     if r.random() < 0.7:
         lo = num(r, -1.0, 0.3)
@@ -70,7 +83,7 @@ class Gen:
         r = self.r
         c, h, w = shape
         k = r.choice(["conv", "conv", "conv", "batchnorm", "act", "act", "avgpool", "maxpool",
-                      "noise", "normalize"])
+                      "noise", "normalize", "dropout"])
         if k == "conv":
             kk = r.randint(1, min(4, h, w) + (1 if min(h, w) >= 5 else 0))
             l = {"kind": "conv", "out": r.randint(1, 4), "k": kk}
@@ -78,6 +91,8 @@ class Gen:
             if r.random() < 0.5:
                 if kk % 2 and r.random() < 0.5:
                     l["pad"], pad = "same", (kk - 1) // 2
+                elif r.random() < 0.2:
+                    l["pad"] = "valid"
                 else:
                     pad = r.randint(0, kk // 2 + 1)
                     l["pad"] = pad
@@ -100,6 +115,8 @@ class Gen:
             return activation(r)
         if k == "noise":
             return {"kind": "noise", "sigma": r.choice([0, 0.05, 0.1, 0.3])}
+        if k == "dropout":
+            return dropout(r)
         if k == "normalize":
             return {"kind": "normalize", "mean": [num(r, -0.5, 0.5) for _ in range(c)],
                     "std": [num(r, 0.2, 2.0) for _ in range(c)]}
@@ -107,7 +124,7 @@ class Gen:
 
     def flat_layer(self):
         r = self.r
-        k = r.choice(["linear", "linear", "act", "act", "batchnorm", "noise"])
+        k = r.choice(["linear", "linear", "act", "act", "batchnorm", "noise", "dropout"])
         if k == "linear":
             l = {"kind": "linear", "out": r.randint(2, 8)}
             if r.random() < 0.3:
@@ -117,6 +134,8 @@ class Gen:
             return {"kind": "batchnorm"} if self.flat_bn else None
         if k == "act":
             return activation(r)
+        if k == "dropout":
+            return dropout(r)
         return {"kind": "noise", "sigma": r.choice([0, 0.1, 0.2])}
 
     def case(self):
@@ -154,7 +173,8 @@ class Gen:
             if r.random() < 0.5:
                 layers.append(activation(r))
         else:
-            layers.append({"kind": "flatten"})
+            # global average pooling ends the images as flatten does
+            layers.append({"kind": "gap" if r.random() < 0.2 else "flatten"})
             for _ in range(r.choice([0, 0, 1, 2, 3, 4])):
                 l = self.flat_layer()
                 if l:
@@ -200,7 +220,8 @@ class Gen:
         ps = spec["patches"]
         for _ in range(r.choice([0, 0, 1, 2, 3, 4, 5])):
             st = r.choice(["quantize", "quantize", "regularize", "regularize", "replace",
-                           "insert", "insert", "ensemble", "train", "attack"])
+                           "insert", "insert", "ensemble", "train", "train", "attack",
+                           "augment"])
             if st == "quantize":
                 t = self.targets(spec, True)
                 if not t:
@@ -249,7 +270,7 @@ class Gen:
                 t = self.targets(spec, False)
                 if not t:
                     continue
-                kind = r.choice(["noise", "noise", "batchnorm", "act", "any"])
+                kind = r.choice(["noise", "noise", "batchnorm", "act", "dropout", "any"])
                 if kind == "any":
                     layers = specgen_twin.validate(spec)[0]
                     hit = [l for l in layers if specgen_twin.matches(l, t[0])]
@@ -258,6 +279,8 @@ class Gen:
                         continue
                 elif kind == "noise":
                     layer = {"kind": "noise", "sigma": r.choice([0.05, 0.1, 0.2])}
+                elif kind == "dropout":
+                    layer = dropout(r)
                 elif kind == "batchnorm":
                     if not self.flat_bn:
                         # batchnorm of a flat input left out (see fuzz.py)
@@ -276,9 +299,13 @@ class Gen:
                 if r.random() < 0.7:
                     p["average"] = r.choice(["logits", "probs"])
             elif st == "train":
-                p = {"stmt": "train", "lr": r.choice([0.01, 0.05, 0.1]),
-                     "momentum": r.choice([0, 0.5, 0.9]),
-                     "weight_decay": r.choice([0, 0, 1e-3, 0.05])}
+                p = self.recipe()
+            elif st == "augment":
+                p = {"stmt": "augment"}
+                if r.random() < 0.8:
+                    p["crop"] = r.randint(0, 4)
+                if r.random() < 0.8:
+                    p["flip"] = r.randint(0, 1)
             elif r.random() < 0.5:
                 p = {"stmt": "attack", "eps": r.choice(["4/255", "8/255"]),
                      "steps": r.randint(1, 3)}
@@ -291,6 +318,44 @@ class Gen:
             except SpecError:
                 continue
             ps.append(p)
+
+    def recipe(self):
+        """A `train` statement: an optimiser with its keys, now and then a
+        schedule with its keys and a warm-up."""
+        r = self.r
+        opt = r.choice(["sgd", "sgd", "adam", "adamw"])
+        p = {"stmt": "train", "optimizer": opt, "lr": r.choice([0.01, 0.05, 0.1]),
+             "weight_decay": r.choice([0, 0, 1e-3, 0.05])}
+        if opt == "sgd":
+            p["momentum"] = r.choice([0, 0.5, 0.9])
+            if p["momentum"] and r.random() < 0.3:
+                p["nesterov"] = 1
+        else:
+            p["lr"] = r.choice([1e-3, 0.01])
+            for key, values in (("beta1", [0.8, 0.9]), ("beta2", [0.99, 0.999]),
+                                ("eps", [1e-8, 1e-6])):
+                if r.random() < 0.3:
+                    p[key] = r.choice(values)
+        if r.random() < 0.5:
+            kind = r.choice(["constant", "multistep", "cosine", "onecycle", "piecewise"])
+            p["schedule"] = kind
+            if kind == "multistep":
+                p["milestones"] = r.choice([[1], [1, 2], [2, 5]])
+                if r.random() < 0.5:
+                    p["gamma"] = r.choice([0.1, 0.5])
+            elif kind == "cosine" and r.random() < 0.5:
+                p["min_lr"] = 1e-4
+            elif kind == "onecycle":
+                for key, values in (("pct", [0.2, 0.5]), ("div", [10, 25]),
+                                    ("final_div", [100, 1e4])):
+                    if r.random() < 0.4:
+                        p[key] = r.choice(values)
+            elif kind == "piecewise":
+                p["knots"], p["factors"] = r.choice([([0, 2, 5], [0, 1, 0]),
+                                                     ([0, 1], [0.5, 1]), ([1], [0.3])])
+            if r.random() < 0.3:
+                p["warmup"] = r.randint(1, 2)
+        return p
 
     def any_layer(self, near):
         """A random layer for the place of `near` (image or flat layers as
@@ -323,8 +388,10 @@ class Gen:
         layers = spec["layers"]
         kinds = ["even_same", "big_kernel", "no_flatten", "two_flatten", "bad_normalize",
                  "classes", "bounds", "levels", "target", "quant_target", "big_pool",
-                 "image_end", "late_normalize", "image_after_flat"]
+                 "image_end", "late_normalize", "image_after_flat", "dropout_p"]
         k = r.choice(kinds)
+        # where the images end (flatten or gap)
+        end = [j for j, l in enumerate(layers) if l["kind"] in ("flatten", "gap")][0]
         convs = [l for l in layers if l["kind"] == "conv"]
         if k == "even_same" and convs:
             l = r.choice(convs)
@@ -339,8 +406,7 @@ class Gen:
         elif k == "no_flatten":
             spec["layers"] = [l for l in layers if l["kind"] != "flatten"]
         elif k == "two_flatten":
-            i = [j for j, l in enumerate(layers) if l["kind"] == "flatten"][0]
-            layers.insert(i, {"kind": "flatten"})
+            layers.insert(end, {"kind": "flatten"})
         elif k == "bad_normalize":
             c = spec["input"][0]
             layers.insert(0, {"kind": "normalize", "mean": [0.5] * (4 - c),
@@ -348,8 +414,12 @@ class Gen:
         elif k == "classes":
             spec["classes"] += 1
         elif k == "image_end":
-            spec["layers"] = layers[:[j for j, l in enumerate(layers)
-                                      if l["kind"] == "flatten"][0]]
+            # advcc reports a patch's target that the cut removed before
+            # the base model's end: only cuts that leave every target
+            if any(t not in specgen_twin.PREFIX for p in spec["patches"]
+                   for t in p.get("targets", [])):
+                return
+            spec["layers"] = layers[:end]
             if not spec["layers"]:
                 spec["layers"] = [{"kind": "relu"}]
         elif k == "bounds":
@@ -383,8 +453,11 @@ class Gen:
                 return
             layers.insert(j + 1, {"kind": "normalize", "mean": [0.5] * shape[0],
                                   "std": [0.5] * shape[0]})
+        elif k == "dropout_p":
+            layers.insert(r.randint(0, len(layers) - 1),
+                          {"kind": "dropout", "p": r.choice([1, 1.5, -0.1])})
         elif k == "image_after_flat":
-            i = [j for j, l in enumerate(layers) if l["kind"] == "flatten"][0]
+            i = end
             layers.insert(i + 1 + r.randint(0, len(layers) - i - 2),
                           r.choice([{"kind": "conv", "out": 2, "k": 1},
                                     {"kind": "maxpool", "k": 1},
@@ -452,6 +525,10 @@ def layer_text(l, r=None, subst=None):
         words.append("std=(" + ", ".join(fmt(v) for v in l["std"]) + ")")
     elif k == "noise":
         words.append(f"sigma={expr(l['sigma'], r)}")
+    elif k == "leakyrelu" and "slope" in l:
+        words.append(f"slope={fmt(l['slope'])}")
+    elif k == "dropout" and "p" in l:
+        words.append(f"p={expr(l['p'], r)}")
     elif k in ("dtrelu", "pwlinear", "naivedt", "ddtrelu"):
         for key in ("bits", "lo", "hi", "levels"):
             if key in l:
@@ -485,8 +562,17 @@ def stmt_text(p):
     if st == "ensemble":
         return f"ensemble {p['n']}" + (f" average={p['average']}" if "average" in p else "")
     if st == "train":
-        return (f"train sgd lr={fmt(p['lr'])} momentum={fmt(p['momentum'])} "
-                f"weight_decay={fmt(p['weight_decay'])}")
+        s = f"train {p.get('optimizer', 'sgd')}"
+        for key in ("lr", "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay",
+                    "schedule", "milestones", "gamma", "min_lr", "pct", "div", "final_div",
+                    "knots", "factors", "warmup"):
+            if key in p:
+                v = p[key]
+                s += f" {key}=" + ("(" + ", ".join(fmt(x) for x in v) + ")"
+                                   if isinstance(v, list) else fmt(v))
+        return s
+    if st == "augment":
+        return "augment" + "".join(f" {key}={p[key]}" for key in ("crop", "flip") if key in p)
     if st == "attack":
         return f"attack pgd eps={p['eps']} steps={p['steps']}"
     if st == "adversarial":

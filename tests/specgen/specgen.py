@@ -18,7 +18,7 @@ broken) model specs from tests/specgen/gen.py, each checked three ways:
       tests/oracle/dump_model.c) agrees with the PyTorch twin that
       tests/oracle/specgen_twin.py builds from the spec's JSON layer list
       (tests/oracle/specgen_check.py): logits, loss, every gradient, running
-      statistics, regularisers, two SGD steps, the attack's gradient.  A
+      statistics, regularisers, two optimiser steps, the attack's gradient.  A
       case that fails there with a batchnorm fed a channel of equal values
       (variance 0: 1/sqrt(eps) scales rounding) or an input within rounding
       of a kink is excused, like oracle.py's kinks, and counted.

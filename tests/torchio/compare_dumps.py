@@ -19,7 +19,8 @@ gradient (sgd1_grads.safetensors) against sgd1.safetensors, within 1e-4
 of the update.
 Noise layers replay the C runtime's draws (noise_train.npy, noise_eval.npy),
 which it drew over images in its channel-major layout (CNHW) except at the
-model's input, and over flat rows as they are."""
+model's input, and over flat rows as they are; so do dropout layers, whose
+masks the runtime draws as normals in the same stream (runtime/dropout.h)."""
 import importlib.util
 import json
 import os
@@ -65,7 +66,7 @@ def feed(mod, net, dump, tag):
     first = next(net.children())
     f = NoiseFeed(path, first)
     for m in net.modules():
-        if isinstance(m, mod.Noise):
+        if isinstance(m, (mod.Noise, mod.Dropout)):
             m.source = f.source(m)
 
 
