@@ -176,6 +176,7 @@ static void emit_arena_enums(FILE *out, const emit_plan *p)
     L(1, "ARENA_PER_IMAGE = %ld", p->per_image);
     L(0, "};");
     n = arena_slots(p, 1, s);
+    L(0, "/* The fixed part, from batch_cap * ARENA_PER_IMAGE on. */");
     L(0, "enum {");
     for (int i = 0; i < n; i++)
         L(1, "%s = %ld,", s[i].sym, s[i].offset);
