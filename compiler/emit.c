@@ -118,6 +118,73 @@ static void emit_defence_includes(FILE *out, const ir_model *m)
         L(0, "#include <%.*s>", (int)strcspn(h[i], " "), h[i]);
 }
 
+/* One named slot of the arena: its offset and its group. */
+typedef struct arena_slot {
+    const char *sym;
+    long offset;
+    int group;
+} arena_slot;
+
+static int slot_cmp(const void *a, const void *b)
+{
+    const arena_slot *x = a, *y = b;
+    if (x->offset != y->offset)
+        return (x->offset > y->offset) - (x->offset < y->offset);
+    return (x->group > y->group) - (x->group < y->group);
+}
+
+/* The named slots of the groups, per image (fixed 0) or fixed, in offset
+ * order, into s; their number. */
+static int arena_slots(const emit_plan *p, int fixed, arena_slot *s)
+{
+    int n = 0;
+    for (int i = 0; i < p->n_groups; i++) {
+        const emit_group *g = &p->groups[i];
+        const char *per[] = {g->out_sym, g->y_sym, g->argmax_sym, g->cv_sym, g->cvg_sym, g->tx_sym};
+        const long per_at[] = {g->out_slot, g->y_slot, g->argmax_slot, g->cv_slot, g->cvg_slot, g->tx_slot};
+        const char *fix[] = {g->bn_sym, g->wq_sym, g->wq_range_sym, g->act_sym};
+        const long fix_at[] = {g->bn_fix, g->wq_fix, g->wq_range_fix, g->act_fix};
+        const int count = fixed ? 4 : 6;
+        for (int j = 0; j < count; j++) {
+            const char *sym = fixed ? fix[j] : per[j];
+            if (sym[0])
+                s[n++] = (arena_slot){sym, fixed ? fix_at[j] : per_at[j], i};
+        }
+    }
+    qsort(s, (size_t)n, sizeof *s, slot_cmp);
+    return n;
+}
+
+/* The arena's layout as enums: S_ slots per image, scaled by the batch
+ * capacity (ACT), and F_ slots of the fixed part after them (FIX). */
+static void emit_arena_enums(FILE *out, const emit_plan *p)
+{
+    arena_slot *s = calloc((size_t)p->n_groups * 6 + 1, sizeof *s);
+    if (!s)
+        abort();
+    L(0, "/* The arena: per-image slots (scaled by the batch capacity), then a");
+    L(0, " * fixed part.  Group outputs stay until backward reads them; the");
+    L(0, " * scratch slots after them are shared by the groups. */");
+    L(0, "enum {");
+    int n = arena_slots(p, 0, s);
+    for (int i = 0; i < n; i++)
+        L(1, "%s = %ld,", s[i].sym, s[i].offset);
+    L(1, "COL_SLOT = %ld, /* im2col */", p->col_slot);
+    L(1, "GRAD0_SLOT = %ld, /* the input gradients, in turn */", p->grad_slot[0]);
+    L(1, "GRAD1_SLOT = %ld,", p->grad_slot[1]);
+    L(1, "DY_SLOT = %ld, /* a fused epilogue's gradient */", p->dy_slot);
+    L(1, "ARENA_PER_IMAGE = %ld", p->per_image);
+    L(0, "};");
+    n = arena_slots(p, 1, s);
+    L(0, "/* The fixed part, from batch_cap * ARENA_PER_IMAGE on. */");
+    L(0, "enum {");
+    for (int i = 0; i < n; i++)
+        L(1, "%s = %ld,", s[i].sym, s[i].offset);
+    L(1, "ARENA_FIXED = %ld", p->fixed);
+    L(0, "};");
+    free(s);
+}
+
 static void emit_prologue(FILE *out, const emit_plan *p)
 {
     const ir_model *m = p->m;
@@ -142,7 +209,6 @@ static void emit_prologue(FILE *out, const emit_plan *p)
     L(0, "#include <string.h>");
     L(0, "/* The runtime's headers come from the include path, never from beside");
     L(0, " * this file, where a model named like one of them (quant) has its own. */");
-    L(0, "#include <epilogue.h>");
     L(0, "#include <kernels.h>");
     L(0, "#include <model.h>");
     L(0, "#include <rng.h>");
@@ -156,16 +222,7 @@ static void emit_prologue(FILE *out, const emit_plan *p)
     L(1, "N_PARAMS = %ld", p->n_params);
     L(0, "};");
     L(0, "%s", "");
-    L(0, "/* The arena: per-image slots (scaled by the batch capacity), then a");
-    L(0, " * fixed part.  Group outputs stay until backward reads them. */");
-    L(0, "enum {");
-    L(1, "ARENA_PER_IMAGE = %ld,", p->per_image);
-    L(1, "ARENA_FIXED = %ld,", p->fixed);
-    L(1, "COL_SLOT = %ld,", p->col_slot);
-    L(1, "GRAD0_SLOT = %ld,", p->grad_slot[0]);
-    L(1, "GRAD1_SLOT = %ld,", p->grad_slot[1]);
-    L(1, "DY_SLOT = %ld", p->dy_slot);
-    L(0, "};");
+    emit_arena_enums(out, p);
     L(0, "#define ACT(c, slot) ((c)->arena + (size_t)(c)->batch_cap * (slot))");
     L(0, "#define FIX(c, off) ((c)->arena + (size_t)(c)->batch_cap * ARENA_PER_IMAGE + (off))");
     L(0, "%s", "");
@@ -272,11 +329,11 @@ static void emit_init(FILE *out, const emit_plan *p)
 static void input_expr(const emit_group *g, char *buf, size_t len)
 {
     if (g->cv_slot >= 0)
-        snprintf(buf, len, "ACT(c, %ld)", g->cv_slot);
+        snprintf(buf, len, "ACT(c, %s)", g->cv_sym);
     else if (g->in_slot < 0)
         snprintf(buf, len, "c->input");
     else
-        snprintf(buf, len, "ACT(c, %ld)", g->in_slot);
+        snprintf(buf, len, "ACT(c, %s)", g->in_sym);
 }
 
 static void emit_entry_points(FILE *out, const emit_plan *p)
@@ -305,14 +362,14 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
             if (g->in_slot < 0)
                 snprintf(src, sizeof src, "x");
             else
-                snprintf(src, sizeof src, "ACT(c, %ld)", g->in_slot);
-            L(1, "rows_to_cnhw(%s, %d, B, %d, ACT(c, %ld));", src, g->main->in.c,
-              g->main->in.h * g->main->in.w, g->cv_slot);
+                snprintf(src, sizeof src, "ACT(c, %s)", g->in_sym);
+            L(1, "rows_to_cnhw(%s, %d, B, %d, ACT(c, %s));", src, g->main->in.c,
+              g->main->in.h * g->main->in.w, g->cv_sym);
         }
         input_expr(g, in, sizeof in);
         L(1, "g%d_forward(c, %s, B, mode);", i, in);
     }
-    L(1, "memcpy(logits, ACT(c, %ld), sizeof(real_t) * B * %d);", lastg->out_slot, m->classes);
+    L(1, "memcpy(logits, ACT(c, %s), sizeof(real_t) * B * %d);", lastg->out_sym, m->classes);
     L(0, "}");
     L(0, "%s", "");
 
@@ -335,7 +392,7 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
         char din[64];
         input_expr(g, in, sizeof in);
         if (g->cv_slot >= 0)
-            snprintf(din, sizeof din, "ACT(c, %ld)", g->cvg_slot);
+            snprintf(din, sizeof din, "ACT(c, %s)", g->cvg_sym);
         else if (i == 0)
             snprintf(din, sizeof din, "dx");
         else
@@ -349,7 +406,7 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
         if (g->cv_slot >= 0) {
             if (i <= first_param)
                 L(1, "if (dx)");
-            L(i <= first_param ? 2 : 1, "cnhw_to_rows(ACT(c, %ld), %d, B, %d, %s);", g->cvg_slot,
+            L(i <= first_param ? 2 : 1, "cnhw_to_rows(ACT(c, %s), %d, B, %d, %s);", g->cvg_sym,
               g->main->in.c, g->main->in.h * g->main->in.w, i == 0 ? "dx" : (i % 2 ? "grad[1]" : "grad[0]"));
         }
         if (i > 0)
@@ -431,8 +488,8 @@ static void emit_descriptor(FILE *out, const emit_plan *p)
         const emit_group *g = &p->groups[i];
         if (kind_of(g->main->op)->flags & KIND_FEATURES) {
             const ir_shape o = m->nodes[g->last].out;
-            L(1, ".feature_slot = %ld, .feature_c = %d, .feature_h = %d, .feature_w = %d,",
-              g->out_slot, o.c, o.h, o.w);
+            L(1, ".feature_slot = %s, .feature_c = %d, .feature_h = %d, .feature_w = %d,",
+              g->out_sym, o.c, o.h, o.w);
             break;
         }
     }

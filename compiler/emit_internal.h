@@ -43,6 +43,12 @@ typedef struct emit_group {
     long act_fix;           /* conv groups with DTReLU: per-channel sums of
                                the bound gradients (below, then above) */
     long in_size, out_size; /* per image */
+    /* The names of its slots in the arena's enums (S_ per image, F_ fixed),
+     * "" where the slot above is -1: in_sym is the input's, "" for the
+     * model's input. */
+    char in_sym[48], out_sym[48], y_sym[48], argmax_sym[48], cv_sym[48],
+         cvg_sym[48], tx_sym[48], bn_sym[48], wq_sym[48], wq_range_sym[48],
+         act_sym[48];
 } emit_group;
 
 typedef struct emit_plan {

@@ -233,6 +233,35 @@ void emit_init_uniform(FILE *out, const emit_plan *p, const ir_node *n)
                   1.0 / sqrt((double)fan_in));
 }
 
+/* sym: "<prefix><node>_<what>" when the slot is there, else "". */
+static void slot_name(char *sym, long slot, const char *prefix, const ir_node *n,
+                      const char *what)
+{
+    if (slot >= 0)
+        snprintf(sym, 48, "%s%s_%s", prefix, n->name, what);
+    else
+        sym[0] = '\0';
+}
+
+/* Each slot is named by the layer whose values it holds: the group's
+ * output by its last layer (S_pool2_out), the output of its first before
+ * the fused epilogue by that one (S_conv2_out). */
+static void name_slots(emit_group *g, const ir_node *last, const char *in_sym)
+{
+    const ir_node *n = g->main;
+    snprintf(g->in_sym, sizeof g->in_sym, "%s", in_sym);
+    slot_name(g->out_sym, g->out_slot, "S_", last, "out");
+    slot_name(g->y_sym, g->y_slot, "S_", n, n == last ? "y" : "out");
+    slot_name(g->argmax_sym, g->argmax_slot, "S_", g->pool ? g->pool : n, "argmax");
+    slot_name(g->cv_sym, g->cv_slot, "S_", n, "in_cnhw");
+    slot_name(g->cvg_sym, g->cvg_slot, "S_", n, "din_cnhw");
+    slot_name(g->tx_sym, g->tx_slot, "S_", n, "xt");
+    slot_name(g->bn_sym, g->bn_fix, "F_", g->bn ? g->bn : n, "stats");
+    slot_name(g->wq_sym, g->wq_fix, "F_", n, "wq");
+    slot_name(g->wq_range_sym, g->wq_range_fix, "F_", n, "wq_range");
+    slot_name(g->act_sym, g->act_fix, "F_", g->act ? g->act : n, "bound_sums");
+}
+
 int emit_plan_build(const ir_model *m, emit_plan *p)
 {
     memset(p, 0, sizeof *p);
@@ -282,6 +311,7 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
             if (kj->plan)
                 kj->plan(p, g, &m->nodes[j], &st);
         }
+        name_slots(g, last, gi > 0 ? p->groups[gi - 1].out_sym : "");
         if (g->in_size > st.grad)
             st.grad = g->in_size;
         if (g->out_size > st.grad)

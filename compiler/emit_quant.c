@@ -63,8 +63,8 @@ void emit_wquant_forward(FILE *out, const emit_plan *p, const emit_group *g,
     emit_cite_loc(out, ind, "quantize", q->loc);
     L(ind, "/* %s: %s; the copy stays for backward */", n->name,
       emit_wquant_text(n, text, sizeof text));
-    L(ind, "real_t *wq = FIX(c, %ld), *wq_lo = FIX(c, %ld), *wq_hi = wq_lo + %d;",
-      g->wq_fix, g->wq_range_fix, q->range == IR_QRANGE_CHANNEL ? rows : 1);
+    L(ind, "real_t *wq = FIX(c, %s), *wq_lo = FIX(c, %s), *wq_hi = wq_lo + %d;",
+      g->wq_sym, g->wq_range_sym, q->range == IR_QRANGE_CHANNEL ? rows : 1);
     switch (q->range) {
     case IR_QRANGE_FIXED:
         L(ind, "*wq_lo = (real_t)%s;", emit_real(q->lo, r, sizeof r));
@@ -86,8 +86,8 @@ void emit_wquant_forward(FILE *out, const emit_plan *p, const emit_group *g,
 void emit_wquant_recall(FILE *out, const emit_group *g, int ind)
 {
     if (g->wq_fix >= 0)
-        L(ind, "const real_t *wq = FIX(c, %ld); /* %s's weight as the forward quantised it */",
-          g->wq_fix, g->main->name);
+        L(ind, "const real_t *wq = FIX(c, %s); /* %s's weight as the forward quantised it */",
+          g->wq_sym, g->main->name);
 }
 
 void emit_weight_expr(const emit_plan *p, const emit_group *g, char *buf,

@@ -37,20 +37,6 @@ enum {
                                    normalisation (model.h norm_mean) */
 };
 
-/* Where a fused activation's code goes in a conv group's epilogue
- * (kind_conv.c): the loops run over channels, then images, then elements;
- * z is the element after BatchNorm. */
-typedef enum kind_stage {
-    KIND_FWD_SETUP,     /* forward, before the loops */
-    KIND_FWD_APPLY,     /* forward, in the loop: z = act(z) */
-    KIND_BWD_SETUP,     /* backward, before the loops */
-    KIND_BWD_CHANNEL,   /* backward, opening a channel */
-    KIND_BWD_GRAD,      /* backward, in the loop: const real_t d = dL/dz
-                           from the gradient expression grad */
-    KIND_BWD_CHANNEL_END,   /* backward, closing a channel */
-    KIND_BWD_END,       /* backward, after the loops */
-} kind_stage;
-
 /* The arena being laid out (emit_plan.c): per-image and fixed reals so far,
  * and the largest im2col, gradient and dy scratch any group needs. */
 typedef struct plan_state {
@@ -108,9 +94,9 @@ struct layer_kind {
      * at indent ind: a linear group's epilogue and a lone group. */
     void (*call)(FILE *out, const emit_plan *p, const ir_node *n, int backward,
                  int ind, const char *x, long count, const char *y);
-    /* Its code at each stage of a conv group's epilogue (g->act is it). */
-    void (*fused)(FILE *out, const emit_plan *p, const emit_group *g,
-                  kind_stage stage, int ind, const char *grad);
+    /* Its members of a conv group's descriptor (runtime/conv_group.h),
+     * g->act being it: .act and the parameters that kind reads. */
+    void (*fused)(FILE *out, const emit_plan *p, const emit_group *g, int ind);
     int fused_fix;              /* fixed reals per output channel it keeps
                                    in a conv group (emit_group.act_fix) */
 

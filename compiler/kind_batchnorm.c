@@ -78,8 +78,8 @@ static void emit_batchnorm_flat(FILE *out, const emit_plan *p, const emit_group 
     emit_group_head(out, g, 0, "");
     emit_cite(out, 1, n);
     L(1, "/* over the %d features of rows [B][%d], transposed to [%d][B] and back */", f, f, f);
-    L(1, "real_t *xt = ACT(c, %ld), *yt = ACT(c, %ld);", g->tx_slot, g->y_slot);
-    L(1, "real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, f);
+    L(1, "real_t *xt = ACT(c, %s), *yt = ACT(c, %s);", g->tx_sym, g->y_sym);
+    L(1, "real_t *mean = FIX(c, %s), *invstd = mean + %d;", g->bn_sym, f);
     L(1, "rows_to_cnhw(x, %d, B, 1, xt);", f);
     L(1, "if (mode == ADVCC_EVAL)");
     L(2, "batchnorm_forward_eval(xt, %d, B, c->params + %s, c->params + %s, c->params + %s, c->params + %s, yt);",
@@ -87,14 +87,14 @@ static void emit_batchnorm_flat(FILE *out, const emit_plan *p, const emit_group 
     L(1, "else");
     L(2, "batchnorm_forward_train(xt, %d, B, c->params + %s, c->params + %s, c->params + %s, c->params + %s, mode == ADVCC_TRAIN, mean, invstd, yt);",
       f, gm->sym, bt->sym, rm->sym, rv->sym);
-    L(1, "cnhw_to_rows(yt, %d, B, 1, ACT(c, %ld));", f, g->out_slot);
+    L(1, "cnhw_to_rows(yt, %d, B, 1, ACT(c, %s));", f, g->out_sym);
     L(0, "}");
     L(0, "%s", "");
     emit_group_head(out, g, 1, "x");
     emit_cite(out, 1, n);
     L(1, "/* the gradient transposed to [%d][B], through the kernel in place, and back */", f);
-    L(1, "const real_t *xt = ACT(c, %ld);", g->tx_slot);
-    L(1, "const real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, f);
+    L(1, "const real_t *xt = ACT(c, %s);", g->tx_sym);
+    L(1, "const real_t *mean = FIX(c, %s), *invstd = mean + %d;", g->bn_sym, f);
     L(1, "real_t *dyt = ACT(c, DY_SLOT);");
     L(1, "if (mode == ADVCC_EVAL && !dx && !want_params)");
     L(2, "return;");
@@ -128,17 +128,17 @@ static void batchnorm_group(FILE *out, const emit_plan *p, const emit_group *g)
     }
     emit_group_head(out, g, 0, "");
     emit_cite(out, 1, n);
-    L(1, "real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, n->in.c);
+    L(1, "real_t *mean = FIX(c, %s), *invstd = mean + %d;", g->bn_sym, n->in.c);
     L(1, "if (mode == ADVCC_EVAL)");
-    L(2, "batchnorm_forward_eval(x, %d, B * %ld, c->params + %s, c->params + %s, c->params + %s, c->params + %s, ACT(c, %ld));",
-      n->in.c, hw, gm->sym, bt->sym, rm->sym, rv->sym, g->out_slot);
+    L(2, "batchnorm_forward_eval(x, %d, B * %ld, c->params + %s, c->params + %s, c->params + %s, c->params + %s, ACT(c, %s));",
+      n->in.c, hw, gm->sym, bt->sym, rm->sym, rv->sym, g->out_sym);
     L(1, "else");
-    L(2, "batchnorm_forward_train(x, %d, B * %ld, c->params + %s, c->params + %s, c->params + %s, c->params + %s, mode == ADVCC_TRAIN, mean, invstd, ACT(c, %ld));",
-      n->in.c, hw, gm->sym, bt->sym, rm->sym, rv->sym, g->out_slot);
+    L(2, "batchnorm_forward_train(x, %d, B * %ld, c->params + %s, c->params + %s, c->params + %s, c->params + %s, mode == ADVCC_TRAIN, mean, invstd, ACT(c, %s));",
+      n->in.c, hw, gm->sym, bt->sym, rm->sym, rv->sym, g->out_sym);
     L(0, "}");
     L(0, "%s", "");
     emit_group_head(out, g, 1, "");
-    L(1, "const real_t *mean = FIX(c, %ld), *invstd = mean + %d;", g->bn_fix, n->in.c);
+    L(1, "const real_t *mean = FIX(c, %s), *invstd = mean + %d;", g->bn_sym, n->in.c);
     L(1, "real_t *dx_ = dx ? dx : ACT(c, DY_SLOT);");
     L(1, "if (mode == ADVCC_EVAL) {");
     L(2, "if (want_params)");

@@ -1,9 +1,9 @@
 /* kind_dtrelu.c - DTReLU, `dtrelu [bits=8] [lo=0] [hi=6]`, the
  * learnable-threshold quantised activation (docs/METHODS.md 4):
- * y = q_N(clip(x, lo, hi)) with learnable scalars lo and hi.  It is written
- * as fragments a fused conv loop takes in place of ReLU (the arithmetic of
- * runtime/dtrelu.c, element by element), and as calls of that kernel alone
- * and in a linear group.  Every backward reads c->bpda: when set, the input
+ * y = q_N(clip(x, lo, hi)) with learnable scalars lo and hi.  In a conv
+ * group runtime/conv_group.h applies it in place of ReLU (the arithmetic of
+ * runtime/dtrelu.c, element by element); alone and in a linear group it is
+ * a call of that kernel.  Every backward reads c->bpda: when set, the input
  * gradient passes the activation unchanged (BPDA, docs/METHODS.md 11).
  * Also the bounds every learnable-threshold activation takes. */
 #include "kind.h"
@@ -72,65 +72,20 @@ static void dtrelu_call(FILE *out, const emit_plan *p, const ir_node *n, int bac
       lo->sym, hi->sym);
 }
 
-/* In a conv group: the bounds (and for the forward the grid, for the
- * backward c->bpda) before the loops, z rounded in the loop, and in the
- * backward d = dL/dz (grad itself under BPDA) with the bound gradients'
- * sums per channel (below lo, above hi) in act_fix, added up at the end. */
-static void dtrelu_fused(FILE *out, const emit_plan *p, const emit_group *g, kind_stage stage,
-                         int ind, const char *grad)
+/* In a conv group: its bounds and bits; the group's arena keeps the bound
+ * gradients' sums per channel (below lo, above hi) in act_fix. */
+static void dtrelu_fused(FILE *out, const emit_plan *p, const emit_group *g, int ind)
 {
     const ir_node *act = g->act;
-    const int ch = g->main->out_c;
-    switch (stage) {
-    case KIND_BWD_SETUP:
-        emit_cite(out, ind, act);
-        /* fall through */
-    case KIND_FWD_SETUP:
-        L(ind, "const real_t lo = c->params[%s], hi = c->params[%s];",
-          emit_tensor_of(p, act, "lo")->sym, emit_tensor_of(p, act, "hi")->sym);
-        L(ind, "const int qok = hi > lo; /* else every output is hi (dtrelu.h) */");
-        if (stage == KIND_FWD_SETUP) {
-            L(ind, "const real_t qs = quant_step(lo, hi, %d), qtop = quant_top(%d);",
-              act->abits, act->abits);
-            break;
-        }
-        L(ind, "const int bpda = c->bpda; /* dx = dy: the identity's gradient */");
-        L(ind, "real_t *bound_sums = FIX(c, %ld); /* per channel: below lo, above hi */",
-          g->act_fix);
-        break;
-    case KIND_FWD_APPLY:
-        L(ind, "z = qok ? quant_value(z, lo, qs, qtop) : hi; /* clip, then round */");
-        break;
-    case KIND_BWD_CHANNEL:
-        L(ind, "double below = 0, above = 0;");
-        break;
-    case KIND_BWD_GRAD:
-        L(ind, "const real_t d = bpda || (qok && z >= lo && z <= hi) ? %s : 0;", grad);
-        L(ind, "below += qok && z < lo ? %s : 0;", grad);
-        L(ind, "above += !qok || z > hi ? %s : 0;", grad);
-        break;
-    case KIND_BWD_CHANNEL_END:
-        L(ind, "bound_sums[ch] = (real_t)below;");
-        L(ind, "bound_sums[%d + ch] = (real_t)above;", ch);
-        break;
-    case KIND_BWD_END:
-        L(ind, "if (want_params) {");
-        L(ind + 1, "double below = 0, above = 0;");
-        L(ind + 1, "for (int ch = 0; ch < %d; ch++) {", ch);
-        L(ind + 2, "below += bound_sums[ch];");
-        L(ind + 2, "above += bound_sums[%d + ch];", ch);
-        L(ind + 1, "}");
-        L(ind + 1, "c->grads[%s] = (real_t)below;", emit_tensor_of(p, act, "lo")->sym);
-        L(ind + 1, "c->grads[%s] = (real_t)above;", emit_tensor_of(p, act, "hi")->sym);
-        L(ind, "}");
-        break;
-    }
+    L(ind, ".act = CONV_ACT_DTRELU, .lo = %s, .hi = %s, .bits = %d,",
+      emit_tensor_of(p, act, "lo")->sym, emit_tensor_of(p, act, "hi")->sym, act->abits);
+    L(ind, ".bound_sums = %s,", g->act_sym);
 }
 
 static void dtrelu_group(FILE *out, const emit_plan *p, const emit_group *g)
 {
-    char y[48];
-    snprintf(y, sizeof y, "ACT(c, %ld)", g->out_slot);
+    char y[64];
+    snprintf(y, sizeof y, "ACT(c, %s)", g->out_sym);
     emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, g->main);
     dtrelu_call(out, p, g->main, 0, 1, "x", g->out_size, y);

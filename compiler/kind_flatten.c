@@ -35,9 +35,9 @@ static void flatten_group(FILE *out, const emit_plan *p, const emit_group *g)
     emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, n);
     if (cnhw)
-        L(1, "cnhw_to_rows(x, %d, B, %ld, ACT(c, %ld));", n->in.c, hw, g->out_slot);
+        L(1, "cnhw_to_rows(x, %d, B, %ld, ACT(c, %s));", n->in.c, hw, g->out_sym);
     else
-        L(1, "memcpy(ACT(c, %ld), x, sizeof(real_t) * B * %ld);", g->out_slot, size);
+        L(1, "memcpy(ACT(c, %s), x, sizeof(real_t) * B * %ld);", g->out_sym, size);
     L(0, "}");
     L(0, "%s", "");
     emit_group_head(out, g, 1, "c x mode want_params");

@@ -45,7 +45,7 @@ static void gap_group(FILE *out, const emit_plan *p, const emit_group *g)
     const long hw = (long)n->in.h * n->in.w;
     emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, n);
-    L(1, "real_t *y = ACT(c, %ld);", g->out_slot);
+    L(1, "real_t *y = ACT(c, %s);", g->out_sym);
     gap_loops(out, g);
     L(3, "const real_t *xp = x + plane * %ld;", hw);
     L(3, "double s = 0;");

@@ -1,9 +1,9 @@
 /* kind_leakyrelu.c - leaky ReLU, `leakyrelu [slope=0.01]`: x > 0 ? x :
  * slope * x (docs/METHODS.md 1), PyTorch's nn.LeakyReLU with its default
  * slope.  It is written by runtime/activation.c's kernels alone and in a
- * linear group's epilogue, and inline in a conv group's, like ReLU; its
- * backward reads its input, so that any finite slope (zero, negative, above
- * one) has the right gradient. */
+ * linear group's epilogue, and by runtime/conv_group.h in a conv group's,
+ * like ReLU; its backward reads its input, so that any finite slope (zero,
+ * negative, above one) has the right gradient. */
 #include "kind.h"
 
 #include <jansson.h>
@@ -43,23 +43,18 @@ static void leakyrelu_call(FILE *out, const emit_plan *p, const ir_node *n, int 
         L(ind, "leakyrelu_forward(%s, (long)B * %ld, (real_t)%s, %s);", x, count, s, y);
 }
 
-static void leakyrelu_fused(FILE *out, const emit_plan *p, const emit_group *g,
-                            kind_stage stage, int ind, const char *grad)
+static void leakyrelu_fused(FILE *out, const emit_plan *p, const emit_group *g, int ind)
 {
     char s[32];
     (void)p;
-    emit_real(g->act->slope, s, sizeof s);
-    if (stage == KIND_FWD_APPLY)
-        L(ind, "z = z > 0 ? z : (real_t)%s * z;", s);
-    else if (stage == KIND_BWD_GRAD)
-        L(ind, "const real_t d = z > 0 ? %s : (real_t)%s * %s;", grad, s, grad);
+    L(ind, ".act = CONV_ACT_LEAKYRELU, .slope = (real_t)%s,", emit_real(g->act->slope, s, sizeof s));
 }
 
 /* A lone leaky ReLU; its backward reads the input x. */
 static void leakyrelu_group(FILE *out, const emit_plan *p, const emit_group *g)
 {
-    char y[48];
-    snprintf(y, sizeof y, "ACT(c, %ld)", g->out_slot);
+    char y[64];
+    snprintf(y, sizeof y, "ACT(c, %s)", g->out_sym);
     emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, g->main);
     leakyrelu_call(out, p, g->main, 0, 1, "x", g->out_size, y);

@@ -91,17 +91,17 @@ static void linear_group(FILE *out, const emit_plan *p, const emit_group *g)
     const long in = (long)n->in.c * n->in.h * n->in.w;
     const layer_kind *act = g->act ? kind_of(g->act->op) : NULL;
     const int keep = act && (act->flags & KIND_KEEPS_INPUT);
-    char slot[48];
+    char slot[64];
     char wexpr[64];
     emit_weight_expr(p, g, wexpr, sizeof wexpr);
 
     L(0, "static void g%d_forward(advcc_ctx *c, const real_t *x, int B, int mode)", g->index);
     L(0, "{");
     L(1, "(void)mode;");
-    L(1, "real_t *o = ACT(c, %ld);", g->out_slot);
+    L(1, "real_t *o = ACT(c, %s);", g->out_sym);
     if (keep)
-        L(1, "real_t *y = ACT(c, %ld); /* %s output, kept for the activation's backward */",
-          g->y_slot, n->name);
+        L(1, "real_t *y = ACT(c, %s); /* kept for the activation's backward */",
+          g->y_sym);
     emit_cite(out, 1, n);
     emit_wquant_forward(out, p, g, 1);
     L(1, "linear_forward(x, B, %ld, %s, %s%s, %d, %s);", in, wexpr,
@@ -119,7 +119,7 @@ static void linear_group(FILE *out, const emit_plan *p, const emit_group *g)
     if (act) {
         emit_cite(out, 1, g->act);
         L(1, "real_t *dz = ACT(c, DY_SLOT);");
-        snprintf(slot, sizeof slot, "ACT(c, %ld)", keep ? g->y_slot : g->out_slot);
+        snprintf(slot, sizeof slot, "ACT(c, %s)", keep ? g->y_sym : g->out_sym);
         act->call(out, p, g->act, 1, 1, slot, n->out_features, "dz");
     } else {
         L(1, "const real_t *dz = dout;");

@@ -30,7 +30,7 @@ static void noise_group(FILE *out, const emit_plan *p, const emit_group *g)
     emit_cite(out, 1, n);
     L(1, "/* in training and inference alike; exactly B * %ld draws, in order,", g->out_size);
     L(1, " * so that a replay from the same rng state repeats the pass */");
-    L(1, "real_t *o = ACT(c, %ld);", g->out_slot);
+    L(1, "real_t *o = ACT(c, %s);", g->out_sym);
     L(1, "memcpy(o, x, sizeof(real_t) * B * %ld);", g->out_size);
     char r[32];
     L(1, "noise_add(o, (long)B * %ld, (real_t)%s, c->rng);", g->out_size,

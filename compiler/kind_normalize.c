@@ -82,8 +82,8 @@ static void normalize_group(FILE *out, const emit_plan *p, const emit_group *g)
     L(0, "%s", "");
     emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, n);
-    L(1, "normalize_forward(x, B, %d, %ld, %s_mean, %s_std, ACT(c, %ld));",
-      n->in.c, hw, n->name, n->name, g->out_slot);
+    L(1, "normalize_forward(x, B, %d, %ld, %s_mean, %s_std, ACT(c, %s));",
+      n->in.c, hw, n->name, n->name, g->out_sym);
     L(0, "}");
     L(0, "%s", "");
     emit_group_head(out, g, 1, "c x mode want_params");

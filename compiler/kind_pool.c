@@ -83,13 +83,13 @@ static void pool_group(FILE *out, const emit_plan *p, const emit_group *g)
     emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, n);
     if (max)
-        L(1, "maxpool_forward(x, %d * B, %d, %d, %d, %d, %d, %d, ACT(c, %ld), (int *)ACT(c, %ld));",
+        L(1, "maxpool_forward(x, %d * B, %d, %d, %d, %d, %d, %d, ACT(c, %s), (int *)ACT(c, %s));",
           n->in.c, n->in.h, n->in.w, n->k, n->stride, n->out.h, n->out.w,
-          g->out_slot, g->argmax_slot);
+          g->out_sym, g->argmax_sym);
     else
-        L(1, "avgpool_forward(x, %d * B, %d, %d, %d, %d, %d, %d, ACT(c, %ld));",
+        L(1, "avgpool_forward(x, %d * B, %d, %d, %d, %d, %d, %d, ACT(c, %s));",
           n->in.c, n->in.h, n->in.w, n->k, n->stride, n->out.h, n->out.w,
-          g->out_slot);
+          g->out_sym);
     L(0, "}");
     L(0, "%s", "");
     emit_group_head(out, g, 1, "");
@@ -101,8 +101,8 @@ static void pool_group(FILE *out, const emit_plan *p, const emit_group *g)
     L(1, "if (!dx)");
     L(2, "return;");
     if (max)
-        L(1, "maxpool_backward(dout, (const int *)ACT(c, %ld), %d * B, %d, %d, %d, %d, dx);",
-          g->argmax_slot, n->in.c, n->in.h, n->in.w, n->out.h, n->out.w);
+        L(1, "maxpool_backward(dout, (const int *)ACT(c, %s), %d * B, %d, %d, %d, %d, dx);",
+          g->argmax_sym, n->in.c, n->in.h, n->in.w, n->out.h, n->out.w);
     else
         L(1, "avgpool_backward(dout, %d * B, %d, %d, %d, %d, %d, %d, dx);",
           n->in.c, n->in.h, n->in.w, n->k, n->stride, n->out.h, n->out.w);

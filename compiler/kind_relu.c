@@ -1,6 +1,7 @@
 /* kind_relu.c - ReLU, `relu`: max(x, 0), by runtime/activation.c's kernels
- * alone and in a linear group's epilogue, and inline in a conv group's.
- * Its backward reads its output (positive exactly where its input is). */
+ * alone and in a linear group's epilogue, and by runtime/conv_group.h in a
+ * conv group's.  Its backward reads its output (positive exactly where its
+ * input is). */
 #include "kind.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -20,15 +21,11 @@ static void relu_call(FILE *out, const emit_plan *p, const ir_node *n, int backw
         L(ind, "relu_forward(%s, (long)B * %ld, %s);", x, count, y);
 }
 
-static void relu_fused(FILE *out, const emit_plan *p, const emit_group *g, kind_stage stage,
-                       int ind, const char *grad)
+static void relu_fused(FILE *out, const emit_plan *p, const emit_group *g, int ind)
 {
     (void)p;
     (void)g;
-    if (stage == KIND_FWD_APPLY)
-        L(ind, "z = z > 0 ? z : 0;");
-    else if (stage == KIND_BWD_GRAD)
-        L(ind, "const real_t d = z > 0 ? %s : 0;", grad);
+    L(ind, ".act = CONV_ACT_RELU,");
 }
 
 /* A lone ReLU; its backward reads the output. */
@@ -40,8 +37,8 @@ static void relu_group(FILE *out, const emit_plan *p, const emit_group *g)
 /* A lone activation whose backward reads its output. */
 void kind_lone_act(FILE *out, const emit_plan *p, const emit_group *g, kind_act_call call)
 {
-    char y[48];
-    snprintf(y, sizeof y, "ACT(c, %ld)", g->out_slot);
+    char y[64];
+    snprintf(y, sizeof y, "ACT(c, %s)", g->out_sym);
     emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, g->main);
     call(out, p, g->main, 0, 1, "x", g->out_size, y);

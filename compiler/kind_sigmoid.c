@@ -1,9 +1,9 @@
 /* kind_sigmoid.c - the logistic sigmoid, `sigmoid`: 1 / (1 + exp(-x))
  * (docs/METHODS.md 1), PyTorch's nn.Sigmoid.  It is written by
  * runtime/activation.c's kernels alone and in a linear group's epilogue,
- * and inline in a conv group's, like ReLU; its backward reads its output,
- * y (1 - y) (a conv group's epilogue has the input z at hand and takes the
- * sigmoid of it again). */
+ * and by runtime/conv_group.h in a conv group's, like ReLU; its backward
+ * reads its output, y (1 - y) (a conv group's epilogue has the input z at
+ * hand and takes the sigmoid of it again). */
 #include "kind.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -23,17 +23,11 @@ static void sigmoid_call(FILE *out, const emit_plan *p, const ir_node *n, int ba
         L(ind, "sigmoid_forward(%s, (long)B * %ld, %s);", x, count, y);
 }
 
-static void sigmoid_fused(FILE *out, const emit_plan *p, const emit_group *g, kind_stage stage,
-                       int ind, const char *grad)
+static void sigmoid_fused(FILE *out, const emit_plan *p, const emit_group *g, int ind)
 {
     (void)p;
     (void)g;
-    if (stage == KIND_FWD_APPLY) {
-        L(ind, "z = (real_t)(1 / (1 + exp(-z)));");
-    } else if (stage == KIND_BWD_GRAD) {
-        L(ind, "const real_t a = (real_t)(1 / (1 + exp(-z)));");
-        L(ind, "const real_t d = %s * a * (1 - a);", grad);
-    }
+    L(ind, ".act = CONV_ACT_SIGMOID,");
 }
 
 /* A lone sigmoid; its backward reads the output. */

@@ -1,8 +1,8 @@
 /* kind_tanh.c - the hyperbolic tangent, `tanh` (docs/METHODS.md 1),
- * PyTorch's nn.Tanh.  It is written by runtime/activation.c's kernels alone
- * and in a linear group's epilogue, and inline in a conv group's, like
- * ReLU; its backward reads its output, 1 - y^2 (a conv group's epilogue
- * has the input z at hand and takes tanh of it again). */
+ * PyTorch's nn.Tanh.  It is written by runtime/activation.c's kernels
+ * alone and in a linear group's epilogue, and by runtime/conv_group.h in a
+ * conv group's, like ReLU; its backward reads its output, 1 - y^2 (a conv
+ * group's epilogue has the input z at hand and takes tanh of it again). */
 #include "kind.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -22,17 +22,11 @@ static void tanh_call(FILE *out, const emit_plan *p, const ir_node *n, int backw
         L(ind, "tanh_forward(%s, (long)B * %ld, %s);", x, count, y);
 }
 
-static void tanh_fused(FILE *out, const emit_plan *p, const emit_group *g, kind_stage stage,
-                       int ind, const char *grad)
+static void tanh_fused(FILE *out, const emit_plan *p, const emit_group *g, int ind)
 {
     (void)p;
     (void)g;
-    if (stage == KIND_FWD_APPLY) {
-        L(ind, "z = (real_t)tanh(z);");
-    } else if (stage == KIND_BWD_GRAD) {
-        L(ind, "const real_t a = (real_t)tanh(z);");
-        L(ind, "const real_t d = %s * (1 - a * a);", grad);
-    }
+    L(ind, ".act = CONV_ACT_TANH,");
 }
 
 /* A lone tanh; its backward reads the output. */

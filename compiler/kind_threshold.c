@@ -101,10 +101,10 @@ static void threshold_group(FILE *out, const emit_plan *p, const emit_group *g)
     if (v) {
         L(1, "real_t *v = c->params + %s;", v->sym);
         L(1, "thresholds_sort(t, v, %d);", k);
-        L(1, "pwl_forward(x, (long)B * %ld, t, v, %d, ACT(c, %ld));", g->out_size, k, g->out_slot);
+        L(1, "pwl_forward(x, (long)B * %ld, t, v, %d, ACT(c, %s));", g->out_size, k, g->out_sym);
     } else {
         L(1, "thresholds_sort(t, NULL, %d);", k);
-        L(1, "%s_forward(x, (long)B * %ld, t, %d, ACT(c, %ld));", kind, g->out_size, k, g->out_slot);
+        L(1, "%s_forward(x, (long)B * %ld, t, %d, ACT(c, %s));", kind, g->out_size, k, g->out_sym);
     }
     L(0, "}");
     L(0, "%s", "");

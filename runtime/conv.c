@@ -60,7 +60,7 @@ void conv_forward(const real_t *x, int ci, int batch, int h, int w,
                   const real_t *weight, const real_t *bias, int co, int k,
                   int stride, int pad, int ho, int wo, real_t *col, real_t *y)
 {
-    const conv_shape s = {ci, batch, h, w, k, stride, pad, ho, wo};
+    const im2col_shape s = {ci, batch, h, w, k, stride, pad, ho, wo};
     const int kk = ci * k * k;
     const long plane = (long)ho * wo, n = batch * plane;
     if (conv_is_pointwise(k, stride, pad)) {
@@ -97,7 +97,7 @@ void conv_backward_params(const real_t *x, const real_t *dy, int ci, int batch,
                           int h, int w, int co, int k, int stride, int pad,
                           int ho, int wo, real_t *col, real_t *dw, real_t *db)
 {
-    const conv_shape s = {ci, batch, h, w, k, stride, pad, ho, wo};
+    const im2col_shape s = {ci, batch, h, w, k, stride, pad, ho, wo};
     const int kk = ci * k * k;
     const long plane = (long)ho * wo, n = batch * plane;
     if (conv_is_pointwise(k, stride, pad)) {
@@ -134,7 +134,7 @@ void conv_backward_input(const real_t *dy, const real_t *weight, int ci,
                          int batch, int h, int w, int co, int k, int stride,
                          int pad, int ho, int wo, real_t *col, real_t *dx)
 {
-    const conv_shape s = {ci, batch, h, w, k, stride, pad, ho, wo};
+    const im2col_shape s = {ci, batch, h, w, k, stride, pad, ho, wo};
     const int kk = ci * k * k;
     const long plane = (long)ho * wo, n = batch * plane;
     if (conv_is_pointwise(k, stride, pad)) {

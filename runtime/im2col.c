@@ -12,7 +12,7 @@
 
 /* The output columns ox whose tap kx lands inside a row of width w:
  * 0 <= ox*stride - pad + kx < w  gives  lo <= ox < hi. */
-static void tap_range(int kx, const conv_shape *s, int *lo, int *hi)
+static void tap_range(int kx, const im2col_shape *s, int *lo, int *hi)
 {
     int first = s->pad - kx, last = s->w - 1 + s->pad - kx;
     int l = first > 0 ? (first + s->stride - 1) / s->stride : 0;
@@ -25,7 +25,7 @@ static void tap_range(int kx, const conv_shape *s, int *lo, int *hi)
     *hi = h;
 }
 
-void unfold_tap(const real_t *x, const conv_shape *s, int r, int b,
+void unfold_tap(const real_t *x, const im2col_shape *s, int r, int b,
                 real_t *out)
 {
     const int k = s->k, ch = r / (k * k), ky = r / k % k, kx = r % k;
@@ -57,7 +57,7 @@ void unfold_tap(const real_t *x, const conv_shape *s, int r, int b,
     }
 }
 
-void fold_plane(const real_t *col, long ld, const conv_shape *s, int ch,
+void fold_plane(const real_t *col, long ld, const im2col_shape *s, int ch,
                 int b, real_t *dx)
 {
     const int k = s->k, stride = s->stride, wo = s->wo;
@@ -91,7 +91,7 @@ void fold_plane(const real_t *col, long ld, const conv_shape *s, int ch,
 void im2col(const real_t *x, int c, int batch, int h, int w, int k,
             int stride, int pad, int ho, int wo, real_t *col)
 {
-    const conv_shape s = {c, batch, h, w, k, stride, pad, ho, wo};
+    const im2col_shape s = {c, batch, h, w, k, stride, pad, ho, wo};
     const int rows = c * k * k;
     const long plane = (long)ho * wo, ncol = (long)batch * plane;
 #pragma omp parallel for collapse(2) schedule(static) \
@@ -104,7 +104,7 @@ void im2col(const real_t *x, int c, int batch, int h, int w, int k,
 void col2im(const real_t *col, int c, int batch, int h, int w, int k,
             int stride, int pad, int ho, int wo, real_t *dx)
 {
-    const conv_shape s = {c, batch, h, w, k, stride, pad, ho, wo};
+    const im2col_shape s = {c, batch, h, w, k, stride, pad, ho, wo};
     const long plane = (long)ho * wo, ncol = (long)batch * plane;
 #pragma omp parallel for collapse(2) schedule(static) \
     if ((long)c * k * k * ncol >= PAR_MIN_ELEMS)

@@ -9,16 +9,16 @@
 
 #include "real.h"
 
-typedef struct conv_shape {
+typedef struct im2col_shape {
     int c, batch, h, w, k, stride, pad, ho, wo;
-} conv_shape;
+} im2col_shape;
 
 /* Writes the ho*wo values of tap row r for image b of the CNHW batch x. */
-void unfold_tap(const real_t *x, const conv_shape *s, int r, int b,
+void unfold_tap(const real_t *x, const im2col_shape *s, int r, int b,
                 real_t *out);
 /* Overwrites the h*w plane of channel ch, image b, of dx with the sum of its
  * column entries; col points at image b's first column, rows ld apart. */
-void fold_plane(const real_t *col, long ld, const conv_shape *s, int ch,
+void fold_plane(const real_t *col, long ld, const im2col_shape *s, int ch,
                 int b, real_t *dx);
 
 #endif

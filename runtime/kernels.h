@@ -47,6 +47,39 @@ void conv_backward_input(const real_t *dy, const real_t *weight, int ci,
                          int batch, int h, int w, int co, int k, int stride,
                          int pad, int ho, int wo, real_t *col, real_t *dx);
 
+/* A convolution's shape, per image: what the three calls above take
+ * besides the data.  The calls below pass a constant one's fields, so that
+ * a generated model names them once. */
+typedef struct conv_shape {
+    int in_c, in_h, in_w;
+    int out_c, k, stride, pad;
+    int out_h, out_w;
+} conv_shape;
+
+static inline void conv_shape_forward(const conv_shape *s, const real_t *x, int batch,
+                                      const real_t *weight, const real_t *bias,
+                                      real_t *col, real_t *y)
+{
+    conv_forward(x, s->in_c, batch, s->in_h, s->in_w, weight, bias, s->out_c, s->k,
+                 s->stride, s->pad, s->out_h, s->out_w, col, y);
+}
+
+static inline void conv_shape_backward_params(const conv_shape *s, const real_t *x,
+                                              const real_t *dy, int batch, real_t *col,
+                                              real_t *dw, real_t *db)
+{
+    conv_backward_params(x, dy, s->in_c, batch, s->in_h, s->in_w, s->out_c, s->k,
+                         s->stride, s->pad, s->out_h, s->out_w, col, dw, db);
+}
+
+static inline void conv_shape_backward_input(const conv_shape *s, const real_t *dy,
+                                             const real_t *weight, int batch, real_t *col,
+                                             real_t *dx)
+{
+    conv_backward_input(dy, weight, s->in_c, batch, s->in_h, s->in_w, s->out_c, s->k,
+                        s->stride, s->pad, s->out_h, s->out_w, col, dx);
+}
+
 /* Fully connected: x [batch][in], weight [out][in], y [batch][out]. */
 void linear_forward(const real_t *x, int batch, int in, const real_t *weight,
                     const real_t *bias, int out, real_t *y);

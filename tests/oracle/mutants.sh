@@ -9,7 +9,8 @@
 #
 #   bn-backward    BatchNorm's backward off by a relative 1e-3
 #                  (runtime/epilogue.h, inlined into the generated model)
-#   pool-grad      the average pool's gradient scaled by 0.999 (generated)
+#   pool-grad      the average pool's gradient scaled by 0.999
+#                  (runtime/conv_group.h, inlined into the generated model)
 #   momentum       momentum off by a relative 1e-3 (runtime/sgd.c)
 #   weight-decay   the weight-decay term of the first tensor dropped
 #                  (runtime/sgd.c)
@@ -100,12 +101,13 @@ build() {
 
 # build_header NAME HDR FROM TO SRC OBJS...: the mutated header HDR, found
 # first when SRC (a generated model, float) is compiled, which is linked
-# with OBJS in its place.
+# with OBJS in its place.  The runtime's other headers are copied beside
+# it, so that those including it by a quoted name find the mutant too.
 build_header() {
     name=$1 hdr=$2 from=$3 to=$4 src=$5
     shift 5
     dir=$OUT/src/$name
-    mkdir -p "$dir"
+    rm -rf "$dir" && mkdir -p "$dir" && cp runtime/*.h "$dir"/
     mutate "$hdr" "$dir/$(basename "$hdr")" "$from" "$to" ||
         { fail=$((fail + 1)); echo "FAIL $name: cannot mutate $hdr"; return 1; }
     # shellcheck disable=SC2086
@@ -132,10 +134,10 @@ run control-quant "$O/dump64_quant" pass
 build_header bn-backward runtime/epilogue.h \
     'const double g = gamma * is;' 'const double g = 1.001 * gamma * is;' \
     generated/baseline.c $base_float && run bn-backward "$OUT/bn-backward.bin" fail
-build pool-grad generated/baseline.c \
-    'const real_t g = gp[i * 16 + j] * (real_t)0.25;' \
-    'const real_t g = gp[i * 16 + j] * (real_t)(0.25 * 0.999);' \
-    0 $base_float && run pool-grad "$OUT/pool-grad.bin" fail
+build_header pool-grad runtime/conv_group.h \
+    'const real_t g = gp[i * d->pool_w + j] * (real_t)(1.0 / (k * k));' \
+    'const real_t g = gp[i * d->pool_w + j] * (real_t)(0.999 / (k * k));' \
+    generated/baseline.c $base_float && run pool-grad "$OUT/pool-grad.bin" fail
 build momentum runtime/sgd.c \
     'mom * v[i] + d' 'mom * (real_t)1.001 * v[i] + d' \
     0 $base_float $gen_float && run momentum "$OUT/momentum.bin" fail
