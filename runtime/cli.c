@@ -192,3 +192,28 @@ int cli_json_write(json_t *o, const char *path, const advcc_model *m, double wal
                               cli_json_provenance(m)));
     return jw_write(path, o);
 }
+
+void cli_exact_text(double x, char *buf, size_t len)
+{
+    if (x > -1e15 && x < 1e15 && (double)(long long)x == x) {
+        snprintf(buf, len, "%lld", (long long)x);   /* 100000, not 1e+05 */
+        return;
+    }
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, len, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x)
+            return;
+    }
+}
+
+int cli_record_text(json_t *rec, const char *option, const char *value)
+{
+    return json_object_set_new(rec, option, jw_str(value));
+}
+
+int cli_record_number(json_t *rec, const char *option, double x)
+{
+    char text[32];
+    cli_exact_text(x, text, sizeof text);
+    return cli_record_text(rec, option, text);
+}

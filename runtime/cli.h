@@ -62,5 +62,14 @@ json_t *cli_json_provenance(const advcc_model *m);
 json_t *cli_json_head(const advcc_model *m, long seed);
 int cli_json_write(json_t *o, const char *path, const advcc_model *m, double wall,
                    const char *ckpt);
+/* x in the fewest digits that read back as x (a whole one as an integer):
+ * 0.001, 100000, 0.031372549019607843.  len: 32 is enough. */
+void cli_exact_text(double x, char *buf, size_t len);
+/* A run's settings as a record (train's --resume compares two): each value
+ * a string keyed by the option that sets it, as a command line would give
+ * it, numbers by cli_exact_text, so records are equal exactly when the
+ * settings are.  0, or -1 when out of memory. */
+int cli_record_text(json_t *rec, const char *option, const char *value);
+int cli_record_number(json_t *rec, const char *option, double x);
 
 #endif

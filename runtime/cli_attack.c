@@ -60,9 +60,11 @@ static int pick(const char *arg, const char *const *names, int n, int *out)
     return 1;
 }
 
+static const char *const label_names[] = {"true", "pred"};
+static const char *const bn_names[] = {"eval", "batch"};
+
 int cli_attack_option(int code, const char *arg, pgd_cfg *cfg)
 {
-    static const char *const labels[] = {"true", "pred"};
     long v;
     int k;
     switch (code) {
@@ -85,16 +87,34 @@ int cli_attack_option(int code, const char *arg, pgd_cfg *cfg)
     case OPT_INIT: return pick_named(arg, advcc_init_by_name, &cfg->init);
     case OPT_NORM: return pick_named(arg, advcc_norm_by_name, &cfg->norm);
     case OPT_CLIP: return pick_named(arg, advcc_clip_by_name, &cfg->clip);
-    case OPT_LABELS: return pick(arg, labels, 2, &cfg->labels);
+    case OPT_LABELS: return pick(arg, label_names, 2, &cfg->labels);
     case OPT_TARGETED:
         cfg->targeted = 1;
         return 0;
     case OPT_BN:
-        if (pick(arg, (const char *const[]){"eval", "batch"}, 2, &k)) return 1;
+        if (pick(arg, bn_names, 2, &k)) return 1;
         cfg->mode = k ? ADVCC_TRAIN_FROZEN : ADVCC_EVAL;
         return 0;
     default: return 1;
     }
+}
+
+int cli_attack_record(const pgd_cfg *cfg, json_t *rec)
+{
+#define NAME(code) attack_opts[(code) - OPT_EPS].name
+    int bad = cli_record_number(rec, NAME(OPT_EPS), cfg->eps);
+    bad |= cli_record_number(rec, NAME(OPT_ALPHA), cfg->alpha);
+    bad |= cli_record_number(rec, NAME(OPT_STEPS), cfg->steps);
+    bad |= cli_record_number(rec, NAME(OPT_RESTARTS), cfg->restarts);
+    bad |= cli_record_text(rec, NAME(OPT_INIT), advcc_init_name(cfg->init));
+    bad |= cli_record_number(rec, NAME(OPT_EOT), cfg->eot);
+    bad |= cli_record_text(rec, NAME(OPT_NORM), advcc_norm_name(cfg->norm));
+    bad |= cli_record_text(rec, NAME(OPT_CLIP), advcc_clip_name(cfg->clip));
+    bad |= cli_record_text(rec, NAME(OPT_LABELS), label_names[cfg->labels != 0]);
+    bad |= cli_record_text(rec, NAME(OPT_BN), bn_names[cfg->mode != ADVCC_EVAL]);
+    bad |= cli_record_number(rec, NAME(OPT_TARGETED), cfg->targeted);
+#undef NAME
+    return bad ? -1 : 0;
 }
 
 void cli_attack_usage(FILE *fp, const advcc_attack_cfg *a, int training)

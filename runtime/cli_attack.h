@@ -5,6 +5,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <jansson.h>
 #include "infer.h"
 #include "pgd.h"
 
@@ -19,6 +20,9 @@ void cli_attack_defaults(const advcc_model *m, const advcc_attack_cfg *a,
                          pgd_cfg *cfg);
 /* Applies option code with its argument to cfg; 0, or 1 for a bad value. */
 int cli_attack_option(int code, const char *arg, pgd_cfg *cfg);
+/* Adds to rec (cli.h's record) cfg's settings keyed by their options.  0,
+ * or -1 when out of memory. */
+int cli_attack_record(const pgd_cfg *cfg, json_t *rec);
 /* The attack options' help, with a's settings as the defaults shown;
  * training attacks run BatchNorm on batch statistics by default. */
 void cli_attack_usage(FILE *fp, const advcc_attack_cfg *a, int training);

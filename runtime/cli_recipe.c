@@ -246,6 +246,59 @@ int cli_recipe_check(const cli_recipe *r, double momentum, char *err, size_t err
     return 0;
 }
 
+/* The first n points as --milestones takes them: 30,60. */
+static int record_points(json_t *rec, int code, const double *v, int n)
+{
+    char text[ADVCC_SCHEDULE_POINTS * 33] = "";
+    size_t k = 0;
+    for (int i = 0; i < n && k < sizeof text; i++) {
+        char one[32];
+        cli_exact_text(v[i], one, sizeof one);
+        k += (size_t)snprintf(text + k, sizeof text - k, "%s%s", i ? "," : "", one);
+    }
+    return cli_record_text(rec, opt_name(code), text);
+}
+
+int cli_recipe_record(const cli_recipe *r, double momentum, json_t *rec)
+{
+    const advcc_train_cfg *t = &r->cfg;
+    const advcc_schedule_cfg *s = &t->schedule;
+    int bad = cli_record_text(rec, opt_name(OPT_OPTIMIZER), advcc_optimizer_name(t->optimizer));
+    if (t->optimizer == ADVCC_OPT_SGD) {
+        bad |= cli_record_number(rec, "momentum", momentum);
+        bad |= cli_record_number(rec, opt_name(OPT_NESTEROV), t->nesterov);
+    } else {
+        bad |= cli_record_number(rec, opt_name(OPT_BETA1), t->beta1);
+        bad |= cli_record_number(rec, opt_name(OPT_BETA2), t->beta2);
+        bad |= cli_record_number(rec, opt_name(OPT_ADAM_EPS), t->eps);
+    }
+    bad |= cli_record_text(rec, opt_name(OPT_SCHEDULE), advcc_schedule_name(s->kind));
+    switch (s->kind) {
+    case ADVCC_SCHED_MULTISTEP:
+        bad |= record_points(rec, OPT_MILESTONES, s->at, s->n);
+        bad |= cli_record_number(rec, opt_name(OPT_GAMMA), s->gamma);
+        break;
+    case ADVCC_SCHED_COSINE:
+        bad |= cli_record_number(rec, opt_name(OPT_MIN_LR), s->min_lr);
+        break;
+    case ADVCC_SCHED_ONECYCLE:
+        bad |= cli_record_number(rec, opt_name(OPT_PCT), s->pct);
+        bad |= cli_record_number(rec, opt_name(OPT_DIV), s->div);
+        bad |= cli_record_number(rec, opt_name(OPT_FINAL_DIV), s->final_div);
+        break;
+    case ADVCC_SCHED_PIECEWISE:
+        bad |= record_points(rec, OPT_KNOTS, s->at, s->n);
+        bad |= record_points(rec, OPT_FACTORS, s->factor, s->n);
+        break;
+    default:
+        break;
+    }
+    bad |= cli_record_number(rec, opt_name(OPT_WARMUP), s->warmup);
+    bad |= cli_record_number(rec, opt_name(OPT_CROP), t->crop);
+    bad |= cli_record_number(rec, opt_name(OPT_FLIP), t->flip);
+    return bad ? -1 : 0;
+}
+
 void cli_recipe_usage(FILE *fp, const advcc_train_cfg *spec)
 {
     cli_recipe r;

@@ -8,6 +8,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <jansson.h>
 #include "model.h"
 
 /* The recipe being overridden: the spec's, then the options in order. */
@@ -29,6 +30,10 @@ int cli_recipe_option(int code, const char *arg, cli_recipe *r);
  * (compiler/settings.c) would say it, with momentum the run's; 0, or -1
  * with the reason in err. */
 int cli_recipe_check(const cli_recipe *r, double momentum, char *err, size_t errlen);
+/* Adds to rec (cli.h's record) the recipe's settings, with momentum the
+ * run's: the optimiser and schedule with the keys they use, and the
+ * augmentation.  0, or -1 when out of memory. */
+int cli_recipe_record(const cli_recipe *r, double momentum, json_t *rec);
 /* The options' help, with the spec's recipe as the defaults shown. */
 void cli_recipe_usage(FILE *fp, const advcc_train_cfg *spec);
 
