@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "atomic_file.h"
 #include "checkpoint.h"
+#include "json_write.h"
 #include "train_state.h"
 
 static void state_path(char *buf, size_t len, const char *dir, int epoch,
@@ -84,6 +85,40 @@ int train_state_load(const char *dir, const advcc_model *m, real_t *params,
     return 1;
 }
 
+int train_state_save_settings(const char *dir, json_t *settings, char *err,
+                              size_t errlen)
+{
+    char path[4096];
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/settings.json", dir);
+    if (jw_write(path, json_incref(settings)) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int train_state_load_settings(const char *dir, json_t **settings, char *err,
+                              size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/settings.json", dir);
+    if (access(path, F_OK) != 0 && errno == ENOENT)
+        return 0;
+    json_error_t je;
+    *settings = json_load_file(path, 0, &je);
+    if (!*settings || !json_is_object(*settings)) {
+        snprintf(err, errlen, "%s: %s", path, *settings ? "not a JSON object" : je.text);
+        json_decref(*settings);
+        *settings = NULL;
+        return -1;
+    }
+    return 1;
+}
+
 int train_state_keep(const char *dir, const char *params_to,
                      const char *momentum_to, char *err, size_t errlen)
 {
@@ -122,6 +157,8 @@ void train_state_clear(const char *dir)
             k = -1;
         fclose(fp);
     }
+    unlink(path);
+    snprintf(path, sizeof path, "%s/settings.json", dir);
     unlink(path);
     if (k >= 0) {
         state_path(path, sizeof path, dir, k, "params");
