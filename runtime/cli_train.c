@@ -79,7 +79,15 @@ static void train_usage(const advcc_model *m, FILE *fp)
             "  --resume          continue from the last finished epoch saved in\n"
             "                    DIR/state (every epoch is saved there while training;\n"
             "                    the result is bit-identical to an uninterrupted run\n"
-            "                    with the same seed and thread count)\n"
+            "                    with the same seed and thread count).  Refused (exit 2,\n"
+            "                    naming each difference) when the model, its spec or\n"
+            "                    a setting differs from the saved run's: --seed,\n"
+            "                    --batch, --lr, --momentum, --weight-decay, --limit,\n"
+            "                    --dataset, the recipe, the training attack.  --epochs\n"
+            "                    may grow, unless the schedule is cosine or onecycle,\n"
+            "                    which spread over them; --threads changes the last\n"
+            "                    bits only.  Without --resume a run starts over and\n"
+            "                    discards DIR/state\n"
             "\n"
             "recipe (the spec's train and augment statements, docs/METHODS.md 1):\n"
             "  %s\n"
@@ -174,6 +182,101 @@ static int write_summary(const char *path, const advcc_model *m, const advcc_tra
         return -1;
     }
     return 0;
+}
+
+/* The settings that determine a run's result, for --resume to compare:
+ * the model, its spec, and each option by name but --threads (the last
+ * bits only) and --epochs, which may grow unless the schedule spreads over
+ * them; the training attack's only when the model trains on it. */
+static json_t *settings_record(const advcc_model *m, long seed, long epochs, long batch,
+                               double lr, double momentum, double wd, long limit,
+                               const char *dataset, const cli_recipe *recipe,
+                               const pgd_cfg *attack)
+{
+    json_t *opts = json_object();
+    json_t *rec = json_pack("{s:o, s:o, s:o}", "model", jw_str(m->name), "spec",
+                            jw_str(m->spec_hash ? m->spec_hash : "unknown"), "options", opts);
+    if (!rec)
+        return NULL;
+    const int kind = recipe->cfg.schedule.kind;
+    int bad = cli_record_number(opts, "seed", (double)seed);
+    if (kind == ADVCC_SCHED_COSINE || kind == ADVCC_SCHED_ONECYCLE)
+        bad |= cli_record_number(opts, "epochs", (double)epochs);
+    bad |= cli_record_number(opts, "batch", (double)batch);
+    bad |= cli_record_number(opts, "lr", lr);
+    bad |= cli_record_number(opts, "weight-decay", wd);
+    bad |= cli_recipe_record(recipe, momentum, opts);
+    if (limit > 0)
+        bad |= cli_record_number(opts, "limit", (double)limit);
+    else
+        bad |= cli_record_text(opts, "limit", "all");
+    bad |= cli_record_text(opts, "dataset", dataset);
+    if (m->train.adversarial)
+        bad |= cli_attack_record(attack, opts);
+    if (bad) {
+        json_decref(rec);
+        return NULL;
+    }
+    return rec;
+}
+
+/* Appends to buf, from *at, a setting that differs: "used NAME SAVED, this
+ * one NOW" the first, "; NAME SAVED vs NOW" the others. */
+static void put_difference(char *buf, size_t len, size_t *at, int option, const char *key,
+                           const json_t *saved, const json_t *now)
+{
+    const char *a = json_is_string(saved) ? json_string_value(saved) : "?";
+    const char *b = json_is_string(now) ? json_string_value(now) : "?";
+    if (*at < len)
+        *at += (size_t)snprintf(buf + *at, len - *at,
+                                *at ? "; %s%s %s vs %s" : "used %s%s %s, this one %s",
+                                option ? "--" : "", key, a, b);
+}
+
+/* Each setting whose value differs between the records saved and now, into
+ * buf from *at; those under "options" are named --NAME.  A setting only one
+ * record has (a key of one optimiser or schedule) follows from one that
+ * differs, which is named instead. */
+static void settings_differences(const json_t *saved, const json_t *now, int options,
+                                 char *buf, size_t len, size_t *at)
+{
+    const char *key;
+    json_t *a;
+    json_object_foreach((json_t *)saved, key, a) {
+        json_t *b = json_object_get(now, key);
+        if (json_is_object(a) && json_is_object(b))
+            settings_differences(a, b, 1, buf, len, at);
+        else if (b && !json_equal(a, b))
+            put_difference(buf, len, at, options, key, a, b);
+    }
+}
+
+/* --resume continues only the run that state was saved by: 0 when its
+ * record of settings is now's (or it has none, from before settings were
+ * recorded), else the exit status, with the differences said. */
+static int resume_check(const advcc_model *m, const char *state, const json_t *now)
+{
+    char err[4608];
+    json_t *saved = NULL;
+    int got = train_state_load_settings(state, &saved, err, sizeof err);
+    if (got < 0) {
+        fprintf(stderr, "%s train: --resume: %s\n", m->name, err);
+        return ADVCC_EXIT_ERROR;
+    }
+    if (got == 0) {
+        fprintf(stderr, "%s train: --resume: warning: %s has no record of its run's settings "
+                "(saved by an older version); resuming without comparing them\n", m->name, state);
+        return 0;
+    }
+    char diff[4096];
+    size_t at = 0;
+    settings_differences(saved, now, 0, diff, sizeof diff, &at);
+    json_decref(saved);
+    if (at == 0)
+        return 0;
+    fprintf(stderr, "%s train: --resume: the saved run (%s) %s: start over without --resume, "
+            "or resume with the same settings\n", m->name, state, diff);
+    return ADVCC_EXIT_USAGE;
 }
 
 int cli_train(const advcc_model *m, int argc, char **argv)
@@ -286,12 +389,31 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         dataset_free(&test);
         return 1;
     }
+    int rc = 1, adv_ready = 0;
+    advcc_ctx *ctx = NULL;
+    char state[4096];
+    snprintf(state, sizeof state, "%s/state", out);
+    json_t *settings = settings_record(m, seed, epochs, batch, lr, momentum, wd, limit, dataset,
+                                       &recipe, &adv.cfg);
+    if (!settings) {
+        fprintf(stderr, "%s: out of memory\n", m->name);
+        goto done;
+    }
+    if (resume && (rc = resume_check(m, state, settings)) != 0)
+        goto done;
+    rc = 1;
+    /* A run started over leaves nothing of an earlier one to resume. */
+    if (!resume)
+        train_state_clear(state);
+    if (train_state_save_settings(state, settings, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", m->name, err);
+        goto done;
+    }
     if (!quiet)
         fprintf(stderr, "%s: training on %d %s images, %ld epochs, batch %ld, lr %g, seed %ld\n",
                 m->name, train.n, dataset, epochs, batch, lr, seed);
 
-    int rc = 1, adv_ready = 0;
-    advcc_ctx *ctx = ctx_create(m, (int)batch, (uint64_t)seed);
+    ctx = ctx_create(m, (int)batch, (uint64_t)seed);
     if (!ctx) {
         fprintf(stderr, "%s: out of memory\n", m->name);
         goto done;
@@ -314,9 +436,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
         .perturb = m->train.adversarial ? perturb_batch : NULL,
         .perturb_arg = &adv,
     };
-    char state[4096];
     snprintf(path, sizeof path, "%s/train_loss.csv", out);
-    snprintf(state, sizeof state, "%s/state", out);
     o.loss_csv = path;
     o.state_dir = state;
     o.resume = resume;
@@ -373,6 +493,7 @@ int cli_train(const advcc_model *m, int argc, char **argv)
     printf("%s: wrote %s/checkpoint.safetensors\n", m->name, out);
     rc = 0;
 done:
+    json_decref(settings);
     if (adv_ready) {
         pgd_free(&adv.pgd);
         infer_free(&adv.inf);
