@@ -131,9 +131,15 @@ int apgd_init(apgd_ws *w, infer_ws *inf)
     w->succ = malloc(sizeof(int) * w->cap);
     w->reduced_last = malloc(sizeof(int) * w->cap);
     w->hit = malloc(sizeof(int) * w->cap);
+    w->pos = malloc(sizeof(int) * w->cap);
+    w->ys = malloc(sizeof(int) * w->cap);
+    w->ts = malloc(sizeof(int) * w->cap);
+    w->xs = malloc(sizeof(real_t) * in_n);
+    w->fout = malloc(sizeof(double) * w->cap);
     if (!w->xk || !w->xprev || !w->z || !w->grad || !w->xbest || !w->gbest ||
         !w->logits || !w->f || !w->fprev || !w->fbest || !w->fbest_last ||
-        !w->eta || !w->succ || !w->reduced_last || !w->hit) {
+        !w->eta || !w->succ || !w->reduced_last || !w->hit || !w->pos ||
+        !w->ys || !w->ts || !w->xs || !w->fout) {
         apgd_free(w);
         return -1;
     }
@@ -157,6 +163,11 @@ void apgd_free(apgd_ws *w)
     free(w->succ);
     free(w->reduced_last);
     free(w->hit);
+    free(w->pos);
+    free(w->ys);
+    free(w->ts);
+    free(w->xs);
+    free(w->fout);
     memset(w, 0, sizeof *w);
 }
 
@@ -246,6 +257,36 @@ static void grad_step(const apgd_cfg *cfg, const real_t *x, const real_t *xk,
     apgd_project(cfg->norm, cfg->eps, x, z, d);
 }
 
+/* Moves the state of position a to position k < a. */
+static void move_image(apgd_ws *w, int a, int k)
+{
+    size_t d = (size_t)w->in_size, bytes = sizeof(real_t) * d;
+    real_t *rows[] = {w->xk, w->xprev, w->grad, w->xbest, w->gbest, w->xs};
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+        memcpy(rows[r] + k * d, rows[r] + a * d, bytes);
+    double *vals[] = {w->f, w->fprev, w->fbest, w->fbest_last, w->eta};
+    for (size_t r = 0; r < sizeof vals / sizeof vals[0]; r++)
+        vals[r][k] = vals[r][a];
+    int *ints[] = {w->succ, w->reduced_last, w->pos, w->ys, w->ts};
+    for (size_t r = 0; r < sizeof ints / sizeof ints[0]; r++)
+        ints[r][k] = ints[r][a];
+}
+
+/* Drops the misclassified images from positions 0..m-1, keeping the
+ * others' order; returns how many remain. */
+static int drop_hit(apgd_ws *w, int m)
+{
+    int k = 0;
+    for (int a = 0; a < m; a++) {
+        if (w->hit[a])
+            continue;
+        if (a != k)
+            move_image(w, a, k);
+        w->hit[k++] = 0;
+    }
+    return k;
+}
+
 /* One run from a fresh start on the images with hit_iter < 0. */
 static void single_run(apgd_ws *w, const apgd_cfg *cfg, const real_t *x,
                        const int *y, const int *t, int n, advcc_rng *rng,
@@ -259,35 +300,54 @@ static void single_run(apgd_ws *w, const apgd_cfg *cfg, const real_t *x,
     if (nw > APGD_MAX_CHECKPOINTS)
         nw = APGD_MAX_CHECKPOINTS;
 
-    for (int b = 0; b < n; b++)
-        start_point(cfg, x + (size_t)b * d, d, rng, w->xk + (size_t)b * d);
-    infer_loss_grad_kind(inf, w->xk, y, t, n, cfg->mode, cfg->eot, cfg->loss,
+    /* In evaluation mode images are independent and the misclassified
+     * leave the batch; with batch statistics (ADVCC_TRAIN_FROZEN) each
+     * image's normalisation depends on the others, so all stay. */
+    int drop = cfg->mode == ADVCC_EVAL;
+    int m = 0;
+    for (int b = 0; b < n; b++) {
+        if (drop && hit_iter[b] >= 0)
+            continue;
+        w->pos[m] = b;
+        memcpy(w->xs + (size_t)m * d, x + (size_t)b * d, bytes);
+        w->ys[m] = y[b];
+        w->ts[m] = t ? t[b] : 0;
+        w->hit[m] = hit_iter[b] >= 0;
+        m++;
+    }
+    if (m == 0)
+        return;
+    const int *ts = t ? w->ts : NULL;
+    for (int a = 0; a < m; a++)
+        start_point(cfg, w->xs + (size_t)a * d, d, rng, w->xk + (size_t)a * d);
+    infer_loss_grad_kind(inf, w->xk, w->ys, ts, m, cfg->mode, cfg->eot, cfg->loss,
                          w->grad, w->f, w->logits);
     if (grads)
-        *grads += (long long)n * cfg->eot;
-    for (int b = 0; b < n; b++) {
-        w->hit[b] = hit_iter[b] >= 0;
-        if (!w->hit[b] &&
-            infer_misclassified(w->logits + (size_t)b * C, C, y[b])) {
-            hit_iter[b] = 0;
-            w->hit[b] = 1;
-            memcpy(xadv + (size_t)b * d, w->xk + (size_t)b * d, bytes);
+        *grads += (long long)m * cfg->eot;
+    for (int a = 0; a < m; a++) {
+        if (!w->hit[a] &&
+            infer_misclassified(w->logits + (size_t)a * C, C, w->ys[a])) {
+            w->hit[a] = 1;
+            hit_iter[w->pos[a]] = 0;
+            memcpy(xadv + (size_t)w->pos[a] * d, w->xk + (size_t)a * d, bytes);
         }
-        w->fbest[b] = w->fprev[b] = w->fbest_last[b] = w->f[b];
-        w->eta[b] = 2.0 * cfg->eps;
-        w->succ[b] = 0;
-        w->reduced_last[b] = 1;     /* condition 2 waits for w_2 */
+        w->fbest[a] = w->fprev[a] = w->fbest_last[a] = w->f[a];
+        w->eta[a] = 2.0 * cfg->eps;
+        w->succ[a] = 0;
+        w->reduced_last[a] = 1;     /* condition 2 waits for w_2 */
     }
-    memcpy(w->xbest, w->xk, bytes * n);
-    memcpy(w->gbest, w->grad, bytes * n);
-    memcpy(w->xprev, w->xk, bytes * n);
+    memcpy(w->xbest, w->xk, bytes * m);
+    memcpy(w->gbest, w->grad, bytes * m);
+    memcpy(w->xprev, w->xk, bytes * m);
+    if (drop)
+        m = drop_hit(w, m);
 
     int j = 0, last_w = 0;
-    for (int k = 0; k < cfg->iters; k++) {
+    for (int k = 0; k < cfg->iters && m > 0; k++) {
         double a = k == 0 ? 1.0 : cfg->momentum;
-        for (int b = 0; b < n; b++) {
+        for (int b = 0; b < m; b++) {
             size_t o = (size_t)b * d;
-            grad_step(cfg, x + o, w->xk + o, w->grad + o, w->eta[b], d,
+            grad_step(cfg, w->xs + o, w->xk + o, w->grad + o, w->eta[b], d,
                       w->z + o);
             for (int i = 0; i < d; i++) {
                 real_t xi = w->xk[o + i];
@@ -296,21 +356,23 @@ static void single_run(apgd_ws *w, const apgd_cfg *cfg, const real_t *x,
                 w->xprev[o + i] = xi;
                 w->xk[o + i] = nx;
             }
-            apgd_project(cfg->norm, cfg->eps, x + o, w->xk + o, d);
+            apgd_project(cfg->norm, cfg->eps, w->xs + o, w->xk + o, d);
         }
-        infer_loss_grad_kind(inf, w->xk, y, t, n, cfg->mode, cfg->eot,
+        infer_loss_grad_kind(inf, w->xk, w->ys, ts, m, cfg->mode, cfg->eot,
                              cfg->loss, w->grad, w->f, w->logits);
         if (grads)
-            *grads += (long long)n * cfg->eot;
+            *grads += (long long)m * cfg->eot;
         int step = k + 1;
         int check = j < nw && step == W[j];
-        for (int b = 0; b < n; b++) {
+        for (int b = 0; b < m; b++) {
             size_t o = (size_t)b * d;
-            if (!w->hit[b] &&
-                infer_misclassified(w->logits + (size_t)b * C, C, y[b])) {
-                hit_iter[b] = step;
+            if (w->hit[b])
+                continue;
+            if (infer_misclassified(w->logits + (size_t)b * C, C, w->ys[b])) {
+                hit_iter[w->pos[b]] = step;
                 w->hit[b] = 1;
-                memcpy(xadv + o, w->xk + o, bytes);
+                memcpy(xadv + (size_t)w->pos[b] * d, w->xk + o, bytes);
+                continue;
             }
             if (w->f[b] > w->fprev[b])
                 w->succ[b]++;
@@ -342,10 +404,15 @@ static void single_run(apgd_ws *w, const apgd_cfg *cfg, const real_t *x,
             last_w = W[j];
             j++;
         }
+        if (drop)
+            m = drop_hit(w, m);
     }
-    for (int b = 0; b < n; b++)
-        if (!w->hit[b])
-            memcpy(xadv + (size_t)b * d, w->xbest + (size_t)b * d, bytes);
+    for (int a = 0; a < m; a++) {
+        if (w->hit[a])
+            continue;
+        memcpy(xadv + (size_t)w->pos[a] * d, w->xbest + (size_t)a * d, bytes);
+        w->fout[w->pos[a]] = w->fbest[a];
+    }
 }
 
 int apgd_attack(apgd_ws *w, const apgd_cfg *cfg, const real_t *x,
@@ -359,9 +426,9 @@ int apgd_attack(apgd_ws *w, const apgd_cfg *cfg, const real_t *x,
     assert(n >= 1 && n <= w->cap);
     for (int b = 0; b < n; b++)
         hit_iter[b] = -1;
-    /* Every restart runs the whole batch (the model's batch shapes stay
-     * fixed); images already misclassified keep their first point, the
-     * others the restart with the highest loss. */
+    /* Each restart runs on the images not yet misclassified; those keep
+     * their first misclassified point, the others the restart with the
+     * highest loss. */
     int d = w->in_size;
     real_t *keep = NULL;
     double *keep_f = NULL;
@@ -380,8 +447,8 @@ int apgd_attack(apgd_ws *w, const apgd_cfg *cfg, const real_t *x,
         for (int b = 0; b < n; b++) {
             size_t o = (size_t)b * d;
             if (keep && hit_iter[b] < 0) {
-                if (r == 0 || w->fbest[b] > keep_f[b]) {
-                    keep_f[b] = w->fbest[b];
+                if (r == 0 || w->fout[b] > keep_f[b]) {
+                    keep_f[b] = w->fout[b];
                     memcpy(keep + o, xadv + o, sizeof(real_t) * d);
                 } else {
                     memcpy(xadv + o, keep + o, sizeof(real_t) * d);

@@ -16,6 +16,9 @@
  * or targeted DLR (infer.h), the gradient averaged over eot draws of the
  * model's noise.  Per image the first point found misclassified (judged on
  * the gradient pass's first draw) is kept, else the highest-loss point.
+ * Since nothing can change a kept point, an image leaves the batch as soon
+ * as it is misclassified (in evaluation mode, where images are independent):
+ * the passes go to the images still robust.
  * Restarts run again only for images not yet misclassified. */
 #ifndef ADVCC_APGD_H
 #define ADVCC_APGD_H
@@ -43,6 +46,12 @@ typedef struct apgd_ws {
     real_t *xk, *xprev, *z, *grad, *xbest, *gbest, *logits;
     double *f, *fprev, *fbest, *fbest_last, *eta;
     int *succ, *reduced_last, *hit;
+    /* The images still attacked sit at positions 0..m-1 of the arrays
+     * above: pos[] is each one's index in the caller's batch, xs, ys, ts
+     * its clean image, label and target there. */
+    int *pos, *ys, *ts;
+    real_t *xs;
+    double *fout;           /* best loss of the last run, by caller's index */
 } apgd_ws;
 
 /* The paper's defaults: 100 iterations, 1 restart, CE, rho = momentum =

@@ -289,6 +289,55 @@ static void test_apgd_vs_pgd(void **state)
 }
 
 
+/* An image leaves APGD's batch at its first misclassified point: in
+ * evaluation mode it costs one gradient pass per iteration until then
+ * (counted exactly), and what the others get does not depend on it (the
+ * same batch with another first image gives them the same bytes).  With
+ * batch statistics every image stays for the whole run. */
+static void test_apgd_drops_broken(void **state)
+{
+    (void)state;
+    advcc_rng r;
+    rng_seed(&r, 29);
+    int early = 0;
+    for (int trial = 0; trial < 6; trial++) {
+        fixture f;
+        fixture_make(&f, trial % 2 ? TINY_MLP : TINY_LINEAR, 0, 1, 0, 300 + trial);
+        real_t x[CAP * TINY_IN], x2[CAP * TINY_IN];
+        real_t adv[CAP * TINY_IN], adv2[CAP * TINY_IN];
+        int y[CAP], y2[CAP], hit[CAP], hit2[CAP];
+        random_images(x, CAP, &r);
+        predicted_labels(&f, x, CAP, y);
+        memcpy(x2, x, sizeof x);
+        random_images(x2, 1, &r);
+        predicted_labels(&f, x2, CAP, y2);
+        apgd_cfg cfg;
+        apgd_defaults(&cfg, ADVCC_LINF, 0.05);
+        cfg.iters = 30;
+        long long grads = 0, grads2 = 0;
+        advcc_rng r1, r2;
+        rng_split(&r, (uint64_t)trial, &r1);
+        r2 = r1;
+        assert_int_equal(apgd_attack(&f.apgd, &cfg, x, y, NULL, CAP, &r1, adv, hit, &grads), 0);
+        assert_int_equal(apgd_attack(&f.apgd, &cfg, x2, y2, NULL, CAP, &r2, adv2, hit2, &grads2), 0);
+        long long want = 0;
+        for (int b = 0; b < CAP; b++) {
+            want += hit[b] >= 0 ? hit[b] + 1 : cfg.iters + 1;
+            early += hit[b] >= 0 && hit[b] < cfg.iters;
+        }
+        assert_int_equal(grads, want);
+        assert_memory_equal(adv + TINY_IN, adv2 + TINY_IN, sizeof(real_t) * (CAP - 1) * TINY_IN);
+        assert_memory_equal(hit + 1, hit2 + 1, sizeof(int) * (CAP - 1));
+
+        cfg.mode = ADVCC_TRAIN_FROZEN;
+        grads = 0;
+        assert_int_equal(apgd_attack(&f.apgd, &cfg, x, y, NULL, CAP, &r1, adv, hit, &grads), 0);
+        assert_int_equal(grads, (long long)CAP * (cfg.iters + 1));
+        fixture_free(&f);
+    }
+    assert_true(early > 0);     /* the drop was exercised */
+}
+
 /* The ensemble's robust accuracy is never above any one attack's, falls
  * (weakly) attack by attack, and its per-image records agree with it. */
 static void test_ensemble_worst_case(void **state)
@@ -401,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_box_ball_eps0),
         cmocka_unit_test(test_square_queries),
         cmocka_unit_test(test_apgd_vs_pgd),
+        cmocka_unit_test(test_apgd_drops_broken),
         cmocka_unit_test(test_ensemble_worst_case),
         cmocka_unit_test(test_rand_version),
         cmocka_unit_test(test_cfg),
