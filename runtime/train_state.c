@@ -15,15 +15,23 @@ static void state_path(char *buf, size_t len, const char *dir, int epoch,
     snprintf(buf, len, "%s/epoch-%d.%s.safetensors", dir, epoch, what);
 }
 
+/* The state directory (one level: its parent is the run's --out). */
+static int state_dir_make(const char *dir, char *err, size_t errlen)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int train_state_save(const char *dir, int epoch, const advcc_model *m,
                      const real_t *params, const real_t *velocity,
                      const real_t *second, char *err, size_t errlen)
 {
     char path[4096];
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+    if (state_dir_make(dir, err, errlen) != 0)
         return -1;
-    }
     state_path(path, sizeof path, dir, epoch, "params");
     if (checkpoint_save_all(path, m, params, err, errlen) != 0)
         return -1;
@@ -89,10 +97,8 @@ int train_state_save_settings(const char *dir, json_t *settings, char *err,
                               size_t errlen)
 {
     char path[4096];
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+    if (state_dir_make(dir, err, errlen) != 0)
         return -1;
-    }
     snprintf(path, sizeof path, "%s/settings.json", dir);
     if (jw_write(path, json_incref(settings)) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
