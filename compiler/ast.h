@@ -40,7 +40,12 @@ typedef struct ast_arg {
     ir_loc loc;
 } ast_arg;
 
-/* `kind args...`, or a macro call `name(args)`. */
+struct ast_stmt;
+
+/* `kind args...`, a macro call `name(args)`, or a residual block
+ * `residual { MAIN } [shortcut { SHORTCUT }]` (kind "residual"): its output
+ * is MAIN's plus SHORTCUT's (the block's input when there is none), both
+ * fed the block's input; their lines are chains, one after the other. */
 typedef struct ast_layer {
     struct ast_layer *next;     /* in a chain */
     const char *kind;
@@ -48,6 +53,9 @@ typedef struct ast_layer {
     ast_arg *args;
     int is_call;
     ast_expr *call_args;
+    int is_residual;
+    struct ast_stmt *main_path, *shortcut;
+    ir_loc shortcut_loc;        /* the keyword `shortcut` (file NULL: none) */
 } ast_layer;
 
 typedef struct ast_name {

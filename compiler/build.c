@@ -87,6 +87,26 @@ int build_add_reg(build *b, const ir_reg *r, int uid)
     return 0;
 }
 
+int build_find(const build *b, int uid)
+{
+    for (int i = 0; i < b->n_layers; i++)
+        if (b->layers[i].uid == uid)
+            return i;
+    return -1;
+}
+
+void build_redirect(build *b, int from, int to, int except)
+{
+    for (int i = 0; i < b->n_layers; i++) {
+        if (i == except)
+            continue;
+        if (b->layers[i].src == from)
+            b->layers[i].src = to;
+        if (b->layers[i].src2 == from)
+            b->layers[i].src2 = to;
+    }
+}
+
 /* The n-th layer of a prefix is <prefix>n whatever else is named, so
  * naming one layer never renames another. */
 void build_name_layers(build *b)
@@ -135,8 +155,12 @@ int build_lower(const build *b, ir_model *m)
         fputs("advcc: out of memory\n", stderr);
         abort();
     }
-    for (int i = 0; i < b->n_layers; i++)
-        m->nodes[i] = b->layers[i].node;
+    for (int i = 0; i < b->n_layers; i++) {
+        const layer *l = &b->layers[i];
+        m->nodes[i] = l->node;
+        m->nodes[i].src = l->src ? build_find(b, l->src) : -1;
+        m->nodes[i].src2 = l->src2 > 0 ? build_find(b, l->src2) : -1;
+    }
     m->n_nodes = b->n_layers;
     int errors = 0;
     for (int i = 0; i < b->n_regs; i++) {

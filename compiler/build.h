@@ -41,12 +41,18 @@ void build_copy_body(build *dst, const build *src);
  * model's size limit (reported at `l`). */
 int build_insert(build *b, int at, const layer *l);
 int build_add_reg(build *b, const ir_reg *r, int uid);
+/* The index of the layer with this uid, or -1. */
+int build_find(const build *b, int uid);
+/* Every layer but `except` (an index) that reads the layer `from` (a uid)
+ * reads `to` instead. */
+void build_redirect(build *b, int from, int to, int except);
 /* Gives every layer without name= its default name: conv1, bn2, fc3. */
 void build_name_layers(build *b);
 /* Reports layers that share a name; 0 or -1. */
 int build_check_names(const build *b);
-/* The IR of the model (nodes and regs malloc'ed), shapes not yet set;
- * 0, or -1 after reporting. */
+/* The IR of the model (nodes and regs malloc'ed), shapes not yet set, each
+ * node's src and src2 the indices of the layers it reads; 0, or -1 after
+ * reporting. */
 int build_lower(const build *b, ir_model *m);
 
 #endif

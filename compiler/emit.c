@@ -140,11 +140,13 @@ static int arena_slots(const emit_plan *p, int fixed, arena_slot *s)
     int n = 0;
     for (int i = 0; i < p->n_groups; i++) {
         const emit_group *g = &p->groups[i];
-        const char *per[] = {g->out_sym, g->y_sym, g->argmax_sym, g->cv_sym, g->cvg_sym, g->tx_sym};
-        const long per_at[] = {g->out_slot, g->y_slot, g->argmax_slot, g->cv_slot, g->cvg_slot, g->tx_slot};
+        const char *per[] = {g->out_sym, g->y_sym, g->argmax_sym, g->cv_sym, g->cvg_sym, g->tx_sym,
+                             g->in2_cv_sym};
+        const long per_at[] = {g->out_slot, g->y_slot, g->argmax_slot, g->cv_slot, g->cvg_slot,
+                               g->tx_slot, g->in2_cv_slot};
         const char *fix[] = {g->bn_sym, g->wq_sym, g->wq_range_sym, g->act_sym};
         const long fix_at[] = {g->bn_fix, g->wq_fix, g->wq_range_fix, g->act_fix};
-        const int count = fixed ? 4 : 6;
+        const int count = fixed ? 4 : 7;
         for (int j = 0; j < count; j++) {
             const char *sym = fixed ? fix[j] : per[j];
             if (sym[0])
@@ -159,7 +161,7 @@ static int arena_slots(const emit_plan *p, int fixed, arena_slot *s)
  * capacity (ACT), and F_ slots of the fixed part after them (FIX). */
 static void emit_arena_enums(FILE *out, const emit_plan *p)
 {
-    arena_slot *s = calloc((size_t)p->n_groups * 6 + 1, sizeof *s);
+    arena_slot *s = calloc((size_t)p->n_groups * 7 + 1, sizeof *s);
     if (!s)
         abort();
     L(0, "/* The arena: per-image slots (scaled by the batch capacity), then a");
@@ -170,8 +172,9 @@ static void emit_arena_enums(FILE *out, const emit_plan *p)
     for (int i = 0; i < n; i++)
         L(1, "%s = %ld,", s[i].sym, s[i].offset);
     L(1, "COL_SLOT = %ld, /* im2col */", p->col_slot);
-    L(1, "GRAD0_SLOT = %ld, /* the input gradients, in turn */", p->grad_slot[0]);
-    L(1, "GRAD1_SLOT = %ld,", p->grad_slot[1]);
+    for (int i = 0; i < p->n_grads; i++)
+        L(1, "GRAD%d_SLOT = %ld,%s", i, p->grad_slot[i],
+          i == 0 ? " /* the backward's gradients (model_backward's grad[]) */" : "");
     L(1, "DY_SLOT = %ld, /* a fused epilogue's gradient */", p->dy_slot);
     L(1, "ARENA_PER_IMAGE = %ld", p->per_image);
     L(0, "};");
@@ -336,6 +339,85 @@ static void input_expr(const emit_group *g, char *buf, size_t len)
         snprintf(buf, len, "ACT(c, %s)", g->in_sym);
 }
 
+static void grad_expr(int buf, char *out, size_t len)
+{
+    if (buf < 0)
+        snprintf(out, len, "dx");
+    else
+        snprintf(out, len, "grad[%d]", buf);
+}
+
+/* An add's gradient dst handed to its shortcut's end: copied or added,
+ * in the shortcut's layout. */
+static void emit_shortcut_gradient(FILE *out, const emit_group *g, const char *dst, int dx_in)
+{
+    char to[32], conv[160] = "";
+    grad_expr(g->in2_buf, to, sizeof to);
+    const int ind = dx_in || g->in2_buf < 0 ? 2 : 1;
+    if (g->in2_cv_slot >= 0)
+        snprintf(conv, sizeof conv, "%s(%s, %d, B, %d, %s);",
+                 g->in_layout == LAYOUT_CNHW ? "cnhw_to_rows" : "rows_to_cnhw", dst,
+                 g->main->in.c, g->main->in.h * g->main->in.w,
+                 g->in2_add ? "ACT(c, DY_SLOT)" : to);
+    if (ind == 2)
+        L(1, "if (dx) {");
+    if (conv[0])
+        L(ind, "%s /* the shortcut's end, in its layout */", conv);
+    if (g->in2_add)
+        L(ind, "residual_accumulate(%s, %s, (long)B * %ld); /* the shortcut's end */", to,
+          conv[0] ? "ACT(c, DY_SLOT)" : dst, g->in_size);
+    else if (!conv[0])
+        L(ind, "memcpy(%s, %s, sizeof(real_t) * B * %ld); /* the shortcut's end */", to, dst,
+          g->in_size);
+    if (ind == 2)
+        L(1, "}");
+}
+
+/* model_backward's lines for group g: its backward into the buffer chosen
+ * for its input gradient (through the CNHW copy when it converted its
+ * input), the adding of that into a gradient another reader wrote, and an
+ * add's hand-over to its shortcut.  only_dx: nothing below has parameters,
+ * so input gradients are wanted only when the caller asks for dx. */
+static void emit_group_backward_call(FILE *out, const emit_group *g,
+                                     int only_dx)
+{
+    char in[64], dout[32], dst[32], into[32], din[64];
+    input_expr(g, in, sizeof in);
+    if (g->dout_buf >= 0)
+        snprintf(dout, sizeof dout, "grad[%d]", g->dout_buf);
+    else
+        snprintf(dout, sizeof dout, "dlogits");
+    grad_expr(g->in_buf, dst, sizeof dst);
+    if (g->cv_slot >= 0)
+        snprintf(din, sizeof din, "ACT(c, %s)", g->cvg_sym);
+    else
+        snprintf(din, sizeof din, "%s", dst);
+    const int plain = g->in_buf < 0 && g->cv_slot < 0;   /* dx itself, NULL or not */
+    if (only_dx && !plain)
+        L(1, "g%d_backward(c, %s, %s, dx ? %s : NULL, B, mode, want_params);", g->index, in,
+          dout, din);
+    else
+        L(1, "g%d_backward(c, %s, %s, %s, B, mode, want_params);", g->index, in, dout, din);
+    /* a line that reads or writes dx, or what a NULL dx left unwritten,
+     * runs only when the caller gave dx */
+    const int dx_in = only_dx || g->in_buf < 0;
+    if (g->cv_slot >= 0) {
+        if (dx_in)
+            L(1, "if (dx)");
+        L(dx_in ? 2 : 1, "cnhw_to_rows(ACT(c, %s), %d, B, %d, %s);", g->cvg_sym, g->main->in.c,
+          g->main->in.h * g->main->in.w, dst);
+    }
+    if (g->in_into >= -1) {
+        grad_expr(g->in_into, into, sizeof into);
+        if (dx_in || g->in_into < 0)
+            L(1, "if (dx)");
+        L(dx_in || g->in_into < 0 ? 2 : 1, "residual_accumulate(%s, %s, (long)B * %ld); "
+          "/* read twice: both gradients */", into, dst, g->in_size);
+    }
+    if (g->main->op == IR_ADD)
+        emit_shortcut_gradient(out, g, dst, dx_in);
+}
+
 static void emit_entry_points(FILE *out, const emit_plan *p)
 {
     const ir_model *m = p->m;
@@ -373,8 +455,8 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
     L(0, "}");
     L(0, "%s", "");
 
-    /* Backward, last group first; input gradients are computed only where
-     * something below needs them. */
+    /* Backward, last group first, through the buffers emit_plan.c chose;
+     * input gradients are computed only where something below needs them. */
     int first_param = p->n_groups;
     for (int i = 0; i < p->n_groups; i++) {
         if (kind_of(p->groups[i].main->op)->count) {      /* it has parameters */
@@ -385,34 +467,15 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
     L(0, "static void model_backward(advcc_ctx *c, const real_t *dlogits, int want_params, real_t *dx)");
     L(0, "{");
     L(1, "const int B = c->batch, mode = c->mode;");
-    L(1, "real_t *grad[2] = {ACT(c, GRAD0_SLOT), ACT(c, GRAD1_SLOT)};");
-    L(1, "const real_t *dout = dlogits;");
-    for (int i = p->n_groups - 1; i >= 0; i--) {
-        const emit_group *g = &p->groups[i];
-        char din[64];
-        input_expr(g, in, sizeof in);
-        if (g->cv_slot >= 0)
-            snprintf(din, sizeof din, "ACT(c, %s)", g->cvg_sym);
-        else if (i == 0)
-            snprintf(din, sizeof din, "dx");
-        else
-            snprintf(din, sizeof din, "grad[%d]", i % 2);
-        const char *need = (i > first_param) ? "" : "dx ? ";
-        const char *tail = (i > first_param) ? "" : " : NULL";
-        if (i == 0 && g->cv_slot < 0)
-            L(1, "g%d_backward(c, %s, dout, dx, B, mode, want_params);", i, in);
-        else
-            L(1, "g%d_backward(c, %s, dout, %s%s%s, B, mode, want_params);", i, in, need, din, tail);
-        if (g->cv_slot >= 0) {
-            if (i <= first_param)
-                L(1, "if (dx)");
-            L(i <= first_param ? 2 : 1, "cnhw_to_rows(ACT(c, %s), %d, B, %d, %s);", g->cvg_sym,
-              g->main->in.c, g->main->in.h * g->main->in.w, i == 0 ? "dx" : (i % 2 ? "grad[1]" : "grad[0]"));
-        }
-        if (i > 0)
-            L(1, "dout = grad[%d];", i % 2);
+    if (p->n_grads > 0) {
+        char list[EMIT_MAX_GRADS * 24];
+        int k = 0;
+        for (int i = 0; i < p->n_grads; i++)
+            k += snprintf(list + k, sizeof list - (size_t)k, "%sACT(c, GRAD%d_SLOT)", i ? ", " : "", i);
+        L(1, "real_t *grad[%d] = {%s};", p->n_grads, list);
     }
-    L(1, "(void)dout;");
+    for (int i = p->n_groups - 1; i >= 0; i--)
+        emit_group_backward_call(out, &p->groups[i], i <= first_param);
     L(0, "}");
     L(0, "%s", "");
 }

@@ -10,6 +10,10 @@
 /* Activation layouts between groups (see runtime/kernels.h). */
 enum emit_layout { LAYOUT_NCHW, LAYOUT_CNHW, LAYOUT_ROWS };
 
+/* The most gradient buffers a backward holds at once: two for a chain,
+ * two more for each residual block open at a point, one for scratch. */
+enum { EMIT_MAX_GRADS = 16 };
+
 /* One parameter tensor of a node. */
 typedef struct emit_tensor {
     char name[48];          /* "conv1.weight" */
@@ -27,7 +31,13 @@ typedef struct emit_group {
     const ir_node *main;    /* first node */
     const ir_node *bn, *act, *pool;     /* absorbed nodes, or NULL */
     int in_layout, out_layout;
+    int in2_layout;         /* an add's shortcut's */
     long in_slot;           /* per-image arena offset of the input, -1: model input */
+    long in2_slot;          /* an add's shortcut: the same for its end */
+    long in2_cv_slot;       /* its shortcut's end converted to the main
+                               path's layout (CNHW or not); -1: none */
+    int src, src2;          /* the groups whose outputs those are; -1: the
+                               model's input (src2: no second input) */
     long out_slot;          /* per-image arena offset of the output */
     long y_slot;            /* conv groups with an epilogue: pre-epilogue output */
     long argmax_slot;       /* max pools: argmax offsets (ints) */
@@ -43,10 +53,19 @@ typedef struct emit_group {
     long act_fix;           /* conv groups with DTReLU: per-channel sums of
                                the bound gradients (below, then above) */
     long in_size, out_size; /* per image */
+    /* Its part in model_backward, whose buffers grad[] hold the gradients
+     * of group outputs until their groups read them: its output's is in
+     * grad[dout_buf] (-1: the logits'); its kernel writes its input's into
+     * grad[in_buf] (-1: the caller's dx), and when another reader of that
+     * input wrote there first, that is scratch added into grad[in_into]
+     * (-1: dx; -2: no adding).  An add hands the same gradient to its
+     * shortcut's end: copied into grad[in2_buf] (-1: dx), or added when
+     * in2_add. */
+    int dout_buf, in_buf, in_into, in2_buf, in2_add;
     /* The names of its slots in the arena's enums (S_ per image, F_ fixed),
      * "" where the slot above is -1: in_sym is the input's, "" for the
      * model's input. */
-    char in_sym[48], out_sym[48], y_sym[48], argmax_sym[48], cv_sym[48],
+    char in_sym[48], in2_sym[48], in2_cv_sym[48], out_sym[48], y_sym[48], argmax_sym[48], cv_sym[48],
          cvg_sym[48], tx_sym[48], bn_sym[48], wq_sym[48], wq_range_sym[48],
          act_sym[48];
 } emit_group;
@@ -61,7 +80,8 @@ typedef struct emit_plan {
     long per_image;         /* arena reals per image of batch capacity */
     long fixed;             /* arena reals independent of the batch */
     long col_slot;          /* im2col scratch, per image */
-    long grad_slot[2];      /* backward ping-pong, per image */
+    long grad_slot[EMIT_MAX_GRADS]; /* model_backward's grad[], per image */
+    int n_grads;
     long dy_slot;           /* conv epilogue backward scratch, per image */
     /* The regularisers' scratch follows the fixed part; its size is asked of
      * the runtime (orthogonal_scratch, spectral_conv_scratch) at run time. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "diag.h"
 #include "kind.h"
 
 void emit_line(FILE *out, int indent, const char *fmt, ...)
@@ -254,12 +255,75 @@ static void name_slots(emit_group *g, const ir_node *last, const char *in_sym)
     slot_name(g->y_sym, g->y_slot, "S_", n, n == last ? "y" : "out");
     slot_name(g->argmax_sym, g->argmax_slot, "S_", g->pool ? g->pool : n, "argmax");
     slot_name(g->cv_sym, g->cv_slot, "S_", n, "in_cnhw");
+    slot_name(g->in2_cv_sym, g->in2_cv_slot, "S_", n, "shortcut");
     slot_name(g->cvg_sym, g->cvg_slot, "S_", n, "din_cnhw");
     slot_name(g->tx_sym, g->tx_slot, "S_", n, "xt");
     slot_name(g->bn_sym, g->bn_fix, "F_", g->bn ? g->bn : n, "stats");
     slot_name(g->wq_sym, g->wq_fix, "F_", n, "wq");
     slot_name(g->wq_range_sym, g->wq_range_fix, "F_", n, "wq_range");
     slot_name(g->act_sym, g->act_fix, "F_", g->act ? g->act : n, "bound_sums");
+}
+
+/* A free gradient buffer, now busy; -1 when all EMIT_MAX_GRADS are. */
+static int grad_take(emit_plan *p, unsigned char *busy)
+{
+    for (int k = 0; k < EMIT_MAX_GRADS; k++)
+        if (!busy[k]) {
+            busy[k] = 1;
+            if (k >= p->n_grads)
+                p->n_grads = k + 1;
+            return k;
+        }
+    return -1;
+}
+
+/* The backward's buffers (emit_group's dout_buf ...), last group first: a
+ * group's output gradient lives from its last reader's backward to its
+ * own; the first reader to run writes it, the others add to it.  For a
+ * chain this is the two buffers in turn.  0, or -1 past EMIT_MAX_GRADS. */
+static int plan_backward(emit_plan *p)
+{
+    unsigned char busy[EMIT_MAX_GRADS] = {0};
+    int *buf = malloc(sizeof *buf * ((size_t)p->n_groups + 1));
+    if (!buf)
+        abort();
+    for (int i = 0; i < p->n_groups; i++)
+        buf[i] = -1;
+    int dx_written = 0, full = 0;
+    for (int i = p->n_groups - 1; i >= 0; i--) {
+        emit_group *g = &p->groups[i];
+        int *dst = g->src >= 0 ? &buf[g->src] : NULL;
+        int scratch = -1;
+        g->dout_buf = buf[i];
+        g->in_into = -2;
+        if (dst && *dst < 0) {
+            g->in_buf = *dst = grad_take(p, busy);
+            full |= *dst < 0;
+        } else if (!dst && !dx_written) {
+            g->in_buf = -1;
+        } else {
+            g->in_buf = scratch = grad_take(p, busy);
+            g->in_into = dst ? *dst : -1;
+            full |= scratch < 0;
+        }
+        dx_written |= !dst;
+        if (g->main->op == IR_ADD) {
+            int *dst2 = g->src2 >= 0 ? &buf[g->src2] : NULL;
+            g->in2_add = dst2 ? *dst2 >= 0 : dx_written;
+            if (dst2 && *dst2 < 0) {
+                *dst2 = grad_take(p, busy);
+                full |= *dst2 < 0;
+            }
+            g->in2_buf = dst2 ? *dst2 : -1;
+            dx_written |= !dst2;
+        }
+        if (scratch >= 0)
+            busy[scratch] = 0;
+        if (buf[i] >= 0)
+            busy[buf[i]] = 0;
+    }
+    free(buf);
+    return full ? -1 : 0;
 }
 
 int emit_plan_build(const ir_model *m, emit_plan *p)
@@ -276,8 +340,15 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
     plan_tensors(p);
 
     plan_state st = {0, 0, 0, shape_size(m->input), 0};
-    long in_slot = -1;
-    int layout = LAYOUT_NCHW;
+    /* the group whose output each node's is (its last node's) */
+    int *group_of = malloc(sizeof *group_of * ((size_t)m->n_nodes + 1));
+    if (!group_of) {
+        emit_plan_free(p);
+        return -1;
+    }
+    for (int gi = 0; gi < m->n_groups; gi++)
+        for (int j = m->groups[gi].first; j <= m->groups[gi].last; j++)
+            group_of[j] = gi;
     for (int gi = 0; gi < m->n_groups; gi++) {
         const ir_group *fg = &m->groups[gi];
         emit_group *g = &p->groups[p->n_groups];
@@ -294,10 +365,18 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
         const layer_kind *k = kind_of(n->op);
         g->in_size = shape_size(n->in);
         g->out_size = shape_size(last->out);
-        g->in_slot = in_slot;
+        g->src = n->src >= 0 ? group_of[n->src] : -1;
+        g->src2 = n->op == IR_ADD && n->src2 >= 0 ? group_of[n->src2] : -1;
+        const emit_group *src = g->src >= 0 ? &p->groups[g->src] : NULL;
+        const emit_group *src2 = g->src2 >= 0 ? &p->groups[g->src2] : NULL;
+        g->in_slot = src ? src->out_slot : -1;
+        g->in2_slot = src2 ? src2->out_slot : -1;
+        g->in2_cv_slot = -1;
         g->y_slot = g->argmax_slot = g->bn_fix = g->cv_slot = g->cvg_slot = -1;
         g->wq_fix = g->wq_range_fix = g->act_fix = g->tx_slot = -1;
+        int layout = src ? src->out_layout : LAYOUT_NCHW;
         g->in_layout = layout;
+        g->in2_layout = src2 ? src2->out_layout : LAYOUT_NCHW;
         if (k->cnhw_input && k->cnhw_input(n))
             layout = LAYOUT_CNHW;
         else if (k->out_layout >= 0)
@@ -311,20 +390,27 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
             if (kj->plan)
                 kj->plan(p, g, &m->nodes[j], &st);
         }
-        name_slots(g, last, gi > 0 ? p->groups[gi - 1].out_sym : "");
+        name_slots(g, last, src ? src->out_sym : "");
+        snprintf(g->in2_sym, sizeof g->in2_sym, "%s", src2 ? src2->out_sym : "");
         if (g->in_size > st.grad)
             st.grad = g->in_size;
         if (g->out_size > st.grad)
             st.grad = g->out_size;
-        in_slot = g->out_slot;
     }
+    free(group_of);
     long per = st.per;
     p->col_slot = per;
     per += st.col;
-    p->grad_slot[0] = per;
-    per += st.grad;
-    p->grad_slot[1] = per;
-    per += st.grad;
+    if (plan_backward(p) != 0) {
+        diag_error(m->loc, "model '%s' keeps more than %d gradients at once in its backward "
+                   "(residual blocks nested too deep)", m->name, EMIT_MAX_GRADS);
+        emit_plan_free(p);
+        return -1;
+    }
+    for (int i = 0; i < p->n_grads; i++) {
+        p->grad_slot[i] = per;
+        per += st.grad;
+    }
     p->dy_slot = per;
     per += st.dy;
     p->per_image = per;

@@ -99,6 +99,46 @@ static void emit_train_dict(FILE *out, const ir_train *t)
       emit_real(s->final_div, at, sizeof at));
 }
 
+/* The name of the value of node i (-1: the input) where a later node
+ * reads it again: "x" is always the last node's. */
+static void keep_name(const ir_model *m, int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s_out", i >= 0 ? m->nodes[i].name : "input");
+}
+
+/* forward_pass's body: x through the nodes in order; a value a residual
+ * block reads again (its input, a shortcut's end) is kept by name. */
+static void emit_torch_flow(FILE *out, const ir_model *m)
+{
+    char kept[64];
+    for (int i = -1; i < m->n_nodes; i++) {
+        int again = 0;
+        for (int j = i + 2; j < m->n_nodes; j++)
+            again |= m->nodes[j].src == i;
+        for (int j = i + 1; j < m->n_nodes; j++)
+            again |= m->nodes[j].op == IR_ADD && m->nodes[j].src2 == i;
+        if (i >= 0) {
+            const ir_node *n = &m->nodes[i];
+            char a[64], in[64] = "x", call[200];
+            attr(n, a, sizeof a);
+            if (n->src != i - 1)
+                keep_name(m, n->src, in, sizeof in);
+            if (n->op == IR_ADD) {
+                keep_name(m, n->src2, kept, sizeof kept);
+                snprintf(call, sizeof call, "x = %s(%s, %s)", a, in, kept);
+            } else {
+                snprintf(call, sizeof call, "x = %s(%s)", a, in);
+            }
+            int pad = 34 - (int)strlen(call);
+            L(2, "%s%*s# %s", call, pad > 1 ? pad : 1, "", ir_op_name(n->op));
+        }
+        if (again) {
+            keep_name(m, i, kept, sizeof kept);
+            L(2, "%s = x", kept);
+        }
+    }
+}
+
 int emit_model_torch(const ir_model *m, FILE *out)
 {
     describe_kv kv[DESCRIBE_MAX];
@@ -173,12 +213,7 @@ int emit_model_torch(const ir_model *m, FILE *out)
     L(1, "def forward_pass(self, x):");
     L(2, "\"\"\"One pass: pixels [n][%d][%d][%d] in [0, 1] to logits [n][%d].\"\"\"",
       m->input.c, m->input.h, m->input.w, m->classes);
-    for (int i = 0; i < m->n_nodes; i++) {
-        char a[64];
-        attr(&m->nodes[i], a, sizeof a);
-        int pad = 24 - (int)strlen(a);
-        L(2, "x = %s(x)%*s# %s", a, pad > 1 ? pad : 1, "", ir_op_name(m->nodes[i].op));
-    }
+    emit_torch_flow(out, m);
     L(2, "return x");
     L(0, "%s", "");
     L(0, "%s", "");

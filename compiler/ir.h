@@ -2,7 +2,10 @@
  * (parser, sema, shape) and its back end (fuse, emit*).  The emitter reads
  * nothing else.
  *
- * A model is a chain of nodes, each with its resolved parameters and its
+ * A model is a graph of nodes in an order where every node comes after the
+ * nodes it reads (src, and an add's src2): a chain, with residual blocks'
+ * shortcuts and adds (residual { ... } shortcut { ... }).  Each node has its
+ * resolved parameters and its
  * inferred per-image input and output shapes, plus the model-wide settings
  * (training, attack, regularisers, ensemble).  Every node remembers the spec
  * location it came from, so the generated C can cite it.
@@ -43,7 +46,8 @@ typedef struct ir_shape {
     X(IR_TANH, tanh)                                                        \
     X(IR_SIGMOID, sigmoid)  /* 1 / (1 + exp(-x)) */                         \
     X(IR_GAP, gap)  /* global average pool: c x h x w -> c, flat */       \
-    X(IR_DROPOUT, dropout)  /* training only: x * mask / (1 - p) */
+    X(IR_DROPOUT, dropout)  /* training only: x * mask / (1 - p) */       \
+    X(IR_ADD, add)  /* a residual block's output: main + shortcut */
 
 typedef enum ir_op {
 #define IR_OP_ENUM(op, name) op,
@@ -68,6 +72,10 @@ typedef struct ir_node {
     ir_loc call;            /* a layer of a macro's body: the outermost call
                                that expanded it (file NULL: none) */
     ir_shape in, out;
+    int src;                /* the node whose output it reads; -1: the
+                               model's input */
+    int src2;               /* IR_ADD: the shortcut's end (or the block's
+                               input, -1 the model's); -1 otherwise */
 
     /* IR_CONV */
     int out_c, k, stride, pad;

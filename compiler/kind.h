@@ -67,7 +67,7 @@ struct layer_kind {
      * value's own location. */
     int (*lower)(const layer_kind *k, const param_val *v, ir_node *n, ir_loc loc);
     /* Shape: *out starts as n->in; 0, or -1 after reporting.  prev is the
-     * node before n, or NULL. */
+     * node n reads (n->src), or NULL: the model's input. */
     int (*shape)(const ir_model *m, const ir_node *n, const ir_node *prev,
                  ir_shape *out);
     /* Trained parameters; *state (0 on entry) gets untrained state. */

@@ -13,6 +13,11 @@ int layer_lower(const ast_layer *l, const macro_env *env, layer *out, double *fi
 {
     memset(out, 0, sizeof *out);
     const layer_kind *k = layer_kind_find(l->kind);
+    if (k && k->op == IR_ADD) {
+        diag_error(l->loc, "'add' is not written as a layer: a residual block makes it "
+                   "(residual { MAIN } shortcut { SHORTCUT })");
+        return -1;
+    }
     if (!k) {
         diag_error(l->loc, "unknown layer '%s' (neither a layer kind nor a macro)", l->kind);
         return -1;
@@ -26,6 +31,7 @@ int layer_lower(const ast_layer *l, const macro_env *env, layer *out, double *fi
     if (params_bind(k->name, l->loc, specs, n_specs, l->args, env, v) != 0)
         return -1;
 
+    out->src2 = -1;
     ir_node *n = &out->node;
     n->op = k->op;
     n->loc = l->loc;

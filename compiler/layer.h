@@ -15,6 +15,8 @@ typedef struct layer {
     ir_node node;
     int named;                  /* name= given; else a default name */
     int uid;                    /* identity, kept while layers move */
+    int src;                    /* uid of the layer it reads; 0: the input */
+    int src2;                   /* an add's second input, so coded; -1: none */
 } layer;
 
 /* Lowers `l` (not a macro call) with the macro parameters in `env`.  With

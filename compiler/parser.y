@@ -13,6 +13,7 @@
  *            | regularize targets NAME args
  *            | insert layer (before | after) targets
  *   layer   := NAME args | NAME ( [expr {, expr}] )   (a macro call)
+ *            | residual block [shortcut block]         (chains only)
  *   arg     := pexpr | NAME = value
  *   value   := expr | "string" | ( expr , expr {, expr} )
  *
@@ -111,6 +112,7 @@ static void *prepend(void *list, void *item)
 %token KW_REPLACE "'replace'" KW_WITH "'with'" KW_QUANTIZE "'quantize'"
 %token KW_REGULARIZE "'regularize'" KW_INSERT "'insert'"
 %token KW_BEFORE "'before'" KW_AFTER "'after'"
+%token KW_RESIDUAL "'residual'" KW_SHORTCUT "'shortcut'"
 
 %type <def> defs def_opt def
 %type <stmt> block stmts stmt_opt stmt
@@ -266,6 +268,18 @@ layer
         $$->is_call = 1;
         $$->call_args = $3;
       }
+    | KW_RESIDUAL block {
+        $$ = ast_layer_new(AR, "residual", LOC(@1));
+        $$->is_residual = 1;
+        $$->main_path = $2;
+      }
+    | KW_RESIDUAL block KW_SHORTCUT block {
+        $$ = ast_layer_new(AR, "residual", LOC(@1));
+        $$->is_residual = 1;
+        $$->main_path = $2;
+        $$->shortcut = $4;
+        $$->shortcut_loc = LOC(@3);
+      }
     ;
 args
     : %empty                    { $$ = NULL; }
@@ -365,6 +379,7 @@ static const char *parse_expected_desc(yysymbol_kind_t k, const struct lex_state
     switch (k) {
     case YYSYMBOL_IDENT:
         return ls->prev == ARROW ? "a layer" : "a name";
+    case YYSYMBOL_KW_RESIDUAL: return "a layer";   /* a block is one */
     case YYSYMBOL_NUMBER: return "a number";
     case YYSYMBOL_STRING: return "a string";
     case YYSYMBOL_DIMS: return "dimensions such as 3x32x32";

@@ -89,11 +89,23 @@ static unsigned char *targets_match(const build *b, const ast_stmt *st, const ch
 /* The layer a replace or insert puts in. */
 static int patch_layer(const ast_stmt *st, const char *what, layer *out, double *first)
 {
-    if (st->layers->is_call) {
-        diag_error(st->layers->loc, "%s takes a layer, not a macro call", what);
+    if (st->layers->is_call || st->layers->is_residual) {
+        diag_error(st->layers->loc, "%s takes a layer, not a %s", what,
+                   st->layers->is_call ? "macro call" : "residual block");
         return -1;
     }
     return layer_lower(st->layers, NULL, out, first);
+}
+
+/* Layer i is a residual block's add, which a replace or an insert before
+ * cannot take (1, after reporting), or not (0). */
+static int joins(const build *b, int i, const ast_stmt *st, const char *what)
+{
+    if (b->layers[i].node.op != IR_ADD)
+        return 0;
+    diag_error(st->targets->loc, "%s cannot take '%s': it is the sum of a residual block "
+               "(put the layer in the block)", what, b->layers[i].node.name);
+    return 1;
 }
 
 static int patch_replace(build *b, const ast_stmt *st)
@@ -104,13 +116,21 @@ static int patch_replace(build *b, const ast_stmt *st)
     unsigned char *hit = targets_match(b, st, "replace", 0);
     if (!hit)
         return -1;
-    for (int i = 0; i < b->n_layers; i++)
+    int err = 0;
+    for (int i = 0; i < b->n_layers && !err; i++)
         if (hit[i]) {
-            b->layers[i] = with;
-            b->layers[i].uid = b->next_uid++;
+            err = joins(b, i, st, "replace");
+            if (err)
+                break;
+            layer *l = &b->layers[i];
+            int uid = b->next_uid++, src = l->src, old = l->uid;
+            *l = with;
+            l->uid = uid;
+            l->src = src;
+            build_redirect(b, old, uid, i);
         }
     free(hit);
-    return 0;
+    return err ? -1 : 0;
 }
 
 static int patch_insert(build *b, const ast_stmt *st)
@@ -132,10 +152,23 @@ static int patch_insert(build *b, const ast_stmt *st)
     for (int i = n - 1; i >= 0 && !err; i--) {
         if (!hit[i])
             continue;
+        if ((err = !st->after && joins(b, i, st, "insert ... before")) != 0)
+            break;
         layer l = add;
         if (i == lowest && !isnan(first))
             l.node.sigma = first;
-        err = build_insert(b, st->after ? i + 1 : i, &l) != 0;
+        /* before: it reads what the target read, and the target it;
+         * after: it reads the target, and what read the target reads it */
+        int at = st->after ? i + 1 : i, target = b->layers[i].uid;
+        l.src = st->after ? target : b->layers[i].src;
+        err = build_insert(b, at, &l) != 0;
+        if (err)
+            break;
+        int uid = b->layers[at].uid;
+        if (st->after)
+            build_redirect(b, target, uid, at);
+        else
+            b->layers[i + 1].src = uid;
     }
     free(hit);
     return err ? -1 : 0;

@@ -174,6 +174,33 @@ static void sema_check_duplicates(sema *S)
 }
 
 /* Checks of a definition on its own. */
+/* A macro's body, or a residual block's in one: chains of layers and
+ * macros this file sees, and residual blocks of the same. */
+static void sema_check_body(const sema *S, const ast_def *d, const ast_stmt *body,
+                            const char *what)
+{
+    for (const ast_stmt *st = body; st; st = st->next) {
+        if (st->kind != ST_CHAIN) {
+            diag_error(st->loc, "%s holds only layers, not %s statements", what,
+                       ast_stmt_kind_name(st->kind));
+            continue;
+        }
+        for (const ast_layer *l = st->layers; l; l = l->next) {
+            if (l->is_residual) {
+                sema_check_body(S, d, l->main_path, "a residual block");
+                sema_check_body(S, d, l->shortcut, "a shortcut");
+            } else if (!layer_kind_find(l->kind) &&
+                       !sema_lookup(S, d->file, SPACE_MACRO, l->kind)) {
+                if (l->is_call)
+                    diag_error(l->loc, "undefined macro '%s'", l->kind);
+                else
+                    diag_error(l->loc, "unknown layer '%s' (neither a layer kind nor a macro)",
+                               l->kind);
+            }
+        }
+    }
+}
+
 static void sema_check_def(const sema *S, const ast_def *d)
 {
     if (def_space_of(d) == SPACE_MODEL && strlen(d->name) >= sizeof ((ir_model *)0)->name)
@@ -189,25 +216,11 @@ static void sema_check_def(const sema *S, const ast_def *d)
                 diag_error(p->loc, "macro parameter '%s' named twice", p->name);
                 break;
             }
-    for (const ast_stmt *st = d->body; st; st = st->next) {
-        if (st->kind != ST_CHAIN) {
-            diag_error(st->loc, "a macro body holds only layers, not %s statements",
-                       ast_stmt_kind_name(st->kind));
-            continue;
-        }
-        for (const ast_layer *l = st->layers; l; l = l->next)
-            if (!layer_kind_find(l->kind) && !sema_lookup(S, d->file, SPACE_MACRO, l->kind)) {
-                if (l->is_call)
-                    diag_error(l->loc, "undefined macro '%s'", l->kind);
-                else
-                    diag_error(l->loc, "unknown layer '%s' (neither a layer kind nor a macro)",
-                               l->kind);
-            }
-    }
+    sema_check_body(S, d, d->body, "a macro body");
 }
 
 static int sema_expand(sema *S, build *b, const ast_layer *chain,
-                       const macro_env *env, const source_file *from);
+                       const macro_env *env, const source_file *from, int *tail);
 
 /* A patch's statements checked on their own, so that a patch no model
  * uses is checked too.  The settings start where no strict=1 check can
@@ -225,10 +238,11 @@ static void sema_check_patch(const ast_def *d)
 }
 
 /* A macro called as a layer: its body's layers, with its parameters bound
- * to the call's arguments.  Returns 0, -1 after errors, -2 when the model
- * grew past its limit (expansion stops). */
+ * to the call's arguments, reading *tail (a layer's uid, 0 the model's
+ * input), which becomes the last layer's.  Returns 0, -1 after errors, -2
+ * when the model grew past its limit (expansion stops). */
 static int sema_call(sema *S, build *b, const ast_layer *call, const ast_def *m,
-                     const macro_env *outer)
+                     const macro_env *outer, int *tail)
 {
     int n_params = ast_list_length(m->params);
     int n_args = call->is_call ? ast_list_length(call->call_args) : ast_list_length(call->args);
@@ -277,7 +291,7 @@ static int sema_call(sema *S, build *b, const ast_layer *call, const ast_def *m,
                 rc = -1;    /* reported by sema_check_def */
                 continue;
             }
-            int r = sema_expand(S, b, st->layers, &inner, m->file);
+            int r = sema_expand(S, b, st->layers, &inner, m->file, tail);
             if (r != 0)
                 rc = r;
         }
@@ -291,11 +305,78 @@ static int sema_call(sema *S, build *b, const ast_layer *call, const ast_def *m,
     return rc;
 }
 
+/* The lines of a residual block's path, one after the other from *tail. */
+static int sema_path(sema *S, build *b, const ast_stmt *body, const macro_env *env,
+                     const source_file *from, int *tail)
+{
+    int rc = 0;
+    for (const ast_stmt *st = body; st; st = st->next) {
+        if (st->kind != ST_CHAIN)
+            continue;       /* reported by sema_check_body */
+        int r = sema_expand(S, b, st->layers, env, from, tail);
+        if (r == -2)
+            return -2;
+        if (r != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+/* `residual { MAIN } [shortcut { SHORTCUT }]` after *tail: both paths read
+ * it, and an add layer (cited at the keyword) sums their ends. */
+static int sema_residual(sema *S, build *b, const ast_layer *l, const macro_env *env,
+                         const source_file *from, int *tail)
+{
+    int main_end = *tail, short_end = *tail, before = b->n_layers;
+    int rc = sema_path(S, b, l->main_path, env, from, &main_end);
+    if (rc == -2)
+        return -2;
+    if (rc == 0 && b->n_layers == before) {
+        diag_error(l->loc, "a residual block needs layers on its main path");
+        rc = -1;
+    }
+    before = b->n_layers;
+    int r = sema_path(S, b, l->shortcut, env, from, &short_end);
+    if (r == -2)
+        return -2;
+    if (r != 0)
+        rc = -1;
+    else if (l->shortcut && b->n_layers == before) {
+        diag_error(l->shortcut_loc, "an empty shortcut: leave it out for the identity");
+        rc = -1;
+    }
+    if (rc != 0)
+        return -1;
+    layer add;
+    memset(&add, 0, sizeof add);
+    add.node.op = IR_ADD;
+    add.node.loc = l->loc;
+    add.node.bias = 1;
+    add.node.src2 = -1;
+    add.src = main_end;
+    add.src2 = short_end;
+    if (S->depth > 0)
+        add.node.call = S->outer_call;
+    if (build_insert(b, b->n_layers, &add) != 0)
+        return -2;
+    *tail = b->layers[b->n_layers - 1].uid;
+    return 0;
+}
+
+/* The layers of a chain appended to b, the first reading *tail. */
 static int sema_expand(sema *S, build *b, const ast_layer *chain,
-                       const macro_env *env, const source_file *from)
+                       const macro_env *env, const source_file *from, int *tail)
 {
     int rc = 0;
     for (const ast_layer *l = chain; l; l = l->next) {
+        if (l->is_residual) {
+            int r = sema_residual(S, b, l, env, from, tail);
+            if (r == -2)
+                return -2;
+            if (r != 0)
+                rc = -1;
+            continue;
+        }
         const ast_def *m = NULL;
         if (l->is_call || !layer_kind_find(l->kind))
             m = sema_lookup(S, from, SPACE_MACRO, l->kind);
@@ -309,7 +390,7 @@ static int sema_expand(sema *S, build *b, const ast_layer *chain,
             continue;
         }
         if (m) {
-            int r = sema_call(S, b, l, m, env);
+            int r = sema_call(S, b, l, m, env, tail);
             if (r == -2)
                 return -2;
             if (r != 0)
@@ -323,8 +404,10 @@ static int sema_expand(sema *S, build *b, const ast_layer *chain,
         }
         if (S->depth > 0)
             x.node.call = S->outer_call;
+        x.src = *tail;
         if (build_insert(b, b->n_layers, &x) != 0)
             return -2;
+        *tail = b->layers[b->n_layers - 1].uid;
     }
     return rc;
 }
@@ -356,7 +439,8 @@ static int sema_model_body(sema *S, model_entry *e)
             }
             break;
         case ST_CHAIN: {
-            int r = sema_expand(S, b, st->layers, NULL, d->file);
+            int tail = b->n_layers ? b->layers[b->n_layers - 1].uid : 0;
+            int r = sema_expand(S, b, st->layers, NULL, d->file, &tail);
             if (r == -2)
                 return -1;
             layer_errors += r != 0;

@@ -46,8 +46,9 @@ int shape_model(ir_model *m)
     }
     for (int i = 0; i < m->n_nodes; i++) {
         ir_node *n = &m->nodes[i];
-        n->in = cur;
-        if (shape_node(m, n, i ? &m->nodes[i - 1] : NULL) != 0)
+        const ir_node *src = n->src >= 0 ? &m->nodes[n->src] : NULL;
+        n->in = src ? src->out : m->input;
+        if (shape_node(m, n, src) != 0)
             return -1;
         cur = n->out;
     }

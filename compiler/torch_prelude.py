@@ -258,6 +258,13 @@ class Dropout(nn.Module):
         return x * torch.where(z >= cut, scale, torch.zeros_like(scale))
 
 
+class Add(nn.Module):
+    """The end of a residual block: its main path plus its shortcut."""
+
+    def forward(self, x, shortcut):
+        return x + shortcut
+
+
 class AdvccModule(nn.Module):
     """What every generated model shares: the ensemble of `passes` noisy
     forward passes (averaging logits, or with average_probs the log of the

@@ -31,6 +31,12 @@ int certify_supported(const advcc_model *m, char *err, size_t errlen)
                      "layer %s is a leaky ReLU, whose slope the layer list does not record; "
                      "certify takes relu", l->name);
             return -1;
+        case ADVCC_LAYER_ADD:
+            snprintf(err, errlen,
+                     "layer %s ends a residual block; certify bounds a chain of layers, "
+                     "and the layer list does not say which layers the block's paths hold",
+                     l->name);
+            return -1;
         case ADVCC_LAYER_DTRELU:
         case ADVCC_LAYER_PWLINEAR:
         case ADVCC_LAYER_NAIVEDT:

@@ -134,6 +134,11 @@ void tanh_backward(const real_t *y, const real_t *dy, long n, real_t *dx);
 void sigmoid_forward(const real_t *x, long n, real_t *y);
 void sigmoid_backward(const real_t *y, const real_t *dy, long n, real_t *dx);
 
+/* Residual blocks (residual.c): y = a + b (y may be a or b), and y += x,
+ * the gradient of a layer two others read. */
+void residual_add(const real_t *a, const real_t *b, long n, real_t *y);
+void residual_accumulate(real_t *y, const real_t *x, long n);
+
 /* Pools over planes of h x w (planes = c * batch for CNHW), kernel k,
  * stride s, no padding, floor output size. */
 void avgpool_forward(const real_t *x, int planes, int h, int w, int k, int s,

@@ -116,7 +116,9 @@ enum advcc_layer_kind {
     ADVCC_LAYER_TANH,
     ADVCC_LAYER_SIGMOID,
     ADVCC_LAYER_GAP,            /* global average pool, flat output */
-    ADVCC_LAYER_DROPOUT         /* the identity outside training */
+    ADVCC_LAYER_DROPOUT,        /* the identity outside training */
+    ADVCC_LAYER_ADD             /* a residual block's sum: the layer before
+                                   it plus the one src2 names */
 };
 
 typedef struct advcc_layer {
