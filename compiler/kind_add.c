@@ -112,8 +112,8 @@ const layer_kind kind_add = {
     .prefix = "add",
     .params = add_params,
     .n_params = sizeof add_params / sizeof add_params[0],
-    .usage = "residual { MAIN } [shortcut { SHORTCUT }]   (MAIN + SHORTCUT, "
-             "by default MAIN + its input)",
+    .usage = "residual { MAIN } [shortcut { SHORT }]   MAIN + SHORT, else MAIN + "
+             "its input: add1, ...",
     .absorbs = KIND_ACT,
     .runtime = "ADVCC_LAYER_ADD",
     .shape = add_shape,

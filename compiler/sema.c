@@ -306,13 +306,18 @@ static int sema_call(sema *S, build *b, const ast_layer *call, const ast_def *m,
 }
 
 /* The lines of a residual block's path, one after the other from *tail. */
-static int sema_path(sema *S, build *b, const ast_stmt *body, const macro_env *env,
-                     const source_file *from, int *tail)
+static int sema_path(sema *S, build *b, const ast_stmt *body, const char *what,
+                     const macro_env *env, const source_file *from, int *tail)
 {
     int rc = 0;
     for (const ast_stmt *st = body; st; st = st->next) {
-        if (st->kind != ST_CHAIN)
-            continue;       /* reported by sema_check_body */
+        if (st->kind != ST_CHAIN) {
+            if (S->depth == 0)      /* in a macro, sema_check_body said it */
+                diag_error(st->loc, "%s holds only layers, not %s statements", what,
+                           ast_stmt_kind_name(st->kind));
+            rc = -1;
+            continue;
+        }
         int r = sema_expand(S, b, st->layers, env, from, tail);
         if (r == -2)
             return -2;
@@ -328,7 +333,7 @@ static int sema_residual(sema *S, build *b, const ast_layer *l, const macro_env 
                          const source_file *from, int *tail)
 {
     int main_end = *tail, short_end = *tail, before = b->n_layers;
-    int rc = sema_path(S, b, l->main_path, env, from, &main_end);
+    int rc = sema_path(S, b, l->main_path, "a residual block", env, from, &main_end);
     if (rc == -2)
         return -2;
     if (rc == 0 && b->n_layers == before) {
@@ -336,12 +341,12 @@ static int sema_residual(sema *S, build *b, const ast_layer *l, const macro_env 
         rc = -1;
     }
     before = b->n_layers;
-    int r = sema_path(S, b, l->shortcut, env, from, &short_end);
+    int r = sema_path(S, b, l->shortcut, "a shortcut", env, from, &short_end);
     if (r == -2)
         return -2;
     if (r != 0)
         rc = -1;
-    else if (l->shortcut && b->n_layers == before) {
+    else if (l->shortcut_loc.file && b->n_layers == before) {
         diag_error(l->shortcut_loc, "an empty shortcut: leave it out for the identity");
         rc = -1;
     }

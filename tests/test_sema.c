@@ -655,6 +655,94 @@ static void test_robust_attacks(void **state)
     }
 }
 
+/* Residual blocks: what each layer reads, through patches that insert,
+ * replace and quantise; their errors, each where it belongs. */
+static const char *res_model =
+    "macro blk(c) {\n"
+    "  residual {\n"
+    "    conv c 3 pad=same -> relu\n"
+    "  } shortcut {\n"
+    "    conv c 1\n"
+    "  } -> relu\n"
+    "}\n"
+    "model r {\n"
+    "  input 3x4x4 classes 2\n"
+    "  conv 3 3 pad=same -> relu\n"
+    "  residual { conv 3 3 pad=same } -> relu\n"
+    "  blk(5)\n"
+    "  gap -> linear 2\n";
+
+static void test_residual(void **state)
+{
+    (void)state;
+    frontend fe;
+    char text[2048];
+    snprintf(text, sizeof text, "%s}\n", res_model);
+    assert_int_equal(compile_text(&fe, text), 0);
+    const ir_model *m = model(&fe, "r");
+    /* relu1 feeds conv2 and add1; add1 (+ relu2) feeds conv3 and conv4 */
+    assert_int_equal(node(m, "conv2")->src, node_index(m, "relu1"));
+    assert_int_equal(node(m, "add1")->src, node_index(m, "conv2"));
+    assert_int_equal(node(m, "add1")->src2, node_index(m, "relu1"));
+    assert_int_equal(node(m, "conv4")->src, node_index(m, "relu2"));
+    assert_int_equal(node(m, "add2")->src, node_index(m, "relu3"));
+    assert_int_equal(node(m, "add2")->src2, node_index(m, "conv4"));
+    assert_int_equal(node(m, "gap1")->src, node_index(m, "relu4"));
+    assert_int_equal(node(m, "add2")->out.c, 5);
+    frontend_free(&fe);
+
+    /* noise before every conv: the shortcut's reads the block's input;
+     * noise after relu2: both paths read it; dtrelu for relu keeps them */
+    snprintf(text, sizeof text, "%s"
+             "  insert noise sigma=0.1 before conv\n"
+             "  insert noise sigma=0.2 after relu2\n"
+             "  replace relu with dtrelu\n"
+             "  quantize conv bits=4\n"
+             "}\n", res_model);
+    assert_int_equal(compile_text(&fe, text), 0);
+    m = model(&fe, "r");
+    int after = node_index(m, "noise3");    /* before noise4 (conv3's), noise5 (conv4's) */
+    assert_true(after >= 0 && node(m, "noise3")->sigma == 0.2);
+    assert_int_equal(node(m, "noise3")->src, node_index(m, "dtrelu2"));
+    assert_int_equal(node(m, "noise4")->src, after);
+    assert_int_equal(node(m, "noise5")->src, after);
+    assert_int_equal(node(m, "conv3")->src, node_index(m, "noise4"));
+    assert_int_equal(node(m, "conv4")->src, node_index(m, "noise5"));
+    assert_int_equal(node(m, "add1")->src2, node_index(m, "dtrelu1"));
+    assert_int_equal(node(m, "conv4")->wquant.bits, 4);
+    for (int i = 0; i < m->n_nodes; i++)     /* an order in which every node follows its inputs */
+        assert_true(m->nodes[i].src < i && (m->nodes[i].op != IR_ADD || m->nodes[i].src2 < i));
+    frontend_free(&fe);
+
+    static const struct { const char *body, *message; int line, col; } bad[] = {
+        {"  residual { conv 3 3 stride=2 pad=same } -> relu\n",
+         "residual block: the main path gives 3x2x2 but the shortcut gives 3x4x4", 10, 3},
+        {"  residual { } -> relu\n", "a residual block needs layers on its main path", 10, 3},
+        {"  residual { relu } shortcut { }\n", "an empty shortcut: leave it out for the "
+                                               "identity", 10, 21},
+        {"  residual { relu\n train sgd lr=1 } -> relu\n", "a residual block holds only "
+                                                           "layers, not train statements", 11, 2},
+        {"  add -> relu\n", "'add' is not written as a layer", 10, 3},
+        {"  residual { relu }\n  replace add with relu\n", "replace cannot take 'add1'", 11, 11},
+        {"  residual { relu }\n  insert noise sigma=0.1 before add1\n",
+         "insert ... before cannot take 'add1'", 11, 33},
+        {"  replace relu with residual { relu }\n", "replace takes a layer, not a residual "
+                                                    "block", 10, 21},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "%s%s  gap -> linear 2\n}\n",
+                 "macro blk(c) {\n  relu\n}\n"
+                 "model r {\n  input 3x4x4 classes 2\n  conv 3 3 pad=same\n"
+                 "  conv 3 3 pad=same\n  relu\n  relu\n", bad[i].body);
+        expect_error(compile_text(&fe, text), bad[i].message);
+        const diag_record *d = diag_get(0);
+        if (d->line != bad[i].line || d->col != bad[i].col)
+            fail_msg("%s: error at %d:%d, want %d:%d", bad[i].message, d->line, d->col,
+                     bad[i].line, bad[i].col);
+        frontend_free(&fe);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_insert_and_quantize),
         cmocka_unit_test(test_includes_and_scopes),
         cmocka_unit_test(test_errors_are_all_reported),
+        cmocka_unit_test(test_residual),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
