@@ -9,6 +9,7 @@
  * dropout in each layout, in training mode with its masks replayed from
  * the generator as the noise is (tests/specs/dropout.net),
  * BatchNorm over flat features in every position (tests/specs/flat.net),
+ * rectangular kernels, strides and paddings (tests/specs/rect.net),
  * whose semantics are checked too: an identity BatchNorm changes nothing,
  * and one on the logits gives them its batch statistics. */
 #include <math.h>
@@ -31,7 +32,8 @@ extern const advcc_model advcc_model_baseline, advcc_model_gc_maxpool,
     advcc_model_gc_mlp_bn, advcc_model_gc_mlp_bnpost, advcc_model_gc_mlp_bnflat,
     advcc_model_gc_mlp_bnlast, advcc_model_gc_leaky, advcc_model_gc_smooth,
     advcc_model_gc_gap, advcc_model_gc_gap_bn, advcc_model_gc_gap_input,
-    advcc_model_gc_dropout, advcc_model_gc_dropout_zero;
+    advcc_model_gc_dropout, advcc_model_gc_dropout_zero, advcc_model_gc_rect,
+    advcc_model_gc_rect_sep;
 
 #define GRADCHECK(model, batch, per)                                        \
     static void test_##model##_train(void **s)                             \
@@ -55,6 +57,8 @@ GRADCHECK(gc_gap_input, 3, 12)
 GRADCHECK(gc_dropout, 3, 12)
 GRADCHECK(gc_dropout_zero, 3, 12)
 GRADCHECK(gc_mlp, 2, 12)
+GRADCHECK(gc_rect, 3, 12)
+GRADCHECK(gc_rect_sep, 3, 12)
 
 /* Dropout in training mode: the masks fixed by replaying the generator
  * before every pass (loss_at). */
@@ -231,6 +235,8 @@ int main(void)
         cmocka_unit_test(test_gc_dropout_zero_train), cmocka_unit_test(test_gc_dropout_zero_eval),
         cmocka_unit_test(test_gc_dropout_masked),
         cmocka_unit_test(test_gc_mlp_train),     cmocka_unit_test(test_gc_mlp_eval),
+        cmocka_unit_test(test_gc_rect_train),    cmocka_unit_test(test_gc_rect_eval),
+        cmocka_unit_test(test_gc_rect_sep_train), cmocka_unit_test(test_gc_rect_sep_eval),
         cmocka_unit_test(test_gc_bnconv_train),  cmocka_unit_test(test_gc_bnconv_eval),
         cmocka_unit_test(test_gc_bnlone_train),  cmocka_unit_test(test_gc_bnlone_eval),
         cmocka_unit_test(test_baseline_train),   cmocka_unit_test(test_baseline_eval),
