@@ -1,13 +1,13 @@
 /* kind_conv.c - the convolution, `conv OUT K [stride=1] [pad=0|N|same|valid]
- * [bias=1|0]`, where K, the stride and the padding are each one integer or a
- * pair (height, width): `conv 64 (1, 3) pad=same`.  Its parameters and
- * lowering, its shape (an image in, a kernel no larger than the padded
- * input), its weight and bias, and its
- * group: a constant descriptor of the convolution with the BatchNorm,
- * activation (its kind's fused hook, kind.h) and pool it absorbed, and
- * forward and backward functions that hand it to runtime/conv_group.h,
- * where the arithmetic is.  A quantised weight is rounded into the arena
- * first and both sgemms use the rounded copy (emit_quant.c). */
+ * [bias=1|0]`, where K, the stride and a numeric padding are each one
+ * integer or a pair (height, width): `conv 64 (1, 3) pad=same`.  Its
+ * parameters and lowering, its shape (an image in, a kernel no larger than
+ * the padded input), its weight and bias, and its group: a constant
+ * descriptor of the convolution with the BatchNorm, activation (its kind's
+ * fused hook, kind.h) and pool it absorbed, and forward and backward
+ * functions that hand it to runtime/conv_group.h, where the arithmetic is.
+ * A quantised weight is rounded into the arena first and both sgemms use
+ * the rounded copy (emit_quant.c). */
 #include "kind.h"
 
 #include <jansson.h>
@@ -49,7 +49,7 @@ static int conv_lower(const layer_kind *k, const param_val *v, ir_node *n, ir_lo
     n->stride_w = st->given ? (int)st->items[1] : 1;
     n->bias = (int)kind_arg_num(k, v, "bias", 1);
     if (pad->given && pad->num == PARAM_SAME) {
-        /* the input's size on each axis, at stride 1 */
+        /* the input's size on each axis at stride 1: odd sides only */
         if (n->kh % 2 == 0 || n->kw % 2 == 0) {
             char size[32];
             diag_error(pad->loc, "pad=same needs an odd kernel size, got %s",
