@@ -268,17 +268,17 @@ static int tensor_index(const emit_plan *p, const ir_node *n, const char *suffix
 static void emit_layer_table(FILE *out, const emit_plan *p)
 {
     const ir_model *m = p->m;
-    L(0, "/* The layers: name, kind, input and output c h w, k stride pad,");
+    L(0, "/* The layers: name, kind, input and output c h w, kh kw, stride h w, pad h w,");
     L(0, " * tensor indices (weight bias running_mean running_var), weight bits. */");
     L(0, "static const advcc_layer %s_layers[%d] = {", m->name, m->n_nodes ? m->n_nodes : 1);
     for (int i = 0; i < m->n_nodes; i++) {
-        /* k, stride and pad are 0 in the kinds without a window */
+        /* the window's sizes are 0 in the kinds without one */
         const ir_node *n = &m->nodes[i];
         const layer_kind *k = kind_of(n->op);
         int weighted = (k->flags & KIND_WEIGHTED) != 0;
-        L(1, "{\"%s\", %s, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d},",
+        L(1, "{\"%s\", %s, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d},",
           n->name, k->runtime, n->in.c, n->in.h, n->in.w, n->out.c, n->out.h,
-          n->out.w, n->k, n->stride, n->pad,
+          n->out.w, n->kh, n->kw, n->stride_h, n->stride_w, n->pad_h, n->pad_w,
           tensor_index(p, n, "weight"), tensor_index(p, n, "bias"),
           tensor_index(p, n, "running_mean"), tensor_index(p, n, "running_var"),
           weighted ? n->wquant.bits : 0);

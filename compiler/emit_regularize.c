@@ -40,16 +40,26 @@ void emit_reg_term_name(const ir_model *m, int i, char *buf, size_t len)
         snprintf(buf, len, "%s_%s_%d", kind, m->nodes[r->node].name, k + 1);
 }
 
-/* The weight as a matrix [rows][cols]: a conv weight is [co][ci*k*k]. */
+/* The weight as a matrix [rows][cols]: a conv weight is [co][ci*kh*kw]. */
 static void weight_matrix(const ir_node *n, int *rows, int *cols)
 {
     if (n->op == IR_CONV) {
         *rows = n->out_c;
-        *cols = n->in.c * n->k * n->k;
+        *cols = n->in.c * n->kh * n->kw;
     } else {
         *rows = n->out_features;
         *cols = n->in.c * n->in.h * n->in.w;
     }
+}
+
+/* The index of the conv group node leads: its descriptor g<index>.conv is
+ * the convolution's shape (runtime/conv_group.h). */
+static int conv_group_index(const emit_plan *p, int node)
+{
+    for (int i = 0; i < p->n_groups; i++)
+        if (p->groups[i].first == node)
+            return p->groups[i].index;
+    return -1;
 }
 
 void emit_reg_scratch(FILE *out, const emit_plan *p)
@@ -72,8 +82,8 @@ void emit_reg_scratch(FILE *out, const emit_plan *p)
             weight_matrix(n, &rows, &cols);
             L(1, "k = orthogonal_scratch(%d, %d); /* %s */", rows, cols, name);
         } else if (n->op == IR_CONV) {
-            L(1, "k = spectral_conv_scratch(%d, %d, %d, %d, %d, %d); /* %s */", n->in.c, n->k,
-              n->in.h, n->in.w, n->stride, n->pad, name);
+            L(1, "k = spectral_conv_scratch(&g%d.conv); /* %s */",
+              conv_group_index(p, r->node), name);
         } else {
             continue;           /* the linear power iteration needs none */
         }
@@ -136,11 +146,11 @@ void emit_regularize(FILE *out, const emit_plan *p)
         const char *how = r->persistent ? "continuing from the last step's u, v"
                                         : "restarting from ones";
         if (n->op == IR_CONV) {
-            L(1, "/* sigma of %s's operator on %dx%dx%d inputs (stride %d, pad %d), %d power",
-              n->name, n->in.c, n->in.h, n->in.w, n->stride, n->pad, r->iters);
+            const int g = conv_group_index(p, r->node);
+            L(1, "/* sigma of %s's operator (g%d.conv) on %dx%dx%d inputs, %d power", n->name,
+              g, n->in.c, n->in.h, n->in.w, r->iters);
             L(1, " * iteration%s %s */", r->iters == 1 ? "" : "s", how);
-            L(1, "terms[%d] = %s * spectral_conv(c->params + %s, %d, %d, %d, %d, %d, %d, %d,", i,
-              wt, w->sym, n->out_c, n->in.c, n->k, n->in.h, n->in.w, n->stride, n->pad);
+            L(1, "terms[%d] = %s * spectral_conv(c->params + %s, &g%d.conv,", i, wt, w->sym, g);
             L(2, "c->params + %s, c->params + %s, %d, %d, (real_t)%s,", u->sym, v->sym, r->iters,
               !r->persistent, wt);
             L(2, "grad_of(c, want_grad, %s), scratch);", w->sym);

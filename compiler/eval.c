@@ -110,7 +110,7 @@ int eval_expr(const ast_expr *e, const macro_env *env, value *out)
             }
             if (eval_number(item, env, &out->items[out->n]) != 0)
                 return -1;
-            out->n++;
+            out->item_loc[out->n++] = expr_start(item);
         }
         return 0;
     }

@@ -17,6 +17,7 @@ typedef struct value {
     const char *str;                /* VAL_WORD, VAL_STR */
     int n;                          /* VAL_TUPLE */
     double items[VALUE_MAX_ITEMS];
+    ir_loc item_loc[VALUE_MAX_ITEMS];   /* where each item was written */
     ir_loc loc;                     /* where the value was written */
 } value;
 

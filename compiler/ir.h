@@ -78,12 +78,15 @@ typedef struct ir_node {
                                input, -1 the model's); -1 otherwise */
 
     /* IR_CONV */
-    int out_c, k, stride, pad;
+    int out_c;
+    /* IR_CONV, IR_AVGPOOL, IR_MAXPOOL: the window, kh x kw, its stride and
+     * zero padding along the height and the width (pools: square, no
+     * padding, the stride defaulting to k) */
+    int kh, kw, stride_h, stride_w, pad_h, pad_w;
     /* IR_CONV, IR_LINEAR */
     int out_features;
     int bias;               /* 1: has a bias (default) */
     ir_quant wquant;
-    /* IR_AVGPOOL, IR_MAXPOOL: k, stride (stride defaults to k) */
     /* IR_NORMALIZE: one value per input channel */
     double mean[16], std[16];
     /* IR_NOISE */

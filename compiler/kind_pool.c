@@ -36,8 +36,8 @@ long long kind_window_out(long long n, int k, int s, int p)
 static int pool_lower(const layer_kind *k, const param_val *v, ir_node *n, ir_loc loc)
 {
     (void)loc;
-    n->k = (int)kind_arg_num(k, v, "k", 1);
-    n->stride = (int)kind_arg_num(k, v, "stride", n->k);
+    n->kh = n->kw = (int)kind_arg_num(k, v, "k", 1);
+    n->stride_h = n->stride_w = (int)kind_arg_num(k, v, "stride", n->kh);
     return 0;
 }
 
@@ -47,13 +47,13 @@ static int pool_shape(const ir_model *m, const ir_node *n, const ir_node *prev, 
     const ir_shape in = n->in;
     if (kind_need_image(n, prev) != 0)
         return -1;
-    if (n->k > in.h || n->k > in.w) {
+    if (n->kh > in.h || n->kw > in.w) {
         diag_error(n->loc, "pool window %dx%d is larger than its input %dx%d",
-                   n->k, n->k, in.h, in.w);
+                   n->kh, n->kw, in.h, in.w);
         return -1;
     }
-    long long h = kind_window_out(in.h, n->k, n->stride, 0);
-    long long w = kind_window_out(in.w, n->k, n->stride, 0);
+    long long h = kind_window_out(in.h, n->kh, n->stride_h, 0);
+    long long w = kind_window_out(in.w, n->kw, n->stride_w, 0);
     if (h <= 0 || w <= 0) {
         diag_error(n->loc, "%s output would be %lldx%lld", kind_of(n->op)->name, h, w);
         return -1;
@@ -84,11 +84,11 @@ static void pool_group(FILE *out, const emit_plan *p, const emit_group *g)
     emit_cite(out, 1, n);
     if (max)
         L(1, "maxpool_forward(x, %d * B, %d, %d, %d, %d, %d, %d, ACT(c, %s), (int *)ACT(c, %s));",
-          n->in.c, n->in.h, n->in.w, n->k, n->stride, n->out.h, n->out.w,
+          n->in.c, n->in.h, n->in.w, n->kh, n->stride_h, n->out.h, n->out.w,
           g->out_sym, g->argmax_sym);
     else
         L(1, "avgpool_forward(x, %d * B, %d, %d, %d, %d, %d, %d, ACT(c, %s));",
-          n->in.c, n->in.h, n->in.w, n->k, n->stride, n->out.h, n->out.w,
+          n->in.c, n->in.h, n->in.w, n->kh, n->stride_h, n->out.h, n->out.w,
           g->out_sym);
     L(0, "}");
     L(0, "%s", "");
@@ -105,7 +105,7 @@ static void pool_group(FILE *out, const emit_plan *p, const emit_group *g)
           g->argmax_sym, n->in.c, n->in.h, n->in.w, n->out.h, n->out.w);
     else
         L(1, "avgpool_backward(dout, %d * B, %d, %d, %d, %d, %d, %d, dx);",
-          n->in.c, n->in.h, n->in.w, n->k, n->stride, n->out.h, n->out.w);
+          n->in.c, n->in.h, n->in.w, n->kh, n->stride_h, n->out.h, n->out.w);
     L(0, "}");
 }
 
@@ -113,14 +113,14 @@ static int pool_torch(const ir_node *n, const char *q, char *buf, size_t len)
 {
     (void)q;
     snprintf(buf, len, "nn.%s(%d, stride=%d)", n->op == IR_MAXPOOL ? "MaxPool2d" : "AvgPool2d",
-             n->k, n->stride);
+             n->kh, n->stride_h);
     return 0;
 }
 
 static void pool_settings(const ir_node *n, json_t *o)
 {
-    json_object_set_new(o, "k", json_integer(n->k));
-    json_object_set_new(o, "stride", json_integer(n->stride));
+    json_object_set_new(o, "k", json_integer(n->kh));
+    json_object_set_new(o, "stride", json_integer(n->stride_h));
 }
 
 /* The two differ in their names alone. */

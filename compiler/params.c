@@ -82,6 +82,56 @@ static int params_check_range(const char *owner, const param_spec *s, const valu
     return -1;
 }
 
+/* An integer (PT_INT, PT_PAIR, PT_PAD) or 0/1 (PT_BOOL) in the spec's range. */
+static int params_check_int(const char *owner, const param_spec *s, const value *v)
+{
+    char got[96];
+    value_describe(v, got, sizeof got);
+    if (v->kind != VAL_NUM || v->num != floor(v->num)) {
+        diag_error(v->loc, "%s of %s must be %s, got %s", s->key, owner,
+                   s->type == PT_BOOL ? "0 or 1" : "an integer", got);
+        return -1;
+    }
+    if (s->type == PT_BOOL) {
+        if (v->num == 0 || v->num == 1)
+            return 0;
+        diag_error(v->loc, "%s of %s must be 0 or 1, got %s", s->key, owner, got);
+        return -1;
+    }
+    if (params_check_range(owner, s, v) != 0)
+        return -1;
+    if (fabs(v->num) > 2e9) {   /* whatever the spec's bound, an int holds it */
+        diag_error(v->loc, "%s of %s must be at most 2000000000, got %s", s->key, owner, got);
+        return -1;
+    }
+    return 0;
+}
+
+/* PT_PAIR, PT_PAD: an integer, both sides, or a pair (height, width). */
+static int params_store_pair(const char *owner, const param_spec *s, const value *v,
+                             param_val *out)
+{
+    if (v->kind == VAL_TUPLE && v->n != 2) {
+        diag_error(v->loc, "%s of %s takes one integer or a pair (height, width), got a list "
+                   "of %d number%s", s->key, owner, v->n, v->n == 1 ? "" : "s");
+        return -1;
+    }
+    out->n = v->kind == VAL_TUPLE ? 2 : 1;
+    for (int i = 0; i < 2; i++) {
+        value item = *v;
+        if (v->kind == VAL_TUPLE) {
+            item.kind = VAL_NUM;
+            item.num = v->items[i];
+            item.loc = v->item_loc[i];
+        }
+        if (params_check_int(owner, s, &item) != 0)
+            return -1;
+        out->items[i] = item.num;
+    }
+    out->num = out->items[0];
+    return 0;
+}
+
 /* Checks one value against its spec and stores it. */
 static int params_store(const char *owner, const param_spec *s, const value *v, param_val *out)
 {
@@ -97,36 +147,28 @@ static int params_store(const char *owner, const param_spec *s, const value *v, 
         }
         if (v->kind == VAL_WORD && strcmp(v->str, "valid") == 0) {
             out->num = 0;           /* no padding: the spelling of pad=0 */
+            out->n = 1;
             out->word = v->str;
             return 0;
         }
-        if (v->kind != VAL_NUM) {
-            diag_error(v->loc, "%s of %s must be an integer, 'same' or 'valid', got %s", s->key,
-                       owner, got);
+        if (v->kind != VAL_NUM && v->kind != VAL_TUPLE) {
+            diag_error(v->loc, "%s of %s must be an integer, a pair (height, width), 'same' or "
+                       "'valid', got %s", s->key, owner, got);
             return -1;
         }
-        /* fall through */
+        return params_store_pair(owner, s, v, out);
+    case PT_PAIR:
+        if (v->kind != VAL_NUM && v->kind != VAL_TUPLE) {
+            diag_error(v->loc, "%s of %s must be an integer or a pair (height, width) of "
+                       "integers, got %s", s->key, owner, got);
+            return -1;
+        }
+        return params_store_pair(owner, s, v, out);
     case PT_INT:
     case PT_BOOL:
-        if (v->kind != VAL_NUM || v->num != floor(v->num)) {
-            diag_error(v->loc, "%s of %s must be %s, got %s", s->key, owner,
-                       s->type == PT_BOOL ? "0 or 1" : "an integer", got);
+        if (params_check_int(owner, s, v) != 0)
             return -1;
-        }
-        if (s->type == PT_BOOL && v->num != 0 && v->num != 1) {
-            diag_error(v->loc, "%s of %s must be 0 or 1, got %s", s->key, owner, got);
-            return -1;
-        }
         out->num = v->num;
-        if (s->type == PT_BOOL)
-            return 0;
-        if (params_check_range(owner, s, v) != 0)
-            return -1;
-        if (fabs(v->num) > 2e9) {   /* whatever the spec's bound, an int holds it */
-            diag_error(v->loc, "%s of %s must be at most 2000000000, got %s", s->key,
-                       owner, got);
-            return -1;
-        }
         return 0;
     case PT_NUM:
         if (v->kind != VAL_NUM) {

@@ -13,7 +13,9 @@ typedef enum param_type {
     PT_INT,     /* an integer */
     PT_BOOL,    /* 0 or 1 */
     PT_WORD,    /* one of `words` */
-    PT_PAD,     /* an integer, `same` (num = PARAM_SAME) or `valid` (num = 0) */
+    PT_PAD,     /* an integer, a pair (height, width) of integers, `same`
+                   (num = PARAM_SAME) or `valid` (num = 0) */
+    PT_PAIR,    /* an integer or a pair (height, width) of integers */
     PT_LIST,    /* a number or a parenthesised list of numbers */
     PT_NAME     /* a name, such as a layer's */
 } param_type;
@@ -35,8 +37,10 @@ typedef struct param_val {
     int given;
     double num;         /* numbers; PT_WORD: the index of the word */
     const char *word;   /* PT_WORD, PT_NAME */
-    int n;              /* PT_LIST */
-    double items[VALUE_MAX_ITEMS];
+    int n;              /* PT_LIST; PT_PAIR, PT_PAD: 2 when a pair was
+                           written, else 1 */
+    double items[VALUE_MAX_ITEMS];  /* PT_PAIR, PT_PAD: height, width (a
+                                       single number is both) */
     ir_loc loc;         /* of the value */
 } param_val;
 

@@ -14,11 +14,14 @@
  *            | insert layer (before | after) targets
  *   layer   := NAME args | NAME ( [expr {, expr}] )   (a macro call)
  *            | residual block [shortcut block]         (chains only)
+ *   args    := { arg [tuple] }
  *   arg     := pexpr | NAME = value
- *   value   := expr | "string" | ( expr , expr {, expr} )
+ *   value   := expr | "string" | tuple
+ *   tuple   := ( expr , expr {, expr} )
  *
  * A positional argument (pexpr) may not begin with '(' or '-': `block(1)`
- * is a macro call and `conv 3 -1` would be ambiguous.  Every statement may
+ * is a macro call and `conv 3 -1` would be ambiguous.  A tuple may follow
+ * an argument (`conv 64 (1, 3)`), never the layer's name.  Every statement may
  * be empty.  After a syntax error the parser skips to the end of the line
  * and goes on, so one run reports several errors; the `error` rules sit in
  * both the item and the list, so that skipping never drops the statements
@@ -118,7 +121,7 @@ static void *prepend(void *list, void *item)
 %type <stmt> block stmts stmt_opt stmt
 %type <layer> chain layer
 %type <arg> args arg
-%type <expr> value exprs exprs_opt expr term factor pexpr pterm pfactor
+%type <expr> value tuple exprs exprs_opt expr term factor pexpr pterm pfactor
 %type <name> names names_opt parts
 
 %%
@@ -284,6 +287,9 @@ layer
 args
     : %empty                    { $$ = NULL; }
     | args arg                  { $$ = PREPEND($1, $2); }
+    | args arg tuple {
+        $$ = PREPEND(PREPEND($1, $2), ast_arg_new(AR, NULL, $3, LOC(@3)));
+      }
     ;
 arg
     : pexpr                     { $$ = ast_arg_new(AR, NULL, $1, LOC(@1)); }
@@ -295,7 +301,10 @@ value
         $$ = ast_expr_new(AR, EX_STR, LOC(@1));
         $$->str = $1;
       }
-    | '(' expr ',' exprs ')' {
+    | tuple
+    ;
+tuple
+    : '(' expr ',' exprs ')' {
         $$ = ast_expr_new(AR, EX_TUPLE, LOC(@1));
         $2->next = ast_list_reverse($4);
         $$->lhs = $2;

@@ -143,18 +143,18 @@ int certify_bounds(const advcc_model *m, const real_t *params,
             b = e = f = 0.25;
             method = "max sigmoid' (exact)";
             break;
-        case ADVCC_LAYER_AVGPOOL:
-            b = e = f = l->stride >= l->k ? 1.0 / l->k
-                                          : ceil((double)l->k / l->stride) / l->k;
-            method = l->stride >= l->k ? "1/k (exact)" : "ceil(k/s)/k";
+        case ADVCC_LAYER_AVGPOOL:   /* pools: square windows, kh == kw */
+            b = e = f = l->stride_h >= l->kh ? 1.0 / l->kh
+                                             : ceil((double)l->kh / l->stride_h) / l->kh;
+            method = l->stride_h >= l->kh ? "1/k (exact)" : "ceil(k/s)/k";
             break;
         case ADVCC_LAYER_GAP:
             b = e = f = 1 / sqrt((double)l->in_h * l->in_w);
             method = "1/sqrt(hw) (exact)";
             break;
         case ADVCC_LAYER_MAXPOOL:
-            b = e = f = l->stride >= l->k ? 1 : ceil((double)l->k / l->stride);
-            method = l->stride >= l->k ? "1 (disjoint windows)" : "ceil(k/s)";
+            b = e = f = l->stride_h >= l->kh ? 1 : ceil((double)l->kh / l->stride_h);
+            method = l->stride_h >= l->kh ? "1 (disjoint windows)" : "ceil(k/s)";
             break;
         case ADVCC_LAYER_BATCHNORM: {
             os = malloc(sizeof *os * (size_t)l->in_c);
@@ -181,7 +181,7 @@ int certify_bounds(const advcc_model *m, const real_t *params,
             for (size_t t = 0; t < wt->size; t++)
                 w[t] = params[wt->offset + t];
             if (instd) {        /* normalize before: scale input channels */
-                long per = cols / m->in_c;   /* conv: k*k; linear: h*w */
+                long per = cols / m->in_c;   /* conv: kh*kw; linear: h*w */
                 for (int r = 0; r < rows; r++)
                     for (long t = 0; t < cols; t++)
                         w[r * cols + t] *= instd[t / per];
@@ -226,10 +226,11 @@ int certify_bounds(const advcc_model *m, const real_t *params,
                     net->before_last = o->flattened ? lip_flat : lip;
                 }
             } else {
-                double bf = lip_conv_fourier(w, rows, l->in_c, l->k, l->in_h, l->in_w,
-                                             l->stride, l->pad, gi);
-                double bd = lip_conv_dense(w, rows, l->in_c, l->k, l->in_h, l->in_w,
-                                           l->stride, l->pad, gi, dense_max);
+                const conv_shape cs = {l->in_c, l->in_h, l->in_w, rows, l->kh, l->kw,
+                                       l->stride_h, l->stride_w, l->pad_h, l->pad_w,
+                                       l->out_h, l->out_w};
+                double bf = lip_conv_fourier(w, &cs, gi);
+                double bd = lip_conv_dense(w, &cs, gi, dense_max);
                 if (bf == -1 || bd == -1)
                     goto oom;
                 b = bf;
@@ -238,8 +239,7 @@ int certify_bounds(const advcc_model *m, const real_t *params,
                     b = bd;
                     method = "gram (dense)";
                 }
-                e = lip_power_conv(w, rows, l->in_c, l->k, l->in_h, l->in_w, l->stride,
-                                   l->pad, pi);
+                e = lip_power_conv(w, &cs, pi);
                 f = lip_gram(w, rows, (int)cols, gi);
             }
             free(w);

@@ -1,6 +1,6 @@
 /* conv.c - 2-D convolution over a CNHW batch as matrix products.
  *
- * Forward: col = im2col(x), y[co][batch*ho*wo] = W[co][ci*k*k] col (+ bias).
+ * Forward: col = im2col(x), y[co][batch*ho*wo] = W[co][ci*kh*kw] col (+ bias).
  * Weight gradient: dW = dy col^T; bias gradient: row sums of dy.
  * Input gradient: dcol = W^T dy, dx = col2im(dcol).
  *
@@ -23,9 +23,10 @@
 
 #define CONV_PIECE_BYTES (1L << 20)
 
-static int conv_is_pointwise(int k, int stride, int pad)
+static int conv_is_pointwise(const conv_shape *s)
 {
-    return k == 1 && stride == 1 && pad == 0;
+    return s->kh == 1 && s->kw == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_h == 0 &&
+           s->pad_w == 0;
 }
 
 /* Images per piece, from the shape alone. */
@@ -56,14 +57,13 @@ static void add_bias(real_t *y, long ld, long len, const real_t *bias, int co)
     }
 }
 
-void conv_forward(const real_t *x, int ci, int batch, int h, int w,
-                  const real_t *weight, const real_t *bias, int co, int k,
-                  int stride, int pad, int ho, int wo, real_t *col, real_t *y)
+void conv_shape_forward(const conv_shape *cs, const real_t *x, int batch, const real_t *weight,
+                        const real_t *bias, real_t *col, real_t *y)
 {
-    const im2col_shape s = {ci, batch, h, w, k, stride, pad, ho, wo};
-    const int kk = ci * k * k;
-    const long plane = (long)ho * wo, n = batch * plane;
-    if (conv_is_pointwise(k, stride, pad)) {
+    const im2col_shape s = im2col_shape_of(cs, batch);
+    const int co = cs->out_c, kk = s.c * s.kh * s.kw;
+    const long plane = (long)s.ho * s.wo, n = batch * plane;
+    if (conv_is_pointwise(cs)) {
         gemm(0, 0, co, (int)n, kk, 1, weight, kk, x, (int)n, 0, y, (int)n);
         if (bias) {
 #pragma omp parallel for schedule(static) if (co * n >= PAR_MIN_ELEMS)
@@ -93,14 +93,13 @@ void conv_forward(const real_t *x, int ci, int batch, int h, int w,
     }
 }
 
-void conv_backward_params(const real_t *x, const real_t *dy, int ci, int batch,
-                          int h, int w, int co, int k, int stride, int pad,
-                          int ho, int wo, real_t *col, real_t *dw, real_t *db)
+void conv_shape_backward_params(const conv_shape *cs, const real_t *x, const real_t *dy,
+                                int batch, real_t *col, real_t *dw, real_t *db)
 {
-    const im2col_shape s = {ci, batch, h, w, k, stride, pad, ho, wo};
-    const int kk = ci * k * k;
-    const long plane = (long)ho * wo, n = batch * plane;
-    if (conv_is_pointwise(k, stride, pad)) {
+    const im2col_shape s = im2col_shape_of(cs, batch);
+    const int co = cs->out_c, kk = s.c * s.kh * s.kw;
+    const long plane = (long)s.ho * s.wo, n = batch * plane;
+    if (conv_is_pointwise(cs)) {
         gemm(0, 1, co, kk, (int)n, 1, dy, (int)n, x, (int)n, 0, dw, kk);
     } else {
         const int per = piece_images(kk, plane, batch);
@@ -130,14 +129,13 @@ void conv_backward_params(const real_t *x, const real_t *dy, int ci, int batch,
         db[o] = (real_t)reduce_sum(dy + o * n, n);
 }
 
-void conv_backward_input(const real_t *dy, const real_t *weight, int ci,
-                         int batch, int h, int w, int co, int k, int stride,
-                         int pad, int ho, int wo, real_t *col, real_t *dx)
+void conv_shape_backward_input(const conv_shape *cs, const real_t *dy, const real_t *weight,
+                               int batch, real_t *col, real_t *dx)
 {
-    const im2col_shape s = {ci, batch, h, w, k, stride, pad, ho, wo};
-    const int kk = ci * k * k;
-    const long plane = (long)ho * wo, n = batch * plane;
-    if (conv_is_pointwise(k, stride, pad)) {
+    const im2col_shape s = im2col_shape_of(cs, batch);
+    const int co = cs->out_c, kk = s.c * s.kh * s.kw;
+    const long plane = (long)s.ho * s.wo, n = batch * plane;
+    if (conv_is_pointwise(cs)) {
         gemm(1, 0, kk, (int)n, co, 1, weight, kk, dy, (int)n, 0, dx, (int)n);
         return;
     }
@@ -152,7 +150,7 @@ void conv_backward_input(const real_t *dy, const real_t *weight, int ci,
             const long m = nb * plane;
             gemm(1, 0, kk, (int)m, co, 1, weight, kk, dy + b0 * plane, (int)n,
                  0, cols, (int)m);
-            for (int c = 0; c < ci; c++)
+            for (int c = 0; c < s.c; c++)
                 for (int b = 0; b < nb; b++)
                     fold_plane(cols + b * plane, m, &s, c, b0 + b, dx);
         }

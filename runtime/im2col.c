@@ -11,12 +11,12 @@
 #include "parallel.h"
 
 /* The output columns ox whose tap kx lands inside a row of width w:
- * 0 <= ox*stride - pad + kx < w  gives  lo <= ox < hi. */
+ * 0 <= ox*stride_w - pad_w + kx < w  gives  lo <= ox < hi. */
 static void tap_range(int kx, const im2col_shape *s, int *lo, int *hi)
 {
-    int first = s->pad - kx, last = s->w - 1 + s->pad - kx;
-    int l = first > 0 ? (first + s->stride - 1) / s->stride : 0;
-    int h = last >= 0 ? last / s->stride + 1 : 0;
+    int first = s->pad_w - kx, last = s->w - 1 + s->pad_w - kx;
+    int l = first > 0 ? (first + s->stride_w - 1) / s->stride_w : 0;
+    int h = last >= 0 ? last / s->stride_w + 1 : 0;
     if (h > s->wo)
         h = s->wo;
     if (l > h)
@@ -28,13 +28,13 @@ static void tap_range(int kx, const im2col_shape *s, int *lo, int *hi)
 void unfold_tap(const real_t *x, const im2col_shape *s, int r, int b,
                 real_t *out)
 {
-    const int k = s->k, ch = r / (k * k), ky = r / k % k, kx = r % k;
-    const int stride = s->stride, shift = kx - s->pad, wo = s->wo;
+    const int kh = s->kh, kw = s->kw, ch = r / (kh * kw), ky = r / kw % kh, kx = r % kw;
+    const int stride = s->stride_w, shift = kx - s->pad_w, wo = s->wo;
     const real_t *src = x + ((long)ch * s->batch + b) * s->h * s->w;
     int lo, hi;
     tap_range(kx, s, &lo, &hi);
     for (int oy = 0; oy < s->ho; oy++, out += wo) {
-        const int iy = oy * stride - s->pad + ky;
+        const int iy = oy * s->stride_h - s->pad_h + ky;
         if (iy < 0 || iy >= s->h) {
             memset(out, 0, sizeof *out * wo);
             continue;
@@ -60,18 +60,18 @@ void unfold_tap(const real_t *x, const im2col_shape *s, int r, int b,
 void fold_plane(const real_t *col, long ld, const im2col_shape *s, int ch,
                 int b, real_t *dx)
 {
-    const int k = s->k, stride = s->stride, wo = s->wo;
+    const int kh = s->kh, kw = s->kw, stride = s->stride_w, wo = s->wo;
     real_t *dst = dx + ((long)ch * s->batch + b) * s->h * s->w;
     memset(dst, 0, sizeof *dst * s->h * s->w);
     /* Taps in a fixed order: each sum is always added up alike. */
-    for (int ky = 0; ky < k; ky++)
-        for (int kx = 0; kx < k; kx++) {
-            const real_t *in = col + (((long)ch * k + ky) * k + kx) * ld;
-            const int shift = kx - s->pad;
+    for (int ky = 0; ky < kh; ky++)
+        for (int kx = 0; kx < kw; kx++) {
+            const real_t *in = col + (((long)ch * kh + ky) * kw + kx) * ld;
+            const int shift = kx - s->pad_w;
             int lo, hi;
             tap_range(kx, s, &lo, &hi);
             for (int oy = 0; oy < s->ho; oy++, in += wo) {
-                const int iy = oy * stride - s->pad + ky;
+                const int iy = oy * s->stride_h - s->pad_h + ky;
                 if (iy < 0 || iy >= s->h)
                     continue;
                 real_t *restrict o = dst + (long)iy * s->w;
@@ -88,12 +88,11 @@ void fold_plane(const real_t *col, long ld, const im2col_shape *s, int ch,
         }
 }
 
-void im2col(const real_t *x, int c, int batch, int h, int w, int k,
-            int stride, int pad, int ho, int wo, real_t *col)
+void conv_im2col(const conv_shape *cs, const real_t *x, int batch, real_t *col)
 {
-    const im2col_shape s = {c, batch, h, w, k, stride, pad, ho, wo};
-    const int rows = c * k * k;
-    const long plane = (long)ho * wo, ncol = (long)batch * plane;
+    const im2col_shape s = im2col_shape_of(cs, batch);
+    const int rows = s.c * s.kh * s.kw;
+    const long plane = (long)s.ho * s.wo, ncol = (long)batch * plane;
 #pragma omp parallel for collapse(2) schedule(static) \
     if (rows * ncol >= PAR_MIN_ELEMS)
     for (int r = 0; r < rows; r++)
@@ -101,14 +100,13 @@ void im2col(const real_t *x, int c, int batch, int h, int w, int k,
             unfold_tap(x, &s, r, b, col + r * ncol + b * plane);
 }
 
-void col2im(const real_t *col, int c, int batch, int h, int w, int k,
-            int stride, int pad, int ho, int wo, real_t *dx)
+void conv_col2im(const conv_shape *cs, const real_t *col, int batch, real_t *dx)
 {
-    const im2col_shape s = {c, batch, h, w, k, stride, pad, ho, wo};
-    const long plane = (long)ho * wo, ncol = (long)batch * plane;
+    const im2col_shape s = im2col_shape_of(cs, batch);
+    const long plane = (long)s.ho * s.wo, ncol = (long)batch * plane;
 #pragma omp parallel for collapse(2) schedule(static) \
-    if ((long)c * k * k * ncol >= PAR_MIN_ELEMS)
-    for (int ch = 0; ch < c; ch++)
+    if ((long)s.c * s.kh * s.kw * ncol >= PAR_MIN_ELEMS)
+    for (int ch = 0; ch < s.c; ch++)
         for (int b = 0; b < batch; b++)
             fold_plane(col + b * plane, ncol, &s, ch, b, dx);
 }

@@ -7,11 +7,20 @@
 #ifndef ADVCC_IM2COL_H
 #define ADVCC_IM2COL_H
 
+#include "kernels.h"
 #include "real.h"
 
+/* A convolution's shape (kernels.h) over a batch of images. */
 typedef struct im2col_shape {
-    int c, batch, h, w, k, stride, pad, ho, wo;
+    int c, batch, h, w, kh, kw, stride_h, stride_w, pad_h, pad_w, ho, wo;
 } im2col_shape;
+
+static inline im2col_shape im2col_shape_of(const conv_shape *s, int batch)
+{
+    const im2col_shape r = {s->in_c, batch, s->in_h, s->in_w, s->kh, s->kw, s->stride_h,
+                            s->stride_w, s->pad_h, s->pad_w, s->out_h, s->out_w};
+    return r;
+}
 
 /* Writes the ho*wo values of tap row r for image b of the CNHW batch x. */
 void unfold_tap(const real_t *x, const im2col_shape *s, int r, int b,

@@ -26,58 +26,81 @@ void normalize_forward(const real_t *x, int batch, int c, int hw,
 void normalize_backward(const real_t *dy, int batch, int c, int hw,
                         const real_t *std, real_t *dx);
 
-/* im2col over a CNHW batch: col is [c*k*k][batch*ho*wo]. */
-void im2col(const real_t *x, int c, int batch, int h, int w, int k,
-            int stride, int pad, int ho, int wo, real_t *col);
-/* The adjoint of im2col: dx (CNHW) = sum of col entries; overwrites dx. */
-void col2im(const real_t *col, int c, int batch, int h, int w, int k,
-            int stride, int pad, int ho, int wo, real_t *dx);
-
-/* Convolution, CNHW in and out; weight [co][ci][k][k]; bias may be NULL.
- * col is scratch of ci*k*k*batch*ho*wo reals. */
-void conv_forward(const real_t *x, int ci, int batch, int h, int w,
-                  const real_t *weight, const real_t *bias, int co, int k,
-                  int stride, int pad, int ho, int wo, real_t *col, real_t *y);
-/* dw and db (db may be NULL) from x and dy; col is scratch. */
-void conv_backward_params(const real_t *x, const real_t *dy, int ci, int batch,
-                          int h, int w, int co, int k, int stride, int pad,
-                          int ho, int wo, real_t *col, real_t *dw, real_t *db);
-/* dx from dy; col is scratch. */
-void conv_backward_input(const real_t *dy, const real_t *weight, int ci,
-                         int batch, int h, int w, int co, int k, int stride,
-                         int pad, int ho, int wo, real_t *col, real_t *dx);
-
-/* A convolution's shape, per image: what the three calls above take
- * besides the data.  The calls below pass a constant one's fields, so that
- * a generated model names them once. */
+/* A convolution's shape, per image: a kh x kw kernel, its stride and zero
+ * padding along the height and the width, and the output size
+ * out = (in + 2 pad - k) / stride + 1 on each axis.  Generated models name
+ * each convolution's shape once, as a constant. */
 typedef struct conv_shape {
     int in_c, in_h, in_w;
-    int out_c, k, stride, pad;
+    int out_c, kh, kw, stride_h, stride_w, pad_h, pad_w;
     int out_h, out_w;
 } conv_shape;
 
-static inline void conv_shape_forward(const conv_shape *s, const real_t *x, int batch,
-                                      const real_t *weight, const real_t *bias,
-                                      real_t *col, real_t *y)
+/* The shape of a square convolution: a k x k kernel, the same stride and
+ * padding on both axes, the output size from them. */
+static inline conv_shape conv_shape_square(int in_c, int in_h, int in_w, int out_c, int k,
+                                           int stride, int pad)
 {
-    conv_forward(x, s->in_c, batch, s->in_h, s->in_w, weight, bias, s->out_c, s->k,
-                 s->stride, s->pad, s->out_h, s->out_w, col, y);
+    const conv_shape s = {in_c, in_h, in_w, out_c, k, k, stride, stride, pad, pad,
+                          (in_h + 2 * pad - k) / stride + 1, (in_w + 2 * pad - k) / stride + 1};
+    return s;
 }
 
-static inline void conv_shape_backward_params(const conv_shape *s, const real_t *x,
-                                              const real_t *dy, int batch, real_t *col,
-                                              real_t *dw, real_t *db)
+/* im2col over a CNHW batch: col is [in_c*kh*kw][batch*out_h*out_w], row r
+ * the tap (channel, ky, kx). */
+void conv_im2col(const conv_shape *s, const real_t *x, int batch, real_t *col);
+/* The adjoint of im2col: dx (CNHW) = sum of col entries; overwrites dx. */
+void conv_col2im(const conv_shape *s, const real_t *col, int batch, real_t *dx);
+
+/* Convolution, CNHW in and out; weight [out_c][in_c][kh][kw]; bias may be
+ * NULL.  col is scratch of in_c*kh*kw*batch*out_h*out_w reals. */
+void conv_shape_forward(const conv_shape *s, const real_t *x, int batch, const real_t *weight,
+                        const real_t *bias, real_t *col, real_t *y);
+/* dw and db (db may be NULL) from x and dy; col is scratch. */
+void conv_shape_backward_params(const conv_shape *s, const real_t *x, const real_t *dy,
+                                int batch, real_t *col, real_t *dw, real_t *db);
+/* dx from dy; col is scratch. */
+void conv_shape_backward_input(const conv_shape *s, const real_t *dy, const real_t *weight,
+                               int batch, real_t *col, real_t *dx);
+
+/* The same for a square k x k kernel, its shape given as arguments. */
+#define CONV_SQUARE(c, h, w, co, k, stride, pad, ho, wo) \
+    (&(const conv_shape){c, h, w, co, k, k, stride, stride, pad, pad, ho, wo})
+
+static inline void im2col(const real_t *x, int c, int batch, int h, int w, int k, int stride,
+                          int pad, int ho, int wo, real_t *col)
 {
-    conv_backward_params(x, dy, s->in_c, batch, s->in_h, s->in_w, s->out_c, s->k,
-                         s->stride, s->pad, s->out_h, s->out_w, col, dw, db);
+    conv_im2col(CONV_SQUARE(c, h, w, 0, k, stride, pad, ho, wo), x, batch, col);
 }
 
-static inline void conv_shape_backward_input(const conv_shape *s, const real_t *dy,
-                                             const real_t *weight, int batch, real_t *col,
-                                             real_t *dx)
+static inline void col2im(const real_t *col, int c, int batch, int h, int w, int k, int stride,
+                          int pad, int ho, int wo, real_t *dx)
 {
-    conv_backward_input(dy, weight, s->in_c, batch, s->in_h, s->in_w, s->out_c, s->k,
-                        s->stride, s->pad, s->out_h, s->out_w, col, dx);
+    conv_col2im(CONV_SQUARE(c, h, w, 0, k, stride, pad, ho, wo), col, batch, dx);
+}
+
+static inline void conv_forward(const real_t *x, int ci, int batch, int h, int w,
+                                const real_t *weight, const real_t *bias, int co, int k,
+                                int stride, int pad, int ho, int wo, real_t *col, real_t *y)
+{
+    conv_shape_forward(CONV_SQUARE(ci, h, w, co, k, stride, pad, ho, wo), x, batch, weight,
+                       bias, col, y);
+}
+
+static inline void conv_backward_params(const real_t *x, const real_t *dy, int ci, int batch,
+                                        int h, int w, int co, int k, int stride, int pad,
+                                        int ho, int wo, real_t *col, real_t *dw, real_t *db)
+{
+    conv_shape_backward_params(CONV_SQUARE(ci, h, w, co, k, stride, pad, ho, wo), x, dy, batch,
+                               col, dw, db);
+}
+
+static inline void conv_backward_input(const real_t *dy, const real_t *weight, int ci,
+                                       int batch, int h, int w, int co, int k, int stride,
+                                       int pad, int ho, int wo, real_t *col, real_t *dx)
+{
+    conv_shape_backward_input(CONV_SQUARE(ci, h, w, co, k, stride, pad, ho, wo), dy, weight,
+                              batch, col, dx);
 }
 
 /* Fully connected: x [batch][in], weight [out][in], y [batch][out]. */

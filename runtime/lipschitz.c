@@ -6,11 +6,6 @@
 #include <string.h>
 #include "lipschitz.h"
 
-int lip_conv_out(int h, int k, int stride, int pad)
-{
-    return (h + 2 * pad - k) / stride + 1;
-}
-
 /* Gram iteration on a square n x n matrix g (real or complex by cplx),
  * already G_1 = A^* A; tmp the same size.  Returns log of the bound on
  * sigma_max(A). */
@@ -79,46 +74,58 @@ static int floordiv(int a, int b)
     return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
 
-/* The bound on one grid n1 x n2 (multiples of the stride, at least
- * h + pad, w + pad). */
-static double fourier_grid(const double *weight, int co, int ci, int k,
-                           int n1, int n2, int s, int pad, int iters)
+/* The polyphase place of every tap along one axis: tap a of a kernel of k
+ * reads input s*i + a - pad = s*(i + q[a]) + r[a], component r[a] at
+ * offset q[a]. */
+static void phase_taps(int k, int s, int pad, int *q, int *r)
 {
-    int m1 = n1 / s, m2 = n2 / s;
-    int cin = ci * s * s;       /* polyphase input channels (c, r1, r2) */
+    for (int a = 0; a < k; a++) {
+        q[a] = floordiv(a - pad, s);
+        r[a] = a - pad - s * q[a];
+    }
+}
+
+/* The bound on one grid n1 x n2 (multiples of the strides, at least
+ * h + pad_h, w + pad_w). */
+static double fourier_grid(const double *weight, const conv_shape *cs, int n1, int n2,
+                           int iters)
+{
+    const int co = cs->out_c, ci = cs->in_c, kh = cs->kh, kw = cs->kw;
+    const int s1 = cs->stride_h, s2 = cs->stride_w, taps = kh * kw;
+    int m1 = n1 / s1, m2 = n2 / s2;
+    int cin = ci * s1 * s2;     /* polyphase input channels (c, r1, r2) */
     int side = co < cin ? co : cin;
     double complex *m = malloc(sizeof *m * (size_t)co * cin);
     double complex *g = malloc(sizeof *g * (size_t)side * side);
     double complex *tmp = malloc(sizeof *tmp * (size_t)side * side);
-    double complex *ph = malloc(sizeof *ph * (size_t)k * k);
-    int *col = malloc(sizeof *col * (size_t)k * k);
-    int *q = malloc(sizeof *q * (size_t)k);
+    double complex *ph = malloc(sizeof *ph * (size_t)taps);
+    int *col = malloc(sizeof *col * (size_t)taps);
+    int *q = malloc(sizeof *q * (size_t)(2 * (kh + kw)));
     double best = -1;
     if (!m || !g || !tmp || !ph || !col || !q)
         goto done;
-    /* tap (a, b) reads input s*i + a - pad = s*(i + q[a]) + r: polyphase
-     * component (r_a, r_b) at offset (q[a], q[b]) */
-    for (int a = 0; a < k; a++)
-        q[a] = floordiv(a - pad, s);
-    for (int a = 0; a < k; a++)
-        for (int b = 0; b < k; b++)
-            col[a * k + b] = (a - pad - s * q[a]) * s + (b - pad - s * q[b]);
+    int *q1 = q, *r1 = q + kh, *q2 = q + 2 * kh, *r2 = q + 2 * kh + kw;
+    phase_taps(kh, s1, cs->pad_h, q1, r1);
+    phase_taps(kw, s2, cs->pad_w, q2, r2);
+    for (int a = 0; a < kh; a++)
+        for (int b = 0; b < kw; b++)
+            col[a * kw + b] = r1[a] * s2 + r2[b];
     double worst = -INFINITY;
     /* real kernels: frequency (-f1, -f2) is the conjugate of (f1, f2), with
      * the same singular values, so f1 <= m1 / 2 covers every value */
     for (int f1 = 0; f1 <= m1 / 2; f1++)
         for (int f2 = 0; f2 < m2; f2++) {
-            for (int a = 0; a < k; a++)
-                for (int b = 0; b < k; b++) {
-                    double th = 2 * M_PI * ((double)f1 * q[a] / m1 + (double)f2 * q[b] / m2);
-                    ph[a * k + b] = cos(th) + I * sin(th);
+            for (int a = 0; a < kh; a++)
+                for (int b = 0; b < kw; b++) {
+                    double th = 2 * M_PI * ((double)f1 * q1[a] / m1 + (double)f2 * q2[b] / m2);
+                    ph[a * kw + b] = cos(th) + I * sin(th);
                 }
             memset(m, 0, sizeof *m * (size_t)co * cin);
             for (int o = 0; o < co; o++)
                 for (int c = 0; c < ci; c++) {
-                    const double *wk = weight + ((long)o * ci + c) * k * k;
-                    double complex *row = m + (long)o * cin + (long)c * s * s;
-                    for (int t = 0; t < k * k; t++)
+                    const double *wk = weight + ((long)o * ci + c) * taps;
+                    double complex *row = m + (long)o * cin + (long)c * s1 * s2;
+                    for (int t = 0; t < taps; t++)
                         row[col[t]] += wk[t] * ph[t];
                 }
             double complex one = 1, zero = 0;
@@ -143,17 +150,16 @@ done:
     return best;
 }
 
-double lip_conv_fourier(const double *weight, int co, int ci, int k, int h,
-                        int w, int stride, int pad, int iters)
+double lip_conv_fourier(const double *weight, const conv_shape *s, int iters)
 {
     if (iters < 1)
         iters = 1;
-    const int s = stride;
-    int n1 = (h + pad + s - 1) / s * s, n2 = (w + pad + s - 1) / s * s;
+    const int s1 = s->stride_h, s2 = s->stride_w;
+    int n1 = (s->in_h + s->pad_h + s1 - 1) / s1 * s1, n2 = (s->in_w + s->pad_w + s2 - 1) / s2 * s2;
     /* every grid gives a bound: the smallest of a few */
     double best = INFINITY;
     for (int e = 0; e < LIP_FOURIER_GRIDS; e++) {
-        double b = fourier_grid(weight, co, ci, k, n1 + e * s, n2 + e * s, s, pad, iters);
+        double b = fourier_grid(weight, s, n1 + e * s1, n2 + e * s2, iters);
         if (b < 0)
             return b;
         best = fmin(best, b);
@@ -162,38 +168,37 @@ double lip_conv_fourier(const double *weight, int co, int ci, int k, int h,
 }
 
 /* The dense [co*ho*wo][ci*h*w] matrix of the convolution. */
-static void conv_dense(const double *weight, int co, int ci, int k, int h,
-                       int w, int stride, int pad, int ho, int wo, double *op)
+static void conv_dense(const double *weight, const conv_shape *s, double *op)
 {
-    const long nv = (long)ci * h * w;
-    memset(op, 0, sizeof(double) * (size_t)co * ho * wo * nv);
-    for (int o = 0; o < co; o++)
+    const int h = s->in_h, w = s->in_w, ho = s->out_h, wo = s->out_w;
+    const long nv = (long)s->in_c * h * w;
+    memset(op, 0, sizeof(double) * (size_t)s->out_c * ho * wo * nv);
+    for (int o = 0; o < s->out_c; o++)
         for (int y = 0; y < ho; y++)
             for (int x = 0; x < wo; x++)
-                for (int c = 0; c < ci; c++)
-                    for (int i = 0; i < k; i++)
-                        for (int j = 0; j < k; j++) {
-                            int iy = y * stride + i - pad, ix = x * stride + j - pad;
+                for (int c = 0; c < s->in_c; c++)
+                    for (int i = 0; i < s->kh; i++)
+                        for (int j = 0; j < s->kw; j++) {
+                            int iy = y * s->stride_h + i - s->pad_h;
+                            int ix = x * s->stride_w + j - s->pad_w;
                             if (iy < 0 || iy >= h || ix < 0 || ix >= w)
                                 continue;
                             long row = ((long)o * ho + y) * wo + x;
                             long col = ((long)c * h + iy) * w + ix;
-                            op[row * nv + col] += weight[(((long)o * ci + c) * k + i) * k + j];
+                            op[row * nv + col] +=
+                                weight[(((long)o * s->in_c + c) * s->kh + i) * s->kw + j];
                         }
 }
 
-double lip_conv_dense(const double *weight, int co, int ci, int k, int h,
-                      int w, int stride, int pad, int iters,
-                      long max_entries)
+double lip_conv_dense(const double *weight, const conv_shape *s, int iters, long max_entries)
 {
-    int ho = lip_conv_out(h, k, stride, pad), wo = lip_conv_out(w, k, stride, pad);
-    long rows = (long)co * ho * wo, cols = (long)ci * h * w;
+    long rows = (long)s->out_c * s->out_h * s->out_w, cols = (long)s->in_c * s->in_h * s->in_w;
     if (rows * cols > max_entries || rows > 1L << 30 || cols > 1L << 30)
         return -2;
     double *op = malloc(sizeof(double) * (size_t)(rows * cols));
     if (!op)
         return -1;
-    conv_dense(weight, co, ci, k, h, w, stride, pad, ho, wo, op);
+    conv_dense(weight, s, op);
     double r = lip_gram(op, (int)rows, (int)cols, iters);
     free(op);
     return r;
@@ -241,28 +246,28 @@ double lip_power(const double *a, int m, int n, int iters)
 }
 
 /* y = conv(x) (transpose: x = conv^T(y)), direct, in double. */
-static void conv_apply(const double *wt, int co, int ci, int k, int h, int w,
-                       int stride, int pad, int ho, int wo, const double *x,
-                       double *y, int transpose)
+static void conv_apply(const double *wt, const conv_shape *s, const double *x, double *y,
+                       int transpose)
 {
+    const int h = s->in_h, w = s->in_w, ho = s->out_h, wo = s->out_w;
     if (transpose)
-        memset((double *)x, 0, sizeof(double) * (size_t)ci * h * w);
+        memset((double *)x, 0, sizeof(double) * (size_t)s->in_c * h * w);
     else
-        memset(y, 0, sizeof(double) * (size_t)co * ho * wo);
+        memset(y, 0, sizeof(double) * (size_t)s->out_c * ho * wo);
     double *xm = (double *)x;
-    for (int o = 0; o < co; o++)
-        for (int c = 0; c < ci; c++)
-            for (int i = 0; i < k; i++)
-                for (int j = 0; j < k; j++) {
-                    double wv = wt[(((long)o * ci + c) * k + i) * k + j];
+    for (int o = 0; o < s->out_c; o++)
+        for (int c = 0; c < s->in_c; c++)
+            for (int i = 0; i < s->kh; i++)
+                for (int j = 0; j < s->kw; j++) {
+                    double wv = wt[(((long)o * s->in_c + c) * s->kh + i) * s->kw + j];
                     for (int oy = 0; oy < ho; oy++) {
-                        int iy = oy * stride + i - pad;
+                        int iy = oy * s->stride_h + i - s->pad_h;
                         if (iy < 0 || iy >= h)
                             continue;
                         double *yr = y + ((long)o * ho + oy) * wo;
                         double *xr = xm + ((long)c * h + iy) * w;
                         for (int ox = 0; ox < wo; ox++) {
-                            int ix = ox * stride + j - pad;
+                            int ix = ox * s->stride_w + j - s->pad_w;
                             if (ix < 0 || ix >= w)
                                 continue;
                             if (transpose)
@@ -274,20 +279,18 @@ static void conv_apply(const double *wt, int co, int ci, int k, int h, int w,
                 }
 }
 
-double lip_power_conv(const double *weight, int co, int ci, int k, int h,
-                      int w, int stride, int pad, int iters)
+double lip_power_conv(const double *weight, const conv_shape *s, int iters)
 {
-    int ho = lip_conv_out(h, k, stride, pad), wo = lip_conv_out(w, k, stride, pad);
-    long nv = (long)ci * h * w, nu = (long)co * ho * wo;
+    long nv = (long)s->in_c * s->in_h * s->in_w, nu = (long)s->out_c * s->out_h * s->out_w;
     double *u = malloc(sizeof *u * (size_t)nu), *v = malloc(sizeof *v * (size_t)nv);
     double sigma = -1;
     if (u && v) {
         start(v, nv);
         sigma = 0;
         for (int it = 0; it < iters; it++) {
-            conv_apply(weight, co, ci, k, h, w, stride, pad, ho, wo, v, u, 0);
+            conv_apply(weight, s, v, u, 0);
             unit(u, nu);
-            conv_apply(weight, co, ci, k, h, w, stride, pad, ho, wo, v, u, 1);
+            conv_apply(weight, s, v, u, 1);
             sigma = unit(v, nv);
         }
     }

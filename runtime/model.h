@@ -126,7 +126,9 @@ typedef struct advcc_layer {
     int kind;               /* enum advcc_layer_kind */
     int in_c, in_h, in_w;   /* per image; a feature vector is c x 1 x 1 */
     int out_c, out_h, out_w;
-    int k, stride, pad;     /* conv and pools (pad: conv only) */
+    int kh, kw;             /* conv and pools: the window (pools: square) */
+    int stride_h, stride_w; /* conv and pools */
+    int pad_h, pad_w;       /* conv: zero padding */
     /* Indices into tensors[], -1 when absent: conv and linear weight and
      * bias; batchnorm weight (gamma), bias (beta), running mean and var. */
     int weight, bias, running_mean, running_var;

@@ -49,45 +49,32 @@ double spectral_linear(const real_t *w, int rows, int cols, real_t *u,
     return sigma;
 }
 
-int spectral_conv_out(int h, int k, int stride, int pad)
+size_t spectral_conv_scratch(const conv_shape *s)
 {
-    return (h + 2 * pad - k) / stride + 1;
+    return (size_t)s->in_c * s->kh * s->kw * s->out_h * s->out_w;    /* one im2col of v */
 }
 
-size_t spectral_conv_scratch(int ci, int k, int h, int w, int stride,
-                             int pad)
-{
-    size_t ho = spectral_conv_out(h, k, stride, pad);
-    size_t wo = spectral_conv_out(w, k, stride, pad);
-    return (size_t)ci * k * k * ho * wo;    /* one im2col of v */
-}
-
-double spectral_conv(const real_t *weight, int co, int ci, int k, int h,
-                     int w, int stride, int pad, real_t *u, real_t *v,
-                     int iters, int restart, real_t scale, real_t *dw,
-                     real_t *scratch)
+double spectral_conv(const real_t *weight, const conv_shape *s, real_t *u, real_t *v,
+                     int iters, int restart, real_t scale, real_t *dw, real_t *scratch)
 {
     assert(iters >= 1);
-    int ho = spectral_conv_out(h, k, stride, pad);
-    int wo = spectral_conv_out(w, k, stride, pad);
-    long nv = (long)ci * h * w, nu = (long)co * ho * wo;
+    const long plane = (long)s->out_h * s->out_w;
+    long nv = (long)s->in_c * s->in_h * s->in_w, nu = (long)s->out_c * plane;
     start_vector(v, nv, restart);
     double sigma = 0;
     for (int it = 0; it < iters; it++) {
-        conv_forward(v, ci, 1, h, w, weight, NULL, co, k, stride, pad, ho, wo,
-                     scratch, u);
+        conv_shape_forward(s, v, 1, weight, NULL, scratch, u);
         normalize(u, nu);
-        conv_backward_input(u, weight, ci, 1, h, w, co, k, stride, pad, ho,
-                            wo, scratch, v);
+        conv_shape_backward_input(s, u, weight, 1, scratch, v);
         sigma = normalize(v, nv);
     }
     if (dw && sigma > 0) {
         /* the weight gradient of <u, conv(v, W)>: u [co][ho*wo] times the
          * columns of v, accumulated into dw */
-        int kk = ci * k * k;
-        im2col(v, ci, 1, h, w, k, stride, pad, ho, wo, scratch);
-        gemm(0, 1, co, kk, ho * wo, scale, u, ho * wo, scratch, ho * wo, 1,
-             dw, kk);
+        int kk = s->in_c * s->kh * s->kw;
+        conv_im2col(s, v, 1, scratch);
+        gemm(0, 1, s->out_c, kk, (int)plane, scale, u, (int)plane, scratch, (int)plane, 1, dw,
+             kk);
     }
     return sigma;
 }
@@ -103,21 +90,16 @@ double spectral_norm_flat(const real_t *w, int rows, int cols, int iters)
     return sigma;
 }
 
-double spectral_norm_conv(const real_t *weight, int co, int ci, int k, int h,
-                          int w, int stride, int pad, int iters)
+double spectral_norm_conv(const real_t *weight, const conv_shape *s, int iters)
 {
-    int ho = spectral_conv_out(h, k, stride, pad);
-    int wo = spectral_conv_out(w, k, stride, pad);
-    real_t *u = calloc((size_t)co * ho * wo, sizeof *u);
-    real_t *v = calloc((size_t)ci * h * w, sizeof *v);
-    real_t *s = calloc(spectral_conv_scratch(ci, k, h, w, stride, pad),
-                       sizeof *s);
+    real_t *u = calloc((size_t)s->out_c * s->out_h * s->out_w, sizeof *u);
+    real_t *v = calloc((size_t)s->in_c * s->in_h * s->in_w, sizeof *v);
+    real_t *sc = calloc(spectral_conv_scratch(s), sizeof *sc);
     double sigma = -1;
-    if (u && v && s)
-        sigma = spectral_conv(weight, co, ci, k, h, w, stride, pad, u, v,
-                              iters, 1, 0, NULL, s);
+    if (u && v && sc)
+        sigma = spectral_conv(weight, s, u, v, iters, 1, 0, NULL, sc);
     free(u);
     free(v);
-    free(s);
+    free(sc);
     return sigma;
 }

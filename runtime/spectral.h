@@ -6,12 +6,13 @@
  *     repeat: u = W v / ||W v||;  v = W^T u / ||W^T u||
  *     sigma = u^T W v,  d sigma / dW = u v^T  (u, v held constant).
  * Convolution (Algorithm 4): the map is the convolution itself, from an
- * input ci x h x w to an output co x ho x wo (stride, padding pad), not the
- * flattened kernel [co][ci*k*k]:
+ * input ci x h x w to an output co x ho x wo (a kh x kw kernel, strides and
+ * padding per axis; kernels.h conv_shape), not the flattened kernel
+ * [co][ci*kh*kw]:
  *     repeat: u = conv(v, W) / ||.||;  v = conv^T(u, W) / ||.||
  * where conv^T is the transposed convolution (conv_backward_input; equal to
  * a convolution with the flipped kernel, in/out channels swapped, padding
- * k - 1 - pad, at stride 1).  sigma = <u, conv(v, W)>, and d sigma / dW is
+ * k - 1 - pad on each axis, at stride 1).  sigma = <u, conv(v, W)>, and d sigma / dW is
  * the weight gradient of a convolution with input v and output gradient u.
  * The dense operator is never formed.
  *
@@ -28,6 +29,7 @@
 #define ADVCC_SPECTRAL_H
 
 #include <stddef.h>
+#include "kernels.h"
 #include "real.h"
 
 /* W [rows][cols]; u [rows], v [cols].  Returns sigma; when dw is not NULL
@@ -36,24 +38,19 @@ double spectral_linear(const real_t *w, int rows, int cols, real_t *u,
                        real_t *v, int iters, int restart, real_t scale,
                        real_t *dw);
 
-/* Output size of the convolution: (h + 2 pad - k) / stride + 1. */
-int spectral_conv_out(int h, int k, int stride, int pad);
 /* Reals of scratch spectral_conv needs. */
-size_t spectral_conv_scratch(int ci, int k, int h, int w, int stride,
-                             int pad);
+size_t spectral_conv_scratch(const conv_shape *s);
 
-/* W [co][ci][k][k]; v [ci][h][w], u [co][ho][wo].  Returns sigma; when dw is
- * not NULL adds scale * d sigma / dW into it.  iters >= 1. */
-double spectral_conv(const real_t *weight, int co, int ci, int k, int h,
-                     int w, int stride, int pad, real_t *u, real_t *v,
-                     int iters, int restart, real_t scale, real_t *dw,
-                     real_t *scratch);
+/* W [out_c][in_c][kh][kw]; v [in_c][in_h][in_w], u [out_c][out_h][out_w].
+ * Returns sigma; when dw is not NULL adds scale * d sigma / dW into it.
+ * iters >= 1. */
+double spectral_conv(const real_t *weight, const conv_shape *s, real_t *u, real_t *v,
+                     int iters, int restart, real_t scale, real_t *dw, real_t *scratch);
 
 /* Diagnostics (allocate; not for the training step): sigma after iters
  * iterations from ones, of the flattened kernel W [rows][cols] and of the
  * convolution's true operator.  -1 when out of memory. */
 double spectral_norm_flat(const real_t *w, int rows, int cols, int iters);
-double spectral_norm_conv(const real_t *weight, int co, int ci, int k, int h,
-                          int w, int stride, int pad, int iters);
+double spectral_norm_conv(const real_t *weight, const conv_shape *s, int iters);
 
 #endif

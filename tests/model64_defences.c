@@ -509,15 +509,13 @@ static double ortho_reference(const double *w, int rows, int cols, int form)
     return sqrt(p);
 }
 
-/* The true spectral norm of a convolution (no bias) on ci x h x w inputs. */
-static double conv_operator_norm(const double *wt, int co, int ci, int k, int h,
-                                 int w, int stride, int pad)
+/* The true spectral norm of a convolution (no bias). */
+static double conv_operator_norm(const double *wt, const conv_shape *cs)
 {
-    int ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
-    int rows = co * ho * wo, cols = ci * h * w;
+    int rows = cs->out_c * cs->out_h * cs->out_w, cols = cs->in_c * cs->in_h * cs->in_w;
     double *m = malloc(sizeof(double) * (size_t)rows * cols);
     assert_non_null(m);
-    conv_dense(wt, co, ci, k, h, w, stride, pad, ho, wo, m);
+    conv_dense(wt, cs, m);
     double s = sigma_max(m, rows, cols);
     free(m);
     return s;
@@ -581,8 +579,10 @@ static void test_reg_values(void **s)
     const double *w2 = c->params + tensor_named(m, "conv2.weight")->offset;
     const double *f1 = c->params + tensor_named(m, "fc1.weight")->offset;
     const double *f2 = c->params + tensor_named(m, "fc2.weight")->offset;
-    const double conv1_svd = conv_operator_norm(w1, 3, 2, 3, 7, 7, 1, 1);
-    const double conv2_svd = conv_operator_norm(w2, 4, 3, 3, 7, 7, 2, 0);
+    const conv_shape s1 = conv_shape_square(2, 7, 7, 3, 3, 1, 1);
+    const conv_shape s2 = conv_shape_square(3, 7, 7, 4, 3, 2, 0);
+    const double conv1_svd = conv_operator_norm(w1, &s1);
+    const double conv2_svd = conv_operator_norm(w2, &s2);
     const double fc1_svd = sigma_max(f1, 6, 36), fc2_svd = sigma_max(f2, 3, 6);
     /* the flattened kernel's norm is not the operator's: the test can tell */
     assert_true(fabs(sigma_max(w1, 3, 18) - conv1_svd) > 1e-3 * conv1_svd);
@@ -598,8 +598,8 @@ static void test_reg_values(void **s)
         expect_term(terms, 3, 0.5 * ortho_reference(f2, 3, 6, 3), 1e-12);
         /* persistent: each call continues the last one's iteration, so
          * after j calls it has done 8j iterations (2j for fc2) from ones */
-        expect_term(terms, 4, 0.7 * spectral_norm_conv(w1, 3, 2, 3, 7, 7, 1, 1, 8 * j), 1e-13);
-        expect_term(terms, 5, 0.7 * spectral_norm_conv(w2, 4, 3, 3, 7, 7, 2, 0, 8 * j), 1e-13);
+        expect_term(terms, 4, 0.7 * spectral_norm_conv(w1, &s1, 8 * j), 1e-13);
+        expect_term(terms, 5, 0.7 * spectral_norm_conv(w2, &s2, 8 * j), 1e-13);
         expect_term(terms, 7, 0.4 * spectral_norm_flat(f2, 3, 6, 2 * j), 1e-13);
         /* restarted: the same converged value at every call */
         expect_term(terms, 6, 0.6 * fc1_svd, 1e-11);

@@ -10,6 +10,7 @@
  * the generator as the noise is (tests/specs/dropout.net),
  * BatchNorm over flat features in every position (tests/specs/flat.net),
  * residual blocks of every shape (tests/specs/residual.net),
+ * rectangular kernels, strides and paddings (tests/specs/rect.net),
  * whose semantics are checked too: an identity BatchNorm changes nothing,
  * and one on the logits gives them its batch statistics. */
 #include <math.h>
@@ -33,7 +34,8 @@ extern const advcc_model advcc_model_baseline, advcc_model_gc_maxpool,
     advcc_model_gc_mlp_bnlast, advcc_model_gc_leaky, advcc_model_gc_smooth,
     advcc_model_gc_gap, advcc_model_gc_gap_bn, advcc_model_gc_gap_input,
     advcc_model_gc_dropout, advcc_model_gc_dropout_zero, advcc_model_gc_res,
-    advcc_model_gc_res_input, advcc_model_gc_res_flat;
+    advcc_model_gc_res_input, advcc_model_gc_res_flat, advcc_model_gc_rect,
+    advcc_model_gc_rect_sep;
 
 #define GRADCHECK(model, batch, per)                                        \
     static void test_##model##_train(void **s)                             \
@@ -60,6 +62,8 @@ GRADCHECK(gc_mlp, 2, 12)
 GRADCHECK(gc_res, 3, 12)
 GRADCHECK(gc_res_input, 3, 12)
 GRADCHECK(gc_res_flat, 3, 12)
+GRADCHECK(gc_rect, 3, 12)
+GRADCHECK(gc_rect_sep, 3, 12)
 
 /* Dropout in training mode: the masks fixed by replaying the generator
  * before every pass (loss_at). */
@@ -239,6 +243,8 @@ int main(void)
         cmocka_unit_test(test_gc_res_input_train), cmocka_unit_test(test_gc_res_input_eval),
         cmocka_unit_test(test_gc_res_flat_train), cmocka_unit_test(test_gc_res_flat_eval),
         cmocka_unit_test(test_gc_mlp_train),     cmocka_unit_test(test_gc_mlp_eval),
+        cmocka_unit_test(test_gc_rect_train),    cmocka_unit_test(test_gc_rect_eval),
+        cmocka_unit_test(test_gc_rect_sep_train), cmocka_unit_test(test_gc_rect_sep_eval),
         cmocka_unit_test(test_gc_bnconv_train),  cmocka_unit_test(test_gc_bnconv_eval),
         cmocka_unit_test(test_gc_bnlone_train),  cmocka_unit_test(test_gc_bnlone_eval),
         cmocka_unit_test(test_baseline_train),   cmocka_unit_test(test_baseline_eval),

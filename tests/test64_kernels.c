@@ -39,8 +39,10 @@ typedef struct conv_case {
     int ci, co, batch, h, w, k, stride, pad;
 } conv_case;
 
+/* A case's shape (kernels.h); the batch is the case's. */
 typedef struct conv_op {
     conv_case s;
+    conv_shape cs;
     int ho, wo;
     long nx, ny, nw, ncol;
     double *x, *w, *b, *y, *r, *col;
@@ -49,26 +51,32 @@ typedef struct conv_op {
 static double conv_loss(void *v)
 {
     conv_op *c = v;
-    conv_forward(c->x, c->s.ci, c->s.batch, c->s.h, c->s.w, c->w, c->b, c->s.co,
-                 c->s.k, c->s.stride, c->s.pad, c->ho, c->wo, c->col, c->y);
+    conv_shape_forward(&c->cs, c->x, c->s.batch, c->w, c->b, c->col, c->y);
     return dot(c->r, c->y, c->ny);
+}
+
+/* A case of any shape: cs and the batch (s gives only the batch). */
+static void conv_setup_shape(conv_op *c, conv_case s, conv_shape cs)
+{
+    c->s = s;
+    c->cs = cs;
+    c->ho = cs.out_h;
+    c->wo = cs.out_w;
+    c->nx = (long)cs.in_c * s.batch * cs.in_h * cs.in_w;
+    c->ny = (long)cs.out_c * s.batch * c->ho * c->wo;
+    c->nw = (long)cs.out_c * cs.in_c * cs.kh * cs.kw;
+    c->ncol = (long)cs.in_c * cs.kh * cs.kw * s.batch * c->ho * c->wo;
+    c->x = random_vec(c->nx, -1, 1);
+    c->w = random_vec(c->nw, -1, 1);
+    c->b = random_vec(cs.out_c, -1, 1);
+    c->y = alloc(c->ny);
+    c->r = random_vec(c->ny, -1, 1);
+    c->col = alloc(c->ncol);
 }
 
 static void conv_setup(conv_op *c, conv_case s)
 {
-    c->s = s;
-    c->ho = (s.h + 2 * s.pad - s.k) / s.stride + 1;
-    c->wo = (s.w + 2 * s.pad - s.k) / s.stride + 1;
-    c->nx = (long)s.ci * s.batch * s.h * s.w;
-    c->ny = (long)s.co * s.batch * c->ho * c->wo;
-    c->nw = (long)s.co * s.ci * s.k * s.k;
-    c->ncol = (long)s.ci * s.k * s.k * s.batch * c->ho * c->wo;
-    c->x = random_vec(c->nx, -1, 1);
-    c->w = random_vec(c->nw, -1, 1);
-    c->b = random_vec(s.co, -1, 1);
-    c->y = alloc(c->ny);
-    c->r = random_vec(c->ny, -1, 1);
-    c->col = alloc(c->ncol);
+    conv_setup_shape(c, s, conv_shape_square(s.ci, s.h, s.w, s.co, s.k, s.stride, s.pad));
 }
 
 static void conv_teardown(conv_op *c)
@@ -84,17 +92,17 @@ static void conv_teardown(conv_op *c)
 /* y[o][b][oy][ox] by the definition, CNHW. */
 static double conv_direct(const conv_op *c, int o, int b, int oy, int ox)
 {
-    const conv_case *s = &c->s;
+    const conv_shape *s = &c->cs;
     double sum = c->b[o];
-    for (int i = 0; i < s->ci; i++)
-        for (int ky = 0; ky < s->k; ky++)
-            for (int kx = 0; kx < s->k; kx++) {
-                int iy = oy * s->stride - s->pad + ky;
-                int ix = ox * s->stride - s->pad + kx;
-                if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w)
+    for (int i = 0; i < s->in_c; i++)
+        for (int ky = 0; ky < s->kh; ky++)
+            for (int kx = 0; kx < s->kw; kx++) {
+                int iy = oy * s->stride_h - s->pad_h + ky;
+                int ix = ox * s->stride_w - s->pad_w + kx;
+                if (iy < 0 || iy >= s->in_h || ix < 0 || ix >= s->in_w)
                     continue;
-                sum += c->w[((o * s->ci + i) * s->k + ky) * s->k + kx] *
-                       c->x[(((long)i * s->batch + b) * s->h + iy) * s->w + ix];
+                sum += c->w[((o * s->in_c + i) * s->kh + ky) * s->kw + kx] *
+                       c->x[(((long)i * c->s.batch + b) * s->in_h + iy) * s->in_w + ix];
             }
     return sum;
 }
@@ -136,13 +144,18 @@ static conv_case conv_random_case(void)
     }
 }
 
-static void conv_check(conv_case s)
+/* Forward against the direct loop and both gradients by finite
+ * differences, of the shape cs over a batch of s.batch. */
+static void conv_check_shape(conv_case s, conv_shape cs)
 {
     conv_op c;
-    conv_setup(&c, s);
+    conv_setup_shape(&c, s, cs);
+    s.ci = cs.in_c;
+    s.co = cs.out_c;
     char what[128];
-    snprintf(what, sizeof what, "conv ci%d co%d n%d %dx%d k%d s%d p%d", s.ci,
-             s.co, s.batch, s.h, s.w, s.k, s.stride, s.pad);
+    snprintf(what, sizeof what, "conv ci%d co%d n%d %dx%d k%dx%d s%d,%d p%d,%d", s.ci, s.co,
+             s.batch, cs.in_h, cs.in_w, cs.kh, cs.kw, cs.stride_h, cs.stride_w, cs.pad_h,
+             cs.pad_w);
 
     /* Forward against the direct loop. */
     conv_loss(&c);
@@ -163,10 +176,8 @@ static void conv_check(conv_case s)
         dx[i] = 1e30;
     for (long i = 0; i < c.nw; i++)
         dw[i] = 1e30;
-    conv_backward_params(c.x, c.r, s.ci, s.batch, s.h, s.w, s.co, s.k, s.stride,
-                         s.pad, c.ho, c.wo, c.col, dw, db);
-    conv_backward_input(c.r, c.w, s.ci, s.batch, s.h, s.w, s.co, s.k, s.stride,
-                        s.pad, c.ho, c.wo, c.col, dx);
+    conv_shape_backward_params(&cs, c.x, c.r, s.batch, c.col, dw, db);
+    conv_shape_backward_input(&cs, c.r, c.w, s.batch, c.col, dx);
     char sub[160];
     snprintf(sub, sizeof sub, "%s dx", what);
     check_grad(sub, conv_loss, &c, c.x, dx, c.nx);
@@ -177,16 +188,15 @@ static void conv_check(conv_case s)
 
     /* db may be NULL; dw is unchanged by it. */
     double *dw2 = alloc(c.nw);
-    conv_backward_params(c.x, c.r, s.ci, s.batch, s.h, s.w, s.co, s.k, s.stride,
-                         s.pad, c.ho, c.wo, c.col, dw2, NULL);
+    conv_shape_backward_params(&cs, c.x, c.r, s.batch, c.col, dw2, NULL);
     assert_memory_equal(dw, dw2, sizeof *dw * c.nw);
     /* bias NULL is bias 0. */
     memset(c.b, 0, sizeof *c.b * s.co);
     double *y0 = alloc(c.ny);
-    conv_forward(c.x, s.ci, s.batch, s.h, s.w, c.w, NULL, s.co, s.k, s.stride,
-                 s.pad, c.ho, c.wo, c.col, y0);
+    conv_shape_forward(&cs, c.x, s.batch, c.w, NULL, c.col, y0);
     conv_loss(&c);
     assert_memory_equal(y0, c.y, sizeof *y0 * c.ny);
+
 
     free(y0);
     free(dw2);
@@ -194,6 +204,11 @@ static void conv_check(conv_case s)
     free(dw);
     free(db);
     conv_teardown(&c);
+}
+
+static void conv_check(conv_case s)
+{
+    conv_check_shape(s, conv_shape_square(s.ci, s.h, s.w, s.co, s.k, s.stride, s.pad));
 }
 
 static void test_conv(void **state)
@@ -258,27 +273,60 @@ static void test_conv_shared(void **state)
 }
 
 /* <im2col(x), c> == <x, col2im(c)>, and col2im overwrites its output. */
+static void check_im2col_adjoint(conv_case s, conv_shape cs, int i)
+{
+    conv_op c;
+    conv_setup_shape(&c, s, cs);
+    double *cr = random_vec(c.ncol, -1, 1), *dx = alloc(c.nx);
+    for (long j = 0; j < c.nx; j++)
+        dx[j] = -7;
+    conv_im2col(&cs, c.x, s.batch, c.col);
+    conv_col2im(&cs, cr, s.batch, dx);
+    double lhs = dot(c.col, cr, c.ncol), rhs = dot(c.x, dx, c.nx);
+    if (fabs(lhs - rhs) > 1e-12 * (fabs(lhs) + 1))
+        fail_msg("im2col case %d: <Ax,c> = %.17g, <x,A'c> = %.17g", i, lhs, rhs);
+    free(cr);
+    free(dx);
+    conv_teardown(&c);
+}
+
 static void test_im2col_adjoint(void **state)
 {
     (void)state;
     for (int i = 0; i < N_CONV_CASES + 12; i++) {
         conv_case s = i < N_CONV_CASES ? conv_cases[i] : conv_random_case();
-        conv_op c;
-        conv_setup(&c, s);
-        double *cr = random_vec(c.ncol, -1, 1), *dx = alloc(c.nx);
-        for (long j = 0; j < c.nx; j++)
-            dx[j] = -7;
-        im2col(c.x, s.ci, s.batch, s.h, s.w, s.k, s.stride, s.pad, c.ho, c.wo,
-               c.col);
-        col2im(cr, s.ci, s.batch, s.h, s.w, s.k, s.stride, s.pad, c.ho, c.wo,
-               dx);
-        double lhs = dot(c.col, cr, c.ncol), rhs = dot(c.x, dx, c.nx);
-        if (fabs(lhs - rhs) > 1e-12 * (fabs(lhs) + 1))
-            fail_msg("im2col case %d: <Ax,c> = %.17g, <x,A'c> = %.17g", i, lhs,
-                     rhs);
-        free(cr);
-        free(dx);
-        conv_teardown(&c);
+        check_im2col_adjoint(s, conv_shape_square(s.ci, s.h, s.w, s.co, s.k, s.stride, s.pad),
+                             i);
+    }
+}
+
+/* Rectangular kernels, strides and paddings differing between the axes:
+ * pointwise along one axis, kernels larger than the image along one, taps
+ * that miss every column, and one shape large enough to share between
+ * threads. */
+static void test_conv_rect(void **state)
+{
+    (void)state;
+    static const struct {
+        int batch;
+        conv_shape s;   /* in_c h w, out_c, kh kw, strides, pads; output from them */
+    } rect[] = {
+        {3, {2, 7, 9, 3, 1, 3, 1, 1, 0, 1, 0, 0}},
+        {3, {3, 6, 5, 2, 3, 1, 1, 2, 1, 0, 0, 0}},
+        {1, {2, 9, 7, 4, 3, 5, 2, 1, 1, 2, 0, 0}},
+        {3, {1, 5, 8, 2, 5, 3, 1, 2, 0, 1, 0, 0}},
+        {3, {2, 4, 3, 3, 1, 5, 1, 1, 0, 2, 0, 0}},
+        {3, {3, 8, 6, 2, 2, 3, 2, 3, 1, 0, 0, 0}},
+        {7, {4, 21, 19, 6, 3, 5, 1, 2, 1, 2, 0, 0}},
+    };
+    for (size_t i = 0; i < sizeof rect / sizeof rect[0]; i++) {
+        conv_shape cs = rect[i].s;
+        cs.out_h = (cs.in_h + 2 * cs.pad_h - cs.kh) / cs.stride_h + 1;
+        cs.out_w = (cs.in_w + 2 * cs.pad_w - cs.kw) / cs.stride_w + 1;
+        conv_case s = {0};
+        s.batch = rect[i].batch;
+        conv_check_shape(s, cs);
+        check_im2col_adjoint(s, cs, (int)i);
     }
 }
 
@@ -919,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_conv),
         cmocka_unit_test(test_conv_shared),
         cmocka_unit_test(test_im2col_adjoint),
+        cmocka_unit_test(test_conv_rect),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_batchnorm_train),
         cmocka_unit_test(test_batchnorm_eval),

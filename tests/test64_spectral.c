@@ -154,20 +154,31 @@ static void test_linear_zero(void **state)
 
 /* ---- convolutions ---- */
 
+/* A square kernel, or with kw > 0 a rectangle: k, stride and pad are then
+ * the height's, kw, sw and pw the width's. */
 typedef struct conv_case {
     int ci, co, h, w, k, stride, pad;
+    int kw, sw, pw;
 } conv_case;
 
 static const conv_case conv_cases[] = {
-    {1, 1, 5, 5, 3, 1, 1},   {2, 3, 6, 6, 3, 1, 1},  {3, 2, 7, 5, 3, 1, 0},
-    {2, 4, 5, 5, 5, 1, 2},   {3, 3, 4, 4, 1, 1, 0},  {2, 2, 6, 7, 5, 1, 0},
-    {3, 4, 8, 8, 3, 2, 1},   {1, 2, 9, 9, 5, 1, 2},  {4, 2, 5, 6, 3, 1, 2},
-    {3, 5, 8, 8, 5, 1, 2},
+    {1, 1, 5, 5, 3, 1, 1, 0, 0, 0}, {2, 3, 6, 6, 3, 1, 1, 0, 0, 0}, {3, 2, 7, 5, 3, 1, 0, 0, 0, 0},
+    {2, 4, 5, 5, 5, 1, 2, 0, 0, 0}, {3, 3, 4, 4, 1, 1, 0, 0, 0, 0}, {2, 2, 6, 7, 5, 1, 0, 0, 0, 0},
+    {3, 4, 8, 8, 3, 2, 1, 0, 0, 0}, {1, 2, 9, 9, 5, 1, 2, 0, 0, 0}, {4, 2, 5, 6, 3, 1, 2, 0, 0, 0},
+    {3, 5, 8, 8, 5, 1, 2, 0, 0, 0},
 };
 #define N_CONV (int)(sizeof conv_cases / sizeof conv_cases[0])
 
+/* Rectangular kernels, strides and paddings differing between the axes. */
+static const conv_case rect_cases[] = {
+    {2, 3, 6, 7, 1, 1, 0, 3, 1, 1}, {3, 2, 7, 5, 3, 1, 1, 1, 1, 0},
+    {2, 2, 6, 8, 3, 2, 1, 5, 1, 2},
+};
+#define N_RECT (int)(sizeof rect_cases / sizeof rect_cases[0])
+
 typedef struct conv_op {
     conv_case s;
+    conv_shape cs;
     int ho, wo;
     long nv, nu, nw;
     double *weight, *op;    /* op: the explicit [nu][nv] operator */
@@ -176,9 +187,7 @@ typedef struct conv_op {
 /* The convolution as a dense matrix (dense_operator.h). */
 static void conv_build(conv_op *c)
 {
-    const conv_case *s = &c->s;
-    conv_dense(c->weight, s->co, s->ci, s->k, s->h, s->w, s->stride, s->pad,
-               c->ho, c->wo, c->op);
+    conv_dense(c->weight, &c->cs, c->op);
 }
 
 static double conv_sigma(void *p)
@@ -191,11 +200,18 @@ static double conv_sigma(void *p)
 static void conv_setup(conv_op *c, conv_case s)
 {
     c->s = s;
-    c->ho = spectral_conv_out(s.h, s.k, s.stride, s.pad);
-    c->wo = spectral_conv_out(s.w, s.k, s.stride, s.pad);
+    c->cs = conv_shape_square(s.ci, s.h, s.w, s.co, s.k, s.stride, s.pad);
+    if (s.kw > 0) {
+        c->cs.kw = s.kw;
+        c->cs.stride_w = s.sw;
+        c->cs.pad_w = s.pw;
+        c->cs.out_w = (s.w + 2 * s.pw - s.kw) / s.sw + 1;
+    }
+    c->ho = c->cs.out_h;
+    c->wo = c->cs.out_w;
     c->nv = (long)s.ci * s.h * s.w;
     c->nu = (long)s.co * c->ho * c->wo;
-    c->nw = (long)s.co * s.ci * s.k * s.k;
+    c->nw = (long)s.co * s.ci * c->cs.kh * c->cs.kw;
     c->weight = random_vec(c->nw, -1, 1);
     c->op = alloc(c->nu * c->nv);
 }
@@ -209,42 +225,44 @@ static void conv_teardown(conv_op *c)
 static double conv_power(conv_op *c, int iters, int restart, double *u,
                          double *v, double scale, double *dw)
 {
-    const conv_case *s = &c->s;
-    double *scratch = alloc((long)spectral_conv_scratch(s->ci, s->k, s->h,
-                                                        s->w, s->stride,
-                                                        s->pad));
-    double sigma = spectral_conv(c->weight, s->co, s->ci, s->k, s->h, s->w,
-                                 s->stride, s->pad, u, v, iters, restart,
+    double *scratch = alloc((long)spectral_conv_scratch(&c->cs));
+    double sigma = spectral_conv(c->weight, &c->cs, u, v, iters, restart,
                                  scale, dw, scratch);
     free(scratch);
     return sigma;
+}
+
+/* Power iteration against the SVD of the dense operator; the relative
+ * error. */
+static double check_vs_svd(const conv_case *t)
+{
+    conv_op c;
+    conv_setup(&c, *t);
+    double *u = alloc(c.nu), *v = alloc(c.nv);
+    double want = conv_sigma(&c);
+    double got = conv_power(&c, 400, 1, u, v, 0, NULL);
+    char what[96];
+    const conv_shape *s = &c.cs;
+    snprintf(what, sizeof what, "conv %d->%d k%dx%d s%d,%d p%d,%d on %dx%d", s->in_c,
+             s->out_c, s->kh, s->kw, s->stride_h, s->stride_w, s->pad_h, s->pad_w, s->in_h,
+             s->in_w);
+    assert_close(what, got, want, SVD_TOL);
+    assert_true(got <= want * (1 + 1e-12));
+    /* the other helper agrees */
+    double again = spectral_norm_conv(c.weight, s, 400);
+    assert_close(what, again, got, 1e-12);
+    free(u);
+    free(v);
+    conv_teardown(&c);
+    return fabs(got - want) / want;
 }
 
 static void test_conv_vs_svd(void **state)
 {
     (void)state;
     double worst = 0;
-    for (int t = 0; t < N_CONV; t++) {
-        conv_op c;
-        conv_setup(&c, conv_cases[t]);
-        double *u = alloc(c.nu), *v = alloc(c.nv);
-        double want = conv_sigma(&c);
-        double got = conv_power(&c, 400, 1, u, v, 0, NULL);
-        char what[96];
-        const conv_case *s = &c.s;
-        snprintf(what, sizeof what, "conv %d->%d k%d s%d p%d on %dx%d", s->ci,
-                 s->co, s->k, s->stride, s->pad, s->h, s->w);
-        assert_close(what, got, want, SVD_TOL);
-        assert_true(got <= want * (1 + 1e-12));
-        worst = fmax(worst, fabs(got - want) / want);
-        /* the other helper agrees */
-        double again = spectral_norm_conv(c.weight, s->co, s->ci, s->k, s->h,
-                                          s->w, s->stride, s->pad, 400);
-        assert_close(what, again, got, 1e-12);
-        free(u);
-        free(v);
-        conv_teardown(&c);
-    }
+    for (int t = 0; t < N_CONV; t++)
+        worst = fmax(worst, check_vs_svd(&conv_cases[t]));
     print_message("%d convolutions: largest relative error %.2g\n", N_CONV,
                   worst);
 }
@@ -253,8 +271,9 @@ static void test_conv_vs_svd(void **state)
 static void test_conv_not_flat(void **state)
 {
     (void)state;
-    const conv_case cases[] = {{3, 8, 8, 8, 3, 1, 1}, {2, 4, 7, 7, 5, 1, 2},
-                               {4, 4, 6, 6, 3, 1, 0}};
+    const conv_case cases[] = {{3, 8, 8, 8, 3, 1, 1, 0, 0, 0},
+                               {2, 4, 7, 7, 5, 1, 2, 0, 0, 0},
+                               {4, 4, 6, 6, 3, 1, 0, 0, 0, 0}};
     for (int t = 0; t < 3; t++) {
         conv_op c;
         conv_setup(&c, cases[t]);
@@ -276,7 +295,7 @@ static void test_conv_persistent(void **state)
 {
     (void)state;
     conv_op c;
-    conv_setup(&c, (conv_case){3, 4, 6, 6, 3, 1, 1});
+    conv_setup(&c, (conv_case){3, 4, 6, 6, 3, 1, 1, 0, 0, 0});
     double *u = alloc(c.nu), *v = alloc(c.nv), got = 0;
     for (int call = 0; call < 400; call++)
         got = conv_power(&c, 1, 0, u, v, 0, NULL);
@@ -304,33 +323,53 @@ static double bilinear(void *p)
     return s;
 }
 
+/* sigma's weight gradient: that of <u, conv(v, W)> with u, v held, by
+ * finite differences of both. */
+static void check_gradient(const conv_case *t)
+{
+    conv_op c;
+    conv_setup(&c, *t);
+    double *u = alloc(c.nu), *v = alloc(c.nv), *dw = random_vec(c.nw, -1, 1);
+    double *dw0 = alloc(c.nw);
+    memcpy(dw0, dw, c.nw * sizeof *dw);
+    double sigma = conv_power(&c, 800, 1, u, v, 0.5, dw);
+    for (long i = 0; i < c.nw; i++)
+        dw[i] = (dw[i] - dw0[i]) / 0.5;
+    bilinear_op b = {&c, u, v};
+    assert_close("sigma = <u, conv(v)>", bilinear(&b), sigma, 1e-10);
+    assert_fd("conv d<u, conv(v, W)>/dW",
+              fd_error(bilinear, &b, c.weight, dw, c.nw, 1e-6), 1e-8);
+    assert_fd("conv d sigma / dW",
+              fd_error(conv_sigma, &c, c.weight, dw, c.nw, 1e-6),
+              GRAD_TOL);
+    free(u);
+    free(v);
+    free(dw);
+    free(dw0);
+    conv_teardown(&c);
+}
+
 static void test_conv_gradient(void **state)
 {
     (void)state;
-    const conv_case cases[] = {{2, 3, 5, 5, 3, 1, 1}, {1, 2, 6, 6, 5, 1, 2},
-                               {2, 2, 7, 6, 3, 2, 0}};
-    for (int t = 0; t < 3; t++) {
-        conv_op c;
-        conv_setup(&c, cases[t]);
-        double *u = alloc(c.nu), *v = alloc(c.nv), *dw = random_vec(c.nw, -1, 1);
-        double *dw0 = alloc(c.nw);
-        memcpy(dw0, dw, c.nw * sizeof *dw);
-        double sigma = conv_power(&c, 800, 1, u, v, 0.5, dw);
-        for (long i = 0; i < c.nw; i++)
-            dw[i] = (dw[i] - dw0[i]) / 0.5;
-        bilinear_op b = {&c, u, v};
-        assert_close("sigma = <u, conv(v)>", bilinear(&b), sigma, 1e-10);
-        assert_fd("conv d<u, conv(v, W)>/dW",
-                  fd_error(bilinear, &b, c.weight, dw, c.nw, 1e-6), 1e-8);
-        assert_fd("conv d sigma / dW",
-                  fd_error(conv_sigma, &c, c.weight, dw, c.nw, 1e-6),
-                  GRAD_TOL);
-        free(u);
-        free(v);
-        free(dw);
-        free(dw0);
-        conv_teardown(&c);
+    const conv_case cases[] = {{2, 3, 5, 5, 3, 1, 1, 0, 0, 0},
+                               {1, 2, 6, 6, 5, 1, 2, 0, 0, 0},
+                               {2, 2, 7, 6, 3, 2, 0, 0, 0, 0}};
+    for (int t = 0; t < 3; t++)
+        check_gradient(&cases[t]);
+}
+
+/* Rectangular kernels: the same checks. */
+static void test_conv_rect(void **state)
+{
+    (void)state;
+    double worst = 0;
+    for (int t = 0; t < N_RECT; t++) {
+        worst = fmax(worst, check_vs_svd(&rect_cases[t]));
+        check_gradient(&rect_cases[t]);
     }
+    print_message("%d rectangular convolutions: largest relative error %.2g\n", N_RECT,
+                  worst);
 }
 
 static int setup(void **state)
@@ -355,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_conv_not_flat),
         cmocka_unit_test(test_conv_persistent),
         cmocka_unit_test(test_conv_gradient),
+        cmocka_unit_test(test_conv_rect),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -168,6 +168,43 @@ static void test_arguments(void **state)
     parsed_free(&p);
 }
 
+/* A tuple may follow a positional argument: `conv 64 (1, 3)` takes the
+ * pair as its second; right after the layer's name it is a macro call. */
+static void test_positional_tuples(void **state)
+{
+    (void)state;
+    parsed p;
+    ast_def *d = parse(&p, "macro s(c, k) { conv c (k, 1) pad=same -> conv 2*c (1, k+1) "
+                           "stride=(1, 2) }");
+    assert_int_equal(diag_count(), 0);
+    ast_layer *l = d->body->layers;
+    ast_arg *a = l->args;
+    assert_int_equal(ast_list_length(a), 3);
+    assert_null(a->next->key);
+    assert_int_equal(a->next->value->kind, EX_TUPLE);
+    assert_int_equal(a->next->value->loc.col, 24);
+    assert_int_equal(ast_list_length(a->next->value->lhs), 2);
+    assert_string_equal(a->next->value->lhs->str, "k");
+    a = l->next->args;
+    assert_int_equal(a->value->kind, EX_MUL);
+    assert_int_equal(a->next->value->kind, EX_TUPLE);
+    assert_int_equal(a->next->value->lhs->next->kind, EX_ADD);
+    assert_string_equal(a->next->next->key, "stride");
+    assert_int_equal(a->next->next->value->kind, EX_TUPLE);
+    parsed_free(&p);
+
+    d = parse(&p, "model m { conv (1, 3) }");
+    assert_int_equal(diag_count(), 0);
+    assert_true(d->body->layers->is_call);
+    assert_int_equal(ast_list_length(d->body->layers->call_args), 2);
+    parsed_free(&p);
+
+    /* a tuple of one is a parenthesised number, not a positional */
+    parse(&p, "model m { conv 4 (3) }");
+    assert_int_equal(diag_count(), 1);
+    parsed_free(&p);
+}
+
 static void test_expressions(void **state)
 {
     (void)state;
@@ -370,6 +407,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_definitions, reset),
         cmocka_unit_test_setup(test_arguments, reset),
+        cmocka_unit_test_setup(test_positional_tuples, reset),
         cmocka_unit_test_setup(test_expressions, reset),
         cmocka_unit_test_setup(test_patch_statements, reset),
         cmocka_unit_test_setup(test_error_message_and_caret, reset),

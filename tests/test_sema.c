@@ -95,6 +95,16 @@ static void expect_error(int rc, const char *substring)
              diag_kept() ? diag_get(0)->message : "none");
 }
 
+/* A node's window: kernel kh x kw, strides sh, sw and padding ph, pw. */
+static void expect_window(const ir_node *n, int kh, int kw, int sh, int sw, int ph, int pw)
+{
+    if (n->kh != kh || n->kw != kw || n->stride_h != sh || n->stride_w != sw ||
+        n->pad_h != ph || n->pad_w != pw)
+        fail_msg("%s: kernel %dx%d stride %d,%d pad %d,%d; expected %dx%d %d,%d %d,%d", n->name,
+                 n->kh, n->kw, n->stride_h, n->stride_w, n->pad_h, n->pad_w, kh, kw, sh, sw,
+                 ph, pw);
+}
+
 static void test_baseline_ir(void **state)
 {
     (void)state;
@@ -144,9 +154,7 @@ static void test_baseline_ir(void **state)
     assert_true(fabs(n->mean[1] - 0.4822) < 1e-12 && fabs(n->std[2] - 0.2616) < 1e-12);
     n = node(b, "conv1");
     assert_int_equal(n->out_c, 32);
-    assert_int_equal(n->k, 5);
-    assert_int_equal(n->pad, 2);
-    assert_int_equal(n->stride, 1);
+    expect_window(n, 5, 5, 1, 1, 2, 2);
     assert_int_equal(n->bias, 1);
     assert_int_equal(n->wquant.bits, 0);
     /* A layer from a macro cites the macro's line. */
@@ -156,11 +164,9 @@ static void test_baseline_ir(void **state)
     assert_string_equal(n->loc.text, "  conv c k pad=same -> batchnorm -> relu -> avgpool 2");
     n = node(b, "conv3");
     assert_int_equal(n->out_c, 128);
-    assert_int_equal(n->k, 3);
-    assert_int_equal(n->pad, 1);
+    expect_window(n, 3, 3, 1, 1, 1, 1);
     n = node(b, "pool3");
-    assert_int_equal(n->k, 2);
-    assert_int_equal(n->stride, 2);
+    expect_window(n, 2, 2, 2, 2, 0, 0);
     assert_int_equal(node(b, "fc1")->out_features, 256);
     assert_int_equal(node(b, "fc3")->loc.line, 15);
     assert_true(fabs(b->train.lr - 0.001) < 1e-15);
@@ -441,10 +447,11 @@ static void test_macros(void **state)
     const ir_model *m = model(&fe, "m");
     assert_int_equal(m->n_nodes, 2 * 7 + 2);
     assert_int_equal(node(m, "conv1")->out_c, 4);
-    assert_int_equal(node(m, "conv1")->pad, 1);
+    assert_int_equal(node(m, "conv1")->pad_h, 1);
     assert_int_equal(node(m, "conv2")->out_c, 8);
-    assert_int_equal(node(m, "conv2")->k, 5);
-    assert_int_equal(node(m, "conv2")->pad, 2);
+    assert_int_equal(node(m, "conv2")->kh, 5);
+    assert_int_equal(node(m, "conv2")->kw, 5);
+    assert_int_equal(node(m, "conv2")->pad_w, 2);
     assert_int_equal(node(m, "conv3")->out_c, 8);
     assert_int_equal(node(m, "conv4")->out_c, 16);
     assert_int_equal(node(m, "conv4")->in.c, 8);
@@ -458,6 +465,74 @@ static void test_macros(void **state)
     assert_int_equal(diag_get(0)->line, 3);
     assert_int_equal(diag_get(0)->col, 5);
     frontend_free(&fe);
+}
+
+/* Rectangular kernels: a pair (height, width) where a size goes, with macro
+ * parameters inside it; pad=same per axis; stride and pad as pairs. */
+static void test_rect_kernels(void **state)
+{
+    (void)state;
+    frontend fe;
+    assert_int_equal(compile_text(&fe,
+        "macro sep(c, k) { conv c (k, 1) pad=same -> conv c (1, k) pad=same }\n"
+        "model m {\n"
+        "  input 3x9x12 classes 2\n"
+        "  sep(4, 5)\n"
+        "  conv 6 (3, 5) stride=(1, 2) pad=(1, 0) bias=0\n"
+        "  conv 2 (2, 3) stride=2 pad=valid -> conv 2 3 pad=(0, 1)\n"
+        "  flatten -> linear 2\n"
+        "}\n"), 0);
+    const ir_model *m = model(&fe, "m");
+    expect_window(node(m, "conv1"), 5, 1, 1, 1, 2, 0);
+    expect_window(node(m, "conv2"), 1, 5, 1, 1, 0, 2);
+    expect_window(node(m, "conv3"), 3, 5, 1, 2, 1, 0);
+    expect_window(node(m, "conv4"), 2, 3, 2, 2, 0, 0);
+    expect_window(node(m, "conv5"), 3, 3, 1, 1, 0, 1);
+    /* same keeps 9x12; then (9 + 2 - 3)/1 + 1 = 9, (12 - 5)/2 + 1 = 4 */
+    assert_int_equal(node(m, "conv2")->out.h, 9);
+    assert_int_equal(node(m, "conv2")->out.w, 12);
+    assert_int_equal(node(m, "conv3")->out.h, 9);
+    assert_int_equal(node(m, "conv3")->out.w, 4);
+    assert_int_equal(node(m, "conv4")->out.h, 4);
+    assert_int_equal(node(m, "conv4")->out.w, 1);
+    assert_int_equal(node(m, "conv5")->out.h, 2);
+    assert_int_equal(node(m, "conv5")->out.w, 1);
+    frontend_free(&fe);
+
+    /* Each error at the value, or the item, it is about. */
+    static const struct {
+        const char *layer, *message;
+        int col;
+    } bad[] = {
+        { "conv 4 (1, 3, 3)", "k of conv takes one integer or a pair (height, width), got a "
+          "list of 3 numbers", 10 },
+        { "conv 4 (3)", "unexpected ')', expected ','", 12 },
+        { "conv 4 (0, 3)", "k of conv must be between 1 and 4096, got 0", 11 },
+        { "conv 4 (3, -1)", "k of conv must be between 1 and 4096, got -1", 14 },
+        { "conv 4 (3, 1.5)", "k of conv must be an integer, got 1.5", 14 },
+        { "conv 4 (2, 3) pad=same", "pad=same needs an odd kernel size, got 2x3", 21 },
+        { "conv 4 (3, 4) pad=same", "pad=same needs an odd kernel size, got 3x4", 21 },
+        { "conv 4 3 stride=(1, 0)", "stride of conv must be between 1 and 4096, got 0", 23 },
+        { "conv 4 3 pad=(1, -1)", "pad of conv must be between 0 and 4096, got -1", 20 },
+        { "conv 4 3 pad=(1, 2, 3)", "pad of conv takes one integer or a pair", 16 },
+        { "conv 4 3 stride=same", "stride of conv must be an integer or a pair (height, width) "
+          "of integers, got 'same'", 19 },
+        { "conv 4 (3, 9)", "kernel 3x9 is larger than its input 6x8", 3 },
+        { "conv 4 (9, 3) pad=(1, 0)", "kernel 9x3 is larger than its padded input 8x8", 3 },
+        { "avgpool 2 stride=(1, 2)", "stride of avgpool must be an integer, got a list of 2 "
+          "numbers", 20 },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "model m {\n  input 1x6x8 classes 2\n  %s\n  flatten -> linear 2\n}\n",
+                 bad[i].layer);
+        expect_error(compile_text(&fe, text), bad[i].message);
+        if (diag_get(0)->line != 3 || diag_get(0)->col != bad[i].col)
+            fail_msg("'%s': error at %d:%d, expected 3:%d", bad[i].layer, diag_get(0)->line,
+                     diag_get(0)->col, bad[i].col);
+        frontend_free(&fe);
+    }
 }
 
 static void test_layer_names(void **state)
@@ -754,6 +829,7 @@ int main(void)
         cmocka_unit_test(test_recipes),
         cmocka_unit_test(test_recipe_errors),
         cmocka_unit_test(test_macros),
+        cmocka_unit_test(test_rect_kernels),
         cmocka_unit_test(test_layer_names),
         cmocka_unit_test(test_insert_and_quantize),
         cmocka_unit_test(test_includes_and_scopes),

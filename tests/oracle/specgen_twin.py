@@ -18,7 +18,8 @@ means is taken from README.md, advcc --help and the runtime's headers
 (runtime/quant.h, dtrelu.h, threshold_act.h, orthogonal.h, spectral.h).
 
 Layer dicts: {"kind": "conv", "out", "k", "stride", "pad" (int, "same" or
-"valid"), "bias"}, {"kind": "avgpool"|"maxpool", "k", "stride"}, {"kind":
+"valid"), "bias"}, where k, stride and an int pad may also be a pair
+[height, width], {"kind": "avgpool"|"maxpool", "k", "stride"}, {"kind":
 "linear", "out", "bias"}, {"kind": "normalize", "mean": [...], "std":
 [...]}, {"kind": "noise", "sigma"}, {"kind": "dtrelu", "bits", "lo", "hi"},
 {"kind": "pwlinear"|"naivedt"|"ddtrelu", "bits", "lo", "hi", "levels"},
@@ -105,7 +106,7 @@ def matches(layer, target):
 def check_layer(l):
     """The checks of one layer's own parameters (before shapes)."""
     k = l["kind"]
-    if k == "conv" and l["pad"] == "same" and l["k"] % 2 == 0:
+    if k == "conv" and l["pad"] == "same" and any(s % 2 == 0 for s in pair(l["k"])):
         raise SpecError(l, "pad=same with an even kernel")
     if k in ("dtrelu", "pwlinear", "naivedt", "ddtrelu"):
         if not l["lo"] < l["hi"]:
@@ -236,6 +237,11 @@ def window_out(n, k, s, p):
     return (n + 2 * p - k) // s + 1
 
 
+def pair(v):
+    """An int or a pair [height, width] as a tuple (height, width)."""
+    return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
+
+
 def infer_shapes(spec, layers):
     """Sets each layer's "in" and "out": (c, h, w) of an image, (f,) of a
     flat vector; raises SpecError."""
@@ -247,17 +253,19 @@ def infer_shapes(spec, layers):
         if k in ("conv", "avgpool", "maxpool"):
             if not image:
                 raise SpecError(l, f"{k} of a flat input")
-            pad = 0
+            (kh, kw), (sh, sw), pad = pair(l["k"]), pair(l["stride"]), (0, 0)
             if k == "conv":
-                pad = {"same": (l["k"] - 1) // 2, "valid": 0}.get(l["pad"], l["pad"])
+                pad = ((kh - 1) // 2, (kw - 1) // 2) if l["pad"] == "same" else \
+                    (0, 0) if l["pad"] == "valid" else pair(l["pad"])
             c, h, w = cur
-            if l["k"] > h + 2 * pad or l["k"] > w + 2 * pad:
+            if kh > h + 2 * pad[0] or kw > w + 2 * pad[1]:
                 raise SpecError(l, "window larger than the input")
-            ho, wo = window_out(h, l["k"], l["stride"], pad), window_out(w, l["k"], l["stride"], pad)
+            ho, wo = window_out(h, kh, sh, pad[0]), window_out(w, kw, sw, pad[1])
             if ho <= 0 or wo <= 0:
                 raise SpecError(l, "empty output")
             cur = (l["out"] if k == "conv" else c, ho, wo)
-            l["padding"] = pad
+            # the window per axis, as PyTorch takes it
+            l["kernel"], l["strides"], l["padding"] = (kh, kw), (sh, sw), pad
         elif k == "normalize":
             # README: normalize reads the input images; it must come before
             # every conv, batchnorm, pool, flatten, linear and normalize
@@ -307,7 +315,7 @@ def tensors(layers, regs):
     for l in layers:
         n, k = l["name"], l["kind"]
         if k == "conv":
-            out.append((f"{n}.weight", (l["out"], l["in"][0], l["k"], l["k"]), "weight"))
+            out.append((f"{n}.weight", (l["out"], l["in"][0]) + pair(l["k"]), "weight"))
             if l["bias"]:
                 out.append((f"{n}.bias", (l["out"],), "bias"))
         elif k == "linear":
@@ -548,7 +556,7 @@ class Twin:
                     break
                 if not (m["kind"] in ("noise", "avgpool", "maxpool", "flatten", "normalize",
                                       "linear", "gap")
-                        or (m["kind"] == "conv" and m["padding"] == 0)):
+                        or (m["kind"] == "conv" and m["padding"] == (0, 0))):
                     break
         return out
 
@@ -595,7 +603,7 @@ class Twin:
                     w = fake_quant(w, l["quant"])
                 b = p.get(f"{n}.bias") if l["bias"] else None
                 if k == "conv":
-                    x = F.conv2d(x, w, b, stride=l["stride"], padding=l["padding"])
+                    x = F.conv2d(x, w, b, stride=l["strides"], padding=l["padding"])
                 else:
                     x = F.linear(x, w, b)
             elif k == "batchnorm":
@@ -701,23 +709,26 @@ class Twin:
                     v = torch.full_like(v, 1.0 / math.sqrt(v.numel()))
                 for _ in range(iters):
                     if l["kind"] == "conv":
-                        wv = F.conv2d(v[None], w, stride=l["stride"], padding=l["padding"])[0]
+                        wv = F.conv2d(v[None], w, stride=l["strides"], padding=l["padding"])[0]
                     else:
                         wv = w @ v
                     nu = torch.linalg.vector_norm(wv)
                     u = wv / nu if bool(nu > 0) else wv
                     if l["kind"] == "conv":
                         h, wd = l["in"][1], l["in"][2]
-                        base_h = (u.shape[1] - 1) * l["stride"] - 2 * l["padding"] + l["k"]
-                        base_w = (u.shape[2] - 1) * l["stride"] - 2 * l["padding"] + l["k"]
-                        wtu = F.conv_transpose2d(u[None], w, stride=l["stride"], padding=l["padding"],
+                        (kh, kw), (sh, sw), (ph, pw) = l["kernel"], l["strides"], l["padding"]
+                        base_h = (u.shape[1] - 1) * sh - 2 * ph + kh
+                        base_w = (u.shape[2] - 1) * sw - 2 * pw + kw
+                        wtu = F.conv_transpose2d(u[None], w, stride=l["strides"],
+                                                 padding=l["padding"],
                                                  output_padding=(h - base_h, wd - base_w))[0]
                     else:
                         wtu = w.t() @ u
                     sigma = torch.linalg.vector_norm(wtu)
                     v = wtu / sigma if bool(sigma > 0) else wtu
             if l["kind"] == "conv":
-                s_grad = (u * F.conv2d(v[None], w, stride=l["stride"], padding=l["padding"])[0]).sum()
+                s_grad = (u * F.conv2d(v[None], w, stride=l["strides"],
+                                       padding=l["padding"])[0]).sum()
             else:
                 s_grad = u @ (w @ v)
             terms[term] = wt * sigma.item()

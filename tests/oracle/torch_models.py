@@ -28,6 +28,10 @@ dropout_cnn (tests/specs/dropout.net) is the seed CNN with dropout p=0.5
 after each hidden linear layer's ReLU (Dropout), its masks from torch's
 generator or, replayed, from the C side's normal draws.
 
+rect_cnn (tests/specs/rect.net) is the seed CNN with rectangular kernels,
+strides and paddings: 3x5 "same", 1x3 at stride (1, 2) padded (0, 1), 3x1 at
+stride (2, 1) padded (1, 0).
+
 mlp_bn (specs/mlp_bn.net) is an MLP with BatchNorm1d over its hidden
 features (MLPBatchNorm).
 """
@@ -281,6 +285,11 @@ class Dropout(nn.Module):
 
 # ---- The seed CNN and its defences -----------------------------------------
 
+def _pair(v):
+    """An int or a pair (height, width) as a pair."""
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
 class SeedCNN(nn.Module):
     """weight_bits: fake-quantise every conv and linear weight; dtrelu:
     (bits, lo, hi) of the DTReLU replacing each ReLU; reg: the regulariser
@@ -291,7 +300,10 @@ class SeedCNN(nn.Module):
     replacing the ReLUs (after each conv block's BatchNorm, after each
     hidden linear layer); gap: global average pooling in place of the
     flatten; dropout: p of a dropout after each hidden linear layer's
-    activation."""
+    activation.  convs: (out channels, kernel) per block, or (out
+    channels, kernel, stride, padding); a kernel, stride or padding is an
+    int or a pair (height, width), the padding k // 2 per axis unless
+    given."""
 
     def __init__(self, in_c, in_hw, mean, std, convs=((32, 5), (64, 5), (128, 3)),
                  fcs=(256, 128), classes=10, weight_bits=None, dtrelu=None, reg=None,
@@ -303,18 +315,22 @@ class SeedCNN(nn.Module):
         self.spectral_shape = {}    # layer -> (u shape, v shape)
         conv = QuantConv2d if weight_bits else nn.Conv2d
         linear = QuantLinear if weight_bits else nn.Linear
-        c, hw = in_c, in_hw
-        for i, (co, k) in enumerate(convs, 1):
-            layer = conv(c, co, k, stride=1, padding=k // 2, bias=True)
+        c, h, w = in_c, in_hw, in_hw
+        for i, (co, k, *place) in enumerate(convs, 1):
+            (kh, kw), stride = _pair(k), place[0] if place else 1
+            padding = place[1] if len(place) > 1 else (kh // 2, kw // 2)
+            layer = conv(c, co, k, stride=stride, padding=padding, bias=True)
             if noise:
                 setattr(self, f"noise{i}", Noise(noise[0] if i == 1 else noise[1]))
             setattr(self, f"conv{i}", layer)
             setattr(self, f"bn{i}", nn.BatchNorm2d(co, eps=1e-5, momentum=0.1))
             self.blocks.append((f"conv{i}", f"bn{i}"))
-            self.spectral_shape[f"conv{i}"] = ((co, hw, hw), (c, hw, hw))
-            c, hw = co, hw // 2
+            (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+            ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+            self.spectral_shape[f"conv{i}"] = ((co, ho, wo), (c, h, w))
+            c, h, w = co, ho // 2, wo // 2
         self.fcs = []
-        features = c if gap else c * hw * hw
+        features = c if gap else c * h * w
         self.gap = nn.AdaptiveAvgPool2d(1) if gap else None
         for i, out in enumerate(tuple(fcs) + (classes,), 1):
             setattr(self, f"fc{i}", linear(features, out))
@@ -470,6 +486,9 @@ MODELS = {
     "gap_cnn": cifar_defended(gap=True),
     # tests/specs/dropout.net
     "dropout_cnn": cifar_defended(dropout=0.5),
+    # tests/specs/rect.net: rectangular kernels, strides and paddings
+    "rect_cnn": cifar_defended(convs=((32, (3, 5)), (64, (1, 3), (1, 2), (0, 1)),
+                                      (128, (3, 1), (2, 1), (1, 0)))),
     # tests/specs/recipes.net: mlp_bn with other training recipes
     "recipe_adam": MLPBatchNorm,
     "recipe_nesterov": MLPBatchNorm,

@@ -34,6 +34,8 @@ def num(r, lo, hi, digits=3):
 
 
 def fmt(v):
+    if isinstance(v, list):         # a pair (height, width)
+        return "(" + ", ".join(fmt(x) for x in v) + ")"
     if isinstance(v, float):
         s = repr(v)
         return s[:-2] if s.endswith(".0") else s
@@ -74,6 +76,9 @@ def activation(r, kind=None):
 class Gen:
     def __init__(self, seed, index, flat_bn=True):
         self.r = random.Random(f"{seed}/{index}")
+        # Rectangular windows draw from their own stream, so that the
+        # square specs of a seed stay what they were.
+        self.rect = random.Random(f"{seed}/{index}/rect")
         self.name = f"fz_{seed}_{index}"
         self.flat_bn = flat_bn
 
@@ -100,7 +105,9 @@ class Gen:
                 l["stride"] = r.randint(1, 3)
             if r.random() < 0.3:
                 l["bias"] = r.randint(0, 1)
-            if kk > h + 2 * pad or kk > w + 2 * pad:
+            pad = self.rectangular(l, w, pad)
+            kh, kw = specgen_twin.pair(l["k"])
+            if kh > h + 2 * pad[0] or kw > w + 2 * pad[1]:
                 return None
             return l
         if k in ("avgpool", "maxpool"):
@@ -121,6 +128,29 @@ class Gen:
             return {"kind": "normalize", "mean": [num(r, -0.5, 0.5) for _ in range(c)],
                     "std": [num(r, 0.2, 2.0) for _ in range(c)]}
         return None
+
+    def rectangular(self, l, w, pad):
+        """Now and then makes conv l's kernel, stride or padding a pair
+        [height, width] of different sizes, for an input w wide; the
+        padding per axis."""
+        r = self.rect
+        kh = l["k"]
+        if r.random() < 0.3:
+            odd = l.get("pad") == "same"
+            sizes = [k for k in range(1, min(4, w) + (2 if w >= 5 else 1))
+                     if k != kh and (k % 2 or not odd)]
+            if sizes:
+                kw = r.choice(sizes)
+                l["k"] = [kh, kw]
+                if odd:
+                    return (pad, (kw - 1) // 2)
+        kw = specgen_twin.pair(l["k"])[1]
+        if "stride" in l and r.random() < 0.3:
+            l["stride"] = [l["stride"], r.randint(1, 3)]
+        if isinstance(l.get("pad"), int) and r.random() < 0.3:
+            l["pad"] = [pad, r.randint(0, kw // 2 + 1)]
+            return tuple(l["pad"])
+        return (pad, pad)
 
     def flat_layer(self):
         r = self.r
@@ -487,6 +517,8 @@ def prefix_shape(spec, layers):
 def expr(v, r):
     """v as written: now and then an expression of the same value (the
     language takes 2*3, 1/10, ...)."""
+    if isinstance(v, list):
+        return "(" + ", ".join(expr(x, r) for x in v) + ")"
     if r is None or r.random() > 0.15:
         return fmt(v)
     if isinstance(v, int) and v >= 2 and v % 2 == 0:
@@ -505,6 +537,8 @@ def layer_text(l, r=None, subst=None):
     words = [k]
 
     def val(key):
+        if key in subst and isinstance(l[key], list):   # the parameter inside the pair
+            return "(" + ", ".join([subst[key]] + [expr(x, r) for x in l[key][1:]]) + ")"
         return subst.get(key) or expr(l[key], r)
 
     if k == "conv":
@@ -604,6 +638,7 @@ def render(spec):
             done = done or bool(sub)
             texts.append(layer_text(l, r, sub))
         arg = next((l[key] for l in body if key in l), 1) if key else 1
+        arg = arg[0] if isinstance(arg, list) else arg
         out.append(f"macro {name}_m(a) {{")
         out.append("  " + " -> ".join(texts))
         out.append("}")

@@ -146,7 +146,8 @@ def layer_params(l):
     """Trained values of one layer, as the spec language counts them."""
     k = l["kind"]
     if k == "conv":
-        return l["out"] * l["in"][0] * l["k"] ** 2 + (l["out"] if l["bias"] else 0)
+        kh, kw = specgen_twin.pair(l["k"])
+        return l["out"] * l["in"][0] * kh * kw + (l["out"] if l["bias"] else 0)
     if k == "linear":
         return l["out"] * l["in"][0] + (l["out"] if l["bias"] else 0)
     if k == "batchnorm":
