@@ -374,16 +374,8 @@ static int sema_expand(sema *S, build *b, const ast_layer *chain,
 {
     int rc = 0;
     for (const ast_layer *l = chain; l; l = l->next) {
-        if (l->is_residual) {
-            int r = sema_residual(S, b, l, env, from, tail);
-            if (r == -2)
-                return -2;
-            if (r != 0)
-                rc = -1;
-            continue;
-        }
         const ast_def *m = NULL;
-        if (l->is_call || !layer_kind_find(l->kind))
+        if (!l->is_residual && (l->is_call || !layer_kind_find(l->kind)))
             m = sema_lookup(S, from, SPACE_MACRO, l->kind);
         if (l->is_call && !m) {
             if (layer_kind_find(l->kind))
@@ -394,8 +386,9 @@ static int sema_expand(sema *S, build *b, const ast_layer *chain,
             rc = -1;
             continue;
         }
-        if (m) {
-            int r = sema_call(S, b, l, m, env, tail);
+        if (m || l->is_residual) {     /* layers of their own */
+            int r = m ? sema_call(S, b, l, m, env, tail)
+                      : sema_residual(S, b, l, env, from, tail);
             if (r == -2)
                 return -2;
             if (r != 0)
