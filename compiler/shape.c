@@ -112,8 +112,15 @@ void shape_print(FILE *out, const ir_model *m)
         long long state;
         long long p = shape_node_params(n, &state);
         snprintf(sbuf, sizeof sbuf, "%dx%dx%d", n->out.c, n->out.h, n->out.w);
-        fprintf(out, "  %-12s %-10s %-12s %10lld  %s\n", n->name, kind_of(n->op)->name,
+        fprintf(out, "  %-12s %-10s %-12s %10lld  %s", n->name, kind_of(n->op)->name,
                 sbuf, p, loc_text(n->loc, lbuf, sizeof lbuf));
+        /* what a residual block's layers read, where it is not the layer above */
+        const char *src = n->src >= 0 ? m->nodes[n->src].name : "input";
+        if (n->op == IR_ADD)
+            fprintf(out, "  (%s + %s)", src, n->src2 >= 0 ? m->nodes[n->src2].name : "input");
+        else if (n->src != i - 1)
+            fprintf(out, "  (reads %s)", src);
+        fputc('\n', out);
     }
     long long state;
     long long total = shape_model_params(m, &state);
