@@ -468,11 +468,15 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
     L(0, "{");
     L(1, "const int B = c->batch, mode = c->mode;");
     if (p->n_grads > 0) {
-        char list[EMIT_MAX_GRADS * 24];
-        int k = 0;
+        size_t len = (size_t)p->n_grads * 32;
+        char *list = malloc(len);
+        if (!list)
+            abort();
+        size_t k = 0;
         for (int i = 0; i < p->n_grads; i++)
-            k += snprintf(list + k, sizeof list - (size_t)k, "%sACT(c, GRAD%d_SLOT)", i ? ", " : "", i);
+            k += (size_t)snprintf(list + k, len - k, "%sACT(c, GRAD%d_SLOT)", i ? ", " : "", i);
         L(1, "real_t *grad[%d] = {%s};", p->n_grads, list);
+        free(list);
     }
     for (int i = p->n_groups - 1; i >= 0; i--)
         emit_group_backward_call(out, &p->groups[i], i <= first_param);

@@ -10,10 +10,6 @@
 /* Activation layouts between groups (see runtime/kernels.h). */
 enum emit_layout { LAYOUT_NCHW, LAYOUT_CNHW, LAYOUT_ROWS };
 
-/* The most gradient buffers a backward holds at once: two for a chain,
- * two more for each residual block open at a point, one for scratch. */
-enum { EMIT_MAX_GRADS = 16 };
-
 /* One parameter tensor of a node. */
 typedef struct emit_tensor {
     char name[48];          /* "conv1.weight" */
@@ -80,7 +76,9 @@ typedef struct emit_plan {
     long per_image;         /* arena reals per image of batch capacity */
     long fixed;             /* arena reals independent of the batch */
     long col_slot;          /* im2col scratch, per image */
-    long grad_slot[EMIT_MAX_GRADS]; /* model_backward's grad[], per image */
+    long *grad_slot;        /* model_backward's grad[], per image: two for
+                               a chain, more where residual blocks hold
+                               gradients for later */
     int n_grads;
     long dy_slot;           /* conv epilogue backward scratch, per image */
     /* The regularisers' scratch follows the fixed part; its size is asked of

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "diag.h"
 #include "kind.h"
 
 void emit_line(FILE *out, int indent, const char *fmt, ...)
@@ -264,32 +263,32 @@ static void name_slots(emit_group *g, const ir_node *last, const char *in_sym)
     slot_name(g->act_sym, g->act_fix, "F_", g->act ? g->act : n, "bound_sums");
 }
 
-/* A free gradient buffer, now busy; -1 when all EMIT_MAX_GRADS are. */
+/* A free gradient buffer (busy has n_groups + 2 entries: no more are ever
+ * held at once), now busy. */
 static int grad_take(emit_plan *p, unsigned char *busy)
 {
-    for (int k = 0; k < EMIT_MAX_GRADS; k++)
-        if (!busy[k]) {
-            busy[k] = 1;
-            if (k >= p->n_grads)
-                p->n_grads = k + 1;
-            return k;
-        }
-    return -1;
+    int k = 0;
+    while (busy[k])
+        k++;
+    busy[k] = 1;
+    if (k >= p->n_grads)
+        p->n_grads = k + 1;
+    return k;
 }
 
 /* The backward's buffers (emit_group's dout_buf ...), last group first: a
  * group's output gradient lives from its last reader's backward to its
  * own; the first reader to run writes it, the others add to it.  For a
- * chain this is the two buffers in turn.  0, or -1 past EMIT_MAX_GRADS. */
-static int plan_backward(emit_plan *p)
+ * chain this is the two buffers in turn. */
+static void plan_backward(emit_plan *p)
 {
-    unsigned char busy[EMIT_MAX_GRADS] = {0};
+    unsigned char *busy = calloc((size_t)p->n_groups + 2, 1);
     int *buf = malloc(sizeof *buf * ((size_t)p->n_groups + 1));
-    if (!buf)
+    if (!buf || !busy)
         abort();
     for (int i = 0; i < p->n_groups; i++)
         buf[i] = -1;
-    int dx_written = 0, full = 0;
+    int dx_written = 0;
     for (int i = p->n_groups - 1; i >= 0; i--) {
         emit_group *g = &p->groups[i];
         int *dst = g->src >= 0 ? &buf[g->src] : NULL;
@@ -298,22 +297,18 @@ static int plan_backward(emit_plan *p)
         g->in_into = -2;
         if (dst && *dst < 0) {
             g->in_buf = *dst = grad_take(p, busy);
-            full |= *dst < 0;
         } else if (!dst && !dx_written) {
             g->in_buf = -1;
         } else {
             g->in_buf = scratch = grad_take(p, busy);
             g->in_into = dst ? *dst : -1;
-            full |= scratch < 0;
         }
         dx_written |= !dst;
         if (g->main->op == IR_ADD) {
             int *dst2 = g->src2 >= 0 ? &buf[g->src2] : NULL;
             g->in2_add = dst2 ? *dst2 >= 0 : dx_written;
-            if (dst2 && *dst2 < 0) {
+            if (dst2 && *dst2 < 0)
                 *dst2 = grad_take(p, busy);
-                full |= *dst2 < 0;
-            }
             g->in2_buf = dst2 ? *dst2 : -1;
             dx_written |= !dst2;
         }
@@ -323,7 +318,7 @@ static int plan_backward(emit_plan *p)
             busy[buf[i]] = 0;
     }
     free(buf);
-    return full ? -1 : 0;
+    free(busy);
 }
 
 int emit_plan_build(const ir_model *m, emit_plan *p)
@@ -401,9 +396,9 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
     long per = st.per;
     p->col_slot = per;
     per += st.col;
-    if (plan_backward(p) != 0) {
-        diag_error(m->loc, "model '%s' keeps more than %d gradients at once in its backward "
-                   "(residual blocks nested too deep)", m->name, EMIT_MAX_GRADS);
+    plan_backward(p);
+    p->grad_slot = calloc((size_t)p->n_grads + 1, sizeof *p->grad_slot);
+    if (!p->grad_slot) {
         emit_plan_free(p);
         return -1;
     }
@@ -422,6 +417,8 @@ void emit_plan_free(emit_plan *p)
 {
     free(p->tensors);
     free(p->groups);
+    free(p->grad_slot);
     p->tensors = NULL;
     p->groups = NULL;
+    p->grad_slot = NULL;
 }
