@@ -35,7 +35,9 @@ extern const advcc_model advcc_model_baseline, advcc_model_gc_maxpool,
     advcc_model_gc_gap, advcc_model_gc_gap_bn, advcc_model_gc_gap_input,
     advcc_model_gc_dropout, advcc_model_gc_dropout_zero, advcc_model_gc_res,
     advcc_model_gc_res_input, advcc_model_gc_res_flat, advcc_model_gc_rect,
-    advcc_model_gc_rect_sep;
+    advcc_model_gc_rect_sep, advcc_model_gc_res_dtrelu, advcc_model_gc_res_cnhw_short,
+    advcc_model_gc_res_nest_input, advcc_model_gc_res_bn, advcc_model_gc_res_noise,
+    advcc_model_gc_res_rse, advcc_model_gc_res_q, advcc_model_gc_res_short_input;
 
 #define GRADCHECK(model, batch, per)                                        \
     static void test_##model##_train(void **s)                             \
@@ -63,6 +65,51 @@ GRADCHECK(gc_res, 3, 12)
 GRADCHECK(gc_res_input, 3, 12)
 GRADCHECK(gc_res_flat, 3, 12)
 GRADCHECK(gc_rect, 3, 12)
+GRADCHECK(gc_res_cnhw_short, 3, 12)
+GRADCHECK(gc_res_nest_input, 3, 12)
+GRADCHECK(gc_res_bn, 3, 12)
+GRADCHECK(gc_res_noise, 3, 12)
+GRADCHECK(gc_res_rse, 3, 12)
+GRADCHECK(gc_res_short_input, 3, 12)
+
+/* DTReLU's bounds: its straight-through gradient is no finite difference,
+ * but the parameters-only backward pass must agree with the full one. */
+static void test_gc_res_dtrelu(void **s)
+{
+    (void)s;
+    const advcc_model *m = &advcc_model_gc_res_dtrelu;
+    fixture *f = fixture_new(m, 3, 1234);
+    forward_backward(f, ADVCC_EVAL);
+    double *grads = malloc(sizeof(double) * m->n_params);
+    assert_non_null(grads);
+    memcpy(grads, f->c->grads, sizeof(double) * m->n_params);
+    loss_at(f, ADVCC_EVAL);
+    memset(f->c->grads, 0, sizeof(double) * m->n_params);
+    m->backward(f->c, f->dlogits, 1, NULL);
+    for (size_t i = 0; i < m->n_params; i++)
+        if (f->c->grads[i] != grads[i])
+            fail_msg("gc_res_dtrelu parameter %zu: %.17g without dx, %.17g with", i,
+                     f->c->grads[i], grads[i]);
+    free(grads);
+    fixture_free(f);
+}
+
+static void test_gc_res_noise_masked(void **s)
+{
+    (void)s;
+    gradcheck(&advcc_model_gc_res_noise, ADVCC_TRAIN, 3, 12, 0);
+    gradcheck(&advcc_model_gc_res_rse, ADVCC_TRAIN, 3, 12, 0);
+    gradcheck(&advcc_model_gc_res_short_input, ADVCC_TRAIN, 3, 12, 0);
+}
+
+/* Quantised weights: their straight-through gradient is no finite
+ * difference; everything else is checked. */
+static void test_gc_res_q(void **s)
+{
+    (void)s;
+    gradcheck(&advcc_model_gc_res_q, ADVCC_TRAIN_FROZEN, 3, 12, 1u << ADVCC_WEIGHT);
+    gradcheck(&advcc_model_gc_res_q, ADVCC_EVAL, 3, 12, 1u << ADVCC_WEIGHT);
+}
 GRADCHECK(gc_rect_sep, 3, 12)
 
 /* Dropout in training mode: the masks fixed by replaying the generator
@@ -242,6 +289,14 @@ int main(void)
         cmocka_unit_test(test_gc_res_train),     cmocka_unit_test(test_gc_res_eval),
         cmocka_unit_test(test_gc_res_input_train), cmocka_unit_test(test_gc_res_input_eval),
         cmocka_unit_test(test_gc_res_flat_train), cmocka_unit_test(test_gc_res_flat_eval),
+        cmocka_unit_test(test_gc_res_cnhw_short_train), cmocka_unit_test(test_gc_res_cnhw_short_eval),
+        cmocka_unit_test(test_gc_res_nest_input_train), cmocka_unit_test(test_gc_res_nest_input_eval),
+        cmocka_unit_test(test_gc_res_bn_train), cmocka_unit_test(test_gc_res_bn_eval),
+        cmocka_unit_test(test_gc_res_noise_train), cmocka_unit_test(test_gc_res_noise_eval),
+        cmocka_unit_test(test_gc_res_noise_masked), cmocka_unit_test(test_gc_res_dtrelu),
+        cmocka_unit_test(test_gc_res_rse_train), cmocka_unit_test(test_gc_res_rse_eval),
+        cmocka_unit_test(test_gc_res_q),
+        cmocka_unit_test(test_gc_res_short_input_train), cmocka_unit_test(test_gc_res_short_input_eval),
         cmocka_unit_test(test_gc_mlp_train),     cmocka_unit_test(test_gc_mlp_eval),
         cmocka_unit_test(test_gc_rect_train),    cmocka_unit_test(test_gc_rect_eval),
         cmocka_unit_test(test_gc_rect_sep_train), cmocka_unit_test(test_gc_rect_sep_eval),
