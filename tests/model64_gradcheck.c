@@ -37,7 +37,8 @@ extern const advcc_model advcc_model_baseline, advcc_model_gc_maxpool,
     advcc_model_gc_res_input, advcc_model_gc_res_flat, advcc_model_gc_rect,
     advcc_model_gc_rect_sep, advcc_model_gc_res_dtrelu, advcc_model_gc_res_cnhw_short,
     advcc_model_gc_res_nest_input, advcc_model_gc_res_bn, advcc_model_gc_res_noise,
-    advcc_model_gc_res_rse, advcc_model_gc_res_q, advcc_model_gc_res_short_input;
+    advcc_model_gc_res_rse, advcc_model_gc_res_q, advcc_model_gc_res_short_input,
+    advcc_model_gc_res_deep;
 
 #define GRADCHECK(model, batch, per)                                        \
     static void test_##model##_train(void **s)                             \
@@ -71,6 +72,7 @@ GRADCHECK(gc_res_bn, 3, 12)
 GRADCHECK(gc_res_noise, 3, 12)
 GRADCHECK(gc_res_rse, 3, 12)
 GRADCHECK(gc_res_short_input, 3, 12)
+GRADCHECK(gc_res_deep, 3, 12)
 
 /* DTReLU's bounds: its straight-through gradient is no finite difference,
  * but the parameters-only backward pass must agree with the full one. */
@@ -297,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_gc_res_rse_train), cmocka_unit_test(test_gc_res_rse_eval),
         cmocka_unit_test(test_gc_res_q),
         cmocka_unit_test(test_gc_res_short_input_train), cmocka_unit_test(test_gc_res_short_input_eval),
+        cmocka_unit_test(test_gc_res_deep_train), cmocka_unit_test(test_gc_res_deep_eval),
         cmocka_unit_test(test_gc_mlp_train),     cmocka_unit_test(test_gc_mlp_eval),
         cmocka_unit_test(test_gc_rect_train),    cmocka_unit_test(test_gc_rect_eval),
         cmocka_unit_test(test_gc_rect_sep_train), cmocka_unit_test(test_gc_rect_sep_eval),
