@@ -418,6 +418,17 @@ static void emit_group_backward_call(FILE *out, const emit_group *g,
         emit_shortcut_gradient(out, g, dst, dx_in);
 }
 
+/* The first group with parameters in any of its nodes (an add's fused
+ * DTReLU has its bounds); n_groups when none has. */
+static int first_param_group(const emit_plan *p)
+{
+    for (int i = 0; i < p->n_groups; i++)
+        for (int j = p->groups[i].first; j <= p->groups[i].last; j++)
+            if (kind_of(p->m->nodes[j].op)->count)
+                return i;
+    return p->n_groups;
+}
+
 static void emit_entry_points(FILE *out, const emit_plan *p)
 {
     const ir_model *m = p->m;
@@ -457,13 +468,7 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
 
     /* Backward, last group first, through the buffers emit_plan.c chose;
      * input gradients are computed only where something below needs them. */
-    int first_param = p->n_groups;
-    for (int i = 0; i < p->n_groups; i++) {
-        if (kind_of(p->groups[i].main->op)->count) {      /* it has parameters */
-            first_param = i;
-            break;
-        }
-    }
+    const int first_param = first_param_group(p);
     L(0, "static void model_backward(advcc_ctx *c, const real_t *dlogits, int want_params, real_t *dx)");
     L(0, "{");
     L(1, "const int B = c->batch, mode = c->mode;");

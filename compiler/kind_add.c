@@ -23,11 +23,14 @@ static int add_shape(const ir_model *m, const ir_node *n, const ir_node *prev, i
     ir_shape s = n->src2 >= 0 ? m->nodes[n->src2].out : m->input;
     if (s.c == n->in.c && s.h == n->in.h && s.w == n->in.w && s.flat == n->in.flat)
         return 0;
-    char a[64], b[64];
+    char a[64], b[64], fix[96];
+    if (n->in.flat)
+        snprintf(fix, sizeof fix, "shortcut { linear %d }", n->in.c);
+    else
+        snprintf(fix, sizeof fix, "shortcut { conv %d 1 stride=S -> batchnorm }", n->in.c);
     diag_error(n->loc, "residual block: the main path gives %s but the shortcut gives %s; "
-               "give it a projection that makes %s (shortcut { conv %d 1 stride=S -> "
-               "batchnorm })", shape_text(n->in, a, sizeof a), shape_text(s, b, sizeof b),
-               a, n->in.c);
+               "the shortcut must give %s too (a projection such as %s)",
+               shape_text(n->in, a, sizeof a), shape_text(s, b, sizeof b), a, fix);
     return -1;
 }
 

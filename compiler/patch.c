@@ -65,8 +65,9 @@ static unsigned char *targets_match(const build *b, const ast_stmt *st, const ch
                 continue;
             ir_op op = b->layers[i].node.op;
             if (weights_only && !(kind_of(op)->flags & KIND_WEIGHTED)) {
-                diag_error(t->loc, "%s applies to conv and linear layers; '%s' is a %s layer",
-                           what, b->layers[i].node.name, kind_of(op)->name);
+                diag_error(t->loc, "%s applies to conv and linear layers; '%s' is %s %s layer",
+                           what, b->layers[i].node.name,
+                           strchr("aeiou", kind_of(op)->name[0]) ? "an" : "a", kind_of(op)->name);
                 errors++;
                 break;
             }
@@ -103,7 +104,10 @@ static int joins(const build *b, int i, const ast_stmt *st, const char *what)
 {
     if (b->layers[i].node.op != IR_ADD)
         return 0;
-    diag_error(st->targets->loc, "%s cannot take '%s': it is the sum of a residual block "
+    const ast_name *t = st->targets;    /* the target that matched it */
+    while (t->next && strcmp(t->name, "add") != 0 && strcmp(t->name, b->layers[i].node.name) != 0)
+        t = t->next;
+    diag_error(t->loc, "%s cannot take '%s': it is the sum of a residual block "
                "(put the layer in the block)", what, b->layers[i].node.name);
     return 1;
 }

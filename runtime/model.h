@@ -117,8 +117,9 @@ enum advcc_layer_kind {
     ADVCC_LAYER_SIGMOID,
     ADVCC_LAYER_GAP,            /* global average pool, flat output */
     ADVCC_LAYER_DROPOUT,        /* the identity outside training */
-    ADVCC_LAYER_ADD             /* a residual block's sum: the layer before
-                                   it plus the one src2 names */
+    ADVCC_LAYER_ADD             /* a residual block's sum of its two paths
+                                   (which layers they are is in the model's
+                                   JSON description, not here) */
 };
 
 typedef struct advcc_layer {

@@ -803,6 +803,10 @@ static void test_residual(void **state)
          "insert ... before cannot take 'add1'", 11, 33},
         {"  replace relu with residual { relu }\n", "replace takes a layer, not a residual "
                                                     "block", 10, 21},
+        {"  residual { relu }\n  insert noise sigma=0.1 before conv2, add1\n",
+         "insert ... before cannot take 'add1'", 11, 40},
+        {"  flatten\n  residual { linear 5 }\n", "the shortcut must give 5 too (a projection "
+                                                  "such as shortcut { linear 5 })", 11, 3},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(text, sizeof text, "%s%s  gap -> linear 2\n}\n",
