@@ -700,6 +700,28 @@ def residual_text(l, r=None):
     return text
 
 
+def residual_lines(l, r, line, out):
+    """Writes a residual block over lines onto out, beginning with the
+    text `line`: `residual {`, its main path as one or two chains of lines
+    of their own, `} shortcut {` and the shortcut's, each layer's "line"
+    set; returns the closing `}`, which the chain may go on from."""
+    out.append(line + "residual {")
+    l["line"] = len(out)
+    for key, head in (("main", None), ("shortcut", "  } shortcut {")):
+        if key not in l:
+            continue
+        if head:
+            out.append(head)
+        ls = l[key]
+        cut = r.randint(1, len(ls))
+        for part in (ls[:cut], ls[cut:]):
+            if part:
+                out.append("    " + " -> ".join(layer_text(m, r) for m in part))
+                for m in part:
+                    set_line(m, len(out))
+    return "  }"
+
+
 def set_line(l, line):
     """l["line"] = line, and so for the layers of a residual block."""
     l["line"] = line
@@ -753,7 +775,8 @@ def render(spec):
     """The spec text; sets "line" in every layer and statement dict.
     Layers go one a line, chained with -> (on one line or continued on the
     next), or two on a line separated by ';', with comments between; a
-    run of them may be a macro called once (spec["macro"])."""
+    run of them may be a macro called once (spec["macro"]); a residual
+    block on one line or over several."""
     r = random.Random(spec["name"] + spec.get("chain", ""))
     name = spec["name"]
     style = spec.get("style", "inline")
@@ -792,6 +815,8 @@ def render(spec):
             for m in layers[i:i + mac["len"]]:
                 set_line(m, len(out) + 1)
             i += mac["len"] - 1
+        elif l["kind"] == "residual" and r.random() < 0.4:
+            line = residual_lines(l, r, line, out)
         else:
             line += layer_text(l, r)
             set_line(l, len(out) + 1)
