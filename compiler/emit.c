@@ -458,11 +458,14 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
     /* Backward, last group first, through the buffers emit_plan.c chose;
      * input gradients are computed only where something below needs them. */
     int first_param = p->n_groups;
-    for (int i = 0; i < p->n_groups; i++) {
-        if (kind_of(p->groups[i].main->op)->count) {      /* it has parameters */
-            first_param = i;
-            break;
-        }
+    for (int i = 0; i < p->n_groups && first_param == p->n_groups; i++) {
+        /* it has parameters, its own or an absorbed layer's (a residual
+         * block's add takes the activation after it, DTReLU's bounds) */
+        const emit_group *g = &p->groups[i];
+        const ir_node *const member[] = { g->main, g->bn, g->act };
+        for (int j = 0; j < 3; j++)
+            if (member[j] && kind_of(member[j]->op)->count)
+                first_param = i;
     }
     L(0, "static void model_backward(advcc_ctx *c, const real_t *dlogits, int want_params, real_t *dx)");
     L(0, "{");

@@ -9,7 +9,8 @@
  * dropout in each layout, in training mode with its masks replayed from
  * the generator as the noise is (tests/specs/dropout.net),
  * BatchNorm over flat features in every position (tests/specs/flat.net),
- * residual blocks of every shape (tests/specs/residual.net),
+ * residual blocks of every shape (tests/specs/residual.net) and the
+ * parameters of an activation a block's add takes (test_res_absorbed_params),
  * rectangular kernels, strides and paddings (tests/specs/rect.net),
  * whose semantics are checked too: an identity BatchNorm changes nothing,
  * and one on the logits gives them its batch statistics. */
@@ -34,7 +35,7 @@ extern const advcc_model advcc_model_baseline, advcc_model_gc_maxpool,
     advcc_model_gc_mlp_bnlast, advcc_model_gc_leaky, advcc_model_gc_smooth,
     advcc_model_gc_gap, advcc_model_gc_gap_bn, advcc_model_gc_gap_input,
     advcc_model_gc_dropout, advcc_model_gc_dropout_zero, advcc_model_gc_res,
-    advcc_model_gc_res_input, advcc_model_gc_res_flat, advcc_model_gc_rect,
+    advcc_model_gc_res_input, advcc_model_gc_res_flat, advcc_model_gc_res_dtrelu, advcc_model_gc_rect,
     advcc_model_gc_rect_sep;
 
 #define GRADCHECK(model, batch, per)                                        \
@@ -119,6 +120,40 @@ static void check_identity_bn(const advcc_model *with)
                      a->dx[i]);
     fixture_free(a);
     fixture_free(b);
+}
+
+/* A residual block's add takes the activation after it, and with it that
+ * activation's parameters: the parameters-only backward (dx NULL, as
+ * training calls it) must hand the add its output gradient, not what the
+ * last pass over other images left in the buffer. */
+static void test_res_absorbed_params(void **s)
+{
+    (void)s;
+    const advcc_model *m = &advcc_model_gc_res_dtrelu;
+    const int mode = ADVCC_TRAIN_FROZEN;
+    fixture *f = fixture_new(m, 3, 1234);
+    const size_t n = (size_t)m->in_c * m->in_h * m->in_w * 3;
+    forward_backward(f, mode);
+    double *grads = malloc(sizeof(double) * m->n_params);
+    memcpy(grads, f->c->grads, sizeof(double) * m->n_params);
+    for (size_t i = 0; i < n; i++)      /* other images */
+        f->x[i] = 1 - f->x[i];
+    forward_backward(f, mode);
+    for (size_t i = 0; i < n; i++)
+        f->x[i] = 1 - f->x[i];
+    loss_at(f, mode);
+    softmax_xent(f->logits, f->y, f->batch, m->classes, f->dlogits, NULL);
+    memset(f->c->grads, 0, sizeof(double) * m->n_params);
+    m->backward(f->c, f->dlogits, 1, NULL);
+    for (int t = 0; t < m->n_tensors; t++) {
+        const advcc_tensor *T = &m->tensors[t];
+        for (size_t i = T->offset; i < T->offset + T->size; i++)
+            if (f->c->grads[i] != grads[i])
+                fail_msg("%s[%zu]: %.17g without dx, %.17g with it", T->name, i - T->offset,
+                         f->c->grads[i], grads[i]);
+    }
+    free(grads);
+    fixture_free(f);
 }
 
 static void test_flat_bn_identity(void **s)
@@ -242,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_gc_res_train),     cmocka_unit_test(test_gc_res_eval),
         cmocka_unit_test(test_gc_res_input_train), cmocka_unit_test(test_gc_res_input_eval),
         cmocka_unit_test(test_gc_res_flat_train), cmocka_unit_test(test_gc_res_flat_eval),
+        cmocka_unit_test(test_res_absorbed_params),
         cmocka_unit_test(test_gc_mlp_train),     cmocka_unit_test(test_gc_mlp_eval),
         cmocka_unit_test(test_gc_rect_train),    cmocka_unit_test(test_gc_rect_eval),
         cmocka_unit_test(test_gc_rect_sep_train), cmocka_unit_test(test_gc_rect_sep_eval),
