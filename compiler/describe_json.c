@@ -151,12 +151,21 @@ static json_t *train_json(const ir_train *t)
     return o;
 }
 
-static json_t *layer_json(const ir_node *nd)
+/* The name of node i, or "input" for the model's input (-1). */
+static json_t *source_json(const ir_model *m, int i)
+{
+    return json_string(i >= 0 ? m->nodes[i].name : "input");
+}
+
+static json_t *layer_json(const ir_model *m, const ir_node *nd)
 {
     json_t *o = must(json_object());
     long long state;
     set(o, "name", json_string(nd->name));
     set(o, "kind", json_string(ir_op_name(nd->op)));
+    set(o, "src", source_json(m, nd->src));
+    if (nd->op == IR_ADD)
+        set(o, "src2", source_json(m, nd->src2));
     set(o, "in", shape_json(nd->in));
     set(o, "out", shape_json(nd->out));
     set(o, "parameters", json_integer(shape_node_params(nd, &state)));
@@ -245,7 +254,7 @@ char *describe_json(const ir_model *m)
     set(o, "state", json_integer(state));
     json_t *layers = must(json_array());
     for (int i = 0; i < m->n_nodes; i++)
-        push(layers, layer_json(&m->nodes[i]));
+        push(layers, layer_json(m, &m->nodes[i]));
     set(o, "layers", layers);
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(o);

@@ -27,8 +27,9 @@
  *   quantize [{layer, bits, range[, lo, hi]}], noise [{layer, sigma}],
  *   regularize [{layer, kind, weight, form | iters, persistent}]
  *   parameters, state   trained reals, and running statistics
- *   layers [{name, kind, in [c,h,w], out [c,h,w], parameters, and the
- *       kind's settings}]
+ *   layers [{name, kind, src, in [c,h,w], out [c,h,w], parameters, and the
+ *       kind's settings}]  src: the layer it reads ("input": the model's);
+ *       an add (a residual block's sum) also src2, the shortcut's end
  * Names are those of runtime/vocab.h. */
 #ifndef ADVCC_DESCRIBE_JSON_H
 #define ADVCC_DESCRIBE_JSON_H

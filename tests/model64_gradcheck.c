@@ -9,7 +9,8 @@
  * dropout in each layout, in training mode with its masks replayed from
  * the generator as the noise is (tests/specs/dropout.net),
  * BatchNorm over flat features in every position (tests/specs/flat.net),
- * residual blocks of every shape (tests/specs/residual.net),
+ * residual blocks of every shape (tests/specs/residual.net) and the
+ * parameters of an activation a block's add takes (test_res_absorbed_params),
  * rectangular kernels, strides and paddings (tests/specs/rect.net),
  * whose semantics are checked too: an identity BatchNorm changes nothing,
  * and one on the logits gives them its batch statistics. */
@@ -38,7 +39,7 @@ extern const advcc_model advcc_model_baseline, advcc_model_gc_maxpool,
     advcc_model_gc_rect_sep, advcc_model_gc_res_dtrelu, advcc_model_gc_res_cnhw_short,
     advcc_model_gc_res_nest_input, advcc_model_gc_res_bn, advcc_model_gc_res_noise,
     advcc_model_gc_res_rse, advcc_model_gc_res_q, advcc_model_gc_res_short_input,
-    advcc_model_gc_res_deep;
+    advcc_model_gc_res_deep, advcc_model_gc_res_dtrelu_flat;
 
 #define GRADCHECK(model, batch, per)                                        \
     static void test_##model##_train(void **s)                             \
@@ -73,28 +74,6 @@ GRADCHECK(gc_res_noise, 3, 12)
 GRADCHECK(gc_res_rse, 3, 12)
 GRADCHECK(gc_res_short_input, 3, 12)
 GRADCHECK(gc_res_deep, 3, 12)
-
-/* DTReLU's bounds: its straight-through gradient is no finite difference,
- * but the parameters-only backward pass must agree with the full one. */
-static void test_gc_res_dtrelu(void **s)
-{
-    (void)s;
-    const advcc_model *m = &advcc_model_gc_res_dtrelu;
-    fixture *f = fixture_new(m, 3, 1234);
-    forward_backward(f, ADVCC_EVAL);
-    double *grads = malloc(sizeof(double) * m->n_params);
-    assert_non_null(grads);
-    memcpy(grads, f->c->grads, sizeof(double) * m->n_params);
-    loss_at(f, ADVCC_EVAL);
-    memset(f->c->grads, 0, sizeof(double) * m->n_params);
-    m->backward(f->c, f->dlogits, 1, NULL);
-    for (size_t i = 0; i < m->n_params; i++)
-        if (f->c->grads[i] != grads[i])
-            fail_msg("gc_res_dtrelu parameter %zu: %.17g without dx, %.17g with", i,
-                     f->c->grads[i], grads[i]);
-    free(grads);
-    fixture_free(f);
-}
 
 static void test_gc_res_noise_masked(void **s)
 {
@@ -168,6 +147,47 @@ static void check_identity_bn(const advcc_model *with)
                      a->dx[i]);
     fixture_free(a);
     fixture_free(b);
+}
+
+/* A residual block's add takes the activation after it, and with it that
+ * activation's parameters: the parameters-only backward (dx NULL, as
+ * training calls it) must hand the add its output gradient, not what the
+ * last pass over other images left in the buffer. */
+static void check_params_without_dx(const advcc_model *m)
+{
+    const int mode = ADVCC_TRAIN_FROZEN;
+    fixture *f = fixture_new(m, 3, 1234);
+    const size_t n = (size_t)m->in_c * m->in_h * m->in_w * 3;
+    forward_backward(f, mode);
+    double *grads = malloc(sizeof(double) * m->n_params);
+    assert_non_null(grads);
+    memcpy(grads, f->c->grads, sizeof(double) * m->n_params);
+    for (size_t i = 0; i < n; i++)      /* other images */
+        f->x[i] = 1 - f->x[i];
+    forward_backward(f, mode);
+    for (size_t i = 0; i < n; i++)
+        f->x[i] = 1 - f->x[i];
+    loss_at(f, mode);
+    softmax_xent(f->logits, f->y, f->batch, m->classes, f->dlogits, NULL);
+    memset(f->c->grads, 0, sizeof(double) * m->n_params);
+    m->backward(f->c, f->dlogits, 1, NULL);
+    for (int t = 0; t < m->n_tensors; t++) {
+        const advcc_tensor *T = &m->tensors[t];
+        for (size_t i = T->offset; i < T->offset + T->size; i++)
+            if (f->c->grads[i] != grads[i])
+                fail_msg("%s[%zu]: %.17g without dx, %.17g with it", T->name, i - T->offset,
+                         f->c->grads[i], grads[i]);
+    }
+    free(grads);
+    fixture_free(f);
+}
+
+/* (DTReLU's straight-through gradient is no finite difference.) */
+static void test_res_absorbed_params(void **s)
+{
+    (void)s;
+    check_params_without_dx(&advcc_model_gc_res_dtrelu);
+    check_params_without_dx(&advcc_model_gc_res_dtrelu_flat);
 }
 
 static void test_flat_bn_identity(void **s)
@@ -295,11 +315,12 @@ int main(void)
         cmocka_unit_test(test_gc_res_nest_input_train), cmocka_unit_test(test_gc_res_nest_input_eval),
         cmocka_unit_test(test_gc_res_bn_train), cmocka_unit_test(test_gc_res_bn_eval),
         cmocka_unit_test(test_gc_res_noise_train), cmocka_unit_test(test_gc_res_noise_eval),
-        cmocka_unit_test(test_gc_res_noise_masked), cmocka_unit_test(test_gc_res_dtrelu),
+        cmocka_unit_test(test_gc_res_noise_masked),
         cmocka_unit_test(test_gc_res_rse_train), cmocka_unit_test(test_gc_res_rse_eval),
         cmocka_unit_test(test_gc_res_q),
         cmocka_unit_test(test_gc_res_short_input_train), cmocka_unit_test(test_gc_res_short_input_eval),
         cmocka_unit_test(test_gc_res_deep_train), cmocka_unit_test(test_gc_res_deep_eval),
+        cmocka_unit_test(test_res_absorbed_params),
         cmocka_unit_test(test_gc_mlp_train),     cmocka_unit_test(test_gc_mlp_eval),
         cmocka_unit_test(test_gc_rect_train),    cmocka_unit_test(test_gc_rect_eval),
         cmocka_unit_test(test_gc_rect_sep_train), cmocka_unit_test(test_gc_rect_sep_eval),

@@ -11,9 +11,10 @@ ORACLE_SEED   ?= 1
 # specs/, and of the test specs (tests/specs/leaky.net: leaky ReLU; the
 # training recipes of tests/specs/recipes.net; smooth.net: tanh and the
 # sigmoid; gap.net: global average pooling; dropout.net: dropout, its masks
-# replayed; rect.net: rectangular kernels, strides and paddings).
+# replayed; rect.net: rectangular kernels, strides and paddings; residual.net:
+# a small ResNet, identity and projection shortcuts).
 ORACLE_TEST_KNOWN := leaky recipe_adam recipe_nesterov recipe_adamw recipe_cosine smooth gap_cnn \
-                     dropout_cnn rect_cnn
+                     dropout_cnn rect_cnn resnet_oracle
 ORACLE_KNOWN  := baseline adv fashion quant reg quant_reg rse mlp_bn $(ORACLE_TEST_KNOWN)
 # Deferred: MODELS comes from generated/models.mk, TESTGEN_MODELS from
 # $(BUILD)/testgen/testgen.mk, both read after this file.

@@ -26,7 +26,13 @@ Layer dicts: {"kind": "conv", "out", "k", "stride", "pad" (int, "same" or
 {"kind": "leakyrelu", "slope"}, {"kind": "dropout", "p"},
 {"kind": "batchnorm"|"relu"|"tanh"|"sigmoid"|"flatten"|"gap"}; any may
 carry "name" and "line" (the spec line it is written on).  Omitted keys
-take the language's defaults.
+take the language's defaults.  {"kind": "residual", "main": [...],
+"shortcut": [...]} is a residual block (no "shortcut": the identity), its
+paths layer lists of their own; it becomes the nodes advcc makes of it
+(`wire`): the main path's layers, the shortcut's, and an "add" of their
+ends (the block's input for a missing or empty path), named add<k>.  Each
+node says what it reads: "src" (a node's "uid", None for the model's
+input) and an add's "src2" (the shortcut's end).
 
 Statement dicts ("stmt"): quantize, regularize, replace, insert, ensemble,
 attack, adversarial, augment ("crop", "flip") and train ("optimizer" sgd,
@@ -35,6 +41,7 @@ adam or adamw, "lr", "momentum", "nesterov", "beta1", "beta2", "eps",
 "pct", "div", "final_div", "knots", "factors", and "warmup").
 """
 import copy
+import itertools
 import math
 
 from normal_quantile import normal_quantile
@@ -43,7 +50,7 @@ PREFIX = {"normalize": "norm", "conv": "conv", "batchnorm": "bn", "relu": "relu"
           "avgpool": "pool", "maxpool": "pool", "flatten": "flatten", "linear": "fc",
           "noise": "noise", "dtrelu": "dtrelu", "pwlinear": "pwlinear", "naivedt": "naivedt",
           "ddtrelu": "ddtrelu", "leakyrelu": "leakyrelu", "tanh": "tanh", "sigmoid": "sigmoid",
-          "gap": "gap", "dropout": "dropout"}
+          "gap": "gap", "dropout": "dropout", "add": "add"}
 ACTIVATIONS = ("relu", "dtrelu", "pwlinear", "naivedt", "ddtrelu", "leakyrelu", "tanh",
                "sigmoid")
 PLAIN_ACTIVATIONS = ("relu", "tanh", "sigmoid")     # no parameters
@@ -86,6 +93,43 @@ def defaults(layer):
         if k != "dtrelu":
             d.setdefault("levels", 2 ** d["bits"] - 1)
     return d
+
+
+def wire(layers, uids):
+    """The nodes of a layer list, residual blocks laid out as advcc lays
+    them out (main path, shortcut, add), defaults filled and checked; each
+    node gets a "uid" from the iterator uids and its "src" (and "src2")."""
+    nodes = []
+
+    def chain(ls, src):
+        for l in ls:
+            if l["kind"] == "residual":
+                main = chain(l["main"], src)
+                short = chain(l.get("shortcut", []), src)
+                node = {"kind": "add", "named": False, "line": l.get("line"), "src": main,
+                        "src2": short}
+            else:
+                node = defaults(l)
+                node["named"] = "name" in l
+                node["src"] = src
+                check_layer(node)
+            node["uid"] = next(uids)
+            nodes.append(node)
+            src = node["uid"]
+        return src
+
+    chain(layers, None)
+    return nodes
+
+
+def redirect(layers, old, new, skip):
+    """What read node `old` reads `new` (but `skip`, a node)."""
+    for m in layers:
+        if m is skip:
+            continue
+        for key in ("src", "src2"):
+            if key in m and m[key] == old:
+                m[key] = new
 
 
 def name_layers(layers):
@@ -155,12 +199,8 @@ def apply_patches(spec):
     """The model's final layers (defaults filled, named, each with the
     quantiser it has, "quant"), its regularisers [(kind, layer name, dict)],
     ensemble (n, probs) and SGD settings; raises SpecError."""
-    layers = []
-    for l in spec["layers"]:
-        d = defaults(l)
-        d["named"] = "name" in l
-        check_layer(d)
-        layers.append(d)
+    uids = itertools.count()
+    layers = wire(spec["layers"], uids)
     name_layers(layers)
     regs, ensemble = [], (1, False)
     train = copy.deepcopy(TRAIN_DEFAULTS)
@@ -186,6 +226,9 @@ def apply_patches(spec):
                 if m:
                     if st in ("quantize", "regularize") and layers[i]["kind"] not in ("conv", "linear"):
                         raise SpecError(p, f"{st} of a {layers[i]['kind']} layer")
+                    if layers[i]["kind"] == "add" and (st == "replace" or st == "insert" and
+                                                       p["where"] == "before"):
+                        raise SpecError(p, f"{st} of a residual block's add")
                     hit[i] = True
         if st == "replace":
             with_ = defaults(p["with"])
@@ -194,7 +237,10 @@ def apply_patches(spec):
             check_layer(with_)
             for i in range(len(layers)):
                 if hit[i]:
-                    layers[i] = dict(with_)
+                    # it reads what the layer read, and what read the layer reads it
+                    old = layers[i]
+                    layers[i] = dict(with_, src=old["src"], uid=next(uids))
+                    redirect(layers, old["uid"], layers[i]["uid"], layers[i])
         elif st == "insert":
             add = defaults(p["layer"])
             add["named"] = "name" in p["layer"]
@@ -203,10 +249,21 @@ def apply_patches(spec):
             idx = [i for i in range(len(layers)) if hit[i]]
             lowest = idx[0]
             for i in reversed(idx):
-                new = dict(add)
+                new = dict(add, uid=next(uids))
                 if i == lowest and "first" in p:
                     new["sigma"] = p["first"]
-                layers.insert(i + 1 if p["where"] == "after" else i, new)
+                # after: it reads the target, and what read the target
+                # reads it; before: it reads what the target read, and the
+                # target reads it
+                target = layers[i]
+                if p["where"] == "after":
+                    new["src"] = target["uid"]
+                    redirect(layers, target["uid"], new["uid"], None)
+                    layers.insert(i + 1, new)
+                else:
+                    new["src"] = target["src"]
+                    target["src"] = new["uid"]
+                    layers.insert(i, new)
         elif st == "quantize":
             q = {"bits": p.get("bits", 8), "range": p.get("range", "minmax"),
                  "lo": p.get("lo"), "hi": p.get("hi")}
@@ -245,9 +302,10 @@ def pair(v):
 def infer_shapes(spec, layers):
     """Sets each layer's "in" and "out": (c, h, w) of an image, (f,) of a
     flat vector; raises SpecError."""
-    cur = tuple(spec["input"])
+    shapes = {None: tuple(spec["input"])}
     for l in layers:
         k = l["kind"]
+        cur = shapes[l["src"]]
         l["in"] = cur
         image = len(cur) == 3
         if k in ("conv", "avgpool", "maxpool"):
@@ -287,7 +345,9 @@ def infer_shapes(spec, layers):
             if image:
                 raise SpecError(l, "linear of an image")
             cur = (l["out"],)
-        l["out_shape"] = cur
+        elif k == "add" and shapes[l["src2"]] != cur:
+            raise SpecError(l, "residual block: the paths give different shapes")
+        l["out_shape"] = shapes[l["uid"]] = cur
     if not layers:
         return
     if len(cur) != 1 or cur[0] != spec["classes"]:
@@ -540,24 +600,30 @@ class Twin:
         whose true gradient is zero in training mode: what lies between
         them and a batchnorm maps a per-channel constant to a per-channel
         constant (noise, pools, flatten, normalize, linear, a conv without
-        padding), so the batchnorm's mean takes the shift away.  Both sides
-        hold rounding noise there; it is judged on the weight's scale."""
+        padding, a residual block's add), so the batchnorm's mean takes the
+        shift away, on every path from the bias on.  Both sides hold
+        rounding noise there; it is judged on the weight's scale."""
+        readers = {}
+        for m in self.layers:
+            for key in ("src", "src2"):
+                if key in m:
+                    readers.setdefault(m[key], []).append(m)
+
+        def cancelled(uid):
+            """Every path from node uid's output meets a batchnorm first."""
+            ms = readers.get(uid, [])
+            return bool(ms) and all(
+                m["kind"] == "batchnorm" or
+                (m["kind"] in ("noise", "avgpool", "maxpool", "flatten", "normalize", "linear",
+                               "gap", "add")
+                 or m["kind"] == "conv" and m["padding"] == (0, 0)) and cancelled(m["uid"])
+                for m in ms)
+
         out = {}
-        for i, l in enumerate(self.layers):
-            if l["kind"] in ("conv", "linear") and l["bias"]:
-                bias, weight = f"{l['name']}.bias", f"{l['name']}.weight"
-            elif l["kind"] == "batchnorm":
-                bias, weight = f"{l['name']}.bias", f"{l['name']}.weight"
-            else:
-                continue
-            for m in self.layers[i + 1:]:
-                if m["kind"] == "batchnorm":
-                    out[bias] = weight
-                    break
-                if not (m["kind"] in ("noise", "avgpool", "maxpool", "flatten", "normalize",
-                                      "linear", "gap")
-                        or (m["kind"] == "conv" and m["padding"] == (0, 0))):
-                    break
+        for l in self.layers:
+            if l["kind"] in ("conv", "linear") and l["bias"] or l["kind"] == "batchnorm":
+                if cancelled(l["uid"]):
+                    out[f"{l['name']}.bias"] = f"{l['name']}.weight"
         return out
 
     def sort_thresholds(self):
@@ -581,17 +647,22 @@ class Twin:
         F = torch.nn.functional
         self.sort_thresholds()
         p = self.p
-        rows = True     # the runtime's layout of x (for the noise draws)
+        # each node's output, and whether the runtime holds it as rows
+        # (for the noise draws)
+        value, layout = {None: x}, {None: True}
         for l in self.layers:
             k, n = l["kind"], l["name"]
+            x, rows = value[l["src"]], layout[l["src"]]
             if k in ("normalize", "conv", "avgpool", "maxpool") or \
                     k == "batchnorm" and len(l["in"]) == 3:
                 rows_next = False
             elif k in ("flatten", "linear", "gap"):
                 rows_next = True
             else:
-                rows_next = rows
-            if k == "normalize":
+                rows_next = rows    # an add: the main path's layout
+            if k == "add":
+                x = x + value[l["src2"]]
+            elif k == "normalize":
                 mean = torch.tensor(l["mean"], dtype=x.dtype).view(1, -1, 1, 1)
                 std = torch.tensor(l["std"], dtype=x.dtype).view(1, -1, 1, 1)
                 if x.dim() == 2:
@@ -661,7 +732,7 @@ class Twin:
                 x = threshold_act(x, k, p[f"{n}.thresholds"], p.get(f"{n}.values"))
             else:
                 raise ValueError(k)
-            rows = rows_next
+            value[l["uid"]], layout[l["uid"]] = x, rows_next
         return x
 
     # ---- regularisers (runtime/orthogonal.h, spectral.h) ----

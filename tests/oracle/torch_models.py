@@ -32,6 +32,14 @@ rect_cnn (tests/specs/rect.net) is the seed CNN with rectangular kernels,
 strides and paddings: 3x5 "same", 1x3 at stride (1, 2) padded (0, 1), 3x1 at
 stride (2, 1) padded (1, 0).
 
+resnet_oracle (tests/specs/residual.net) is a small ResNet (ResNet): a stem
+conv-BatchNorm-ReLU, then residual blocks, each two 3x3 convs (no bias)
+with BatchNorm whose output is added to the block's input, or to a
+projection of it (a strided 1x1 conv and BatchNorm) where the block halves
+the image and widens the channels; global average pooling and one linear
+layer.  Layers are numbered in the order the spec writes them: a block's
+main path, then its shortcut.
+
 mlp_bn (specs/mlp_bn.net) is an MLP with BatchNorm1d over its hidden
 features (MLPBatchNorm).
 """
@@ -446,6 +454,56 @@ class MLPBatchNorm(nn.Module):
         return {"fc1.bias": "fc1.weight"}
 
 
+class ResNet(nn.Module):
+    """stem: the stem conv's channels (3x3, "same", with a bias);
+    blocks: (channels, stride, relu after the sum) of each residual block,
+    a projection shortcut where the stride or the channels change."""
+
+    def __init__(self, in_c, mean, std, stem, blocks, classes=10):
+        super().__init__()
+        self.reg = None
+        self.normalize = Normalize(mean, std)
+        self.relu = nn.ReLU()   # one module for every ReLU: the oracle's probe replaces it
+        self.convs = []
+        self.conv_bn(in_c, stem, 3, 1, bias=True)
+        self.blocks = []
+        c = stem
+        for co, stride, act in blocks:
+            main = [self.conv_bn(c, co, 3, stride), self.conv_bn(co, co, 3, 1)]
+            short = self.conv_bn(c, co, 1, stride) if stride != 1 or co != c else None
+            self.blocks.append((main, short, act))
+            c = co
+        self.fc1 = nn.Linear(c, classes)
+
+    def conv_bn(self, ci, co, k, stride, bias=False):
+        """The next convN, bnN pair; its names."""
+        i = len(self.convs) + 1
+        setattr(self, f"conv{i}", nn.Conv2d(ci, co, k, stride=stride, padding=k // 2, bias=bias))
+        setattr(self, f"bn{i}", nn.BatchNorm2d(co, eps=1e-5, momentum=0.1))
+        self.convs.append(f"conv{i}")
+        return f"conv{i}", f"bn{i}"
+
+    def through(self, pair, x):
+        conv, bn = pair
+        return getattr(self, bn)(getattr(self, conv)(x))
+
+    def blocks_and_fcs(self):
+        return self.convs + ["fc1"]
+
+    def forward(self, x):
+        x = self.relu(self.through(("conv1", "bn1"), self.normalize(x)))
+        for (a, b), short, act in self.blocks:
+            y = self.through(b, self.relu(self.through(a, x)))
+            y = y + (self.through(short, x) if short else x)
+            x = self.relu(y) if act else y
+        return self.fc1(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+    def cancelled_biases(self):
+        """The stem conv's bias, which the training-mode BatchNorm after it
+        cancels."""
+        return {"conv1.bias": "conv1.weight"}
+
+
 def cifar_seed_cnn():
     return SeedCNN(3, 32, CIFAR10_MEAN, CIFAR10_STD)
 
@@ -489,6 +547,9 @@ MODELS = {
     # tests/specs/rect.net: rectangular kernels, strides and paddings
     "rect_cnn": cifar_defended(convs=((32, (3, 5)), (64, (1, 3), (1, 2), (0, 1)),
                                       (128, (3, 1), (2, 1), (1, 0)))),
+    # tests/specs/residual.net: identity, projection, and no ReLU after the last sum
+    "resnet_oracle": lambda: ResNet(3, CIFAR10_MEAN, CIFAR10_STD, 8,
+                                    ((8, 1, True), (16, 2, True), (16, 1, False))),
     # tests/specs/recipes.net: mlp_bn with other training recipes
     "recipe_adam": MLPBatchNorm,
     "recipe_nesterov": MLPBatchNorm,

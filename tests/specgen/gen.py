@@ -1,7 +1,8 @@
 """gen.py - random model specs for the spec fuzzer (tests/specgen/specgen.py), in
 the spirit of Csmith / NNSmith: a random chain of layers over a small input
 (1 or 3 channels, square or not), every layer kind and parameter the spec
-language takes (images ended by flatten or gap), with or without each
+language takes (images ended by flatten or gap), residual blocks now and
+then (`Gen.residual`), with or without each
 patch statement (the training recipes: optimisers, schedules, warm-up,
 augmentation), and now and then one deliberate fault that advcc must
 reject at a known line.
@@ -79,6 +80,9 @@ class Gen:
         # Rectangular windows draw from their own stream, so that the
         # square specs of a seed stay what they were.
         self.rect = random.Random(f"{seed}/{index}/rect")
+        # Residual blocks too, so that the specs without one stay what
+        # they were.
+        self.rb = random.Random(f"{seed}/{index}/residual")
         self.name = f"fz_{seed}_{index}"
         self.flat_bn = flat_bn
 
@@ -186,6 +190,12 @@ class Gen:
         tries = 0
         while n_image > 0 and tries < 40:
             tries += 1
+            block = self.residual(spec, layers, 0.1)
+            if block:
+                layers += block
+                shape = prefix_shape(spec, layers)
+                n_image -= 1
+                continue
             l = self.image_layer(shape)
             if l is None:
                 continue
@@ -206,6 +216,10 @@ class Gen:
             # global average pooling ends the images as flatten does
             layers.append({"kind": "gap" if r.random() < 0.2 else "flatten"})
             for _ in range(r.choice([0, 0, 1, 2, 3, 4])):
+                block = self.residual(spec, layers, 0.15)
+                if block:
+                    layers += block
+                    continue
                 l = self.flat_layer()
                 if l:
                     layers.append(l)
@@ -217,7 +231,7 @@ class Gen:
                 layers.append({"kind": "noise", "sigma": 0.1})
         # explicit names now and then
         for i, l in enumerate(layers):
-            if r.random() < 0.1:
+            if r.random() < 0.1 and l["kind"] != "residual":
                 l["name"] = f"L{i}x"
         self.patches(spec)
         if r.random() < 0.2 and len(layers) >= 2:
@@ -229,6 +243,106 @@ class Gen:
             spec.pop("macro", None)     # faults are located outside macros
             self.fault(spec)
         return spec
+
+    def residual(self, spec, layers, chance, depth=0):
+        """With probability `chance`, a residual block for the end of
+        `layers` (over images or flat features), and now and then an
+        activation after it: an identity block whose main path keeps the
+        shape (now and then a shortcut of its own all the same), or a
+        projection (a strided or widening conv, a linear of another width)
+        whose shortcut makes the main path's shape; now and then a block
+        nested in a main path.  [layers], or None."""
+        r = self.rb
+        if r.random() >= chance:
+            return None
+        shape = prefix_shape(spec, layers)
+        if shape is None:
+            return None
+
+        def fits(path, want):
+            return prefix_shape(dict(spec, input=list(shape)), path) == want
+
+        image = len(shape) == 3
+        c = shape[0]
+        project = r.random() < 0.4
+        width = r.randint(1, 4) if image else r.randint(2, 8)
+        main, short = [], None
+        if project and image:
+            stride = r.choice([1, 2, 2, 3])
+            first = {"kind": "conv", "out": width, "k": 3, "stride": stride, "pad": "same"}
+            main.append(first)
+            short = [{"kind": "conv", "out": width, "k": 1, "stride": stride, "bias": 0}]
+            if r.random() < 0.6:
+                short.append({"kind": "batchnorm"})
+        elif project:
+            main.append({"kind": "linear", "out": width})
+            short = [{"kind": "linear", "out": width}]
+        for _ in range(r.randint(0 if main else 1, 4)):
+            cur = prefix_shape(dict(spec, input=list(shape)), main) if main else shape
+            if cur is None:
+                return None
+            inner = (self.residual(dict(spec, input=list(cur)), [], 0.3, depth + 1)
+                     if depth == 0 else None)
+            if inner:
+                main += inner
+                continue
+            k = r.choice(["weighted", "weighted", "batchnorm", "act", "act", "noise", "dropout"])
+            if k == "weighted" and image:
+                l = {"kind": "conv", "out": cur[0], "k": r.choice([1, 3, 3])}
+                l["pad"] = r.choice(["same", (l["k"] - 1) // 2])
+                if r.random() < 0.5:
+                    l["bias"] = r.randint(0, 1)
+            elif k == "weighted":
+                l = {"kind": "linear", "out": cur[0]}
+            elif k == "batchnorm":
+                if not image and not self.flat_bn:
+                    continue
+                l = {"kind": "batchnorm"}
+            elif k == "act":
+                l = activation(r)
+            elif k == "noise":
+                l = {"kind": "noise", "sigma": r.choice([0.05, 0.1])}
+            else:
+                l = dropout(r)
+            main.append(l)
+        if not main:
+            return None
+        out = prefix_shape(dict(spec, input=list(shape)), main)
+        if short is None and out == shape and r.random() < 0.2:
+            # the shape kept, a shortcut all the same (a 1x1 conv, a layer
+            # without weights)
+            short = r.choice([[{"kind": "conv", "out": c, "k": 1}] if image else
+                              [{"kind": "linear", "out": c}], [activation(r)],
+                              [{"kind": "batchnorm"}] if image or self.flat_bn else []])
+        if out is None or not fits(short or [], out):
+            return None
+        block = {"kind": "residual", "main": main}
+        if short:
+            block["shortcut"] = short
+        after = []
+        if r.random() < 0.7:
+            after.append({"kind": "relu"} if r.random() < 0.6 else activation(r))
+        return [block] + after
+
+    def residual_fault(self, spec):
+        """Now and then the fault of a residual block whose paths give
+        different shapes (a main path that widens the image, no
+        projection), reported at the block; whether it was made."""
+        r = self.rb
+        layers = spec["layers"]
+        end = [j for j, l in enumerate(layers) if l["kind"] in ("flatten", "gap")][0]
+        if r.random() >= 0.2:
+            return False
+        j = r.randint(0, end)
+        shape = prefix_shape(spec, layers[:j])
+        if shape is None or len(shape) != 3:
+            return False
+        layers.insert(j, {"kind": "residual", "main": [{"kind": "conv", "out": shape[0] + 1,
+                                                         "k": 1}]})
+        spec["fault"] = "residual_shape"
+        if spec["patches"] and spec.get("style") is None:
+            spec["style"] = "inline"
+        return True
 
     def targets(self, spec, weights_only):
         """Target names for a statement: kinds present, or layer names."""
@@ -414,6 +528,8 @@ class Gen:
 
     def fault(self, spec):
         """One change that advcc must reject."""
+        if self.residual_fault(spec):
+            return
         r = self.r
         layers = spec["layers"]
         kinds = ["even_same", "big_kernel", "no_flatten", "two_flatten", "bad_normalize",
@@ -534,6 +650,8 @@ def layer_text(l, r=None, subst=None):
     name, r (a Random) writes some numbers as expressions."""
     subst = subst or {}
     k = l["kind"]
+    if k == "residual":
+        return residual_text(l, r)
     words = [k]
 
     def val(key):
@@ -570,6 +688,45 @@ def layer_text(l, r=None, subst=None):
     if "name" in l:
         words.append(f"name={l['name']}")
     return " ".join(words)
+
+
+def residual_text(l, r=None):
+    """A residual block on one line: residual { A -> B } [shortcut { C }]."""
+    def path(ls):
+        return " -> ".join(layer_text(m, r) for m in ls)
+    text = f"residual {{ {path(l['main'])} }}"
+    if "shortcut" in l:
+        text += f" shortcut {{ {path(l['shortcut'])} }}"
+    return text
+
+
+def residual_lines(l, r, line, out):
+    """Writes a residual block over lines onto out, beginning with the
+    text `line`: `residual {`, its main path as one or two chains of lines
+    of their own, `} shortcut {` and the shortcut's, each layer's "line"
+    set; returns the closing `}`, which the chain may go on from."""
+    out.append(line + "residual {")
+    l["line"] = len(out)
+    for key, head in (("main", None), ("shortcut", "  } shortcut {")):
+        if key not in l:
+            continue
+        if head:
+            out.append(head)
+        ls = l[key]
+        cut = r.randint(1, len(ls))
+        for part in (ls[:cut], ls[cut:]):
+            if part:
+                out.append("    " + " -> ".join(layer_text(m, r) for m in part))
+                for m in part:
+                    set_line(m, len(out))
+    return "  }"
+
+
+def set_line(l, line):
+    """l["line"] = line, and so for the layers of a residual block."""
+    l["line"] = line
+    for m in l.get("main", []) + l.get("shortcut", []):
+        set_line(m, line)
 
 
 def stmt_text(p):
@@ -618,7 +775,8 @@ def render(spec):
     """The spec text; sets "line" in every layer and statement dict.
     Layers go one a line, chained with -> (on one line or continued on the
     next), or two on a line separated by ';', with comments between; a
-    run of them may be a macro called once (spec["macro"])."""
+    run of them may be a macro called once (spec["macro"]); a residual
+    block on one line or over several."""
     r = random.Random(spec["name"] + spec.get("chain", ""))
     name = spec["name"]
     style = spec.get("style", "inline")
@@ -655,11 +813,13 @@ def render(spec):
         if mac and i == mac["start"]:
             line += f"{name}_m({arg})"
             for m in layers[i:i + mac["len"]]:
-                m["line"] = len(out) + 1
+                set_line(m, len(out) + 1)
             i += mac["len"] - 1
+        elif l["kind"] == "residual" and r.random() < 0.4:
+            line = residual_lines(l, r, line, out)
         else:
             line += layer_text(l, r)
-            l["line"] = len(out) + 1
+            set_line(l, len(out) + 1)
         i += 1
         last = i == len(layers)
         cont = chain == "arrows" or (chain == "mixed" and r.random() < 0.5)

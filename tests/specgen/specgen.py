@@ -3,10 +3,11 @@ broken) model specs from tests/specgen/gen.py, each checked three ways:
 
   (a) advcc compiles it and writes <model>.c, .h and models.mk (the same
       bytes a second time; `advcc --shapes` agrees with the spec's reading
-      on every layer's name, kind, output shape and parameter count), or,
-      for a spec gen.py broke, rejects it with `file:LINE:col: error:` at
-      the line of the fault and writes nothing; the C compiles in double
-      and in float under the project's warnings;
+      on every layer's name, kind, output shape and parameter count, and
+      <model>.json on the layer each reads), or, for a spec gen.py broke,
+      rejects it with `file:LINE:col: error:` at the line of the fault and
+      writes nothing; the C compiles in double and in float under the
+      project's warnings;
   (b) the double build passes finite differences on every trained tensor
       and the input, in training (frozen) and evaluation mode
       (tests/specgen/specgen_gradcheck.c).  Left to (c): models with
@@ -133,7 +134,8 @@ def check_advcc(spec, path, out, tools):
                 if a.read() != b.read():
                     return False, f"advcc wrote a different {f} the second time"
         shutil.rmtree(again)
-        return check_shapes(spec, path, tools)
+        ok, text = check_shapes(spec, path, tools)
+        return check_wiring(spec, os.path.join(out, f"{name}.json")) if ok else (ok, text)
     first = text.splitlines()[0] if text else ""
     m = re.match(r"^(.*):(\d+):(\d+): error: ", first)
     if rc != 1 or not m or m.group(1) != path or int(m.group(2)) != want or written:
@@ -191,6 +193,24 @@ def check_shapes(spec, path, tools):
         return False, (f"advcc --shapes (exit {rc}) differs from the spec's reading "
                        f"(total {total}, spec {want_total}):\n" + "\n".join(diff[:10]))
     return True, f"compiled; --shapes agrees on {len(want)} layers, {want_total} parameters"
+
+
+def check_wiring(spec, path):
+    """The layers each layer reads, in advcc's description of the model
+    (<model>.json: src, and an add's src2), against the spec's reading."""
+    layers, _, _, _ = specgen_twin.validate(spec)
+    name = {None: "input"}
+    name.update((l["uid"], l["name"]) for l in layers)
+    want = [(l["name"], name[l["src"]], name[l["src2"]] if "src2" in l else None)
+            for l in layers]
+    with open(path) as f:
+        got = [(l["name"], l.get("src"), l.get("src2")) for l in json.load(f)["layers"]]
+    if got != want:
+        diff = [f"    advcc {g}, spec {w}" for g, w in zip(got, want) if g != w]
+        return False, (f"{path}: the layers read differ from the spec's reading "
+                       f"({len(got)} layers, spec {len(want)}):\n" + "\n".join(diff[:10]))
+    adds = sum(1 for l in layers if l["kind"] == "add")
+    return True, f"compiled; --shapes and the wiring agree on {len(want)} layers ({adds} adds)"
 
 
 def write_build(work, names, tools):
