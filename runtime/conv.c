@@ -21,9 +21,7 @@
 #include "parallel.h"
 #include "reduce.h"
 
-#ifndef CONV_PIECE_BYTES
 #define CONV_PIECE_BYTES (1L << 20)
-#endif
 
 static int conv_is_pointwise(const conv_shape *s)
 {

@@ -100,10 +100,19 @@ static int padded_fits(const im2col_shape *s)
     return (long)(s->h + 2 * s->pad_h) * (s->w + 2 * s->pad_w) <= IM2COL_PAD_MAX;
 }
 
+/* f(ARGS, wo, sw) with the usual widths (8, 16, 32) as constants when the
+ * stride is 1: whole vectors, no remainder. */
+#define BY_WIDTH(f, wo, sw, ...)                                                            \
+    ((sw) != 1    ? f(__VA_ARGS__, wo, sw)                                                  \
+     : (wo) == 32 ? f(__VA_ARGS__, 32, 1)                                                   \
+     : (wo) == 16 ? f(__VA_ARGS__, 16, 1)                                                   \
+     : (wo) == 8  ? f(__VA_ARGS__, 8, 1)                                                    \
+                  : f(__VA_ARGS__, wo, 1))
+
 /* ho rows of wo values from in (rows step apart, values sw apart) to o. */
 static inline __attribute__((always_inline)) void copy_rows(real_t *restrict o,
                                                             const real_t *restrict in, int ho,
-                                                            int wo, long step, int sw)
+                                                            long step, int wo, int sw)
 {
     for (int oy = 0; oy < ho; oy++, o += wo, in += step) {
         if (sw == 1) {
@@ -142,22 +151,14 @@ void unfold_channel(const real_t *x, const im2col_shape *s, int ch, int b, int t
         const int ky = t / kw, kx = t % kw;
         real_t *o = out + (long)(t - t0) * ld;
         const real_t *in = pad + (long)ky * wp + kx;
-        /* The usual widths as constants: whole vectors, no remainder. */
-        if (sw == 1 && wo == 32)
-            copy_rows(o, in, ho, 32, (long)sh * wp, 1);
-        else if (sw == 1 && wo == 16)
-            copy_rows(o, in, ho, 16, (long)sh * wp, 1);
-        else if (sw == 1 && wo == 8)
-            copy_rows(o, in, ho, 8, (long)sh * wp, 1);
-        else
-            copy_rows(o, in, ho, wo, (long)sh * wp, sw);
+        BY_WIDTH(copy_rows, wo, sw, o, in, ho, (long)sh * wp);
     }
 }
 
 /* The adjoint of copy_rows: a += the ho rows of wo values at in. */
 static inline __attribute__((always_inline)) void add_rows(real_t *restrict a,
                                                            const real_t *restrict in, int ho,
-                                                           int wo, long step, int sw)
+                                                           long step, int wo, int sw)
 {
     for (int oy = 0; oy < ho; oy++, a += step, in += wo) {
         if (sw == 1) {
@@ -187,14 +188,7 @@ void fold_plane(const real_t *col, long ld, const im2col_shape *s, int ch, int b
         for (int kx = 0; kx < kw; kx++) {
             const real_t *in = col + ((long)ch * kh * kw + ky * kw + kx) * ld;
             real_t *a = acc + (long)ky * wp + kx;
-            if (sw == 1 && wo == 32)
-                add_rows(a, in, ho, 32, (long)sh * wp, 1);
-            else if (sw == 1 && wo == 16)
-                add_rows(a, in, ho, 16, (long)sh * wp, 1);
-            else if (sw == 1 && wo == 8)
-                add_rows(a, in, ho, 8, (long)sh * wp, 1);
-            else
-                add_rows(a, in, ho, wo, (long)sh * wp, sw);
+            BY_WIDTH(add_rows, wo, sw, a, in, ho, (long)sh * wp);
         }
     real_t *dst = dx + ((long)ch * s->batch + b) * h * w;
     for (int iy = 0; iy < h; iy++)
