@@ -29,7 +29,6 @@ static int conv_is_pointwise(const conv_shape *s)
            s->pad_w == 0;
 }
 
-/* Images per piece, from the shape alone. */
 /* This OpenMP thread's share [*first, *end) of count items, in order. */
 static void thread_share(long count, int *first, int *end)
 {
@@ -38,6 +37,7 @@ static void thread_share(long count, int *first, int *end)
     *end = (int)(count * (t + 1) / nt);
 }
 
+/* Images per piece, from the shape alone. */
 static int piece_images(int kk, long plane, int batch)
 {
     long per = CONV_PIECE_BYTES / ((long)kk * plane * (long)sizeof(real_t));
@@ -61,7 +61,7 @@ void conv_shape_forward(const conv_shape *cs, const real_t *x, int batch, const 
                         const real_t *bias, real_t *col, real_t *y)
 {
     const im2col_shape s = im2col_shape_of(cs, batch);
-    const int co = cs->out_c, kk = s.c * s.kh * s.kw;
+    const int co = cs->out_c, taps = s.kh * s.kw, kk = s.c * taps;
     const long plane = (long)s.ho * s.wo, n = batch * plane;
     if (conv_is_pointwise(cs)) {
         gemm(0, 0, co, (int)n, kk, 1, weight, kk, x, (int)n, 0, y, (int)n);
@@ -82,9 +82,10 @@ void conv_shape_forward(const conv_shape *cs, const real_t *x, int batch, const 
         for (int b0 = first; b0 < end; b0 += per) {
             const int nb = end - b0 < per ? end - b0 : per;
             const long m = nb * plane;
-            for (int r = 0; r < kk; r++)
+            for (int ch = 0; ch < s.c; ch++)
                 for (int b = 0; b < nb; b++)
-                    unfold_tap(x, &s, r, b0 + b, cols + r * m + b * plane);
+                    unfold_channel(x, &s, ch, b0 + b, 0, taps,
+                                   cols + ch * taps * m + b * plane, m);
             gemm(0, 0, co, (int)m, kk, 1, weight, kk, cols, (int)m, 0,
                  y + b0 * plane, (int)n);
             if (bias)
@@ -97,7 +98,7 @@ void conv_shape_backward_params(const conv_shape *cs, const real_t *x, const rea
                                 int batch, real_t *col, real_t *dw, real_t *db)
 {
     const im2col_shape s = im2col_shape_of(cs, batch);
-    const int co = cs->out_c, kk = s.c * s.kh * s.kw;
+    const int co = cs->out_c, taps = s.kh * s.kw, kk = s.c * taps;
     const long plane = (long)s.ho * s.wo, n = batch * plane;
     if (conv_is_pointwise(cs)) {
         gemm(0, 1, co, kk, (int)n, 1, dy, (int)n, x, (int)n, 0, dw, kk);
@@ -113,10 +114,13 @@ void conv_shape_backward_params(const conv_shape *cs, const real_t *x, const rea
             for (int b0 = 0; b0 < batch && end > first; b0 += per) {
                 const int nb = batch - b0 < per ? batch - b0 : per;
                 const long m = nb * plane;
-                for (int r = first; r < end; r++)
+                for (int ch = first / taps; ch * taps < end; ch++) {
+                    const int t0 = ch * taps < first ? first - ch * taps : 0;
+                    const int t1 = (ch + 1) * taps > end ? end - ch * taps : taps;
                     for (int b = 0; b < nb; b++)
-                        unfold_tap(x, &s, r, b0 + b,
-                                   cols + (r - first) * m + b * plane);
+                        unfold_channel(x, &s, ch, b0 + b, t0, t1,
+                                       cols + (ch * taps + t0 - first) * m + b * plane, m);
+                }
                 gemm(0, 1, co, end - first, (int)m, 1, dy + b0 * plane, (int)n,
                      cols, (int)m, b0 ? 1 : 0, dw + first, kk);
             }

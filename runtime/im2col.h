@@ -22,9 +22,10 @@ static inline im2col_shape im2col_shape_of(const conv_shape *s, int batch)
     return r;
 }
 
-/* Writes the ho*wo values of tap row r for image b of the CNHW batch x. */
-void unfold_tap(const real_t *x, const im2col_shape *s, int r, int b,
-                real_t *out);
+/* Writes tap rows t0 <= t < t1 (t = ky*kw + kx) of channel ch for image b
+ * of the CNHW batch x, ho*wo values each, row t at out + (t - t0)*ld. */
+void unfold_channel(const real_t *x, const im2col_shape *s, int ch, int b, int t0, int t1,
+                    real_t *out, long ld);
 /* Overwrites the h*w plane of channel ch, image b, of dx with the sum of its
  * column entries; col points at image b's first column, rows ld apart. */
 void fold_plane(const real_t *col, long ld, const im2col_shape *s, int ch,

@@ -139,6 +139,8 @@ static void test_conv(void **state)
     conv_check(conv_shape_of(64, 16, 5, 8, 3, 1, 1));
     conv_check(conv_shape_of(5, 7, 3, 11, 3, 2, 1));
     conv_check(conv_shape_of(8, 6, 2, 9, 1, 1, 0));     /* pointwise */
+    conv_check(conv_shape_of(2, 3, 2, 66, 3, 1, 1));    /* planes past im2col's padded copy */
+    conv_check(conv_shape_of(2, 3, 2, 67, 3, 2, 1));
 }
 
 static void test_linear(void **state)
