@@ -1,5 +1,5 @@
-/* infer.c - ensemble-averaged prediction and its input gradient, with noise
- * replayed pass by pass. */
+/* infer.c - ensemble-averaged prediction and its input gradient, each pass
+ * in an arena of its own or replayed; see infer.h. */
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
@@ -30,7 +30,29 @@ int infer_init(infer_ws *w, advcc_ctx *ctx)
         infer_free(w);
         return -1;
     }
+    double bytes = (double)m->arena_size(w->cap) * sizeof(real_t) * (w->passes - 1);
+    if (w->passes > 1 && bytes <= INFER_KEEP_BYTES &&
+        (w->arenas = calloc((size_t)w->passes, sizeof *w->arenas)) != NULL) {
+        for (int k = 0; k < w->passes - 1; k++) {
+            void *p = NULL;
+            if (posix_memalign(&p, 64, m->arena_size(w->cap) * sizeof(real_t) + 1) != 0) {
+                infer_replay_passes(w);     /* replaying needs no more memory */
+                break;
+            }
+            w->arenas[k] = p;
+        }
+    }
     return 0;
+}
+
+void infer_replay_passes(infer_ws *w)
+{
+    if (!w->arenas)
+        return;
+    for (int k = 0; k < w->passes - 1; k++)
+        free(w->arenas[k]);
+    free(w->arenas);
+    w->arenas = NULL;
 }
 
 void infer_free(infer_ws *w)
@@ -43,6 +65,7 @@ void infer_free(infer_ws *w)
     free(w->dx_pass);
     free(w->lse);
     free(w->states);
+    infer_replay_passes(w);
     memset(w, 0, sizeof *w);
 }
 
@@ -53,12 +76,21 @@ static int rng_equal(const advcc_rng *a, const advcc_rng *b)
            (!a->have_spare || a->spare == b->spare);
 }
 
+/* The arena pass k runs in: the first pass (the only one of a model
+ * without noise) the context's, the others their own, or with passes
+ * replayed, the context's too. */
+static real_t *pass_arena(const infer_ws *w, int k, real_t *own)
+{
+    return w->arenas && k > 0 ? w->arenas[k - 1] : own;
+}
+
 /* Runs the forward passes of one draw into w->pass_out, remembering the
  * rng state each started from.  Returns how many passes differ: 1 when the
  * first pass drew no noise (w->random = 0). */
 static int run_passes(infer_ws *w, const real_t *x, int n, int mode)
 {
     advcc_ctx *c = w->ctx;
+    real_t *own = c->arena;
     size_t rows = (size_t)w->cap * w->classes;
     w->random = 0;
     if (w->freeze && c->rng)
@@ -66,14 +98,16 @@ static int run_passes(infer_ws *w, const real_t *x, int n, int mode)
     for (int k = 0; k < w->passes; k++) {
         if (c->rng)
             w->states[k] = *c->rng;
+        c->arena = pass_arena(w, k, own);
         c->model->forward(c, x, n, mode, w->pass_out + k * rows);
         if (k == 0) {
             w->random = c->rng && !rng_equal(&w->states[0], c->rng);
             if (!w->random)
-                return 1;
+                break;
         }
     }
-    return w->passes;
+    c->arena = own;
+    return w->random ? w->passes : 1;
 }
 
 /* log sum_j exp(z[j]), shifted by the maximum. */
@@ -331,10 +365,12 @@ static double loss_grad(infer_ws *w, const real_t *x, const int *y,
         if (d == 0 && !direct)
             memset(dx, 0, sizeof(real_t) * in_n);
         double scale = sign / ((double)passes * draws);
-        /* The arena holds the last pass: backward it first, then replay the
-         * others from their saved rng states. */
+        /* Last pass first: with passes replayed, the context's arena holds
+         * it, and the others are run again from their saved rng states. */
+        real_t *own = c->arena;
         for (int k = passes - 1; k >= 0; k--) {
-            if (k != passes - 1) {
+            c->arena = pass_arena(w, k, own);
+            if (k != passes - 1 && !w->arenas) {
                 *c->rng = w->states[k];
                 m->forward(c, x, n, mode, w->replay_out);
             }
@@ -347,6 +383,7 @@ static double loss_grad(infer_ws *w, const real_t *x, const int *y,
                 for (long i = 0; i < in_n; i++)
                     dx[i] += w->dx_pass[i];
         }
+        c->arena = own;
         if (w->random)
             *c->rng = after;    /* later draws are fresh */
     }

@@ -5,8 +5,11 @@
  * predicts with the average of its passes: the mean of the logits, or, when
  * model->ensemble_probs, the log of the mean softmax probabilities (so that
  * argmax and cross-entropy read it like logits).  The input gradient goes
- * through that average: each pass's backward replays the pass, with the rng
- * state it started from, so the same noise is drawn again.  With eot = m > 1
+ * through that average: each pass runs in an arena of its own (the
+ * context's for the first), so that its backward finds what it drew; when
+ * those arenas would take more than INFER_KEEP_BYTES, each pass's backward
+ * replays it instead, from the rng state it started from, so the same noise
+ * is drawn again (the same gradient, bit for bit).  With eot = m > 1
  * the gradient is the mean over m independent draws of the whole average
  * (Expectation over Transformation, Athalye et al. 2018).
  *
@@ -23,7 +26,8 @@
  * through batch-statistics BatchNorm).  Use ADVCC_EVAL or ADVCC_TRAIN_FROZEN:
  * a replayed ADVCC_TRAIN pass would update running statistics again.
  *
- * infer_ws owns every scratch buffer; nothing is allocated per call. */
+ * infer_ws owns every scratch buffer; nothing is allocated per call.  Each
+ * call leaves ctx->arena pointing where it found it. */
 #ifndef ADVCC_INFER_H
 #define ADVCC_INFER_H
 
@@ -43,6 +47,8 @@ typedef struct infer_ws {
     real_t *dx_pass;        /* [cap][in_size] */
     double *lse;            /* [passes][cap]: log-sum-exp of each pass's row */
     advcc_rng *states;      /* [passes]: ctx->rng before each pass */
+    real_t **arenas;        /* [passes - 1]: the arenas of passes 1, 2, ...;
+                               NULL: passes are replayed */
     const advcc_rng *freeze;    /* not NULL: the noise of every call */
     long long grad_rows;        /* input gradients computed, image x call */
     long long grad_zero_rows;   /* of them, exactly zero in every entry */
@@ -60,8 +66,14 @@ int infer_grad_by_name(const char *name);
  * naivedt and ddtrelu (0 for a model without a layer list). */
 int infer_bpda_layers(const advcc_model *m);
 
+/* The most the arenas of an ensemble's passes may add to a context. */
+#define INFER_KEEP_BYTES (1024.0 * 1024 * 1024)
+
 /* 0, or -1 when out of memory.  ctx must outlive w. */
 int infer_init(infer_ws *w, advcc_ctx *ctx);
+/* Frees the passes' own arenas: from now on each backward replays its pass
+ * (what infer_init chooses when they would not fit). */
+void infer_replay_passes(infer_ws *w);
 void infer_free(infer_ws *w);
 
 /* logits[n][classes] of images x (NCHW), n <= ctx->batch_cap. */

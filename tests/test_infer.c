@@ -272,6 +272,54 @@ static void test_eot_averages_draws(void **state)
     }
 }
 
+/* Passes in arenas of their own give what replayed passes give, bit for
+ * bit: losses, gradients (CE and DLR, one draw and three), outputs, and the
+ * stream left behind; each call leaves the context's arena in place. */
+static void test_kept_passes_equal_replayed(void **state)
+{
+    (void)state;
+    for (int probs = 0; probs < 2; probs++)
+        for (int kind = INFER_CE; kind <= INFER_DLR; kind++)
+            for (int eot = 1; eot <= 3; eot += 2) {
+                tiny_model t;
+                tiny_make(&t, TINY_MLP, TINY_TANH, 0.4, 3, probs);
+                advcc_rng noise;
+                rng_seed(&noise, 51);
+                advcc_ctx c;
+                tiny_ctx_make(&c, &t, N, &noise, 52);
+                real_t *own = c.arena;
+                infer_ws kept, replayed;
+                assert_int_equal(infer_init(&kept, &c), 0);
+                assert_int_equal(infer_init(&replayed, &c), 0);
+                assert_non_null(kept.arenas);
+                infer_replay_passes(&replayed);
+                assert_null(replayed.arenas);
+                real_t x[N * TINY_IN], dk[N * TINY_IN], dr[N * TINY_IN];
+                real_t ok[N * K], orp[N * K];
+                double lk[N], lr[N];
+                int y[N];
+                random_images(x, N, 53);
+                random_labels(y, N, 54);
+                advcc_rng start = noise;
+                double a = infer_loss_grad_kind(&kept, x, y, NULL, N, ADVCC_EVAL, eot,
+                                                kind, dk, lk, ok);
+                advcc_rng end = noise;
+                assert_ptr_equal(c.arena, own);
+                noise = start;
+                double b = infer_loss_grad_kind(&replayed, x, y, NULL, N, ADVCC_EVAL,
+                                                eot, kind, dr, lr, orp);
+                assert_true(same_rng(&end, &noise));
+                assert_ptr_equal(c.arena, own);
+                assert_true(a == b);
+                assert_memory_equal(lk, lr, sizeof lk);
+                assert_memory_equal(ok, orp, sizeof ok);
+                assert_memory_equal(dk, dr, sizeof dk);
+                infer_free(&kept);
+                infer_free(&replayed);
+                tiny_ctx_free(&c);
+            }
+}
+
 /* An image's gradient does not depend on the rest of the batch. */
 static void test_grad_per_image(void **state)
 {
@@ -309,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_grad_ensemble_probs),
         cmocka_unit_test(test_eot_averages_draws),
         cmocka_unit_test(test_grad_per_image),
+        cmocka_unit_test(test_kept_passes_equal_replayed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
