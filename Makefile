@@ -39,7 +39,8 @@ endif
 # Jansson reads and writes every JSON file: safetensors headers, results.
 JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 CPPFLAGS += $(shell pkg-config --cflags jansson 2>/dev/null)
-LDLIBS   := $(BLAS_LIBS) $(JANSSON_LIBS) -lz -lm
+# GSL after OpenBLAS: libgsl brings its own cblas, which must not win.
+LDLIBS   := $(BLAS_LIBS) $(JANSSON_LIBS) -lgsl -lz -lm
 LDFLAGS  += -fopenmp
 
 SPECS    := $(wildcard specs/*.net)
@@ -139,7 +140,7 @@ ADVCC_PC_LINES := 'prefix=$(PREFIX)' 'exec_prefix=$${prefix}' \
     'Description: runtime of the model binaries advcc compiles (link with $${main} and -DADVCC_MODEL=advcc_model_NAME)' \
     'Version: $(VERSION)' \
     'Cflags: -I$${includedir}/advcc -fopenmp' \
-    'Libs: -L$${libdir} -ladvcc $(BLAS_LIBS) $(JANSSON_LIBS) -fopenmp -lz -lm'
+    'Libs: -L$${libdir} -ladvcc $(BLAS_LIBS) $(JANSSON_LIBS) -lgsl -fopenmp -lz -lm'
 
 install: $(ADVCC) $(STUDY_BIN) $(RUNTIME_LIB) $(MAN_PAGES)
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(libdir)/pkgconfig \

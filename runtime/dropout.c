@@ -9,7 +9,7 @@ void dropout_forward(const real_t *x, long n, real_t cut, real_t scale,
     for (long i = 0; i < n; i++) {
         /* compared in real_t, so that a float dump of the draws decides
          * as the run did */
-        mask[i] = (real_t)rng_normal(rng) >= cut ? scale : 0;
+        mask[i] = (real_t)rng_normal_ziggurat(rng) >= cut ? scale : 0;
         y[i] = x[i] * mask[i];
     }
 }

@@ -9,7 +9,8 @@
 
 struct advcc_rng;
 
-/* In place over n values; draws exactly n normals from rng, in order. */
+/* In place over n values; draws exactly n normals from rng, in order
+ * (rng_normal_ziggurat). */
 void noise_add(real_t *x, long n, real_t sigma, struct advcc_rng *rng);
 
 #endif

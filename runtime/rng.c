@@ -1,9 +1,11 @@
 /* rng.c - xoshiro256** (Blackman and Vigna) seeded through splitmix64.
  *
- * Everything is integer arithmetic on uint64_t except rng_normal, which
+ * Everything is integer arithmetic on uint64_t except the normals, which
  * needs log, sqrt, cos and sin; so integer and uniform streams are
  * bit-identical everywhere and normal streams wherever libm agrees. */
 #include <math.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
 #include "rng.h"
 
 /* splitmix64: turns any 64-bit seed, even 0, into well-mixed state words. */
@@ -88,6 +90,35 @@ double rng_normal(advcc_rng *r)
     r->spare = rad * sin(theta);
     r->have_spare = 1;
     return rad * cos(theta);
+}
+
+/* GSL draws through a gsl_rng; this type makes one of an advcc_rng, with
+ * no state of its own: the ziggurat takes 32 bits of a draw (the top half
+ * of rng_u64) and, in its rare slow path, uniforms as rng_uniform makes. */
+static unsigned long zig_get(void *state)
+{
+    return (unsigned long)(rng_u64(state) >> 32);
+}
+
+static double zig_get_double(void *state)
+{
+    return rng_uniform(state);
+}
+
+static void zig_set(void *state, unsigned long seed)
+{
+    (void)state;
+    (void)seed;
+}
+
+static const gsl_rng_type zig_type = {
+    "advcc-xoshiro256**", 0xffffffffUL, 0, 0, zig_set, zig_get, zig_get_double
+};
+
+double rng_normal_ziggurat(advcc_rng *r)
+{
+    gsl_rng g = {&zig_type, r};
+    return gsl_ran_gaussian_ziggurat(&g, 1.0);
 }
 
 /* Lemire's multiply-and-reject: the high half of a 32x32 product, redrawn

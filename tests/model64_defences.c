@@ -425,7 +425,7 @@ static void test_noise_values(void **s)
         const double *w = param(f, "fc1.weight"), *b = param(f, "fc1.bias");
         double xn[3 * 6], want[3 * 2], dx[3 * 6];
         for (int i = 0; i < 3 * 6; i++)
-            xn[i] = f->x[i] + 0.5 * rng_normal(&r);
+            xn[i] = f->x[i] + 0.5 * rng_normal_ziggurat(&r);
         assert_true(rng_same(&r, f->c->rng));   /* one draw an element */
         for (int i = 0; i < 3; i++)
             for (int o = 0; o < 2; o++) {
@@ -456,7 +456,7 @@ static void test_noise_before_convs(void **s)
         advcc_rng r = *f->c->rng;
         m->forward(f->c, f->x, 2, modes[k], l1);
         for (int i = 0; i < 2 * (2 * 6 * 6 + 3 * 3 * 3); i++)
-            rng_normal(&r);
+            rng_normal_ziggurat(&r);
         assert_true(rng_same(&r, f->c->rng));
         m->forward(f->c, f->x, 2, modes[k], l2);
         *f->c->rng = f->rng0;

@@ -84,36 +84,70 @@ static void test_uniform_moments(void **state)
         assert_in_range(bins[b], 9500, 10500);
 }
 
-static void test_normal_moments(void **state)
+/* The moments of a normal generator's stream, its mass within one and
+ * beyond three standard deviations (the ziggurat's tail is its own code),
+ * and the correlation of neighbours (Box-Muller's pairs share a draw). */
+static void check_normal_moments(double (*draw)(advcc_rng *), uint64_t seed)
 {
-    (void)state;
     advcc_rng r;
-    rng_seed(&r, 2);
+    rng_seed(&r, seed);
     double m[5] = {0}, lag1 = 0, prev = 0;
-    int within1 = 0;
+    int within1 = 0, beyond3 = 0;
     for (int i = 0; i < DRAWS; i++) {
-        double z = rng_normal(&r);
+        double z = draw(&r);
         assert_true(isfinite(z));
-        lag1 += z * prev;   /* pairs share a Box-Muller draw: independent? */
+        lag1 += z * prev;
         prev = z;
         double p = 1;
         for (int k = 1; k <= 4; k++)
             m[k] += (p *= z);
         within1 += fabs(z) < 1.0;
+        beyond3 += fabs(z) > 3.0;
     }
     for (int k = 1; k <= 4; k++)
         m[k] /= DRAWS;
     /* standard errors: mean 0.0032, E z^2 0.0045, E z^3 0.012,
-     * E z^4 0.031, P(|z|<1) 0.0015, lag-1 correlation 0.0032 */
+     * E z^4 0.031, P(|z|<1) 0.0015, P(|z|>3) 0.00016, lag-1 correlation
+     * 0.0032 */
     assert_true(fabs(m[1]) < 0.016);
     assert_true(fabs(m[2] - 1.0) < 0.025);
     assert_true(fabs(m[3]) < 0.06);
     assert_true(fabs(m[4] - 3.0) < 0.15);
     assert_true(fabs(within1 / (double)DRAWS - 0.682689) < 0.008);
+    assert_true(fabs(beyond3 / (double)DRAWS - 0.0026998) < 0.0008);
     assert_true(fabs(lag1 / DRAWS) < 0.016);
 }
 
-/* The cached second value of a Box-Muller pair belongs to one seeding. */
+static void test_normal_moments(void **state)
+{
+    (void)state;
+    check_normal_moments(rng_normal, 2);
+}
+
+static void test_ziggurat_moments(void **state)
+{
+    (void)state;
+    check_normal_moments(rng_normal_ziggurat, 2);
+    check_normal_moments(rng_normal_ziggurat, 3);
+}
+
+/* The ziggurat draws from the stream it is given, and only from it: the
+ * same state, the same value; it leaves a Box-Muller spare pending. */
+static void test_ziggurat_stream(void **state)
+{
+    (void)state;
+    advcc_rng a, b;
+    rng_seed(&a, 9);
+    rng_seed(&b, 9);
+    rng_normal(&a);     /* each keeps a spare */
+    rng_normal(&b);
+    double z = rng_normal_ziggurat(&a);
+    assert_true(rng_normal_ziggurat(&b) == z);
+    assert_true(rng_normal(&a) == rng_normal(&b));     /* the spares */
+    rng_seed(&b, 10);
+    assert_true(rng_normal_ziggurat(&b) != z);
+}
+
 static void test_normal_spare_reset(void **state)
 {
     (void)state;
@@ -293,6 +327,8 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_uniform_moments),
         cmocka_unit_test(test_normal_moments),
+        cmocka_unit_test(test_ziggurat_moments),
+        cmocka_unit_test(test_ziggurat_stream),
         cmocka_unit_test(test_normal_spare_reset),
         cmocka_unit_test(test_below),
         cmocka_unit_test(test_shuffle),

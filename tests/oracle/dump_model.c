@@ -316,7 +316,7 @@ static real_t *noise_drawn(const advcc_rng *before, const advcc_rng *after,
     advcc_rng r = *before;
     long n = 0;
     while (!rng_same(&r, after) && n <= limit) {
-        rng_normal(&r);
+        rng_normal_ziggurat(&r);
         n++;
     }
     *count = n;
@@ -327,7 +327,7 @@ static real_t *noise_drawn(const advcc_rng *before, const advcc_rng *after,
         return NULL;
     r = *before;
     for (long i = 0; i < n; i++)
-        xi[i] = (real_t)rng_normal(&r);
+        xi[i] = (real_t)rng_normal_ziggurat(&r);
     return xi;
 }
 

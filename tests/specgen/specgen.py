@@ -449,7 +449,7 @@ def main():
     ap.add_argument("--cc", default="cc")
     ap.add_argument("--cflags", default="")
     ap.add_argument("--runtime64", default="build/lib/libadvcc64.a")
-    ap.add_argument("--ldlibs", default="-lopenblas -lz -lm")
+    ap.add_argument("--ldlibs", default="-lopenblas -lgsl -lz -lm")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
