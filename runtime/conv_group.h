@@ -157,6 +157,71 @@ CONV_GROUP_INLINE real_t conv_act_backward(const conv_group *d, const conv_act_s
     }
 }
 
+/* The epilogue works a plane at a time through loops the compiler
+ * vectorises: the activation over a whole plane, then the pool from there;
+ * backward, the pool's gradient spread first, then the activation's over
+ * the plane in place.  Every value is
+ * the one the element-by-element formulas give; DTReLU's bound sums run in
+ * real_t lanes within a block and in double across blocks, as dtrelu.c's. */
+#define CONV_EPI_BLOCK 4096
+
+/* za[i] = act(BatchNorm(y[i])) over n values.  The state is copied so
+ * that the compiler sees it cannot change under the stores. */
+CONV_GROUP_INLINE void conv_act_forward_block(const conv_group *d, const conv_act_state *a,
+                                              const real_t *yp, real_t s, real_t t, long n,
+                                              real_t *za)
+{
+    const conv_act_state st = *a;
+    if (d->act == CONV_ACT_DTRELU && !st.qok) {
+        for (long i = 0; i < n; i++)
+            za[i] = st.hi;
+        return;
+    }
+    if (d->act == CONV_ACT_DTRELU) {
+        /* quant_value with its index bounds hidden (quant.h) */
+        volatile real_t opaque_zero = 0, opaque_top = st.qtop;
+        const real_t zero = opaque_zero, top = opaque_top, lo = st.lo, qs = st.qs;
+#pragma omp simd
+        for (long i = 0; i < n; i++)
+            za[i] = quant_grid_value(d->bn ? yp[i] * s + t : yp[i], lo, qs, zero, top);
+        return;
+    }
+#pragma omp simd
+    for (long i = 0; i < n; i++)
+        za[i] = conv_act_forward(d, &st, d->bn ? yp[i] * s + t : yp[i]);
+}
+
+/* dz[i] = the activation's gradient at z = BatchNorm(y[i]) times g[i] over
+ * n values (g may be dz); DTReLU's out-of-bound sums added to below and
+ * above, a block at a time. */
+CONV_GROUP_INLINE void conv_act_backward_block(const conv_group *d, const conv_act_state *a,
+                                               const real_t *yp, real_t s, real_t t, long n,
+                                               int bpda, const real_t *g, real_t *dz,
+                                               double *below, double *above)
+{
+    const conv_act_state st = *a;
+    if (d->act != CONV_ACT_DTRELU || !st.qok) {
+        for (long i = 0; i < n; i++)
+            dz[i] = conv_act_backward(d, &st, d->bn ? yp[i] * s + t : yp[i], g[i], bpda,
+                                      below, above);
+        return;
+    }
+    const int pass = bpda != 0;
+    for (long start = 0; start < n; start += CONV_EPI_BLOCK) {
+        const long end = n - start < CONV_EPI_BLOCK ? n : start + CONV_EPI_BLOCK;
+        real_t lb = 0, ab = 0;
+#pragma omp simd reduction(+:lb, ab)
+        for (long i = start; i < end; i++) {
+            const real_t z = d->bn ? yp[i] * s + t : yp[i], gi = g[i];
+            lb += z < st.lo ? gi : 0;
+            ab += z > st.hi ? gi : 0;
+            dz[i] = (pass | ((z >= st.lo) & (z <= st.hi))) ? gi : 0;
+        }
+        *below += lb;
+        *above += ab;
+    }
+}
+
 /* The convolution into its output, then BatchNorm's statistics. */
 CONV_GROUP_INLINE void conv_group_conv(const conv_group *d, advcc_ctx *c, const real_t *x,
                                        int B, int mode)
@@ -193,17 +258,17 @@ CONV_GROUP_INLINE void conv_group_forward_channel(const conv_group *d, const adv
         const size_t plane = (size_t)ch * B + img;
         const real_t *yp = y + plane * hw;
         if (d->pool == CONV_POOL_NONE) {
-            real_t *op = o + plane * hw;
-            for (long i = 0; i < hw; i++) {
-                real_t z = d->bn ? yp[i] * s + t : yp[i];
-                op[i] = conv_act_forward(d, &a, z);
-            }
+            conv_act_forward_block(d, &a, yp, s, t, hw, o + plane * hw);
             continue;
         }
         const int max = d->pool == CONV_POOL_MAX, k = d->pool_k, st = d->pool_stride;
         const long ohw = (long)d->pool_h * d->pool_w;
         real_t *op = o + plane * ohw;
         int *ap = max ? am + plane * ohw : NULL;
+        /* the activated plane goes through the gradient slot, which only
+         * backward passes use */
+        real_t *za = conv_group_slot(d, c, d->dy) + plane * hw;
+        conv_act_forward_block(d, &a, yp, s, t, hw, za);
         for (int i = 0; i < d->pool_h; i++)
             for (int j = 0; j < d->pool_w; j++) {
                 real_t acc = max ? -INFINITY : 0;
@@ -211,12 +276,10 @@ CONV_GROUP_INLINE void conv_group_forward_channel(const conv_group *d, const adv
                 for (int di = 0; di < k; di++)
                     for (int dj = 0; dj < k; dj++) {
                         const int at = (i * st + di) * cs->out_w + j * st + dj;
-                        real_t z = d->bn ? yp[at] * s + t : yp[at];
-                        z = conv_act_forward(d, &a, z);
                         if (!max) {
-                            acc += z;
-                        } else if (z > acc) {
-                            acc = z;
+                            acc += za[at];
+                        } else if (za[at] > acc) {
+                            acc = za[at];
                             arg = at;
                         }
                     }
@@ -260,10 +323,10 @@ CONV_GROUP_INLINE void conv_group_backward_channel(const conv_group *d, advcc_ct
         real_t *dp = dy + plane * hw;
         if (d->pool == CONV_POOL_NONE) {
             const real_t *gp = dout + plane * hw;
-            for (long i = 0; i < hw; i++) {
-                const real_t z = act && d->bn ? yp[i] * s + t : act ? yp[i] : 0;
-                dp[i] = act ? conv_act_backward(d, &a, z, gp[i], bpda, &below, &above) : gp[i];
-            }
+            if (act)
+                conv_act_backward_block(d, &a, yp, s, t, hw, bpda, gp, dp, &below, &above);
+            else
+                memcpy(dp, gp, sizeof(real_t) * hw);
             continue;
         }
         const int k = d->pool_k, st = d->pool_stride;
@@ -285,6 +348,20 @@ CONV_GROUP_INLINE void conv_group_backward_channel(const conv_group *d, advcc_ct
                 else
                     dp[at] = dz;
             }
+            continue;
+        }
+        if (covers) {
+            /* windows tile the plane: the pool's gradient spread over it,
+             * then the activation's over the whole plane */
+            for (int i = 0; i < d->pool_h; i++)
+                for (int j = 0; j < d->pool_w; j++) {
+                    const real_t g = gp[i * d->pool_w + j] * (real_t)(1.0 / (k * k));
+                    for (int di = 0; di < k; di++)
+                        for (int dj = 0; dj < k; dj++)
+                            dp[(i * st + di) * cs->out_w + j * st + dj] = g;
+                }
+            if (act)
+                conv_act_backward_block(d, &a, yp, s, t, hw, bpda, dp, dp, &below, &above);
             continue;
         }
         for (int i = 0; i < d->pool_h; i++)

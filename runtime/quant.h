@@ -54,13 +54,21 @@ static inline real_t quant_round(real_t v)
  * both give j = top.  So a float oracle that computes
  * s * round((clip(x, a, b) - a) / s) + a gets the same bits.  (This form
  * keeps the loop free of branches the compiler would duplicate.)  A NaN
- * goes to lo. */
-static inline real_t quant_value(real_t x, real_t lo, real_t s, real_t top)
+ * goes to lo.  quant_grid_value takes the index's bounds, 0 and top, as
+ * arguments: a loop that passes them from volatile copies keeps them
+ * unknown to the compiler, which otherwise splits the loop at each clamp
+ * where it knows the result (a constant top) and leaves it scalar. */
+static inline real_t quant_grid_value(real_t x, real_t lo, real_t s, real_t jmin, real_t jmax)
 {
     real_t v = (x - lo) / s;
-    v = v > 0 ? v : 0;
-    v = v < top ? v : top;
+    v = v > jmin ? v : jmin;
+    v = v < jmax ? v : jmax;
     return s * quant_round(v) + lo;
+}
+
+static inline real_t quant_value(real_t x, real_t lo, real_t s, real_t top)
+{
+    return quant_grid_value(x, lo, s, 0, top);
 }
 
 /* Smallest and largest of x[0..n-1]; n >= 1. */
