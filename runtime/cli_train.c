@@ -165,13 +165,16 @@ static int write_summary(const char *path, const advcc_model *m, const advcc_tra
     for (int e = 0; e < epochs && lrs; e++)
         json_array_append_new(lrs, jw_sig(schedule_lr(&recipe->schedule, lr, epochs,
                                                       (e + 1) * per_epoch - 1, per_epoch), 9));
-    json_t *o = json_pack("{s:o, s:I, s:i, s:I, s:I, s:o, s:o, s:i, s:o, s:s, s:o, s:o, s:o, s:s, s:o}",
+    /* train_s: this process's training; a resumed run's earlier epochs
+     * (resumed_epochs) took their time in the processes before. */
+    json_t *o = json_pack("{s:o, s:I, s:i, s:I, s:I, s:o, s:o, s:i, s:o, s:i, s:s, s:o, s:o, s:o, s:s, s:o}",
                           "model", jw_str(m->name), "seed", (json_int_t)seed,
                           "epochs", epochs, "limit", (json_int_t)limit,
                           "steps", (json_int_t)r->steps,
                           "final_loss", d ? json_null() : jw_sig(r->final_loss, 9),
                           "clean_acc", d ? json_null() : jw_fixed(acc, 6),
                           "test_n", d ? 0 : test_n, "train_s", jw_fixed(r->seconds, 3),
+                          "resumed_epochs", r->resumed_epochs,
                           "status", d ? "diverged" : "ok",
                           "diverged_step", d ? json_integer(r->diverged_step) : json_null(),
                           "lr_by_epoch", lrs,

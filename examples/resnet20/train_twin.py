@@ -3,8 +3,12 @@ spec's recipe, for a comparison with the advcc binary on the same machine:
 the same optimiser, schedule (step by step), augmentation (crop and flip,
 from torch's generator), batch size and epochs, every batch in each epoch
 once (the last one partial), the test accuracy at the end in evaluation
-mode.  Prints a line per epoch as `MODEL train` does and writes a JSON
-summary.
+mode.  A spec that trains adversarially (`train adversarial`) has every
+batch replaced by its PGD images as advcc does (docs/METHODS.md 3): the
+spec's training attack, BatchNorm on batch statistics with its running
+statistics untouched, the augmented images attacked.  Prints a line per
+epoch as `MODEL train` does and writes a JSON summary; --checkpoint saves
+the weights where advcc's binaries read them (`MODEL attack --checkpoint`).
 
     python3 train_twin.py generated/resnet20.py --threads 2 --out twin.json
 
@@ -47,6 +51,47 @@ def accuracy(net, x, y, batch=500):
     return 100.0 * right / len(x)
 
 
+def train_attack(twin):
+    """eps, alpha, steps and start of the spec's training attack, which must
+    be an L-inf PGD on pixels with one restart (what this file replays)."""
+    words = twin.DESCRIPTION["train_attack"].split()
+    kv = dict(w.split("=", 1) for w in words if "=" in w)
+    if words[:2] != ["pgd", "linf"] or kv.get("clip") != "pixel" or kv.get("restarts") != "1" \
+            or kv.get("eot") != "1" or kv.get("init") not in ("gaussian", "uniform", "none"):
+        sys.exit(f"train_twin: the training attack '{twin.DESCRIPTION['train_attack']}' is not "
+                 "an L-inf PGD on pixels with one restart and one draw")
+    return float(kv["eps"]), float(kv["alpha"]), int(kv["steps"]), kv["init"]
+
+
+def pgd(net, x, y, attack, gen):
+    """PGD images of x (runtime/pgd.h): the start eps N(0, 1) (or U(-eps,
+    eps)) projected into the ball and [0, 1], then steps of alpha times the
+    sign of the summed cross-entropy's gradient, each projected again.  The
+    network stays in training mode (batch statistics); momentum 0 leaves
+    the running statistics exactly as they were."""
+    eps, alpha, steps, init = attack
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    kept = [m.momentum for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    if init == "gaussian":
+        xa = x + eps * torch.randn(x.shape, generator=gen)
+    elif init == "uniform":
+        xa = x + eps * (2 * torch.rand(x.shape, generator=gen) - 1)
+    else:
+        xa = x.clone()
+    xa = torch.min(torch.max(xa, x - eps), x + eps).clamp(0, 1)
+    for _ in range(steps):
+        xa.requires_grad_(True)
+        loss = F.cross_entropy(net(xa), y, reduction="sum")
+        g, = torch.autograd.grad(loss, xa)
+        xa = xa.detach() + alpha * g.sign()
+        xa = torch.min(torch.max(xa, x - eps), x + eps).clamp(0, 1)
+    for m, k in zip(bns, kept):
+        m.momentum = k
+    return xa.detach()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("module", help="the twin, generated/<model>.py")
@@ -56,6 +101,7 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads [all]")
     ap.add_argument("--seed", type=int, default=0, help="torch's seed [0]")
     ap.add_argument("--out", help="write the summary here (JSON)")
+    ap.add_argument("--checkpoint", help="write the trained weights here (safetensors)")
     a = ap.parse_args()
     data = os.environ.get("CIFAR10_DIR")
     if not data:
@@ -78,12 +124,13 @@ def main():
         train["epochs"] = a.epochs
     batch, epochs = train["batch"], train["epochs"]
     per_epoch = (len(x) + batch - 1) // batch
+    attack = train_attack(twin) if train.get("adversarial") else None
     net = twin.build()
     opt = twin.make_optimizer(net.parameters(), train)
     sched = twin.make_scheduler(opt, train, per_epoch)
     print(f"{twin.MODEL_NAME} (PyTorch {torch.__version__}): training on {len(x)} images, "
           f"{epochs} epochs, batch {batch}, lr {train['lr']}, seed {a.seed}, "
-          f"{a.threads} threads", file=sys.stderr)
+          f"{a.threads} threads{', adversarial' if attack else ''}", file=sys.stderr)
     start, epochs_out = time.time(), []
     for e in range(epochs):
         net.train()
@@ -92,6 +139,8 @@ def main():
         for b in range(per_epoch):
             idx = order[b * batch:(b + 1) * batch]
             xb = twin.augment(x[idx], train, gen)
+            if attack:
+                xb = pgd(net, xb, y[idx], attack, gen)
             loss = F.cross_entropy(net(xb), y[idx])
             opt.zero_grad()
             loss.backward()
@@ -107,11 +156,14 @@ def main():
     acc = accuracy(net, tx, ty)
     print(f"{twin.MODEL_NAME} (PyTorch): test accuracy {acc:.2f}% ({len(tx)} images), "
           f"{epochs * per_epoch} steps in {train_seconds:.1f} s", file=sys.stderr)
+    if a.checkpoint:
+        net.save_checkpoint(a.checkpoint)
     if a.out:
         tmp = a.out + ".tmp"
         with open(tmp, "w") as f:
             json.dump({"model": twin.MODEL_NAME, "torch": torch.__version__,
                        "threads": a.threads, "seed": a.seed, "images": len(x),
+                       "adversarial": bool(attack),
                        "epochs": epochs_out, "train_seconds": train_seconds,
                        "test_images": len(tx), "test_accuracy": acc}, f, indent=1)
         os.replace(tmp, a.out)
