@@ -38,17 +38,26 @@ static int same_rng(const advcc_rng *a, const advcc_rng *b)
            a->have_spare == b->have_spare;
 }
 
+/* A tiny model (tiny_make's arguments), its noise stream seeded with
+ * noise_seed and its context, parameters from param_seed. */
+static void noisy_tiny(tiny_model *t, advcc_rng *noise, advcc_ctx *c, int kind, int act,
+                       double sigma, int ensemble, int probs, uint64_t noise_seed,
+                       uint64_t param_seed)
+{
+    tiny_make(t, kind, act, sigma, ensemble, probs);
+    rng_seed(noise, noise_seed);
+    tiny_ctx_make(c, t, N, noise, param_seed);
+}
+
 /* A noiseless model with ensemble 3 is run once: same logits as one
  * forward, no rng drawn, gradient equal to one backward's. */
 static void test_deterministic_runs_once(void **state)
 {
     (void)state;
     tiny_model t;
-    tiny_make(&t, TINY_MLP, TINY_RELU, 0.0, 3, 0);
     advcc_rng noise;
-    rng_seed(&noise, 5);
     advcc_ctx c;
-    tiny_ctx_make(&c, &t, N, &noise, 1);
+    noisy_tiny(&t, &noise, &c, TINY_MLP, TINY_RELU, 0.0, 3, 0, 5, 1);
     infer_ws w;
     assert_int_equal(infer_init(&w, &c), 0);
     real_t x[N * TINY_IN], ref[N * K], out[N * K];
@@ -85,11 +94,9 @@ static void test_deterministic_runs_once(void **state)
 static void check_average(int probs)
 {
     tiny_model t;
-    tiny_make(&t, TINY_MLP, TINY_TANH, 0.3, 3, probs);
     advcc_rng noise;
-    rng_seed(&noise, 11);
     advcc_ctx c;
-    tiny_ctx_make(&c, &t, N, &noise, 12);
+    noisy_tiny(&t, &noise, &c, TINY_MLP, TINY_TANH, 0.3, 3, probs, 11, 12);
     infer_ws w;
     assert_int_equal(infer_init(&w, &c), 0);
     real_t x[N * TINY_IN], pass[3][N * K], out[N * K];
@@ -158,11 +165,9 @@ static double replay_loss(infer_ws *w, advcc_rng *noise,
 static void check_fd(int kind, int act, double sigma, int ensemble, int probs)
 {
     tiny_model t;
-    tiny_make(&t, kind, act, sigma, ensemble, probs);
     advcc_rng noise;
-    rng_seed(&noise, 21);
     advcc_ctx c;
-    tiny_ctx_make(&c, &t, N, &noise, 22);
+    noisy_tiny(&t, &noise, &c, kind, act, sigma, ensemble, probs, 21, 22);
     infer_ws w;
     assert_int_equal(infer_init(&w, &c), 0);
     real_t x[N * TINY_IN], dx[N * TINY_IN], dxt[N * TINY_IN];
@@ -234,11 +239,9 @@ static void test_eot_averages_draws(void **state)
     (void)state;
     for (int probs = 0; probs < 2; probs++) {
         tiny_model t;
-        tiny_make(&t, TINY_MLP, TINY_TANH, 0.3, 2, probs);
         advcc_rng noise;
-        rng_seed(&noise, 31);
         advcc_ctx c;
-        tiny_ctx_make(&c, &t, N, &noise, 32);
+        noisy_tiny(&t, &noise, &c, TINY_MLP, TINY_TANH, 0.3, 2, probs, 31, 32);
         infer_ws w;
         assert_int_equal(infer_init(&w, &c), 0);
         real_t x[N * TINY_IN], g[N * TINY_IN], sum[N * TINY_IN] = {0};
@@ -282,11 +285,9 @@ static void test_kept_passes_equal_replayed(void **state)
         for (int kind = INFER_CE; kind <= INFER_DLR; kind++)
             for (int eot = 1; eot <= 3; eot += 2) {
                 tiny_model t;
-                tiny_make(&t, TINY_MLP, TINY_TANH, 0.4, 3, probs);
                 advcc_rng noise;
-                rng_seed(&noise, 51);
                 advcc_ctx c;
-                tiny_ctx_make(&c, &t, N, &noise, 52);
+                noisy_tiny(&t, &noise, &c, TINY_MLP, TINY_TANH, 0.4, 3, probs, 51, 52);
                 real_t *own = c.arena;
                 infer_ws kept, replayed;
                 assert_int_equal(infer_init(&kept, &c), 0);
