@@ -40,6 +40,11 @@ int ctx_check_memory(const advcc_model *m, int batch_cap, char *err, size_t errl
     return -1;
 }
 
+real_t *ctx_alloc_arena(const advcc_model *m, int batch_cap)
+{
+    return alloc_reals(m->arena_size(batch_cap));
+}
+
 advcc_ctx *ctx_create(const advcc_model *m, int batch_cap, uint64_t seed)
 {
     advcc_ctx *c = calloc(1, sizeof *c);
@@ -49,7 +54,7 @@ advcc_ctx *ctx_create(const advcc_model *m, int batch_cap, uint64_t seed)
     c->batch_cap = batch_cap;
     c->params = alloc_reals(m->n_params);
     c->grads = alloc_reals(m->n_params);
-    c->arena = alloc_reals(m->arena_size(batch_cap));
+    c->arena = ctx_alloc_arena(m, batch_cap);
     c->rng = malloc(sizeof *c->rng);
     if (!c->params || !c->grads || !c->arena || !c->rng) {
         ctx_free(c);

@@ -111,7 +111,7 @@ CONV_GROUP_INLINE conv_act_state conv_act_load(const conv_group *d, const real_t
     return a;
 }
 
-CONV_GROUP_INLINE real_t conv_act_forward(const conv_group *d, const conv_act_state *a, real_t z)
+CONV_GROUP_INLINE real_t conv_act_forward(const conv_group *d, real_t z)
 {
     switch (d->act) {
     case CONV_ACT_RELU:
@@ -122,9 +122,7 @@ CONV_GROUP_INLINE real_t conv_act_forward(const conv_group *d, const conv_act_st
         return (real_t)tanh(z);
     case CONV_ACT_SIGMOID:
         return (real_t)(1 / (1 + exp(-z)));
-    case CONV_ACT_DTRELU:
-        return a->qok ? quant_value(z, a->lo, a->qs, a->qtop) : a->hi;  /* clip, round */
-    default:
+    default:    /* DTReLU: conv_act_forward_block's own loop */
         return z;
     }
 }
@@ -160,9 +158,9 @@ CONV_GROUP_INLINE real_t conv_act_backward(const conv_group *d, const conv_act_s
 /* The epilogue works a plane at a time through loops the compiler
  * vectorises: the activation over a whole plane, then the pool from there;
  * backward, the pool's gradient spread first, then the activation's over
- * the plane in place.  Every value is
- * the one the element-by-element formulas give; DTReLU's bound sums run in
- * real_t lanes within a block and in double across blocks, as dtrelu.c's. */
+ * the plane in place.  Every value is the one the element-by-element
+ * formulas give; DTReLU's bound sums run in real_t lanes within a block
+ * and in double across blocks, as dtrelu.c's. */
 #define CONV_EPI_BLOCK 4096
 
 /* za[i] = act(BatchNorm(y[i])) over n values.  The state is copied so
@@ -188,7 +186,7 @@ CONV_GROUP_INLINE void conv_act_forward_block(const conv_group *d, const conv_ac
     }
 #pragma omp simd
     for (long i = 0; i < n; i++)
-        za[i] = conv_act_forward(d, &st, d->bn ? yp[i] * s + t : yp[i]);
+        za[i] = conv_act_forward(d, d->bn ? yp[i] * s + t : yp[i]);
 }
 
 /* dz[i] = the activation's gradient at z = BatchNorm(y[i]) times g[i] over

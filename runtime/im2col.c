@@ -89,7 +89,6 @@ static void fold_plane_direct(const real_t *col, long ld, const im2col_shape *s,
         }
 }
 
-
 /* The padded plane: (h + 2 pad_h) x (w + 2 pad_w), when it fits on the
  * stack.  Every tap then reads or writes whole output rows of it with no
  * bounds to test, which costs far less per row than clipping each row. */

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "context.h"
 #include "infer.h"
 #include "kernels.h"
 
@@ -32,15 +33,12 @@ int infer_init(infer_ws *w, advcc_ctx *ctx)
     }
     double bytes = (double)m->arena_size(w->cap) * sizeof(real_t) * (w->passes - 1);
     if (w->passes > 1 && bytes <= INFER_KEEP_BYTES &&
-        (w->arenas = calloc((size_t)w->passes, sizeof *w->arenas)) != NULL) {
-        for (int k = 0; k < w->passes - 1; k++) {
-            void *p = NULL;
-            if (posix_memalign(&p, 64, m->arena_size(w->cap) * sizeof(real_t) + 1) != 0) {
+        (w->arenas = calloc((size_t)w->passes - 1, sizeof *w->arenas)) != NULL) {
+        for (int k = 0; k < w->passes - 1; k++)
+            if (!(w->arenas[k] = ctx_alloc_arena(m, w->cap))) {
                 infer_replay_passes(w);     /* replaying needs no more memory */
                 break;
             }
-            w->arenas[k] = p;
-        }
     }
     return 0;
 }

@@ -70,6 +70,10 @@ def pgd(net, x, y, attack, gen):
     network stays in training mode (batch statistics); momentum 0 leaves
     the running statistics exactly as they were."""
     eps, alpha, steps, init = attack
+
+    def project(xa):
+        return torch.min(torch.max(xa, x - eps), x + eps).clamp(0, 1)
+
     bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     kept = [m.momentum for m in bns]
     for m in bns:
@@ -80,13 +84,12 @@ def pgd(net, x, y, attack, gen):
         xa = x + eps * (2 * torch.rand(x.shape, generator=gen) - 1)
     else:
         xa = x.clone()
-    xa = torch.min(torch.max(xa, x - eps), x + eps).clamp(0, 1)
+    xa = project(xa)
     for _ in range(steps):
         xa.requires_grad_(True)
         loss = F.cross_entropy(net(xa), y, reduction="sum")
         g, = torch.autograd.grad(loss, xa)
-        xa = xa.detach() + alpha * g.sign()
-        xa = torch.min(torch.max(xa, x - eps), x + eps).clamp(0, 1)
+        xa = project(xa.detach() + alpha * g.sign())
     for m, k in zip(bns, kept):
         m.momentum = k
     return xa.detach()
