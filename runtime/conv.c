@@ -14,7 +14,16 @@
  * a given thread count always gives the same bits.
  *
  * A 1x1 convolution with stride 1 and no padding is a plain product: its
- * column matrix is x itself. */
+ * column matrix is x itself.
+ *
+ * Winograd's F(4x4, 3x3) and F(2x2, 5x5) were measured here and left out.
+ * Their products run over the channels, 32 to 128 in the seed CNN, too
+ * short an inner side for sgemm: F(2x2, 5x5) on 32 -> 64 channels gained
+ * 10% forward and lost 30% to the input; F(4x4, 3x3) on 64 -> 128 ran
+ * 1.4x faster forward and 1.2x to the input, but its rounding (1e-6 of an
+ * output's terms against 1e-7) moved the seed CNN's input gradient in
+ * evaluation mode 2% from PyTorch's (the oracle's `eval dx`; 4e-7 with
+ * im2col), and the forward alone did not shorten the attack measurably. */
 #include <omp.h>
 #include "im2col.h"
 #include "kernels.h"
