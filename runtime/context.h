@@ -14,9 +14,9 @@ double ctx_bytes(const advcc_model *m, int batch_cap);
  * with err saying how much it would need, "a 152.3 GB workspace ...". */
 int ctx_check_memory(const advcc_model *m, int batch_cap, char *err, size_t errlen);
 advcc_ctx *ctx_create(const advcc_model *m, int batch_cap, uint64_t seed);
-/* An arena like a context's (m->arena_size(batch_cap) reals, 64-byte
- * aligned, zeroed), for whatever runs the model in arenas of its own
- * (infer.h); NULL when memory runs out.  Freed with free(). */
+/* An arena like a context's (m->arena_size(batch_cap) reals, zeroed,
+ * resident only where written), for whatever runs the model in arenas of
+ * its own (infer.h); NULL when memory runs out.  Freed with free(). */
 real_t *ctx_alloc_arena(const advcc_model *m, int batch_cap);
 void ctx_free(advcc_ctx *c);
 /* Sets OpenMP's and OpenBLAS's thread counts (n <= 0: leave as is). */

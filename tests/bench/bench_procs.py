@@ -71,6 +71,7 @@ class Bench:
     def __init__(self, args, work):
         self.args, self.work = args, work
         self.env = dict(os.environ)
+        self.core = "unknown"
         self.env.setdefault("CIFAR10_DIR", "data/cifar-10-batches-bin")
         self.serial = 0
 
@@ -139,7 +140,9 @@ class Bench:
         a = self.args
         out = subprocess.run([a.sgemm, str(a.sgemm_size), str(threads), str(a.sgemm_seconds)],
                              check=True, capture_output=True, text=True, env=self.env).stdout
-        return json.loads(out)["gflops"]
+        got = json.loads(out)
+        self.core = got.get("core", "unknown")
+        return got["gflops"]
 
 
 def model_info(binary):
@@ -292,6 +295,8 @@ def main():
     result = {"host": platform.node(), "cpu": cpu_name(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
               "load_average_start": load_start[0], "load_average_end": load_end[0],
               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+              "openblas_core": bench.core,
+              "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
               "rounds": args.rounds, "batch": args.batch, "threads": threads,
               "images": {k: getattr(args, k) for k in
                          ("train_images", "eval_images", "attack_images", "adv_images")},
@@ -367,6 +372,9 @@ def report(res, threads):
     print(f"\nbench on {res['cpu']}: batch {res['batch']}, {res['rounds']} round(s), "
           f"load average {res['load_average_start']:.2f} at the start, "
           f"{res['load_average_end']:.2f} at the end; OMP_WAIT_POLICY {res['omp_wait_policy']}")
+    print(f"OpenBLAS kernel: {res.get('openblas_core', 'unknown')} "
+          f"(OPENBLAS_CORETYPE {res.get('openblas_coretype', '(unset)')}), the same for the "
+          f"model binaries and the sgemm limit; PyTorch's convolutions are oneDNN's")
     print(f"timing: {res['timing']}")
     print(f"FLOP as direct convolution: F = {fl['forward'] / 1e6:.2f} MFLOP a forward pass, "
           f"F1 = {fl['first'] / 1e6:.2f} its first layer; train 3F - F1, eval F, "

@@ -33,6 +33,7 @@ def main():
 
     steps = res["flops"]["attack_steps"]
     check(res["flops"]["forward"] > res["flops"]["first"] > 0, "FLOP counts")
+    check(res.get("openblas_core", "unknown") not in ("", "unknown"), "OpenBLAS kernel named")
     for t in res["threads"]:
         check(positive(res["sgemm"].get(str(t))), f"sgemm at {t} threads")
         rows = res["seed"].get(str(t), {})

@@ -65,9 +65,10 @@ int main(int argc, char **argv)
                     a, in, b, in, 0.0f, c, in);
     double t = omp_get_wtime() - t0;
     double flop = 2.0 * (double)n * (double)n * (double)n * (double)reps;
-    json_t *o = json_pack("{s:I, s:I, s:I, s:f, s:f}", "n", (json_int_t)n,
+    json_t *o = json_pack("{s:I, s:I, s:I, s:f, s:f, s:s}", "n", (json_int_t)n,
                           "threads", (json_int_t)threads, "reps", (json_int_t)reps,
-                          "seconds", t, "gflops", flop / t / 1e9);
+                          "seconds", t, "gflops", flop / t / 1e9, "core",
+                          openblas_get_corename());
     if (!o || json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0) {
         fprintf(stderr, "sgemm_limit: cannot write the result\n");
         return 1;
