@@ -70,8 +70,8 @@ static void dropout_group(FILE *out, const emit_plan *p, const emit_group *g)
         char cut[32], scale[32];
         emit_real(normal_quantile(n->drop), cut, sizeof cut);
         emit_real(1 / (1 - n->drop), scale, sizeof scale);
-        L(1, "/* in training passes only; exactly B * %ld draws, in order, so that a", size);
-        L(1, " * replay from the same rng state repeats the masks */");
+        L(1, "/* in training passes only; one call over the batch (noise.h), so that");
+        L(1, " * a replay from the same rng state repeats the masks */");
         L(1, "if (mode == ADVCC_TRAIN)");
         L(2, "dropout_forward(x, (long)B * %ld, (real_t)%s, (real_t)%s, c->rng, ACT(c, %ld), o);",
           size, cut, scale, g->y_slot);

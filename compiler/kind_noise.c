@@ -28,7 +28,7 @@ static void noise_group(FILE *out, const emit_plan *p, const emit_group *g)
     const ir_node *n = g->main;
     emit_group_head(out, g, 0, "mode");
     emit_cite(out, 1, n);
-    L(1, "/* in training and inference alike; exactly B * %ld draws, in order,", g->out_size);
+    L(1, "/* in training and inference alike; one call over the batch (noise.h),");
     L(1, " * so that a replay from the same rng state repeats the pass */");
     L(1, "real_t *o = ACT(c, %s);", g->out_sym);
     L(1, "memcpy(o, x, sizeof(real_t) * B * %ld);", g->out_size);

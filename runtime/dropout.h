@@ -14,8 +14,9 @@
 
 struct advcc_rng;
 
-/* y = x * mask over n values, mask[i] = scale where kept, else 0; draws
- * exactly n normals from rng (rng_normal_ziggurat), in order.  mask is kept for the backward. */
+/* y = x * mask over n values, mask[i] = scale where kept, else 0; the
+ * normals are a noise layer's call's (noise_draws, noise.h).  mask is kept
+ * for the backward. */
 void dropout_forward(const real_t *x, long n, real_t cut, real_t scale,
                      struct advcc_rng *rng, real_t *mask, real_t *y);
 /* dx = dout * mask over n values. */

@@ -7,6 +7,7 @@
 #include "context.h"
 #include "infer.h"
 #include "kernels.h"
+#include "noise.h"
 
 int infer_init(infer_ws *w, advcc_ctx *ctx)
 {
@@ -369,8 +370,12 @@ static double loss_grad(infer_ws *w, const real_t *x, const int *y,
         for (int k = passes - 1; k >= 0; k--) {
             c->arena = pass_arena(w, k, own);
             if (k != passes - 1 && !w->arenas) {
+                /* the same draws again: not new ones to record */
+                noise_record *log = noise_log;
+                noise_log = NULL;
                 *c->rng = w->states[k];
                 m->forward(c, x, n, mode, w->replay_out);
+                noise_log = log;
             }
             if (kind != INFER_CE)
                 pass_dlogits_g(w, k, n, scale);

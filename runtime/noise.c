@@ -1,9 +1,78 @@
-/* noise.c - additive Gaussian noise; see noise.h. */
+/* noise.c - additive Gaussian noise and the chunked draws behind it; see
+ * noise.h. */
+#include <string.h>
 #include "noise.h"
+#include "parallel.h"
 #include "rng.h"
 
-void noise_add(real_t *x, long n, real_t sigma, struct advcc_rng *rng)
+noise_record *noise_log;
+
+/* Where a call's n draws go in the record, or NULL. */
+static real_t *log_take(long n)
 {
-    for (long i = 0; i < n; i++)
-        x[i] += (real_t)(sigma * rng_normal_ziggurat(rng));
+    noise_record *l = noise_log;
+    if (!l)
+        return NULL;
+    if (l->n + n > l->cap) {
+        l->lost += n;
+        return NULL;
+    }
+    real_t *at = l->z + l->n;
+    l->n += n;
+    return at;
+}
+
+/* The state a call draws from; rng moves on for the next call. */
+static advcc_rng call_begin(advcc_rng *rng)
+{
+    const advcc_rng base = *rng;
+    rng_u64(rng);
+    return base;
+}
+
+/* The len <= NOISE_CHUNK draws of chunk j of a call from base. */
+static void chunk_normals(const advcc_rng *base, long j, long len, real_t *z)
+{
+    advcc_rng r;
+    rng_split(base, (uint64_t)j, &r);
+    for (long i = 0; i < len; i++)
+        z[i] = (real_t)rng_normal_ziggurat(&r);
+}
+
+static long chunk_len(long n, long j)
+{
+    const long at = j * NOISE_CHUNK;
+    return n - at < NOISE_CHUNK ? n - at : NOISE_CHUNK;
+}
+
+void noise_add(real_t *x, long n, real_t sigma, advcc_rng *rng)
+{
+    const advcc_rng base = call_begin(rng);
+    real_t *log = log_take(n);
+    const long chunks = (n + NOISE_CHUNK - 1) / NOISE_CHUNK;
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_ELEMS)
+    for (long j = 0; j < chunks; j++) {
+        real_t z[NOISE_CHUNK];
+        const long len = chunk_len(n, j);
+        real_t *xj = x + j * NOISE_CHUNK;
+        chunk_normals(&base, j, len, z);
+        if (log)
+            memcpy(log + j * NOISE_CHUNK, z, sizeof(real_t) * (size_t)len);
+        for (long i = 0; i < len; i++)
+            xj[i] += sigma * z[i];
+    }
+}
+
+void noise_draws(advcc_rng *rng, long n, real_t *z)
+{
+    const advcc_rng base = call_begin(rng);
+    real_t *log = log_take(n);
+    const long chunks = (n + NOISE_CHUNK - 1) / NOISE_CHUNK;
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_ELEMS)
+    for (long j = 0; j < chunks; j++) {
+        const long len = chunk_len(n, j);
+        chunk_normals(&base, j, len, z + j * NOISE_CHUNK);
+        if (log)
+            memcpy(log + j * NOISE_CHUNK, z + j * NOISE_CHUNK, sizeof(real_t) * (size_t)len);
+    }
 }

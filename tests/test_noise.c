@@ -1,7 +1,8 @@
 /* test_noise.c - the RSE noise layer: the added values have mean 0 and
  * standard deviation sigma over many draws, are reproducible from a seed
- * and differ between seeds, leave the input in place underneath, and
- * consume exactly n draws of the generator. */
+ * and differ between seeds, leave the input in place underneath, come
+ * chunk by chunk from split streams whatever the thread count, and are
+ * recorded, with dropout's, for a program that replays them. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <omp.h>
+#include "dropout.h"
 #include "noise.h"
 #include "rng.h"
 
@@ -61,15 +64,74 @@ static void test_seeded(void **state)
     for (int i = 0; i < M; i++)
         same += a[i] == c[i];
     assert_true(same < 5);
-    /* x + sigma * the generator's own normals, drawn in order */
+    /* x + sigma * the call's draws (noise_draws), and the generator moved
+     * on as noise_draws moves it */
+    float z[M];
     rng_seed(&rd, 5);
-    for (int i = 0; i < M; i++) {
-        float want = (float)i / M + (float)(0.1f * rng_normal_ziggurat(&rd));
-        assert_true(fabsf(a[i] - want) <= 1e-6f);
-    }
-    /* exactly M draws: both generators are at the same place */
+    noise_draws(&rd, M, z);
+    for (int i = 0; i < M; i++)
+        assert_true(fabsf(a[i] - ((float)i / M + 0.1f * z[i])) <= 1e-6f);
     assert_true(rng_normal(&ra) == rng_normal(&rd));
     assert_true(rng_u64(&ra) == rng_u64(&rd));
+}
+
+/* The draws of a call, chunk by chunk: chunk j from rng_split(state, j) by
+ * the ziggurat, then one rng_u64; the same on one thread as on several. */
+static void test_chunks(void **state)
+{
+    (void)state;
+    const long n = 3 * NOISE_CHUNK + 17;    /* enough to share out, a short last chunk */
+    float *z = malloc(sizeof *z * n), *x = calloc(n, sizeof *x);
+    assert_true(z && x);
+    advcc_rng r, want;
+    rng_seed(&r, 9);
+    want = r;
+    noise_add(x, n, 1, &r);
+    for (long j = 0; j * NOISE_CHUNK < n; j++) {
+        advcc_rng c;
+        rng_split(&want, (uint64_t)j, &c);
+        for (long i = j * NOISE_CHUNK; i < n && i < (j + 1) * NOISE_CHUNK; i++)
+            z[i] = (float)rng_normal_ziggurat(&c);
+    }
+    assert_memory_equal(x, z, sizeof *z * n);
+    rng_u64(&want);
+    assert_true(rng_u64(&r) == rng_u64(&want));
+    /* one thread: the same values */
+    omp_set_num_threads(1);
+    rng_seed(&r, 9);
+    memset(x, 0, sizeof *x * n);
+    noise_add(x, n, 1, &r);
+    omp_set_num_threads(omp_get_num_procs());
+    assert_memory_equal(x, z, sizeof *z * n);
+    free(z);
+    free(x);
+}
+
+/* The record a replaying program reads: each call's draws, in order. */
+static void test_record(void **state)
+{
+    (void)state;
+    real_t buf[40], a[10] = {0}, m[20], y[20], x[20];
+    for (int i = 0; i < 20; i++)
+        x[i] = 1;
+    noise_record rec = {buf, 0, 30, 0};
+    advcc_rng r, p;
+    rng_seed(&r, 3);
+    p = r;
+    noise_log = &rec;
+    noise_add(a, 10, 1, &r);
+    dropout_forward(x, 20, 0, 2, &r, m, y);
+    noise_add(a, 10, 1, &r);              /* past cap: left out, counted */
+    noise_log = NULL;
+    assert_int_equal(rec.n, 30);
+    assert_int_equal(rec.lost, 10);
+    real_t z[20];
+    noise_draws(&p, 10, z);
+    assert_memory_equal(buf, z, sizeof(real_t) * 10);
+    noise_draws(&p, 20, z);
+    assert_memory_equal(buf + 10, z, sizeof(real_t) * 20);
+    for (int i = 0; i < 20; i++)
+        assert_true(m[i] == (z[i] >= 0 ? 2 : 0) && y[i] == m[i]);
 }
 
 static void test_zero_sigma(void **state)
@@ -88,6 +150,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_moments),
         cmocka_unit_test(test_seeded),
+        cmocka_unit_test(test_chunks),
+        cmocka_unit_test(test_record),
         cmocka_unit_test(test_zero_sigma),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -90,6 +90,7 @@
 #include "dataset.h"
 #include "kernels.h"
 #include "model.h"
+#include "noise.h"
 #include "npy.h"
 #include "pgd.h"
 #include "rng.h"
@@ -299,71 +300,42 @@ static void round_to_float(real_t *a, size_t n)
         a[i] = (real_t)(float)a[i];
 }
 
-/* ---- noise: what a forward pass drew from the context's rng ---- */
+/* ---- noise: what a forward pass drew (noise.h's record) ---- */
 
-static int rng_same(const advcc_rng *a, const advcc_rng *b)
+static noise_record draws;
+
+/* Starts the record of a pass's draws. */
+static void noise_begin(void)
 {
-    return memcmp(a->s, b->s, sizeof a->s) == 0 && a->have_spare == b->have_spare &&
-           (!a->have_spare || a->spare == b->spare);
+    draws.n = draws.lost = 0;
+    noise_log = &draws;
 }
 
-/* The normals drawn between states `before` and `after` (noise layers draw
- * nothing else), into a new array; *count gets how many (0: no noise, NULL
- * returned).  Gives up past `limit` draws. */
-static real_t *noise_drawn(const advcc_rng *before, const advcc_rng *after,
-                           long limit, long *count)
+/* Writes the draws recorded since noise_begin into noise_<tag>.npy, when
+ * there were any; -1 on a write error or when they did not fit. */
+static int note_noise(const options *o, const char *tag)
 {
-    advcc_rng r = *before;
-    long n = 0;
-    while (!rng_same(&r, after) && n <= limit) {
-        rng_normal_ziggurat(&r);
-        n++;
-    }
-    *count = n;
-    if (n == 0 || n > limit)
-        return NULL;
-    real_t *xi = malloc(sizeof *xi * (size_t)n);
-    if (!xi)
-        return NULL;
-    r = *before;
-    for (long i = 0; i < n; i++)
-        xi[i] = (real_t)rng_normal_ziggurat(&r);
-    return xi;
-}
-
-/* Writes what the context's rng drew since state `before` into
- * noise_<tag>.npy, when it drew anything; -1 on a write error or when the
- * draws cannot be counted. */
-static int note_noise(const options *o, const advcc_ctx *c,
-                      const advcc_rng *before, const char *tag)
-{
-    const advcc_model *m = c->model;
-    if (rng_same(before, c->rng))
-        return 0;
-    /* Every noise layer draws once per activation of each pass: a bound
-     * far above any model's count per input pixel. */
-    long limit = 4096L * (m->ensemble > 1 ? m->ensemble : 1) * o->batch * m->in_c *
-                 m->in_h * m->in_w, n;
-    real_t *xi = noise_drawn(before, c->rng, limit, &n);
-    if (!xi) {
-        fprintf(stderr, "%s: %s: cannot recount its noise draws\n", progname, tag);
+    noise_log = NULL;
+    if (draws.lost) {
+        fprintf(stderr, "%s: %s: %ld noise draws past the record's %ld\n", progname, tag,
+                draws.lost, draws.cap);
         return -1;
     }
+    if (draws.n == 0)
+        return 0;
     char file[64];
     snprintf(file, sizeof file, "noise_%s.npy", tag);
-    int len = (int)n;
-    int rc = write_array(o->out, file, xi, 1, &len);
-    free(xi);
-    return rc;
+    int len = (int)draws.n;
+    return write_array(o->out, file, draws.z, 1, &len);
 }
 
 /* A forward pass, its noise noted under tag. */
 static int forward_noted(const options *o, advcc_ctx *c, const real_t *x,
                          int batch, int mode, real_t *logits, const char *tag)
 {
-    advcc_rng before = *c->rng;
+    noise_begin();
     c->model->forward(c, x, batch, mode, logits);
-    return note_noise(o, c, &before, tag);
+    return note_noise(o, tag);
 }
 
 /* Fills x and y with the first `batch` images of the model's dataset, or
@@ -498,9 +470,9 @@ static int dump_pgd(const options *o, advcc_ctx *c, const real_t *init,
         goto done;
     /* A randomised model's passes (model->ensemble of them, each replayed
      * for its backward) draw afresh only the first time. */
-    advcc_rng before = *c->rng;
+    noise_begin();
     *loss = infer_loss_grad(&inf, x, y, batch, ADVCC_EVAL, 1, 0, dx, NULL);
-    if (note_noise(o, c, &before, "pgd") ||
+    if (note_noise(o, "pgd") ||
         write_array(o->out, "pgd_dx.npy", dx, 4, xshape))
         goto done;
     /* A randomised model's attacks are not replayed by the check: not
@@ -859,5 +831,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s: %s\n", progname, o.out, strerror(errno));
         return 1;
     }
-    return run(&o) == 0 ? 0 : 1;
+    /* Every noise layer draws once per activation of each pass: room for
+     * 64 draws per input pixel and pass (the specs' RSE draws 5), untouched
+     * until written. */
+    draws.cap = 64L * (m->ensemble > 1 ? m->ensemble : 1) * o.batch * m->in_c * m->in_h *
+                m->in_w;
+    draws.z = malloc(sizeof(real_t) * (size_t)draws.cap);
+    if (!draws.z) {
+        fprintf(stderr, "%s: out of memory\n", progname);
+        return 1;
+    }
+    int rc = run(&o) == 0 ? 0 : 1;
+    free(draws.z);
+    return rc;
 }
