@@ -30,19 +30,18 @@ static advcc_rng call_begin(advcc_rng *rng)
     return base;
 }
 
-/* The len <= NOISE_CHUNK draws of chunk j of a call from base. */
-static void chunk_normals(const advcc_rng *base, long j, long len, real_t *z)
+/* Chunk j of a call over n values drawn from base into z, and copied into
+ * the call's place in the record when log is not NULL; its length. */
+static long draw_chunk(const advcc_rng *base, long n, long j, real_t *log, real_t *z)
 {
+    const long at = j * NOISE_CHUNK, len = n - at < NOISE_CHUNK ? n - at : NOISE_CHUNK;
     advcc_rng r;
     rng_split(base, (uint64_t)j, &r);
     for (long i = 0; i < len; i++)
         z[i] = (real_t)rng_normal_ziggurat(&r);
-}
-
-static long chunk_len(long n, long j)
-{
-    const long at = j * NOISE_CHUNK;
-    return n - at < NOISE_CHUNK ? n - at : NOISE_CHUNK;
+    if (log)
+        memcpy(log + at, z, sizeof(real_t) * (size_t)len);
+    return len;
 }
 
 void noise_add(real_t *x, long n, real_t sigma, advcc_rng *rng)
@@ -52,12 +51,8 @@ void noise_add(real_t *x, long n, real_t sigma, advcc_rng *rng)
     const long chunks = (n + NOISE_CHUNK - 1) / NOISE_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN_ELEMS)
     for (long j = 0; j < chunks; j++) {
-        real_t z[NOISE_CHUNK];
-        const long len = chunk_len(n, j);
-        real_t *xj = x + j * NOISE_CHUNK;
-        chunk_normals(&base, j, len, z);
-        if (log)
-            memcpy(log + j * NOISE_CHUNK, z, sizeof(real_t) * (size_t)len);
+        real_t z[NOISE_CHUNK], *xj = x + j * NOISE_CHUNK;
+        const long len = draw_chunk(&base, n, j, log, z);
         for (long i = 0; i < len; i++)
             xj[i] += sigma * z[i];
     }
@@ -69,10 +64,6 @@ void noise_draws(advcc_rng *rng, long n, real_t *z)
     real_t *log = log_take(n);
     const long chunks = (n + NOISE_CHUNK - 1) / NOISE_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN_ELEMS)
-    for (long j = 0; j < chunks; j++) {
-        const long len = chunk_len(n, j);
-        chunk_normals(&base, j, len, z + j * NOISE_CHUNK);
-        if (log)
-            memcpy(log + j * NOISE_CHUNK, z + j * NOISE_CHUNK, sizeof(real_t) * (size_t)len);
-    }
+    for (long j = 0; j < chunks; j++)
+        draw_chunk(&base, n, j, log, z + j * NOISE_CHUNK);
 }
