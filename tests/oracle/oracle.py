@@ -46,7 +46,8 @@ parameters, repeats every computation and compares:
 
 A model with noise layers (RSE) is replayed with the runtime's own draws,
 dumped pass by pass; its attack gradient (pgd loss, pgd dx) is that of the
-average of its passes, and its attacks are not checked.
+average of its passes, settled at kinks as a training step is (below: each
+pass has its own activation calls), and its attacks are not checked.
 
 Every check starts both sides from the same numbers: the step's
 comparisons measure that step's float32 arithmetic and nothing before it.
@@ -739,27 +740,33 @@ def check_dir(d, tally, opts):
         tally.check("noise draws replayed", all(used[p].used == len(noise[p]) for p in NOISE_PASSES),
                     "used/dumped: " + ", ".join(counts))
     if os.path.exists(os.path.join(d, "noise_pgd.npy")):
-        check_ensemble_grad(d, meta, x, y, tally, real)
+        check_ensemble_grad(d, meta, x, y, tally, real, opts)
         return
     check_pgd(d, meta, x, y, tally, opts, real)
 
 
-def check_ensemble_grad(d, meta, x, y, tally, real):
+def check_ensemble_grad(d, meta, x, y, tally, real, opts):
     """A randomised model's attack gradient at x (runtime/infer.c): the
     cross-entropy of the average of meta["ensemble"] noisy passes (of their
     logits, or log of their mean probabilities), each pass with the
-    runtime's draws, and its input gradient.  The attacks themselves are
-    not replayed."""
+    runtime's draws, and its input gradient.  Each pass has its own
+    activation calls, so a unit within float32 rounding of its kink in one
+    pass is searched for as in a training step (settle_step).  The attacks
+    themselves are not replayed."""
     name, passes = meta["model"], meta.get("ensemble", 1)
     params = read_safetensors(os.path.join(d, "pgd.safetensors"))[0]
     draws = np.load(os.path.join(d, "noise_pgd.npy"))
     n = len(x)
+    probe = has_kinks(name)
 
-    def run(dtype):
+    def run(dtype, flips=None):
         model = torch_models.build(name).to(dtype)
         torch_models.set_real(model, real)
         torch_models.load_arrays(model, params)
         model.eval()
+        kink = pgd_check.install_probe(model) if probe and dtype == torch.float64 else None
+        if kink is not None:
+            kink.inputs, kink.flips = [], flips
         feed = NoiseFeed(draws)
         for m in model.modules():
             if isinstance(m, torch_models.Noise):
@@ -772,17 +779,26 @@ def check_ensemble_grad(d, meta, x, y, tally, real):
             comb = outs.mean(dim=0)
         loss = F.cross_entropy(comb, y, reduction="sum")
         (g,) = torch.autograd.grad(loss, xt)
-        return np64(g), loss.item() / n, feed.used
+        zs = kink.inputs if kink is not None else []
+        return {"dx": np64(g), "loss": loss.item() / n}, zs, feed.used
 
-    g, loss, used = run(torch.float64)
-    g32, loss32, _ = run(torch.float32)
+    ref, zs, used = run(torch.float64)
+    ref32, _, _ = run(torch.float32)
     tally.check("pgd noise draws replayed", used == len(draws),
                 f"{passes} passes used {used} of {len(draws)} draws")
-    tally.record("pgd loss", abs(meta["pgd"]["loss"] - loss) / abs(loss),
-                 f"  torch32 {abs(loss32 - loss) / abs(loss):.1e} ({passes}-pass average)")
     c = np.load(os.path.join(d, "pgd_dx.npy")).astype(np.float64)
-    tally.record("pgd dx", max_abs(c - g) / max_abs(g),
-                 f"  torch32 {max_abs(g32 - g) / max_abs(g):.1e} ({passes}-pass average)")
+
+    def error(label, r):
+        if label == "pgd loss":
+            loss = r["loss"]
+            return (abs(meta["pgd"]["loss"] - loss) / abs(loss),
+                    f"  torch32 {abs(ref32['loss'] - loss) / abs(loss):.1e} ({passes}-pass average)")
+        g = r["dx"]
+        return (max_abs(c - g) / max_abs(g),
+                f"  torch32 {max_abs(ref32['dx'] - g) / max_abs(g):.1e} ({passes}-pass average)")
+
+    settle_step(tally, ["pgd loss", "pgd dx"], error, lambda flips: run(torch.float64, flips)[0],
+                zs, opts)
     print("  skip pgd attacks: randomised model, its iterates are not replayed")
 
 
