@@ -47,7 +47,9 @@ real_t *ctx_alloc_arena(const advcc_model *m, int batch_cap)
      * system, which cost memory only where the model writes, and im2col's
      * slot, sized for the whole batch, is written a few images at a time
      * (conv.c).  memset would touch every page: 40% more resident memory
-     * for the seed CNN's training, twice as much for RSE's kept passes. */
+     * for the seed CNN's training, twice as much for RSE's kept passes.
+     * Huge pages (mmap and madvise) cut RSE's attack from 93k page faults
+     * to 19k, but its wall time only to 0.98x, for 21% more memory. */
     size_t n = m->arena_size(batch_cap);
     return calloc(n ? n : 1, sizeof(real_t));
 }

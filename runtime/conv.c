@@ -11,7 +11,9 @@
  * twice.  Each thread takes whole pieces and calls a single-threaded gemm,
  * so both cores work without waiting on each other.  Pieces never split a
  * sum over k, and the weight gradient adds its pieces up in batch order, so
- * a given thread count always gives the same bits.
+ * a given thread count always gives the same bits.  (Pieces handed to
+ * whichever thread is free instead of each thread's fixed half ran the
+ * seed CNN's attack 1.10x slower.)
  *
  * A 1x1 convolution with stride 1 and no padding is a plain product: its
  * column matrix is x itself.

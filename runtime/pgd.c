@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "parallel.h"
 #include "pgd.h"
 
 void pgd_cfg_from_attack(pgd_cfg *cfg, const advcc_attack_cfg *a)
@@ -119,23 +120,30 @@ static real_t clamp(real_t v, real_t lo, real_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* v into the box, then into the eps ball around x, image by image. */
+/* v into the box, then into the eps ball around x, image by image (the
+ * images side by side on the threads). */
 static void project(pgd_ws *w, const pgd_cfg *cfg, const real_t *x,
                     real_t *v, int n)
 {
-    int d = w->in_size;
-    int plane = d / w->inf->ctx->model->in_c;
-    real_t eps = (real_t)cfg->eps;
+    const int d = w->in_size, channels = w->inf->ctx->model->in_c, plane = d / channels;
+    const real_t eps = (real_t)cfg->eps;
+#pragma omp parallel for schedule(static) if ((long)n * d >= PAR_MIN_ELEMS)
     for (int b = 0; b < n; b++) {
         const real_t *xb = x + (size_t)b * d;
         real_t *vb = v + (size_t)b * d;
-        for (int i = 0; i < d; i++)
-            vb[i] = clamp(vb[i], w->box_lo[i / plane], w->box_hi[i / plane]);
-        if (cfg->norm == ADVCC_LINF) {
-            for (int i = 0; i < d; i++)
-                vb[i] = clamp(vb[i], xb[i] - eps, xb[i] + eps);
-            continue;
+        for (int c = 0; c < channels; c++) {
+            const real_t lo = w->box_lo[c], hi = w->box_hi[c];
+            const real_t *xc = xb + (size_t)c * plane;
+            real_t *vc = vb + (size_t)c * plane;
+            if (cfg->norm == ADVCC_LINF)
+                for (int i = 0; i < plane; i++)
+                    vc[i] = clamp(clamp(vc[i], lo, hi), xc[i] - eps, xc[i] + eps);
+            else
+                for (int i = 0; i < plane; i++)
+                    vc[i] = clamp(vc[i], lo, hi);
         }
+        if (cfg->norm == ADVCC_LINF)
+            continue;
         double sq = 0.0;
         for (int i = 0; i < d; i++)
             sq += ((double)vb[i] - xb[i]) * ((double)vb[i] - xb[i]);
@@ -191,6 +199,7 @@ static void count_grad(const real_t *g, long len, pgd_stats *st)
     if (!st)
         return;
     long long zero = 0, bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : zero, bad) if (len >= PAR_MIN_ELEMS)
     for (long i = 0; i < len; i++) {
         if (g[i] == 0)
             zero++;
@@ -207,6 +216,7 @@ static void count_grad(const real_t *g, long len, pgd_stats *st)
 static void take_step(pgd_ws *w, const pgd_cfg *cfg, const real_t *x, int n)
 {
     int d = w->in_size;
+#pragma omp parallel for schedule(static) if ((long)n * d >= PAR_MIN_ELEMS)
     for (int b = 0; b < n; b++) {
         real_t *vb = w->cur + (size_t)b * d;
         const real_t *g = w->grad + (size_t)b * d;
