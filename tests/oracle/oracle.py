@@ -797,8 +797,8 @@ def check_ensemble_grad(d, meta, x, y, tally, real, opts):
         return (max_abs(c - g) / max_abs(g),
                 f"  torch32 {max_abs(ref32['dx'] - g) / max_abs(g):.1e} ({passes}-pass average)")
 
-    settle_step(tally, ["pgd loss", "pgd dx"], error, lambda flips: run(torch.float64, flips)[0],
-                zs, opts)
+    settle_step(tally, ["pgd loss", "pgd dx"], error,
+                lambda flips: ref if flips is None else run(torch.float64, flips)[0], zs, opts)
     print("  skip pgd attacks: randomised model, its iterates are not replayed")
 
 
