@@ -51,6 +51,23 @@ static void adam_update(sgd_state *s, real_t *p, real_t *m1, real_t *m2,
     }
 }
 
+/* SGD with momentum over n values.  Called with constant carry (momentum
+ * carried over from the last step) and nesterov, so that each use compiles
+ * to a loop without branches, vectorised: the branches inside the loop
+ * kept it scalar. */
+static inline void sgd_update(real_t *restrict p, real_t *restrict v, const real_t *restrict g,
+                              size_t n, real_t lr, real_t mom, real_t wd, int carry,
+                              int nesterov)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        const real_t d = g[i] + wd * p[i];
+        const real_t vi = carry ? mom * v[i] + d : d;
+        v[i] = vi;
+        p[i] -= nesterov ? lr * (d + mom * vi) : lr * vi;
+    }
+}
+
 void sgd_step(sgd_state *s, const advcc_model *m, real_t *params,
               const real_t *grads)
 {
@@ -66,11 +83,13 @@ void sgd_step(sgd_state *s, const advcc_model *m, real_t *params,
             adam_update(s, p, v, s->second + T->offset, g, T->size);
             continue;
         }
-        for (size_t i = 0; i < T->size; i++) {
-            real_t d = g[i] + wd * p[i];
-            v[i] = s->started && mom != 0 ? mom * v[i] + d : d;
-            p[i] -= s->nesterov ? lr * (d + mom * v[i]) : lr * v[i];
-        }
+        const int carry = s->started && mom != 0;
+        if (carry && !s->nesterov)
+            sgd_update(p, v, g, T->size, lr, mom, wd, 1, 0);
+        else if (carry)
+            sgd_update(p, v, g, T->size, lr, mom, wd, 1, 1);
+        else
+            sgd_update(p, v, g, T->size, lr, mom, wd, 0, s->nesterov);
     }
     s->steps++;
     s->started = 1;
