@@ -17,10 +17,11 @@ loop on the same CIFAR-10 images with torch.set_num_threads(T):
   adv step    adv train --epochs 1 --limit N (PGD images, then the step)
 
 Every CIFAR-10 model of generated/models.mk at the first thread count:
-training and attack speed, each relative to its undefended twin's in the
-same round (made_of without its defences: quant, reg, quant_reg, rse
-against baseline; quant_adv, adv_reg, quant_adv_reg against adv), and
-the peak RSS of the training and attack processes.  Models of other
+training and attack speed, each relative to its undefended twin's
+(made_of without its defences: quant, reg, quant_reg, rse against
+baseline; quant_adv, adv_reg, quant_adv_reg against adv) run again next
+to it, just before it in even rounds and just after in odd ones, and the
+peak RSS of the training and attack processes.  Models of other
 inputs (Fashion-MNIST) are listed as not timed.
 
 Rounds: each round runs every pair, advcc first in even rounds and
@@ -278,9 +279,20 @@ def main():
                             m, task, t, images, None if task == "train" or task == "adv" else ckpt[m])
             gemm[t].append(bench.sgemm(t))
         for m in cifar:
-            advcc_run(m, "train", mt, args.adv_images if "adv" in infos[m]["made_of"]
-                      else args.train_images, r)
-            advcc_run(m, "attack", mt, args.attack_images, r)
+            for command, images in (("train", args.adv_images if "adv" in infos[m]["made_of"]
+                                     else args.train_images), ("attack", args.attack_images)):
+                tw = twins[m]
+                if not tw or tw == m:
+                    advcc_run(m, command, mt, images, r)
+                    continue
+                # The twin again, next to the model: a ratio of runs minutes
+                # apart moved 10-15% with the machine's pace.
+                for side in ([tw, m] if r % 2 == 0 else [m, tw]):
+                    if side == m:
+                        advcc_run(m, command, mt, images, r)
+                    else:
+                        runs[("twin", m, command, r)] = bench.advcc(
+                            tw, command, mt, images, None if command == "train" else ckpt[tw])
         print(f"bench: round {r + 1}/{args.rounds} done, {time.time() - started:.0f} s, "
               f"load average {os.getloadavg()[0]:.2f}", flush=True)
     load_end = os.getloadavg()
@@ -340,7 +352,7 @@ def main():
             if tw and tw != m:
                 # Time per image relative to the twin's: > 1 is slower.
                 entry[command]["vs_twin"] = summary(
-                    [runs[("advcc", tw, command, mt, r)]["img_s"] / g["img_s"]
+                    [runs[("twin", m, command, r)]["img_s"] / g["img_s"]
                      for r, g in zip(rounds, got)])
         result["models"][m] = entry
 
@@ -399,7 +411,7 @@ def report(res, threads):
               ", ".join(f"{n} {100 * a:.1f}%/{100 * b:.1f}%" for n, a, b in accs))
     mt = threads[0]
     print(f"\nevery CIFAR-10 model, {mt} thread(s); x twin: time per image over the "
-          f"undefended twin's, median of the per-round ratios")
+          f"undefended twin's run next to it, median of the per-round ratios")
     print(f"  {'model':14} {'twin':9} {'train img/s':>18} {'x twin':>17} "
           f"{'attack img/s':>18} {'x twin':>17} {'RSS MiB train/attack':>21}")
     for m, e in res["models"].items():
