@@ -13,7 +13,7 @@
 #                  (runtime/conv_group.h, inlined into the generated model)
 #   momentum       momentum off by a relative 1e-3 (runtime/sgd.c)
 #   weight-decay   the weight-decay term of the first tensor dropped
-#                  (runtime/sgd.c)
+#                  from the steps that carry momentum (runtime/sgd.c)
 #   dtrelu-lo      a DTReLU lower bound's gradient with its sign flipped
 #                  (runtime/dtrelu.c, quantised model, double runtime as the
 #                  oracle checks that model)
@@ -142,7 +142,8 @@ build momentum runtime/sgd.c \
     'mom * v[i] + d' 'mom * (real_t)1.001 * v[i] + d' \
     0 $base_float $gen_float && run momentum "$OUT/momentum.bin" fail
 build weight-decay runtime/sgd.c \
-    'real_t d = g[i] + wd * p[i];' 'real_t d = g[i] + (t == 0 ? 0 : wd) * p[i];' \
+    'sgd_update(p, v, g, T->size, lr, mom, wd, 1, 0);' \
+        'sgd_update(p, v, g, T->size, lr, mom, t == 0 ? 0 : wd, 1, 0);' \
     0 $base_float $gen_float && run weight-decay "$OUT/weight-decay.bin" fail
 recipe() { echo "$O/dump_$1.o $BUILD/testgen/$1.o"; }
 for m in recipe_adam recipe_nesterov; do
@@ -159,7 +160,7 @@ build adam-bias runtime/sgd.c \
     0 $(recipe recipe_adam) && run_recipe adam-bias "$OUT/adam-bias.bin" fail
 # shellcheck disable=SC2046
 build nesterov runtime/sgd.c \
-    'lr * (d + mom * v[i])' 'lr * v[i]' \
+    'lr * (d + mom * vi)' 'lr * vi' \
     0 $(recipe recipe_nesterov) && run_recipe nesterov "$OUT/nesterov.bin" fail
 # shellcheck disable=SC2046
 build schedule runtime/schedule.c \
