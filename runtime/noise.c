@@ -37,8 +37,7 @@ static long draw_chunk(const advcc_rng *base, long n, long j, real_t *log, real_
     const long at = j * NOISE_CHUNK, len = n - at < NOISE_CHUNK ? n - at : NOISE_CHUNK;
     advcc_rng r;
     rng_split(base, (uint64_t)j, &r);
-    for (long i = 0; i < len; i++)
-        z[i] = (real_t)rng_normal_ziggurat(&r);
+    rng_normal_fill(&r, z, len);
     if (log)
         memcpy(log + at, z, sizeof(real_t) * (size_t)len);
     return len;

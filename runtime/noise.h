@@ -4,7 +4,7 @@
  * backward is the identity and has no kernel.
  *
  * How a call draws (dropout's masks too, dropout.h): its n values are cut
- * into chunks of NOISE_CHUNK, chunk j drawn by rng_normal_ziggurat from a
+ * into chunks of NOISE_CHUNK, chunk j drawn by rng_normal_fill from a
  * stream of its own, rng_split(rng as the call found it, j), so that the
  * threads draw chunks side by side and the values do not depend on how
  * many threads there are; the call then moves rng on by one rng_u64, so

@@ -1,11 +1,11 @@
 /* rng.c - xoshiro256** (Blackman and Vigna) seeded through splitmix64.
  *
  * Everything is integer arithmetic on uint64_t except the normals, which
- * needs log, sqrt, cos and sin; so integer and uniform streams are
+ * need log, sqrt, cos and sin (Box-Muller) or exp and log (the ziggurat's
+ * tables and rare rejections); so integer and uniform streams are
  * bit-identical everywhere and normal streams wherever libm agrees. */
 #include <math.h>
-#include <gsl/gsl_randist.h>
-#include <gsl/gsl_rng.h>
+#include <pthread.h>
 #include "rng.h"
 
 /* splitmix64: turns any 64-bit seed, even 0, into well-mixed state words. */
@@ -55,11 +55,9 @@ uint64_t rng_epoch_label(enum rng_epoch_stream s, int e)
     return ((uint64_t)s << 32) | (uint64_t)(uint32_t)e;
 }
 
-uint64_t rng_u64(advcc_rng *r)
+static inline uint64_t xoshiro_next(uint64_t *s)
 {
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
+    const uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
     s[2] ^= s[0];
     s[3] ^= s[1];
     s[1] ^= s[2];
@@ -67,6 +65,11 @@ uint64_t rng_u64(advcc_rng *r)
     s[2] ^= t;
     s[3] = rotl(s[3], 45);
     return result;
+}
+
+uint64_t rng_u64(advcc_rng *r)
+{
+    return xoshiro_next(r->s);
 }
 
 double rng_uniform(advcc_rng *r)
@@ -92,33 +95,97 @@ double rng_normal(advcc_rng *r)
     return rad * cos(theta);
 }
 
-/* GSL draws through a gsl_rng; this type makes one of an advcc_rng, with
- * no state of its own: the ziggurat takes 32 bits of a draw (the top half
- * of rng_u64) and, in its rare slow path, uniforms as rng_uniform makes. */
-static unsigned long zig_get(void *state)
+/* Marsaglia and Tsang's ziggurat (2000) for N(0, 1) over 128 strips of
+ * equal area, its tables made once from the strips' edges.  GSL's
+ * gsl_ran_gaussian_ziggurat is the same method, but it reaches the
+ * generator through a function pointer a draw: 5.8 ns a draw on this
+ * project's machine against 3.0 for rng_normal_fill, whose loop inlines
+ * the generator; the noise layers draw one an element, and RSE's attack
+ * took 0.93x the time.  A draw's strip comes from its low 7 bits and its
+ * signed value from its high 32, so that the two share no bits (Doornik
+ * 2005). */
+#define ZIG_STRIPS 128
+#define ZIG_R 3.442619855899                /* the base strip's right edge */
+#define ZIG_AREA 9.91256303526217e-3        /* each strip's area */
+
+static struct {
+    uint32_t k[ZIG_STRIPS];     /* |j| below k[i]: inside strip i's rectangle */
+    double w[ZIG_STRIPS];       /* the value of j = 1 in strip i */
+    double f[ZIG_STRIPS];       /* exp(-x^2 / 2) at strip i's edge */
+} zig;
+static pthread_once_t zig_once = PTHREAD_ONCE_INIT;
+
+static void zig_tables(void)
 {
-    return (unsigned long)(rng_u64(state) >> 32);
+    const double m = 2147483648.0;
+    double dn = ZIG_R, tn = dn;
+    const double q = ZIG_AREA / exp(-0.5 * dn * dn);
+    zig.k[0] = (uint32_t)(dn / q * m);
+    zig.k[1] = 0;
+    zig.w[0] = q / m;
+    zig.w[ZIG_STRIPS - 1] = dn / m;
+    zig.f[0] = 1.0;
+    zig.f[ZIG_STRIPS - 1] = exp(-0.5 * dn * dn);
+    for (int i = ZIG_STRIPS - 2; i >= 1; i--) {
+        dn = sqrt(-2.0 * log(ZIG_AREA / dn + exp(-0.5 * dn * dn)));
+        zig.k[i + 1] = (uint32_t)(dn / tn * m);
+        tn = dn;
+        zig.f[i] = exp(-0.5 * dn * dn);
+        zig.w[i] = dn / m;
+    }
 }
 
-static double zig_get_double(void *state)
+/* A uniform in (0, 1], so that its log is finite. */
+static double zig_uniform(advcc_rng *r)
 {
-    return rng_uniform(state);
+    return 1.0 - (double)(xoshiro_next(r->s) >> 11) * 0x1.0p-53;
 }
 
-static void zig_set(void *state, unsigned long seed)
+/* The rare draws outside every rectangle: the wedges, and the tail beyond
+ * ZIG_R by Marsaglia's method for it. */
+static double zig_slow(advcc_rng *r, uint64_t u)
 {
-    (void)state;
-    (void)seed;
+    for (;;) {
+        const int i = (int)(u & (ZIG_STRIPS - 1));
+        const int32_t j = (int32_t)(u >> 32);
+        const int64_t a = j < 0 ? -(int64_t)j : j;
+        if (a < zig.k[i])
+            return j * zig.w[i];
+        const double x = j * zig.w[i];
+        if (i == 0) {
+            double t, y;
+            do {
+                t = -log(zig_uniform(r)) / ZIG_R;
+                y = -log(zig_uniform(r));
+            } while (y + y < t * t);
+            return j > 0 ? ZIG_R + t : -ZIG_R - t;
+        }
+        if (zig.f[i] + zig_uniform(r) * (zig.f[i - 1] - zig.f[i]) < exp(-0.5 * x * x))
+            return x;
+        u = xoshiro_next(r->s);
+    }
 }
 
-static const gsl_rng_type zig_type = {
-    "advcc-xoshiro256**", 0xffffffffUL, 0, 0, zig_set, zig_get, zig_get_double
-};
+static inline double zig_draw(advcc_rng *r)
+{
+    const uint64_t u = xoshiro_next(r->s);
+    const int i = (int)(u & (ZIG_STRIPS - 1));
+    const int32_t j = (int32_t)(u >> 32);
+    const int64_t a = j < 0 ? -(int64_t)j : j;
+    return a < zig.k[i] ? j * zig.w[i] : zig_slow(r, u);
+}
 
 double rng_normal_ziggurat(advcc_rng *r)
 {
-    gsl_rng g = {&zig_type, r};
-    return gsl_ran_gaussian_ziggurat(&g, 1.0);
+    pthread_once(&zig_once, zig_tables);
+    return zig_draw(r);
+}
+
+void rng_normal_fill(advcc_rng *r, real_t *z, long n)
+{
+    pthread_once(&zig_once, zig_tables);
+    for (long i = 0; i < n; i++)
+        z[i] = (real_t)zig_draw(r);
 }
 
 /* Lemire's multiply-and-reject: the high half of a 32x32 product, redrawn

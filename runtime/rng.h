@@ -6,6 +6,7 @@
 #define ADVCC_RNG_H
 
 #include <stdint.h>
+#include "real.h"
 
 typedef struct advcc_rng {
     uint64_t s[4];
@@ -19,11 +20,13 @@ void rng_split(const advcc_rng *r, uint64_t label, advcc_rng *out);
 uint64_t rng_u64(advcc_rng *r);
 double rng_uniform(advcc_rng *r);                   /* [0, 1) */
 double rng_normal(advcc_rng *r);                    /* N(0, 1) */
-/* N(0, 1) by GSL's ziggurat (Marsaglia and Tsang 2000): what the noise and
+/* N(0, 1) by Marsaglia and Tsang's ziggurat (rng.c): what the noise and
  * dropout layers draw, element by element, where rng_normal's log, sqrt and
  * sincos cost several times more.  Mostly one rng_u64 a draw, more in the
  * rare rejections; it leaves rng_normal's spare alone. */
 double rng_normal_ziggurat(advcc_rng *r);
+/* n draws of rng_normal_ziggurat into z, each rounded to real_t. */
+void rng_normal_fill(advcc_rng *r, real_t *z, long n);
 uint32_t rng_below(advcc_rng *r, uint32_t n);       /* [0, n), unbiased */
 void rng_shuffle(advcc_rng *r, int *a, int n);      /* Fisher-Yates */
 

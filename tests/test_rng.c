@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <cmocka.h>
+#include <gsl/gsl_cdf.h>
 #include "rng.h"
 
 #define DRAWS 100000
@@ -129,6 +130,59 @@ static void test_ziggurat_moments(void **state)
     (void)state;
     check_normal_moments(rng_normal_ziggurat, 2);
     check_normal_moments(rng_normal_ziggurat, 3);
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The ziggurat's whole distribution against GSL's normal CDF: the
+ * Kolmogorov-Smirnov distance of 400,000 draws, whose 0.1% critical value
+ * is 1.95 / sqrt(n) = 0.0031 (a wrong strip edge or width moves it
+ * several times past); and the far tail, where the ziggurat's own code
+ * takes over at 3.44: P(|z| > 3.44) = 5.8e-4 and P(|z| > 4) = 6.3e-5. */
+static void test_ziggurat_distribution(void **state)
+{
+    (void)state;
+    enum { N = 400000 };
+    double *z = malloc(sizeof *z * N);
+    assert_non_null(z);
+    advcc_rng r;
+    rng_seed(&r, 11);
+    int past_r = 0, past4 = 0;
+    for (int i = 0; i < N; i++) {
+        z[i] = rng_normal_ziggurat(&r);
+        past_r += fabs(z[i]) > 3.442619855899;
+        past4 += fabs(z[i]) > 4.0;
+    }
+    qsort(z, N, sizeof *z, compare_doubles);
+    double d = 0;
+    for (int i = 0; i < N; i++) {
+        double c = gsl_cdf_ugaussian_P(z[i]);
+        double lo = c - (double)i / N, hi = (double)(i + 1) / N - c;
+        d = fmax(d, fmax(lo, hi));
+    }
+    free(z);
+    assert_true(d < 1.95 / sqrt((double)N));
+    /* standard errors 38 and 5 draws */
+    assert_true(abs(past_r - 231) < 6 * 16);
+    assert_true(abs(past4 - 25) < 6 * 5 + 1);
+}
+
+/* rng_normal_fill is rng_normal_ziggurat's draws, each rounded to real_t. */
+static void test_ziggurat_fill(void **state)
+{
+    (void)state;
+    advcc_rng a, b;
+    rng_seed(&a, 5);
+    rng_seed(&b, 5);
+    real_t z[1000];
+    rng_normal_fill(&a, z, 1000);
+    for (int i = 0; i < 1000; i++)
+        assert_true(z[i] == (real_t)rng_normal_ziggurat(&b));
+    assert_true(rng_u64(&a) == rng_u64(&b));
 }
 
 /* The ziggurat draws from the stream it is given, and only from it: the
@@ -329,6 +383,8 @@ int main(void)
         cmocka_unit_test(test_normal_moments),
         cmocka_unit_test(test_ziggurat_moments),
         cmocka_unit_test(test_ziggurat_stream),
+        cmocka_unit_test(test_ziggurat_distribution),
+        cmocka_unit_test(test_ziggurat_fill),
         cmocka_unit_test(test_normal_spare_reset),
         cmocka_unit_test(test_below),
         cmocka_unit_test(test_shuffle),
