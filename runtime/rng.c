@@ -135,35 +135,31 @@ static void zig_tables(void)
     }
 }
 
+static inline double zig_draw(advcc_rng *r);
+
 /* A uniform in (0, 1], so that its log is finite. */
 static double zig_uniform(advcc_rng *r)
 {
-    return 1.0 - (double)(xoshiro_next(r->s) >> 11) * 0x1.0p-53;
+    return 1.0 - rng_uniform(r);
 }
 
-/* The rare draws outside every rectangle: the wedges, and the tail beyond
- * ZIG_R by Marsaglia's method for it. */
-static double zig_slow(advcc_rng *r, uint64_t u)
+/* A draw of strip i and value j outside the strip's rectangle: the
+ * wedge's test, or in the base strip the tail beyond ZIG_R by Marsaglia's
+ * method for it; a rejected draw starts over. */
+static double zig_slow(advcc_rng *r, int i, int32_t j)
 {
-    for (;;) {
-        const int i = (int)(u & (ZIG_STRIPS - 1));
-        const int32_t j = (int32_t)(u >> 32);
-        const int64_t a = j < 0 ? -(int64_t)j : j;
-        if (a < zig.k[i])
-            return j * zig.w[i];
-        const double x = j * zig.w[i];
-        if (i == 0) {
-            double t, y;
-            do {
-                t = -log(zig_uniform(r)) / ZIG_R;
-                y = -log(zig_uniform(r));
-            } while (y + y < t * t);
-            return j > 0 ? ZIG_R + t : -ZIG_R - t;
-        }
-        if (zig.f[i] + zig_uniform(r) * (zig.f[i - 1] - zig.f[i]) < exp(-0.5 * x * x))
-            return x;
-        u = xoshiro_next(r->s);
+    if (i == 0) {
+        double t, y;
+        do {
+            t = -log(zig_uniform(r)) / ZIG_R;
+            y = -log(zig_uniform(r));
+        } while (y + y < t * t);
+        return j > 0 ? ZIG_R + t : -ZIG_R - t;
     }
+    const double x = j * zig.w[i];
+    if (zig.f[i] + zig_uniform(r) * (zig.f[i - 1] - zig.f[i]) < exp(-0.5 * x * x))
+        return x;
+    return zig_draw(r);
 }
 
 static inline double zig_draw(advcc_rng *r)
@@ -172,7 +168,7 @@ static inline double zig_draw(advcc_rng *r)
     const int i = (int)(u & (ZIG_STRIPS - 1));
     const int32_t j = (int32_t)(u >> 32);
     const int64_t a = j < 0 ? -(int64_t)j : j;
-    return a < zig.k[i] ? j * zig.w[i] : zig_slow(r, u);
+    return a < zig.k[i] ? j * zig.w[i] : zig_slow(r, i, j);
 }
 
 double rng_normal_ziggurat(advcc_rng *r)

@@ -258,8 +258,8 @@ def main():
 
     runs = {}   # (side, model, command, threads, round) -> result
 
-    def advcc_run(m, command, t, images, r):
-        key = ("advcc", m, command, t, r)
+    def advcc_run(m, command, t, images, r, key=None):
+        key = key or ("advcc", m, command, t, r)
         if key not in runs:
             runs[key] = bench.advcc(m, command, t, images,
                                     None if command == "train" else ckpt[m])
@@ -288,11 +288,8 @@ def main():
                 # The twin again, next to the model: a ratio of runs minutes
                 # apart moved 10-15% with the machine's pace.
                 for side in ([tw, m] if r % 2 == 0 else [m, tw]):
-                    if side == m:
-                        advcc_run(m, command, mt, images, r)
-                    else:
-                        runs[("twin", m, command, r)] = bench.advcc(
-                            tw, command, mt, images, None if command == "train" else ckpt[tw])
+                    advcc_run(side, command, mt, images, r,
+                              ("twin", m, command, r) if side == tw else None)
         print(f"bench: round {r + 1}/{args.rounds} done, {time.time() - started:.0f} s, "
               f"load average {os.getloadavg()[0]:.2f}", flush=True)
     load_end = os.getloadavg()
