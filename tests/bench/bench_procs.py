@@ -35,7 +35,10 @@ includes the epoch's state save (a few fsynced files, tens of ms), as
 every epoch of a user's run does, hence training runs of thousands of
 images.  The
 environment is passed on unchanged (OMP_WAIT_POLICY=passive, say, to both
-sides alike).
+sides alike), but for one thing: an OPENBLAS_CORETYPE without AVX-512
+(Haswell, Zen) holds the twin to the same instruction set, through
+ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY unless they are set, since
+oneDNN's convolutions choose theirs without asking OpenBLAS.
 Peak RSS is the child's ru_maxrss (wait4).  The tables give medians and
 quartiles over rounds; a ratio is the median of per-round ratios (the
 two runs of a round are adjacent, so under about the same load).  The
@@ -64,6 +67,26 @@ SEED = [("train step", "baseline", "train", "train", "train_images"),
         ("eval", "baseline", "eval", "eval", "eval_images"),
         ("pgd", "baseline", "attack", "attack", "attack_images"),
         ("adv step", "adv", "train", "adv", "adv_images")]
+# The instruction set an OPENBLAS_CORETYPE limits OpenBLAS to, for the
+# cores without AVX-512 (an AVX-512 core or none leaves both sides their
+# own choice).  PyTorch's convolutions are oneDNN's, which pick their
+# instruction set themselves: the twin is held to the same one through
+# oneDNN's and ATen's own variables, so that a row measured under
+# OPENBLAS_CORETYPE=Haswell compares the two as on an AVX2 machine.
+CORE_ISA = {"haswell": ("AVX2", "avx2"), "zen": ("AVX2", "avx2"),
+            "sandybridge": ("AVX", "default")}
+
+
+def torch_isa_env(env):
+    """The variables that hold the twin to the OpenBLAS kernel's
+    instruction set, those the user set already left alone."""
+    isa = CORE_ISA.get(env.get("OPENBLAS_CORETYPE", "").lower())
+    if not isa:
+        return {}
+    want = {"ONEDNN_MAX_CPU_ISA": isa[0], "ATEN_CPU_CAPABILITY": isa[1]}
+    return {k: v for k, v in want.items() if k not in env}
+
+
 QUICK = {"rounds": 1, "train_images": 300, "eval_images": 1000, "attack_images": 100,
          "adv_images": 100, "sgemm_size": 1024, "sgemm_seconds": 0.3}
 
@@ -74,15 +97,19 @@ class Bench:
         self.env = dict(os.environ)
         self.core = "unknown"
         self.env.setdefault("CIFAR10_DIR", "data/cifar-10-batches-bin")
+        self.torch_env = {**self.env, **torch_isa_env(self.env)}
+        self.torch_isa = {k: self.torch_env[k] for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+                          if k in self.torch_env}
         self.serial = 0
 
-    def spawn(self, argv):
-        """Runs argv to the end; (seconds of the whole process, peak RSS
-        in MiB).  A failure stops the benchmark with the command's stderr."""
+    def spawn(self, argv, env=None):
+        """Runs argv to the end (in env, else the benchmark's); (seconds of
+        the whole process, peak RSS in MiB).  A failure stops the benchmark
+        with the command's stderr."""
         err = os.path.join(self.work, "stderr.txt")
         with open(err, "w") as ef:
             t0 = time.perf_counter()
-            p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=ef, env=self.env)
+            p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=ef, env=env or self.env)
             _, status, usage = os.wait4(p.pid, 0)
             wall = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
@@ -130,7 +157,7 @@ class Bench:
                 "--json", out]
         if checkpoint:
             argv += ["--checkpoint", checkpoint]
-        wall, rss = self.spawn(argv)
+        wall, rss = self.spawn(argv, self.torch_env)
         with open(out) as f:
             got = json.load(f)
         os.unlink(out)
@@ -306,6 +333,7 @@ def main():
               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
               "openblas_core": bench.core,
               "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+              "torch_isa": bench.torch_isa,
               "rounds": args.rounds, "batch": args.batch, "threads": threads,
               "images": {k: getattr(args, k) for k in
                          ("train_images", "eval_images", "attack_images", "adv_images")},
@@ -383,7 +411,10 @@ def report(res, threads):
           f"{res['load_average_end']:.2f} at the end; OMP_WAIT_POLICY {res['omp_wait_policy']}")
     print(f"OpenBLAS kernel: {res.get('openblas_core', 'unknown')} "
           f"(OPENBLAS_CORETYPE {res.get('openblas_coretype', '(unset)')}), the same for the "
-          f"model binaries and the sgemm limit; PyTorch's convolutions are oneDNN's")
+          f"model binaries and the sgemm limit; PyTorch's convolutions are oneDNN's, "
+          + (f"held to the same instruction set ("
+             + ", ".join(f"{k}={v}" for k, v in res["torch_isa"].items()) + ")"
+             if res.get("torch_isa") else "on their own choice of instruction set"))
     print(f"timing: {res['timing']}")
     print(f"FLOP as direct convolution: F = {fl['forward'] / 1e6:.2f} MFLOP a forward pass, "
           f"F1 = {fl['first'] / 1e6:.2f} its first layer; train 3F - F1, eval F, "
