@@ -13,7 +13,14 @@
  *
  * Activations are CNHW: channel ch of image img is plane ch * B + img.
  * The arithmetic is the runtime's own kernels' (activation.c, dtrelu.c,
- * pool.c, epilogue.h), element by element. */
+ * pool.c, epilogue.h), element by element.
+ *
+ * In evaluation mode BatchNorm's statistics are known before the
+ * convolution, so each thread could run the epilogue on a piece of images
+ * right after its product, while that piece is in the core's cache.  It
+ * was measured on the seed CNN and left out: evaluation ran 1.02-1.03x
+ * slower, the output (13 MB at most) coming back from the L3 cache
+ * anyway. */
 #ifndef ADVCC_CONV_GROUP_H
 #define ADVCC_CONV_GROUP_H
 
