@@ -27,6 +27,12 @@ static void usage(const advcc_model *m, FILE *fp)
             "  info     layers, parameter count and the spec's defaults\n"
             "\n"
             "`%s COMMAND --help` describes each command's options.\n"
+            "\n"
+            "environment:\n"
+            "  CIFAR10_DIR  the cifar-10-batches-bin directory [./data/cifar-10-batches-bin]\n"
+            "  ADVCC_ISA    the vector instructions of advcc's own convolution kernels:\n"
+            "               avx512, avx2 or none [the best this CPU has]\n"
+            "  OPENBLAS_CORETYPE, OMP_WAIT_POLICY  read by OpenBLAS and OpenMP as usual\n"
             "%s\n",
             m->name, m->name, m->source, m->name, ADVCC_VERSION);
 }

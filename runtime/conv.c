@@ -25,6 +25,10 @@
  * a partial per thread in the column scratch (one image on two threads) is
  * still split by columns.
  *
+ * The forward of a stride-1 convolution with wide enough rows is direct
+ * (conv_direct.c) when the CPU has the vector instructions for it: each
+ * thread its images, its share of col as the padded copy of one image.
+ *
  * A 1x1 convolution with stride 1 and no padding is a plain product: its
  * column matrix is x itself.
  *
@@ -38,6 +42,7 @@
  * im2col), and the forward alone did not shorten the attack measurably. */
 #include <omp.h>
 #include <string.h>
+#include "conv_direct.h"
 #include "im2col.h"
 #include "kernels.h"
 #include "parallel.h"
@@ -91,6 +96,17 @@ void conv_shape_forward(const conv_shape *cs, const real_t *x, int batch, const 
 #pragma omp parallel for schedule(static) if (co * n >= PAR_MIN_ELEMS)
             for (int o = 0; o < co; o++)
                 add_bias(y + o * n, n, n, bias + o, 1);
+        }
+        return;
+    }
+    if (conv_direct_fits(cs)) {
+#pragma omp parallel if ((double)co * kk * n >= PAR_MIN_MACS)
+        {
+            int first, end;
+            thread_share(batch, &first, &end);
+            if (end > first)
+                conv_direct_forward(cs, x, batch, first, end, weight, bias,
+                                    col + (long)kk * plane * first, y);
         }
         return;
     }

@@ -1,6 +1,7 @@
 /* test_kernels_float.c - the single-precision kernels the product runs,
  * against direct loops accumulated in double, at shapes like the seed
- * CNN's; and their determinism: at a given number of threads the same
+ * CNN's (the direct convolution under each instruction set the CPU has);
+ * and their determinism: at a given number of threads the same
  * inputs give the same bits, run after run. */
 #include <math.h>
 #include <omp.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "conv_direct.h"
 #include "kernels.h"
 #include "rng.h"
 
@@ -141,6 +143,59 @@ static void test_conv(void **state)
     conv_check(conv_shape_of(8, 6, 2, 9, 1, 1, 0));     /* pointwise */
     conv_check(conv_shape_of(2, 3, 2, 66, 3, 1, 1));    /* planes past im2col's padded copy */
     conv_check(conv_shape_of(2, 3, 2, 67, 3, 2, 1));
+}
+
+/* The direct forward (conv_direct.c) under each instruction set this CPU
+ * has: against the double loop at shapes it takes, and the same bits under
+ * every one, since each output adds its taps in the same order. */
+static void test_conv_direct(void **state)
+{
+    (void)state;
+    static const shape direct[] = {
+        {3, 32, 4, 32, 32, 5, 1, 2, 32, 32},   /* the seed CNN's first layer */
+        {3, 16, 3, 32, 32, 3, 1, 1, 32, 32},
+        {1, 8, 2, 36, 36, 5, 1, 0, 32, 32},    /* no padding */
+        {4, 8, 2, 16, 16, 3, 1, 1, 16, 16},    /* AVX2's row block only */
+        {2, 8, 2, 31, 34, 3, 1, 1, 31, 34},    /* neither: unfolded */
+    };
+    const enum conv_isa was = conv_direct_isa();
+    const enum conv_isa isas[] = {CONV_ISA_AVX512, CONV_ISA_AVX2, CONV_ISA_NONE};
+    const shape seed = direct[0];
+    const conv_shape cs = conv_shape_square(seed.ci, seed.h, seed.w, seed.co, seed.k,
+                                            seed.stride, seed.pad);
+    const long nx = (long)seed.ci * seed.batch * seed.h * seed.w;
+    const long ny = (long)seed.co * seed.batch * seed.ho * seed.wo;
+    const long nw = (long)seed.co * seed.ci * seed.k * seed.k;
+    float *x = randf(nx), *w = randf(nw), *bias = randf(seed.co);
+    float *col = randf(nw / seed.co * seed.batch * seed.ho * seed.wo);
+    float *first = NULL, *y = randf(ny);
+    int ran = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (isas[i] == CONV_ISA_NONE || conv_direct_set_isa(isas[i]) != 0)
+            continue;
+        assert_true(conv_direct_fits(&cs));
+        ran++;
+        for (size_t j = 0; j < sizeof direct / sizeof direct[0]; j++) {
+            shape d = direct[j];
+            d.ho = d.h + 2 * d.pad - d.k + 1;
+            d.wo = d.w + 2 * d.pad - d.k + 1;
+            conv_check(d);
+        }
+        conv_shape_forward(&cs, x, seed.batch, w, bias, col, y);
+        if (!first) {
+            first = malloc(sizeof *first * (size_t)ny);
+            assert_non_null(first);
+            memcpy(first, y, sizeof *first * (size_t)ny);
+        } else {
+            assert_memory_equal(first, y, sizeof *y * (size_t)ny);
+        }
+    }
+    assert_int_equal(conv_direct_set_isa(CONV_ISA_NONE), 0);
+    assert_false(conv_direct_fits(&cs));
+    assert_int_equal(conv_direct_set_isa(was), 0);
+    if (!ran)
+        print_message("no AVX2 or AVX-512 here: only the unfolded path checked\n");
+    free(x), free(w), free(bias), free(col), free(first), free(y);
 }
 
 static void test_linear(void **state)
@@ -404,6 +459,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv),
+        cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_gemm_slabs),
         cmocka_unit_test(test_batchnorm),

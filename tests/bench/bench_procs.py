@@ -36,9 +36,10 @@ every epoch of a user's run does, hence training runs of thousands of
 images.  The
 environment is passed on unchanged (OMP_WAIT_POLICY=passive, say, to both
 sides alike), but for one thing: an OPENBLAS_CORETYPE without AVX-512
-(Haswell, Zen) holds the twin to the same instruction set, through
-ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY unless they are set, since
-oneDNN's convolutions choose theirs without asking OpenBLAS.
+(Haswell, Zen) holds both sides to the same instruction set, through
+ADVCC_ISA, ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY unless they are set,
+since advcc's direct convolutions and oneDNN's choose theirs without
+asking OpenBLAS.
 Peak RSS is the child's ru_maxrss (wait4).  The tables give medians and
 quartiles over rounds; a ratio is the median of per-round ratios (the
 two runs of a round are adjacent, so under about the same load).  The
@@ -69,22 +70,23 @@ SEED = [("train step", "baseline", "train", "train", "train_images"),
         ("adv step", "adv", "train", "adv", "adv_images")]
 # The instruction set an OPENBLAS_CORETYPE limits OpenBLAS to, for the
 # cores without AVX-512 (an AVX-512 core or none leaves both sides their
-# own choice).  PyTorch's convolutions are oneDNN's, which pick their
-# instruction set themselves: the twin is held to the same one through
-# oneDNN's and ATen's own variables, so that a row measured under
+# own choice).  advcc's direct convolutions and PyTorch's (oneDNN's) pick
+# their instruction set themselves: both are held to the OpenBLAS kernel's
+# through their own variables, so that a row measured under
 # OPENBLAS_CORETYPE=Haswell compares the two as on an AVX2 machine.
-CORE_ISA = {"haswell": ("AVX2", "avx2"), "zen": ("AVX2", "avx2"),
-            "sandybridge": ("AVX", "default")}
+CORE_ISA = {"haswell": ("avx2", "AVX2", "avx2"), "zen": ("avx2", "AVX2", "avx2"),
+            "sandybridge": ("none", "AVX", "default")}
+ISA_VARS = {"advcc": ("ADVCC_ISA",), "torch": ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")}
 
 
-def torch_isa_env(env):
-    """The variables that hold the twin to the OpenBLAS kernel's
-    instruction set, those the user set already left alone."""
+def isa_env(env, side):
+    """The variables that hold one side ("advcc" or "torch") to the
+    OpenBLAS kernel's instruction set, those the user set left alone."""
     isa = CORE_ISA.get(env.get("OPENBLAS_CORETYPE", "").lower())
     if not isa:
         return {}
-    want = {"ONEDNN_MAX_CPU_ISA": isa[0], "ATEN_CPU_CAPABILITY": isa[1]}
-    return {k: v for k, v in want.items() if k not in env}
+    values = {"ADVCC_ISA": isa[0], "ONEDNN_MAX_CPU_ISA": isa[1], "ATEN_CPU_CAPABILITY": isa[2]}
+    return {k: values[k] for k in ISA_VARS[side] if k not in env}
 
 
 QUICK = {"rounds": 1, "train_images": 300, "eval_images": 1000, "attack_images": 100,
@@ -97,9 +99,10 @@ class Bench:
         self.env = dict(os.environ)
         self.core = "unknown"
         self.env.setdefault("CIFAR10_DIR", "data/cifar-10-batches-bin")
-        self.torch_env = {**self.env, **torch_isa_env(self.env)}
-        self.torch_isa = {k: self.torch_env[k] for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
-                          if k in self.torch_env}
+        self.torch_env = {**self.env, **isa_env(self.env, "torch")}
+        self.env.update(isa_env(self.env, "advcc"))
+        self.isa = {k: env[k] for side, env in (("advcc", self.env), ("torch", self.torch_env))
+                    for k in ISA_VARS[side] if k in env}
         self.serial = 0
 
     def spawn(self, argv, env=None):
@@ -333,7 +336,7 @@ def main():
               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
               "openblas_core": bench.core,
               "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
-              "torch_isa": bench.torch_isa,
+              "isa": bench.isa,
               "rounds": args.rounds, "batch": args.batch, "threads": threads,
               "images": {k: getattr(args, k) for k in
                          ("train_images", "eval_images", "attack_images", "adv_images")},
@@ -411,10 +414,11 @@ def report(res, threads):
           f"{res['load_average_end']:.2f} at the end; OMP_WAIT_POLICY {res['omp_wait_policy']}")
     print(f"OpenBLAS kernel: {res.get('openblas_core', 'unknown')} "
           f"(OPENBLAS_CORETYPE {res.get('openblas_coretype', '(unset)')}), the same for the "
-          f"model binaries and the sgemm limit; PyTorch's convolutions are oneDNN's, "
-          + (f"held to the same instruction set ("
-             + ", ".join(f"{k}={v}" for k, v in res["torch_isa"].items()) + ")"
-             if res.get("torch_isa") else "on their own choice of instruction set"))
+          f"model binaries and the sgemm limit; advcc's direct convolutions and PyTorch's "
+          f"(oneDNN's) "
+          + ("held to the same instruction set ("
+             + ", ".join(f"{k}={v}" for k, v in res["isa"].items()) + ")"
+             if res.get("isa") else "on their own choice of instruction set"))
     print(f"timing: {res['timing']}")
     print(f"FLOP as direct convolution: F = {fl['forward'] / 1e6:.2f} MFLOP a forward pass, "
           f"F1 = {fl['first'] / 1e6:.2f} its first layer; train 3F - F1, eval F, "

@@ -1,0 +1,176 @@
+/* conv_direct.c - direct convolution forward; see conv_direct.h.
+ *
+ * One image at a time: its input planes are copied into a zero-padded
+ * scratch, so that every tap of every output is a plain load; then, for a
+ * block of OB output channels and a piece of an output row NV vectors
+ * long, OB x NV accumulators stay in registers while the loop runs over
+ * the input channels and the kernel's rows and columns: 8 channels by 2
+ * vectors of 16 floats with AVX-512 (16 of its 32 registers), 4 by 2 of 8
+ * with AVX2 (8 of its 16).  Each tap is one load per vector and one
+ * broadcast weight per channel, so the fused multiply-adds, not the loads,
+ * set the pace. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "conv_direct.h"
+
+#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
+#define CONV_DIRECT_BUILT 1
+
+/* Output rows of one image: xp is its padded input, in_c planes of hp x wp;
+ * y its first output value, channel planes n apart.  NAME is compiled for
+ * TARGET with VEC, a vector of VL floats, OB channels and NV vectors a
+ * block.  (A macro: a vector type wider than the target's registers is
+ * split, and GCC then keeps the accumulators on the stack.) */
+#define DIRECT_ROWS(NAME, TARGET, VEC, VL, OB, NV)                                              \
+    typedef float VEC __attribute__((vector_size((VL) * sizeof(float)), aligned(sizeof(float)))); \
+    __attribute__((target(TARGET))) static void                                                 \
+    NAME(const float *xp, int in_c, int hp, int wp, int kh, int kw, const float *w, int out_c,   \
+         int ho, int wo, const float *bias, float *y, long n)                                   \
+    {                                                                                           \
+        const int kk = in_c * kh * kw;                                                          \
+        for (int o0 = 0; o0 < out_c; o0 += (OB))                                                \
+            for (int oy = 0; oy < ho; oy++)                                                     \
+                for (int ox0 = 0; ox0 < wo; ox0 += (NV) * (VL)) {                               \
+                    VEC acc[OB][NV];                                                            \
+                    _Pragma("GCC unroll 8") for (int o = 0; o < (OB); o++)                      \
+                        _Pragma("GCC unroll 2") for (int j = 0; j < (NV); j++)                  \
+                            acc[o][j] = (VEC){0} + (bias ? bias[o0 + o] : 0);                   \
+                    for (int c = 0; c < in_c; c++)                                              \
+                        for (int ky = 0; ky < kh; ky++) {                                       \
+                            const float *row = xp + ((long)c * hp + oy + ky) * wp + ox0;        \
+                            const float *wr = w + (long)o0 * kk + (c * kh + ky) * kw;           \
+                            for (int kx = 0; kx < kw; kx++) {                                   \
+                                VEC v[NV];                                                      \
+                                _Pragma("GCC unroll 2") for (int j = 0; j < (NV); j++)          \
+                                    v[j] = *(const VEC *)(row + kx + j * (VL));                 \
+                                _Pragma("GCC unroll 8") for (int o = 0; o < (OB); o++) {        \
+                                    const float wt = wr[(long)o * kk + kx];                     \
+                                    _Pragma("GCC unroll 2") for (int j = 0; j < (NV); j++)      \
+                                        acc[o][j] += wt * v[j];                                 \
+                                }                                                               \
+                            }                                                                   \
+                        }                                                                       \
+                    _Pragma("GCC unroll 8") for (int o = 0; o < (OB); o++)                      \
+                        _Pragma("GCC unroll 2") for (int j = 0; j < (NV); j++)                  \
+                            *(VEC *)(y + (long)(o0 + o) * n + (long)oy * wo + ox0 + j * (VL)) = \
+                                acc[o][j];                                                      \
+                }                                                                               \
+    }
+
+DIRECT_ROWS(rows_avx512, "avx512f,fma", vec16, 16, 8, 2)
+DIRECT_ROWS(rows_avx2, "avx2,fma", vec8, 8, 4, 2)
+
+static int isa_supported(enum conv_isa isa)
+{
+    switch (isa) {
+    case CONV_ISA_AVX512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    case CONV_ISA_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    default:
+        return 1;
+    }
+}
+#else
+#define CONV_DIRECT_BUILT 0
+static int isa_supported(enum conv_isa isa)
+{
+    return isa == CONV_ISA_NONE;
+}
+#endif
+
+static enum conv_isa isa_in_use;
+static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
+
+static void isa_choose(void)
+{
+    static const struct { const char *name; enum conv_isa isa; } names[] = {
+        {"none", CONV_ISA_NONE}, {"avx2", CONV_ISA_AVX2}, {"avx512", CONV_ISA_AVX512}};
+    enum conv_isa best = CONV_ISA_NONE;
+    for (int i = CONV_ISA_AVX512; i > CONV_ISA_NONE; i--)
+        if (isa_supported((enum conv_isa)i)) {
+            best = (enum conv_isa)i;
+            break;
+        }
+    isa_in_use = best;
+    const char *want = getenv("ADVCC_ISA");
+    if (!want || !*want)
+        return;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(want, names[i].name) == 0) {
+            if (names[i].isa <= best)
+                isa_in_use = names[i].isa;
+            else
+                fprintf(stderr, "advcc: ADVCC_ISA=%s: this CPU lacks it; using %s\n", want,
+                        names[best].name);
+            return;
+        }
+    fprintf(stderr, "advcc: ADVCC_ISA=%s: not one of avx512, avx2, none; using %s\n", want,
+            names[best].name);
+}
+
+enum conv_isa conv_direct_isa(void)
+{
+    pthread_once(&isa_once, isa_choose);
+    return isa_in_use;
+}
+
+int conv_direct_set_isa(enum conv_isa isa)
+{
+    pthread_once(&isa_once, isa_choose);
+    if (!isa_supported(isa))
+        return -1;
+    isa_in_use = isa;
+    return 0;
+}
+
+/* The output channels and row values one block of the kernel covers. */
+static void isa_block(enum conv_isa isa, int *channels, int *row)
+{
+    *channels = isa == CONV_ISA_AVX512 ? 8 : 4;
+    *row = isa == CONV_ISA_AVX512 ? 32 : 16;
+}
+
+int conv_direct_fits(const conv_shape *s)
+{
+    const enum conv_isa isa = conv_direct_isa();
+    if (!CONV_DIRECT_BUILT || isa == CONV_ISA_NONE)
+        return 0;
+    int channels, row;
+    isa_block(isa, &channels, &row);
+    return s->stride_h == 1 && s->stride_w == 1 && s->out_w % row == 0 &&
+           s->out_c % channels == 0;
+}
+
+long conv_direct_scratch(const conv_shape *s)
+{
+    return (long)s->in_c * (s->in_h + 2 * s->pad_h) * (s->in_w + 2 * s->pad_w);
+}
+
+void conv_direct_forward(const conv_shape *s, const real_t *x, int batch, int b0, int b1,
+                         const real_t *weight, const real_t *bias, real_t *scratch, real_t *y)
+{
+#if CONV_DIRECT_BUILT
+    const int hp = s->in_h + 2 * s->pad_h, wp = s->in_w + 2 * s->pad_w;
+    const long in_plane = (long)s->in_h * s->in_w, plane = (long)s->out_h * s->out_w;
+    const long n = batch * plane;
+    const int avx512 = conv_direct_isa() == CONV_ISA_AVX512;
+    memset(scratch, 0, sizeof *scratch * (size_t)conv_direct_scratch(s));
+    for (int b = b0; b < b1; b++) {
+        /* the borders stay zero: only the inside is written */
+        for (int c = 0; c < s->in_c; c++)
+            for (int i = 0; i < s->in_h; i++)
+                memcpy(scratch + ((long)c * hp + i + s->pad_h) * wp + s->pad_w,
+                       x + ((long)c * batch + b) * in_plane + (long)i * s->in_w,
+                       sizeof *x * (size_t)s->in_w);
+        (avx512 ? rows_avx512 : rows_avx2)(scratch, s->in_c, hp, wp, s->kh, s->kw, weight,
+                                           s->out_c, s->out_h, s->out_w, bias, y + b * plane, n);
+    }
+#else
+    (void)s, (void)x, (void)batch, (void)b0, (void)b1, (void)weight, (void)bias, (void)scratch,
+        (void)y;
+    abort();    /* conv_direct_fits said no */
+#endif
+}
