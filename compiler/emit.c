@@ -382,6 +382,11 @@ static void emit_group_backward_call(FILE *out, const emit_group *g,
                                      int only_dx)
 {
     char in[64], dout[32], dst[32], into[32], din[64];
+    if (g->grad_pass) {
+        L(1, "/* g%d (%s): its input's gradient is its output's, grad[%d] */", g->index,
+          g->main->name, g->dout_buf);
+        return;
+    }
     input_expr(g, in, sizeof in);
     if (g->dout_buf >= 0)
         snprintf(dout, sizeof dout, "grad[%d]", g->dout_buf);
@@ -429,6 +434,87 @@ static int first_param_group(const emit_plan *p)
     return p->n_groups;
 }
 
+/* The group below which an ensemble's passes share the backward
+ * (model.h backward_top): the first with parameters, of a kind that can
+ * share, reading its input as it is, with nothing below it but the input
+ * normalisation and gradient-identity layers (noise).  -1: none, or the
+ * model has one pass. */
+static int shared_backward_group(const emit_plan *p)
+{
+    const int s = first_param_group(p);
+    if (p->m->ensemble <= 1 || s >= p->n_groups)
+        return -1;
+    const emit_group *g = &p->groups[s];
+    if (!kind_of(g->main->op)->share_backward || g->cv_slot >= 0 || g->in_into != -2 ||
+        g->dout_buf < 0)
+        return -1;
+    for (int i = 0; i < s; i++) {
+        const emit_group *b = &p->groups[i];
+        if (b->first != b->last || b->in_into != -2 ||
+            !(kind_of(b->main->op)->flags & (KIND_INPUT_NORM | KIND_GRAD_IDENTITY)))
+            return -1;
+    }
+    return s;
+}
+
+/* The grad[] buffers of a backward function, and the locals its calls
+ * read. */
+static void emit_backward_locals(FILE *out, const emit_plan *p)
+{
+    L(1, "const int B = c->batch, mode = c->mode;");
+    if (p->n_grads > 0) {
+        size_t len = (size_t)p->n_grads * 32;
+        char *list = malloc(len);
+        if (!list)
+            abort();
+        size_t k = 0;
+        for (int i = 0; i < p->n_grads; i++)
+            k += (size_t)snprintf(list + k, len - k, "%sACT(c, GRAD%d_SLOT)", i ? ", " : "", i);
+        L(1, "real_t *grad[%d] = {%s};", p->n_grads, list);
+        free(list);
+    }
+}
+
+/* model_backward_top and model_backward_bottom around group s
+ * (shared_backward_group): the first runs the groups above s and s's own
+ * backward without dx, and returns the gradient at s's output; the second
+ * computes s's input gradient from a sum of those and runs the groups
+ * below. */
+static void emit_shared_backward(FILE *out, const emit_plan *p, int s)
+{
+    const emit_group *g = &p->groups[s];
+    const layer_kind *k = kind_of(g->main->op);
+    char in[64], dout[32], din[32];
+    L(0, "/* An ensemble's passes share the input gradient below %s (model.h):", g->main->name);
+    L(0, " * each pass's backward down to its output gradient, then the rest once. */");
+    L(0, "static const real_t *model_backward_top(advcc_ctx *c, const real_t *dlogits)");
+    L(0, "{");
+    emit_backward_locals(out, p);
+    L(1, "const int want_params = 0;");
+    for (int i = p->n_groups - 1; i > s; i--)
+        emit_group_backward_call(out, &p->groups[i], 0);
+    input_expr(g, in, sizeof in);
+    snprintf(dout, sizeof dout, "grad[%d]", g->dout_buf);
+    L(1, "g%d_backward(c, %s, %s, NULL, B, mode, want_params);", s, in, dout);
+    k->share_backward(out, g, 0, dout, NULL);
+    L(0, "}");
+    L(0, "%s", "");
+    L(0, "static void model_backward_bottom(advcc_ctx *c, const real_t *dy, real_t *dx)");
+    L(0, "{");
+    emit_backward_locals(out, p);
+    L(1, "const int want_params = 0;");
+    L(1, "(void)mode; /* the layers below need not read them */");
+    L(1, "(void)want_params;");
+    if (p->n_grads > 0)
+        L(1, "(void)grad;");
+    grad_expr(g->in_buf, din, sizeof din);
+    k->share_backward(out, g, 1, "dy", din);
+    for (int i = s - 1; i >= 0; i--)
+        emit_group_backward_call(out, &p->groups[i], 1);
+    L(0, "}");
+    L(0, "%s", "");
+}
+
 static void emit_entry_points(FILE *out, const emit_plan *p)
 {
     const ir_model *m = p->m;
@@ -471,22 +557,14 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
     const int first_param = first_param_group(p);
     L(0, "static void model_backward(advcc_ctx *c, const real_t *dlogits, int want_params, real_t *dx)");
     L(0, "{");
-    L(1, "const int B = c->batch, mode = c->mode;");
-    if (p->n_grads > 0) {
-        size_t len = (size_t)p->n_grads * 32;
-        char *list = malloc(len);
-        if (!list)
-            abort();
-        size_t k = 0;
-        for (int i = 0; i < p->n_grads; i++)
-            k += (size_t)snprintf(list + k, len - k, "%sACT(c, GRAD%d_SLOT)", i ? ", " : "", i);
-        L(1, "real_t *grad[%d] = {%s};", p->n_grads, list);
-        free(list);
-    }
+    emit_backward_locals(out, p);
     for (int i = p->n_groups - 1; i >= 0; i--)
         emit_group_backward_call(out, &p->groups[i], i <= first_param);
     L(0, "}");
     L(0, "%s", "");
+    const int s = shared_backward_group(p);
+    if (s >= 0)
+        emit_shared_backward(out, p, s);
 }
 
 /* The input normalisation, for attacks that clip in normalised units. */
@@ -540,6 +618,13 @@ static void emit_descriptor(FILE *out, const emit_plan *p)
     L(1, ".init = model_init,");
     L(1, ".forward = model_forward,");
     L(1, ".backward = model_backward,");
+    const int shared = shared_backward_group(p);
+    if (shared >= 0) {
+        L(1, ".backward_top = model_backward_top,");
+        L(1, ".backward_bottom = model_backward_bottom,");
+        const ir_shape o = p->groups[shared].main->out;
+        L(1, ".top_size = %ld,", (long)o.c * o.h * o.w);
+    }
     if (m->n_regs > 0) {
         L(1, ".regularize = model_regularize,");
         L(1, ".n_reg_terms = %d,", m->n_regs);

@@ -56,8 +56,10 @@ typedef struct emit_group {
      * input wrote there first, that is scratch added into grad[in_into]
      * (-1: dx; -2: no adding).  An add hands the same gradient to its
      * shortcut's end: copied into grad[in2_buf] (-1: dx), or added when
-     * in2_add. */
-    int dout_buf, in_buf, in_into, in2_buf, in2_add;
+     * in2_add.  grad_pass: a KIND_GRAD_IDENTITY group whose input gradient
+     * is grad[dout_buf] itself (in_buf == dout_buf), so no backward is
+     * emitted for it. */
+    int dout_buf, in_buf, in_into, in2_buf, in2_add, grad_pass;
     /* The names of its slots in the arena's enums (S_ per image, F_ fixed),
      * "" where the slot above is -1: in_sym is the input's, "" for the
      * model's input. */

@@ -279,7 +279,8 @@ static int grad_take(emit_plan *p, unsigned char *busy)
 /* The backward's buffers (emit_group's dout_buf ...), last group first: a
  * group's output gradient lives from its last reader's backward to its
  * own; the first reader to run writes it, the others add to it.  For a
- * chain this is the two buffers in turn. */
+ * chain this is the two buffers in turn.  A gradient-identity group (noise)
+ * that is its input's first reader passes its buffer on as its input's. */
 static void plan_backward(emit_plan *p)
 {
     unsigned char *busy = calloc((size_t)p->n_groups + 2, 1);
@@ -295,7 +296,12 @@ static void plan_backward(emit_plan *p)
         int scratch = -1;
         g->dout_buf = buf[i];
         g->in_into = -2;
-        if (dst && *dst < 0) {
+        g->grad_pass = (kind_of(g->main->op)->flags & KIND_GRAD_IDENTITY) &&
+                       g->first == g->last && dst && *dst < 0 && buf[i] >= 0;
+        if (g->grad_pass) {
+            g->in_buf = *dst = buf[i];  /* stays busy: now the input's */
+            continue;
+        } else if (dst && *dst < 0) {
             g->in_buf = *dst = grad_take(p, busy);
         } else if (!dst && !dx_written) {
             g->in_buf = -1;

@@ -35,6 +35,10 @@ enum {
                                    backward reads its input, not its output */
     KIND_INPUT_NORM = 1 << 7,   /* as the first layer, the model's input
                                    normalisation (model.h norm_mean) */
+    KIND_GRAD_IDENTITY = 1 << 8,    /* its input gradient is its output
+                                   gradient (noise): alone in its group, it
+                                   hands the buffer down (emit_group
+                                   grad_pass) instead of copying it */
 };
 
 /* The arena being laid out (emit_plan.c): per-image and fixed reals so far,
@@ -94,6 +98,13 @@ struct layer_kind {
      * at indent ind: a linear group's epilogue and a lone group. */
     void (*call)(FILE *out, const emit_plan *p, const ir_node *n, int backward,
                  int ind, const char *x, long count, const char *y);
+    /* A kind below whose group an ensemble's passes share the backward
+     * (model.h backward_top): bottom 0, the line returning the gradient at
+     * its first node's output once the group's backward ran with dx NULL
+     * (grad: the group's dout); bottom 1, the statement writing the input
+     * gradient dx from such a gradient grad.  NULL: passes do not share. */
+    void (*share_backward)(FILE *out, const emit_group *g, int bottom, const char *grad,
+                           const char *dx);
     /* Its members of a conv group's descriptor (runtime/conv_group.h),
      * g->act being it: .act and the parameters that kind reads. */
     void (*fused)(FILE *out, const emit_plan *p, const emit_group *g, int ind);

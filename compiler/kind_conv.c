@@ -219,6 +219,15 @@ static void emit_forward(FILE *out, const emit_plan *p, const emit_group *g)
     L(0, "}");
 }
 
+static void conv_share_backward(FILE *out, const emit_group *g, int bottom, const char *grad,
+                                const char *dx)
+{
+    if (bottom)
+        L(1, "conv_group_backward_input(&g%d, c, %s, B, %s);", g->index, grad, dx);
+    else
+        L(1, "return conv_group_dy(&g%d, c, %s);", g->index, grad);
+}
+
 /* The backward: the epilogue channel by channel, then the convolution's
  * gradients and the weight quantiser's straight-through mask. */
 static void emit_backward(FILE *out, const emit_plan *p, const emit_group *g)
@@ -288,6 +297,7 @@ const layer_kind kind_conv = {
     .plan = conv_plan,
     .init = emit_init_uniform,
     .group = conv_group,
+    .share_backward = conv_share_backward,
     .torch = conv_torch,
     .settings = conv_settings,
 };

@@ -30,12 +30,12 @@ static void noise_group(FILE *out, const emit_plan *p, const emit_group *g)
     emit_cite(out, 1, n);
     L(1, "/* in training and inference alike; one call over the batch (noise.h),");
     L(1, " * so that a replay from the same rng state repeats the pass */");
-    L(1, "real_t *o = ACT(c, %s);", g->out_sym);
-    L(1, "memcpy(o, x, sizeof(real_t) * B * %ld);", g->out_size);
     char r[32];
-    L(1, "noise_add(o, (long)B * %ld, (real_t)%s, c->rng);", g->out_size,
+    L(1, "noise_add(ACT(c, %s), x, (long)B * %ld, (real_t)%s, c->rng);", g->out_sym, g->out_size,
       emit_real(n->sigma, r, sizeof r));
     L(0, "}");
+    if (g->grad_pass)
+        return;         /* model_backward hands its gradient down */
     L(0, "%s", "");
     emit_group_head(out, g, 1, "c x mode want_params");
     L(1, "if (dx)");
@@ -69,6 +69,7 @@ const layer_kind kind_noise = {
     .n_params = sizeof noise_params / sizeof noise_params[0],
     .insert_param = &noise_first,
     .usage = "noise sigma=S   (insert noise sigma=S first=F before conv)",
+    .flags = KIND_GRAD_IDENTITY,
     .runtime = "ADVCC_LAYER_NOISE",
     .headers = "noise.h",
     .lower = noise_lower,

@@ -395,6 +395,14 @@ CONV_GROUP_INLINE void conv_group_backward_channel(const conv_group *d, advcc_ct
                              mode != ADVCC_EVAL, mean, invstd, ch);
 }
 
+/* The gradient at the convolution's output once the channels' backward
+ * ran: the epilogue's, or dout when there is none. */
+CONV_GROUP_INLINE const real_t *conv_group_dy(const conv_group *d, const advcc_ctx *c,
+                                              const real_t *dout)
+{
+    return conv_group_has_epilogue(d) ? conv_group_slot(d, c, d->dy) : dout;
+}
+
 /* After the channels: DTReLU's bound gradients (summed over channels in
  * order, so the same bits whatever the thread count), then the
  * convolution's weight gradient (want_params) and input gradient (dx not
@@ -414,13 +422,24 @@ CONV_GROUP_INLINE void conv_group_backward(const conv_group *d, advcc_ctx *c, co
         c->grads[d->lo] = (real_t)below;
         c->grads[d->hi] = (real_t)above;
     }
-    const real_t *dy = conv_group_has_epilogue(d) ? conv_group_slot(d, c, d->dy) : dout;
+    const real_t *dy = conv_group_dy(d, c, dout);
     real_t *col = conv_group_slot(d, c, d->col);
     if (want_params)
         conv_shape_backward_params(cs, x, dy, B, col, c->grads + d->weight,
                                    d->bias >= 0 ? c->grads + d->bias : NULL);
     if (dx)
         conv_shape_backward_input(cs, dy, conv_group_weight(d, c), B, col, dx);
+}
+
+/* The input gradient dx from a gradient dy at the convolution's output
+ * that need not be this arena's pass's: an ensemble's passes share the
+ * input gradient below the convolution, computed once from the sum of
+ * their dy (model.h backward_bottom). */
+CONV_GROUP_INLINE void conv_group_backward_input(const conv_group *d, advcc_ctx *c,
+                                                 const real_t *dy, int B, real_t *dx)
+{
+    conv_shape_backward_input(&d->conv, dy, conv_group_weight(d, c), B,
+                              conv_group_slot(d, c, d->col), dx);
 }
 
 #endif

@@ -8,6 +8,7 @@
 #include "infer.h"
 #include "kernels.h"
 #include "noise.h"
+#include "parallel.h"
 
 int infer_init(infer_ws *w, advcc_ctx *ctx)
 {
@@ -27,8 +28,10 @@ int infer_init(infer_ws *w, advcc_ctx *ctx)
     w->dx_pass = malloc(sizeof(real_t) * (size_t)w->cap * w->in_size);
     w->lse = malloc(sizeof(double) * (size_t)w->cap * w->passes);
     w->states = malloc(sizeof(advcc_rng) * w->passes);
+    if (w->passes > 1 && m->backward_top)
+        w->dy_sum = malloc(sizeof(real_t) * (size_t)w->cap * m->top_size);
     if (!w->pass_out || !w->out || !w->replay_out || !w->dlogits || !w->gout ||
-        !w->dx_pass || !w->lse || !w->states) {
+        !w->dx_pass || !w->lse || !w->states || (w->passes > 1 && m->backward_top && !w->dy_sum)) {
         infer_free(w);
         return -1;
     }
@@ -64,6 +67,7 @@ void infer_free(infer_ws *w)
     free(w->dx_pass);
     free(w->lse);
     free(w->states);
+    free(w->dy_sum);
     infer_replay_passes(w);
     memset(w, 0, sizeof *w);
 }
@@ -333,6 +337,19 @@ static double draw_losses(infer_ws *w, const int *y, const int *t, int n,
     return total;
 }
 
+/* sum = dy (first) or sum += dy, over len values: the passes' gradients
+ * at the output of the layer below which they share the backward. */
+static void sum_pass_dy(real_t *sum, const real_t *dy, long len, int first)
+{
+    if (first) {
+        memcpy(sum, dy, sizeof(real_t) * (size_t)len);
+        return;
+    }
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN_ELEMS)
+    for (long i = 0; i < len; i++)
+        sum[i] += dy[i];
+}
+
 static double loss_grad(infer_ws *w, const real_t *x, const int *y,
                         const int *t, int n, int mode, int eot, int targeted,
                         int kind, real_t *dx, double *loss, real_t *logits_out)
@@ -361,6 +378,8 @@ static double loss_grad(infer_ws *w, const real_t *x, const int *y,
         total += draw_losses(w, y, t, n, kind, draws, loss);
 
         int direct = passes == 1 && draws == 1;
+        /* passes share the backward below the model's split (model.h) */
+        int share = passes > 1 && w->dy_sum;
         if (d == 0 && !direct)
             memset(dx, 0, sizeof(real_t) * in_n);
         double scale = sign / ((double)passes * draws);
@@ -381,12 +400,23 @@ static double loss_grad(infer_ws *w, const real_t *x, const int *y,
                 pass_dlogits_g(w, k, n, scale);
             else if (k == passes - 1 || m->ensemble_probs)
                 pass_dlogits(w, k, y, n, scale);
+            if (share) {
+                sum_pass_dy(w->dy_sum, m->backward_top(c, w->dlogits),
+                            (long)n * m->top_size, k == passes - 1);
+                continue;
+            }
             m->backward(c, w->dlogits, 0, direct ? dx : w->dx_pass);
             if (!direct)
                 for (long i = 0; i < in_n; i++)
                     dx[i] += w->dx_pass[i];
         }
         c->arena = own;
+        if (share) {
+            m->backward_bottom(c, w->dy_sum, draws == 1 ? dx : w->dx_pass);
+            if (draws > 1)
+                for (long i = 0; i < in_n; i++)
+                    dx[i] += w->dx_pass[i];
+        }
         if (w->random)
             *c->rng = after;    /* later draws are fresh */
     }

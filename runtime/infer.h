@@ -9,7 +9,10 @@
  * context's for the first), so that its backward finds what it drew; when
  * those arenas would take more than INFER_KEEP_BYTES, each pass's backward
  * replays it instead, from the rng state it started from, so the same noise
- * is drawn again (the same gradient, bit for bit).  With eot = m > 1
+ * is drawn again (the same gradient, bit for bit).  A model with a split
+ * (model.h backward_top) runs each pass's backward down to it, sums the
+ * passes' gradients there (last pass first) and runs the rest once.  With
+ * eot = m > 1
  * the gradient is the mean over m independent draws of the whole average
  * (Expectation over Transformation, Athalye et al. 2018).
  *
@@ -52,6 +55,8 @@ typedef struct infer_ws {
     real_t *dx_pass;        /* [cap][in_size] */
     double *lse;            /* [passes][cap]: log-sum-exp of each pass's row */
     advcc_rng *states;      /* [passes]: ctx->rng before each pass */
+    real_t *dy_sum;         /* [cap][model->top_size]: the passes' summed
+                               gradient at the split (NULL: no split) */
     real_t **arenas;        /* [passes - 1]: the arenas of passes 1, 2, ...;
                                NULL: passes are replayed */
     const advcc_rng *freeze;    /* not NULL: the noise of every call */

@@ -181,6 +181,18 @@ struct advcc_model {
      * NULL.  want_params == 0 with dx is the attack's input-only backward. */
     void (*backward)(advcc_ctx *c, const real_t *dlogits, int want_params,
                      real_t *dx);
+    /* backward's input gradient in two parts, for a randomised model whose
+     * first weighted layer is a convolution with nothing below it but the
+     * input normalisation and noise: the gradient below that convolution
+     * is the same linear map of its output gradient in every pass, so an
+     * ensemble's passes share it (infer.h).  backward_top: after forward,
+     * backward without parameters down to the convolution's output
+     * gradient, [batch][top_size], which it returns (in the arena);
+     * backward_bottom: the input gradient dx from such a gradient dy (any
+     * buffer; a sum of passes').  NULL when the model has no such split. */
+    const real_t *(*backward_top)(advcc_ctx *c, const real_t *dlogits);
+    void (*backward_bottom)(advcc_ctx *c, const real_t *dy, real_t *dx);
+    long top_size;
     /* Regulariser: adds its gradient into c->grads when want_grad, returns
      * its value; NULL when the model has none. terms[] gets each term. */
     double (*regularize)(advcc_ctx *c, int want_grad, double *terms);

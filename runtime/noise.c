@@ -43,17 +43,18 @@ static long draw_chunk(const advcc_rng *base, long n, long j, real_t *log, real_
     return len;
 }
 
-void noise_add(real_t *x, long n, real_t sigma, advcc_rng *rng)
+void noise_add(real_t *out, const real_t *x, long n, real_t sigma, advcc_rng *rng)
 {
     const advcc_rng base = call_begin(rng);
     real_t *log = log_take(n);
     const long chunks = (n + NOISE_CHUNK - 1) / NOISE_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN_ELEMS)
     for (long j = 0; j < chunks; j++) {
-        real_t z[NOISE_CHUNK], *xj = x + j * NOISE_CHUNK;
+        real_t z[NOISE_CHUNK], *oj = out + j * NOISE_CHUNK;
+        const real_t *xj = x + j * NOISE_CHUNK;
         const long len = draw_chunk(&base, n, j, log, z);
         for (long i = 0; i < len; i++)
-            xj[i] += sigma * z[i];
+            oj[i] = xj[i] + sigma * z[i];
     }
 }
 

@@ -19,8 +19,10 @@
 
 struct advcc_rng;
 
-/* In place over n values: x += sigma * the call's draws. */
-void noise_add(real_t *x, long n, real_t sigma, struct advcc_rng *rng);
+/* Over n values: out = x + sigma * the call's draws, in one pass (out may
+ * be x). */
+void noise_add(real_t *out, const real_t *x, long n, real_t sigma,
+               struct advcc_rng *rng);
 
 /* The call's n draws into z, rng moved on as noise_add moves it: dropout's
  * masks, and whatever predicts a layer's noise (tests). */

@@ -10,7 +10,8 @@
  *            5 derives for form 4, with power-iteration state;
  *   adv      adversarial training in the recipe;
  *   rse      noise before each conv block, drawn in training and
- *            inference, and 5 passes averaged over logits;
+ *            inference, and 5 passes averaged over logits, which share
+ *            the input gradient below the first convolution;
  *
  * and none of the others. */
 #include <math.h>
@@ -285,12 +286,68 @@ static void test_rse_kept_passes(void **s)
     }
 }
 
+/* rse's passes share the input gradient below conv1 (model.h
+ * backward_top): from one draw and from the mean of two (eot), it is the
+ * gradient of the whole backward of every pass, summed, up to rounding;
+ * only rse and no undefended model has the split. */
+static void test_rse_shared_backward(void **s)
+{
+    (void)s;
+    enum { B = 3 };
+    const advcc_model *m = &advcc_model_rse;
+    assert_non_null(m->backward_top);
+    assert_non_null(m->backward_bottom);
+    assert_int_equal(m->top_size, 32 * 32 * 32);
+    assert_null(advcc_model_baseline.backward_top);
+    advcc_model whole = *m;         /* the same model without the split */
+    whole.backward_top = NULL;
+    whole.backward_bottom = NULL;
+    const size_t img = (size_t)m->in_c * m->in_h * m->in_w;
+    real_t *x = malloc(sizeof(real_t) * img * B);
+    real_t *ds = malloc(sizeof(real_t) * img * B), *dw = malloc(sizeof(real_t) * img * B);
+    assert_true(x && ds && dw);
+    int y[B] = {3, 8, 1};
+    advcc_rng r;
+    rng_seed(&r, 21);
+    for (size_t i = 0; i < img * B; i++)
+        x[i] = (real_t)rng_uniform(&r);
+    for (int eot = 1; eot <= 2; eot++) {
+        advcc_ctx *cs = ctx_create(m, B, 7), *cw = ctx_create(&whole, B, 7);
+        assert_true(cs && cw);
+        memcpy(cw->params, cs->params, sizeof(real_t) * m->n_params);
+        *cw->rng = *cs->rng;
+        infer_ws shared, per_pass;
+        assert_int_equal(infer_init(&shared, cs), 0);
+        assert_int_equal(infer_init(&per_pass, cw), 0);
+        assert_non_null(shared.dy_sum);
+        assert_null(per_pass.dy_sum);
+        double a = infer_loss_grad(&shared, x, y, B, ADVCC_EVAL, eot, 0, ds, NULL);
+        double b = infer_loss_grad(&per_pass, x, y, B, ADVCC_EVAL, eot, 0, dw, NULL);
+        assert_true(a == b);        /* the same draws, the same forward */
+        double dmax = 0, emax = 0;
+        for (size_t i = 0; i < img * B; i++) {
+            dmax = fmax(dmax, fabs((double)dw[i]));
+            emax = fmax(emax, fabs((double)ds[i] - dw[i]));
+        }
+        assert_true(dmax > 0);
+        assert_true(emax <= 1e-5 * dmax);
+        infer_free(&shared);
+        infer_free(&per_pass);
+        ctx_free(cs);
+        ctx_free(cw);
+    }
+    free(x);
+    free(ds);
+    free(dw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_descriptors),
         cmocka_unit_test(test_behaviour),
         cmocka_unit_test(test_rse_kept_passes),
+        cmocka_unit_test(test_rse_shared_backward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,9 @@
 /* test_noise.c - the RSE noise layer: the added values have mean 0 and
  * standard deviation sigma over many draws, are reproducible from a seed
- * and differ between seeds, leave the input in place underneath, come
- * chunk by chunk from split streams whatever the thread count, and are
- * recorded, with dropout's, for a program that replays them. */
+ * and differ between seeds, leave the input untouched when written
+ * elsewhere, come chunk by chunk from split streams whatever the thread
+ * count, and are recorded, with dropout's, for a program that replays
+ * them. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,7 +28,7 @@ static void test_moments(void **state)
     advcc_rng r;
     rng_seed(&r, 11);
     const float sigma = 0.2f;
-    noise_add(x, N, sigma, &r);
+    noise_add(x, x, N, sigma, &r);
     double s = 0, q = 0, k4 = 0;
     for (long i = 0; i < N; i++) {
         s += x[i];
@@ -49,17 +50,19 @@ static void test_seeded(void **state)
 {
     (void)state;
     enum { M = 1001 };                  /* odd: a spare normal is left over */
-    float a[M], b[M], c[M];
+    float a[M], b[M], c[M], x[M];
     for (int i = 0; i < M; i++)
-        a[i] = b[i] = c[i] = (float)i / M;
+        a[i] = c[i] = x[i] = (float)i / M;
     advcc_rng ra, rb, rc, rd;
     rng_seed(&ra, 5);
     rng_seed(&rb, 5);
     rng_seed(&rc, 6);
-    noise_add(a, M, 0.1f, &ra);
-    noise_add(b, M, 0.1f, &rb);
-    noise_add(c, M, 0.1f, &rc);
+    noise_add(a, a, M, 0.1f, &ra);
+    noise_add(b, x, M, 0.1f, &rb);     /* out of place: x untouched */
+    noise_add(c, c, M, 0.1f, &rc);
     assert_memory_equal(a, b, sizeof a);
+    for (int i = 0; i < M; i++)
+        assert_true(x[i] == (float)i / M);
     int same = 0;
     for (int i = 0; i < M; i++)
         same += a[i] == c[i];
@@ -86,7 +89,7 @@ static void test_chunks(void **state)
     advcc_rng r, want;
     rng_seed(&r, 9);
     want = r;
-    noise_add(x, n, 1, &r);
+    noise_add(x, x, n, 1, &r);
     for (long j = 0; j * NOISE_CHUNK < n; j++) {
         advcc_rng c;
         rng_split(&want, (uint64_t)j, &c);
@@ -100,7 +103,7 @@ static void test_chunks(void **state)
     omp_set_num_threads(1);
     rng_seed(&r, 9);
     memset(x, 0, sizeof *x * n);
-    noise_add(x, n, 1, &r);
+    noise_add(x, x, n, 1, &r);
     omp_set_num_threads(omp_get_num_procs());
     assert_memory_equal(x, z, sizeof *z * n);
     free(z);
@@ -119,9 +122,9 @@ static void test_record(void **state)
     rng_seed(&r, 3);
     p = r;
     noise_log = &rec;
-    noise_add(a, 10, 1, &r);
+    noise_add(a, a, 10, 1, &r);
     dropout_forward(x, 20, 0, 2, &r, m, y);
-    noise_add(a, 10, 1, &r);              /* past cap: left out, counted */
+    noise_add(a, a, 10, 1, &r);              /* past cap: left out, counted */
     noise_log = NULL;
     assert_int_equal(rec.n, 30);
     assert_int_equal(rec.lost, 10);
@@ -141,7 +144,7 @@ static void test_zero_sigma(void **state)
     memcpy(y, x, sizeof x);
     advcc_rng r;
     rng_seed(&r, 1);
-    noise_add(x, 4, 0, &r);
+    noise_add(x, x, 4, 0, &r);
     assert_memory_equal(x, y, sizeof x);
 }
 
