@@ -121,6 +121,18 @@ static int rng_same(const advcc_rng *a, const advcc_rng *b)
            (!a->have_spare || a->spare == b->spare);
 }
 
+/* n values uniform in [0, 1) from seed: a batch of images, malloc'd. */
+static real_t *uniform_images(size_t n, uint64_t seed)
+{
+    real_t *x = malloc(sizeof(real_t) * n);
+    assert_non_null(x);
+    advcc_rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (real_t)rng_uniform(&r);
+    return x;
+}
+
 /* Moves every weight of w that sits within a tenth of a step of its point
  * on the 8-bit min/max grid by `by` (< 0.4) steps, except at the ends,
  * where the minimum or maximum (the grid's bounds) would move; returns how
@@ -153,13 +165,9 @@ static void test_behaviour(void **s)
         const advcc_model *m = e->m;
         const size_t img = (size_t)m->in_c * m->in_h * m->in_w;
         advcc_ctx *c = ctx_create(m, B, 7);
-        real_t *x = malloc(sizeof(real_t) * img * B), *dx = malloc(sizeof(real_t) * img * B);
+        real_t *x = uniform_images(img * B, 11), *dx = malloc(sizeof(real_t) * img * B);
         real_t l0[B * 10], l1[B * 10], dl[B * 10];
         int y[B] = {3, 8};
-        advcc_rng r;
-        rng_seed(&r, 11);
-        for (size_t i = 0; i < img * B; i++)
-            x[i] = (real_t)rng_uniform(&r);
 
         /* noise: drawn in both modes, one draw per element of each conv
          * block's input; none without it */
@@ -256,14 +264,10 @@ static void test_rse_kept_passes(void **s)
     for (int k = 0; k < 2; k++) {
         advcc_ctx *c = ctx_create(m, B, 7);
         assert_non_null(c);
-        real_t *x = malloc(sizeof(real_t) * img * B);
+        real_t *x = uniform_images(img * B, 12);
         real_t *dk = malloc(sizeof(real_t) * img * B), *dr = malloc(sizeof(real_t) * img * B);
-        assert_true(x && dk && dr);
+        assert_true(dk && dr);
         int y[B] = {3, 8, 1};
-        advcc_rng r;
-        rng_seed(&r, 12);
-        for (size_t i = 0; i < img * B; i++)
-            x[i] = (real_t)rng_uniform(&r);
         infer_ws kept, replayed;
         assert_int_equal(infer_init(&kept, c), 0);
         assert_int_equal(infer_init(&replayed, c), 0);
@@ -303,14 +307,10 @@ static void test_rse_shared_backward(void **s)
     whole.backward_top = NULL;
     whole.backward_bottom = NULL;
     const size_t img = (size_t)m->in_c * m->in_h * m->in_w;
-    real_t *x = malloc(sizeof(real_t) * img * B);
+    real_t *x = uniform_images(img * B, 21);
     real_t *ds = malloc(sizeof(real_t) * img * B), *dw = malloc(sizeof(real_t) * img * B);
-    assert_true(x && ds && dw);
+    assert_true(ds && dw);
     int y[B] = {3, 8, 1};
-    advcc_rng r;
-    rng_seed(&r, 21);
-    for (size_t i = 0; i < img * B; i++)
-        x[i] = (real_t)rng_uniform(&r);
     for (int eot = 1; eot <= 2; eot++) {
         advcc_ctx *cs = ctx_create(m, B, 7), *cw = ctx_create(&whole, B, 7);
         assert_true(cs && cw);
