@@ -211,40 +211,21 @@ static void count_grad(const real_t *g, long len, pgd_stats *st)
     st->grad_nonfinite += bad;
 }
 
-/* The L-infinity step: each pixel alpha along its gradient's sign (none
- * for a zero or NaN entry), into the box and the eps ball around x in the
- * same pass (project's clamps, so the same values). */
-static void take_linf_step(pgd_ws *w, const pgd_cfg *cfg, const real_t *x, int n)
-{
-    const int d = w->in_size, channels = w->inf->ctx->model->in_c, plane = d / channels;
-    const real_t a = (real_t)cfg->alpha, eps = (real_t)cfg->eps;
-#pragma omp parallel for schedule(static) if ((long)n * d >= PAR_MIN_ELEMS)
-    for (int b = 0; b < n; b++)
-        for (int c = 0; c < channels; c++) {
-            const size_t at = (size_t)b * d + (size_t)c * plane;
-            const real_t lo = w->box_lo[c], hi = w->box_hi[c];
-            const real_t *xc = x + at, *g = w->grad + at;
-            real_t *vc = w->cur + at;
-            for (int i = 0; i < plane; i++) {
-                const real_t v = vc[i] + (g[i] > 0 ? a : g[i] < 0 ? -a : 0);
-                vc[i] = clamp(clamp(v, lo, hi), xc[i] - eps, xc[i] + eps);
-            }
-        }
-}
-
 /* One ascent step along w->grad, then the projection.  Entries that are
  * not finite do not move their pixel. */
 static void take_step(pgd_ws *w, const pgd_cfg *cfg, const real_t *x, int n)
 {
     int d = w->in_size;
-    if (cfg->norm == ADVCC_LINF) {
-        take_linf_step(w, cfg, x, n);
-        return;
-    }
 #pragma omp parallel for schedule(static) if ((long)n * d >= PAR_MIN_ELEMS)
     for (int b = 0; b < n; b++) {
         real_t *vb = w->cur + (size_t)b * d;
         const real_t *g = w->grad + (size_t)b * d;
+        if (cfg->norm == ADVCC_LINF) {
+            real_t a = (real_t)cfg->alpha;
+            for (int i = 0; i < d; i++)
+                vb[i] += g[i] > 0 ? a : g[i] < 0 ? -a : 0;
+            continue;
+        }
         double sq = 0.0;
         for (int i = 0; i < d; i++)
             if (isfinite(g[i]))
