@@ -25,9 +25,11 @@
  * a partial per thread in the column scratch (one image on two threads) is
  * still split by columns.
  *
- * The forward of a stride-1 convolution with wide enough rows is direct
- * (conv_direct.c) when the CPU has the vector instructions for it: each
- * thread its images, its share of col as the padded copy of one image.
+ * The forward of a stride-1 convolution with rows that suit the vectors is
+ * direct (conv_direct.c) when the CPU has the instructions for it, and so
+ * is its input gradient, the output gradient convolved with the flipped
+ * kernel: each thread its images, its share of col as the padded copy of
+ * one image.
  *
  * A 1x1 convolution with stride 1 and no padding is a plain product: its
  * column matrix is x itself.
@@ -237,6 +239,17 @@ void conv_shape_backward_input(const conv_shape *cs, const real_t *dy, const rea
     const long plane = (long)s.ho * s.wo, n = batch * plane;
     if (conv_is_pointwise(cs)) {
         gemm(1, 0, kk, (int)n, co, 1, weight, kk, dy, (int)n, 0, dx, (int)n);
+        return;
+    }
+    if (conv_direct_fits_input(cs)) {
+#pragma omp parallel if ((double)co * kk * n >= PAR_MIN_MACS)
+        {
+            int first, end;
+            thread_share(batch, &first, &end);
+            if (end > first)
+                conv_direct_backward_input(cs, dy, batch, first, end, weight,
+                                           col + (long)kk * plane * first, dx);
+        }
         return;
     }
     const int per = piece_images(kk, plane, batch);

@@ -145,17 +145,21 @@ static void test_conv(void **state)
     conv_check(conv_shape_of(2, 3, 2, 67, 3, 2, 1));
 }
 
-/* The direct forward (conv_direct.c) under each instruction set this CPU
- * has: against the double loop at shapes it takes, and the same bits under
- * every one, since each output adds its taps in the same order. */
+/* The direct forward and input gradient (conv_direct.c) under each
+ * instruction set this CPU has: against the double loop at shapes they
+ * take, and the same bits under every one, since each output adds its taps
+ * in the same order. */
 static void test_conv_direct(void **state)
 {
     (void)state;
     static const shape direct[] = {
-        {3, 32, 4, 32, 32, 5, 1, 2, 32, 32},   /* the seed CNN's first layer */
+        {32, 64, 3, 16, 16, 5, 1, 2, 16, 16},  /* the seed CNN's second layer */
+        {3, 32, 4, 32, 32, 5, 1, 2, 32, 32},   /* its first */
         {3, 16, 3, 32, 32, 3, 1, 1, 32, 32},
         {1, 8, 2, 36, 36, 5, 1, 0, 32, 32},    /* no padding */
-        {4, 8, 2, 16, 16, 3, 1, 1, 16, 16},    /* AVX2's row block only */
+        {4, 8, 2, 16, 16, 3, 1, 1, 16, 16},    /* AVX2's row block, two rows of AVX-512 */
+        {8, 4, 2, 16, 16, 3, 1, 0, 14, 14},    /* the input gradient only */
+        {8, 64, 1, 16, 16, 3, 1, 1, 16, 16},   /* its padded planes too large: unfolded */
         {2, 8, 2, 31, 34, 3, 1, 1, 31, 34},    /* neither: unfolded */
     };
     const enum conv_isa was = conv_direct_isa();
@@ -166,14 +170,17 @@ static void test_conv_direct(void **state)
     const long nx = (long)seed.ci * seed.batch * seed.h * seed.w;
     const long ny = (long)seed.co * seed.batch * seed.ho * seed.wo;
     const long nw = (long)seed.co * seed.ci * seed.k * seed.k;
-    float *x = randf(nx), *w = randf(nw), *bias = randf(seed.co);
+    float *x = randf(nx), *w = randf(nw), *bias = randf(seed.co), *dy = randf(ny);
     float *col = randf(nw / seed.co * seed.batch * seed.ho * seed.wo);
-    float *first = NULL, *y = randf(ny);
+    float *first = NULL, *y = randf(ny), *first_dx = NULL, *dx = randf(nx);
     int ran = 0;
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         if (isas[i] == CONV_ISA_NONE || conv_direct_set_isa(isas[i]) != 0)
             continue;
         assert_true(conv_direct_fits(&cs));
+        assert_true(conv_direct_fits_input(&cs));
+        const conv_shape roomless = conv_shape_square(8, 16, 16, 64, 3, 1, 1);
+        assert_false(conv_direct_fits_input(&roomless));
         ran++;
         for (size_t j = 0; j < sizeof direct / sizeof direct[0]; j++) {
             shape d = direct[j];
@@ -182,12 +189,17 @@ static void test_conv_direct(void **state)
             conv_check(d);
         }
         conv_shape_forward(&cs, x, seed.batch, w, bias, col, y);
+        conv_shape_backward_input(&cs, dy, w, seed.batch, col, dx);
         if (!first) {
             first = malloc(sizeof *first * (size_t)ny);
+            first_dx = malloc(sizeof *first_dx * (size_t)nx);
             assert_non_null(first);
+            assert_non_null(first_dx);
             memcpy(first, y, sizeof *first * (size_t)ny);
+            memcpy(first_dx, dx, sizeof *first_dx * (size_t)nx);
         } else {
             assert_memory_equal(first, y, sizeof *y * (size_t)ny);
+            assert_memory_equal(first_dx, dx, sizeof *dx * (size_t)nx);
         }
     }
     assert_int_equal(conv_direct_set_isa(CONV_ISA_NONE), 0);
@@ -195,7 +207,8 @@ static void test_conv_direct(void **state)
     assert_int_equal(conv_direct_set_isa(was), 0);
     if (!ran)
         print_message("no AVX2 or AVX-512 here: only the unfolded path checked\n");
-    free(x), free(w), free(bias), free(col), free(first), free(y);
+    free(x), free(w), free(bias), free(dy), free(col), free(first), free(y), free(first_dx);
+    free(dx);
 }
 
 static void test_linear(void **state)
