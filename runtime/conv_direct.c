@@ -193,15 +193,26 @@ int conv_direct_fits_input(const conv_shape *s)
            conv_direct_scratch(&t) <= (long)s->in_c * s->kh * s->kw * s->out_h * s->out_w;
 }
 
-/* Images [b0, b1) of a CNHW batch through the kernel; see conv_direct_forward. */
+int conv_direct_block(void)
+{
+    int channels, row;
+    isa_block(conv_direct_isa(), &channels, &row);
+    return channels;
+}
+
+/* Images [b0, b1), output channels [o0, o1), of a CNHW batch through the
+ * kernel; see conv_direct_forward. */
 static void direct_images(const conv_shape *s, const real_t *x, int batch, int b0, int b1,
-                          const weight_view *wv, const real_t *bias, real_t *scratch, real_t *y)
+                          int o0, int o1, const weight_view *wv, const real_t *bias,
+                          real_t *scratch, real_t *y)
 {
 #if CONV_DIRECT_BUILT
     const int hp = s->in_h + 2 * s->pad_h, wp = s->in_w + 2 * s->pad_w;
     const long in_plane = (long)s->in_h * s->in_w, plane = (long)s->out_h * s->out_w;
     const long n = batch * plane;
     const int avx512 = conv_direct_isa() == CONV_ISA_AVX512;
+    weight_view part = *wv;
+    part.w += o0 * wv->so;
     memset(scratch, 0, sizeof *scratch * (size_t)conv_direct_scratch(s));
     for (int b = b0; b < b1; b++) {
         /* the borders stay zero: only the inside is written */
@@ -210,30 +221,39 @@ static void direct_images(const conv_shape *s, const real_t *x, int batch, int b
                 memcpy(scratch + ((long)c * hp + i + s->pad_h) * wp + s->pad_w,
                        x + ((long)c * batch + b) * in_plane + (long)i * s->in_w,
                        sizeof *x * (size_t)s->in_w);
-        (avx512 ? rows_avx512 : rows_avx2)(scratch, s->in_c, hp, wp, s->kh, s->kw, wv,
-                                           s->out_c, s->out_h, s->out_w, bias, y + b * plane, n);
+        (avx512 ? rows_avx512 : rows_avx2)(scratch, s->in_c, hp, wp, s->kh, s->kw, &part,
+                                           o1 - o0, s->out_h, s->out_w, bias ? bias + o0 : NULL,
+                                           y + o0 * n + b * plane, n);
     }
 #else
-    (void)s, (void)x, (void)batch, (void)b0, (void)b1, (void)wv, (void)bias, (void)scratch,
-        (void)y;
+    (void)s, (void)x, (void)batch, (void)b0, (void)b1, (void)o0, (void)o1, (void)wv, (void)bias,
+        (void)scratch, (void)y;
     abort();    /* conv_direct_fits said no */
 #endif
 }
 
 void conv_direct_forward(const conv_shape *s, const real_t *x, int batch, int b0, int b1,
-                         const real_t *weight, const real_t *bias, real_t *scratch, real_t *y)
+                         int o0, int o1, const real_t *weight, const real_t *bias,
+                         real_t *scratch, real_t *y)
 {
     const long taps = (long)s->kh * s->kw;
     const weight_view wv = {weight, s->in_c * taps, taps, s->kw, 1};
-    direct_images(s, x, batch, b0, b1, &wv, bias, scratch, y);
+    direct_images(s, x, batch, b0, b1, o0, o1, &wv, bias, scratch, y);
 }
 
 void conv_direct_backward_input(const conv_shape *s, const real_t *dy, int batch, int b0,
-                                int b1, const real_t *weight, real_t *scratch, real_t *dx)
+                                int b1, int o0, int o1, const real_t *weight, real_t *scratch,
+                                real_t *dx)
 {
     const conv_shape t = transposed(s);
     const long taps = (long)s->kh * s->kw;
     /* dx's channel o, dy's channel c, tap (ky, kx): W[c][o][kh-1-ky][kw-1-kx] */
     const weight_view wv = {weight + taps - 1, taps, s->in_c * taps, -s->kw, -1};
-    direct_images(&t, dy, batch, b0, b1, &wv, NULL, scratch, dx);
+    direct_images(&t, dy, batch, b0, b1, o0, o1, &wv, NULL, scratch, dx);
+}
+
+long conv_direct_input_scratch(const conv_shape *s)
+{
+    const conv_shape t = transposed(s);
+    return conv_direct_scratch(&t);
 }

@@ -25,20 +25,27 @@ enum conv_isa { CONV_ISA_NONE = 0, CONV_ISA_AVX2, CONV_ISA_AVX512 };
  * in use). */
 int conv_direct_fits(const conv_shape *s);
 
-/* Images [b0, b1) of a CNHW batch of `batch` into y (bias may be NULL);
- * scratch holds conv_direct_scratch reals: one image's zero-padded
- * planes.  Starts no threads. */
+/* Images [b0, b1) and output channels [o0, o1) (multiples of
+ * conv_direct_block) of a CNHW batch of `batch` into y (bias may be NULL);
+ * scratch holds conv_direct_scratch reals: one image's zero-padded planes.
+ * Starts no threads. */
 void conv_direct_forward(const conv_shape *s, const real_t *x, int batch, int b0, int b1,
-                         const real_t *weight, const real_t *bias, real_t *scratch, real_t *y);
+                         int o0, int o1, const real_t *weight, const real_t *bias,
+                         real_t *scratch, real_t *y);
 long conv_direct_scratch(const conv_shape *s);
+/* The output channels one block of the kernel covers. */
+int conv_direct_block(void);
 
 /* The input gradient the same way, as the forward of the transposed
  * convolution (the output gradient convolved with the flipped kernel):
- * whether it takes s, and images [b0, b1) of dy into dx; scratch holds
- * one image's columns of s (in_c kh kw out_h out_w reals). */
+ * whether it takes s, and images [b0, b1), channels [o0, o1) of dx from
+ * dy; scratch holds conv_direct_input_scratch reals, never more than one
+ * image's columns of s (in_c kh kw out_h out_w reals). */
 int conv_direct_fits_input(const conv_shape *s);
 void conv_direct_backward_input(const conv_shape *s, const real_t *dy, int batch, int b0,
-                                int b1, const real_t *weight, real_t *scratch, real_t *dx);
+                                int b1, int o0, int o1, const real_t *weight, real_t *scratch,
+                                real_t *dx);
+long conv_direct_input_scratch(const conv_shape *s);
 
 /* The instruction set in use, and a way to set it (tests, ADVCC_ISA): one
  * the CPU lacks is refused (returns -1). */

@@ -145,6 +145,31 @@ static void test_conv(void **state)
     conv_check(conv_shape_of(2, 3, 2, 67, 3, 2, 1));
 }
 
+/* Image 0 of a batch alone (its channels shared out between the threads):
+ * the same bits of y and dx as the batch's y and dx give it. */
+static void expect_image_bits(const shape *s, const conv_shape *cs, const float *x,
+                              const float *dy, const float *w, const float *bias,
+                              const float *y, const float *dx)
+{
+    const long in_plane = (long)s->h * s->w, plane = (long)s->ho * s->wo;
+    float *x1 = randf(s->ci * in_plane), *dy1 = randf(s->co * plane);
+    float *y1 = randf(s->co * plane), *dx1 = randf(s->ci * in_plane);
+    float *col = randf((long)s->ci * s->k * s->k * plane);
+    for (int c = 0; c < s->ci; c++)
+        memcpy(x1 + c * in_plane, x + (long)c * s->batch * in_plane, sizeof *x1 * (size_t)in_plane);
+    for (int o = 0; o < s->co; o++)
+        memcpy(dy1 + o * plane, dy + (long)o * s->batch * plane, sizeof *dy1 * (size_t)plane);
+    conv_shape_forward(cs, x1, 1, w, bias, col, y1);
+    conv_shape_backward_input(cs, dy1, w, 1, col, dx1);
+    for (int o = 0; o < s->co; o++)
+        assert_memory_equal(y1 + o * plane, y + (long)o * s->batch * plane,
+                            sizeof *y1 * (size_t)plane);
+    for (int c = 0; c < s->ci; c++)
+        assert_memory_equal(dx1 + c * in_plane, dx + (long)c * s->batch * in_plane,
+                            sizeof *dx1 * (size_t)in_plane);
+    free(x1), free(dy1), free(y1), free(dx1), free(col);
+}
+
 /* The direct forward and input gradient (conv_direct.c) under each
  * instruction set this CPU has: against the double loop at shapes they
  * take, and the same bits under every one, since each output adds its taps
@@ -154,6 +179,7 @@ static void test_conv_direct(void **state)
     (void)state;
     static const shape direct[] = {
         {32, 64, 3, 16, 16, 5, 1, 2, 16, 16},  /* the seed CNN's second layer */
+        {32, 64, 1, 16, 16, 5, 1, 2, 16, 16},  /* one image: channels split between threads */
         {3, 32, 4, 32, 32, 5, 1, 2, 32, 32},   /* its first */
         {3, 16, 3, 32, 32, 3, 1, 1, 32, 32},
         {1, 8, 2, 36, 36, 5, 1, 0, 32, 32},    /* no padding */
@@ -190,6 +216,7 @@ static void test_conv_direct(void **state)
         }
         conv_shape_forward(&cs, x, seed.batch, w, bias, col, y);
         conv_shape_backward_input(&cs, dy, w, seed.batch, col, dx);
+        expect_image_bits(&seed, &cs, x, dy, w, bias, y, dx);
         if (!first) {
             first = malloc(sizeof *first * (size_t)ny);
             first_dx = malloc(sizeof *first_dx * (size_t)nx);
