@@ -30,16 +30,24 @@ static advcc_rng call_begin(advcc_rng *rng)
     return base;
 }
 
-/* Chunk j of a call over n values drawn from base into z, and copied into
- * the call's place in the record when log is not NULL; its length. */
+/* Chunk j of a call over n values: its stream, split from base, and its
+ * length. */
+static long chunk_begin(const advcc_rng *base, long n, long j, advcc_rng *r)
+{
+    const long at = j * NOISE_CHUNK;
+    rng_split(base, (uint64_t)j, r);
+    return n - at < NOISE_CHUNK ? n - at : NOISE_CHUNK;
+}
+
+/* Chunk j's draws into z, and copied into the call's place in the record
+ * when log is not NULL; its length. */
 static long draw_chunk(const advcc_rng *base, long n, long j, real_t *log, real_t *z)
 {
-    const long at = j * NOISE_CHUNK, len = n - at < NOISE_CHUNK ? n - at : NOISE_CHUNK;
     advcc_rng r;
-    rng_split(base, (uint64_t)j, &r);
+    const long len = chunk_begin(base, n, j, &r);
     rng_normal_fill(&r, z, len);
     if (log)
-        memcpy(log + at, z, sizeof(real_t) * (size_t)len);
+        memcpy(log + j * NOISE_CHUNK, z, sizeof(real_t) * (size_t)len);
     return len;
 }
 
@@ -50,8 +58,16 @@ void noise_add(real_t *out, const real_t *x, long n, real_t sigma, advcc_rng *rn
     const long chunks = (n + NOISE_CHUNK - 1) / NOISE_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN_ELEMS)
     for (long j = 0; j < chunks; j++) {
-        real_t z[NOISE_CHUNK], *oj = out + j * NOISE_CHUNK;
+        real_t *oj = out + j * NOISE_CHUNK;
         const real_t *xj = x + j * NOISE_CHUNK;
+        if (!log) {
+            /* added as they are drawn: one pass, not two */
+            advcc_rng r;
+            const long len = chunk_begin(&base, n, j, &r);
+            rng_normal_add(&r, oj, xj, sigma, len);
+            continue;
+        }
+        real_t z[NOISE_CHUNK];
         const long len = draw_chunk(&base, n, j, log, z);
         for (long i = 0; i < len; i++)
             oj[i] = xj[i] + sigma * z[i];

@@ -27,6 +27,9 @@ double rng_normal(advcc_rng *r);                    /* N(0, 1) */
 double rng_normal_ziggurat(advcc_rng *r);
 /* n draws of rng_normal_ziggurat into z, each rounded to real_t. */
 void rng_normal_fill(advcc_rng *r, real_t *z, long n);
+/* out[i] = x[i] + sigma z[i] for the z rng_normal_fill would give, in one
+ * pass (out may be x). */
+void rng_normal_add(advcc_rng *r, real_t *out, const real_t *x, real_t sigma, long n);
 uint32_t rng_below(advcc_rng *r, uint32_t n);       /* [0, n), unbiased */
 void rng_shuffle(advcc_rng *r, int *a, int n);      /* Fisher-Yates */
 

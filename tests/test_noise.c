@@ -76,6 +76,18 @@ static void test_seeded(void **state)
         assert_true(fabsf(a[i] - ((float)i / M + 0.1f * z[i])) <= 1e-6f);
     assert_true(rng_normal(&ra) == rng_normal(&rd));
     assert_true(rng_u64(&ra) == rng_u64(&rd));
+    /* recorded, the draws are added after they are made, unrecorded as
+     * they are made: the same sums */
+    float e[M];
+    real_t log[M];
+    noise_record rec = {log, 0, M, 0};
+    advcc_rng re;
+    rng_seed(&re, 5);
+    noise_log = &rec;
+    noise_add(e, x, M, 0.1f, &re);
+    noise_log = NULL;
+    assert_int_equal(rec.n, M);
+    assert_memory_equal(a, e, sizeof a);
 }
 
 /* The draws of a call, chunk by chunk: chunk j from rng_split(state, j) by
