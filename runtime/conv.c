@@ -29,7 +29,9 @@
  * direct (conv_direct.c) when the CPU has the instructions for it, and so
  * is its input gradient, the output gradient convolved with the flipped
  * kernel: each thread its images, its share of col as the padded copy of
- * one image.
+ * one image.  So is the weight gradient of wide rows and few taps (the
+ * seed CNN's first layer, whose products are too thin for sgemm), each
+ * thread's vector partials in col, added up in thread order.
  *
  * A 1x1 convolution with stride 1 and no padding is a plain product: its
  * column matrix is x itself.
@@ -229,6 +231,21 @@ static void dw_by_taps(const im2col_shape *s, int co, const real_t *x, const rea
     }
 }
 
+/* This thread's images of dW by the direct kernel (conv_direct.h), each
+ * thread's partials `part` reals apart in col, then its share of the
+ * weights summed over the threads' partials. */
+static void dw_direct(const conv_shape *cs, const real_t *x, const real_t *dy, int batch,
+                      long part, real_t *col, real_t *dw)
+{
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    int b0, b1, w0, w1;
+    thread_share(batch, &b0, &b1);
+    const real_t *first = conv_direct_params_part(cs, x, dy, batch, b0, b1, col + part * t);
+#pragma omp barrier
+    thread_share((long)cs->out_c * cs->in_c * cs->kh * cs->kw, &w0, &w1);
+    conv_direct_params_sum(first - part * t, part, nt, w0, w1, dw);
+}
+
 void conv_shape_backward_params(const conv_shape *cs, const real_t *x, const real_t *dy,
                                 int batch, real_t *col, real_t *dw, real_t *db)
 {
@@ -240,8 +257,12 @@ void conv_shape_backward_params(const conv_shape *cs, const real_t *x, const rea
     } else {
 #pragma omp parallel if ((double)co * kk * n >= PAR_MIN_MACS)
         {
-            const int per = dw_piece_images(kk, co, plane, batch, omp_get_num_threads());
-            if (per)
+            const int nt = omp_get_num_threads();
+            const int per = dw_piece_images(kk, co, plane, batch, nt);
+            const long part = conv_direct_params_scratch(cs);
+            if (conv_direct_fits_params(cs) && nt * part <= kk * n)
+                dw_direct(cs, x, dy, batch, part, col, dw);
+            else if (per)
                 dw_by_images(&s, co, x, dy, batch, per, col, dw);
             else
                 dw_by_taps(&s, co, x, dy, batch, col, dw);

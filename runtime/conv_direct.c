@@ -75,6 +75,45 @@ typedef struct weight_view {
 DIRECT_ROWS(rows_avx512, "avx512f,fma", vec16, 16, 8, 2)
 DIRECT_ROWS(rows_avx2, "avx2,fma", vec8, 8, 4, 2)
 
+/* The weight gradient's share of one image, added into part: the lanes of
+ * part[((o in_c + c) kh + ky) kw + kx] sum to that weight's share.  xp is
+ * the image's padded input, dy its output gradient (channel planes n
+ * apart).  A block is 4 output channels by a kernel row's taps (kw <= 5):
+ * 20 accumulators, 4 gradient and 5 input vectors of AVX-512's 32
+ * registers, summed over the image's rows before they go to memory. */
+__attribute__((target("avx512f,fma"))) static void
+dw_rows_avx512(const float *xp, int in_c, int hp, int wp, int kh, int kw, const float *dy,
+               int out_c, int ho, int wo, long n, vec16 *part)
+{
+    for (int o0 = 0; o0 < out_c; o0 += 4)
+        for (int c = 0; c < in_c; c++)
+            for (int ky = 0; ky < kh; ky++) {
+                vec16 acc[4][5] = {{{0}}};
+                for (int oy = 0; oy < ho; oy++) {
+                    const float *row = xp + ((long)c * hp + oy + ky) * wp;
+                    const float *g = dy + (long)o0 * n + (long)oy * wo;
+                    for (int ox = 0; ox < wo; ox += 16) {
+                        vec16 d[4], v[5];
+#pragma GCC unroll 4
+                        for (int o = 0; o < 4; o++)
+                            d[o] = *(const vec16 *)(g + o * n + ox);
+#pragma GCC unroll 5
+                        for (int t = 0; t < 5; t++)
+                            v[t] = t < kw ? *(const vec16 *)(row + ox + t) : (vec16){0};
+#pragma GCC unroll 4
+                        for (int o = 0; o < 4; o++)
+#pragma GCC unroll 5
+                            for (int t = 0; t < 5; t++)
+                                acc[o][t] += d[o] * v[t];
+                    }
+                }
+                vec16 *p = part + (((long)o0 * in_c + c) * kh + ky) * kw;
+                for (int o = 0; o < 4; o++)
+                    for (int t = 0; t < kw; t++)
+                        p[(long)o * in_c * kh * kw + t] += acc[o][t];
+            }
+}
+
 static int isa_supported(enum conv_isa isa)
 {
     switch (isa) {
@@ -200,6 +239,21 @@ int conv_direct_block(void)
     return channels;
 }
 
+#if CONV_DIRECT_BUILT
+/* Image b of a CNHW batch into its padded planes, hp x wp: the borders stay
+ * as they are (zero), only the inside is written. */
+static void pad_image(const conv_shape *s, const real_t *x, int batch, int b, real_t *xp, int hp,
+                      int wp)
+{
+    const long in_plane = (long)s->in_h * s->in_w;
+    for (int c = 0; c < s->in_c; c++)
+        for (int i = 0; i < s->in_h; i++)
+            memcpy(xp + ((long)c * hp + i + s->pad_h) * wp + s->pad_w,
+                   x + ((long)c * batch + b) * in_plane + (long)i * s->in_w,
+                   sizeof *x * (size_t)s->in_w);
+}
+#endif
+
 /* Images [b0, b1), output channels [o0, o1), of a CNHW batch through the
  * kernel; see conv_direct_forward. */
 static void direct_images(const conv_shape *s, const real_t *x, int batch, int b0, int b1,
@@ -208,19 +262,14 @@ static void direct_images(const conv_shape *s, const real_t *x, int batch, int b
 {
 #if CONV_DIRECT_BUILT
     const int hp = s->in_h + 2 * s->pad_h, wp = s->in_w + 2 * s->pad_w;
-    const long in_plane = (long)s->in_h * s->in_w, plane = (long)s->out_h * s->out_w;
+    const long plane = (long)s->out_h * s->out_w;
     const long n = batch * plane;
     const int avx512 = conv_direct_isa() == CONV_ISA_AVX512;
     weight_view part = *wv;
     part.w += o0 * wv->so;
     memset(scratch, 0, sizeof *scratch * (size_t)conv_direct_scratch(s));
     for (int b = b0; b < b1; b++) {
-        /* the borders stay zero: only the inside is written */
-        for (int c = 0; c < s->in_c; c++)
-            for (int i = 0; i < s->in_h; i++)
-                memcpy(scratch + ((long)c * hp + i + s->pad_h) * wp + s->pad_w,
-                       x + ((long)c * batch + b) * in_plane + (long)i * s->in_w,
-                       sizeof *x * (size_t)s->in_w);
+        pad_image(s, x, batch, b, scratch, hp, wp);
         (avx512 ? rows_avx512 : rows_avx2)(scratch, s->in_c, hp, wp, s->kh, s->kw, &part,
                                            o1 - o0, s->out_h, s->out_w, bias ? bias + o0 : NULL,
                                            y + o0 * n + b * plane, n);
@@ -256,4 +305,52 @@ long conv_direct_input_scratch(const conv_shape *s)
 {
     const conv_shape t = transposed(s);
     return conv_direct_scratch(&t);
+}
+
+/* The weight gradient: 16 lanes a weight (one AVX-512 vector) */
+#define DW_LANES 16
+
+int conv_direct_fits_params(const conv_shape *s)
+{
+    return CONV_DIRECT_BUILT && conv_direct_isa() == CONV_ISA_AVX512 && s->stride_h == 1 &&
+           s->stride_w == 1 && s->out_w % 32 == 0 && s->kw <= 5 && s->out_c % 4 == 0;
+}
+
+long conv_direct_params_scratch(const conv_shape *s)
+{
+    return conv_direct_scratch(s) + (long)s->out_c * s->in_c * s->kh * s->kw * DW_LANES;
+}
+
+real_t *conv_direct_params_part(const conv_shape *s, const real_t *x, const real_t *dy,
+                                int batch, int b0, int b1, real_t *scratch)
+{
+    const long weights = (long)s->out_c * s->in_c * s->kh * s->kw;
+    real_t *part = scratch + conv_direct_scratch(s);
+    memset(part, 0, sizeof *part * (size_t)(weights * DW_LANES));
+#if CONV_DIRECT_BUILT
+    const int hp = s->in_h + 2 * s->pad_h, wp = s->in_w + 2 * s->pad_w;
+    const long plane = (long)s->out_h * s->out_w, n = batch * plane;
+    memset(scratch, 0, sizeof *scratch * (size_t)conv_direct_scratch(s));
+    for (int b = b0; b < b1; b++) {
+        pad_image(s, x, batch, b, scratch, hp, wp);
+        dw_rows_avx512(scratch, s->in_c, hp, wp, s->kh, s->kw, dy + b * plane, s->out_c,
+                       s->out_h, s->out_w, n, (vec16 *)part);
+    }
+#else
+    (void)x, (void)dy, (void)batch, (void)b0, (void)b1;
+    abort();    /* conv_direct_fits_params said no */
+#endif
+    return part;
+}
+
+void conv_direct_params_sum(const real_t *part, long stride, int parts, long w0, long w1,
+                            real_t *dw)
+{
+    for (long w = w0; w < w1; w++) {
+        real_t sum = 0;
+        for (int t = 0; t < parts; t++)
+            for (int l = 0; l < DW_LANES; l++)
+                sum += part[t * stride + w * DW_LANES + l];
+        dw[w] = sum;
+    }
 }

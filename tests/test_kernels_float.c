@@ -207,6 +207,9 @@ static void test_conv_direct(void **state)
         assert_true(conv_direct_fits_input(&cs));
         const conv_shape roomless = conv_shape_square(8, 16, 16, 64, 3, 1, 1);
         assert_false(conv_direct_fits_input(&roomless));
+        /* the first layer's weight gradient, checked by conv_check below */
+        const conv_shape first_layer = conv_shape_square(3, 32, 32, 32, 5, 1, 2);
+        assert_int_equal(conv_direct_fits_params(&first_layer), isas[i] == CONV_ISA_AVX512);
         ran++;
         for (size_t j = 0; j < sizeof direct / sizeof direct[0]; j++) {
             shape d = direct[j];
