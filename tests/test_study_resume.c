@@ -167,20 +167,28 @@ static void test_reference_schedule(void **state)
     free(out);
 }
 
-/* Every lock free within seconds: the cells died with their runner. */
-static void assert_no_cell_running(fixture *fx, const char *out)
+/* Cells whose lock some process holds now. */
+static int count_running(fixture *fx, const char *out)
 {
     grid g;
     char err[512];
     assert_int_equal(grid_load(&g, fx->s->grid, err, sizeof err), 0);
     free(g.out);
     g.out = xstrdup(out);
-    int n;
+    int n, running = 0;
     cell *cells = cells_build(&g, &n);
+    for (int i = 0; i < n; i++)
+        running += cell_state(&g, &cells[i], NULL) == CELL_RUNNING;
+    free(cells);
+    grid_free(&g);
+    return running;
+}
+
+/* Every lock free within seconds: the cells died with their runner. */
+static void assert_no_cell_running(fixture *fx, const char *out)
+{
     for (int tries = 0; ; tries++) {
-        int running = 0;
-        for (int i = 0; i < n; i++)
-            running += cell_state(&g, &cells[i], NULL) == CELL_RUNNING;
+        const int running = count_running(fx, out);
         if (!running)
             break;
         if (tries == 500)
@@ -188,8 +196,20 @@ static void assert_no_cell_running(fixture *fx, const char *out)
                      running);
         sleep_ms(10);
     }
-    free(cells);
-    grid_free(&g);
+}
+
+/* Until some cell is at work, or the runner pid has ended (10 s at most):
+ * a kill at a random time after the runner starts can come before its
+ * first cell does on a slow or loaded machine (a sanitizer build), and
+ * then hits nothing.  The runner is left to be reaped. */
+static void wait_cell_running(fixture *fx, const char *out, pid_t pid)
+{
+    for (int tries = 0; tries < 2000 && !count_running(fx, out); tries++) {
+        siginfo_t si = {0};
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+            return;
+        sleep_ms(5);
+    }
 }
 
 /* Cells that were started and not finished. */
@@ -242,7 +262,8 @@ static void test_sigkill_runner(void **state)
     for (int k = 0; k < 8; k++) {
         pid_t pid = study_spawn(fx->s, "run", "--out", out, "-j", "2",
                                 fx->s->grid, (char *)NULL);
-        sleep_ms(20 + rand_r(&seed) % 350);
+        wait_cell_running(fx, out, pid);
+        sleep_ms(rand_r(&seed) % 100);
         kill(pid, SIGKILL);
         wait_exit(pid);
         assert_no_cell_running(fx, out);
