@@ -232,7 +232,7 @@ static void dw_by_taps(const im2col_shape *s, int co, const real_t *x, const rea
 }
 
 /* This thread's images of dW by the direct kernel (conv_direct.h), each
- * thread's partials `part` reals apart in col, then its share of the
+ * thread's scratch `part` reals apart in col, then its share of the
  * weights summed over the threads' partials. */
 static void dw_direct(const conv_shape *cs, const real_t *x, const real_t *dy, int batch,
                       long part, real_t *col, real_t *dw)
@@ -240,10 +240,10 @@ static void dw_direct(const conv_shape *cs, const real_t *x, const real_t *dy, i
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     int b0, b1, w0, w1;
     thread_share(batch, &b0, &b1);
-    const real_t *first = conv_direct_params_part(cs, x, dy, batch, b0, b1, col + part * t);
+    conv_direct_params_part(cs, x, dy, batch, b0, b1, col + part * t);
 #pragma omp barrier
     thread_share((long)cs->out_c * cs->in_c * cs->kh * cs->kw, &w0, &w1);
-    conv_direct_params_sum(first - part * t, part, nt, w0, w1, dw);
+    conv_direct_params_sum(cs, col, part, nt, w0, w1, dw);
 }
 
 void conv_shape_backward_params(const conv_shape *cs, const real_t *x, const real_t *dy,

@@ -188,7 +188,7 @@ static void isa_block(enum conv_isa isa, int *channels, int *row)
 /* Whether the kernel runs convolution s; `tall` only with AVX-512: with
  * AVX2 two rows of 8 ran the seed CNN's third layer at 164 GFLOP/s
  * against 193 through im2col and sgemm. */
-static int kernel_fits(const conv_shape *s)
+int conv_direct_fits(const conv_shape *s)
 {
     const enum conv_isa isa = conv_direct_isa();
     if (!CONV_DIRECT_BUILT || isa == CONV_ISA_NONE)
@@ -198,11 +198,6 @@ static int kernel_fits(const conv_shape *s)
     const int wide = s->out_w % row == 0;
     const int tall = isa == CONV_ISA_AVX512 && s->out_w == row / 2 && s->out_h % 2 == 0;
     return s->stride_h == 1 && s->stride_w == 1 && (wide || tall) && s->out_c % channels == 0;
-}
-
-int conv_direct_fits(const conv_shape *s)
-{
-    return kernel_fits(s);
 }
 
 long conv_direct_scratch(const conv_shape *s)
@@ -228,7 +223,7 @@ int conv_direct_fits_input(const conv_shape *s)
         return 0;
     const conv_shape t = transposed(s);
     /* one image's padded planes in one image's columns, whatever the batch */
-    return kernel_fits(&t) &&
+    return conv_direct_fits(&t) &&
            conv_direct_scratch(&t) <= (long)s->in_c * s->kh * s->kw * s->out_h * s->out_w;
 }
 
@@ -240,8 +235,15 @@ int conv_direct_block(void)
 }
 
 #if CONV_DIRECT_BUILT
+/* One image's padded planes of s in xp, zeroed; their height and width. */
+static void pad_clear(const conv_shape *s, real_t *xp, int *hp, int *wp)
+{
+    *hp = s->in_h + 2 * s->pad_h, *wp = s->in_w + 2 * s->pad_w;
+    memset(xp, 0, sizeof *xp * (size_t)conv_direct_scratch(s));
+}
+
 /* Image b of a CNHW batch into its padded planes, hp x wp: the borders stay
- * as they are (zero), only the inside is written. */
+ * as pad_clear left them (zero), only the inside is written. */
 static void pad_image(const conv_shape *s, const real_t *x, int batch, int b, real_t *xp, int hp,
                       int wp)
 {
@@ -261,13 +263,13 @@ static void direct_images(const conv_shape *s, const real_t *x, int batch, int b
                           real_t *scratch, real_t *y)
 {
 #if CONV_DIRECT_BUILT
-    const int hp = s->in_h + 2 * s->pad_h, wp = s->in_w + 2 * s->pad_w;
     const long plane = (long)s->out_h * s->out_w;
     const long n = batch * plane;
     const int avx512 = conv_direct_isa() == CONV_ISA_AVX512;
     weight_view part = *wv;
     part.w += o0 * wv->so;
-    memset(scratch, 0, sizeof *scratch * (size_t)conv_direct_scratch(s));
+    int hp, wp;
+    pad_clear(s, scratch, &hp, &wp);
     for (int b = b0; b < b1; b++) {
         pad_image(s, x, batch, b, scratch, hp, wp);
         (avx512 ? rows_avx512 : rows_avx2)(scratch, s->in_c, hp, wp, s->kh, s->kw, &part,
@@ -321,16 +323,16 @@ long conv_direct_params_scratch(const conv_shape *s)
     return conv_direct_scratch(s) + (long)s->out_c * s->in_c * s->kh * s->kw * DW_LANES;
 }
 
-real_t *conv_direct_params_part(const conv_shape *s, const real_t *x, const real_t *dy,
-                                int batch, int b0, int b1, real_t *scratch)
+void conv_direct_params_part(const conv_shape *s, const real_t *x, const real_t *dy, int batch,
+                             int b0, int b1, real_t *scratch)
 {
     const long weights = (long)s->out_c * s->in_c * s->kh * s->kw;
     real_t *part = scratch + conv_direct_scratch(s);
     memset(part, 0, sizeof *part * (size_t)(weights * DW_LANES));
 #if CONV_DIRECT_BUILT
-    const int hp = s->in_h + 2 * s->pad_h, wp = s->in_w + 2 * s->pad_w;
     const long plane = (long)s->out_h * s->out_w, n = batch * plane;
-    memset(scratch, 0, sizeof *scratch * (size_t)conv_direct_scratch(s));
+    int hp, wp;
+    pad_clear(s, scratch, &hp, &wp);
     for (int b = b0; b < b1; b++) {
         pad_image(s, x, batch, b, scratch, hp, wp);
         dw_rows_avx512(scratch, s->in_c, hp, wp, s->kh, s->kw, dy + b * plane, s->out_c,
@@ -340,12 +342,12 @@ real_t *conv_direct_params_part(const conv_shape *s, const real_t *x, const real
     (void)x, (void)dy, (void)batch, (void)b0, (void)b1;
     abort();    /* conv_direct_fits_params said no */
 #endif
-    return part;
 }
 
-void conv_direct_params_sum(const real_t *part, long stride, int parts, long w0, long w1,
-                            real_t *dw)
+void conv_direct_params_sum(const conv_shape *s, const real_t *scratch, long stride, int parts,
+                            long w0, long w1, real_t *dw)
 {
+    const real_t *part = scratch + conv_direct_scratch(s);
     for (long w = w0; w < w1; w++) {
         real_t sum = 0;
         for (int t = 0; t < parts; t++)

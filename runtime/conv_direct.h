@@ -50,16 +50,16 @@ long conv_direct_input_scratch(const conv_shape *s);
 /* The weight gradient the same way, with AVX-512 on rows of 32 values and
  * more and kernels up to 5 wide (the seed CNN's first layer: 1.37x as fast
  * as im2col and sgemm): each thread sums its images [b0, b1) into vector
- * partials (conv_direct_params_part, in scratch of
- * conv_direct_params_scratch reals; returns where), then the partials of
- * `parts` threads, stride reals apart, are added up lane by lane in thread
- * order for weights [w0, w1) (conv_direct_params_sum). */
+ * partials (conv_direct_params_part, in its scratch of
+ * conv_direct_params_scratch reals), then the partials of `parts` threads,
+ * their scratches stride reals apart from the first's, are added up lane by
+ * lane in thread order for weights [w0, w1) (conv_direct_params_sum). */
 int conv_direct_fits_params(const conv_shape *s);
 long conv_direct_params_scratch(const conv_shape *s);
-real_t *conv_direct_params_part(const conv_shape *s, const real_t *x, const real_t *dy,
-                                int batch, int b0, int b1, real_t *scratch);
-void conv_direct_params_sum(const real_t *part, long stride, int parts, long w0, long w1,
-                            real_t *dw);
+void conv_direct_params_part(const conv_shape *s, const real_t *x, const real_t *dy, int batch,
+                             int b0, int b1, real_t *scratch);
+void conv_direct_params_sum(const conv_shape *s, const real_t *scratch, long stride, int parts,
+                            long w0, long w1, real_t *dw);
 
 /* The instruction set in use, and a way to set it (tests, ADVCC_ISA): one
  * the CPU lacks is refused (returns -1). */

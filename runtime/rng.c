@@ -162,13 +162,21 @@ static double zig_slow(advcc_rng *r, int i, int32_t j)
     return zig_draw(r);
 }
 
+/* A draw u's strip (low bits) and signed value (high half); whether the
+ * value falls in the strip's rectangle, where the draw is j w[k]. */
+static inline int zig_split(uint64_t u, int *k, int32_t *j)
+{
+    *k = (int)(u & (ZIG_STRIPS - 1));
+    *j = (int32_t)(u >> 32);
+    const int64_t a = *j < 0 ? -(int64_t)*j : *j;
+    return a < zig.k[*k];
+}
+
 static inline double zig_draw(advcc_rng *r)
 {
-    const uint64_t u = xoshiro_next(r->s);
-    const int i = (int)(u & (ZIG_STRIPS - 1));
-    const int32_t j = (int32_t)(u >> 32);
-    const int64_t a = j < 0 ? -(int64_t)j : j;
-    return a < zig.k[i] ? j * zig.w[i] : zig_slow(r, i, j);
+    int i;
+    int32_t j;
+    return zig_split(xoshiro_next(r->s), &i, &j) ? j * zig.w[i] : zig_slow(r, i, j);
 }
 
 double rng_normal_ziggurat(advcc_rng *r)
@@ -189,12 +197,10 @@ zig_fill(advcc_rng *r, real_t *out, const real_t *x, real_t sigma, long n)
     pthread_once(&zig_once, zig_tables);
     uint64_t s[4] = { r->s[0], r->s[1], r->s[2], r->s[3] };
     for (long i = 0; i < n; i++) {
-        const uint64_t u = xoshiro_next(s);
-        const int k = (int)(u & (ZIG_STRIPS - 1));
-        const int32_t j = (int32_t)(u >> 32);
-        const int64_t a = j < 0 ? -(int64_t)j : j;
+        int k;
+        int32_t j;
         real_t z;
-        if (a < zig.k[k]) {
+        if (zig_split(xoshiro_next(s), &k, &j)) {
             z = (real_t)(j * zig.w[k]);
         } else {
             for (int q = 0; q < 4; q++)
