@@ -227,6 +227,52 @@ CONV_GROUP_INLINE void conv_act_backward_block(const conv_group *d, const conv_a
     }
 }
 
+/* Whether the group's pool is the common 2x2 average of stride 2 that
+ * halves the plane, which has loops of its own the compiler vectorises. */
+CONV_GROUP_INLINE int conv_group_pool_halves(const conv_group *d)
+{
+    return d->pool == CONV_POOL_AVG && d->pool_k == 2 && d->pool_stride == 2 &&
+           d->pool_h * 2 == d->conv.out_h && d->pool_w * 2 == d->conv.out_w;
+}
+
+/* A 2x2 average pool of the plane za, w wide, into ph x pw values of op,
+ * each window summed from 0 in the general loop's order. */
+CONV_GROUP_INLINE void conv_avgpool2_forward(const real_t *za, int w, int ph, int pw,
+                                             real_t *op)
+{
+    for (int i = 0; i < ph; i++) {
+        const real_t *r0 = za + (long)2 * i * w, *r1 = r0 + w;
+        real_t *o = op + (long)i * pw;
+#pragma omp simd
+        for (int j = 0; j < pw; j++) {
+            real_t acc = 0;
+            acc += r0[2 * j];
+            acc += r0[2 * j + 1];
+            acc += r1[2 * j];
+            acc += r1[2 * j + 1];
+            o[j] = acc * (real_t)0.25;
+        }
+    }
+}
+
+/* Its gradient: a quarter of gp's each value to its window's four. */
+CONV_GROUP_INLINE void conv_avgpool2_backward(const real_t *gp, int w, int ph, int pw,
+                                              real_t *dp)
+{
+    for (int i = 0; i < ph; i++) {
+        const real_t *g = gp + (long)i * pw;
+        real_t *r0 = dp + (long)2 * i * w, *r1 = r0 + w;
+#pragma omp simd
+        for (int j = 0; j < pw; j++) {
+            const real_t q = g[j] * (real_t)0.25;
+            r0[2 * j] = q;
+            r0[2 * j + 1] = q;
+            r1[2 * j] = q;
+            r1[2 * j + 1] = q;
+        }
+    }
+}
+
 /* The convolution into its output, then BatchNorm's statistics. */
 CONV_GROUP_INLINE void conv_group_conv(const conv_group *d, advcc_ctx *c, const real_t *x,
                                        int B, int mode)
@@ -274,6 +320,10 @@ CONV_GROUP_INLINE void conv_group_forward_channel(const conv_group *d, const adv
          * backward passes use */
         real_t *za = conv_group_slot(d, c, d->dy) + plane * hw;
         conv_act_forward_block(d, &a, yp, s, t, hw, za);
+        if (conv_group_pool_halves(d)) {
+            conv_avgpool2_forward(za, cs->out_w, d->pool_h, d->pool_w, op);
+            continue;
+        }
         for (int i = 0; i < d->pool_h; i++)
             for (int j = 0; j < d->pool_w; j++) {
                 real_t acc = max ? -INFINITY : 0;
@@ -358,13 +408,16 @@ CONV_GROUP_INLINE void conv_group_backward_channel(const conv_group *d, advcc_ct
         if (covers) {
             /* windows tile the plane: the pool's gradient spread over it,
              * then the activation's over the whole plane */
-            for (int i = 0; i < d->pool_h; i++)
-                for (int j = 0; j < d->pool_w; j++) {
-                    const real_t g = gp[i * d->pool_w + j] * (real_t)(1.0 / (k * k));
-                    for (int di = 0; di < k; di++)
-                        for (int dj = 0; dj < k; dj++)
-                            dp[(i * st + di) * cs->out_w + j * st + dj] = g;
-                }
+            if (conv_group_pool_halves(d))
+                conv_avgpool2_backward(gp, cs->out_w, d->pool_h, d->pool_w, dp);
+            else
+                for (int i = 0; i < d->pool_h; i++)
+                    for (int j = 0; j < d->pool_w; j++) {
+                        const real_t g = gp[i * d->pool_w + j] * (real_t)(1.0 / (k * k));
+                        for (int di = 0; di < k; di++)
+                            for (int dj = 0; dj < k; dj++)
+                                dp[(i * st + di) * cs->out_w + j * st + dj] = g;
+                    }
             if (act)
                 conv_act_backward_block(d, &a, yp, s, t, hw, bpda, dp, dp, &below, &above);
             continue;
