@@ -63,15 +63,18 @@ static inline void bn_channel_backward(const real_t *xc, const real_t *dyc,
                                        real_t *dbeta)
 {
     const double m = mean, is = invstd;
-    double sum, dot;
-    reduce_dot(dyc, xc, n, m, &sum, &dot);
+    /* dx = a dy + b (x - mean) + k, folded per channel. */
+    const double g = gamma * is;
+    const real_t a = (real_t)g, mr = (real_t)m;
+    /* running statistics and no parameter gradients (an attack's
+     * backward) need no sums */
+    double sum = 0, dot = 0;
+    if (batch || dgamma || dbeta)
+        reduce_dot(dyc, xc, n, m, &sum, &dot);
     if (dgamma)
         *dgamma = (real_t)(dot * is);
     if (dbeta)
         *dbeta = (real_t)sum;
-    /* dx = a dy + b (x - mean) + k, folded per channel. */
-    const double g = gamma * is;
-    const real_t a = (real_t)g, mr = (real_t)m;
     if (!batch) {
 #pragma omp simd
         for (long i = 0; i < n; i++)
