@@ -69,14 +69,14 @@ static void thread_share(long count, int *first, int *end)
 }
 
 /* This thread's part of a direct convolution of batch images into out_c
- * channels, each thread a padded copy of `scratch` reals in col (col_len
- * reals): its images, or, with fewer images than threads and room for a
- * copy each, its share of every image's channel blocks, so that a single
+ * channels, blocks of `block`, each thread a padded copy of `scratch` reals
+ * in col (col_len reals): its images, or, with fewer images than threads
+ * and room for a copy each, its share of every image's blocks, so that a single
  * image (the spectral penalty's power iteration) does not leave a thread
  * idle; the same sums either way.  Returns where its copy goes in col;
  * *b0 == *b1 when it has nothing to do. */
-static long direct_share(int batch, int out_c, long scratch, long col_len, int *b0, int *b1,
-                         int *o0, int *o1)
+static long direct_share(int batch, int out_c, int block, long scratch, long col_len, int *b0,
+                         int *b1, int *o0, int *o1)
 {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     if (batch >= nt || nt * scratch > col_len) {
@@ -84,7 +84,7 @@ static long direct_share(int batch, int out_c, long scratch, long col_len, int *
         *o0 = 0, *o1 = out_c;
         return col_len / batch * *b0;
     }
-    const int block = conv_direct_block(), blocks = out_c / block;
+    const int blocks = out_c / block;
     *o0 = blocks * t / nt * block;
     *o1 = blocks * (t + 1) / nt * block;
     *b0 = 0, *b1 = *o1 > *o0 ? batch : 0;
@@ -130,8 +130,8 @@ void conv_shape_forward(const conv_shape *cs, const real_t *x, int batch, const 
 #pragma omp parallel if ((double)co * kk * n >= PAR_MIN_MACS)
         {
             int b0, b1, o0, o1;
-            const long at = direct_share(batch, co, conv_direct_scratch(cs), kk * n, &b0, &b1,
-                                         &o0, &o1);
+            const long at = direct_share(batch, co, conv_direct_block(cs),
+                                         conv_direct_scratch(cs), kk * n, &b0, &b1, &o0, &o1);
             if (b1 > b0)
                 conv_direct_forward(cs, x, batch, b0, b1, o0, o1, weight, bias, col + at, y);
         }
@@ -289,8 +289,9 @@ void conv_shape_backward_input(const conv_shape *cs, const real_t *dy, const rea
 #pragma omp parallel if ((double)co * kk * n >= PAR_MIN_MACS)
         {
             int b0, b1, o0, o1;
-            const long at = direct_share(batch, s.c, conv_direct_input_scratch(cs), kk * n,
-                                         &b0, &b1, &o0, &o1);
+            const long at = direct_share(batch, s.c, conv_direct_input_block(cs),
+                                         conv_direct_input_scratch(cs), kk * n, &b0, &b1, &o0,
+                                         &o1);
             if (b1 > b0)
                 conv_direct_backward_input(cs, dy, batch, b0, b1, o0, o1, weight, col + at, dx);
         }

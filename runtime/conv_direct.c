@@ -21,19 +21,34 @@ typedef struct weight_view {
     long so, sc, sy, sx;
 } weight_view;
 
+/* A kernel of DIRECT_ROWS: its output channels, vectors, lanes and rows a
+ * block, and whether it stacks rows one vector wide. */
+typedef void rows_fn(const float *xp, int in_c, int hp, int wp, int kh, int kw,
+                     const weight_view *wv, int out_c, int ho, int wo, const float *bias,
+                     float *y, long n);
+typedef struct direct_kernel {
+    rows_fn *rows;
+    int channels, vectors, lanes, rows_a_block, tall;
+} direct_kernel;
+
 #if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
 #define CONV_DIRECT_BUILT 1
+
+/* Where vector j of DIRECT_ROWS's block is, its rows w apart: NV / RB
+ * vectors of VL a row, or one a row if tall. */
+#define DIRECT_AT(j, w, tall, VL, NV, RB) \
+    ((tall) ? (long)(j) * (w) : (long)((j) / ((NV) / (RB))) * (w) + (j) % ((NV) / (RB)) * (VL))
 
 /* Output rows of one image: xp is its padded input, in_c planes of hp x wp;
  * y its first output value, channel planes n apart; the weight of output
  * channel o, input channel c and tap (ky, kx) is w[o so + c sc + ky sy +
  * kx sx] (a forward's own weights, or the input gradient's flipped and
  * transposed view of them).  NAME is compiled for TARGET with VEC, a vector
- * of VL floats, OB channels and NV vectors a block: NV pieces of one row,
- * or on rows one vector wide NV rows.  (A macro: a vector type wider than
- * the target's registers is split, and GCC then keeps the accumulators on
- * the stack.) */
-#define DIRECT_ROWS(NAME, TARGET, VEC, VL, OB, NV)                                              \
+ * of VL floats, OB channels and NV vectors a block: NV / RB pieces of RB
+ * rows, or on rows one vector wide NV rows.  (A macro: a vector type wider
+ * than the target's registers is split, and GCC then keeps the accumulators
+ * on the stack.) */
+#define DIRECT_ROWS(NAME, TARGET, VEC, VL, OB, NV, RB)                                          \
     typedef float VEC __attribute__((vector_size((VL) * sizeof(float)), aligned(sizeof(float)))); \
     __attribute__((target(TARGET))) static void                                                 \
     NAME(const float *xp, int in_c, int hp, int wp, int kh, int kw, const weight_view *wv,       \
@@ -41,14 +56,13 @@ typedef struct weight_view {
     {                                                                                           \
         const long so = wv->so, sc = wv->sc, sy = wv->sy, sx = wv->sx;                          \
         const int tall = wo == (VL);                                                            \
-        const int dy = tall ? (NV) : 1, dx = tall ? (VL) : (NV) * (VL);                         \
-        const int jin = tall ? wp : (VL), jout = tall ? wo : (VL);                              \
+        const int dy = tall ? (NV) : (RB), dx = tall ? (VL) : (NV) / (RB) * (VL);               \
         for (int o0 = 0; o0 < out_c; o0 += (OB))                                                \
             for (int oy = 0; oy < ho; oy += dy)                                                 \
                 for (int ox0 = 0; ox0 < wo; ox0 += dx) {                                        \
                     VEC acc[OB][NV];                                                            \
                     _Pragma("GCC unroll 8") for (int o = 0; o < (OB); o++)                      \
-                        _Pragma("GCC unroll 2") for (int j = 0; j < (NV); j++)                  \
+                        _Pragma("GCC unroll 4") for (int j = 0; j < (NV); j++)                  \
                             acc[o][j] = (VEC){0} + (bias ? bias[o0 + o] : 0);                   \
                     for (int c = 0; c < in_c; c++)                                              \
                         for (int ky = 0; ky < kh; ky++) {                                       \
@@ -56,24 +70,31 @@ typedef struct weight_view {
                             const float *wr = wv->w + o0 * so + c * sc + ky * sy;               \
                             for (int kx = 0; kx < kw; kx++) {                                   \
                                 VEC v[NV];                                                      \
-                                _Pragma("GCC unroll 2") for (int j = 0; j < (NV); j++)          \
-                                    v[j] = *(const VEC *)(row + kx + j * jin);                  \
+                                _Pragma("GCC unroll 4") for (int j = 0; j < (NV); j++) {        \
+                                    const long at = DIRECT_AT(j, wp, tall, VL, NV, RB);         \
+                                    v[j] = *(const VEC *)(row + kx + at);                       \
+                                    __asm__("" : "+v"(v[j])); /* loaded once, not per FMA */    \
+                                }                                                               \
                                 _Pragma("GCC unroll 8") for (int o = 0; o < (OB); o++) {        \
                                     const float wt = wr[o * so + kx * sx];                      \
-                                    _Pragma("GCC unroll 2") for (int j = 0; j < (NV); j++)      \
+                                    _Pragma("GCC unroll 4") for (int j = 0; j < (NV); j++)      \
                                         acc[o][j] += wt * v[j];                                 \
                                 }                                                               \
                             }                                                                   \
                         }                                                                       \
                     _Pragma("GCC unroll 8") for (int o = 0; o < (OB); o++)                      \
-                        _Pragma("GCC unroll 2") for (int j = 0; j < (NV); j++)                  \
-                            *(VEC *)(y + (long)(o0 + o) * n + (long)oy * wo + ox0 + j * jout) = \
-                                acc[o][j];                                                      \
+                        _Pragma("GCC unroll 4") for (int j = 0; j < (NV); j++)                  \
+                            *(VEC *)(y + (long)(o0 + o) * n + (long)oy * wo + ox0 +             \
+                                     DIRECT_AT(j, wo, tall, VL, NV, RB)) = acc[o][j];           \
                 }                                                                               \
     }
 
-DIRECT_ROWS(rows_avx512, "avx512f,fma", vec16, 16, 8, 2)
-DIRECT_ROWS(rows_avx2, "avx2,fma", vec8, 8, 4, 2)
+DIRECT_ROWS(rows_avx512, "avx512f,fma", vec16, 16, 8, 2, 1)
+DIRECT_ROWS(rows_avx2, "avx2,fma", vec8, 8, 4, 2, 1)
+/* Three channels (an RGB image's input gradient) by 4 vectors: 12
+ * accumulators, enough to keep both FMA units busy, where the 8-channel
+ * block cannot be filled. */
+DIRECT_ROWS(rows3_avx512, "avx512f,fma", vec16, 16, 3, 4, 2)
 
 /* The weight gradient's share of one image, added into part: the lanes of
  * part[((o in_c + c) kh + ky) kw + kx] sum to that weight's share.  xp is
@@ -178,26 +199,33 @@ int conv_direct_set_isa(enum conv_isa isa)
     return 0;
 }
 
-/* The output channels and row values one block of the kernel covers. */
-static void isa_block(enum conv_isa isa, int *channels, int *row)
+/* The kernel that runs stride-1 convolution s, or NULL: its rows and
+ * channels in whole blocks (with AVX-512 of 8 channels, or exactly 3). */
+static const direct_kernel *kernel_for(const conv_shape *s)
 {
-    *channels = isa == CONV_ISA_AVX512 ? 8 : 4;
-    *row = isa == CONV_ISA_AVX512 ? 32 : 16;
+#if CONV_DIRECT_BUILT
+    static const direct_kernel avx512 = {rows_avx512, 8, 2, 16, 1, 1};
+    static const direct_kernel avx512_rgb = {rows3_avx512, 3, 4, 16, 2, 1};
+    /* with AVX2 two rows of 8 ran the seed CNN's third layer at 164
+     * GFLOP/s against 193 through im2col and sgemm */
+    static const direct_kernel avx2 = {rows_avx2, 4, 2, 8, 1, 0};
+    const enum conv_isa isa = conv_direct_isa();
+    if (isa == CONV_ISA_NONE || s->stride_h != 1 || s->stride_w != 1)
+        return NULL;
+    const direct_kernel *k = isa == CONV_ISA_AVX2 ? &avx2 : s->out_c == 3 ? &avx512_rgb : &avx512;
+    const int wide = s->out_w % (k->vectors / k->rows_a_block * k->lanes) == 0 &&
+                     s->out_h % k->rows_a_block == 0;
+    const int tall = k->tall && s->out_w == k->lanes && s->out_h % k->vectors == 0;
+    return (wide || tall) && s->out_c % k->channels == 0 ? k : NULL;
+#else
+    (void)s;
+    return NULL;
+#endif
 }
 
-/* Whether the kernel runs convolution s; `tall` only with AVX-512: with
- * AVX2 two rows of 8 ran the seed CNN's third layer at 164 GFLOP/s
- * against 193 through im2col and sgemm. */
 int conv_direct_fits(const conv_shape *s)
 {
-    const enum conv_isa isa = conv_direct_isa();
-    if (!CONV_DIRECT_BUILT || isa == CONV_ISA_NONE)
-        return 0;
-    int channels, row;
-    isa_block(isa, &channels, &row);
-    const int wide = s->out_w % row == 0;
-    const int tall = isa == CONV_ISA_AVX512 && s->out_w == row / 2 && s->out_h % 2 == 0;
-    return s->stride_h == 1 && s->stride_w == 1 && (wide || tall) && s->out_c % channels == 0;
+    return kernel_for(s) != NULL;
 }
 
 long conv_direct_scratch(const conv_shape *s)
@@ -227,11 +255,10 @@ int conv_direct_fits_input(const conv_shape *s)
            conv_direct_scratch(&t) <= (long)s->in_c * s->kh * s->kw * s->out_h * s->out_w;
 }
 
-int conv_direct_block(void)
+int conv_direct_block(const conv_shape *s)
 {
-    int channels, row;
-    isa_block(conv_direct_isa(), &channels, &row);
-    return channels;
+    const direct_kernel *k = kernel_for(s);
+    return k ? k->channels : 0;
 }
 
 #if CONV_DIRECT_BUILT
@@ -265,16 +292,15 @@ static void direct_images(const conv_shape *s, const real_t *x, int batch, int b
 #if CONV_DIRECT_BUILT
     const long plane = (long)s->out_h * s->out_w;
     const long n = batch * plane;
-    const int avx512 = conv_direct_isa() == CONV_ISA_AVX512;
+    const direct_kernel *k = kernel_for(s);
     weight_view part = *wv;
     part.w += o0 * wv->so;
     int hp, wp;
     pad_clear(s, scratch, &hp, &wp);
     for (int b = b0; b < b1; b++) {
         pad_image(s, x, batch, b, scratch, hp, wp);
-        (avx512 ? rows_avx512 : rows_avx2)(scratch, s->in_c, hp, wp, s->kh, s->kw, &part,
-                                           o1 - o0, s->out_h, s->out_w, bias ? bias + o0 : NULL,
-                                           y + o0 * n + b * plane, n);
+        k->rows(scratch, s->in_c, hp, wp, s->kh, s->kw, &part, o1 - o0, s->out_h, s->out_w,
+                bias ? bias + o0 : NULL, y + o0 * n + b * plane, n);
     }
 #else
     (void)s, (void)x, (void)batch, (void)b0, (void)b1, (void)o0, (void)o1, (void)wv, (void)bias,
@@ -307,6 +333,12 @@ long conv_direct_input_scratch(const conv_shape *s)
 {
     const conv_shape t = transposed(s);
     return conv_direct_scratch(&t);
+}
+
+int conv_direct_input_block(const conv_shape *s)
+{
+    const conv_shape t = transposed(s);
+    return conv_direct_block(&t);
 }
 
 /* The weight gradient: 16 lanes a weight (one AVX-512 vector) */

@@ -33,8 +33,9 @@ void conv_direct_forward(const conv_shape *s, const real_t *x, int batch, int b0
                          int o0, int o1, const real_t *weight, const real_t *bias,
                          real_t *scratch, real_t *y);
 long conv_direct_scratch(const conv_shape *s);
-/* The output channels one block of the kernel covers. */
-int conv_direct_block(void);
+/* The output channels one block of the kernel covers for s (0: it does
+ * not fit). */
+int conv_direct_block(const conv_shape *s);
 
 /* The input gradient the same way, as the forward of the transposed
  * convolution (the output gradient convolved with the flipped kernel):
@@ -46,6 +47,7 @@ void conv_direct_backward_input(const conv_shape *s, const real_t *dy, int batch
                                 int b1, int o0, int o1, const real_t *weight, real_t *scratch,
                                 real_t *dx);
 long conv_direct_input_scratch(const conv_shape *s);
+int conv_direct_input_block(const conv_shape *s);
 
 /* The weight gradient the same way, with AVX-512 on rows of 32 values and
  * more and kernels up to 5 wide (the seed CNN's first layer: 1.37x as fast

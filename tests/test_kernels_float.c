@@ -180,7 +180,9 @@ static void test_conv_direct(void **state)
     static const shape direct[] = {
         {32, 64, 3, 16, 16, 5, 1, 2, 16, 16},  /* the seed CNN's second layer */
         {32, 64, 1, 16, 16, 5, 1, 2, 16, 16},  /* one image: channels split between threads */
-        {3, 32, 4, 32, 32, 5, 1, 2, 32, 32},   /* its first */
+        {3, 32, 4, 32, 32, 5, 1, 2, 32, 32},   /* its first: the input gradient's 3 channels */
+        {8, 3, 2, 16, 16, 3, 1, 1, 16, 16},    /* 3 channels over 4 rows of 16 */
+        {8, 3, 1, 32, 32, 3, 1, 1, 32, 32},    /* and one image of them */
         {3, 16, 3, 32, 32, 3, 1, 1, 32, 32},
         {1, 8, 2, 36, 36, 5, 1, 0, 32, 32},    /* no padding */
         {4, 8, 2, 16, 16, 3, 1, 1, 16, 16},    /* AVX2's row block, two rows of AVX-512 */
@@ -210,6 +212,8 @@ static void test_conv_direct(void **state)
         /* the first layer's weight gradient, checked by conv_check below */
         const conv_shape first_layer = conv_shape_square(3, 32, 32, 32, 5, 1, 2);
         assert_int_equal(conv_direct_fits_params(&first_layer), isas[i] == CONV_ISA_AVX512);
+        /* its input gradient, 3 channels, by AVX-512's block of 3 */
+        assert_int_equal(conv_direct_fits_input(&first_layer), isas[i] == CONV_ISA_AVX512);
         ran++;
         for (size_t j = 0; j < sizeof direct / sizeof direct[0]; j++) {
             shape d = direct[j];
