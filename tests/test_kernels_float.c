@@ -16,6 +16,7 @@
 
 #include "conv_direct.h"
 #include "kernels.h"
+#include "reduce.h"
 #include "rng.h"
 
 #define TOL 1e-5
@@ -243,6 +244,45 @@ static void test_conv_direct(void **state)
         print_message("no AVX2 or AVX-512 here: only the unfolded path checked\n");
     free(x), free(w), free(bias), free(dy), free(col), free(first), free(y), free(first_dx);
     free(dx);
+}
+
+/* The double sums of BatchNorm and the bias gradient: against the same
+ * sums in long double, and the same bits under every instruction set this
+ * CPU has (AVX2's vectors hold twice the baseline's lanes, in the same
+ * order, with no fused multiply-add). */
+static void test_reduce(void **state)
+{
+    (void)state;
+    const long n = 100003;      /* not a multiple of the 8 lanes */
+    float *x = randf(n), *dy = randf(n);
+    const double shift = 0.25;
+    long double rs = 0, rm = 0, rq = 0, rp = 0;
+    for (long i = 0; i < n; i++) {
+        rs += dy[i];
+        rm += x[i] - shift;
+        rq += ((long double)x[i] - shift) * ((long double)x[i] - shift);
+        rp += dy[i] * ((long double)x[i] - shift);
+    }
+    const enum conv_isa was = conv_direct_isa();
+    const enum conv_isa isas[] = {CONV_ISA_NONE, CONV_ISA_AVX2, CONV_ISA_AVX512};
+    double first[5] = {0};
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (conv_direct_set_isa(isas[i]) != 0)
+            continue;
+        double got[5];
+        got[0] = reduce_sum(dy, n);
+        reduce_moments(x, n, shift, &got[1], &got[2]);
+        reduce_dot(dy, x, n, shift, &got[3], &got[4]);
+        const long double want[5] = {rs, rm, rq, rs, rp};
+        for (int k = 0; k < 5; k++)
+            assert_true(fabsl(got[k] - want[k]) <= 1e-9L * (1 + fabsl(want[k])));
+        if (i == 0)
+            memcpy(first, got, sizeof first);
+        else
+            assert_memory_equal(first, got, sizeof first);
+    }
+    assert_int_equal(conv_direct_set_isa(was), 0);
+    free(x), free(dy);
 }
 
 static void test_linear(void **state)
@@ -507,6 +547,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv),
         cmocka_unit_test(test_conv_direct),
+        cmocka_unit_test(test_reduce),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_gemm_slabs),
         cmocka_unit_test(test_batchnorm),
