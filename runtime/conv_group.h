@@ -205,6 +205,16 @@ CONV_GROUP_INLINE void conv_act_backward_block(const conv_group *d, const conv_a
                                                double *below, double *above)
 {
     const conv_act_state st = *a;
+    if (d->act == CONV_ACT_RELU || d->act == CONV_ACT_LEAKYRELU) {
+        /* no sums to keep: a loop the compiler vectorises (the general
+         * one below ran scalar, two thirds of the first group's backward) */
+#pragma omp simd
+        for (long i = 0; i < n; i++) {
+            const real_t z = d->bn ? yp[i] * s + t : yp[i];
+            dz[i] = z > 0 ? g[i] : d->act == CONV_ACT_RELU ? 0 : d->slope * g[i];
+        }
+        return;
+    }
     if (d->act != CONV_ACT_DTRELU || !st.qok) {
         for (long i = 0; i < n; i++)
             dz[i] = conv_act_backward(d, &st, d->bn ? yp[i] * s + t : yp[i], g[i], bpda,
