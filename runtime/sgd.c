@@ -1,6 +1,7 @@
 /* sgd.c - the optimiser step over the model's trained tensors. */
 #include <math.h>
 #include <stdlib.h>
+#include "parallel.h"
 #include "sgd.h"
 
 int sgd_init(sgd_state *s, const advcc_model *m, double lr, double momentum,
@@ -54,12 +55,13 @@ static void adam_update(sgd_state *s, real_t *p, real_t *m1, real_t *m2,
 /* SGD with momentum over n values.  Called with constant carry (momentum
  * carried over from the last step) and nesterov, so that each use compiles
  * to a loop without branches, vectorised: the branches inside the loop
- * kept it scalar. */
+ * kept it scalar.  On the threads for a large tensor (the seed CNN's
+ * first linear layer, half a million weights), each value on its own. */
 static inline void sgd_update(real_t *restrict p, real_t *restrict v, const real_t *restrict g,
                               size_t n, real_t lr, real_t mom, real_t wd, int carry,
                               int nesterov)
 {
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) {
         const real_t d = g[i] + wd * p[i];
         const real_t vi = carry ? mom * v[i] + d : d;
