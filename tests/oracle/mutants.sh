@@ -9,7 +9,7 @@
 #
 #   bn-backward    BatchNorm's backward off by a relative 1e-3
 #                  (runtime/epilogue.h, inlined into the generated model)
-#   pool-grad      the average pool's gradient scaled by 0.999
+#   pool-grad      the 2x2 average pool's gradient scaled by 0.999
 #                  (runtime/conv_group.h, inlined into the generated model)
 #   momentum       momentum off by a relative 1e-3 (runtime/sgd.c)
 #   weight-decay   the weight-decay term of the first tensor dropped
@@ -135,8 +135,8 @@ build_header bn-backward runtime/epilogue.h \
     'const double g = gamma * is;' 'const double g = 1.001 * gamma * is;' \
     generated/baseline.c $base_float && run bn-backward "$OUT/bn-backward.bin" fail
 build_header pool-grad runtime/conv_group.h \
-    'const real_t g = gp[i * d->pool_w + j] * (real_t)(1.0 / (k * k));' \
-    'const real_t g = gp[i * d->pool_w + j] * (real_t)(0.999 / (k * k));' \
+    'const real_t q = g[j] * (real_t)0.25;' \
+    'const real_t q = g[j] * (real_t)(0.999 * 0.25);' \
     generated/baseline.c $base_float && run pool-grad "$OUT/pool-grad.bin" fail
 build momentum runtime/sgd.c \
     'mom * v[i] + d' 'mom * (real_t)1.001 * v[i] + d' \
