@@ -1,5 +1,6 @@
 /* sgd.c - the optimiser step over the model's trained tensors. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include "parallel.h"
 #include "sgd.h"
@@ -55,13 +56,12 @@ static void adam_update(sgd_state *s, real_t *p, real_t *m1, real_t *m2,
 /* SGD with momentum over n values.  Called with constant carry (momentum
  * carried over from the last step) and nesterov, so that each use compiles
  * to a loop without branches, vectorised: the branches inside the loop
- * kept it scalar.  On the threads for a large tensor (the seed CNN's
- * first linear layer, half a million weights), each value on its own. */
+ * kept it scalar. */
 static inline void sgd_update(real_t *restrict p, real_t *restrict v, const real_t *restrict g,
                               size_t n, real_t lr, real_t mom, real_t wd, int carry,
                               int nesterov)
 {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_ELEMS)
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         const real_t d = g[i] + wd * p[i];
         const real_t vi = carry ? mom * v[i] + d : d;
@@ -85,13 +85,21 @@ void sgd_step(sgd_state *s, const advcc_model *m, real_t *params,
             adam_update(s, p, v, s->second + T->offset, g, T->size);
             continue;
         }
+        /* a large tensor (the seed CNN's first linear layer, half a
+         * million weights) shared between the threads, a piece each: each
+         * value is updated on its own, so the same bits */
         const int carry = s->started && mom != 0;
-        if (carry && !s->nesterov)
-            sgd_update(p, v, g, T->size, lr, mom, wd, 1, 0);
-        else if (carry)
-            sgd_update(p, v, g, T->size, lr, mom, wd, 1, 1);
-        else
-            sgd_update(p, v, g, T->size, lr, mom, wd, 0, s->nesterov);
+#pragma omp parallel if (T->size >= PAR_MIN_ELEMS)
+        {
+            const size_t nt = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
+            const size_t a = T->size * me / nt, n = T->size * (me + 1) / nt - a;
+            if (carry && !s->nesterov)
+                sgd_update(p + a, v + a, g + a, n, lr, mom, wd, 1, 0);
+            else if (carry)
+                sgd_update(p + a, v + a, g + a, n, lr, mom, wd, 1, 1);
+            else
+                sgd_update(p + a, v + a, g + a, n, lr, mom, wd, 0, s->nesterov);
+        }
     }
     s->steps++;
     s->started = 1;

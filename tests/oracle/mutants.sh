@@ -142,8 +142,8 @@ build momentum runtime/sgd.c \
     'mom * v[i] + d' 'mom * (real_t)1.001 * v[i] + d' \
     0 $base_float $gen_float && run momentum "$OUT/momentum.bin" fail
 build weight-decay runtime/sgd.c \
-    'sgd_update(p, v, g, T->size, lr, mom, wd, 1, 0);' \
-        'sgd_update(p, v, g, T->size, lr, mom, t == 0 ? 0 : wd, 1, 0);' \
+    'sgd_update(p + a, v + a, g + a, n, lr, mom, wd, 1, 0);' \
+        'sgd_update(p + a, v + a, g + a, n, lr, mom, t == 0 ? 0 : wd, 1, 0);' \
     0 $base_float $gen_float && run weight-decay "$OUT/weight-decay.bin" fail
 recipe() { echo "$O/dump_$1.o $BUILD/testgen/$1.o"; }
 for m in recipe_adam recipe_nesterov; do
