@@ -39,9 +39,10 @@ int conv_direct_block(const conv_shape *s);
 
 /* The input gradient the same way, as the forward of the transposed
  * convolution (the output gradient convolved with the flipped kernel):
- * whether it takes s, and images [b0, b1), channels [o0, o1) of dx from
- * dy; scratch holds conv_direct_input_scratch reals, never more than one
- * image's columns of s (in_c kh kw out_h out_w reals). */
+ * whether it takes s, and images [b0, b1), channels [o0, o1) (multiples
+ * of conv_direct_input_block) of dx from dy; scratch holds
+ * conv_direct_input_scratch reals, never more than one image's columns of
+ * s (in_c kh kw out_h out_w reals). */
 int conv_direct_fits_input(const conv_shape *s);
 void conv_direct_backward_input(const conv_shape *s, const real_t *dy, int batch, int b0,
                                 int b1, int o0, int o1, const real_t *weight, real_t *scratch,

@@ -205,17 +205,18 @@ CONV_GROUP_INLINE void conv_act_backward_block(const conv_group *d, const conv_a
                                                double *below, double *above)
 {
     const conv_act_state st = *a;
-    if (d->act == CONV_ACT_RELU || d->act == CONV_ACT_LEAKYRELU) {
-        /* no sums to keep: a loop the compiler vectorises (the general
-         * one below ran scalar, two thirds of the first group's backward) */
+    if (d->act != CONV_ACT_DTRELU) {
+        /* only DTReLU keeps sums: the others' loop, given sums of its own
+         * that nothing reads, vectorises (with below and above it ran
+         * scalar, two thirds of the seed CNN's first group's backward) */
+        double unused = 0;
 #pragma omp simd
-        for (long i = 0; i < n; i++) {
-            const real_t z = d->bn ? yp[i] * s + t : yp[i];
-            dz[i] = z > 0 ? g[i] : d->act == CONV_ACT_RELU ? 0 : d->slope * g[i];
-        }
+        for (long i = 0; i < n; i++)
+            dz[i] = conv_act_backward(d, &st, d->bn ? yp[i] * s + t : yp[i], g[i], bpda,
+                                      &unused, &unused);
         return;
     }
-    if (d->act != CONV_ACT_DTRELU || !st.qok) {
+    if (!st.qok) {
         for (long i = 0; i < n; i++)
             dz[i] = conv_act_backward(d, &st, d->bn ? yp[i] * s + t : yp[i], g[i], bpda,
                                       below, above);
