@@ -166,8 +166,9 @@ CONV_GROUP_INLINE real_t conv_act_backward(const conv_group *d, const conv_act_s
  * vectorises: the activation over a whole plane, then the pool from there;
  * backward, the pool's gradient spread first, then the activation's over
  * the plane in place.  Every value is the one the element-by-element
- * formulas give; DTReLU's bound sums run in real_t lanes within a block
- * and in double across blocks, as dtrelu.c's. */
+ * formulas give; DTReLU's forward is quant.c's loop (quant_grid), its
+ * bound sums run in real_t lanes within a block and in double across
+ * blocks, as dtrelu.c's. */
 #define CONV_EPI_BLOCK 4096
 
 /* za[i] = act(BatchNorm(y[i])) over n values.  The state is copied so
@@ -183,12 +184,7 @@ CONV_GROUP_INLINE void conv_act_forward_block(const conv_group *d, const conv_ac
         return;
     }
     if (d->act == CONV_ACT_DTRELU) {
-        /* quant_value with its index bounds hidden (quant.h) */
-        volatile real_t opaque_zero = 0, opaque_top = st.qtop;
-        const real_t zero = opaque_zero, top = opaque_top, lo = st.lo, qs = st.qs;
-#pragma omp simd
-        for (long i = 0; i < n; i++)
-            za[i] = quant_grid_value(d->bn ? yp[i] * s + t : yp[i], lo, qs, zero, top);
+        quant_grid(yp, n, d->bn != NULL, s, t, st.lo, st.qs, st.qtop, za);
         return;
     }
 #pragma omp simd

@@ -13,10 +13,7 @@ void dtrelu_forward(const real_t *x, long n, real_t lo, real_t hi, int bits,
             y[i] = hi;
         return;
     }
-    real_t s = quant_step(lo, hi, bits), top = quant_top(bits);
-#pragma omp simd
-    for (long i = 0; i < n; i++)
-        y[i] = quant_value(x[i], lo, s, top);    /* clips, then rounds */
+    quant_grid(x, n, 0, 1, 0, lo, quant_step(lo, hi, bits), quant_top(bits), y);
 }
 
 /* The backward's loop, for dx present or not.  The sums run in blocks:

@@ -1,6 +1,63 @@
 /* quant.c - the fake quantiser, forward and backward; see quant.h. */
 #include <assert.h>
+#include "conv_direct.h"
 #include "quant.h"
+
+/* quant_grid's loop: one always-inline body compiled for each instruction
+ * set.  The baseline's SSE2 divides four floats at a time: the seed CNN's
+ * first DTReLU (3.3 million values, one thread) took 1.40 ms against 0.72
+ * with AVX2 and 0.43 with AVX-512. */
+static inline __attribute__((always_inline)) void
+grid_body(const real_t *x, long n, int affine, real_t scale, real_t shift, real_t lo,
+          real_t s, real_t top, real_t *y)
+{
+    /* quant_value with its index bounds hidden (quant.h) */
+    volatile real_t opaque_zero = 0, opaque_top = top;
+    const real_t zero = opaque_zero, last = opaque_top;
+    if (affine) {
+#pragma omp simd
+        for (long i = 0; i < n; i++)
+            y[i] = quant_grid_value(x[i] * scale + shift, lo, s, zero, last);
+    } else {
+#pragma omp simd
+        for (long i = 0; i < n; i++)
+            y[i] = quant_grid_value(x[i], lo, s, zero, last);  /* clips, then rounds */
+    }
+}
+
+#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
+#define GRID_KERNEL(isa) \
+    __attribute__((target(isa), optimize("fp-contract=off"), noinline)) static void
+GRID_KERNEL("avx2") grid_avx2(const real_t *x, long n, int affine, real_t scale, real_t shift,
+                              real_t lo, real_t s, real_t top, real_t *y)
+{
+    grid_body(x, n, affine, scale, shift, lo, s, top, y);
+}
+
+GRID_KERNEL("avx512f") grid_avx512(const real_t *x, long n, int affine, real_t scale,
+                                   real_t shift, real_t lo, real_t s, real_t top, real_t *y)
+{
+    grid_body(x, n, affine, scale, shift, lo, s, top, y);
+}
+#endif
+
+void quant_grid(const real_t *x, long n, int affine, real_t scale, real_t shift, real_t lo,
+                real_t s, real_t top, real_t *y)
+{
+#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
+    switch (conv_direct_isa()) {
+    case CONV_ISA_AVX512:
+        grid_avx512(x, n, affine, scale, shift, lo, s, top, y);
+        return;
+    case CONV_ISA_AVX2:
+        grid_avx2(x, n, affine, scale, shift, lo, s, top, y);
+        return;
+    default:
+        break;
+    }
+#endif
+    grid_body(x, n, affine, scale, shift, lo, s, top, y);
+}
 
 void quant_minmax(const real_t *x, long n, real_t *lo, real_t *hi)
 {
@@ -24,9 +81,7 @@ void quant_forward(const real_t *x, long n, int bits, real_t lo, real_t hi,
             y[i] = x[i];
         return;
     }
-#pragma omp simd
-    for (long i = 0; i < n; i++)
-        y[i] = quant_value(x[i], lo, s, top);
+    quant_grid(x, n, 0, 1, 0, lo, s, top, y);
 }
 
 void quant_forward_minmax(const real_t *x, long n, int bits, real_t *lo,

@@ -71,6 +71,15 @@ static inline real_t quant_value(real_t x, real_t lo, real_t s, real_t top)
     return quant_grid_value(x, lo, s, 0, top);
 }
 
+/* y[i] = quant_value(x[i] * scale + shift, lo, s, top) over n values
+ * (affine nonzero; else of x[i]), for s > 0: the loop of quant_forward,
+ * of DTReLU (dtrelu.c) and of the fused epilogue's DTReLU after BatchNorm
+ * (conv_group.h).  Compiled for the baseline, for AVX2 and for AVX-512,
+ * chosen by the instruction set in use (conv_direct.h); no multiply and
+ * add is fused, so each gives the same bits. */
+void quant_grid(const real_t *x, long n, int affine, real_t scale, real_t shift, real_t lo,
+                real_t s, real_t top, real_t *y);
+
 /* Smallest and largest of x[0..n-1]; n >= 1. */
 void quant_minmax(const real_t *x, long n, real_t *lo, real_t *hi);
 

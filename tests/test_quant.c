@@ -2,15 +2,18 @@
  * models run: ties rounded away from zero by roundf, the vectorised grid
  * index giving the formula's bits, and DTReLU's default
  * 8-bit grid on [0, 6], where every output is one of the 256 levels
- * j * 6 / 255 computed the same way in float. */
+ * j * 6 / 255 computed the same way in float; quant_grid's loop under
+ * every instruction set against the element-by-element quant_value. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
+#include "conv_direct.h"
 #include "dtrelu.h"
 #include "quant.h"
 #include "rng.h"
@@ -88,12 +91,54 @@ static void test_dtrelu_default_grid(void **state)
     }
 }
 
+/* quant_grid is quant_value element by element, bit for bit, with and
+ * without the affine step, under each instruction set the CPU has: random
+ * values around [lo, hi], the levels' midpoints, both bounds, a NaN, and a
+ * length that is not a whole number of vectors. */
+static void test_grid_kernels(void **state)
+{
+    (void)state;
+    enum { M = 10007 };
+    static float x[M], y[M];
+    advcc_rng r;
+    rng_seed(&r, 5);
+    const float lo = -0.75f, hi = 2.5f, top = quant_top(6), s = quant_step(lo, hi, 6);
+    const float scale = 1.3f, shift = -0.2f;
+    for (int i = 0; i < M; i++)
+        x[i] = (float)(6 * rng_uniform(&r) - 2);
+    for (int j = 0; j < 64 && 3 * j + 2 < M; j++) {
+        x[3 * j] = lo + ((float)j + 0.5f) * s;
+        x[3 * j + 1] = (lo + ((float)j + 0.5f) * s - shift) / scale;
+    }
+    x[M - 1] = lo, x[M - 2] = hi, x[M - 3] = NAN;
+    const enum conv_isa was = conv_direct_isa();
+    const enum conv_isa isas[] = {CONV_ISA_NONE, CONV_ISA_AVX2, CONV_ISA_AVX512};
+    int ran = 0;
+    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++) {
+        if (conv_direct_set_isa(isas[v]) != 0)
+            continue;
+        for (int affine = 0; affine < 2; affine++) {
+            quant_grid(x, M, affine, scale, shift, lo, s, top, y);
+            for (int i = 0; i < M; i++) {
+                const float want = quant_value(affine ? x[i] * scale + shift : x[i], lo, s, top);
+                if (memcmp(&y[i], &want, sizeof want) != 0)
+                    fail_msg("isa %d affine %d x %.9g: %.9g, quant_value %.9g", (int)isas[v],
+                             affine, x[i], y[i], want);
+            }
+        }
+        ran++;
+    }
+    assert_true(ran >= 1);
+    assert_int_equal(conv_direct_set_isa(was), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ties_float),
         cmocka_unit_test(test_formula_bits),
         cmocka_unit_test(test_dtrelu_default_grid),
+        cmocka_unit_test(test_grid_kernels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
