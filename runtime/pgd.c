@@ -135,12 +135,17 @@ static void project(pgd_ws *w, const pgd_cfg *cfg, const real_t *x,
             const real_t lo = w->box_lo[c], hi = w->box_hi[c];
             const real_t *xc = xb + (size_t)c * plane;
             real_t *vc = vb + (size_t)c * plane;
-            if (cfg->norm == ADVCC_LINF)
+            /* omp simd: without it the loops stayed scalar (the trip
+             * count unknown to GCC's cheap vectoriser) */
+            if (cfg->norm == ADVCC_LINF) {
+#pragma omp simd
                 for (int i = 0; i < plane; i++)
                     vc[i] = clamp(clamp(vc[i], lo, hi), xc[i] - eps, xc[i] + eps);
-            else
+            } else {
+#pragma omp simd
                 for (int i = 0; i < plane; i++)
                     vc[i] = clamp(vc[i], lo, hi);
+            }
         }
         if (cfg->norm == ADVCC_LINF)
             continue;
@@ -222,6 +227,7 @@ static void take_step(pgd_ws *w, const pgd_cfg *cfg, const real_t *x, int n)
         const real_t *g = w->grad + (size_t)b * d;
         if (cfg->norm == ADVCC_LINF) {
             real_t a = (real_t)cfg->alpha;
+#pragma omp simd
             for (int i = 0; i < d; i++)
                 vb[i] += g[i] > 0 ? a : g[i] < 0 ? -a : 0;
             continue;
