@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "errorf.h"
 #include "dataset.h"
+#include "parallel.h"
 
 #define CIFAR10_DEFAULT_DIR "data/cifar-10-batches-bin"
 #define FASHION_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
@@ -91,6 +92,7 @@ void dataset_batch(const advcc_dataset *d, const int *idx, int n, real_t *x,
      * that vectorises (a table of the 256 quotients kept it scalar, a load
      * a byte) */
     size_t chw = (size_t)d->c * d->h * d->w;
+#pragma omp parallel for schedule(static) if ((long)n * (long)chw >= PAR_MIN_ELEMS)
     for (int i = 0; i < n; i++) {
         assert(idx[i] >= 0 && idx[i] < d->n);
         const uint8_t *src = d->pixels + (size_t)idx[i] * chw;
