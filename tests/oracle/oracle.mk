@@ -15,7 +15,8 @@ ORACLE_SEED   ?= 1
 # a small ResNet, identity and projection shortcuts).
 ORACLE_TEST_KNOWN := leaky recipe_adam recipe_nesterov recipe_adamw recipe_cosine smooth gap_cnn \
                      dropout_cnn rect_cnn resnet_oracle
-ORACLE_KNOWN  := baseline adv fashion quant reg quant_reg rse mlp_bn $(ORACLE_TEST_KNOWN)
+ORACLE_KNOWN  := baseline adv fashion quant reg quant_reg rse mlp_bn adv_reg quant_adv \
+                 quant_adv_reg $(ORACLE_TEST_KNOWN)
 # Deferred: MODELS comes from generated/models.mk, TESTGEN_MODELS from
 # $(BUILD)/testgen/testgen.mk, both read after this file.
 ORACLE_MODELS ?= $(filter $(ORACLE_KNOWN),$(MODELS) $(TESTGEN_MODELS))
@@ -25,7 +26,7 @@ ORACLE_MODELS ?= $(filter $(ORACLE_KNOWN),$(MODELS) $(TESTGEN_MODELS))
 # float64 reference, each flip a whole grid step that every later layer
 # carries (dump_model.c).  The float32 build of the same code is checked
 # everywhere else.
-ORACLE_DOUBLE ?= quant quant_reg
+ORACLE_DOUBLE ?= quant quant_reg quant_adv quant_adv_reg
 # Every model at batch 8; these also at the training batch, 100.
 ORACLE_FULL   ?= $(filter baseline,$(ORACLE_MODELS))
 # Optimiser steps dumped (each at its schedule's rate, one step an epoch):
