@@ -60,14 +60,6 @@ static int conv_is_pointwise(const conv_shape *s)
            s->pad_w == 0;
 }
 
-/* This OpenMP thread's share [*first, *end) of count items, in order. */
-static void thread_share(long count, int *first, int *end)
-{
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    *first = (int)(count * t / nt);
-    *end = (int)(count * (t + 1) / nt);
-}
-
 /* This thread's part of a direct convolution of batch images into out_c
  * channels, blocks of `block`, each thread a padded copy of `scratch` reals
  * in col (col_len reals): its images, or, with fewer images than threads
@@ -80,7 +72,9 @@ static long direct_share(int batch, int out_c, int block, long scratch, long col
 {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     if (batch >= nt || nt * scratch > col_len) {
-        thread_share(batch, b0, b1);
+        long first, end;
+        thread_share(batch, &first, &end);
+        *b0 = (int)first, *b1 = (int)end;
         *o0 = 0, *o1 = out_c;
         return col_len / batch * *b0;
     }
@@ -141,7 +135,7 @@ void conv_shape_forward(const conv_shape *cs, const real_t *x, int batch, const 
 #pragma omp parallel if ((double)co * kk * n >= PAR_MIN_MACS)
     {
         /* This thread's images, and its share of col to unfold them in. */
-        int first, end;
+        long first, end;
         thread_share(batch, &first, &end);
         real_t *cols = col + (long)kk * plane * first;
         for (int b0 = first; b0 < end; b0 += per) {
@@ -177,7 +171,7 @@ static void dw_by_images(const im2col_shape *s, int co, const real_t *x, const r
     const int taps = s->kh * s->kw, kk = s->c * taps;
     const long plane = (long)s->ho * s->wo, n = batch * plane;
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    int first, end;
+    long first, end;
     thread_share(batch, &first, &end);
     real_t *cols = col + (long)t * per * kk * plane;
     real_t *partials = col + (long)nt * per * kk * plane;
@@ -194,7 +188,7 @@ static void dw_by_images(const im2col_shape *s, int co, const real_t *x, const r
              part, co);
     }
 #pragma omp barrier
-    int o0, o1;
+    long o0, o1;
     thread_share(co, &o0, &o1);
     for (int o = o0; o < o1; o++)
         for (int r = 0; r < kk; r++) {
@@ -213,7 +207,7 @@ static void dw_by_taps(const im2col_shape *s, int co, const real_t *x, const rea
     const int taps = s->kh * s->kw, kk = s->c * taps;
     const long plane = (long)s->ho * s->wo, n = batch * plane;
     const int per = piece_images(kk, plane, batch);
-    int first, end;
+    long first, end;
     thread_share(kk, &first, &end);
     real_t *cols = col + (long)first * per * plane;
     for (int b0 = 0; b0 < batch && end > first; b0 += per) {
@@ -238,9 +232,9 @@ static void dw_direct(const conv_shape *cs, const real_t *x, const real_t *dy, i
                       long part, real_t *col, real_t *dw)
 {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    int b0, b1, w0, w1;
+    long b0, b1, w0, w1;
     thread_share(batch, &b0, &b1);
-    conv_direct_params_part(cs, x, dy, batch, b0, b1, col + part * t);
+    conv_direct_params_part(cs, x, dy, batch, (int)b0, (int)b1, col + part * t);
 #pragma omp barrier
     thread_share((long)cs->out_c * cs->in_c * cs->kh * cs->kw, &w0, &w1);
     conv_direct_params_sum(cs, col, part, nt, w0, w1, dw);
@@ -300,7 +294,7 @@ void conv_shape_backward_input(const conv_shape *cs, const real_t *dy, const rea
     const int per = piece_images(kk, plane, batch);
 #pragma omp parallel if ((double)co * kk * n >= PAR_MIN_MACS)
     {
-        int first, end;
+        long first, end;
         thread_share(batch, &first, &end);
         real_t *cols = col + (long)kk * plane * first;
         for (int b0 = first; b0 < end; b0 += per) {

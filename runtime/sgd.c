@@ -1,6 +1,5 @@
 /* sgd.c - the optimiser step over the model's trained tensors. */
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include "parallel.h"
 #include "sgd.h"
@@ -91,8 +90,9 @@ void sgd_step(sgd_state *s, const advcc_model *m, real_t *params,
         const int carry = s->started && mom != 0;
 #pragma omp parallel if (T->size >= PAR_MIN_ELEMS)
         {
-            const size_t nt = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
-            const size_t a = T->size * me / nt, n = T->size * (me + 1) / nt - a;
+            long a, end;
+            thread_share((long)T->size, &a, &end);
+            const size_t n = (size_t)(end - a);
             if (carry && !s->nesterov)
                 sgd_update(p + a, v + a, g + a, n, lr, mom, wd, 1, 0);
             else if (carry)
