@@ -5,11 +5,45 @@
 #include "kernels.h"
 #include "orthogonal.h"
 #include "parallel.h"
+#include "reduce.h"
+
+/* Block edges of a large Gram fall on multiples of this (full BLAS tiles). */
+#define GRAM_ALIGN 16
 
 size_t orthogonal_scratch(int rows, int cols)
 {
     size_t m = rows < cols ? rows : cols;
     return m * m + (size_t)rows * cols + cols;
+}
+
+/* G = W W^T for W [m][cols], G [m][m].  A large Gram is formed as its
+ * lower triangle of blocks, [W1; W2] giving W1 W1^T, W2 W1^T (in two
+ * halves) and W2 W2^T, then mirrored: three quarters of the product's
+ * multiply-adds, in four single-threaded pieces of equal work two by two,
+ * which the team shares.  The pieces are the same whatever the thread
+ * count, and so are the bits; G comes out exactly symmetric. */
+static void gram_rows(const real_t *w, int m, int cols, real_t *g)
+{
+    const int h = m / 2 / GRAM_ALIGN * GRAM_ALIGN;
+    if (h < GRAM_ALIGN || (double)m * m * cols < 8 * PAR_MIN_MACS) {
+        gemm(0, 1, m, m, cols, 1, w, cols, w, cols, 0, g, m);
+        return;
+    }
+    const int q = h / 2;
+    const real_t *w2 = w + (long)h * cols;
+    /* block (row, column, height, width), in order of work: 0-1 and 2-3
+     * the same, so that two threads' static halves are even */
+    const int block[4][4] = {{0, 0, h, h}, {h, 0, m - h, q}, {h, h, m - h, m - h},
+                             {h, q, m - h, h - q}};
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < 4; k++) {
+        const int r = block[k][0], c = block[k][1];
+        gemm(0, 1, block[k][2], block[k][3], cols, 1, k == 0 ? w : w2, cols,
+             w + (long)c * cols, cols, 0, g + (long)r * m + c, m);
+    }
+    for (int i = 0; i < h; i++)
+        for (int j = h; j < m; j++)
+            g[(long)i * m + j] = g[(long)j * m + i];
 }
 
 /* sum over the m x m matrix g of (g[i][j] * s - (i == j ? id : 0))^2,
@@ -39,11 +73,12 @@ double orthogonal_penalty(const real_t *w, int rows, int cols, int form,
     real_t *diag = wa + (size_t)rows * cols;   /* diag(A): squared column norms */
 
     if (wide)
-        gemm(0, 1, rows, rows, cols, 1, w, cols, w, cols, 0, g, rows);
+        gram_rows(w, rows, cols, g);
     else
         gemm(1, 0, cols, cols, rows, 1, w, cols, w, cols, 0, g, cols);
 
-    double gg = gram_distance(g, m, 1, 0, 0);   /* ||A||^2 */
+    double gsum, gg;                            /* ||A||^2, in vector lanes */
+    reduce_moments(g, (long)m * m, 0, &gsum, &gg);
     double tr = 0;                              /* tr(A) = ||W||^2 */
     for (int i = 0; i < m; i++)
         tr += g[(size_t)i * m + i];
@@ -94,18 +129,21 @@ double orthogonal_penalty(const real_t *w, int rows, int cols, int form,
     }
     double f = 2 * (double)scale / p;
     if (form != ORTH_OFFDIAG) {
-        /* cw is one number: the product goes straight into dw, with no
-         * W A to write and read back in a serial pass (a 256 x 2048
-         * weight's penalty and gradient: 1.72 ms against 2.10, 2 threads) */
-        const real_t keep = (real_t)(-f * cw);
-        const long n = (long)rows * cols;
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN_ELEMS)
-        for (long i = 0; i < n; i++)
-            dw[i] += keep * w[i];
+        /* cw is one number, so f (ca A - cw I) is one matrix: the Gram,
+         * scaled and its diagonal shifted, and one product adds the whole
+         * gradient into dw, with no pass of its own over W and dw */
+        const double ga = f * ca, gi = -f * cw;
+        for (int i = 0; i < m; i++)         /* the diagonal, still A's, in diag */
+            diag[i] = (real_t)(ga * g[(long)i * m + i] + gi);
+#pragma omp simd
+        for (long i = 0; i < (long)m * m; i++)
+            g[i] = (real_t)(ga * g[i]);
+        for (int i = 0; i < m; i++)
+            g[(long)i * m + i] = diag[i];
         if (wide)
-            gemm(0, 0, rows, cols, rows, (real_t)(f * ca), g, rows, w, cols, 1, dw, cols);
+            gemm(0, 0, rows, cols, rows, 1, g, rows, w, cols, 1, dw, cols);
         else
-            gemm(0, 0, rows, cols, cols, (real_t)(f * ca), w, cols, g, cols, 1, dw, cols);
+            gemm(0, 0, rows, cols, cols, 1, w, cols, g, cols, 1, dw, cols);
         return p;
     }
     if (wide)

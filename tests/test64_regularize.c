@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <omp.h>
 
 #include "orthogonal.h"
 #include "rng.h"
@@ -17,6 +18,8 @@
 
 #define FD_STEP 1e-6
 #define FD_TOL 1e-6
+#define FD_POINTS 200     /* entries checked of a larger weight */
+#define FD_STEP_LARGE 1e-4  /* its penalty ~20 moves little per entry */
 
 /* The penalty by its definition: ||G - I|| over the full Gram matrix. */
 static double penalty_direct(const double *w, int rows, int cols, int form)
@@ -61,18 +64,24 @@ static double orth_loss(void *p)
                               o->scratch);
 }
 
+/* The last two are wide enough for orthogonal.c to form W W^T by blocks
+ * (halves of 32 and 40 rows, 48 and 48). */
 static const int shapes[][2] = {{3, 7}, {9, 4}, {5, 5}, {8, 27}, {1, 6},
-                                {6, 1}, {16, 12}};
+                                {6, 1}, {16, 12}, {72, 420}, {96, 300}};
 #define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
 
 static void test_values_and_gradients(void **state)
 {
     (void)state;
+    const int threads = omp_get_max_threads();
     for (int sh = 0; sh < N_SHAPES; sh++)
         for (int form = ORTH_COLS; form <= ORTH_NORMALIZED; form++) {
             orth_op o = {shapes[sh][0], shapes[sh][1], form, NULL, NULL};
             long n = (long)o.rows * o.cols;
-            o.w = random_vec(n, -0.8, 0.8);
+            /* entries of order 1 / sqrt(cols): the Gram's of order 1,
+             * so the differences' rounding stays below FD_TOL */
+            const double range = fmin(0.8, 4 / sqrt(o.cols));
+            o.w = random_vec(n, -range, range);
             o.scratch = alloc((long)orthogonal_scratch(o.rows, o.cols));
             double want = penalty_direct(o.w, o.rows, o.cols, form);
             double got = orth_loss(&o);
@@ -93,8 +102,16 @@ static void test_values_and_gradients(void **state)
             if (form == ORTH_NORMALIZED && (o.rows == 1 || o.cols == 1))
                 assert_true(max_abs(dw, n) < 1e-12);    /* constant: rank 1 */
             else if (p > 1e-3)
-                assert_fd(what, fd_error(orth_loss, &o, o.w, dw, n, FD_STEP),
+                assert_fd(what, fd_error_at(orth_loss, &o, o.w, dw, n,
+                                            n > FD_POINTS ? FD_STEP_LARGE : FD_STEP, FD_POINTS),
                           FD_TOL);
+            /* the Gram's pieces are the same at any thread count */
+            omp_set_num_threads(1);
+            double one = orth_loss(&o);
+            omp_set_num_threads(2);
+            if (one != got)
+                fail_msg("%s: %.17g at 1 thread, %.17g at 2", what, one, got);
+            omp_set_num_threads(threads);
             free(o.w);
             free(o.scratch);
             free(dw);
