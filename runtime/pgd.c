@@ -80,8 +80,9 @@ int pgd_init(pgd_ws *w, infer_ws *inf)
     w->best_loss = malloc(sizeof(double) * w->cap);
     w->best_hit = malloc(sizeof(int) * w->cap);
     w->labels = malloc(sizeof(int) * w->cap);
+    w->normals = malloc(sizeof(double) * in_n);
     if (!w->cur || !w->grad || !w->logits || !w->box_lo || !w->box_hi ||
-        !w->best_loss || !w->best_hit || !w->labels) {
+        !w->best_loss || !w->best_hit || !w->labels || !w->normals) {
         pgd_free(w);
         return -1;
     }
@@ -98,6 +99,7 @@ void pgd_free(pgd_ws *w)
     free(w->best_loss);
     free(w->best_hit);
     free(w->labels);
+    free(w->normals);
     memset(w, 0, sizeof *w);
 }
 
@@ -115,9 +117,13 @@ static void set_box(pgd_ws *w, const pgd_cfg *cfg)
     }
 }
 
+/* v in [lo, hi], lo <= hi: two selections one after the other (a max, then
+ * a min), which vectorise; the nested form v < lo ? lo : v > hi ? hi : v
+ * gives the same values but stayed scalar, branching on every pixel. */
 static real_t clamp(real_t v, real_t lo, real_t hi)
 {
-    return v < lo ? lo : v > hi ? hi : v;
+    const real_t t = v < lo ? lo : v;
+    return t > hi ? hi : t;
 }
 
 /* v into the box, then into the eps ball around x, image by image (the
@@ -171,17 +177,22 @@ static void start_point(pgd_ws *w, const pgd_cfg *cfg, const real_t *x,
     memcpy(v, x, sizeof(real_t) * n * d);
     if (cfg->init == ADVCC_INIT_NONE || cfg->eps == 0)
         return;
+    if (cfg->init == ADVCC_INIT_GAUSSIAN) {
+        /* the draws of image after image, as one stream */
+        const long len = (long)n * d;
+        const double s = cfg->norm == ADVCC_LINF ? cfg->eps : cfg->eps / sqrt((double)d);
+        rng_normal_many(rng, w->normals, len);
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN_ELEMS)
+        for (long i = 0; i < len; i++)
+            v[i] += (real_t)(s * w->normals[i]);
+        project(w, cfg, x, v, n);
+        return;
+    }
     for (int b = 0; b < n; b++) {
         real_t *vb = v + (size_t)b * d;
         if (cfg->norm == ADVCC_LINF) {
             for (int i = 0; i < d; i++)
-                vb[i] += (real_t)(cfg->init == ADVCC_INIT_GAUSSIAN
-                                      ? cfg->eps * rng_normal(rng)
-                                      : cfg->eps * (2.0 * rng_uniform(rng) - 1.0));
-        } else if (cfg->init == ADVCC_INIT_GAUSSIAN) {
-            double s = cfg->eps / sqrt((double)d);
-            for (int i = 0; i < d; i++)
-                vb[i] += (real_t)(s * rng_normal(rng));
+                vb[i] += (real_t)(cfg->eps * (2.0 * rng_uniform(rng) - 1.0));
         } else {
             /* Uniform in the ball: a uniform direction, radius eps u^(1/d). */
             double sq = 0.0;
@@ -199,17 +210,25 @@ static void start_point(pgd_ws *w, const pgd_cfg *cfg, const real_t *x,
     project(w, cfg, x, v, n);
 }
 
+#define COUNT_BLOCK 4096
+
 static void count_grad(const real_t *g, long len, pgd_stats *st)
 {
     if (!st)
         return;
     long long zero = 0, bad = 0;
+    /* blocks with int counts: branch-free sums GCC vectorises */
 #pragma omp parallel for schedule(static) reduction(+ : zero, bad) if (len >= PAR_MIN_ELEMS)
-    for (long i = 0; i < len; i++) {
-        if (g[i] == 0)
-            zero++;
-        else if (!isfinite(g[i]))
-            bad++;
+    for (long start = 0; start < len; start += COUNT_BLOCK) {
+        const long end = len - start < COUNT_BLOCK ? len : start + COUNT_BLOCK;
+        int z = 0, b = 0;
+#pragma omp simd reduction(+ : z, b)
+        for (long i = start; i < end; i++) {
+            z += g[i] == 0;
+            b += !(g[i] - g[i] == 0);   /* inf - inf and NaN are NaN */
+        }
+        zero += z;
+        bad += b;
     }
     st->grad_entries += len;
     st->grad_zero += zero;

@@ -57,6 +57,7 @@ typedef struct pgd_ws {
     real_t *box_lo, *box_hi;    /* [in_c] */
     double *best_loss;
     int *best_hit, *labels;
+    double *normals;            /* a gaussian start's draws */
 } pgd_ws;
 
 /* A cfg from the spec's attack, in ADVCC_EVAL mode, true labels. */

@@ -6,6 +6,7 @@
  * bit-identical everywhere and normal streams wherever libm agrees. */
 #include <math.h>
 #include <pthread.h>
+#include "parallel.h"
 #include "rng.h"
 
 /* splitmix64: turns any 64-bit seed, even 0, into well-mixed state words. */
@@ -79,20 +80,49 @@ double rng_uniform(advcc_rng *r)
     return (double)(rng_u64(r) >> 11) * 0x1.0p-53;
 }
 
+/* Box-Muller: two normals from u1 in (0, 1] (so the log is finite) and
+ * u2 in [0, 1). */
+static inline void box_muller(double u1, double u2, double *c, double *s)
+{
+    const double rad = sqrt(-2.0 * log(u1));
+    const double theta = 6.283185307179586476925287 * u2;
+    *s = rad * sin(theta);
+    *c = rad * cos(theta);
+}
+
 double rng_normal(advcc_rng *r)
 {
     if (r->have_spare) {
         r->have_spare = 0;
         return r->spare;
     }
-    /* Box-Muller; 1 - u lies in (0, 1], so the log is finite. */
     double u1 = 1.0 - rng_uniform(r);
     double u2 = rng_uniform(r);
-    double rad = sqrt(-2.0 * log(u1));
-    double theta = 6.283185307179586476925287 * u2;
-    r->spare = rad * sin(theta);
+    double c;
+    box_muller(u1, u2, &c, &r->spare);
     r->have_spare = 1;
-    return rad * cos(theta);
+    return c;
+}
+
+void rng_normal_many(advcc_rng *r, double *z, long n)
+{
+    long i = 0;
+    if (n > 0 && r->have_spare) {
+        z[i++] = r->spare;
+        r->have_spare = 0;
+    }
+    const long pairs = (n - i) / 2;
+    double *p = z + i;
+    for (long k = 0; k < pairs; k++) {
+        p[2 * k] = 1.0 - rng_uniform(r);
+        p[2 * k + 1] = rng_uniform(r);
+    }
+    /* the uniforms above are the stream's; their transforms are the cost */
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_ELEMS)
+    for (long k = 0; k < pairs; k++)
+        box_muller(p[2 * k], p[2 * k + 1], &p[2 * k], &p[2 * k + 1]);
+    if ((n - i) % 2)
+        z[n - 1] = rng_normal(r);   /* its pair's other half stays the spare */
 }
 
 /* Marsaglia and Tsang's ziggurat (2000) for N(0, 1) over 128 strips of

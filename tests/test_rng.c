@@ -202,6 +202,36 @@ static void test_ziggurat_stream(void **state)
     assert_true(rng_normal_ziggurat(&b) != z);
 }
 
+/* rng_normal_many gives what as many rng_normal calls would, and leaves
+ * the generator where they would: from a fresh state and from one with a
+ * spare pending, for even and odd counts, and for a count long enough to
+ * share the transforms among the threads. */
+static void test_normal_many(void **state)
+{
+    (void)state;
+    static const long counts[] = {0, 1, 2, 3, 8, 41, 70000, 70001};
+    double *z = malloc(sizeof *z * 70001);
+    assert_non_null(z);
+    for (int spare = 0; spare < 2; spare++)
+        for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+            advcc_rng a, b;
+            rng_seed(&a, 21 + k);
+            rng_seed(&b, 21 + k);
+            if (spare) {
+                rng_normal(&a);
+                rng_normal(&b);
+            }
+            rng_normal_many(&a, z, counts[k]);
+            for (long i = 0; i < counts[k]; i++)
+                if (z[i] != rng_normal(&b))
+                    fail_msg("count %ld, spare %d: draw %ld differs", counts[k], spare, i);
+            assert_int_equal(a.have_spare, b.have_spare);
+            assert_true(rng_normal(&a) == rng_normal(&b));
+            assert_true(rng_u64(&a) == rng_u64(&b));
+        }
+    free(z);
+}
+
 static void test_normal_spare_reset(void **state)
 {
     (void)state;
@@ -385,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_ziggurat_stream),
         cmocka_unit_test(test_ziggurat_distribution),
         cmocka_unit_test(test_ziggurat_fill),
+        cmocka_unit_test(test_normal_many),
         cmocka_unit_test(test_normal_spare_reset),
         cmocka_unit_test(test_below),
         cmocka_unit_test(test_shuffle),
