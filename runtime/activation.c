@@ -10,14 +10,14 @@
 
 void relu_forward(const real_t *x, long n, real_t *y)
 {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_ELEMS)
+#pragma omp parallel for simd schedule(static) if (parallel: n >= PAR_MIN_ELEMS)
     for (long i = 0; i < n; i++)
         y[i] = x[i] > 0 ? x[i] : 0;
 }
 
 void relu_backward(const real_t *y, const real_t *dy, long n, real_t *dx)
 {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_ELEMS)
+#pragma omp parallel for simd schedule(static) if (parallel: n >= PAR_MIN_ELEMS)
     for (long i = 0; i < n; i++) {
         const real_t g = dy[i];     /* loaded always, so the loop vectorises */
         dx[i] = y[i] > 0 ? g : 0;
@@ -26,14 +26,14 @@ void relu_backward(const real_t *y, const real_t *dy, long n, real_t *dx)
 
 void leakyrelu_forward(const real_t *x, long n, real_t slope, real_t *y)
 {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_ELEMS)
+#pragma omp parallel for simd schedule(static) if (parallel: n >= PAR_MIN_ELEMS)
     for (long i = 0; i < n; i++)
         y[i] = x[i] > 0 ? x[i] : slope * x[i];
 }
 
 void leakyrelu_backward(const real_t *x, const real_t *dy, long n, real_t slope, real_t *dx)
 {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_ELEMS)
+#pragma omp parallel for simd schedule(static) if (parallel: n >= PAR_MIN_ELEMS)
     for (long i = 0; i < n; i++) {
         const real_t g = dy[i];
         dx[i] = x[i] > 0 ? g : slope * g;
@@ -49,7 +49,7 @@ void tanh_forward(const real_t *x, long n, real_t *y)
 
 void tanh_backward(const real_t *y, const real_t *dy, long n, real_t *dx)
 {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_ELEMS)
+#pragma omp parallel for simd schedule(static) if (parallel: n >= PAR_MIN_ELEMS)
     for (long i = 0; i < n; i++)
         dx[i] = dy[i] * (1 - y[i] * y[i]);
 }
@@ -63,7 +63,7 @@ void sigmoid_forward(const real_t *x, long n, real_t *y)
 
 void sigmoid_backward(const real_t *y, const real_t *dy, long n, real_t *dx)
 {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_ELEMS)
+#pragma omp parallel for simd schedule(static) if (parallel: n >= PAR_MIN_ELEMS)
     for (long i = 0; i < n; i++)
         dx[i] = dy[i] * y[i] * (1 - y[i]);
 }

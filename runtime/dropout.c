@@ -8,7 +8,7 @@ void dropout_forward(const real_t *x, long n, real_t cut, real_t scale,
                      struct advcc_rng *rng, real_t *mask, real_t *y)
 {
     noise_draws(rng, n, mask);
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_ELEMS)
+#pragma omp parallel for simd schedule(static) if (parallel: n >= PAR_MIN_ELEMS)
     for (long i = 0; i < n; i++) {
         /* compared in real_t, so that a float dump of the draws decides
          * as the run did */

@@ -8,6 +8,8 @@
 #ifndef ADVCC_PARALLEL_H
 #define ADVCC_PARALLEL_H
 
+/* A combined `parallel for simd` takes these as `if (parallel: ...)`: a bare
+ * `if` binds its simd part too, and a loop too short to share ran scalar. */
 #define PAR_MIN_ELEMS (1L << 15)   /* reals touched by an elementwise loop */
 #define PAR_MIN_MACS (1L << 18)    /* multiply-adds of a product */
 
