@@ -337,17 +337,24 @@ static double draw_losses(infer_ws *w, const int *y, const int *t, int n,
     return total;
 }
 
+/* sum += x over len values, on the threads when long enough; simd, since
+ * GCC's cheap vectoriser leaves the loop scalar for fear that the two
+ * overlap. */
+static void add_into(real_t *sum, const real_t *x, long len)
+{
+#pragma omp parallel for simd schedule(static) if (parallel: len >= PAR_MIN_ELEMS)
+    for (long i = 0; i < len; i++)
+        sum[i] += x[i];
+}
+
 /* sum = dy (first) or sum += dy, over len values: the passes' gradients
  * at the output of the layer below which they share the backward. */
 static void sum_pass_dy(real_t *sum, const real_t *dy, long len, int first)
 {
-    if (first) {
+    if (first)
         memcpy(sum, dy, sizeof(real_t) * (size_t)len);
-        return;
-    }
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN_ELEMS)
-    for (long i = 0; i < len; i++)
-        sum[i] += dy[i];
+    else
+        add_into(sum, dy, len);
 }
 
 static double loss_grad(infer_ws *w, const real_t *x, const int *y,
@@ -407,15 +414,13 @@ static double loss_grad(infer_ws *w, const real_t *x, const int *y,
             }
             m->backward(c, w->dlogits, 0, direct ? dx : w->dx_pass);
             if (!direct)
-                for (long i = 0; i < in_n; i++)
-                    dx[i] += w->dx_pass[i];
+                add_into(dx, w->dx_pass, in_n);
         }
         c->arena = own;
         if (share) {
             m->backward_bottom(c, w->dy_sum, draws == 1 ? dx : w->dx_pass);
             if (draws > 1)
-                for (long i = 0; i < in_n; i++)
-                    dx[i] += w->dx_pass[i];
+                add_into(dx, w->dx_pass, in_n);
         }
         if (w->random)
             *c->rng = after;    /* later draws are fresh */
