@@ -166,7 +166,9 @@ static void emit_arena_enums(FILE *out, const emit_plan *p)
         abort();
     L(0, "/* The arena: per-image slots (scaled by the batch capacity), then a");
     L(0, " * fixed part.  Group outputs stay until backward reads them; the");
-    L(0, " * scratch slots after them are shared by the groups. */");
+    L(0, " * scratch slots from COL_SLOT on are shared by the groups, and live");
+    L(0, " * after the fixed part, where c->scratch points: an ensemble's passes,");
+    L(0, " * each in an arena of its own, share them too (model_keep_size). */");
     L(0, "enum {");
     int n = arena_slots(p, 0, s);
     for (int i = 0; i < n; i++)
@@ -179,7 +181,7 @@ static void emit_arena_enums(FILE *out, const emit_plan *p)
     L(1, "ARENA_PER_IMAGE = %ld", p->per_image);
     L(0, "};");
     n = arena_slots(p, 1, s);
-    L(0, "/* The fixed part, from batch_cap * ARENA_PER_IMAGE on. */");
+    L(0, "/* The fixed part, from batch_cap * COL_SLOT on. */");
     L(0, "enum {");
     for (int i = 0; i < n; i++)
         L(1, "%s = %ld,", s[i].sym, s[i].offset);
@@ -226,8 +228,9 @@ static void emit_prologue(FILE *out, const emit_plan *p)
     L(0, "};");
     L(0, "%s", "");
     emit_arena_enums(out, p);
-    L(0, "#define ACT(c, slot) ((c)->arena + (size_t)(c)->batch_cap * (slot))");
-    L(0, "#define FIX(c, off) ((c)->arena + (size_t)(c)->batch_cap * ARENA_PER_IMAGE + (off))");
+    L(0, "#define ACT(c, slot) ((slot) < COL_SLOT ? (c)->arena + (size_t)(c)->batch_cap * (slot) \\");
+    L(0, "                     : (c)->scratch + (size_t)(c)->batch_cap * ((slot) - COL_SLOT))");
+    L(0, "#define FIX(c, off) ((c)->arena + (size_t)(c)->batch_cap * COL_SLOT + (off))");
     L(0, "%s", "");
 }
 
@@ -521,12 +524,17 @@ static void emit_entry_points(FILE *out, const emit_plan *p)
     const emit_group *lastg = &p->groups[p->n_groups - 1];
     char in[64];
 
-    L(0, "static size_t model_arena_size(int batch)");
+    L(0, "static size_t model_keep_size(int batch)");
     L(0, "{");
     if (m->n_regs > 0)
-        L(1, "return (size_t)batch * ARENA_PER_IMAGE + ARENA_FIXED + reg_scratch_size();");
+        L(1, "return (size_t)batch * COL_SLOT + ARENA_FIXED + reg_scratch_size();");
     else
-        L(1, "return (size_t)batch * ARENA_PER_IMAGE + ARENA_FIXED;");
+        L(1, "return (size_t)batch * COL_SLOT + ARENA_FIXED;");
+    L(0, "}");
+    L(0, "%s", "");
+    L(0, "static size_t model_arena_size(int batch)");
+    L(0, "{");
+    L(1, "return model_keep_size(batch) + (size_t)batch * (ARENA_PER_IMAGE - COL_SLOT);");
     L(0, "}");
     L(0, "%s", "");
     L(0, "static void model_forward(advcc_ctx *c, const real_t *x, int B, int mode, real_t *logits)");
@@ -615,6 +623,7 @@ static void emit_descriptor(FILE *out, const emit_plan *p)
     L(1, ".tensors = %s_tensors,", m->name);
     L(1, ".flops_forward = %lldLL,", p->flops);
     L(1, ".arena_size = model_arena_size,");
+    L(1, ".keep_size = model_keep_size,");
     L(1, ".init = model_init,");
     L(1, ".forward = model_forward,");
     L(1, ".backward = model_backward,");

@@ -196,7 +196,7 @@ static void emit_group_descriptor(FILE *out, const emit_plan *p, const emit_grou
           pl->op == IR_MAXPOOL ? "CONV_POOL_MAX" : "CONV_POOL_AVG", pl->kh, pl->stride_h,
           pl->out.h, pl->out.w);
     }
-    L(1, ".per_image = ARENA_PER_IMAGE, .col = COL_SLOT, .dy = DY_SLOT,");
+    L(1, ".per_image = COL_SLOT, .col = COL_SLOT, .dy = DY_SLOT,");
     L(1, ".y = %s, .out = %s, .argmax = %s,", g->y_sym[0] ? g->y_sym : g->out_sym, g->out_sym,
       g->argmax_sym[0] ? g->argmax_sym : "-1");
     L(0, "};");

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <omp.h>
 #include "context.h"
 #include "rng.h"
@@ -12,15 +13,6 @@
 /* OpenBLAS's own setter; declared here to avoid depending on which cblas.h
  * variant is installed. */
 void openblas_set_num_threads(int num_threads);
-
-static real_t *alloc_reals(size_t n)
-{
-    void *p = NULL;
-    if (posix_memalign(&p, 64, (n ? n : 1) * sizeof(real_t)) != 0)
-        return NULL;
-    memset(p, 0, (n ? n : 1) * sizeof(real_t));
-    return p;
-}
 
 double ctx_bytes(const advcc_model *m, int batch_cap)
 {
@@ -41,17 +33,64 @@ int ctx_check_memory(const advcc_model *m, int batch_cap, char *err, size_t errl
     return -1;
 }
 
+/* Parameters, gradients and arenas are anonymous mappings of their own,
+ * the size in the first ARENA_HEAD bytes and the reals 64-byte aligned
+ * after them.  Fresh pages are zero and cost memory only where the model
+ * writes: im2col's slot, sized for the whole batch, is written a few images
+ * at a time (conv.c), and memset would make the seed CNN's training 40%
+ * larger in memory.  The pages are advised huge (2 MB): a pass reads and
+ * writes its slots across thousands of 4 KB pages, and their TLB misses
+ * and first-touch faults cost the seed CNN's attack 5% of its time, its
+ * training step 6% and RSE's attack 9% (alternated pairs, 2 threads), for
+ * 8% more resident memory.  The advice is a hint: without it all works the
+ * same. */
+#define ARENA_HEAD 64
+
+static real_t *map_reals(size_t n)
+{
+    size_t bytes = (n ? n : 1) * sizeof(real_t);
+#ifdef __SANITIZE_ADDRESS__
+    /* under ASan, heap memory: its redzones catch a slot written past a
+     * buffer's end, which a mapping's page would not */
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes) != 0)
+        return NULL;
+    return memset(p, 0, bytes);
+#else
+    bytes += ARENA_HEAD;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    memcpy(p, &bytes, sizeof bytes);
+    return (real_t *)((char *)p + ARENA_HEAD);
+#endif
+}
+
+static void unmap_reals(real_t *a)
+{
+#ifdef __SANITIZE_ADDRESS__
+    free(a);
+#else
+    if (!a)
+        return;
+    char *p = (char *)a - ARENA_HEAD;
+    size_t bytes;
+    memcpy(&bytes, p, sizeof bytes);
+    munmap(p, bytes);
+#endif
+}
+
 real_t *ctx_alloc_arena(const advcc_model *m, int batch_cap)
 {
-    /* calloc, not alloc_reals: a large calloc is fresh zero pages from the
-     * system, which cost memory only where the model writes, and im2col's
-     * slot, sized for the whole batch, is written a few images at a time
-     * (conv.c).  memset would touch every page: 40% more resident memory
-     * for the seed CNN's training, twice as much for RSE's kept passes.
-     * Huge pages (mmap and madvise) cut RSE's attack from 93k page faults
-     * to 19k, but its wall time only to 0.98x, for 21% more memory. */
-    size_t n = m->arena_size(batch_cap);
-    return calloc(n ? n : 1, sizeof(real_t));
+    return map_reals(m->keep_size ? m->keep_size(batch_cap) : m->arena_size(batch_cap));
+}
+
+void ctx_free_arena(real_t *arena)
+{
+    unmap_reals(arena);
 }
 
 advcc_ctx *ctx_create(const advcc_model *m, int batch_cap, uint64_t seed)
@@ -61,9 +100,9 @@ advcc_ctx *ctx_create(const advcc_model *m, int batch_cap, uint64_t seed)
         return NULL;
     c->model = m;
     c->batch_cap = batch_cap;
-    c->params = alloc_reals(m->n_params);
-    c->grads = alloc_reals(m->n_params);
-    c->arena = ctx_alloc_arena(m, batch_cap);
+    c->params = map_reals(m->n_params);
+    c->grads = map_reals(m->n_params);
+    c->arena = map_reals(m->arena_size(batch_cap));
     c->rng = malloc(sizeof *c->rng);
     if (!c->params || !c->grads || !c->arena || !c->rng) {
         ctx_free(c);
@@ -73,6 +112,8 @@ advcc_ctx *ctx_create(const advcc_model *m, int batch_cap, uint64_t seed)
     rng_seed(&root, seed);
     rng_split(&root, RNG_STREAM_INIT, &init);
     rng_split(&root, RNG_STREAM_CONTEXT, c->rng);
+    if (m->keep_size)
+        c->scratch = c->arena + m->keep_size(batch_cap);
     m->init(c->params, &init);
     return c;
 }
@@ -81,9 +122,9 @@ void ctx_free(advcc_ctx *c)
 {
     if (!c)
         return;
-    free(c->params);
-    free(c->grads);
-    free(c->arena);
+    unmap_reals(c->params);
+    unmap_reals(c->grads);
+    unmap_reals(c->arena);
     free(c->rng);
     free(c);
 }

@@ -59,8 +59,10 @@ typedef struct conv_group {
     int bits;                   /* DTReLU */
     conv_pool pool;
     int pool_k, pool_stride, pool_h, pool_w;
-    long per_image;             /* arena reals per image: the fixed part
-                                   starts at batch_cap times this */
+    long per_image;             /* arena reals per image below the
+                                   scratch (model.h keep_size): the fixed
+                                   part starts at batch_cap times this,
+                                   slots from this on are c->scratch's */
     long col, dy;               /* scratch: im2col, the epilogue's gradient */
     long y;                     /* the convolution's output */
     long out;                   /* the group's output (y without epilogue) */
@@ -74,8 +76,9 @@ typedef struct conv_group {
 
 CONV_GROUP_INLINE real_t *conv_group_slot(const conv_group *d, const advcc_ctx *c, long slot)
 {
-    (void)d;
-    return c->arena + (size_t)c->batch_cap * slot;
+    if (slot < d->per_image)
+        return c->arena + (size_t)c->batch_cap * slot;
+    return c->scratch + (size_t)c->batch_cap * (slot - d->per_image);
 }
 
 CONV_GROUP_INLINE real_t *conv_group_fixed(const conv_group *d, const advcc_ctx *c, long off)

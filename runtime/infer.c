@@ -35,7 +35,8 @@ int infer_init(infer_ws *w, advcc_ctx *ctx)
         infer_free(w);
         return -1;
     }
-    double bytes = (double)m->arena_size(w->cap) * sizeof(real_t) * (w->passes - 1);
+    double bytes = (double)(m->keep_size ? m->keep_size(w->cap) : m->arena_size(w->cap)) *
+                   sizeof(real_t) * (w->passes - 1);
     if (w->passes > 1 && bytes <= INFER_KEEP_BYTES &&
         (w->arenas = calloc((size_t)w->passes - 1, sizeof *w->arenas)) != NULL) {
         for (int k = 0; k < w->passes - 1; k++)
@@ -52,7 +53,7 @@ void infer_replay_passes(infer_ws *w)
     if (!w->arenas)
         return;
     for (int k = 0; k < w->passes - 1; k++)
-        free(w->arenas[k]);
+        ctx_free_arena(w->arenas[k]);
     free(w->arenas);
     w->arenas = NULL;
 }

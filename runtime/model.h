@@ -144,6 +144,8 @@ typedef struct advcc_ctx {
     real_t *params;         /* model->n_params */
     real_t *grads;          /* model->n_params, same layout */
     real_t *arena;          /* model->arena_size(batch_cap) */
+    real_t *scratch;        /* arena + model->keep_size(batch_cap), or
+                               NULL without keep_size */
     int batch_cap;
     const real_t *input;    /* the last forward's images: keep them alive
                                until its backward */
@@ -169,7 +171,12 @@ struct advcc_model {
     const advcc_tensor *tensors;
     long long flops_forward;    /* multiply-adds x 2 per image */
 
+    /* The arena's reals, and those a pass keeps for its backward: the
+     * arena's first keep_size reals; the rest, from c->scratch on, is
+     * scratch no pass keeps, which an ensemble's passes share (infer.h).
+     * keep_size NULL (hand-made descriptors): no shared scratch. */
     size_t (*arena_size)(int batch);
+    size_t (*keep_size)(int batch);
     /* PyTorch's default initialisation, drawn from rng. */
     void (*init)(real_t *params, struct advcc_rng *rng);
     /* x: NCHW images, batch <= c->batch_cap; writes logits.  Keeps in the

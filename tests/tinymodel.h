@@ -246,6 +246,7 @@ static inline void tiny_ctx_make(advcc_ctx *c, const tiny_model *t, int cap,
     c->params = calloc(t->m.n_params, sizeof(real_t));
     c->grads = calloc(t->m.n_params, sizeof(real_t));
     c->arena = calloc(tiny_arena_size(cap), sizeof(real_t));
+    c->scratch = NULL;     /* no keep_size: nothing shared */
     c->batch_cap = cap;
     c->rng = noise;
     advcc_rng r;
