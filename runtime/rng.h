@@ -11,7 +11,9 @@
 typedef struct advcc_rng {
     uint64_t s[4];
     int have_spare;
-    double spare;
+    double spare;               /* rng_normal's second value */
+    int have_half;
+    uint32_t half;              /* the ziggurat's second 32 bits */
 } advcc_rng;
 
 void rng_seed(advcc_rng *r, uint64_t seed);
@@ -27,8 +29,10 @@ double rng_normal(advcc_rng *r);                    /* N(0, 1) */
 void rng_normal_many(advcc_rng *r, double *z, long n);
 /* N(0, 1) by Marsaglia and Tsang's ziggurat (rng.c): what the noise and
  * dropout layers draw, element by element, where rng_normal's log, sqrt and
- * sincos cost several times more.  Mostly one rng_u64 a draw, more in the
- * rare rejections; it leaves rng_normal's spare alone. */
+ * sincos cost several times more.  Mostly half an rng_u64 a draw (the
+ * other half kept for the next draw), more in the rare rejections; it
+ * leaves rng_normal's spare alone, and rng_normal and rng_u64 leave its
+ * half alone. */
 double rng_normal_ziggurat(advcc_rng *r);
 /* n draws of rng_normal_ziggurat into z, each rounded to real_t. */
 void rng_normal_fill(advcc_rng *r, real_t *z, long n);
