@@ -41,7 +41,7 @@ int ctx_check_memory(const advcc_model *m, int batch_cap, char *err, size_t errl
  * larger in memory.  The pages are advised huge (2 MB): a pass reads and
  * writes its slots across thousands of 4 KB pages, and their TLB misses
  * and first-touch faults cost the seed CNN's attack 5% of its time, its
- * training step 6% and RSE's attack 9% (alternated pairs, 2 threads), for
+ * training step 3% and RSE's attack 9% (alternated pairs, 2 threads), for
  * 8% more resident memory.  The advice is a hint: without it all works the
  * same. */
 #define ARENA_HEAD 64
