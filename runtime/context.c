@@ -83,9 +83,14 @@ static void unmap_reals(real_t *a)
 #endif
 }
 
+size_t ctx_pass_reals(const advcc_model *m, int batch_cap)
+{
+    return m->keep_size ? m->keep_size(batch_cap) : m->arena_size(batch_cap);
+}
+
 real_t *ctx_alloc_arena(const advcc_model *m, int batch_cap)
 {
-    return map_reals(m->keep_size ? m->keep_size(batch_cap) : m->arena_size(batch_cap));
+    return map_reals(ctx_pass_reals(m, batch_cap));
 }
 
 void ctx_free_arena(real_t *arena)

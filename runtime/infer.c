@@ -8,7 +8,6 @@
 #include "infer.h"
 #include "kernels.h"
 #include "noise.h"
-#include "parallel.h"
 
 int infer_init(infer_ws *w, advcc_ctx *ctx)
 {
@@ -35,8 +34,7 @@ int infer_init(infer_ws *w, advcc_ctx *ctx)
         infer_free(w);
         return -1;
     }
-    double bytes = (double)(m->keep_size ? m->keep_size(w->cap) : m->arena_size(w->cap)) *
-                   sizeof(real_t) * (w->passes - 1);
+    double bytes = (double)ctx_pass_reals(m, w->cap) * sizeof(real_t) * (w->passes - 1);
     if (w->passes > 1 && bytes <= INFER_KEEP_BYTES &&
         (w->arenas = calloc((size_t)w->passes - 1, sizeof *w->arenas)) != NULL) {
         for (int k = 0; k < w->passes - 1; k++)
@@ -339,16 +337,6 @@ static double draw_losses(infer_ws *w, const int *y, const int *t, int n,
     return total;
 }
 
-/* sum += x over len values, on the threads when long enough; simd, since
- * GCC's cheap vectoriser leaves the loop scalar for fear that the two
- * overlap. */
-static void add_into(real_t *sum, const real_t *x, long len)
-{
-#pragma omp parallel for simd schedule(static) if (parallel: len >= PAR_MIN_ELEMS)
-    for (long i = 0; i < len; i++)
-        sum[i] += x[i];
-}
-
 /* sum = dy (first) or sum += dy, over len values: the passes' gradients
  * at the output of the layer below which they share the backward. */
 static void sum_pass_dy(real_t *sum, const real_t *dy, long len, int first)
@@ -356,7 +344,7 @@ static void sum_pass_dy(real_t *sum, const real_t *dy, long len, int first)
     if (first)
         memcpy(sum, dy, sizeof(real_t) * (size_t)len);
     else
-        add_into(sum, dy, len);
+        residual_accumulate(sum, dy, len);
 }
 
 static double loss_grad(infer_ws *w, const real_t *x, const int *y,
@@ -416,13 +404,13 @@ static double loss_grad(infer_ws *w, const real_t *x, const int *y,
             }
             m->backward(c, w->dlogits, 0, direct ? dx : w->dx_pass);
             if (!direct)
-                add_into(dx, w->dx_pass, in_n);
+                residual_accumulate(dx, w->dx_pass, in_n);
         }
         c->arena = own;
         if (share) {
             m->backward_bottom(c, w->dy_sum, draws == 1 ? dx : w->dx_pass);
             if (draws > 1)
-                add_into(dx, w->dx_pass, in_n);
+                residual_accumulate(dx, w->dx_pass, in_n);
         }
         if (w->random)
             *c->rng = after;    /* later draws are fresh */

@@ -158,7 +158,8 @@ void sigmoid_forward(const real_t *x, long n, real_t *y);
 void sigmoid_backward(const real_t *y, const real_t *dy, long n, real_t *dx);
 
 /* Residual blocks (residual.c): y = a + b (y may be a or b), and y += x,
- * the gradient of a layer two others read. */
+ * the gradient of a layer two others read (and any such sum of gradients:
+ * an ensemble's passes', infer.c). */
 void residual_add(const real_t *a, const real_t *b, long n, real_t *y);
 void residual_accumulate(real_t *y, const real_t *x, long n);
 
