@@ -122,6 +122,7 @@ static conv_case conv_cases[] = {
     {3, 5, 1, 3, 4, 5, 1, 2},   /* kernel larger than the image */
     {2, 3, 3, 3, 2, 5, 1, 2},   /* some taps miss every column */
     {2, 2, 3, 9, 8, 5, 2, 1},
+    {16, 16, 8, 6, 4, 5, 1, 2}, /* Winograd's F(2x2, 5x5) (winograd.h) */
 };
 #define N_CONV_CASES (int)(sizeof conv_cases / sizeof conv_cases[0])
 

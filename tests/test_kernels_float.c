@@ -1,6 +1,7 @@
 /* test_kernels_float.c - the single-precision kernels the product runs,
  * against direct loops accumulated in double, at shapes like the seed
- * CNN's (the direct convolution under each instruction set the CPU has);
+ * CNN's (the direct convolution under each instruction set the CPU has,
+ * Winograd's F(2x2, 5x5) where it is taken);
  * and their determinism: at a given number of threads the same
  * inputs give the same bits, run after run. */
 #include <math.h>
@@ -18,6 +19,7 @@
 #include "kernels.h"
 #include "reduce.h"
 #include "rng.h"
+#include "winograd.h"
 
 #define TOL 1e-5
 
@@ -244,6 +246,86 @@ static void test_conv_direct(void **state)
         print_message("no AVX2 or AVX-512 here: only the unfolded path checked\n");
     free(x), free(w), free(bias), free(dy), free(col), free(first), free(y), free(first_dx);
     free(dx);
+}
+
+/* Runs conv_shape_forward and conv_shape_backward_input of s on `threads`
+ * threads into y and dx. */
+static void conv_run(const shape *s, int threads, const float *x, const float *w,
+                     const float *bias, const float *dy, float *col, float *y, float *dx)
+{
+    const conv_shape cs = conv_shape_square(s->ci, s->h, s->w, s->co, s->k, s->stride, s->pad);
+    const int was = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    conv_shape_forward(&cs, x, s->batch, w, bias, col, y);
+    conv_shape_backward_input(&cs, dy, w, s->batch, col, dx);
+    omp_set_num_threads(was);
+}
+
+/* Winograd's F(2x2, 5x5) (winograd.c): the shapes it takes, against the
+ * double loop (rows of 8 tiles and of others); and the same bits whatever
+ * the thread count, the instruction set of its transforms, or the rest of
+ * the batch: each image is transformed and multiplied on its own. */
+static void test_winograd(void **state)
+{
+    (void)state;
+    const shape seed = {32, 64, 8, 16, 16, 5, 1, 2, 16, 16};   /* the seed CNN's second layer */
+    const conv_shape cs = conv_shape_square(32, 16, 16, 64, 5, 1, 2);
+    assert_true(winograd_fits(&cs, 8));
+    assert_false(winograd_fits(&cs, WINOGRAD_MIN_BATCH - 1));
+    const conv_shape first = conv_shape_square(3, 32, 32, 32, 5, 1, 2);
+    const conv_shape three = conv_shape_square(64, 8, 8, 128, 3, 1, 1);
+    const conv_shape strided = conv_shape_square(32, 16, 16, 64, 5, 2, 2);
+    const conv_shape odd = conv_shape_square(32, 15, 15, 64, 5, 1, 2);
+    assert_false(winograd_fits(&first, 100));
+    assert_false(winograd_fits(&three, 100));
+    assert_false(winograd_fits(&strided, 100));
+    assert_false(winograd_fits(&odd, 100));
+
+    conv_check(seed);
+    conv_check((shape){16, 24, 9, 12, 12, 5, 1, 2, 12, 12});   /* rows of 6 tiles */
+    conv_check((shape){24, 16, 8, 20, 10, 5, 1, 2, 20, 10});   /* 10 down, 5 across */
+
+    const shape big = {32, 64, 9, 16, 16, 5, 1, 2, 16, 16};
+    const long nx = (long)big.ci * big.batch * 256, ny = (long)big.co * big.batch * 256;
+    const long plane = 256;
+    float *x = randf(nx), *w = randf((long)big.co * big.ci * 25), *bias = randf(big.co);
+    float *dy = randf(ny), *col = randf((long)big.ci * 25 * big.batch * plane);
+    float *y[3], *dx[3];
+    for (int i = 0; i < 3; i++)
+        y[i] = randf(ny), dx[i] = randf(nx);
+    const enum conv_isa was = conv_direct_isa();
+    conv_run(&big, 1, x, w, bias, dy, col, y[0], dx[0]);
+    conv_run(&big, 3, x, w, bias, dy, col, y[1], dx[1]);
+    assert_memory_equal(y[0], y[1], sizeof *y[0] * (size_t)ny);
+    assert_memory_equal(dx[0], dx[1], sizeof *dx[0] * (size_t)nx);
+    const enum conv_isa isas[] = {CONV_ISA_AVX512, CONV_ISA_AVX2, CONV_ISA_NONE};
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (conv_direct_set_isa(isas[i]) != 0)
+            continue;
+        conv_run(&big, 2, x, w, bias, dy, col, y[2], dx[2]);
+        assert_memory_equal(y[0], y[2], sizeof *y[0] * (size_t)ny);
+        assert_memory_equal(dx[0], dx[2], sizeof *dx[0] * (size_t)nx);
+    }
+    assert_int_equal(conv_direct_set_isa(was), 0);
+
+    /* The first 8 images alone: the bits they had among 9. */
+    shape eight = big;
+    eight.batch = 8;
+    float *x8 = randf(big.ci * 8 * plane), *dy8 = randf(big.co * 8 * plane);
+    for (int c = 0; c < big.ci; c++)
+        memcpy(x8 + c * 8 * plane, x + c * big.batch * plane, sizeof *x8 * 8 * plane);
+    for (int o = 0; o < big.co; o++)
+        memcpy(dy8 + o * 8 * plane, dy + o * big.batch * plane, sizeof *dy8 * 8 * plane);
+    conv_run(&eight, 2, x8, w, bias, dy8, col, y[2], dx[2]);
+    for (int o = 0; o < big.co; o++)
+        assert_memory_equal(y[2] + o * 8 * plane, y[0] + o * big.batch * plane,
+                            sizeof *y[2] * 8 * plane);
+    for (int c = 0; c < big.ci; c++)
+        assert_memory_equal(dx[2] + c * 8 * plane, dx[0] + c * big.batch * plane,
+                            sizeof *dx[2] * 8 * plane);
+    for (int i = 0; i < 3; i++)
+        free(y[i]), free(dx[i]);
+    free(x), free(w), free(bias), free(dy), free(col), free(x8), free(dy8);
 }
 
 /* The double sums of BatchNorm and the bias gradient: against the same
@@ -547,6 +629,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv),
         cmocka_unit_test(test_conv_direct),
+        cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_reduce),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_gemm_slabs),

@@ -1,0 +1,327 @@
+/* winograd.c - F(2x2, 5x5) convolution, forward and to the input; see
+ * winograd.h.
+ *
+ * The layouts keep each image's transforms contiguous by channel: tiles
+ * v[in_c][36][tiles], products m[out_c][36][tiles], so that point p's
+ * matrices are v + p * tiles and m + p * tiles with a leading dimension of
+ * 36 * tiles.  Stored point-major instead ([36][in_c][tiles]), the 36
+ * streams a channel's transform writes lie a power of two apart and fight
+ * over the same cache sets: the input transform ran 7x slower. */
+#include <omp.h>
+#include <string.h>
+#include "conv_direct.h"
+#include "parallel.h"
+#include "winograd.h"
+
+#define POINTS 36
+
+typedef struct wino_shape {
+    int ci, co;             /* channels in and out of the transform's product */
+    int h, w;               /* plane, the same in and out */
+    int ty, tx;             /* tiles down and across */
+    long tiles;
+} wino_shape;
+
+static wino_shape wino_shape_of(int ci, int co, int h, int w)
+{
+    const wino_shape g = {ci, co, h, w, h / 2, w / 2, (long)(h / 2) * (w / 2)};
+    return g;
+}
+
+/* The transformed kernels, [36][co][ci]. */
+static long kernel_reals(const wino_shape *g)
+{
+    return (long)POINTS * g->co * g->ci;
+}
+
+/* A thread's room: one image's tiles and products, and the output
+ * transform's two rows of a tile row (output_body's q). */
+static long thread_reals(const wino_shape *g)
+{
+    return (long)POINTS * g->tiles * (g->ci + g->co) + 14L * g->tx;
+}
+
+int winograd_fits(const conv_shape *s, int batch)
+{
+    if (s->kh != 5 || s->kw != 5 || s->stride_h != 1 || s->stride_w != 1 || s->pad_h != 2 ||
+        s->pad_w != 2 || s->out_h != s->in_h || s->out_w != s->in_w || s->in_h % 2 ||
+        s->in_w % 2 || s->in_h > WINOGRAD_MAX_SIDE || s->in_w > WINOGRAD_MAX_SIDE ||
+        s->in_c < WINOGRAD_MIN_CHANNELS || s->out_c < WINOGRAD_MIN_CHANNELS ||
+        batch < WINOGRAD_MIN_BATCH)
+        return 0;
+    const wino_shape g = wino_shape_of(s->in_c, s->out_c, s->in_h, s->in_w);
+    const long col = (long)s->in_c * 25 * batch * s->out_h * s->out_w;
+    return kernel_reals(&g) + thread_reals(&g) <= col;
+}
+
+/* G applied to five taps: the kernel's side of the transform. */
+static inline void kernel_points(const real_t a[5], long step, real_t t[6])
+{
+    const real_t g0 = a[0], g1 = a[step], g2 = a[2 * step], g3 = a[3 * step],
+                 g4 = a[4 * step];
+    t[0] = g0 / 4;
+    t[1] = -(g0 + g1 + g2 + g3 + g4) / 6;
+    t[2] = -(g0 - g1 + g2 - g3 + g4) / 6;
+    t[3] = (g0 + 2 * g1 + 4 * g2 + 8 * g3 + 16 * g4) / 24;
+    t[4] = (g0 - 2 * g1 + 4 * g2 - 8 * g3 + 16 * g4) / 24;
+    t[5] = g4;
+}
+
+/* Pairs [p0, p1) of the transformed kernels u [36][co][ci], pair p being
+ * (p / ci, p % ci); flip: the input gradient's kernel, whose pair (o, c)
+ * is the weight's (c, o) turned half a circle. */
+static void kernel_transform(const wino_shape *g, const real_t *weight, int flip, long p0,
+                             long p1, real_t *u)
+{
+    for (long p = p0; p < p1; p++) {
+        const int o = (int)(p / g->ci), c = (int)(p % g->ci);
+        real_t k[25], t[5][6];
+        const real_t *src = weight + (flip ? (long)c * g->co + o : p) * 25;
+        for (int i = 0; i < 25; i++)
+            k[i] = src[flip ? 24 - i : i];
+        for (int col = 0; col < 5; col++) {
+            real_t down[6];
+            kernel_points(k + col, 5, down);
+            for (int a = 0; a < 6; a++)
+                t[col][a] = down[a];
+        }
+        for (int a = 0; a < 6; a++) {
+            real_t across[6], row[5];
+            for (int col = 0; col < 5; col++)
+                row[col] = t[col][a];
+            kernel_points(row, 1, across);
+            for (int b = 0; b < 6; b++)
+                u[((long)(a * 6 + b) * g->co + o) * g->ci + c] = across[b];
+        }
+    }
+}
+
+/* B^T applied to six values: the input's side. */
+#define INPUT_POINTS(d0, d1, d2, d3, d4, d5, out, at)                                 \
+    do {                                                                              \
+        out[0 * (at)] = 4 * (d0) - 5 * (d2) + (d4);                                  \
+        out[1 * (at)] = -4 * ((d1) + (d2)) + (d3) + (d4);                            \
+        out[2 * (at)] = 4 * ((d1) - (d2)) - (d3) + (d4);                             \
+        out[3 * (at)] = 2 * ((d3) - (d1)) - (d2) + (d4);                             \
+        out[4 * (at)] = 2 * ((d1) - (d3)) - (d2) + (d4);                             \
+        out[5 * (at)] = 4 * (d1) - 5 * (d3) + (d5);                                  \
+    } while (0)
+
+/* Image n of x (CNHW, batch images) into v [ci][36][tiles], by way of the
+ * padded plane's even and odd columns and its rows transformed across:
+ * rows, 19 KB at 32x32 and 70 KB at WINOGRAD_MAX_SIDE, on the stack (in
+ * the thread's room the transforms ran 10% slower). */
+static inline __attribute__((always_inline)) void
+input_body(const wino_shape *g, const real_t *x, int batch, int n, real_t *v, const int tx)
+{
+    const int pr = g->h + 4, pc = tx + 2;
+    real_t rows[2 * pr * pc + pr * 6 * tx];
+    real_t *even = rows, *odd = even + (long)pr * pc, *across = odd + (long)pr * pc;
+    const long plane = (long)g->h * g->w;
+    memset(even, 0, sizeof *even * 2 * pr * pc);
+    for (int c = 0; c < g->ci; c++) {
+        const real_t *src = x + ((long)c * batch + n) * plane;
+        if (c + 1 < g->ci)      /* the next plane, a page away: no prefetcher follows */
+            for (long i = 0; i < plane; i += 64 / (long)sizeof *src)
+                __builtin_prefetch(src + (long)batch * plane + i);
+        /* padded column 2j is the plane's 2j - 2, 2j + 1 its 2j - 1 */
+        for (int i = 0; i < g->h; i++) {
+            real_t *e = even + (long)(i + 2) * pc + 1, *o = odd + (long)(i + 2) * pc + 1;
+            const real_t *s = src + (long)i * g->w;
+#pragma omp simd simdlen(8)
+            for (int j = 0; j < tx; j++) {
+                e[j] = s[2 * j];
+                o[j] = s[2 * j + 1];
+            }
+        }
+        for (int r = 0; r < pr; r++) {
+            const real_t *e = even + (long)r * pc, *o = odd + (long)r * pc;
+            real_t *out = across + (long)r * 6 * tx;
+#pragma omp simd simdlen(8)
+            for (int t = 0; t < tx; t++)
+                INPUT_POINTS(e[t], o[t], e[t + 1], o[t + 1], e[t + 2], o[t + 2], (out + t), tx);
+        }
+        real_t *vc = v + (long)c * POINTS * g->tiles;
+        for (int ty = 0; ty < g->ty; ty++)
+            for (int b = 0; b < 6; b++) {
+                const real_t *d = across + (long)2 * ty * 6 * tx + (long)b * tx;
+                const long step = 6L * tx;
+                real_t *out = vc + (long)b * g->tiles + (long)ty * tx;
+#pragma omp simd simdlen(8)
+                for (int t = 0; t < tx; t++)
+                    INPUT_POINTS(d[t], d[t + step], d[t + 2 * step], d[t + 3 * step],
+                                 d[t + 4 * step], d[t + 5 * step], (out + t), 6 * g->tiles);
+            }
+    }
+}
+
+/* A^T applied to six values: two outputs. */
+#define OUTPUT_POINTS(m0, m1, m2, m3, m4, m5, y0, y1) \
+    do {                                              \
+        y0 = (m0) + (m1) + (m2) + (m3) + (m4);        \
+        y1 = (m1) - (m2) + 2 * ((m3) - (m4)) + (m5);  \
+    } while (0)
+
+/* The products m [co][36][tiles] of image n back into y (CNHW), plus the
+ * bias; q is the thread's room for two rows of a tile row. */
+static inline __attribute__((always_inline)) void
+output_body(const wino_shape *g, const real_t *m, const real_t *bias, int batch, int n,
+            real_t *q, real_t *y, const int tx)
+{
+    const long plane = (long)g->h * g->w, step = g->tiles;
+    real_t *down = q, *pair = down + 12L * tx;      /* down [2][6][tx], pair [2][tx] */
+    for (int o = 0; o < g->co; o++) {
+        const real_t *mo = m + (long)o * POINTS * g->tiles;
+        const real_t b0 = bias ? bias[o] : 0;
+        real_t *dst = y + ((long)o * batch + n) * plane;
+        for (int ty = 0; ty < g->ty; ty++) {
+            for (int b = 0; b < 6; b++) {
+                const real_t *d = mo + (long)b * step + (long)ty * tx;
+                real_t *r0 = down + (long)b * tx, *r1 = r0 + 6L * tx;
+#pragma omp simd simdlen(8)
+                for (int t = 0; t < tx; t++)
+                    OUTPUT_POINTS(d[t], d[t + 6 * step], d[t + 12 * step], d[t + 18 * step],
+                                  d[t + 24 * step], d[t + 30 * step], r0[t], r1[t]);
+            }
+            for (int i = 0; i < 2; i++) {
+                const real_t *d = down + (long)i * 6 * tx;
+                real_t *ev = pair, *od = pair + tx;
+#pragma omp simd simdlen(8)
+                for (int t = 0; t < tx; t++)
+                    OUTPUT_POINTS(d[t], d[t + tx], d[t + 2 * tx], d[t + 3 * tx], d[t + 4 * tx],
+                                  d[t + 5 * tx], ev[t], od[t]);
+                real_t *row = dst + (long)(2 * ty + i) * g->w;
+#pragma omp simd simdlen(8)
+                for (int t = 0; t < tx; t++) {
+                    row[2 * t] = ev[t] + b0;
+                    row[2 * t + 1] = od[t] + b0;
+                }
+            }
+        }
+    }
+}
+
+/* Rows of 8 tiles (16-wide planes, the seed CNN's second layer) get a
+ * body of their own, the tile loops a known 8 lanes: with the count known
+ * only at run time the compiler's 16-lane loop never ran and the
+ * transforms went scalar, 3x slower. */
+#define INPUT_BODY(g, x, batch, n, v) \
+    ((g)->tx == 8 ? input_body(g, x, batch, n, v, 8) : input_body(g, x, batch, n, v, (g)->tx))
+#define OUTPUT_BODY(g, m, bias, batch, n, q, y)                  \
+    ((g)->tx == 8 ? output_body(g, m, bias, batch, n, q, y, 8) \
+                  : output_body(g, m, bias, batch, n, q, y, (g)->tx))
+
+/* The transforms compiled for each instruction set, as quant.c's grid:
+ * the same operations in the same order (no contraction into fused
+ * multiply-adds), so the same bits. */
+#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
+#define WINO_KERNEL(isa) __attribute__((target(isa), optimize("fp-contract=off"), noinline))
+WINO_KERNEL("avx2") static void input_avx2(const wino_shape *g, const real_t *x, int batch,
+                                           int n, real_t *v)
+{
+    INPUT_BODY(g, x, batch, n, v);
+}
+WINO_KERNEL("avx512f") static void input_avx512(const wino_shape *g, const real_t *x, int batch,
+                                                int n, real_t *v)
+{
+    INPUT_BODY(g, x, batch, n, v);
+}
+WINO_KERNEL("avx2") static void output_avx2(const wino_shape *g, const real_t *m,
+                                            const real_t *bias, int batch, int n, real_t *q,
+                                            real_t *y)
+{
+    OUTPUT_BODY(g, m, bias, batch, n, q, y);
+}
+WINO_KERNEL("avx512f") static void output_avx512(const wino_shape *g, const real_t *m,
+                                                 const real_t *bias, int batch, int n, real_t *q,
+                                                 real_t *y)
+{
+    OUTPUT_BODY(g, m, bias, batch, n, q, y);
+}
+#endif
+
+static void input_transform(const wino_shape *g, const real_t *x, int batch, int n, real_t *v)
+{
+#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
+    switch (conv_direct_isa()) {
+    case CONV_ISA_AVX512:
+        input_avx512(g, x, batch, n, v);
+        return;
+    case CONV_ISA_AVX2:
+        input_avx2(g, x, batch, n, v);
+        return;
+    default:
+        break;
+    }
+#endif
+    INPUT_BODY(g, x, batch, n, v);
+}
+
+static void output_transform(const wino_shape *g, const real_t *m, const real_t *bias, int batch,
+                             int n, real_t *q, real_t *y)
+{
+#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
+    switch (conv_direct_isa()) {
+    case CONV_ISA_AVX512:
+        output_avx512(g, m, bias, batch, n, q, y);
+        return;
+    case CONV_ISA_AVX2:
+        output_avx2(g, m, bias, batch, n, q, y);
+        return;
+    default:
+        break;
+    }
+#endif
+    OUTPUT_BODY(g, m, bias, batch, n, q, y);
+}
+
+/* y (co channels) from x (ci channels), both CNHW of g's plane; col holds
+ * the transformed kernels, then each working thread's room.  Threads
+ * beyond what col has room for, or beyond the batch, only help with the
+ * kernels. */
+static void wino_run(const wino_shape *g, const real_t *x, int batch, const real_t *weight,
+                     int flip, const real_t *bias, long col_len, real_t *col, real_t *y)
+{
+    real_t *u = col;
+    const long per = thread_reals(g), rooms = (col_len - kernel_reals(g)) / per;
+    const long tiles = g->tiles, ld = POINTS * tiles;
+#pragma omp parallel
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        long p0, p1;
+        thread_share((long)g->co * g->ci, &p0, &p1);
+        kernel_transform(g, weight, flip, p0, p1, u);
+#pragma omp barrier
+        long used = nt < batch ? nt : batch;
+        if (used > rooms)
+            used = rooms;
+        if (t < used) {
+            real_t *v = col + kernel_reals(g) + per * t;
+            real_t *m = v + (long)g->ci * ld, *q = m + (long)g->co * ld;
+            const int first = (int)(batch * t / used), end = (int)(batch * (t + 1) / used);
+            for (int n = first; n < end; n++) {
+                input_transform(g, x, batch, n, v);
+                for (int p = 0; p < POINTS; p++)
+                    gemm(0, 0, g->co, (int)tiles, g->ci, 1, u + (long)p * g->co * g->ci, g->ci,
+                         v + p * tiles, (int)ld, 0, m + p * tiles, (int)ld);
+                output_transform(g, m, bias, batch, n, q, y);
+            }
+        }
+    }
+}
+
+void winograd_forward(const conv_shape *s, const real_t *x, int batch, const real_t *weight,
+                      const real_t *bias, real_t *col, real_t *y)
+{
+    const wino_shape g = wino_shape_of(s->in_c, s->out_c, s->in_h, s->in_w);
+    wino_run(&g, x, batch, weight, 0, bias, (long)s->in_c * 25 * batch * s->out_h * s->out_w,
+             col, y);
+}
+
+void winograd_backward_input(const conv_shape *s, const real_t *dy, int batch,
+                             const real_t *weight, real_t *col, real_t *dx)
+{
+    const wino_shape g = wino_shape_of(s->out_c, s->in_c, s->in_h, s->in_w);
+    wino_run(&g, dy, batch, weight, 1, NULL, (long)s->in_c * 25 * batch * s->out_h * s->out_w,
+             col, dx);
+}

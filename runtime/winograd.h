@@ -1,0 +1,45 @@
+/* winograd.h - a 5x5 stride-1 "same" convolution by Winograd's F(2x2, 5x5),
+ * forward and to its input.
+ *
+ * Each output tile of 2x2 comes from a 6x6 tile of the input: the input
+ * tiles and the kernels are carried into a 36-point transform domain
+ * (B^T d B, G g G^T; points 0, +-1, +-2 and infinity), where the sum over
+ * input channels is, for each of the 36 points, one product of the
+ * transformed kernels [out_c][in_c] by the transformed tiles [in_c][tiles]
+ * (sgemm), and A^T m A brings each 6x6 back to 2x2: 9 multiply-adds an
+ * output against the direct convolution's 25.  An image at a time, each
+ * thread its images, so the bits do not depend on the thread count; the
+ * rounding is that of a few more terms (about 1e-6 of an output's scale).
+ *
+ * The input gradient is the same transform run on the output gradient with
+ * the kernel flipped and its channels swapped.  Not taken: other kernel
+ * sizes, strides or paddings, odd output sizes or sides over
+ * WINOGRAD_MAX_SIDE, fewer than
+ * WINOGRAD_MIN_CHANNELS channels on either side (the first layer of three
+ * colour planes stays direct), batches below WINOGRAD_MIN_BATCH, or a
+ * column scratch too small for the transformed kernels and one image's
+ * transforms. */
+#ifndef ADVCC_WINOGRAD_H
+#define ADVCC_WINOGRAD_H
+
+#include "kernels.h"
+
+#define WINOGRAD_MIN_CHANNELS 16
+#define WINOGRAD_MIN_BATCH 8
+#define WINOGRAD_MAX_SIDE 64     /* the input transform's rows live on the stack */
+
+/* Whether winograd_forward (and, channels swapped, winograd_backward_input)
+ * takes s for a batch, given col's length as conv_shape_forward sizes it
+ * (in_c * kh * kw * batch * out_h * out_w reals). */
+int winograd_fits(const conv_shape *s, int batch);
+
+/* y = conv(x) (+ bias, which may be NULL), CNHW; col is scratch as for
+ * conv_shape_forward.  Starts its own threads. */
+void winograd_forward(const conv_shape *s, const real_t *x, int batch, const real_t *weight,
+                      const real_t *bias, real_t *col, real_t *y);
+
+/* dx from dy, CNHW; col is scratch as for conv_shape_backward_input. */
+void winograd_backward_input(const conv_shape *s, const real_t *dy, int batch,
+                             const real_t *weight, real_t *col, real_t *dx);
+
+#endif
