@@ -41,6 +41,13 @@ static long thread_reals(const wino_shape *g)
     return (long)POINTS * g->tiles * (g->ci + g->co) + 14L * g->tx;
 }
 
+/* A thread's room for the weight gradient: one image's tiles and output
+ * gradient, and its part of the sums, [36][co][ci]. */
+static long params_reals(const wino_shape *g)
+{
+    return (long)POINTS * (g->tiles * (g->ci + g->co) + (long)g->co * g->ci);
+}
+
 int winograd_fits(const conv_shape *s, int batch)
 {
     if (s->kh != 5 || s->kw != 5 || s->stride_h != 1 || s->stride_w != 1 || s->pad_h != 2 ||
@@ -51,7 +58,7 @@ int winograd_fits(const conv_shape *s, int batch)
         return 0;
     const wino_shape g = wino_shape_of(s->in_c, s->out_c, s->in_h, s->in_w);
     const long col = (long)s->in_c * 25 * batch * s->out_h * s->out_w;
-    return kernel_reals(&g) + thread_reals(&g) <= col;
+    return kernel_reals(&g) + thread_reals(&g) <= col && params_reals(&g) <= col;
 }
 
 /* G applied to five taps: the kernel's side of the transform. */
@@ -96,6 +103,14 @@ static void kernel_transform(const wino_shape *g, const real_t *weight, int flip
     }
 }
 
+/* The next channel's plane of an image, a page or more away (CNHW): no
+ * hardware prefetcher follows the jump. */
+static inline void prefetch_plane(const real_t *p, long plane)
+{
+    for (long i = 0; i < plane; i += 64 / (long)sizeof *p)
+        __builtin_prefetch(p + i);
+}
+
 /* B^T applied to six values: the input's side. */
 #define INPUT_POINTS(d0, d1, d2, d3, d4, d5, out, at)                                 \
     do {                                                                              \
@@ -121,9 +136,8 @@ input_body(const wino_shape *g, const real_t *x, int batch, int n, real_t *v, co
     memset(even, 0, sizeof *even * 2 * pr * pc);
     for (int c = 0; c < g->ci; c++) {
         const real_t *src = x + ((long)c * batch + n) * plane;
-        if (c + 1 < g->ci)      /* the next plane, a page away: no prefetcher follows */
-            for (long i = 0; i < plane; i += 64 / (long)sizeof *src)
-                __builtin_prefetch(src + (long)batch * plane + i);
+        if (c + 1 < g->ci)
+            prefetch_plane(src + (long)batch * plane, plane);
         /* padded column 2j is the plane's 2j - 2, 2j + 1 its 2j - 1 */
         for (int i = 0; i < g->h; i++) {
             real_t *e = even + (long)(i + 2) * pc + 1, *o = odd + (long)(i + 2) * pc + 1;
@@ -275,6 +289,130 @@ static void output_transform(const wino_shape *g, const real_t *m, const real_t 
     OUTPUT_BODY(g, m, bias, batch, n, q, y);
 }
 
+/* The transpose of A^T on two values: the output gradient's side of the
+ * weight gradient, two values to six. */
+#define GRAD_POINTS(e, o, out, at)            \
+    do {                                      \
+        out[0 * (at)] = (e);                  \
+        out[1 * (at)] = (e) + (o);            \
+        out[2 * (at)] = (e) - (o);            \
+        out[3 * (at)] = (e) + 2 * (o);        \
+        out[4 * (at)] = (e) - 2 * (o);        \
+        out[5 * (at)] = (o);                  \
+    } while (0)
+
+/* Image n of the output gradient dy (CNHW, co channels) into
+ * w [co][36][tiles]: each 2x2 tile carried to 6x6 (A dy A^T). */
+static inline __attribute__((always_inline)) void
+grad_body(const wino_shape *g, const real_t *dy, int batch, int n, real_t *w, const int tx)
+{
+    real_t rows[2 * g->h * tx + g->h * 6 * tx];
+    real_t *even = rows, *odd = even + (long)g->h * tx, *across = odd + (long)g->h * tx;
+    const long plane = (long)g->h * g->w;
+    for (int o = 0; o < g->co; o++) {
+        const real_t *src = dy + ((long)o * batch + n) * plane;
+        if (o + 1 < g->co)
+            prefetch_plane(src + (long)batch * plane, plane);
+        for (int i = 0; i < g->h; i++) {
+            const real_t *s = src + (long)i * g->w;
+#pragma omp simd simdlen(8)
+            for (int j = 0; j < tx; j++) {
+                even[(long)i * tx + j] = s[2 * j];
+                odd[(long)i * tx + j] = s[2 * j + 1];
+            }
+        }
+        for (int i = 0; i < g->h; i++) {
+            const real_t *e = even + (long)i * tx, *d = odd + (long)i * tx;
+            real_t *out = across + (long)i * 6 * tx;
+#pragma omp simd simdlen(8)
+            for (int t = 0; t < tx; t++)
+                GRAD_POINTS(e[t], d[t], (out + t), tx);
+        }
+        real_t *wo = w + (long)o * POINTS * g->tiles;
+        for (int ty = 0; ty < g->ty; ty++)
+            for (int b = 0; b < 6; b++) {
+                const real_t *d = across + (long)2 * ty * 6 * tx + (long)b * tx;
+                real_t *out = wo + (long)b * g->tiles + (long)ty * tx;
+#pragma omp simd simdlen(8)
+                for (int t = 0; t < tx; t++)
+                    GRAD_POINTS(d[t], d[t + 6 * tx], (out + t), 6 * g->tiles);
+            }
+    }
+}
+
+#define GRAD_BODY(g, dy, batch, n, w) \
+    ((g)->tx == 8 ? grad_body(g, dy, batch, n, w, 8) : grad_body(g, dy, batch, n, w, (g)->tx))
+
+#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
+WINO_KERNEL("avx2") static void grad_avx2(const wino_shape *g, const real_t *dy, int batch,
+                                          int n, real_t *w)
+{
+    GRAD_BODY(g, dy, batch, n, w);
+}
+WINO_KERNEL("avx512f") static void grad_avx512(const wino_shape *g, const real_t *dy, int batch,
+                                               int n, real_t *w)
+{
+    GRAD_BODY(g, dy, batch, n, w);
+}
+#endif
+
+static void grad_transform(const wino_shape *g, const real_t *dy, int batch, int n, real_t *w)
+{
+#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
+    switch (conv_direct_isa()) {
+    case CONV_ISA_AVX512:
+        grad_avx512(g, dy, batch, n, w);
+        return;
+    case CONV_ISA_AVX2:
+        grad_avx2(g, dy, batch, n, w);
+        return;
+    default:
+        break;
+    }
+#endif
+    GRAD_BODY(g, dy, batch, n, w);
+}
+
+/* The weights [p0, p1) of the kernel's gradient dw [co][ci][5][5] from the
+ * sums in the transform domain, parts [36][co][ci] `stride` reals apart:
+ * the parts added up in thread order, then G^T s G. */
+static void kernel_gradient(const wino_shape *g, const real_t *parts, long stride, int nparts,
+                            long p0, long p1, real_t *dw)
+{
+    static const real_t gt[5][6] = {
+        {(real_t)1 / 4, (real_t)-1 / 6, (real_t)-1 / 6, (real_t)1 / 24, (real_t)1 / 24, 0},
+        {0, (real_t)-1 / 6, (real_t)1 / 6, (real_t)1 / 12, (real_t)-1 / 12, 0},
+        {0, (real_t)-1 / 6, (real_t)-1 / 6, (real_t)1 / 6, (real_t)1 / 6, 0},
+        {0, (real_t)-1 / 6, (real_t)1 / 6, (real_t)1 / 3, (real_t)-1 / 3, 0},
+        {0, (real_t)-1 / 6, (real_t)-1 / 6, (real_t)2 / 3, (real_t)2 / 3, 1},
+    };
+    const long pair_stride = (long)g->co * g->ci;
+    for (long p = p0; p < p1; p++) {
+        real_t sum[6][6], half[6][5];
+        for (int q = 0; q < POINTS; q++) {
+            real_t v = parts[q * pair_stride + p];
+            for (int k = 1; k < nparts; k++)
+                v += parts[k * stride + q * pair_stride + p];
+            sum[q / 6][q % 6] = v;
+        }
+        for (int a = 0; a < 6; a++)
+            for (int kx = 0; kx < 5; kx++) {
+                real_t v = 0;
+                for (int b = 0; b < 6; b++)
+                    v += sum[a][b] * gt[kx][b];
+                half[a][kx] = v;
+            }
+        real_t *out = dw + p * 25;
+        for (int ky = 0; ky < 5; ky++)
+            for (int kx = 0; kx < 5; kx++) {
+                real_t v = 0;
+                for (int a = 0; a < 6; a++)
+                    v += gt[ky][a] * half[a][kx];
+                out[ky * 5 + kx] = v;
+            }
+    }
+}
+
 /* y (co channels) from x (ci channels), both CNHW of g's plane; col holds
  * the transformed kernels, then each working thread's room.  Threads
  * beyond what col has room for, or beyond the batch, only help with the
@@ -324,4 +462,37 @@ void winograd_backward_input(const conv_shape *s, const real_t *dy, int batch,
     const wino_shape g = wino_shape_of(s->out_c, s->in_c, s->in_h, s->in_w);
     wino_run(&g, dy, batch, weight, 1, NULL, (long)s->in_c * 25 * batch * s->out_h * s->out_w,
              col, dx);
+}
+
+void winograd_backward_params(const conv_shape *s, const real_t *x, const real_t *dy, int batch,
+                              real_t *col, real_t *dw)
+{
+    const wino_shape g = wino_shape_of(s->in_c, s->out_c, s->in_h, s->in_w);
+    const long per = params_reals(&g), ld = POINTS * g.tiles;
+    const long rooms = (long)s->in_c * 25 * batch * s->out_h * s->out_w / per;
+#pragma omp parallel
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        long used = nt < batch ? nt : batch;
+        if (used > rooms)
+            used = rooms;
+        if (t < used) {
+            real_t *v = col + per * t, *w = v + (long)g.ci * ld;
+            real_t *part = w + (long)g.co * ld;
+            const int first = (int)(batch * t / used), end = (int)(batch * (t + 1) / used);
+            for (int n = first; n < end; n++) {
+                input_transform(&g, x, batch, n, v);
+                grad_transform(&g, dy, batch, n, w);
+                for (int p = 0; p < POINTS; p++)
+                    gemm(0, 1, g.co, g.ci, (int)g.tiles, 1, w + p * g.tiles, (int)ld,
+                         v + p * g.tiles, (int)ld, n > first, part + (long)p * g.co * g.ci,
+                         g.ci);
+            }
+        }
+#pragma omp barrier
+        long p0, p1;
+        thread_share((long)g.co * g.ci, &p0, &p1);
+        kernel_gradient(&g, col + (long)POINTS * g.tiles * (g.ci + g.co), per, (int)used, p0,
+                        p1, dw);
+    }
 }

@@ -1,5 +1,5 @@
-/* winograd.h - a 5x5 stride-1 "same" convolution by Winograd's F(2x2, 5x5),
- * forward and to its input.
+/* winograd.h - a 5x5 stride-1 "same" convolution by Winograd's F(2x2, 5x5):
+ * forward, to its input and to its weights.
  *
  * Each output tile of 2x2 comes from a 6x6 tile of the input: the input
  * tiles and the kernels are carried into a 36-point transform domain
@@ -8,17 +8,19 @@
  * transformed kernels [out_c][in_c] by the transformed tiles [in_c][tiles]
  * (sgemm), and A^T m A brings each 6x6 back to 2x2: 9 multiply-adds an
  * output against the direct convolution's 25.  An image at a time, each
- * thread its images, so the bits do not depend on the thread count; the
- * rounding is that of a few more terms (about 1e-6 of an output's scale).
+ * thread its images, so the forward's and the input gradient's bits do
+ * not depend on the thread count; the rounding is that of a few more
+ * terms (about 1e-6 of an output's scale).
  *
  * The input gradient is the same transform run on the output gradient with
- * the kernel flipped and its channels swapped.  Not taken: other kernel
- * sizes, strides or paddings, odd output sizes or sides over
- * WINOGRAD_MAX_SIDE, fewer than
- * WINOGRAD_MIN_CHANNELS channels on either side (the first layer of three
- * colour planes stays direct), batches below WINOGRAD_MIN_BATCH, or a
- * column scratch too small for the transformed kernels and one image's
- * transforms. */
+ * the kernel flipped and its channels swapped; the weight gradient sums,
+ * point by point, the products of the output gradient's tiles (A dy A^T)
+ * by the input's, and G^T s G brings the sums back to 5x5.  Not taken:
+ * other kernel sizes, strides or paddings, odd output sizes or sides over
+ * WINOGRAD_MAX_SIDE, fewer than WINOGRAD_MIN_CHANNELS channels on either
+ * side (the first layer of three colour planes stays direct), batches
+ * below WINOGRAD_MIN_BATCH, or a column scratch too small for the
+ * transformed kernels and one image's transforms. */
 #ifndef ADVCC_WINOGRAD_H
 #define ADVCC_WINOGRAD_H
 
@@ -41,5 +43,13 @@ void winograd_forward(const conv_shape *s, const real_t *x, int batch, const rea
 /* dx from dy, CNHW; col is scratch as for conv_shape_backward_input. */
 void winograd_backward_input(const conv_shape *s, const real_t *dy, int batch,
                              const real_t *weight, real_t *col, real_t *dx);
+
+/* dw from x and dy: each thread sums its images' products in the
+ * transform domain, G^T (B^T d B) (A dy A^T) G being the gradient of a
+ * tile; the threads' sums are added in thread order, so a thread count
+ * gives the same bits run after run.  col as for
+ * conv_shape_backward_params. */
+void winograd_backward_params(const conv_shape *s, const real_t *x, const real_t *dy, int batch,
+                              real_t *col, real_t *dw);
 
 #endif
