@@ -1,12 +1,13 @@
-/* winograd.c - F(2x2, 5x5) convolution, forward and to the input; see
- * winograd.h.
+/* winograd.c - F(2x2, 5x5) convolution, forward, to the input and to the
+ * weights; see winograd.h.
  *
  * The layouts keep each image's transforms contiguous by channel: tiles
- * v[in_c][36][tiles], products m[out_c][36][tiles], so that point p's
- * matrices are v + p * tiles and m + p * tiles with a leading dimension of
- * 36 * tiles.  Stored point-major instead ([36][in_c][tiles]), the 36
- * streams a channel's transform writes lie a power of two apart and fight
- * over the same cache sets: the input transform ran 7x slower. */
+ * v[in_c][36][tiles], products m[out_c][36][tiles] (the output gradient's
+ * tiles likewise), so that point p's matrices are v + p * tiles and
+ * m + p * tiles with a leading dimension of 36 * tiles.  Stored
+ * point-major instead ([36][in_c][tiles]), the 36 streams a channel's
+ * transform writes lie a power of two apart and fight over the same cache
+ * sets: the input transform ran 7x slower. */
 #include <omp.h>
 #include <string.h>
 #include "conv_direct.h"
@@ -227,67 +228,48 @@ output_body(const wino_shape *g, const real_t *m, const real_t *bias, int batch,
 
 /* The transforms compiled for each instruction set, as quant.c's grid:
  * the same operations in the same order (no contraction into fused
- * multiply-adds), so the same bits. */
+ * multiply-adds), so the same bits.  WINO_TRANSFORM(name, BODY, (params),
+ * (args)) defines name_avx2, name_avx512 and name, which runs the one
+ * conv_direct_isa() names. */
 #if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
 #define WINO_KERNEL(isa) __attribute__((target(isa), optimize("fp-contract=off"), noinline))
-WINO_KERNEL("avx2") static void input_avx2(const wino_shape *g, const real_t *x, int batch,
-                                           int n, real_t *v)
-{
-    INPUT_BODY(g, x, batch, n, v);
-}
-WINO_KERNEL("avx512f") static void input_avx512(const wino_shape *g, const real_t *x, int batch,
-                                                int n, real_t *v)
-{
-    INPUT_BODY(g, x, batch, n, v);
-}
-WINO_KERNEL("avx2") static void output_avx2(const wino_shape *g, const real_t *m,
-                                            const real_t *bias, int batch, int n, real_t *q,
-                                            real_t *y)
-{
-    OUTPUT_BODY(g, m, bias, batch, n, q, y);
-}
-WINO_KERNEL("avx512f") static void output_avx512(const wino_shape *g, const real_t *m,
-                                                 const real_t *bias, int batch, int n, real_t *q,
-                                                 real_t *y)
-{
-    OUTPUT_BODY(g, m, bias, batch, n, q, y);
-}
-#endif
-
-static void input_transform(const wino_shape *g, const real_t *x, int batch, int n, real_t *v)
-{
-#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
-    switch (conv_direct_isa()) {
-    case CONV_ISA_AVX512:
-        input_avx512(g, x, batch, n, v);
-        return;
-    case CONV_ISA_AVX2:
-        input_avx2(g, x, batch, n, v);
-        return;
-    default:
-        break;
+#define WINO_TRANSFORM(name, BODY, PARAMS, ARGS)             \
+    WINO_KERNEL("avx2") static void name##_avx2 PARAMS       \
+    {                                                        \
+        BODY ARGS;                                           \
+    }                                                        \
+    WINO_KERNEL("avx512f") static void name##_avx512 PARAMS  \
+    {                                                        \
+        BODY ARGS;                                           \
+    }                                                        \
+    static void name PARAMS                                  \
+    {                                                        \
+        switch (conv_direct_isa()) {                         \
+        case CONV_ISA_AVX512:                                \
+            name##_avx512 ARGS;                              \
+            return;                                          \
+        case CONV_ISA_AVX2:                                  \
+            name##_avx2 ARGS;                                \
+            return;                                          \
+        default:                                             \
+            BODY ARGS;                                       \
+        }                                                    \
+    }
+#else
+#define WINO_TRANSFORM(name, BODY, PARAMS, ARGS) \
+    static void name PARAMS                      \
+    {                                            \
+        BODY ARGS;                               \
     }
 #endif
-    INPUT_BODY(g, x, batch, n, v);
-}
 
-static void output_transform(const wino_shape *g, const real_t *m, const real_t *bias, int batch,
-                             int n, real_t *q, real_t *y)
-{
-#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
-    switch (conv_direct_isa()) {
-    case CONV_ISA_AVX512:
-        output_avx512(g, m, bias, batch, n, q, y);
-        return;
-    case CONV_ISA_AVX2:
-        output_avx2(g, m, bias, batch, n, q, y);
-        return;
-    default:
-        break;
-    }
-#endif
-    OUTPUT_BODY(g, m, bias, batch, n, q, y);
-}
+WINO_TRANSFORM(input_transform, INPUT_BODY,
+               (const wino_shape *g, const real_t *x, int batch, int n, real_t *v),
+               (g, x, batch, n, v))
+WINO_TRANSFORM(output_transform, OUTPUT_BODY,
+               (const wino_shape *g, const real_t *m, const real_t *bias, int batch, int n,
+                real_t *q, real_t *y),
+               (g, m, bias, batch, n, q, y))
 
 /* The transpose of A^T on two values: the output gradient's side of the
  * weight gradient, two values to six. */
@@ -343,35 +325,9 @@ grad_body(const wino_shape *g, const real_t *dy, int batch, int n, real_t *w, co
 #define GRAD_BODY(g, dy, batch, n, w) \
     ((g)->tx == 8 ? grad_body(g, dy, batch, n, w, 8) : grad_body(g, dy, batch, n, w, (g)->tx))
 
-#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
-WINO_KERNEL("avx2") static void grad_avx2(const wino_shape *g, const real_t *dy, int batch,
-                                          int n, real_t *w)
-{
-    GRAD_BODY(g, dy, batch, n, w);
-}
-WINO_KERNEL("avx512f") static void grad_avx512(const wino_shape *g, const real_t *dy, int batch,
-                                               int n, real_t *w)
-{
-    GRAD_BODY(g, dy, batch, n, w);
-}
-#endif
-
-static void grad_transform(const wino_shape *g, const real_t *dy, int batch, int n, real_t *w)
-{
-#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
-    switch (conv_direct_isa()) {
-    case CONV_ISA_AVX512:
-        grad_avx512(g, dy, batch, n, w);
-        return;
-    case CONV_ISA_AVX2:
-        grad_avx2(g, dy, batch, n, w);
-        return;
-    default:
-        break;
-    }
-#endif
-    GRAD_BODY(g, dy, batch, n, w);
-}
+WINO_TRANSFORM(grad_transform, GRAD_BODY,
+               (const wino_shape *g, const real_t *dy, int batch, int n, real_t *w),
+               (g, dy, batch, n, w))
 
 /* The weights [p0, p1) of the kernel's gradient dw [co][ci][5][5] from the
  * sums in the transform domain, parts [36][co][ci] `stride` reals apart:
