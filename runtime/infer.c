@@ -71,14 +71,6 @@ void infer_free(infer_ws *w)
     memset(w, 0, sizeof *w);
 }
 
-static int rng_equal(const advcc_rng *a, const advcc_rng *b)
-{
-    return memcmp(a->s, b->s, sizeof a->s) == 0 &&
-           a->have_spare == b->have_spare &&
-           (!a->have_spare || a->spare == b->spare) &&
-           a->have_half == b->have_half && (!a->have_half || a->half == b->half);
-}
-
 /* The arena pass k runs in: the first pass (the only one of a model
  * without noise) the context's, the others their own, or with passes
  * replayed, the context's too. */

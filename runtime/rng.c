@@ -6,6 +6,7 @@
  * bit-identical everywhere and normal streams wherever libm agrees. */
 #include <math.h>
 #include <pthread.h>
+#include <string.h>
 #include "parallel.h"
 #include "rng.h"
 
@@ -34,6 +35,13 @@ void rng_seed(advcc_rng *r, uint64_t seed)
     r->spare = 0.0;
     r->have_half = 0;
     r->half = 0;
+}
+
+int rng_equal(const advcc_rng *a, const advcc_rng *b)
+{
+    return memcmp(a->s, b->s, sizeof a->s) == 0 && a->have_spare == b->have_spare &&
+           (!a->have_spare || a->spare == b->spare) && a->have_half == b->have_half &&
+           (!a->have_half || a->half == b->half);
 }
 
 /* The stream is a function of r's state words and the label only: split a

@@ -19,6 +19,9 @@ typedef struct advcc_rng {
 void rng_seed(advcc_rng *r, uint64_t seed);
 /* An independent stream derived from r's seed and a label (e.g. per epoch). */
 void rng_split(const advcc_rng *r, uint64_t label, advcc_rng *out);
+/* Whether a and b stand at the same point of the same stream: the state
+ * words and the pending values (rng_normal's spare, the ziggurat's half). */
+int rng_equal(const advcc_rng *a, const advcc_rng *b);
 uint64_t rng_u64(advcc_rng *r);
 double rng_uniform(advcc_rng *r);                   /* [0, 1) */
 double rng_normal(advcc_rng *r);                    /* N(0, 1) */

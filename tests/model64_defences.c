@@ -408,12 +408,6 @@ static void test_lone_activations(void **s)
 
 /* ---- noise ---- */
 
-static int rng_same(const advcc_rng *a, const advcc_rng *b)
-{
-    return memcmp(a->s, b->s, sizeof a->s) == 0 && a->have_spare == b->have_spare &&
-           (!a->have_spare || a->spare == b->spare);
-}
-
 /* logits = W (x + 0.5 xi) + b with xi replayed from the same stream. */
 static void test_noise_values(void **s)
 {
@@ -428,7 +422,7 @@ static void test_noise_values(void **s)
         noise_draws(&r, 3 * 6, z);
         for (int i = 0; i < 3 * 6; i++)
             xn[i] = f->x[i] + 0.5 * z[i];
-        assert_true(rng_same(&r, f->c->rng));   /* one call over the batch */
+        assert_true(rng_equal(&r, f->c->rng));   /* one call over the batch */
         for (int i = 0; i < 3; i++)
             for (int o = 0; o < 2; o++) {
                 want[i * 2 + o] = b[o];
@@ -459,7 +453,7 @@ static void test_noise_before_convs(void **s)
         m->forward(f->c, f->x, 2, modes[k], l1);
         rng_u64(&r);    /* one noise call before each conv */
         rng_u64(&r);
-        assert_true(rng_same(&r, f->c->rng));
+        assert_true(rng_equal(&r, f->c->rng));
         m->forward(f->c, f->x, 2, modes[k], l2);
         *f->c->rng = f->rng0;
         m->forward(f->c, f->x, 2, modes[k], l3);

@@ -115,12 +115,6 @@ static void test_descriptors(void **s)
     }
 }
 
-static int rng_same(const advcc_rng *a, const advcc_rng *b)
-{
-    return memcmp(a->s, b->s, sizeof a->s) == 0 && a->have_spare == b->have_spare &&
-           (!a->have_spare || a->spare == b->spare);
-}
-
 /* n values uniform in [0, 1) from seed: a batch of images, malloc'd. */
 static real_t *uniform_images(size_t n, uint64_t seed)
 {
@@ -177,7 +171,7 @@ static void test_behaviour(void **s)
             /* one noise call a conv block: the generator moves on once each */
             for (int k = 0; k < (e->rse ? 3 : 0); k++)
                 rng_u64(&after);
-            assert_true(rng_same(&after, c->rng));
+            assert_true(rng_equal(&after, c->rng));
             m->forward(c, x, B, mode, l1);
             if (e->rse)
                 assert_memory_not_equal(l0, l1, sizeof l0);
@@ -278,7 +272,7 @@ static void test_rse_kept_passes(void **s)
         advcc_rng end = *c->rng;
         *c->rng = start;
         double b = infer_loss_grad(&replayed, x, y, B, modes[k], 1, 0, dr, NULL);
-        assert_true(rng_same(&end, c->rng));
+        assert_true(rng_equal(&end, c->rng));
         assert_true(a == b);
         assert_memory_equal(dk, dr, sizeof(real_t) * img * B);
         infer_free(&kept);

@@ -33,11 +33,6 @@ typedef struct probe {
     real_t *x, *z, *y, *dy;     /* images, dropout's input, its output */
 } probe;
 
-static int rng_equal(const advcc_rng *a, const advcc_rng *b)
-{
-    return memcmp(a->s, b->s, sizeof a->s) == 0 && a->have_spare == b->have_spare;
-}
-
 static void probe_init(probe *t)
 {
     t->m = &advcc_model_dropout_probe;

@@ -32,12 +32,6 @@ static void random_labels(int *y, int n, uint64_t seed)
         y[i] = (int)rng_below(&r, K);
 }
 
-static int same_rng(const advcc_rng *a, const advcc_rng *b)
-{
-    return memcmp(a->s, b->s, sizeof a->s) == 0 &&
-           a->have_spare == b->have_spare;
-}
-
 /* A tiny model (tiny_make's arguments), its noise stream seeded with
  * noise_seed and its context, parameters from param_seed. */
 static void noisy_tiny(tiny_model *t, advcc_rng *noise, advcc_ctx *c, int kind, int act,
@@ -66,7 +60,7 @@ static void test_deterministic_runs_once(void **state)
     random_labels(y, N, 3);
     advcc_rng before = noise;
     infer_logits(&w, x, N, ADVCC_EVAL, out);
-    assert_true(same_rng(&before, &noise));
+    assert_true(rng_equal(&before, &noise));
     assert_int_equal(w.random, 0);
     t.m.forward(&c, x, N, ADVCC_EVAL, ref);
     assert_memory_equal(out, ref, sizeof out);
@@ -107,7 +101,7 @@ static void check_average(int probs)
     advcc_rng end = noise;
     noise = start;
     infer_logits(&w, x, N, ADVCC_EVAL, out);
-    assert_true(same_rng(&end, &noise));
+    assert_true(rng_equal(&end, &noise));
     assert_int_equal(w.random, 1);
     int differ = 0;
     for (int b = 0; b < N; b++)
@@ -180,7 +174,7 @@ static void check_fd(int kind, int act, double sigma, int ensemble, int probs)
     assert_float_equal(loss * N, replay_loss(&w, &noise, &start, x, y, N),
                        1e-4);
     /* The replays leave the stream where the forward passes left it. */
-    assert_true(same_rng(&after, &noise));
+    assert_true(rng_equal(&after, &noise));
 
     const double h = 1e-2;
     double worst = 0, gmax = 0;
@@ -261,7 +255,7 @@ static void test_eot_averages_draws(void **state)
         advcc_rng end = noise;
         noise = start;
         double loss = infer_loss_grad(&w, x, y, N, ADVCC_EVAL, m, 0, eot, out);
-        assert_true(same_rng(&end, &noise));
+        assert_true(rng_equal(&end, &noise));
         assert_float_equal(loss, losses / m, 1e-6);
         assert_memory_equal(out, first, sizeof out);
         int differ = 0;
@@ -309,7 +303,7 @@ static void test_kept_passes_equal_replayed(void **state)
                 noise = start;
                 double b = infer_loss_grad_kind(&replayed, x, y, NULL, N, ADVCC_EVAL,
                                                 eot, kind, dr, lr, orp);
-                assert_true(same_rng(&end, &noise));
+                assert_true(rng_equal(&end, &noise));
                 assert_ptr_equal(c.arena, own);
                 assert_true(a == b);
                 assert_memory_equal(lk, lr, sizeof lk);
