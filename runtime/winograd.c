@@ -219,28 +219,27 @@ output_body(const wino_shape *g, const real_t *m, const real_t *bias, int batch,
 /* Rows of 8 tiles (16-wide planes, the seed CNN's second layer) get a
  * body of their own, the tile loops a known 8 lanes: with the count known
  * only at run time the compiler's 16-lane loop never ran and the
- * transforms went scalar, 3x slower. */
-#define INPUT_BODY(g, x, batch, n, v) \
-    ((g)->tx == 8 ? input_body(g, x, batch, n, v, 8) : input_body(g, x, batch, n, v, (g)->tx))
-#define OUTPUT_BODY(g, m, bias, batch, n, q, y)                  \
-    ((g)->tx == 8 ? output_body(g, m, bias, batch, n, q, y, 8) \
-                  : output_body(g, m, bias, batch, n, q, y, (g)->tx))
+ * transforms went scalar, 3x slower.  BY_TILE_ROWS(body, (args)) calls
+ * body(args, tx) with tx a constant 8 there, g->tx elsewhere. */
+#define WITH_8(...) (__VA_ARGS__, 8)
+#define WITH_TX(...) (__VA_ARGS__, g->tx)
+#define BY_TILE_ROWS(body, ARGS) (g->tx == 8 ? body WITH_8 ARGS : body WITH_TX ARGS)
 
 /* The transforms compiled for each instruction set, as quant.c's grid:
  * the same operations in the same order (no contraction into fused
- * multiply-adds), so the same bits.  WINO_TRANSFORM(name, BODY, (params),
+ * multiply-adds), so the same bits.  WINO_TRANSFORM(name, body, (params),
  * (args)) defines name_avx2, name_avx512 and name, which runs the one
- * conv_direct_isa() names. */
+ * conv_direct_isa() names; each calls body by BY_TILE_ROWS. */
 #if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
 #define WINO_KERNEL(isa) __attribute__((target(isa), optimize("fp-contract=off"), noinline))
 #define WINO_TRANSFORM(name, BODY, PARAMS, ARGS)             \
     WINO_KERNEL("avx2") static void name##_avx2 PARAMS       \
     {                                                        \
-        BODY ARGS;                                           \
+        BY_TILE_ROWS(BODY, ARGS);                            \
     }                                                        \
     WINO_KERNEL("avx512f") static void name##_avx512 PARAMS  \
     {                                                        \
-        BODY ARGS;                                           \
+        BY_TILE_ROWS(BODY, ARGS);                            \
     }                                                        \
     static void name PARAMS                                  \
     {                                                        \
@@ -252,21 +251,21 @@ output_body(const wino_shape *g, const real_t *m, const real_t *bias, int batch,
             name##_avx2 ARGS;                                \
             return;                                          \
         default:                                             \
-            BODY ARGS;                                       \
+            BY_TILE_ROWS(BODY, ARGS);                        \
         }                                                    \
     }
 #else
 #define WINO_TRANSFORM(name, BODY, PARAMS, ARGS) \
     static void name PARAMS                      \
     {                                            \
-        BODY ARGS;                               \
+        BY_TILE_ROWS(BODY, ARGS);                \
     }
 #endif
 
-WINO_TRANSFORM(input_transform, INPUT_BODY,
+WINO_TRANSFORM(input_transform, input_body,
                (const wino_shape *g, const real_t *x, int batch, int n, real_t *v),
                (g, x, batch, n, v))
-WINO_TRANSFORM(output_transform, OUTPUT_BODY,
+WINO_TRANSFORM(output_transform, output_body,
                (const wino_shape *g, const real_t *m, const real_t *bias, int batch, int n,
                 real_t *q, real_t *y),
                (g, m, bias, batch, n, q, y))
@@ -322,10 +321,7 @@ grad_body(const wino_shape *g, const real_t *dy, int batch, int n, real_t *w, co
     }
 }
 
-#define GRAD_BODY(g, dy, batch, n, w) \
-    ((g)->tx == 8 ? grad_body(g, dy, batch, n, w, 8) : grad_body(g, dy, batch, n, w, (g)->tx))
-
-WINO_TRANSFORM(grad_transform, GRAD_BODY,
+WINO_TRANSFORM(grad_transform, grad_body,
                (const wino_shape *g, const real_t *dy, int batch, int n, real_t *w),
                (g, dy, batch, n, w))
 
