@@ -284,6 +284,10 @@ static void test_winograd(void **state)
     conv_check(seed);
     conv_check((shape){16, 24, 9, 12, 12, 5, 1, 2, 12, 12});   /* rows of 6 tiles */
     conv_check((shape){24, 16, 8, 20, 10, 5, 1, 2, 20, 10});   /* 10 down, 5 across */
+    /* the kernels' transform takes 64 channels a block: 80 in, 72 out */
+    const conv_shape wide = conv_shape_square(80, 8, 8, 72, 5, 1, 2);
+    assert_true(winograd_fits(&wide, 8));
+    conv_check((shape){80, 72, 8, 8, 8, 5, 1, 2, 8, 8});
 
     const shape big = {32, 64, 9, 16, 16, 5, 1, 2, 16, 16};
     const long nx = (long)big.ci * big.batch * 256, ny = (long)big.co * big.batch * 256;
