@@ -81,3 +81,13 @@ void gemm(int trans_a, int trans_b, int m, int n, int k, real_t alpha,
         }
     }
 }
+
+void gram_lower(int n, int k, const real_t *a, int lda, real_t *c, int ldc)
+{
+    pthread_once(&blas_once, blas_single_thread);
+#ifdef ADVCC_DOUBLE
+    cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, n, k, 1, a, lda, 0, c, ldc);
+#else
+    cblas_ssyrk(CblasRowMajor, CblasLower, CblasNoTrans, n, k, 1, a, lda, 0, c, ldc);
+#endif
+}

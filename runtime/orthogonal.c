@@ -17,11 +17,11 @@ size_t orthogonal_scratch(int rows, int cols)
 }
 
 /* G = W W^T for W [m][cols], G [m][m].  A large Gram is formed as its
- * lower triangle of blocks, [W1; W2] giving W1 W1^T, W2 W1^T (in two
- * halves) and W2 W2^T, then mirrored: three quarters of the product's
- * multiply-adds, in four single-threaded pieces of equal work two by two,
- * which the team shares.  The pieces are the same whatever the thread
- * count, and so are the bits; G comes out exactly symmetric. */
+ * lower triangle of blocks, [W1; W2] giving W1 W1^T and W2 W2^T (their
+ * lower triangles, by syrk) and W2 W1^T (in two halves), then mirrored:
+ * half the product's multiply-adds, in four single-threaded pieces of
+ * equal work, which the team shares.  The pieces are the same whatever the
+ * thread count, and so are the bits; G comes out exactly symmetric. */
 static void gram_rows(const real_t *w, int m, int cols, real_t *g)
 {
     const int h = m / 2 / GRAM_ALIGN * GRAM_ALIGN;
@@ -31,18 +31,22 @@ static void gram_rows(const real_t *w, int m, int cols, real_t *g)
     }
     const int q = h / 2;
     const real_t *w2 = w + (long)h * cols;
-    /* block (row, column, height, width), in order of work: 0-1 and 2-3
-     * the same, so that two threads' static halves are even */
+    /* block (row, column, height, width): the diagonal ones by syrk, each
+     * about as much work as a half of W2 W1^T, so that two threads' static
+     * halves are even */
     const int block[4][4] = {{0, 0, h, h}, {h, 0, m - h, q}, {h, h, m - h, m - h},
                              {h, q, m - h, h - q}};
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < 4; k++) {
         const int r = block[k][0], c = block[k][1];
-        gemm(0, 1, block[k][2], block[k][3], cols, 1, k == 0 ? w : w2, cols,
-             w + (long)c * cols, cols, 0, g + (long)r * m + c, m);
+        if (r == c)
+            gram_lower(block[k][2], cols, w + (long)r * cols, cols, g + (long)r * m + c, m);
+        else
+            gemm(0, 1, block[k][2], block[k][3], cols, 1, w2, cols, w + (long)c * cols, cols, 0,
+                 g + (long)r * m + c, m);
     }
-    for (int i = 0; i < h; i++)
-        for (int j = h; j < m; j++)
+    for (int i = 0; i < m; i++)
+        for (int j = i + 1; j < m; j++)
             g[(long)i * m + j] = g[(long)j * m + i];
 }
 
