@@ -111,8 +111,8 @@ static void emit_defence_includes(FILE *out, const ir_model *m)
         if ((k->flags & KIND_WEIGHTED) && nd->wquant.bits > 0)
             add_headers(h, &n, MAX, "quant.h");
     }
-    for (int i = 0; i < m->n_regs; i++)
-        add_headers(h, &n, MAX, m->regs[i].kind == IR_REG_ORTHO ? "orthogonal.h" : "spectral.h");
+    if (m->n_regs > 0)
+        add_headers(h, &n, MAX, "regularize.h");
     qsort(h, (size_t)n, sizeof *h, header_cmp);
     for (int i = 0; i < n; i++)
         L(0, "#include <%.*s>", (int)strcspn(h[i], " "), h[i]);
@@ -697,7 +697,7 @@ int emit_model_c(const ir_model *m, FILE *out)
             L(0, "#error \"advcc: no code for %s yet\"", kind->name);
         L(0, "%s", "");
     }
-    emit_reg_scratch(out, &p);
+    emit_reg_terms(out, &p);
     emit_entry_points(out, &p);
     emit_regularize(out, &p);
     emit_descriptor(out, &p);

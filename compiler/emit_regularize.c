@@ -1,8 +1,9 @@
-/* emit_regularize.c - the regularisers of docs/METHODS.md 5 as model_regularize:
- * one term per (kind, layer) of the IR, each computed by the runtime
- * (orthogonal.h, spectral.h) on the float master weight, its gradient
- * added into the parameter gradients.  The scratch the terms need lies
- * after the arena's fixed part; its size is asked of the runtime. */
+/* emit_regularize.c - the regularisers of docs/METHODS.md 5 as a table of
+ * terms, one per (kind, layer) of the IR, and model_regularize, which has
+ * the runtime run them (regularize.h) on the float master weights, their
+ * gradients added into the parameter gradients.  The scratch the terms
+ * need lies after the arena's fixed part; its size is asked of the
+ * runtime. */
 #include "emit_internal.h"
 
 #define L(...) emit_line(out, __VA_ARGS__)
@@ -62,67 +63,14 @@ static int conv_group_index(const emit_plan *p, int node)
     return -1;
 }
 
-void emit_reg_scratch(FILE *out, const emit_plan *p)
+void emit_reg_terms(FILE *out, const emit_plan *p)
 {
     const ir_model *m = p->m;
     if (m->n_regs == 0)
         return;
-    L(0, "/* The regularisers' scratch, after the arena's fixed part: as much as");
-    L(0, " * the largest term needs. */");
-    L(0, "static size_t reg_scratch_size(void)");
-    L(0, "{");
-    L(1, "size_t n = 0, k;");
-    for (int i = 0; i < m->n_regs; i++) {
-        const ir_reg *r = &m->regs[i];
-        const ir_node *n = &m->nodes[r->node];
-        char name[64];
-        emit_reg_term_name(m, i, name, sizeof name);
-        if (r->kind == IR_REG_ORTHO) {
-            int rows, cols;
-            weight_matrix(n, &rows, &cols);
-            L(1, "k = orthogonal_scratch(%d, %d); /* %s */", rows, cols, name);
-        } else if (n->op == IR_CONV) {
-            L(1, "k = spectral_conv_scratch(&g%d.conv); /* %s */",
-              conv_group_index(p, r->node), name);
-        } else {
-            continue;           /* the linear power iteration needs none */
-        }
-        L(1, "n = k > n ? k : n;");
-    }
-    L(1, "(void)k;");
-    L(1, "return n;");
-    L(0, "}");
-    L(0, "%s", "");
-}
-
-void emit_regularize(FILE *out, const emit_plan *p)
-{
-    const ir_model *m = p->m;
-    if (m->n_regs == 0)
-        return;
-    L(0, "/* The regularisers (docs/METHODS.md 5), on the float master weights:");
-    L(0, " * terms[i] = weight_i * P_i, their sum returned; with want_grad each");
-    L(0, " * weight_i * dP_i/dW is added into c->grads. */");
-    L(0, "static const char *const reg_term_names[%d] = {", m->n_regs);
-    for (int i = 0; i < m->n_regs; i++) {
-        char name[64];
-        emit_reg_term_name(m, i, name, sizeof name);
-        L(1, "\"%s\",", name);
-    }
-    L(0, "};");
-    L(0, "%s", "");
-    L(0, "static real_t *grad_of(advcc_ctx *c, int want_grad, size_t offset)");
-    L(0, "{");
-    L(1, "return want_grad ? c->grads + offset : NULL;");
-    L(0, "}");
-    L(0, "%s", "");
-    L(0, "static double model_regularize(advcc_ctx *c, int want_grad, double *terms)");
-    L(0, "{");
-    int scratch = 0;
-    for (int i = 0; i < m->n_regs; i++)
-        scratch |= m->regs[i].kind == IR_REG_ORTHO || m->nodes[m->regs[i].node].op == IR_CONV;
-    if (scratch)
-        L(1, "real_t *scratch = FIX(c, ARENA_FIXED); /* reg_scratch_size() reals */");
+    L(0, "/* The regularisers (docs/METHODS.md 5), on the float master weights,");
+    L(0, " * for regularize_run (regularize.h). */");
+    L(0, "static const reg_term reg_terms[%d] = {", m->n_regs);
     for (int i = 0; i < m->n_regs; i++) {
         const ir_reg *r = &m->regs[i];
         const ir_node *n = &m->nodes[r->node];
@@ -135,9 +83,9 @@ void emit_regularize(FILE *out, const emit_plan *p)
         emit_cite_loc(out, 1, name, r->loc);
         if (r->kind == IR_REG_ORTHO) {
             L(1, "/* form %d on %s as [%d][%d] */", r->form, w->name, rows, cols);
-            L(1, "terms[%d] = %s * orthogonal_penalty(c->params + %s, %d, %d, %d, (real_t)%s,",
-              i, wt, w->sym, rows, cols, r->form, wt);
-            L(2, "grad_of(c, want_grad, %s), scratch);", w->sym);
+            L(1, "{.kind = REG_ORTHOGONAL, .weight = %s, .rows = %d, .cols = %d, .form = %d,",
+              w->sym, rows, cols, r->form);
+            L(2, ".scale = %s},", wt);
             continue;
         }
         char us[24], vs[24];
@@ -150,24 +98,49 @@ void emit_regularize(FILE *out, const emit_plan *p)
             L(1, "/* sigma of %s's operator (g%d.conv) on %dx%dx%d inputs, %d power", n->name,
               g, n->in.c, n->in.h, n->in.w, r->iters);
             L(1, " * iteration%s %s */", r->iters == 1 ? "" : "s", how);
-            L(1, "terms[%d] = %s * spectral_conv(c->params + %s, &g%d.conv,", i, wt, w->sym, g);
-            L(2, "c->params + %s, c->params + %s, %d, %d, (real_t)%s,", u->sym, v->sym, r->iters,
-              !r->persistent, wt);
-            L(2, "grad_of(c, want_grad, %s), scratch);", w->sym);
+            L(1, "{.kind = REG_SPECTRAL_CONV, .weight = %s, .rows = %d, .cols = %d,", w->sym,
+              rows, cols);
+            L(2, ".conv = &g%d.conv, .u = %s, .v = %s, .iters = %d, .restart = %d, .scale = %s},",
+              g, u->sym, v->sym, r->iters, !r->persistent, wt);
         } else {
             L(1, "/* sigma of %s as [%d][%d], %d power iteration%s %s */", w->name, rows, cols,
               r->iters, r->iters == 1 ? "" : "s", how);
-            L(1, "terms[%d] = %s * spectral_linear(c->params + %s, %d, %d,", i, wt, w->sym,
+            L(1, "{.kind = REG_SPECTRAL_LINEAR, .weight = %s, .rows = %d, .cols = %d,", w->sym,
               rows, cols);
-            L(2, "c->params + %s, c->params + %s, %d, %d, (real_t)%s,", u->sym, v->sym, r->iters,
-              !r->persistent, wt);
-            L(2, "grad_of(c, want_grad, %s));", w->sym);
+            L(2, ".u = %s, .v = %s, .iters = %d, .restart = %d, .scale = %s},", u->sym, v->sym,
+              r->iters, !r->persistent, wt);
         }
     }
-    L(1, "double sum = 0;");
-    L(1, "for (int i = 0; i < %d; i++)", m->n_regs);
-    L(2, "sum += terms[i];");
-    L(1, "return sum;");
+    L(0, "};");
+    L(0, "%s", "");
+    L(0, "/* The regularisers' scratch, after the arena's fixed part. */");
+    L(0, "static size_t reg_scratch_size(void)");
+    L(0, "{");
+    L(1, "return regularize_scratch(reg_terms, %d);", m->n_regs);
+    L(0, "}");
+    L(0, "%s", "");
+}
+
+void emit_regularize(FILE *out, const emit_plan *p)
+{
+    const ir_model *m = p->m;
+    if (m->n_regs == 0)
+        return;
+    L(0, "/* terms[i] = weight_i * P_i, their sum returned; with want_grad each");
+    L(0, " * weight_i * dP_i/dW is added into c->grads. */");
+    L(0, "static const char *const reg_term_names[%d] = {", m->n_regs);
+    for (int i = 0; i < m->n_regs; i++) {
+        char name[64];
+        emit_reg_term_name(m, i, name, sizeof name);
+        L(1, "\"%s\",", name);
+    }
+    L(0, "};");
+    L(0, "%s", "");
+    L(0, "static double model_regularize(advcc_ctx *c, int want_grad, double *terms)");
+    L(0, "{");
+    L(1, "return regularize_run(reg_terms, %d, c->params, want_grad ? c->grads : NULL, terms,",
+      m->n_regs);
+    L(2, "FIX(c, ARENA_FIXED));");
     L(0, "}");
     L(0, "%s", "");
 }

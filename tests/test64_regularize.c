@@ -3,7 +3,8 @@
  * matrices formed in full, gradients against central differences on wide,
  * tall, square and conv-shaped weights, accumulation with a scale, the zero
  * corners, and the band form 4 is confined to (from orthonormal rows to
- * rank one). */
+ * rank one); and regularize_run, a model's terms run together, against the
+ * same terms called one by one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +14,9 @@
 #include <omp.h>
 
 #include "orthogonal.h"
+#include "regularize.h"
 #include "rng.h"
+#include "spectral.h"
 #include "fdiff.h"
 
 #define FD_STEP 1e-6
@@ -238,6 +241,109 @@ static void test_one_column(void **state)
     free(scratch);
 }
 
+/* regularize_run against the terms called one by one, in the list's order:
+ * the large weight's (above REG_SHARED_FLOPS) as it calls them, on the
+ * team; the small weights' on one thread, as each runs within the team.
+ * The same values, gradients and power-iteration vectors to the bit, at
+ * every thread count; with grads NULL the same values and no gradient;
+ * its scratch within regularize_scratch's count. */
+static void test_run_as_listed(void **state)
+{
+    (void)state;
+    static const conv_shape conv = {.in_c = 4, .in_h = 10, .in_w = 10, .out_c = 8, .kh = 3,
+                                    .kw = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1,
+                                    .pad_w = 1, .out_h = 10, .out_w = 10};
+    enum { W1 = 0, W2 = W1 + 40 * 60, W3 = W2 + 8 * 36, W4 = W3 + 16 * 30,
+           U1 = W4 + 256 * 1024, V1 = U1 + 40, U2 = V1 + 60, V2 = U2 + 800, U4 = V2 + 400,
+           V4 = U4 + 256, PARAMS = V4 + 1024 };
+    const reg_term t[] = {
+        {.kind = REG_ORTHOGONAL, .weight = W1, .rows = 40, .cols = 60, .form = 4, .scale = 1e-2},
+        {.kind = REG_SPECTRAL_CONV, .weight = W2, .rows = 8, .cols = 36, .conv = &conv, .u = U2,
+         .v = V2, .iters = 2, .scale = 1e-3},
+        {.kind = REG_ORTHOGONAL, .weight = W4, .rows = 256, .cols = 1024, .form = 4,
+         .scale = 1e-4},
+        {.kind = REG_SPECTRAL_LINEAR, .weight = W1, .rows = 40, .cols = 60, .u = U1, .v = V1,
+         .iters = 1, .scale = 1e-3},
+        {.kind = REG_ORTHOGONAL, .weight = W3, .rows = 16, .cols = 30, .form = 3, .scale = 0.5},
+        {.kind = REG_ORTHOGONAL, .weight = W2, .rows = 8, .cols = 36, .form = 1, .scale = 0.1},
+        {.kind = REG_SPECTRAL_LINEAR, .weight = W4, .rows = 256, .cols = 1024, .u = U4,
+         .v = V4, .iters = 1, .restart = 1, .scale = 1e-3},
+    };
+    enum { N = sizeof t / sizeof t[0], GUARD = 64 };
+    double *p0 = random_vec(PARAMS, -0.2, 0.2), *g0 = random_vec(PARAMS, -1, 1);
+    const size_t room = regularize_scratch(t, N);
+    const int saved = omp_get_max_threads();
+    for (int threads = 1; threads <= 3; threads++) {
+        double *p = alloc(PARAMS), *g = alloc(PARAMS), *rp = alloc(PARAMS), *rg = alloc(PARAMS);
+        double *scratch = alloc((long)room + GUARD), terms[N], rterms[N];
+        memcpy(p, p0, sizeof(double) * PARAMS);
+        memcpy(rp, p0, sizeof(double) * PARAMS);
+        memcpy(g, g0, sizeof(double) * PARAMS);
+        memcpy(rg, g0, sizeof(double) * PARAMS);
+        for (int i = 0; i < GUARD; i++)
+            scratch[room + i] = 1234.5;
+        omp_set_num_threads(threads);
+        const double sum = regularize_run(t, N, p, g, terms, scratch);
+        for (int i = 0; i < GUARD; i++)
+            assert_true(scratch[room + i] == 1234.5);
+
+        double rsum = 0;
+        for (int i = 0; i < N; i++) {
+            const int large = t[i].weight == W4;
+            omp_set_num_threads(large ? threads : 1);
+            double *dw = rg + t[i].weight, *w = rp + t[i].weight;
+            double v;
+            if (t[i].kind == REG_ORTHOGONAL)
+                v = orthogonal_penalty(w, t[i].rows, t[i].cols, t[i].form, t[i].scale, dw,
+                                       scratch);
+            else if (t[i].kind == REG_SPECTRAL_LINEAR)
+                v = spectral_linear(w, t[i].rows, t[i].cols, rp + t[i].u, rp + t[i].v,
+                                    t[i].iters, t[i].restart, t[i].scale, dw);
+            else
+                v = spectral_conv(w, t[i].conv, rp + t[i].u, rp + t[i].v, t[i].iters,
+                                  t[i].restart, t[i].scale, dw, scratch);
+            rterms[i] = t[i].scale * v;
+            assert_true(rterms[i] > 0);
+        }
+        for (int i = 0; i < N; i++) {
+            if (terms[i] != rterms[i])
+                fail_msg("%d threads: term %d is %.17g, called alone %.17g", threads, i,
+                         terms[i], rterms[i]);
+            rsum += rterms[i];
+        }
+        assert_true(sum == rsum);
+        assert_memory_equal(g, rg, sizeof(double) * PARAMS);
+        assert_memory_equal(p, rp, sizeof(double) * PARAMS);
+
+        /* no gradient asked: the same values, grads untouched */
+        memcpy(p, p0, sizeof(double) * PARAMS);
+        omp_set_num_threads(threads);
+        double again[N];
+        regularize_run(t, N, p, NULL, again, scratch);
+        assert_memory_equal(again, terms, sizeof terms);
+        free(p);
+        free(g);
+        free(rp);
+        free(rg);
+        free(scratch);
+    }
+    /* the small weights alone: each in a room of its own, all within
+     * regularize_scratch's count */
+    const reg_term small[] = {t[0], t[1], t[4], t[5]};
+    const size_t small_room = regularize_scratch(small, 4);
+    double *scratch = alloc((long)small_room + GUARD), terms[4];
+    for (int i = 0; i < GUARD; i++)
+        scratch[small_room + i] = 1234.5;
+    omp_set_num_threads(3);
+    regularize_run(small, 4, p0, g0, terms, scratch);
+    for (int i = 0; i < GUARD; i++)
+        assert_true(scratch[small_room + i] == 1234.5);
+    free(scratch);
+    omp_set_num_threads(saved);
+    free(p0);
+    free(g0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -252,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_orthonormal_and_band),
         cmocka_unit_test(test_zero_corners),
         cmocka_unit_test(test_one_column),
+        cmocka_unit_test(test_run_as_listed),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

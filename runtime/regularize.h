@@ -1,0 +1,44 @@
+/* regularize.h - a model's penalties (docs/METHODS.md 5) run as one job:
+ * the generated model lists its terms, regularize_run computes them
+ * (orthogonal.h, spectral.h) and adds their gradients.
+ *
+ * The terms of one weight run one after the other, in the list's order
+ * (they add into one gradient).  A weight whose terms cost more than
+ * REG_SHARED_FLOPS runs first, each product shared by the team (gemm.c);
+ * the others run side by side, a weight a thread, each single-threaded in
+ * scratch of its own: their small products and single-image convolutions
+ * left a thread waiting when they ran one at a time on the team.  The bits
+ * depend on the thread count only where gemm.c's do (the shared
+ * products); not on which thread takes which weight. */
+#ifndef ADVCC_REGULARIZE_H
+#define ADVCC_REGULARIZE_H
+
+#include <stddef.h>
+#include "kernels.h"
+#include "real.h"
+
+/* A weight's terms above this many FLOPs share the team's threads. */
+#define REG_SHARED_FLOPS 1e8
+
+enum reg_kind { REG_ORTHOGONAL, REG_SPECTRAL_LINEAR, REG_SPECTRAL_CONV };
+
+typedef struct reg_term {
+    enum reg_kind kind;
+    long weight;                /* offset of the weight in params and grads */
+    int rows, cols;             /* the weight as a matrix [rows][cols] */
+    int form;                   /* REG_ORTHOGONAL: orthogonal.h's form */
+    const conv_shape *conv;     /* REG_SPECTRAL_CONV: the convolution */
+    long u, v;                  /* spectral: offsets of the persistent u, v */
+    int iters, restart;         /* spectral: power iterations, from ones */
+    double scale;               /* the term's weight in the loss */
+} reg_term;
+
+/* Reals of scratch regularize_run needs for these terms. */
+size_t regularize_scratch(const reg_term *t, int n);
+
+/* terms[i] = t[i].scale * P_i; when grads is not NULL, t[i].scale * dP_i/dW
+ * added into grads at t[i].weight.  Returns the sum of terms[], in order. */
+double regularize_run(const reg_term *t, int n, real_t *params, real_t *grads, double *terms,
+                      real_t *scratch);
+
+#endif
