@@ -1,6 +1,8 @@
 /* quant.c - the fake quantiser, forward and backward; see quant.h. */
 #include <assert.h>
+#include <omp.h>
 #include "conv_direct.h"
+#include "parallel.h"
 #include "quant.h"
 
 /* quant_grid's loop: one always-inline body compiled for each instruction
@@ -84,11 +86,40 @@ void quant_forward(const real_t *x, long n, int bits, real_t lo, real_t hi,
     quant_grid(x, n, 0, 1, 0, lo, s, top, y);
 }
 
+/* Values a piece of quant_forward_minmax's work. */
+#define QUANT_PIECE 16384
+
+/* A large tensor (the seed CNN's first linear weight, 524,288 values, a
+ * forward pass) goes by pieces the team shares: each piece's bounds, then
+ * the pieces' in order (the smallest and largest are exact whatever the
+ * order), then the grid a piece at a time. */
 void quant_forward_minmax(const real_t *x, long n, int bits, real_t *lo,
                           real_t *hi, real_t *y)
 {
-    quant_minmax(x, n, lo, hi);
-    quant_forward(x, n, bits, *lo, *hi, y);
+    const long pieces = (n + QUANT_PIECE - 1) / QUANT_PIECE;
+    if (n < PAR_MIN_ELEMS || omp_in_parallel() || omp_get_max_threads() < 2) {
+        quant_minmax(x, n, lo, hi);
+        quant_forward(x, n, bits, *lo, *hi, y);
+        return;
+    }
+    real_t plo[pieces], phi[pieces];
+#pragma omp parallel for schedule(static)
+    for (long j = 0; j < pieces; j++) {
+        const long at = j * QUANT_PIECE, len = n - at < QUANT_PIECE ? n - at : QUANT_PIECE;
+        quant_minmax(x + at, len, &plo[j], &phi[j]);
+    }
+    real_t a = plo[0], b = phi[0];
+    for (long j = 1; j < pieces; j++) {
+        a = plo[j] < a ? plo[j] : a;
+        b = phi[j] > b ? phi[j] : b;
+    }
+    *lo = a;
+    *hi = b;
+#pragma omp parallel for schedule(static)
+    for (long j = 0; j < pieces; j++) {
+        const long at = j * QUANT_PIECE, len = n - at < QUANT_PIECE ? n - at : QUANT_PIECE;
+        quant_forward(x + at, len, bits, a, b, y + at);
+    }
 }
 
 void quant_forward_rows(const real_t *w, int rows, long cols, int bits,

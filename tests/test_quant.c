@@ -3,7 +3,9 @@
  * index giving the formula's bits, and DTReLU's default
  * 8-bit grid on [0, 6], where every output is one of the 256 levels
  * j * 6 / 255 computed the same way in float; quant_grid's loop under
- * every instruction set against the element-by-element quant_value. */
+ * every instruction set against the element-by-element quant_value; a
+ * large tensor's quantiser, by pieces on the team, giving the bounds and
+ * the bits of the one-thread pass at every thread count. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <omp.h>
 
 #include "conv_direct.h"
 #include "dtrelu.h"
@@ -132,6 +135,46 @@ static void test_grid_kernels(void **state)
     assert_int_equal(conv_direct_set_isa(was), 0);
 }
 
+/* quant_forward_minmax on a tensor large enough to go by pieces (a
+ * seed-CNN first linear weight, and a length no piece divides) at 1, 2 and
+ * 3 threads: the bounds and every quantised value of quant_minmax and
+ * quant_forward on the whole, the extremes placed in different pieces. */
+static void test_minmax_pieces(void **state)
+{
+    (void)state;
+    static const long lengths[] = {524288, 100003};
+    advcc_rng r;
+    rng_seed(&r, 77);
+    for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
+        const long n = lengths[k];
+        float *x = malloc(sizeof *x * (size_t)n), *want = malloc(sizeof *x * (size_t)n),
+              *got = malloc(sizeof *x * (size_t)n);
+        assert_non_null(x);
+        assert_non_null(want);
+        assert_non_null(got);
+        for (long i = 0; i < n; i++)
+            x[i] = (float)(rng_uniform(&r) * 0.2 - 0.1);
+        x[n - 5] = -0.25f;                  /* the low bound in the last piece */
+        x[n / 3] = 0.3f;                    /* the high one in a middle piece */
+        float lo, hi;
+        quant_minmax(x, n, &lo, &hi);
+        assert_true(lo == -0.25f && hi == 0.3f);
+        quant_forward(x, n, 8, lo, hi, want);
+        const int saved = omp_get_max_threads();
+        for (int t = 1; t <= 3; t++) {
+            omp_set_num_threads(t);
+            float plo = 0, phi = 0;
+            quant_forward_minmax(x, n, 8, &plo, &phi, got);
+            assert_true(plo == lo && phi == hi);
+            assert_memory_equal(got, want, sizeof *x * (size_t)n);
+        }
+        omp_set_num_threads(saved);
+        free(x);
+        free(want);
+        free(got);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +182,7 @@ int main(void)
         cmocka_unit_test(test_formula_bits),
         cmocka_unit_test(test_dtrelu_default_grid),
         cmocka_unit_test(test_grid_kernels),
+        cmocka_unit_test(test_minmax_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
