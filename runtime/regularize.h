@@ -6,10 +6,11 @@
  * (they add into one gradient).  A weight whose terms cost more than
  * REG_SHARED_FLOPS runs first, each product shared by the team (gemm.c);
  * the others run side by side, a weight a thread, each single-threaded in
- * scratch of its own: their small products and single-image convolutions
- * left a thread waiting when they ran one at a time on the team.  The bits
- * depend on the thread count only where gemm.c's do (the shared
- * products); not on which thread takes which weight. */
+ * scratch of its own (a lone one on the whole team): their small products
+ * and single-image convolutions left a thread waiting when they ran one at
+ * a time on the team.  The bits depend on the thread count only where
+ * gemm.c's do (the shared products); not on which thread takes which
+ * weight. */
 #ifndef ADVCC_REGULARIZE_H
 #define ADVCC_REGULARIZE_H
 

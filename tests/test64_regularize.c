@@ -250,24 +250,43 @@ static void test_one_column(void **state)
 static void test_run_as_listed(void **state)
 {
     (void)state;
-    static const conv_shape conv = {.in_c = 4, .in_h = 10, .in_w = 10, .out_c = 8, .kh = 3,
+    /* small weights large enough that their products and the convolution
+     * would open parallel regions of their own (gram_rows' blocks, conv.c's
+     * images), as the seed CNN's do inside the team */
+    static const conv_shape conv = {.in_c = 16, .in_h = 12, .in_w = 12, .out_c = 32, .kh = 3,
+                                    .kw = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1,
+                                    .pad_w = 1, .out_h = 12, .out_w = 12};
+    static const conv_shape tiny = {.in_c = 4, .in_h = 10, .in_w = 10, .out_c = 8, .kh = 3,
                                     .kw = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1,
                                     .pad_w = 1, .out_h = 10, .out_w = 10};
-    enum { W1 = 0, W2 = W1 + 40 * 60, W3 = W2 + 8 * 36, W4 = W3 + 16 * 30,
-           U1 = W4 + 256 * 1024, V1 = U1 + 40, U2 = V1 + 60, V2 = U2 + 800, U4 = V2 + 400,
-           V4 = U4 + 256, PARAMS = V4 + 1024 };
+    enum { W1 = 0, W2 = W1 + 128 * 576, W3 = W2 + 32 * 144, W4 = W3 + 16 * 30,
+           U1 = W4 + 256 * 1024, V1 = U1 + 128, U2 = V1 + 576, V2 = U2 + 32 * 144,
+           U4 = V2 + 16 * 144, V4 = U4 + 256, W5 = V4 + 1024, W6 = W5 + 64 * 300,
+           W7 = W6 + 64 * 300, U7 = W7 + 40 * 60, V7 = U7 + 40, W8 = V7 + 60, U8 = W8 + 8 * 36,
+           V8 = U8 + 800, PARAMS = V8 + 400 };
     const reg_term t[] = {
-        {.kind = REG_ORTHOGONAL, .weight = W1, .rows = 40, .cols = 60, .form = 4, .scale = 1e-2},
-        {.kind = REG_SPECTRAL_CONV, .weight = W2, .rows = 8, .cols = 36, .conv = &conv, .u = U2,
-         .v = V2, .iters = 2, .scale = 1e-3},
+        {.kind = REG_ORTHOGONAL, .weight = W1, .rows = 128, .cols = 576, .form = 4,
+         .scale = 1e-2},
+        {.kind = REG_SPECTRAL_CONV, .weight = W2, .rows = 32, .cols = 144, .conv = &conv,
+         .u = U2, .v = V2, .iters = 2, .scale = 1e-3},
         {.kind = REG_ORTHOGONAL, .weight = W4, .rows = 256, .cols = 1024, .form = 4,
          .scale = 1e-4},
-        {.kind = REG_SPECTRAL_LINEAR, .weight = W1, .rows = 40, .cols = 60, .u = U1, .v = V1,
+        {.kind = REG_SPECTRAL_LINEAR, .weight = W1, .rows = 128, .cols = 576, .u = U1, .v = V1,
          .iters = 1, .scale = 1e-3},
         {.kind = REG_ORTHOGONAL, .weight = W3, .rows = 16, .cols = 30, .form = 3, .scale = 0.5},
-        {.kind = REG_ORTHOGONAL, .weight = W2, .rows = 8, .cols = 36, .form = 1, .scale = 0.1},
+        {.kind = REG_ORTHOGONAL, .weight = W2, .rows = 32, .cols = 144, .form = 1, .scale = 0.1},
         {.kind = REG_SPECTRAL_LINEAR, .weight = W4, .rows = 256, .cols = 1024, .u = U4,
          .v = V4, .iters = 1, .restart = 1, .scale = 1e-3},
+        /* two of one cost, so that they run at the same time */
+        {.kind = REG_ORTHOGONAL, .weight = W5, .rows = 64, .cols = 300, .form = 4, .scale = 1},
+        {.kind = REG_ORTHOGONAL, .weight = W6, .rows = 64, .cols = 300, .form = 2, .scale = 1},
+        /* and small ones, quick enough to overlap in time on few cores */
+        {.kind = REG_ORTHOGONAL, .weight = W7, .rows = 40, .cols = 60, .form = 4, .scale = 1e-2},
+        {.kind = REG_SPECTRAL_CONV, .weight = W8, .rows = 8, .cols = 36, .conv = &tiny,
+         .u = U8, .v = V8, .iters = 2, .scale = 1e-3},
+        {.kind = REG_SPECTRAL_LINEAR, .weight = W7, .rows = 40, .cols = 60, .u = U7, .v = V7,
+         .iters = 1, .scale = 1e-3},
+        {.kind = REG_ORTHOGONAL, .weight = W8, .rows = 8, .cols = 36, .form = 1, .scale = 0.1},
     };
     enum { N = sizeof t / sizeof t[0], GUARD = 64 };
     double *p0 = random_vec(PARAMS, -0.2, 0.2), *g0 = random_vec(PARAMS, -1, 1);
@@ -327,18 +346,37 @@ static void test_run_as_listed(void **state)
         free(rg);
         free(scratch);
     }
-    /* the small weights alone: each in a room of its own, all within
-     * regularize_scratch's count */
-    const reg_term small[] = {t[0], t[1], t[4], t[5]};
-    const size_t small_room = regularize_scratch(small, 4);
-    double *scratch = alloc((long)small_room + GUARD), terms[4];
-    for (int i = 0; i < GUARD; i++)
-        scratch[small_room + i] = 1234.5;
-    omp_set_num_threads(3);
-    regularize_run(small, 4, p0, g0, terms, scratch);
-    for (int i = 0; i < GUARD; i++)
-        assert_true(scratch[small_room + i] == 1234.5);
+    /* the small weights of one cost and the quick ones alone, side by side
+     * on 2 and 3 threads (the first two start together): each in a room of
+     * its own, all within regularize_scratch's count, the values those of
+     * the whole list's run */
+    const reg_term small[] = {t[7], t[8], t[4], t[9], t[10], t[11], t[12]};
+    const int from[] = {7, 8, 4, 9, 10, 11, 12};
+    enum { SMALL = sizeof small / sizeof small[0] };
+    const size_t small_room = regularize_scratch(small, SMALL);
+    double *scratch = alloc((long)small_room + GUARD), *p = alloc(PARAMS), *g = alloc(PARAMS);
+    double terms[SMALL], all[N];
+    memcpy(p, p0, sizeof(double) * PARAMS);
+    double *whole = alloc((long)room);
+    omp_set_num_threads(1);
+    regularize_run(t, N, p, NULL, all, whole);
+    free(whole);
+    for (int rep = 0; rep < 10; rep++) {
+        memcpy(p, p0, sizeof(double) * PARAMS);
+        for (int i = 0; i < GUARD; i++)
+            scratch[small_room + i] = 1234.5;
+        omp_set_num_threads(2 + rep % 2);
+        regularize_run(small, SMALL, p, NULL, terms, scratch);
+        for (int i = 0; i < GUARD; i++)
+            assert_true(scratch[small_room + i] == 1234.5);
+        for (int i = 0; i < SMALL; i++)
+            if (terms[i] != all[from[i]])
+                fail_msg("small weights at once: term %d is %.17g, in the whole run %.17g",
+                         from[i], terms[i], all[from[i]]);
+    }
     free(scratch);
+    free(p);
+    free(g);
     omp_set_num_threads(saved);
     free(p0);
     free(g0);

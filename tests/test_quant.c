@@ -154,8 +154,9 @@ static void test_minmax_pieces(void **state)
         assert_non_null(got);
         for (long i = 0; i < n; i++)
             x[i] = (float)(rng_uniform(&r) * 0.2 - 0.1);
-        x[n - 5] = -0.25f;                  /* the low bound in the last piece */
-        x[n / 3] = 0.3f;                    /* the high one in a middle piece */
+        /* the bounds in the first, a middle and the last piece */
+        x[k ? n - 5 : 3] = -0.25f;
+        x[k ? 1 : n / 3] = 0.3f;
         float lo, hi;
         quant_minmax(x, n, &lo, &hi);
         assert_true(lo == -0.25f && hi == 0.3f);
