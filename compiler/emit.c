@@ -697,9 +697,8 @@ int emit_model_c(const ir_model *m, FILE *out)
             L(0, "#error \"advcc: no code for %s yet\"", kind->name);
         L(0, "%s", "");
     }
-    emit_reg_terms(out, &p);
-    emit_entry_points(out, &p);
     emit_regularize(out, &p);
+    emit_entry_points(out, &p);
     emit_descriptor(out, &p);
     emit_plan_free(&p);
     return ferror(out) ? -1 : 0;

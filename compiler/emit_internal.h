@@ -145,11 +145,9 @@ void emit_wquant_backward(FILE *out, const emit_plan *p, const emit_group *g,
 /* A one-line description of a node's weight quantiser, "" when none. */
 const char *emit_wquant_text(const ir_node *n, char *buf, size_t len);
 
-/* emit_regularize.c: model_regularize and its term names, or nothing. */
+/* emit_regularize.c: the table of terms, the scratch-size function
+ * model_arena_size adds, the term names and model_regularize, or nothing. */
 void emit_regularize(FILE *out, const emit_plan *p);
-/* The table of terms model_regularize runs and the scratch-size function
- * model_arena_size adds, or nothing. */
-void emit_reg_terms(FILE *out, const emit_plan *p);
 /* The suffixes of the power-iteration state tensors of the spectral
  * penalty regs[i] ("sn_u", "sn_v": tensors "conv1.sn_u", "conv1.sn_v"). */
 void emit_spectral_suffix(const ir_model *m, int i, char *u, char *v,

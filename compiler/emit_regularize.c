@@ -63,7 +63,7 @@ static int conv_group_index(const emit_plan *p, int node)
     return -1;
 }
 
-void emit_reg_terms(FILE *out, const emit_plan *p)
+void emit_regularize(FILE *out, const emit_plan *p)
 {
     const ir_model *m = p->m;
     if (m->n_regs == 0)
@@ -119,13 +119,6 @@ void emit_reg_terms(FILE *out, const emit_plan *p)
     L(1, "return regularize_scratch(reg_terms, %d);", m->n_regs);
     L(0, "}");
     L(0, "%s", "");
-}
-
-void emit_regularize(FILE *out, const emit_plan *p)
-{
-    const ir_model *m = p->m;
-    if (m->n_regs == 0)
-        return;
     L(0, "/* terms[i] = weight_i * P_i, their sum returned; with want_grad each");
     L(0, " * weight_i * dP_i/dW is added into c->grads. */");
     L(0, "static const char *const reg_term_names[%d] = {", m->n_regs);

@@ -18,8 +18,9 @@
 void gemm(int trans_a, int trans_b, int m, int n, int k, real_t alpha,
           const real_t *a, int lda, const real_t *b, int ldb, real_t beta,
           real_t *c, int ldc);
-/* The lower triangle of C = A A^T, A [n][k] row-major (the upper left as it
- * was), through OpenBLAS's syrk: half gemm's multiply-adds.  Single-threaded
+/* The lower triangle of C = A A^T, A [n][k] row-major (the strict upper
+ * triangle left as it was), through OpenBLAS's syrk: half gemm's
+ * multiply-adds.  Single-threaded
  * inside a parallel region, as gemm's slabs are. */
 void gram_lower(int n, int k, const real_t *a, int lda, real_t *c, int ldc);
 

@@ -89,6 +89,13 @@ void quant_forward(const real_t *x, long n, int bits, real_t lo, real_t hi,
 /* Values a piece of quant_forward_minmax's work. */
 #define QUANT_PIECE 16384
 
+/* Piece j of n values: its length, its start in *at. */
+static long quant_piece(long n, long j, long *at)
+{
+    *at = j * QUANT_PIECE;
+    return n - *at < QUANT_PIECE ? n - *at : QUANT_PIECE;
+}
+
 /* A large tensor (the seed CNN's first linear weight, 524,288 values, a
  * forward pass) goes by pieces the team shares: each piece's bounds, then
  * the pieces' in order (the smallest and largest are exact whatever the
@@ -105,7 +112,8 @@ void quant_forward_minmax(const real_t *x, long n, int bits, real_t *lo,
     real_t plo[pieces], phi[pieces];
 #pragma omp parallel for schedule(static)
     for (long j = 0; j < pieces; j++) {
-        const long at = j * QUANT_PIECE, len = n - at < QUANT_PIECE ? n - at : QUANT_PIECE;
+        long at;
+        const long len = quant_piece(n, j, &at);
         quant_minmax(x + at, len, &plo[j], &phi[j]);
     }
     real_t a = plo[0], b = phi[0];
@@ -117,7 +125,8 @@ void quant_forward_minmax(const real_t *x, long n, int bits, real_t *lo,
     *hi = b;
 #pragma omp parallel for schedule(static)
     for (long j = 0; j < pieces; j++) {
-        const long at = j * QUANT_PIECE, len = n - at < QUANT_PIECE ? n - at : QUANT_PIECE;
+        long at;
+        const long len = quant_piece(n, j, &at);
         quant_forward(x + at, len, bits, a, b, y + at);
     }
 }

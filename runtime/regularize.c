@@ -74,9 +74,11 @@ static void weight_run(const reg_term *t, int n, int first, real_t *params, real
 double regularize_run(const reg_term *t, int n, real_t *params, real_t *grads, double *terms,
                       real_t *scratch)
 {
-    /* the weights, each by its first term; the small ones dearest first */
+    /* the weights, each by its first term, its terms' FLOPs and largest
+     * room; the small ones dearest first */
     int first[n > 0 ? n : 1], small[n > 0 ? n : 1];
     double cost[n > 0 ? n : 1];
+    size_t room[n > 0 ? n : 1];
     int weights = 0, smalls = 0;
     for (int i = 0; i < n; i++) {
         int g = 0;
@@ -84,9 +86,12 @@ double regularize_run(const reg_term *t, int n, real_t *params, real_t *grads, d
             g++;
         if (g == weights) {
             first[weights] = i;
-            cost[weights++] = 0;
+            cost[weights] = 0;
+            room[weights++] = 0;
         }
         cost[g] += term_flops(&t[i]);
+        const size_t r = term_scratch(&t[i]);
+        room[g] = r > room[g] ? r : room[g];
     }
     for (int g = 0; g < weights; g++) {
         if (cost[g] > REG_SHARED_FLOPS) {
@@ -98,15 +103,11 @@ double regularize_run(const reg_term *t, int n, real_t *params, real_t *grads, d
             small[k] = small[k - 1];
         small[k] = g;
     }
-    /* each small weight in scratch of its own: its terms' largest room */
+    /* each small weight in scratch of its own */
     size_t at[smalls > 0 ? smalls : 1], sum = 0;
     for (int k = 0; k < smalls; k++) {
-        size_t room = 0;
-        for (int i = first[small[k]]; i < n; i++)
-            if (t[i].weight == t[first[small[k]]].weight && term_scratch(&t[i]) > room)
-                room = term_scratch(&t[i]);
         at[k] = sum;
-        sum += room;
+        sum += room[small[k]];
     }
 #pragma omp parallel for schedule(dynamic, 1) if (smalls > 1)
     for (int k = 0; k < smalls; k++)
