@@ -174,21 +174,36 @@ static void test_ziggurat_distribution(void **state)
 /* rng_normal_fill is rng_normal_ziggurat's draws, each rounded to real_t,
  * whatever the calls' counts: a draw is half an rng_u64, so an odd count
  * leaves the other half for the next call, the same as the scalar draws
- * do; rng_u64 then takes a fresh word in both. */
+ * do; rng_u64 then takes a fresh word in both.  rng_normal_add adds sigma
+ * times the same draws.  The 50,000-draw parts hold some 300 slow draws
+ * (outside their strips' rectangles), in low and high halves. */
 static void test_ziggurat_fill(void **state)
 {
     (void)state;
-    static const long parts[] = {333, 1, 666, 1000};
+    static const long parts[] = {333, 1, 666, 1000, 2, 50000, 3, 49999};
+    enum { MAX_PART = 50000 };
+    static real_t z[MAX_PART], x[MAX_PART], out[MAX_PART];
+    for (long i = 0; i < MAX_PART; i++)
+        x[i] = (real_t)(i % 17) - 8;
+    const real_t sigma = (real_t)0.3;
     advcc_rng a, b;
     rng_seed(&a, 5);
     rng_seed(&b, 5);
-    real_t z[1000];
+    long outside = 0;
     for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
-        rng_normal_fill(&a, z, parts[p]);
-        for (long i = 0; i < parts[p]; i++)
-            if (z[i] != (real_t)rng_normal_ziggurat(&b))
+        const int add = p % 2;
+        if (add)
+            rng_normal_add(&a, out, x, sigma, parts[p]);
+        else
+            rng_normal_fill(&a, z, parts[p]);
+        for (long i = 0; i < parts[p]; i++) {
+            const real_t want = (real_t)rng_normal_ziggurat(&b);
+            if (add ? out[i] != x[i] + sigma * want : z[i] != want)
                 fail_msg("part %zu (%ld draws): draw %ld differs", p, parts[p], i);
+            outside += fabs(want) > 3.0;
+        }
     }
+    assert_true(outside > 0);
     assert_int_equal(a.have_half, b.have_half);
     assert_true(rng_u64(&a) == rng_u64(&b));
     assert_true(rng_normal_ziggurat(&a) == rng_normal_ziggurat(&b));
