@@ -16,38 +16,57 @@ size_t orthogonal_scratch(int rows, int cols)
     return m * m + (size_t)rows * cols + cols;
 }
 
-/* G = W W^T for W [m][cols], G [m][m].  A large Gram is formed as its
- * lower triangle of blocks, [W1; W2] giving W1 W1^T and W2 W2^T (their
- * lower triangles, by syrk) and W2 W1^T (in two halves), then mirrored:
- * half the product's multiply-adds, in four single-threaded pieces of
- * equal work, which the team shares.  The pieces are the same whatever the
- * thread count, and so are the bits; G comes out exactly symmetric. */
-static void gram_rows(const real_t *w, int m, int cols, real_t *g)
+/* A large Gram W W^T (W [m][cols], G [m][m]) is formed as its lower
+ * triangle of blocks, [W1; W2] giving W1 W1^T and W2 W2^T (their lower
+ * triangles, by syrk) and W2 W1^T (in two halves), then mirrored: half the
+ * product's multiply-adds, in ORTH_GRAM_PIECES single-threaded pieces of
+ * equal work.  The pieces are the same whatever runs them, and so are the bits;
+ * G comes out exactly symmetric.  W1's height, or 0 where G is one
+ * product (a narrow W, or a small one). */
+static int gram_split(int rows, int cols)
 {
-    const int h = m / 2 / GRAM_ALIGN * GRAM_ALIGN;
-    if (h < GRAM_ALIGN || (double)m * m * cols < 8 * PAR_MIN_MACS) {
-        gemm(0, 1, m, m, cols, 1, w, cols, w, cols, 0, g, m);
+    const int h = rows / 2 / GRAM_ALIGN * GRAM_ALIGN;
+    if (rows > cols || h < GRAM_ALIGN || (double)rows * rows * cols < 8 * PAR_MIN_MACS)
+        return 0;
+    return h;
+}
+
+int orthogonal_gram_pieces(int rows, int cols)
+{
+    return gram_split(rows, cols) ? ORTH_GRAM_PIECES : 1;
+}
+
+void orthogonal_gram_piece(const real_t *w, int rows, int cols, int k, real_t *scratch)
+{
+    real_t *g = scratch;
+    const int h = gram_split(rows, cols);
+    if (!h) {
+        if (rows <= cols)
+            gemm(0, 1, rows, rows, cols, 1, w, cols, w, cols, 0, g, rows);
+        else
+            gemm(1, 0, cols, cols, rows, 1, w, cols, w, cols, 0, g, cols);
         return;
     }
-    const int q = h / 2;
-    const real_t *w2 = w + (long)h * cols;
-    /* block (row, column, height, width): the diagonal ones by syrk, each
-     * about as much work as a half of W2 W1^T, so that two threads' static
-     * halves are even */
-    const int block[4][4] = {{0, 0, h, h}, {h, 0, m - h, q}, {h, h, m - h, m - h},
-                             {h, q, m - h, h - q}};
-#pragma omp parallel for schedule(static)
-    for (int k = 0; k < 4; k++) {
-        const int r = block[k][0], c = block[k][1];
-        if (r == c)
-            gram_lower(block[k][2], cols, w + (long)r * cols, cols, g + (long)r * m + c, m);
-        else
-            gemm(0, 1, block[k][2], block[k][3], cols, 1, w2, cols, w + (long)c * cols, cols, 0,
-                 g + (long)r * m + c, m);
-    }
-    for (int i = 0; i < m; i++)
-        for (int j = i + 1; j < m; j++)
-            g[(long)i * m + j] = g[(long)j * m + i];
+    const int m = rows, q = h / 2;
+    /* block k (row, column, height, width): the diagonal ones by syrk, each
+     * about as much work as a half of W2 W1^T */
+    const int block[ORTH_GRAM_PIECES][4] = {{0, 0, h, h}, {h, 0, m - h, q}, {h, h, m - h, m - h},
+                                       {h, q, m - h, h - q}};
+    const int r = block[k][0], c = block[k][1];
+    if (r == c)
+        gram_lower(block[k][2], cols, w + (long)r * cols, cols, g + (long)r * m + c, m);
+    else
+        gemm(0, 1, block[k][2], block[k][3], cols, 1, w + (long)h * cols, cols,
+             w + (long)c * cols, cols, 0, g + (long)r * m + c, m);
+}
+
+/* G from its pieces, on the team. */
+static void gram_form(const real_t *w, int rows, int cols, real_t *scratch)
+{
+    const int pieces = orthogonal_gram_pieces(rows, cols);
+#pragma omp parallel for schedule(static) if (pieces > 1)
+    for (int k = 0; k < pieces; k++)
+        orthogonal_gram_piece(w, rows, cols, k, scratch);
 }
 
 /* sum over the m x m matrix g of (g[i][j] * s - (i == j ? id : 0))^2,
@@ -66,20 +85,22 @@ static double gram_distance(const real_t *g, int m, double s, double id,
     return sum;
 }
 
-double orthogonal_penalty(const real_t *w, int rows, int cols, int form,
-                          real_t scale, real_t *dw, real_t *scratch)
+double orthogonal_finish(const real_t *w, int rows, int cols, int form, real_t scale,
+                         int *grad, real_t *scratch)
 {
     assert(form >= ORTH_COLS && form <= ORTH_NORMALIZED);
+    const int want = *grad;
+    *grad = 0;
     int wide = rows <= cols;            /* then the Gram formed is W W^T */
     int m = wide ? rows : cols;
     real_t *g = scratch;
     real_t *wa = g + (size_t)m * m;     /* W A = W W^T W */
     real_t *diag = wa + (size_t)rows * cols;   /* diag(A): squared column norms */
 
-    if (wide)
-        gram_rows(w, rows, cols, g);
-    else
-        gemm(1, 0, cols, cols, rows, 1, w, cols, w, cols, 0, g, cols);
+    if (gram_split(rows, cols))
+        for (int i = 0; i < m; i++)
+            for (int j = i + 1; j < m; j++)
+                g[(long)i * m + j] = g[(long)j * m + i];
 
     double gsum, gg;                            /* ||A||^2, in vector lanes */
     reduce_moments(g, (long)m * m, 0, &gsum, &gg);
@@ -122,8 +143,9 @@ double orthogonal_penalty(const real_t *w, int rows, int cols, int form,
         break;
     }
     double p = sqrt(p2 > 0 ? p2 : 0);
-    if (!dw || p == 0)
+    if (!want || p == 0)
         return p;
+    *grad = 1;
 
     /* dw += scale * 2 / p * (ca * W A - cw[j] * W), cw per column */
     double ca = 1, cw = 1;
@@ -144,10 +166,6 @@ double orthogonal_penalty(const real_t *w, int rows, int cols, int form,
             g[i] = (real_t)(ga * g[i]);
         for (int i = 0; i < m; i++)
             g[(long)i * m + i] = diag[i];
-        if (wide)
-            gemm(0, 0, rows, cols, rows, 1, g, rows, w, cols, 1, dw, cols);
-        else
-            gemm(0, 0, rows, cols, cols, 1, w, cols, g, cols, 1, dw, cols);
         return p;
     }
     if (wide)
@@ -157,7 +175,37 @@ double orthogonal_penalty(const real_t *w, int rows, int cols, int form,
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) {
             size_t at = (size_t)i * cols + j;
-            dw[at] += (real_t)(f * (wa[at] - diag[j] * w[at]));
+            wa[at] = (real_t)(f * (wa[at] - diag[j] * w[at]));
         }
+    return p;
+}
+
+void orthogonal_grad_cols(const real_t *w, int rows, int cols, int form, int c0, int c1,
+                          const real_t *scratch, real_t *dw)
+{
+    const int wide = rows <= cols, m = wide ? rows : cols;
+    const real_t *g = scratch, *wa = g + (size_t)m * m;
+    if (c1 <= c0)
+        return;
+    if (form == ORTH_OFFDIAG) {
+        for (int i = 0; i < rows; i++)
+            for (int j = c0; j < c1; j++)
+                dw[(size_t)i * cols + j] += wa[(size_t)i * cols + j];
+        return;
+    }
+    if (wide)       /* columns c0..c1 of (f (ca A - cw I)) W */
+        gemm(0, 0, rows, c1 - c0, rows, 1, g, rows, w + c0, cols, 1, dw + c0, cols);
+    else            /* of W (f (ca A - cw I)) */
+        gemm(0, 0, rows, c1 - c0, cols, 1, w, cols, g + c0, cols, 1, dw + c0, cols);
+}
+
+double orthogonal_penalty(const real_t *w, int rows, int cols, int form,
+                          real_t scale, real_t *dw, real_t *scratch)
+{
+    gram_form(w, rows, cols, scratch);
+    int grad = dw != NULL;
+    const double p = orthogonal_finish(w, rows, cols, form, scale, &grad, scratch);
+    if (grad)
+        orthogonal_grad_cols(w, rows, cols, form, 0, cols, scratch, dw);
     return p;
 }

@@ -40,4 +40,24 @@ size_t orthogonal_scratch(int rows, int cols);
 double orthogonal_penalty(const real_t *w, int rows, int cols, int form,
                           real_t scale, real_t *dw, real_t *scratch);
 
+/* orthogonal_penalty's steps, for a caller that shares them among threads
+ * (regularize.c): the Gram's pieces, in any order, each single-threaded
+ * inside a parallel region; then orthogonal_finish, once; then the
+ * gradient's columns, cut anywhere, in any order.  orthogonal_penalty is
+ * these steps, the pieces side by side and the columns in one product, on
+ * the team.  All but form 3 leave the gradient's one product to the
+ * columns; form 3's finish makes it. */
+#define ORTH_GRAM_PIECES 4      /* the most pieces a Gram comes in */
+int orthogonal_gram_pieces(int rows, int cols);
+void orthogonal_gram_piece(const real_t *w, int rows, int cols, int k, real_t *scratch);
+/* The penalty P from the pieces' Gram in scratch.  *grad: in, whether the
+ * gradient is wanted; out, whether it is not 0 and orthogonal_grad_cols
+ * has it to add. */
+double orthogonal_finish(const real_t *w, int rows, int cols, int form, real_t scale,
+                         int *grad, real_t *scratch);
+/* Columns c0..c1 of scale * dP/dW added into dw's, from orthogonal_finish's
+ * scratch. */
+void orthogonal_grad_cols(const real_t *w, int rows, int cols, int form, int c0, int c1,
+                          const real_t *scratch, real_t *dw);
+
 #endif

@@ -3,6 +3,9 @@
 #include "regularize.h"
 #include "spectral.h"
 
+/* Columns of a split weight's gradient a job adds. */
+#define REG_SLAB_COLS 512
+
 static double term_flops(const reg_term *t)
 {
     switch (t->kind) {
@@ -71,47 +74,150 @@ static void weight_run(const reg_term *t, int n, int first, real_t *params, real
             terms[i] = term_run(&t[i], params, grads, scratch);
 }
 
+/* Whether a term goes in steps (orthogonal.h, spectral.h): a weight made
+ * only of such terms is split. */
+static int term_splits(const reg_term *t)
+{
+    return (t->kind == REG_ORTHOGONAL && t->form != ORTH_OFFDIAG) ||
+           t->kind == REG_SPECTRAL_LINEAR;
+}
+
+/* A single-threaded job: a piece of term a's Gram (b its number), term a's
+ * power iterations, or small weight a's terms. */
+enum { JOB_PIECE, JOB_ITERATE, JOB_WEIGHT };
+typedef struct reg_job {
+    int kind, a, b;
+    double cost;
+} reg_job;
+
+/* job into the list of jobs, dearest first (a tie keeps the list's order). */
+static void job_add(reg_job *job, int *jobs, reg_job add)
+{
+    int j = (*jobs)++;
+    for (; j > 0 && job[j - 1].cost < add.cost; j--)
+        job[j] = job[j - 1];
+    job[j] = add;
+}
+
+/* Columns c0.. of a split weight's gradient (the weight of term `first`):
+ * each of its terms with a gradient, in the list's order. */
+static void slab_run(const reg_term *t, int n, int first, int c0, const int *grad,
+                     const size_t *at, real_t *params, real_t *grads, real_t *scratch)
+{
+    const int cols = t[first].cols;
+    const int c1 = c0 + REG_SLAB_COLS < cols ? c0 + REG_SLAB_COLS : cols;
+    for (int i = first; i < n; i++) {
+        const reg_term *u = &t[i];
+        if (u->weight != t[first].weight || !grad[i])
+            continue;
+        if (u->kind == REG_ORTHOGONAL)
+            orthogonal_grad_cols(params + u->weight, u->rows, cols, u->form, c0, c1,
+                                 scratch + at[i], grads + u->weight);
+        else
+            spectral_linear_grad_cols(params + u->u, params + u->v, u->rows, cols, c0, c1,
+                                      (real_t)u->scale, grads + u->weight);
+    }
+}
+
 double regularize_run(const reg_term *t, int n, real_t *params, real_t *grads, double *terms,
                       real_t *scratch)
 {
+    const int cap = n > 0 ? n : 1;
     /* the weights, each by its first term, its terms' FLOPs and largest
-     * room; the small ones dearest first */
-    int first[n > 0 ? n : 1], small[n > 0 ? n : 1];
-    double cost[n > 0 ? n : 1];
-    size_t room[n > 0 ? n : 1];
-    int weights = 0, smalls = 0;
+     * room, whether it is large and whether it splits; of[i]: term i's */
+    int first[cap], large[cap], split[cap], of[cap];
+    double cost[cap];
+    size_t room[cap];
+    int weights = 0;
     for (int i = 0; i < n; i++) {
         int g = 0;
         while (g < weights && t[first[g]].weight != t[i].weight)
             g++;
+        of[i] = g;
         if (g == weights) {
             first[weights] = i;
+            split[weights] = 1;
             cost[weights] = 0;
             room[weights++] = 0;
         }
         cost[g] += term_flops(&t[i]);
+        split[g] &= term_splits(&t[i]);
         const size_t r = term_scratch(&t[i]);
         room[g] = r > room[g] ? r : room[g];
     }
+    /* a large weight that does not split: its terms in order on the team,
+     * before anything else holds scratch */
     for (int g = 0; g < weights; g++) {
-        if (cost[g] > REG_SHARED_FLOPS) {
+        large[g] = cost[g] > REG_SHARED_FLOPS;
+        split[g] &= large[g];
+        if (large[g] && !split[g])
             weight_run(t, n, first[g], params, grads, terms, scratch);
-            continue;
+    }
+    /* the jobs before the split weights' gradients, each split orthogonal
+     * term and each small weight in a room of its own */
+    reg_job job[ORTH_GRAM_PIECES * cap];
+    size_t at[cap], sum = 0;
+    int jobs = 0;
+    for (int i = 0; i < n; i++) {
+        const int g = of[i];
+        if (!large[g] && first[g] == i) {
+            at[i] = sum;
+            sum += room[g];
+            job_add(job, &jobs, (reg_job){JOB_WEIGHT, g, 0, cost[g]});
+        } else if (split[g] && t[i].kind == REG_ORTHOGONAL) {
+            at[i] = sum;
+            sum += term_scratch(&t[i]);
+            /* the Gram: a quarter of term_flops */
+            const int pieces = orthogonal_gram_pieces(t[i].rows, t[i].cols);
+            for (int k = 0; k < pieces; k++)
+                job_add(job, &jobs, (reg_job){JOB_PIECE, i, k, term_flops(&t[i]) / 4 / pieces});
+        } else if (split[g]) {
+            job_add(job, &jobs, (reg_job){JOB_ITERATE, i, 0, term_flops(&t[i])});
         }
-        int k = smalls++;
-        for (; k > 0 && cost[small[k - 1]] < cost[g]; k--)
-            small[k] = small[k - 1];
-        small[k] = g;
     }
-    /* each small weight in scratch of its own */
-    size_t at[smalls > 0 ? smalls : 1], sum = 0;
-    for (int k = 0; k < smalls; k++) {
-        at[k] = sum;
-        sum += room[small[k]];
+    double sigma[cap];
+#pragma omp parallel for schedule(dynamic, 1) if (jobs > 1)
+    for (int j = 0; j < jobs; j++) {
+        const reg_job *b = &job[j];
+        const reg_term *u = &t[b->a];
+        if (b->kind == JOB_WEIGHT)
+            weight_run(t, n, first[b->a], params, grads, terms, scratch + at[first[b->a]]);
+        else if (b->kind == JOB_PIECE)
+            orthogonal_gram_piece(params + u->weight, u->rows, u->cols, b->b,
+                                  scratch + at[b->a]);
+        else
+            sigma[b->a] = spectral_linear_iterate(params + u->weight, u->rows, u->cols,
+                                                  params + u->u, params + u->v, u->iters,
+                                                  u->restart);
     }
-#pragma omp parallel for schedule(dynamic, 1) if (smalls > 1)
-    for (int k = 0; k < smalls; k++)
-        weight_run(t, n, first[small[k]], params, grads, terms, scratch + at[k]);
+    /* the split terms' values, and which have a gradient to add */
+    int grad[cap], slabs = 0;
+    for (int i = 0; i < n; i++) {
+        if (!split[of[i]])
+            continue;
+        const reg_term *u = &t[i];
+        if (u->kind == REG_ORTHOGONAL) {
+            grad[i] = grads != NULL;
+            terms[i] = u->scale * orthogonal_finish(params + u->weight, u->rows, u->cols,
+                                                    u->form, (real_t)u->scale, &grad[i],
+                                                    scratch + at[i]);
+        } else {
+            grad[i] = grads && sigma[i] > 0;
+            terms[i] = u->scale * sigma[i];
+        }
+        if (grads && first[of[i]] == i)
+            slabs += (u->cols + REG_SLAB_COLS - 1) / REG_SLAB_COLS;
+    }
+    /* their gradients by slabs of columns */
+    int slab_first[slabs > 0 ? slabs : 1], slab_c0[slabs > 0 ? slabs : 1];
+    for (int g = 0, k = 0; g < weights && grads; g++)
+        for (int c0 = 0; split[g] && c0 < t[first[g]].cols; c0 += REG_SLAB_COLS, k++) {
+            slab_first[k] = first[g];
+            slab_c0[k] = c0;
+        }
+#pragma omp parallel for schedule(dynamic, 1) if (slabs > 1)
+    for (int k = 0; k < slabs; k++)
+        slab_run(t, n, slab_first[k], slab_c0[k], grad, at, params, grads, scratch);
     double total = 0;
     for (int i = 0; i < n; i++)
         total += terms[i];

@@ -3,14 +3,21 @@
  * (orthogonal.h, spectral.h) and adds their gradients.
  *
  * The terms of one weight run one after the other, in the list's order
- * (they add into one gradient).  A weight whose terms cost more than
- * REG_SHARED_FLOPS runs first, each product shared by the team (gemm.c);
- * the others run side by side, a weight a thread, each single-threaded in
- * scratch of its own (a lone one on the whole team): their small products
- * and single-image convolutions left a thread waiting when they ran one at
- * a time on the team.  The bits depend on the thread count only where
- * gemm.c's do (the shared products); not on which thread takes which
- * weight. */
+ * (they add into one gradient).  Small weights (their terms below
+ * REG_SHARED_FLOPS) run side by side, a weight a thread, each
+ * single-threaded in scratch of its own.  A large weight whose terms all
+ * go in steps (orthogonal forms 1, 2, 4: the Gram's pieces, the finish,
+ * the gradient's columns, orthogonal.h; spectral on a linear layer: the
+ * iterations, the gradient's columns, spectral.h) is cut into
+ * single-threaded jobs too: its Gram's pieces and power iterations share
+ * the team with the small weights, dearest first; then each term's finish;
+ * then its gradient by slabs of columns, a slab's terms in the list's
+ * order.  Another large weight runs first, its terms on the whole team.
+ * Run one at a time on the team, the small products and single-image
+ * convolutions left a thread waiting, and so did the large weight's own
+ * serial steps.  The bits depend on the thread count only where a step
+ * runs on the whole team (gemm.c's slabs): such a large weight's, or a lone
+ * job's; not on which thread takes which job. */
 #ifndef ADVCC_REGULARIZE_H
 #define ADVCC_REGULARIZE_H
 
@@ -18,7 +25,7 @@
 #include "kernels.h"
 #include "real.h"
 
-/* A weight's terms above this many FLOPs share the team's threads. */
+/* A weight's terms above this many FLOPs are a large weight's. */
 #define REG_SHARED_FLOPS 1e8
 
 enum reg_kind { REG_ORTHOGONAL, REG_SPECTRAL_LINEAR, REG_SPECTRAL_CONV };

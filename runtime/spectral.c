@@ -36,9 +36,8 @@ static void start_vector(real_t *v, long n, int restart)
         v[i] = one;
 }
 
-double spectral_linear(const real_t *w, int rows, int cols, real_t *u,
-                       real_t *v, int iters, int restart, real_t scale,
-                       real_t *dw)
+double spectral_linear_iterate(const real_t *w, int rows, int cols, real_t *u, real_t *v,
+                               int iters, int restart)
 {
     assert(iters >= 1);
     start_vector(v, cols, restart);
@@ -49,8 +48,23 @@ double spectral_linear(const real_t *w, int rows, int cols, real_t *u,
         gemm(1, 0, cols, 1, rows, 1, w, cols, u, 1, 0, v, 1);  /* v = W^T u */
         sigma = normalize(v, cols);
     }
+    return sigma;
+}
+
+void spectral_linear_grad_cols(const real_t *u, const real_t *v, int rows, int cols, int c0,
+                               int c1, real_t scale, real_t *dw)
+{
+    if (c1 > c0)
+        gemm(0, 1, rows, c1 - c0, 1, scale, u, 1, v + c0, 1, 1, dw + c0, cols);
+}
+
+double spectral_linear(const real_t *w, int rows, int cols, real_t *u,
+                       real_t *v, int iters, int restart, real_t scale,
+                       real_t *dw)
+{
+    const double sigma = spectral_linear_iterate(w, rows, cols, u, v, iters, restart);
     if (dw && sigma > 0)
-        gemm(0, 1, rows, cols, 1, scale, u, 1, v, 1, 1, dw, cols);
+        spectral_linear_grad_cols(u, v, rows, cols, 0, cols, scale, dw);
     return sigma;
 }
 

@@ -38,6 +38,14 @@ double spectral_linear(const real_t *w, int rows, int cols, real_t *u,
                        real_t *v, int iters, int restart, real_t scale,
                        real_t *dw);
 
+/* spectral_linear's two steps, for a caller that shares them among
+ * threads (regularize.c): the iterations (u, v moved on, sigma returned),
+ * then columns c0..c1 of scale * u v^T added into dw's (where sigma > 0). */
+double spectral_linear_iterate(const real_t *w, int rows, int cols, real_t *u, real_t *v,
+                               int iters, int restart);
+void spectral_linear_grad_cols(const real_t *u, const real_t *v, int rows, int cols, int c0,
+                               int c1, real_t scale, real_t *dw);
+
 /* Reals of scratch spectral_conv needs. */
 size_t spectral_conv_scratch(const conv_shape *s);
 

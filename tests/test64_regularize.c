@@ -242,8 +242,11 @@ static void test_one_column(void **state)
 }
 
 /* regularize_run against the terms called one by one, in the list's order:
- * the large weight's (above REG_SHARED_FLOPS) as it calls them, on the
- * team; the small weights' on one thread, as each runs within the team.
+ * a large weight's (above REG_SHARED_FLOPS) that does not split (form 3)
+ * on the team, as it runs them; a large weight's that splits (its Gram's
+ * pieces, the power iterations and the gradient's columns single-threaded,
+ * side by side with the small weights) and the small weights' on one
+ * thread.
  * The same values, gradients and power-iteration vectors to the bit, at
  * every thread count; with grads NULL the same values and no gradient;
  * its scratch within regularize_scratch's count. */
@@ -263,7 +266,7 @@ static void test_run_as_listed(void **state)
            U1 = W4 + 256 * 1024, V1 = U1 + 128, U2 = V1 + 576, V2 = U2 + 32 * 144,
            U4 = V2 + 16 * 144, V4 = U4 + 256, W5 = V4 + 1024, W6 = W5 + 64 * 300,
            W7 = W6 + 64 * 300, U7 = W7 + 40 * 60, V7 = U7 + 40, W8 = V7 + 60, U8 = W8 + 8 * 36,
-           V8 = U8 + 800, PARAMS = V8 + 400 };
+           V8 = U8 + 800, W9 = V8 + 400, PARAMS = W9 + 200 * 700 };
     const reg_term t[] = {
         {.kind = REG_ORTHOGONAL, .weight = W1, .rows = 128, .cols = 576, .form = 4,
          .scale = 1e-2},
@@ -287,6 +290,9 @@ static void test_run_as_listed(void **state)
         {.kind = REG_SPECTRAL_LINEAR, .weight = W7, .rows = 40, .cols = 60, .u = U7, .v = V7,
          .iters = 1, .scale = 1e-3},
         {.kind = REG_ORTHOGONAL, .weight = W8, .rows = 8, .cols = 36, .form = 1, .scale = 0.1},
+        /* large, but form 3 does not split */
+        {.kind = REG_ORTHOGONAL, .weight = W9, .rows = 200, .cols = 700, .form = 3,
+         .scale = 1e-3},
     };
     enum { N = sizeof t / sizeof t[0], GUARD = 64 };
     double *p0 = random_vec(PARAMS, -0.2, 0.2), *g0 = random_vec(PARAMS, -1, 1);
@@ -308,8 +314,7 @@ static void test_run_as_listed(void **state)
 
         double rsum = 0;
         for (int i = 0; i < N; i++) {
-            const int large = t[i].weight == W4;
-            omp_set_num_threads(large ? threads : 1);
+            omp_set_num_threads(t[i].weight == W9 ? threads : 1);
             double *dw = rg + t[i].weight, *w = rp + t[i].weight;
             double v;
             if (t[i].kind == REG_ORTHOGONAL)
