@@ -80,9 +80,11 @@ static real_t *pass_arena(const infer_ws *w, int k, real_t *own)
 }
 
 /* Runs the forward passes of one draw into w->pass_out, remembering the
- * rng state each started from.  Returns how many passes differ: 1 when the
- * first pass drew no noise (w->random = 0). */
-static int run_passes(infer_ws *w, const real_t *x, int n, int mode)
+ * rng state each started from, each in its arena when a backward follows
+ * (keep), else all in the context's, where the last pass's activations are
+ * still in cache.  Returns how many passes differ: 1 when the first pass
+ * drew no noise (w->random = 0). */
+static int run_passes(infer_ws *w, const real_t *x, int n, int mode, int keep)
 {
     advcc_ctx *c = w->ctx;
     real_t *own = c->arena;
@@ -93,7 +95,7 @@ static int run_passes(infer_ws *w, const real_t *x, int n, int mode)
     for (int k = 0; k < w->passes; k++) {
         if (c->rng)
             w->states[k] = *c->rng;
-        c->arena = pass_arena(w, k, own);
+        c->arena = keep ? pass_arena(w, k, own) : own;
         c->model->forward(c, x, n, mode, w->pass_out + k * rows);
         if (k == 0) {
             w->random = c->rng && !rng_equal(&w->states[0], c->rng);
@@ -178,7 +180,7 @@ void infer_logits(infer_ws *w, const real_t *x, int n, int mode,
                   real_t *logits)
 {
     assert(n >= 1 && n <= w->cap);
-    int passes = run_passes(w, x, n, mode);
+    int passes = run_passes(w, x, n, mode, 0);
     combine(w, n, passes);
     memcpy(logits, w->out, sizeof(real_t) * n * w->classes);
 }
@@ -353,7 +355,7 @@ static double loss_grad(infer_ws *w, const real_t *x, const int *y,
     double total = 0.0;
 
     for (int d = 0; d < draws; d++) {
-        int passes = run_passes(w, x, n, mode);
+        int passes = run_passes(w, x, n, mode, 1);
         if (d == 0 && !w->random)
             draws = 1;          /* every draw would be the same */
         advcc_rng after;

@@ -6,7 +6,9 @@
  * model->ensemble_probs, the log of the mean softmax probabilities (so that
  * argmax and cross-entropy read it like logits).  The input gradient goes
  * through that average: each pass runs in an arena of its own (the
- * context's for the first), so that its backward finds what it drew; the
+ * context's for the first), so that its backward finds what it drew (a
+ * prediction's passes, which no backward follows, all run in the
+ * context's, its memory warm: RSE's attack 0.5% faster); the
  * arena's scratch, which no pass keeps, is the context's for every pass
  * (model.h keep_size: RSE's attack at batch 100 holds 4 x 40 MB less); when
  * those arenas would take more than INFER_KEEP_BYTES, each pass's backward
