@@ -16,8 +16,11 @@
  * Run one at a time on the team, the small products and single-image
  * convolutions left a thread waiting, and so did the large weight's own
  * serial steps.  The bits depend on the thread count only where a step
- * runs on the whole team (gemm.c's slabs): such a large weight's, or a lone
- * job's; not on which thread takes which job. */
+ * runs on the whole team (gemm.c's slabs): a large weight's that does not
+ * split, a lone job's, a lone slab's; not on which thread takes which job.
+ * (OpenBLAS's Haswell sgemm rounds a column differently in products of
+ * other widths, so the slabs are 512 columns wide whatever the thread
+ * count.) */
 #ifndef ADVCC_REGULARIZE_H
 #define ADVCC_REGULARIZE_H
 
