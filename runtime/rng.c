@@ -1,12 +1,12 @@
 /* rng.c - xoshiro256** (Blackman and Vigna) seeded through splitmix64.
  *
  * Everything is integer arithmetic on uint64_t except the normals, which
- * need log, sqrt, cos and sin (Box-Muller) or exp and log (the ziggurat's
- * tables and rare rejections); so integer and uniform streams are
- * bit-identical everywhere and normal streams wherever libm agrees. */
+ * need log, sqrt, cos and sin (Box-Muller): so integer and uniform streams
+ * are bit-identical everywhere, rng_normal's wherever libm agrees, and the
+ * noise layers' (rng_normal_fill), which do without libm, everywhere. */
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
+#include "conv_direct.h"
 #include "parallel.h"
 #include "rng.h"
 
@@ -33,15 +33,12 @@ void rng_seed(advcc_rng *r, uint64_t seed)
         r->s[i] = splitmix64_next(&x);
     r->have_spare = 0;
     r->spare = 0.0;
-    r->have_half = 0;
-    r->half = 0;
 }
 
 int rng_equal(const advcc_rng *a, const advcc_rng *b)
 {
     return memcmp(a->s, b->s, sizeof a->s) == 0 && a->have_spare == b->have_spare &&
-           (!a->have_spare || a->spare == b->spare) && a->have_half == b->have_half &&
-           (!a->have_half || a->half == b->half);
+           (!a->have_spare || a->spare == b->spare);
 }
 
 /* The stream is a function of r's state words and the label only: split a
@@ -148,168 +145,178 @@ void rng_normal_many(advcc_rng *r, double *z, long n)
         z[n - 1] = rng_normal(r);   /* its pair's other half stays the spare */
 }
 
-/* Marsaglia and Tsang's ziggurat (2000) for N(0, 1) over 256 strips of
- * equal area, its tables made once from the strips' edges.  GSL's
- * gsl_ran_gaussian_ziggurat is the same method, but it reaches the
- * generator through a function pointer a draw: 5.8 ns a draw on this
- * project's machine against 3.0 for rng_normal_fill, whose loop inlines
- * the generator; the noise layers draw one an element, and RSE's attack
- * took 0.93x the time.  A draw takes 32 bits, half of an rng_u64 (the low
- * half first, the high one left pending in r->half): its strip from the
- * low 8 bits and its signed value from the high 24, so that the two share
- * no bits (Doornik 2005), and 24 bits are a float's precision.  Two draws
- * an rng_u64 and 256 strips (rejections 1.2% -> 0.6% of draws) made a
- * draw 2.10 -> 1.59 ns. */
-#define ZIG_STRIPS 256
-#define ZIG_R 3.6541528853610088            /* the base strip's right edge */
-#define ZIG_AREA 4.92867323399e-3           /* each strip's area */
-#define ZIG_ONE 8388608.0                   /* 2^23: the value bits' scale */
+/* The noise layers' normals: Box-Muller in float over NORMAL_LANES
+ * streams of xoshiro128+ (Blackman and Vigna's generator for 32-bit
+ * floats, whose top bits are the ones a float takes), seeded from the
+ * caller's stream.  A block is two words of each lane and gives 2
+ * NORMAL_LANES normals: lane l's cosine at l, its sine at NORMAL_LANES + l.
+ * Every step is an integer operation or one correctly rounded float
+ * operation in a fixed order (no fused multiply-adds, no libm), so the
+ * portable, AVX2 and AVX-512 builds of the loop, of any width, give the
+ * same bits.  Its log and its sine and cosine are series short enough
+ * for a float's precision (below); its uniforms have 24 bits, so that
+ * |z| <= sqrt(48 ln 2) = 5.77, where N(0, 1) puts 8e-9 of its mass
+ * beyond.  The ziggurat it replaces drew one value at a time through a
+ * table: 1.30 ns a draw, 5.5% of RSE's attack. */
+#define NORMAL_LANES 16
 
-static struct {
-    uint32_t k[ZIG_STRIPS];     /* |j| below k[i]: inside strip i's rectangle */
-    /* the same test without |j|: (uint32_t)j + off[i] below span[i], that
-     * is -k[i] < j < k[i] (span 0 where k[i] is 0: never) */
-    uint32_t off[ZIG_STRIPS], span[ZIG_STRIPS];
-    double w[ZIG_STRIPS];       /* the value of j = 1 in strip i */
-    double f[ZIG_STRIPS];       /* exp(-x^2 / 2) at strip i's edge */
-} zig;
-static pthread_once_t zig_once = PTHREAD_ONCE_INIT;
+typedef struct normal_lanes {
+    uint32_t s[4][NORMAL_LANES];
+} normal_lanes;
 
-static void zig_tables(void)
+/* Two rng_u64 a lane; a lane's state is never all zero. */
+static void normal_lanes_seed(advcc_rng *r, normal_lanes *g)
 {
-    const double m = ZIG_ONE;
-    double dn = ZIG_R, tn = dn;
-    const double q = ZIG_AREA / exp(-0.5 * dn * dn);
-    zig.k[0] = (uint32_t)(dn / q * m);
-    zig.k[1] = 0;
-    zig.w[0] = q / m;
-    zig.w[ZIG_STRIPS - 1] = dn / m;
-    zig.f[0] = 1.0;
-    zig.f[ZIG_STRIPS - 1] = exp(-0.5 * dn * dn);
-    for (int i = ZIG_STRIPS - 2; i >= 1; i--) {
-        dn = sqrt(-2.0 * log(ZIG_AREA / dn + exp(-0.5 * dn * dn)));
-        zig.k[i + 1] = (uint32_t)(dn / tn * m);
-        tn = dn;
-        zig.f[i] = exp(-0.5 * dn * dn);
-        zig.w[i] = dn / m;
-    }
-    for (int i = 0; i < ZIG_STRIPS; i++) {
-        zig.off[i] = zig.k[i] - 1;
-        zig.span[i] = zig.k[i] ? 2 * zig.k[i] - 1 : 0;
+    for (int l = 0; l < NORMAL_LANES; l++) {
+        const uint64_t a = rng_u64(r), b = rng_u64(r);
+        g->s[0][l] = (uint32_t)a;
+        g->s[1][l] = (uint32_t)(a >> 32);
+        g->s[2][l] = (uint32_t)b;
+        g->s[3][l] = (uint32_t)(b >> 32) | (uint32_t)((a | b) == 0);
     }
 }
 
-/* The next 32 bits of the stream for a draw: the pending high half, or the
- * low half of a new rng_u64. */
-static inline uint32_t zig_bits(uint64_t *s, uint32_t *half, int *have_half)
+static inline __attribute__((always_inline)) uint32_t float_bits(float f)
 {
-    if (*have_half) {
-        *have_half = 0;
-        return *half;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline __attribute__((always_inline)) float bits_float(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* log u for u in (0, 1]: u = m 2^e with m in [sqrt(1/2), sqrt(2)), and
+ * log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.172, by its series
+ * to s^9 (the next term is below 2e-9 of the sum).  Bit operations, not
+ * branches, so that the lanes' loop is one vector loop. */
+static inline __attribute__((always_inline)) float lane_log(float u)
+{
+    const uint32_t bits = float_bits(u);
+    uint32_t mant = (bits & 0x7fffffu) | 0x3f800000u;          /* [1, 2) */
+    const uint32_t above = mant > 0x3fb504f3u;                  /* > sqrt(2) */
+    mant -= above << 23;                                        /* halved */
+    const float m = bits_float(mant);
+    const float e = (float)((int)(bits >> 23) - 127 + (int)above);
+    const float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+    const float series = 1.0f + s2 * (1.0f / 3 + s2 * (1.0f / 5 + s2 * (1.0f / 7 + s2 * (1.0f / 9))));
+    return e * 0.693147181f + 2.0f * s * series;
+}
+
+/* xoshiro128+'s step of state (a, b, c, d); its output is a + d before. */
+#define XOSHIRO128_STEP(a, b, c, d)         \
+    do {                                    \
+        const uint32_t t_ = (b) << 9;       \
+        (c) ^= (a);                         \
+        (d) ^= (b);                         \
+        (b) ^= (c);                         \
+        (a) ^= (d);                         \
+        (c) ^= t_;                          \
+        (d) = ((d) << 11) | ((d) >> 21);    \
+    } while (0)
+
+/* One block of every lane into z[0 .. 2 NORMAL_LANES). */
+static inline __attribute__((always_inline)) void normal_block(normal_lanes *g, float *z)
+{
+    uint32_t *s0 = g->s[0], *s1 = g->s[1], *s2 = g->s[2], *s3 = g->s[3];
+#pragma omp simd
+    for (int l = 0; l < NORMAL_LANES; l++) {
+        uint32_t w[2];
+        uint32_t t0 = s0[l], t1 = s1[l], t2 = s2[l], t3 = s3[l];
+        w[0] = t0 + t3;                         /* xoshiro128+, twice */
+        XOSHIRO128_STEP(t0, t1, t2, t3);
+        w[1] = t0 + t3;
+        XOSHIRO128_STEP(t0, t1, t2, t3);
+        s0[l] = t0;
+        s1[l] = t1;
+        s2[l] = t2;
+        s3[l] = t3;
+        /* the radius from u in (0, 1], the top 24 bits of the first word */
+        const float u = (float)((w[0] >> 8) + 1) * 0x1p-24f;
+        const float rad = sqrtf(-2.0f * lane_log(u));
+        /* the angle: a quadrant from the second word's top 2 bits, and
+         * phi in [-pi/4, pi/4) from its next 24 */
+        const float phi = (float)((w[1] >> 6) & 0xffffffu) * (1.57079633f * 0x1p-24f) - 0.785398163f;
+        const float p2 = phi * phi;
+        const float sn = phi + phi * p2 * (-1.0f / 6 + p2 * (1.0f / 120 + p2 * (-1.0f / 5040 + p2 * (1.0f / 362880))));
+        const float cs = 1.0f + p2 * (-0.5f + p2 * (1.0f / 24 + p2 * (-1.0f / 720 + p2 * (1.0f / 40320))));
+        /* (cos, sin) of phi turned by q quarter turns: swapped and one
+         * negated for odd q, both negated for q >= 2 (sign bits) */
+        const uint32_t q = w[1] >> 30, odd = 0u - (q & 1), neg = (q & 2) << 30;
+        const uint32_t cb = float_bits(cs), sb = float_bits(sn);
+        const float c = bits_float(((cb & ~odd) | ((sb ^ 0x80000000u) & odd)) ^ neg);
+        const float s = bits_float(((sb & ~odd) | (cb & odd)) ^ neg);
+        z[l] = rad * c;
+        z[NORMAL_LANES + l] = rad * s;
     }
-    const uint64_t u = xoshiro_next(s);
-    *half = (uint32_t)(u >> 32);
-    *have_half = 1;
-    return (uint32_t)u;
 }
 
-/* A uniform in (0, 1], so that its log is finite. */
-static double zig_uniform(advcc_rng *r)
-{
-    return 1.0 - rng_uniform(r);
-}
-
-/* 32 bits h's strip (low bits) and signed value (high 24); whether the
- * value falls in the strip's rectangle, where the draw is j w[k]. */
-static inline int zig_split(uint32_t h, int *k, int32_t *j)
-{
-    *k = (int)(h & (ZIG_STRIPS - 1));
-    *j = (int32_t)h >> 8;
-    return (uint32_t)*j + zig.off[*k] < zig.span[*k];
-}
-
-/* A draw of strip i and value j outside the strip's rectangle: the
- * wedge's test, or in the base strip the tail beyond ZIG_R by Marsaglia's
- * method for it; a rejected draw starts over with the next 32 bits.  Its
- * uniforms are whole rng_u64s, the pending half kept for later. */
-static double zig_slow(advcc_rng *r, int i, int32_t j)
-{
-    for (;;) {
-        if (i == 0) {
-            double t, y;
-            do {
-                t = -log(zig_uniform(r)) / ZIG_R;
-                y = -log(zig_uniform(r));
-            } while (y + y < t * t);
-            return j > 0 ? ZIG_R + t : -ZIG_R - t;
-        }
-        const double x = j * zig.w[i];
-        if (zig.f[i] + zig_uniform(r) * (zig.f[i - 1] - zig.f[i]) < exp(-0.5 * x * x))
-            return x;
-        if (zig_split(zig_bits(r->s, &r->half, &r->have_half), &i, &j))
-            return j * zig.w[i];
-    }
-}
-
-double rng_normal_ziggurat(advcc_rng *r)
-{
-    pthread_once(&zig_once, zig_tables);
-    int i;
-    int32_t j;
-    if (zig_split(zig_bits(r->s, &r->half, &r->have_half), &i, &j))
-        return j * zig.w[i];
-    return zig_slow(r, i, j);
-}
-
-/* The same draws as n calls of rng_normal_ziggurat, each rounded to real_t
- * as z, and out[i] = x[i] + sigma z when add (else out[i] = z); inlined
- * into its two callers, so that each is the loop for its case.  While no
- * half is pending, a u64 whose two halves both fall in their rectangles
- * (99% of them) gives its two draws at once, its state in locals; any
- * other draw (a pending half, a slow one, the last of an odd count) is
- * rng_normal_ziggurat's.  A draw took 1.57 ns one at a time, the pending
- * half's flag and |j| in the loop, against 1.30 ns so. */
+/* n normals from g into out, or x + sigma times them when add. */
 static inline __attribute__((always_inline)) void
-zig_fill(advcc_rng *r, real_t *out, const real_t *x, real_t sigma, long n, const int add)
+normal_body(normal_lanes *g, real_t *out, const real_t *x, real_t sigma, long n, int add)
 {
-    pthread_once(&zig_once, zig_tables);
-    long i = 0;
-    while (i < n) {
-        if (!r->have_half && i + 2 <= n) {
-            uint64_t s[4] = { r->s[0], r->s[1], r->s[2], r->s[3] };
-            _Pragma("GCC unroll 2")
-            for (; i + 2 <= n; i += 2) {
-                const uint64_t u = xoshiro_output(s);
-                int k0, k1;
-                int32_t j0, j1;
-                const int in0 = zig_split((uint32_t)u, &k0, &j0);
-                const int in1 = zig_split((uint32_t)(u >> 32), &k1, &j1);
-                if (!(in0 & in1))
-                    break;      /* this u64 the general way, from its low half */
-                xoshiro_step(s);
-                const real_t z0 = (real_t)(j0 * zig.w[k0]), z1 = (real_t)(j1 * zig.w[k1]);
-                out[i] = add ? x[i] + sigma * z0 : z0;
-                out[i + 1] = add ? x[i + 1] + sigma * z1 : z1;
-            }
-            for (int q = 0; q < 4; q++)
-                r->s[q] = s[q];
-            if (i >= n)
-                break;
+    float z[2 * NORMAL_LANES];
+    for (long i = 0; i < n; i += 2 * NORMAL_LANES) {
+        normal_block(g, z);
+        const int m = n - i < 2 * NORMAL_LANES ? (int)(n - i) : 2 * NORMAL_LANES;
+        if (add) {
+#pragma omp simd
+            for (int k = 0; k < m; k++)
+                out[i + k] = x[i + k] + sigma * (real_t)z[k];
+        } else {
+            for (int k = 0; k < m; k++)
+                out[i + k] = (real_t)z[k];
         }
-        const real_t z = (real_t)rng_normal_ziggurat(r);
-        out[i] = add ? x[i] + sigma * z : z;
-        i++;
     }
+}
+
+#if defined(__x86_64__)
+#define NORMAL_KERNEL(isa) __attribute__((target(isa), optimize("fp-contract=off"), noinline))
+NORMAL_KERNEL("avx2") static void normal_avx2(normal_lanes *g, real_t *out, const real_t *x,
+                                              real_t sigma, long n, int add)
+{
+    normal_body(g, out, x, sigma, n, add);
+}
+
+NORMAL_KERNEL("avx512f") static void normal_avx512(normal_lanes *g, real_t *out, const real_t *x,
+                                                   real_t sigma, long n, int add)
+{
+    normal_body(g, out, x, sigma, n, add);
+}
+#endif
+
+__attribute__((optimize("fp-contract=off"))) static void
+normal_run(advcc_rng *r, real_t *out, const real_t *x, real_t sigma, long n, int add)
+{
+    normal_lanes g;
+    normal_lanes_seed(r, &g);
+#if defined(__x86_64__)
+    switch (conv_direct_isa()) {
+    case CONV_ISA_AVX512:
+        normal_avx512(&g, out, x, sigma, n, add);
+        return;
+    case CONV_ISA_AVX2:
+        normal_avx2(&g, out, x, sigma, n, add);
+        return;
+    default:
+        break;
+    }
+#endif
+    normal_body(&g, out, x, sigma, n, add);
 }
 
 void rng_normal_fill(advcc_rng *r, real_t *z, long n)
 {
-    zig_fill(r, z, NULL, 0, n, 0);
+    normal_run(r, z, NULL, 0, n, 0);
 }
 
 void rng_normal_add(advcc_rng *r, real_t *out, const real_t *x, real_t sigma, long n)
 {
-    zig_fill(r, out, x, sigma, n, 1);
+    normal_run(r, out, x, sigma, n, 1);
 }
 
 /* Lemire's multiply-and-reject: the high half of a 32x32 product, redrawn

@@ -12,15 +12,13 @@ typedef struct advcc_rng {
     uint64_t s[4];
     int have_spare;
     double spare;               /* rng_normal's second value */
-    int have_half;
-    uint32_t half;              /* the ziggurat's second 32 bits */
 } advcc_rng;
 
 void rng_seed(advcc_rng *r, uint64_t seed);
 /* An independent stream derived from r's seed and a label (e.g. per epoch). */
 void rng_split(const advcc_rng *r, uint64_t label, advcc_rng *out);
 /* Whether a and b stand at the same point of the same stream: the state
- * words and the pending values (rng_normal's spare, the ziggurat's half). */
+ * words and rng_normal's pending spare. */
 int rng_equal(const advcc_rng *a, const advcc_rng *b);
 uint64_t rng_u64(advcc_rng *r);
 double rng_uniform(advcc_rng *r);                   /* [0, 1) */
@@ -30,14 +28,13 @@ double rng_normal(advcc_rng *r);                    /* N(0, 1) */
  * threads: a PGD start's 307,200 draws took 3% of the attack on one
  * thread while the other waited. */
 void rng_normal_many(advcc_rng *r, double *z, long n);
-/* N(0, 1) by Marsaglia and Tsang's ziggurat (rng.c): what the noise and
- * dropout layers draw, element by element, where rng_normal's log, sqrt and
- * sincos cost several times more.  Mostly half an rng_u64 a draw (the
- * other half kept for the next draw), more in the rare rejections; it
- * leaves rng_normal's spare alone, and rng_normal and rng_u64 leave its
- * half alone. */
-double rng_normal_ziggurat(advcc_rng *r);
-/* n draws of rng_normal_ziggurat into z, each rounded to real_t. */
+/* n normals into z, in float and rounded to real_t: what the noise and
+ * dropout layers draw, where rng_normal's double-precision libm costs
+ * several times more.  The call seeds 16 lanes of xoshiro128+ from r (32
+ * rng_u64, leaving r moved on by those and by nothing else) and draws
+ * Box-Muller pairs from them 32 values at a time (rng.c); so the first n
+ * of a call's values do not depend on n, and every instruction set gives
+ * the same bits.  |z| <= 5.77. */
 void rng_normal_fill(advcc_rng *r, real_t *z, long n);
 /* out[i] = x[i] + sigma z[i] for the z rng_normal_fill would give, in one
  * pass (out may be x). */

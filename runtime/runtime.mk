@@ -10,6 +10,9 @@ $(BUILD)/runtime/%.o: runtime/%.c | $(BUILD)/runtime
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 $(BUILD)/runtime64/%.o: runtime/%.c | $(BUILD)/runtime64
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DADVCC_DOUBLE -c $< -o $@
+# rng.c's noise lanes take sqrtf of values never negative: without errno it
+# is one instruction a vector, with it a branch that keeps the loop scalar.
+$(BUILD)/runtime/rng.o $(BUILD)/runtime64/rng.o: ALL_CFLAGS += -fno-math-errno
 $(RUNTIME_LIB): $(RUNTIME_OBJ) | $(BUILD)/lib
 	rm -f $@ && ar rcs $@ $^
 $(RUNTIME64_LIB): $(RUNTIME64_OBJ) | $(BUILD)/lib

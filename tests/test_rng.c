@@ -10,8 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 #include <gsl/gsl_cdf.h>
+#include "conv_direct.h"
 #include "rng.h"
 
 #define DRAWS 100000
@@ -20,7 +22,7 @@ static void test_known_values(void **state)
 {
     (void)state;
     /* The reference implementation from state {1, 2, 3, 4}. */
-    advcc_rng r = {{1, 2, 3, 4}, 0, 0.0, 0, 0};
+    advcc_rng r = {{1, 2, 3, 4}, 0, 0.0};
     assert_int_equal(rng_u64(&r), 11520ULL);
     assert_int_equal(rng_u64(&r), 0ULL);
     assert_int_equal(rng_u64(&r), 1509978240ULL);
@@ -85,51 +87,83 @@ static void test_uniform_moments(void **state)
         assert_in_range(bins[b], 9500, 10500);
 }
 
-/* The moments of a normal generator's stream, its mass within one and
- * beyond three standard deviations (the ziggurat's tail is its own code),
- * and the correlation of neighbours (Box-Muller's pairs share a draw). */
-static void check_normal_moments(double (*draw)(advcc_rng *), uint64_t seed)
+/* The moments of n normals, their mass within one and beyond three
+ * standard deviations, and the correlation of neighbours lag apart
+ * (Box-Muller's pairs share a uniform; rng_normal_fill's lanes put a
+ * pair's two values 16 apart and a lane's next pair 32 after). */
+static void check_normal_moments(const double *z, int n, int lag)
 {
-    advcc_rng r;
-    rng_seed(&r, seed);
-    double m[5] = {0}, lag1 = 0, prev = 0;
+    double m[5] = {0}, lagged = 0;
     int within1 = 0, beyond3 = 0;
-    for (int i = 0; i < DRAWS; i++) {
-        double z = draw(&r);
-        assert_true(isfinite(z));
-        lag1 += z * prev;
-        prev = z;
+    for (int i = 0; i < n; i++) {
+        assert_true(isfinite(z[i]));
+        if (i >= lag)
+            lagged += z[i] * z[i - lag];
         double p = 1;
         for (int k = 1; k <= 4; k++)
-            m[k] += (p *= z);
-        within1 += fabs(z) < 1.0;
-        beyond3 += fabs(z) > 3.0;
+            m[k] += (p *= z[i]);
+        within1 += fabs(z[i]) < 1.0;
+        beyond3 += fabs(z[i]) > 3.0;
     }
     for (int k = 1; k <= 4; k++)
-        m[k] /= DRAWS;
-    /* standard errors: mean 0.0032, E z^2 0.0045, E z^3 0.012,
-     * E z^4 0.031, P(|z|<1) 0.0015, P(|z|>3) 0.00016, lag-1 correlation
-     * 0.0032 */
-    assert_true(fabs(m[1]) < 0.016);
-    assert_true(fabs(m[2] - 1.0) < 0.025);
-    assert_true(fabs(m[3]) < 0.06);
-    assert_true(fabs(m[4] - 3.0) < 0.15);
-    assert_true(fabs(within1 / (double)DRAWS - 0.682689) < 0.008);
-    assert_true(fabs(beyond3 / (double)DRAWS - 0.0026998) < 0.0008);
-    assert_true(fabs(lag1 / DRAWS) < 0.016);
+        m[k] /= n;
+    /* standard errors at n = 100,000: mean 0.0032, E z^2 0.0045, E z^3
+     * 0.012, E z^4 0.031, P(|z|<1) 0.0015, P(|z|>3) 0.00016, lagged
+     * correlation 0.0032 */
+    const double se = sqrt(100000.0 / n);
+    assert_true(fabs(m[1]) < 0.016 * se);
+    assert_true(fabs(m[2] - 1.0) < 0.025 * se);
+    assert_true(fabs(m[3]) < 0.06 * se);
+    assert_true(fabs(m[4] - 3.0) < 0.15 * se);
+    assert_true(fabs(within1 / (double)n - 0.682689) < 0.008 * se);
+    assert_true(fabs(beyond3 / (double)n - 0.0026998) < 0.0008 * se);
+    assert_true(fabs(lagged / (n - lag)) < 0.016 * se);
 }
 
 static void test_normal_moments(void **state)
 {
     (void)state;
-    check_normal_moments(rng_normal, 2);
+    double *z = malloc(sizeof *z * DRAWS);
+    assert_non_null(z);
+    advcc_rng r;
+    rng_seed(&r, 2);
+    for (int i = 0; i < DRAWS; i++)
+        z[i] = rng_normal(&r);
+    check_normal_moments(z, DRAWS, 1);
+    free(z);
 }
 
-static void test_ziggurat_moments(void **state)
+/* n values of rng_normal_fill from seed, in calls of `call` values (each
+ * call seeds its lanes afresh), as doubles. */
+static double *fill_draws(uint64_t seed, long n, long call)
+{
+    double *z = malloc(sizeof *z * n);
+    real_t *part = malloc(sizeof *part * call);
+    assert_true(z && part);
+    advcc_rng r;
+    rng_seed(&r, seed);
+    for (long i = 0; i < n; i += call) {
+        const long m = n - i < call ? n - i : call;
+        rng_normal_fill(&r, part, m);
+        for (long k = 0; k < m; k++)
+            z[i + k] = part[k];
+    }
+    free(part);
+    return z;
+}
+
+static void test_fill_moments(void **state)
 {
     (void)state;
-    check_normal_moments(rng_normal_ziggurat, 2);
-    check_normal_moments(rng_normal_ziggurat, 3);
+    static const int lags[] = {1, 16, 32};
+    for (int k = 0; k < 3; k++) {
+        double *z = fill_draws(2 + k, DRAWS, 4096);
+        check_normal_moments(z, DRAWS, lags[k]);
+        free(z);
+    }
+    double *z = fill_draws(5, DRAWS, 1);    /* a lane's first value every call */
+    check_normal_moments(z, DRAWS, 1);
+    free(z);
 }
 
 static int compare_doubles(const void *a, const void *b)
@@ -138,93 +172,120 @@ static int compare_doubles(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The ziggurat's whole distribution against GSL's normal CDF: the
- * Kolmogorov-Smirnov distance of 400,000 draws, whose 0.1% critical value
- * is 1.95 / sqrt(n) = 0.0031 (a wrong strip edge or width moves it
- * several times past); and the far tail, where the ziggurat's own code
- * takes over at 3.65: P(|z| > 3.65) = 2.6e-4 and P(|z| > 4) = 6.3e-5. */
-static void test_ziggurat_distribution(void **state)
+/* The Kolmogorov-Smirnov distance of v[0 .. n) (sorted here) from cdf. */
+static double ks_distance(double *v, int n, double (*cdf)(double))
 {
-    (void)state;
-    enum { N = 400000 };
-    double *z = malloc(sizeof *z * N);
-    assert_non_null(z);
-    advcc_rng r;
-    rng_seed(&r, 11);
-    int past_r = 0, past4 = 0;
-    for (int i = 0; i < N; i++) {
-        z[i] = rng_normal_ziggurat(&r);
-        past_r += fabs(z[i]) > 3.6541528853610088;
-        past4 += fabs(z[i]) > 4.0;
-    }
-    qsort(z, N, sizeof *z, compare_doubles);
+    qsort(v, n, sizeof *v, compare_doubles);
     double d = 0;
-    for (int i = 0; i < N; i++) {
-        double c = gsl_cdf_ugaussian_P(z[i]);
-        double lo = c - (double)i / N, hi = (double)(i + 1) / N - c;
-        d = fmax(d, fmax(lo, hi));
+    for (int i = 0; i < n; i++) {
+        const double c = cdf(v[i]);
+        d = fmax(d, fmax(c - (double)i / n, (double)(i + 1) / n - c));
     }
-    free(z);
-    assert_true(d < 1.95 / sqrt((double)N));
-    /* standard errors 10 and 5 draws */
-    assert_true(abs(past_r - 103) < 6 * 10);
-    assert_true(abs(past4 - 25) < 6 * 5 + 1);
+    return d;
 }
 
-/* rng_normal_fill is rng_normal_ziggurat's draws, each rounded to real_t,
- * whatever the calls' counts: a draw is half an rng_u64, so an odd count
- * leaves the other half for the next call, the same as the scalar draws
- * do; rng_u64 then takes a fresh word in both.  rng_normal_add adds sigma
- * times the same draws.  The 50,000-draw parts hold some 600 slow draws
- * (0.6% of draws fall outside their strips' rectangles), in low and high
- * halves, and reach the tails (|z| > 3). */
-static void test_ziggurat_fill(void **state)
+static double chi2_2_cdf(double x)
+{
+    return -expm1(-x / 2);
+}
+
+static double angle_cdf(double a)
+{
+    return (a + M_PI) / (2 * M_PI);
+}
+
+/* rng_normal_fill's whole distribution: the Kolmogorov-Smirnov distance of
+ * 400,000 values from GSL's normal CDF, whose 0.1% critical value is 1.95
+ * / sqrt(n) = 0.0031; the same for a pair's squared radius z0^2 + z1^2
+ * against chi-square with 2 degrees of freedom (the series for the log)
+ * and its angle against uniform (the series for the sine and cosine, the
+ * quadrants), pairs being values 16 apart in a block of 32; and the tails
+ * up to the 5.77 that 24-bit uniforms reach: P(|z| > 4) = 6.3e-5, P(|z| >
+ * 4.5) = 6.8e-6. */
+static void test_fill_distribution(void **state)
 {
     (void)state;
-    static const long parts[] = {333, 1, 666, 1000, 2, 50000, 3, 49999};
-    enum { MAX_PART = 50000 };
-    static real_t z[MAX_PART], x[MAX_PART], out[MAX_PART];
-    for (long i = 0; i < MAX_PART; i++)
+    enum { N = 400000, PAIRS = N / 2 };
+    double *z = fill_draws(11, N, 4096);
+    double *rad2 = malloc(sizeof *rad2 * PAIRS), *angle = malloc(sizeof *angle * PAIRS);
+    assert_true(rad2 && angle);
+    int past4 = 0, past45 = 0;
+    double most = 0;
+    for (int p = 0; p < PAIRS; p++) {
+        const int i = (p / 16) * 32 + p % 16;
+        const double c = z[i], s = z[i + 16];
+        rad2[p] = c * c + s * s;
+        angle[p] = atan2(s, c);
+    }
+    for (int i = 0; i < N; i++) {
+        past4 += fabs(z[i]) > 4.0;
+        past45 += fabs(z[i]) > 4.5;
+        most = fmax(most, fabs(z[i]));
+    }
+    const double critical = 1.95 / sqrt((double)N), pair_critical = 1.95 / sqrt((double)PAIRS);
+    assert_true(ks_distance(z, N, gsl_cdf_ugaussian_P) < critical);
+    assert_true(ks_distance(rad2, PAIRS, chi2_2_cdf) < pair_critical);
+    assert_true(ks_distance(angle, PAIRS, angle_cdf) < pair_critical);
+    /* expected 25 (sd 5) and 2.7 (sd 1.6) */
+    assert_true(past4 >= 5 && past4 <= 55);
+    assert_true(past45 <= 12);
+    assert_true(most <= 5.7686);
+    free(z);
+    free(rad2);
+    free(angle);
+}
+
+/* A call's values: its first n do not depend on n (a shorter call is a
+ * prefix of a longer one), rng_normal_add adds sigma times the same, the
+ * call moves the stream on by 32 rng_u64 and nothing else, and every
+ * instruction set the CPU has gives the same bits (the lanes' float steps
+ * are correctly rounded and never fused). */
+static void test_fill_calls(void **state)
+{
+    (void)state;
+    static const long counts[] = {1, 15, 16, 31, 32, 33, 100, 4096, 5001};
+    enum { MAX = 5001 };
+    static real_t longest[MAX], z[MAX], x[MAX], out[MAX];
+    for (long i = 0; i < MAX; i++)
         x[i] = (real_t)(i % 17) - 8;
     const real_t sigma = (real_t)0.3;
-    advcc_rng a, b;
-    rng_seed(&a, 5);
-    rng_seed(&b, 5);
-    long tails = 0;
-    for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
-        const int add = p % 2;
-        if (add)
-            rng_normal_add(&a, out, x, sigma, parts[p]);
-        else
-            rng_normal_fill(&a, z, parts[p]);
-        for (long i = 0; i < parts[p]; i++) {
-            const real_t want = (real_t)rng_normal_ziggurat(&b);
-            if (add ? out[i] != x[i] + sigma * want : z[i] != want)
-                fail_msg("part %zu (%ld draws): draw %ld differs", p, parts[p], i);
-            tails += fabs(want) > 3.0;
+    advcc_rng root;
+    rng_seed(&root, 5);
+    advcc_rng a = root;
+    rng_normal_fill(&a, longest, MAX);
+    advcc_rng moved = root;
+    for (int k = 0; k < 32; k++)
+        rng_u64(&moved);
+    assert_true(rng_equal(&a, &moved));
+    const enum conv_isa isas[] = {CONV_ISA_NONE, CONV_ISA_AVX2, CONV_ISA_AVX512};
+    const enum conv_isa was = conv_direct_isa();
+    int tried = 0;
+    for (int t = 0; t < 3; t++) {
+        if (conv_direct_set_isa(isas[t]) != 0)
+            continue;                           /* not on this CPU */
+        tried++;
+        for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+            const long n = counts[c];
+            advcc_rng b = root, d = root;
+            rng_normal_fill(&b, z, n);
+            rng_normal_add(&d, out, x, sigma, n);
+            for (long i = 0; i < n; i++) {
+                if (z[i] != longest[i])
+                    fail_msg("isa %d, count %ld: value %ld differs", (int)isas[t], n, i);
+                if (out[i] != x[i] + sigma * longest[i])
+                    fail_msg("isa %d, count %ld: added value %ld differs", (int)isas[t], n, i);
+            }
+            assert_true(rng_equal(&b, &moved));
+            assert_true(rng_equal(&d, &moved));
         }
     }
-    assert_true(tails > 0);
-    assert_int_equal(a.have_half, b.have_half);
-    assert_true(rng_u64(&a) == rng_u64(&b));
-    assert_true(rng_normal_ziggurat(&a) == rng_normal_ziggurat(&b));
-}
-
-/* The ziggurat draws from the stream it is given, and only from it: the
- * same state, the same value; it leaves a Box-Muller spare pending. */
-static void test_ziggurat_stream(void **state)
-{
-    (void)state;
-    advcc_rng a, b;
-    rng_seed(&a, 9);
-    rng_seed(&b, 9);
-    rng_normal(&a);     /* each keeps a spare */
-    rng_normal(&b);
-    double z = rng_normal_ziggurat(&a);
-    assert_true(rng_normal_ziggurat(&b) == z);
-    assert_true(rng_normal(&a) == rng_normal(&b));     /* the spares */
-    rng_seed(&b, 10);
-    assert_true(rng_normal_ziggurat(&b) != z);
+    conv_direct_set_isa(was);
+    assert_true(tried >= 1);
+    /* another state, other values */
+    advcc_rng other;
+    rng_seed(&other, 6);
+    rng_normal_fill(&other, z, 32);
+    assert_true(memcmp(z, longest, sizeof *z * 32) != 0);
 }
 
 /* rng_normal_many gives what as many rng_normal calls would, and leaves
@@ -436,10 +497,9 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_uniform_moments),
         cmocka_unit_test(test_normal_moments),
-        cmocka_unit_test(test_ziggurat_moments),
-        cmocka_unit_test(test_ziggurat_stream),
-        cmocka_unit_test(test_ziggurat_distribution),
-        cmocka_unit_test(test_ziggurat_fill),
+        cmocka_unit_test(test_fill_moments),
+        cmocka_unit_test(test_fill_distribution),
+        cmocka_unit_test(test_fill_calls),
         cmocka_unit_test(test_normal_many),
         cmocka_unit_test(test_normal_spare_reset),
         cmocka_unit_test(test_below),
