@@ -69,4 +69,48 @@ void conv_direct_params_sum(const conv_shape *s, const real_t *scratch, long str
 enum conv_isa conv_direct_isa(void);
 int conv_direct_set_isa(enum conv_isa isa);
 
+/* Other kernels built for each instruction set from one always-inline
+ * body: ISA_DISPATCH(name, body, (params), (args)) defines
+ * `static void name params`, which calls body(args, isa) compiled for the
+ * instruction set conv_direct_isa() names (AVX-512 or AVX2, each with
+ * fused multiply-adds, or the baseline).  No multiply and add is
+ * contracted into a fused one, so a body gives the same bits in each
+ * build unless it asks for one itself; isa, a constant in each build,
+ * tells it whether they are there.  ISA_KERNEL is the attribute of one
+ * such build (winograd.c's transforms). */
+#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
+#define ISA_KERNEL(isa) __attribute__((target(isa), optimize("fp-contract=off"), noinline))
+#define ISA_DISPATCH(name, body, PARAMS, ARGS)                           \
+    ISA_KERNEL("avx2,fma") static void name##_avx2 PARAMS                \
+    {                                                                    \
+        body ISA_ARGS_AVX2 ARGS;                                         \
+    }                                                                    \
+    ISA_KERNEL("avx512f,fma") static void name##_avx512 PARAMS           \
+    {                                                                    \
+        body ISA_ARGS_AVX512 ARGS;                                       \
+    }                                                                    \
+    __attribute__((optimize("fp-contract=off"))) static void name PARAMS \
+    {                                                                    \
+        switch (conv_direct_isa()) {                                     \
+        case CONV_ISA_AVX512:                                            \
+            name##_avx512 ARGS;                                          \
+            return;                                                      \
+        case CONV_ISA_AVX2:                                              \
+            name##_avx2 ARGS;                                            \
+            return;                                                      \
+        default:                                                         \
+            body ISA_ARGS_NONE ARGS;                                     \
+        }                                                                \
+    }
+#else
+#define ISA_DISPATCH(name, body, PARAMS, ARGS) \
+    static void name PARAMS                    \
+    {                                          \
+        body ISA_ARGS_NONE ARGS;               \
+    }
+#endif
+#define ISA_ARGS_AVX512(...) (__VA_ARGS__, CONV_ISA_AVX512)
+#define ISA_ARGS_AVX2(...) (__VA_ARGS__, CONV_ISA_AVX2)
+#define ISA_ARGS_NONE(...) (__VA_ARGS__, CONV_ISA_NONE)
+
 #endif

@@ -26,6 +26,7 @@
 
 #include <math.h>
 #include <string.h>
+#include "dtrelu.h"
 #include "epilogue.h"
 #include "kernels.h"
 #include "model.h"
@@ -169,10 +170,9 @@ CONV_GROUP_INLINE real_t conv_act_backward(const conv_group *d, const conv_act_s
  * vectorises: the activation over a whole plane, then the pool from there;
  * backward, the pool's gradient spread first, then the activation's over
  * the plane in place.  Every value is the one the element-by-element
- * formulas give; DTReLU's forward is quant.c's loop (quant_grid), its
- * bound sums run in real_t lanes within a block and in double across
- * blocks, as dtrelu.c's. */
-#define CONV_EPI_BLOCK 4096
+ * formulas give; DTReLU's loops are the runtime's, built for each
+ * instruction set: quant.c's forward (quant_grid) and dtrelu.c's
+ * backward with its bound sums (dtrelu_gradient). */
 
 /* za[i] = act(BatchNorm(y[i])) over n values.  The state is copied so
  * that the compiler sees it cannot change under the stores. */
@@ -221,20 +221,7 @@ CONV_GROUP_INLINE void conv_act_backward_block(const conv_group *d, const conv_a
                                       below, above);
         return;
     }
-    const int pass = bpda != 0;
-    for (long start = 0; start < n; start += CONV_EPI_BLOCK) {
-        const long end = n - start < CONV_EPI_BLOCK ? n : start + CONV_EPI_BLOCK;
-        real_t lb = 0, ab = 0;
-#pragma omp simd reduction(+:lb, ab)
-        for (long i = start; i < end; i++) {
-            const real_t z = d->bn ? yp[i] * s + t : yp[i], gi = g[i];
-            lb += z < st.lo ? gi : 0;
-            ab += z > st.hi ? gi : 0;
-            dz[i] = (pass | ((z >= st.lo) & (z <= st.hi))) ? gi : 0;
-        }
-        *below += lb;
-        *above += ab;
-    }
+    dtrelu_gradient(yp, n, d->bn != NULL, s, t, st.lo, st.hi, bpda != 0, g, dz, below, above);
 }
 
 /* Whether the group's pool is the common 2x2 average of stride 2 that

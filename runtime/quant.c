@@ -5,14 +5,15 @@
 #include "parallel.h"
 #include "quant.h"
 
-/* quant_grid's loop: one always-inline body compiled for each instruction
- * set.  The baseline's SSE2 divides four floats at a time: the seed CNN's
- * first DTReLU (3.3 million values, one thread) took 1.40 ms against 0.72
- * with AVX2 and 0.43 with AVX-512. */
+/* quant_grid's loop: one always-inline body built for each instruction
+ * set (conv_direct.h).  The baseline's SSE2 divides four floats at a
+ * time: the seed CNN's first DTReLU (3.3 million values, one thread) took
+ * 1.40 ms against 0.72 with AVX2 and 0.43 with AVX-512. */
 static inline __attribute__((always_inline)) void
 grid_body(const real_t *x, long n, int affine, real_t scale, real_t shift, real_t lo,
-          real_t s, real_t top, real_t *y)
+          real_t s, real_t top, real_t *y, enum conv_isa isa)
 {
+    (void)isa;
     /* quant_value with its index bounds hidden (quant.h) */
     volatile real_t opaque_zero = 0, opaque_top = top;
     const real_t zero = opaque_zero, last = opaque_top;
@@ -27,38 +28,15 @@ grid_body(const real_t *x, long n, int affine, real_t scale, real_t shift, real_
     }
 }
 
-#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
-#define GRID_KERNEL(isa) \
-    __attribute__((target(isa), optimize("fp-contract=off"), noinline)) static void
-GRID_KERNEL("avx2") grid_avx2(const real_t *x, long n, int affine, real_t scale, real_t shift,
-                              real_t lo, real_t s, real_t top, real_t *y)
-{
-    grid_body(x, n, affine, scale, shift, lo, s, top, y);
-}
-
-GRID_KERNEL("avx512f") grid_avx512(const real_t *x, long n, int affine, real_t scale,
-                                   real_t shift, real_t lo, real_t s, real_t top, real_t *y)
-{
-    grid_body(x, n, affine, scale, shift, lo, s, top, y);
-}
-#endif
+ISA_DISPATCH(grid_run, grid_body,
+             (const real_t *x, long n, int affine, real_t scale, real_t shift, real_t lo,
+              real_t s, real_t top, real_t *y),
+             (x, n, affine, scale, shift, lo, s, top, y))
 
 void quant_grid(const real_t *x, long n, int affine, real_t scale, real_t shift, real_t lo,
                 real_t s, real_t top, real_t *y)
 {
-#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
-    switch (conv_direct_isa()) {
-    case CONV_ISA_AVX512:
-        grid_avx512(x, n, affine, scale, shift, lo, s, top, y);
-        return;
-    case CONV_ISA_AVX2:
-        grid_avx2(x, n, affine, scale, shift, lo, s, top, y);
-        return;
-    default:
-        break;
-    }
-#endif
-    grid_body(x, n, affine, scale, shift, lo, s, top, y);
+    grid_run(x, n, affine, scale, shift, lo, s, top, y);
 }
 
 void quant_minmax(const real_t *x, long n, real_t *lo, real_t *hi)

@@ -63,15 +63,10 @@ uint64_t rng_epoch_label(enum rng_epoch_stream s, int e)
     return ((uint64_t)s << 32) | (uint64_t)(uint32_t)e;
 }
 
-/* xoshiro256**: the output of state s, and the step to the next state;
- * xoshiro_next is both. */
-static inline uint64_t xoshiro_output(const uint64_t *s)
+/* xoshiro256**: the output of state s, then the step to the next state. */
+static inline uint64_t xoshiro_next(uint64_t *s)
 {
-    return rotl(s[1] * 5, 7) * 9;
-}
-
-static inline void xoshiro_step(uint64_t *s)
-{
+    const uint64_t result = rotl(s[1] * 5, 7) * 9;
     const uint64_t t = s[1] << 17;
     s[2] ^= s[0];
     s[3] ^= s[1];
@@ -79,12 +74,6 @@ static inline void xoshiro_step(uint64_t *s)
     s[0] ^= s[3];
     s[2] ^= t;
     s[3] = rotl(s[3], 45);
-}
-
-static inline uint64_t xoshiro_next(uint64_t *s)
-{
-    const uint64_t result = xoshiro_output(s);
-    xoshiro_step(s);
     return result;
 }
 
@@ -225,28 +214,27 @@ static inline __attribute__((always_inline)) void normal_block(normal_lanes *g, 
     uint32_t *s0 = g->s[0], *s1 = g->s[1], *s2 = g->s[2], *s3 = g->s[3];
 #pragma omp simd
     for (int l = 0; l < NORMAL_LANES; l++) {
-        uint32_t w[2];
         uint32_t t0 = s0[l], t1 = s1[l], t2 = s2[l], t3 = s3[l];
-        w[0] = t0 + t3;                         /* xoshiro128+, twice */
+        const uint32_t w0 = t0 + t3;            /* xoshiro128+, twice */
         XOSHIRO128_STEP(t0, t1, t2, t3);
-        w[1] = t0 + t3;
+        const uint32_t w1 = t0 + t3;
         XOSHIRO128_STEP(t0, t1, t2, t3);
         s0[l] = t0;
         s1[l] = t1;
         s2[l] = t2;
         s3[l] = t3;
         /* the radius from u in (0, 1], the top 24 bits of the first word */
-        const float u = (float)((w[0] >> 8) + 1) * 0x1p-24f;
+        const float u = (float)((w0 >> 8) + 1) * 0x1p-24f;
         const float rad = sqrtf(-2.0f * lane_log(u));
         /* the angle: a quadrant from the second word's top 2 bits, and
          * phi in [-pi/4, pi/4) from its next 24 */
-        const float phi = (float)((w[1] >> 6) & 0xffffffu) * (1.57079633f * 0x1p-24f) - 0.785398163f;
+        const float phi = (float)((w1 >> 6) & 0xffffffu) * (1.57079633f * 0x1p-24f) - 0.785398163f;
         const float p2 = phi * phi;
         const float sn = phi + phi * p2 * (-1.0f / 6 + p2 * (1.0f / 120 + p2 * (-1.0f / 5040 + p2 * (1.0f / 362880))));
         const float cs = 1.0f + p2 * (-0.5f + p2 * (1.0f / 24 + p2 * (-1.0f / 720 + p2 * (1.0f / 40320))));
         /* (cos, sin) of phi turned by q quarter turns: swapped and one
          * negated for odd q, both negated for q >= 2 (sign bits) */
-        const uint32_t q = w[1] >> 30, odd = 0u - (q & 1), neg = (q & 2) << 30;
+        const uint32_t q = w1 >> 30, odd = 0u - (q & 1), neg = (q & 2) << 30;
         const uint32_t cb = float_bits(cs), sb = float_bits(sn);
         const float c = bits_float(((cb & ~odd) | ((sb ^ 0x80000000u) & odd)) ^ neg);
         const float s = bits_float(((sb & ~odd) | (cb & odd)) ^ neg);
@@ -257,8 +245,10 @@ static inline __attribute__((always_inline)) void normal_block(normal_lanes *g, 
 
 /* n normals from g into out, or x + sigma times them when add. */
 static inline __attribute__((always_inline)) void
-normal_body(normal_lanes *g, real_t *out, const real_t *x, real_t sigma, long n, int add)
+normal_body(normal_lanes *g, real_t *out, const real_t *x, real_t sigma, long n, int add,
+            enum conv_isa isa)
 {
+    (void)isa;
     float z[2 * NORMAL_LANES];
     for (long i = 0; i < n; i += 2 * NORMAL_LANES) {
         normal_block(g, z);
@@ -274,39 +264,15 @@ normal_body(normal_lanes *g, real_t *out, const real_t *x, real_t sigma, long n,
     }
 }
 
-#if defined(__x86_64__)
-#define NORMAL_KERNEL(isa) __attribute__((target(isa), optimize("fp-contract=off"), noinline))
-NORMAL_KERNEL("avx2") static void normal_avx2(normal_lanes *g, real_t *out, const real_t *x,
-                                              real_t sigma, long n, int add)
-{
-    normal_body(g, out, x, sigma, n, add);
-}
+ISA_DISPATCH(normal_lanes_run, normal_body,
+             (normal_lanes *g, real_t *out, const real_t *x, real_t sigma, long n, int add),
+             (g, out, x, sigma, n, add))
 
-NORMAL_KERNEL("avx512f") static void normal_avx512(normal_lanes *g, real_t *out, const real_t *x,
-                                                   real_t sigma, long n, int add)
-{
-    normal_body(g, out, x, sigma, n, add);
-}
-#endif
-
-__attribute__((optimize("fp-contract=off"))) static void
-normal_run(advcc_rng *r, real_t *out, const real_t *x, real_t sigma, long n, int add)
+static void normal_run(advcc_rng *r, real_t *out, const real_t *x, real_t sigma, long n, int add)
 {
     normal_lanes g;
     normal_lanes_seed(r, &g);
-#if defined(__x86_64__)
-    switch (conv_direct_isa()) {
-    case CONV_ISA_AVX512:
-        normal_avx512(&g, out, x, sigma, n, add);
-        return;
-    case CONV_ISA_AVX2:
-        normal_avx2(&g, out, x, sigma, n, add);
-        return;
-    default:
-        break;
-    }
-#endif
-    normal_body(&g, out, x, sigma, n, add);
+    normal_lanes_run(&g, out, x, sigma, n, add);
 }
 
 void rng_normal_fill(advcc_rng *r, real_t *z, long n)

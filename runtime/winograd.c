@@ -235,42 +235,18 @@ output_body(const wino_shape *g, const real_t *m, const real_t *bias, int batch,
 #define WITH_TX(...) (__VA_ARGS__, g->tx)
 #define BY_TILE_ROWS(body, ARGS) (g->tx == 8 ? body WITH_8 ARGS : body WITH_TX ARGS)
 
-/* The transforms compiled for each instruction set, as quant.c's grid:
- * the same operations in the same order (no contraction into fused
- * multiply-adds), so the same bits.  WINO_TRANSFORM(name, body, (params),
- * (args)) defines name_avx2, name_avx512 and name, which runs the one
- * conv_direct_isa() names; each calls body by BY_TILE_ROWS. */
-#if defined(__x86_64__) && !defined(ADVCC_DOUBLE)
-#define WINO_KERNEL(isa) __attribute__((target(isa), optimize("fp-contract=off"), noinline))
-#define WINO_TRANSFORM(name, BODY, PARAMS, ARGS)             \
-    WINO_KERNEL("avx2") static void name##_avx2 PARAMS       \
-    {                                                        \
-        BY_TILE_ROWS(BODY, ARGS);                            \
-    }                                                        \
-    WINO_KERNEL("avx512f") static void name##_avx512 PARAMS  \
-    {                                                        \
-        BY_TILE_ROWS(BODY, ARGS);                            \
-    }                                                        \
-    static void name PARAMS                                  \
-    {                                                        \
-        switch (conv_direct_isa()) {                         \
-        case CONV_ISA_AVX512:                                \
-            name##_avx512 ARGS;                              \
-            return;                                          \
-        case CONV_ISA_AVX2:                                  \
-            name##_avx2 ARGS;                                \
-            return;                                          \
-        default:                                             \
-            BY_TILE_ROWS(BODY, ARGS);                        \
-        }                                                    \
-    }
-#else
-#define WINO_TRANSFORM(name, BODY, PARAMS, ARGS) \
-    static void name PARAMS                      \
-    {                                            \
-        BY_TILE_ROWS(BODY, ARGS);                \
-    }
-#endif
+/* The transforms built for each instruction set (conv_direct.h): the same
+ * operations in the same order, so the same bits.  WINO_TRANSFORM(name,
+ * body, (params), (args)) defines name, which calls body by BY_TILE_ROWS
+ * as built for the instruction set in use. */
+#define WINO_ISA_PARAMS(...) (__VA_ARGS__, enum conv_isa isa)
+#define WINO_TRANSFORM(name, BODY, PARAMS, ARGS)                                        \
+    static inline __attribute__((always_inline)) void name##_rows WINO_ISA_PARAMS PARAMS \
+    {                                                                                   \
+        (void)isa;                                                                      \
+        BY_TILE_ROWS(BODY, ARGS);                                                       \
+    }                                                                                   \
+    ISA_DISPATCH(name, name##_rows, PARAMS, ARGS)
 
 WINO_TRANSFORM(input_transform, input_body,
                (const wino_shape *g, const real_t *x, int batch, int n, real_t *v),

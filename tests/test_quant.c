@@ -5,7 +5,9 @@
  * j * 6 / 255 computed the same way in float; quant_grid's loop under
  * every instruction set against the element-by-element quant_value; a
  * large tensor's quantiser, by pieces on the team, giving the bounds and
- * the bits of the one-thread pass at every thread count. */
+ * the bits of the one-thread pass at every thread count; DTReLU's
+ * backward loop under every instruction set against its documented
+ * order of sums. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -94,6 +96,22 @@ static void test_dtrelu_default_grid(void **state)
     }
 }
 
+/* The instruction sets the CPU has, one a call (conv_direct.h): sets the
+ * next and returns 1; once all have run, puts back the one in use and
+ * returns 0.  *k starts at 0. */
+static int isa_next(int *k)
+{
+    static const enum conv_isa isas[] = {CONV_ISA_NONE, CONV_ISA_AVX2, CONV_ISA_AVX512};
+    static enum conv_isa was;
+    if (*k == 0)
+        was = conv_direct_isa();
+    while (*k < (int)(sizeof isas / sizeof isas[0]))
+        if (conv_direct_set_isa(isas[(*k)++]) == 0)
+            return 1;
+    assert_int_equal(conv_direct_set_isa(was), 0);
+    return 0;
+}
+
 /* quant_grid is quant_value element by element, bit for bit, with and
  * without the affine step, under each instruction set the CPU has: random
  * values around [lo, hi], the levels' midpoints, both bounds, a NaN, and a
@@ -114,25 +132,91 @@ static void test_grid_kernels(void **state)
         x[3 * j + 1] = (lo + ((float)j + 0.5f) * s - shift) / scale;
     }
     x[M - 1] = lo, x[M - 2] = hi, x[M - 3] = NAN;
-    const enum conv_isa was = conv_direct_isa();
-    const enum conv_isa isas[] = {CONV_ISA_NONE, CONV_ISA_AVX2, CONV_ISA_AVX512};
-    int ran = 0;
-    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++) {
-        if (conv_direct_set_isa(isas[v]) != 0)
-            continue;
+    for (int k = 0; isa_next(&k);)
         for (int affine = 0; affine < 2; affine++) {
             quant_grid(x, M, affine, scale, shift, lo, s, top, y);
             for (int i = 0; i < M; i++) {
                 const float want = quant_value(affine ? x[i] * scale + shift : x[i], lo, s, top);
                 if (memcmp(&y[i], &want, sizeof want) != 0)
-                    fail_msg("isa %d affine %d x %.9g: %.9g, quant_value %.9g", (int)isas[v],
-                             affine, x[i], y[i], want);
+                    fail_msg("isa %d affine %d x %.9g: %.9g, quant_value %.9g",
+                             (int)conv_direct_isa(), affine, x[i], y[i], want);
             }
         }
-        ran++;
+}
+
+/* dtrelu_gradient as dtrelu.h documents it, a value at a time: z, the
+ * gradient kept or not, and the sums in lanes by position within blocks,
+ * the lanes added pairwise, the blocks in double. */
+static void gradient_reference(const float *y, long n, int affine, float s, float t, float lo,
+                               float hi, int pass, const float *g, float *dz, double *below,
+                               double *above)
+{
+    for (long start = 0; start < n; start += DTRELU_BLOCK) {
+        float lb[DTRELU_LANES] = {0}, ab[DTRELU_LANES] = {0};
+        for (long i = start; i < n && i < start + DTRELU_BLOCK; i++) {
+            const float z = affine ? y[i] * s + t : y[i], gi = g[i];
+            const int l = (int)((i - start) % DTRELU_LANES);
+            if (z < lo)
+                lb[l] += gi;
+            if (z > hi)
+                ab[l] += gi;
+            if (dz)
+                dz[i] = pass || (z >= lo && z <= hi) ? gi : 0;
+        }
+        for (int w = DTRELU_LANES / 2; w >= 1; w /= 2)
+            for (int l = 0; l < w; l++) {
+                lb[l] += lb[l + w];
+                ab[l] += ab[l + w];
+            }
+        *below += lb[0];
+        *above += ab[0];
     }
-    assert_true(ran >= 1);
-    assert_int_equal(conv_direct_set_isa(was), 0);
+}
+
+/* dtrelu_gradient under each instruction set the CPU has gives the
+ * reference's bits: with and without BatchNorm's affine step, with and
+ * without dz (and dz on g), under BPDA, at lengths around a vector and a
+ * block; and dtrelu_backward the same sums. */
+static void test_dtrelu_gradient(void **state)
+{
+    (void)state;
+    enum { M = 2 * DTRELU_BLOCK + 37 };
+    static float y[M], g[M], dz[M], want[M], inplace[M];
+    advcc_rng r;
+    rng_seed(&r, 9);
+    for (int i = 0; i < M; i++) {
+        y[i] = (float)(9 * rng_uniform(&r) - 2);
+        g[i] = (float)(2 * rng_uniform(&r) - 1);
+    }
+    y[5] = 0, y[6] = 6;     /* on the bounds: kept */
+    const float lo = 0, hi = 6, s = 1.25f, t = -0.5f;
+    const long lengths[] = {1, 15, 16, 17, 100, DTRELU_BLOCK, DTRELU_BLOCK + 1, M};
+    for (int v = 0; isa_next(&v);) {
+        for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++)
+            for (int affine = 0; affine < 2; affine++)
+                for (int pass = 0; pass < 2; pass++) {
+                    const long n = lengths[k];
+                    double wb = 0.5, wa = -0.25, b = 0.5, a = -0.25;   /* added to */
+                    gradient_reference(y, n, affine, s, t, lo, hi, pass, g, want, &wb, &wa);
+                    dtrelu_gradient(y, n, affine, s, t, lo, hi, pass, g, dz, &b, &a);
+                    assert_memory_equal(dz, want, n * sizeof *dz);
+                    assert_true(b == wb && a == wa);
+                    b = 0.5, a = -0.25;
+                    dtrelu_gradient(y, n, affine, s, t, lo, hi, pass, g, NULL, &b, &a);
+                    assert_true(b == wb && a == wa);
+                    memcpy(inplace, g, n * sizeof *g);
+                    b = 0.5, a = -0.25;
+                    dtrelu_gradient(y, n, affine, s, t, lo, hi, pass, inplace, inplace, &b, &a);
+                    assert_memory_equal(inplace, want, n * sizeof *dz);
+                    assert_true(b == wb && a == wa);
+                }
+        float dlo, dhi;
+        double wb = 0, wa = 0;
+        gradient_reference(y, M, 0, 1, 0, lo, hi, 0, g, want, &wb, &wa);
+        dtrelu_backward(y, g, M, lo, hi, dz, &dlo, &dhi, 0);
+        assert_memory_equal(dz, want, sizeof dz);
+        assert_true(dlo == (float)wb && dhi == (float)wa && wb != 0 && wa != 0);
+    }
 }
 
 /* quant_forward_minmax on a tensor large enough to go by pieces (a
@@ -183,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_formula_bits),
         cmocka_unit_test(test_dtrelu_default_grid),
         cmocka_unit_test(test_grid_kernels),
+        cmocka_unit_test(test_dtrelu_gradient),
         cmocka_unit_test(test_minmax_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
