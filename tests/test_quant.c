@@ -20,6 +20,7 @@
 
 #include "conv_direct.h"
 #include "dtrelu.h"
+#include "isa_walk.h"
 #include "quant.h"
 #include "rng.h"
 
@@ -94,22 +95,6 @@ static void test_dtrelu_default_grid(void **state)
         assert_true(y[i] == s * j);             /* bit for bit */
         assert_true(fabsf(y[i] - c) <= s / 2 * 1.0001f);
     }
-}
-
-/* The instruction sets the CPU has, one a call (conv_direct.h): sets the
- * next and returns 1; once all have run, puts back the one in use and
- * returns 0.  *k starts at 0. */
-static int isa_next(int *k)
-{
-    static const enum conv_isa isas[] = {CONV_ISA_NONE, CONV_ISA_AVX2, CONV_ISA_AVX512};
-    static enum conv_isa was;
-    if (*k == 0)
-        was = conv_direct_isa();
-    while (*k < (int)(sizeof isas / sizeof isas[0]))
-        if (conv_direct_set_isa(isas[(*k)++]) == 0)
-            return 1;
-    assert_int_equal(conv_direct_set_isa(was), 0);
-    return 0;
 }
 
 /* quant_grid is quant_value element by element, bit for bit, with and
