@@ -36,20 +36,24 @@
  * A 1x1 convolution with stride 1 and no padding is a plain product: its
  * column matrix is x itself.
  *
- * A 5x5 "same" convolution of 16 channels and more on both sides goes by
- * Winograd's F(2x2, 5x5) (winograd.c), forward, to its input and to its
- * weights, for batches of WINOGRAD_MIN_BATCH images and more: 9
- * multiply-adds an output where the direct kernel spends 25.  On the seed
- * CNN's second layer (100 images, one thread) the forward runs 1.6x as
- * fast as the direct kernel with AVX-512 and 1.9x with AVX2, the input
- * gradient 1.4x and 1.9x, the weight gradient 1.6x and 2.0x as fast as
- * im2col and sgemm (laid out point-major, or with tile loops of a count
- * known only at run time, the same transform ran at 0.5-0.7x: winograd.c).  F(4x4, 3x3) for the
- * 3x3 layers
- * ran 1.4x faster forward and 1.2x to the input, but its rounding (1e-6 of
- * an output's terms against 1e-7) moved the seed CNN's input gradient in
- * evaluation mode 2% from PyTorch's (the oracle's `eval dx`; 4e-7 with
- * im2col), and the forward alone did not shorten the attack measurably. */
+ * A 5x5 or 3x3 "same" convolution of 16 channels and more on both sides
+ * goes by Winograd's F(2x2, 5x5) or F(2x2, 3x3) (winograd.c), forward, to
+ * its input and to its weights, for batches of WINOGRAD_MIN_BATCH images
+ * and more: 9 multiply-adds an output where the direct kernel spends 25,
+ * 4 where it spends 9.  On the seed CNN's second layer (100 images, one
+ * thread) the forward runs 1.6x as fast as the direct kernel with AVX-512
+ * and 1.9x with AVX2, the input gradient 1.4x and 1.9x, the weight
+ * gradient 1.6x and 2.0x as fast as im2col and sgemm (laid out
+ * point-major, or with tile loops of a count known only at run time, the
+ * same transform ran at 0.5-0.7x: winograd.c).  On its third (3x3, 8x8
+ * planes, 64 channels in and 128 out), at one thread, the forward runs
+ * 1.3x as fast as before, the input gradient 1.1x and the weight gradient
+ * 1.2x with AVX-512, each 1.15-1.25x with AVX2; at two threads about as
+ * fast as before (its products, of 16 tiles an image, are small).  F(4x4, 3x3) ran the third 1.4x faster forward and 1.2x to
+ * the input, but its rounding (1e-6 of an output's terms against 1e-7)
+ * moved the seed CNN's input gradient in evaluation mode 2% from
+ * PyTorch's (the oracle's `eval dx`; 4e-7 with im2col); F(2x2, 3x3)'s
+ * transforms only add and halve. */
 #include <omp.h>
 #include <string.h>
 #include "conv_direct.h"

@@ -1,21 +1,23 @@
-/* winograd.h - a 5x5 stride-1 "same" convolution by Winograd's F(2x2, 5x5):
- * forward, to its input and to its weights.
+/* winograd.h - 5x5 and 3x3 stride-1 "same" convolutions by Winograd's
+ * F(2x2, 5x5) and F(2x2, 3x3): forward, to the input and to the weights.
  *
- * Each output tile of 2x2 comes from a 6x6 tile of the input: the input
- * tiles and the kernels are carried into a 36-point transform domain
- * (B^T d B, G g G^T; points 0, +-1, +-2 and infinity), where the sum over
- * input channels is, for each of the 36 points, one product of the
- * transformed kernels [out_c][in_c] by the transformed tiles [in_c][tiles]
- * (sgemm), and A^T m A brings each 6x6 back to 2x2: 9 multiply-adds an
- * output against the direct convolution's 25.  An image at a time, each
+ * Each output tile of 2x2 comes from an a x a tile of the input (a = 6 for
+ * 5x5 kernels, 4 for 3x3): the input tiles and the kernels are carried into
+ * an a*a-point transform domain (B^T d B, G g G^T; points 0, +-1, +-2 and
+ * infinity for 5x5, 0, +-1 and infinity for 3x3), where the sum over input
+ * channels is, for each point, one product of the transformed kernels
+ * [out_c][in_c] by the transformed tiles [in_c][tiles] (sgemm), and A^T m A
+ * brings each tile back to 2x2: 9 multiply-adds an output against the
+ * direct convolution's 25, or 4 against 9.  An image at a time, each
  * thread its images, so the forward's and the input gradient's bits do
  * not depend on the thread count; the rounding is that of a few more
- * terms (about 1e-6 of an output's scale).
+ * terms (about 1e-6 of an output's scale with 5x5 kernels; 3x3's
+ * transforms add and halve only).
  *
  * The input gradient is the same transform run on the output gradient with
  * the kernel flipped and its channels swapped; the weight gradient sums,
  * point by point, the products of the output gradient's tiles (A dy A^T)
- * by the input's, and G^T s G brings the sums back to 5x5.  Not taken:
+ * by the input's, and G^T s G brings the sums back to k x k.  Not taken:
  * other kernel sizes, strides or paddings, odd output sizes or sides over
  * WINOGRAD_MAX_SIDE, fewer than WINOGRAD_MIN_CHANNELS channels on either
  * side (the first layer of three colour planes stays direct), batches

@@ -1,7 +1,7 @@
 /* test_kernels_float.c - the single-precision kernels the product runs,
  * against direct loops accumulated in double, at shapes like the seed
  * CNN's (the direct convolution under each instruction set the CPU has,
- * Winograd's F(2x2, 5x5) where it is taken);
+ * Winograd's F(2x2, 5x5) and F(2x2, 3x3) where they are taken);
  * and their determinism: at a given number of threads the same
  * inputs give the same bits, run after run. */
 #include <math.h>
@@ -262,39 +262,16 @@ static void conv_run(const shape *s, int threads, const float *x, const float *w
     omp_set_num_threads(was);
 }
 
-/* Winograd's F(2x2, 5x5) (winograd.c): the shapes it takes, against the
- * double loop (rows of 8 tiles and of others); and the same bits whatever
- * the thread count, the instruction set of its transforms, or the rest of
- * the batch: each image is transformed and multiplied on its own. */
-static void test_winograd(void **state)
+/* Winograd's (winograd.c) bits for 9 images of big: the same whatever the
+ * thread count or the instruction set of its transforms, and for the first
+ * 8 images alone: each image is transformed and multiplied on its own. */
+static void winograd_bits(const shape big)
 {
-    (void)state;
-    const shape seed = {32, 64, 8, 16, 16, 5, 1, 2, 16, 16};   /* the seed CNN's second layer */
-    const conv_shape cs = conv_shape_square(32, 16, 16, 64, 5, 1, 2);
-    assert_true(winograd_fits(&cs, 8));
-    assert_false(winograd_fits(&cs, WINOGRAD_MIN_BATCH - 1));
-    const conv_shape first = conv_shape_square(3, 32, 32, 32, 5, 1, 2);
-    const conv_shape three = conv_shape_square(64, 8, 8, 128, 3, 1, 1);
-    const conv_shape strided = conv_shape_square(32, 16, 16, 64, 5, 2, 2);
-    const conv_shape odd = conv_shape_square(32, 15, 15, 64, 5, 1, 2);
-    assert_false(winograd_fits(&first, 100));
-    assert_false(winograd_fits(&three, 100));
-    assert_false(winograd_fits(&strided, 100));
-    assert_false(winograd_fits(&odd, 100));
-
-    conv_check(seed);
-    conv_check((shape){16, 24, 9, 12, 12, 5, 1, 2, 12, 12});   /* rows of 6 tiles */
-    conv_check((shape){24, 16, 8, 20, 10, 5, 1, 2, 20, 10});   /* 10 down, 5 across */
-    /* the kernels' transform takes 64 channels a block: 80 in, 72 out */
-    const conv_shape wide = conv_shape_square(80, 8, 8, 72, 5, 1, 2);
-    assert_true(winograd_fits(&wide, 8));
-    conv_check((shape){80, 72, 8, 8, 8, 5, 1, 2, 8, 8});
-
-    const shape big = {32, 64, 9, 16, 16, 5, 1, 2, 16, 16};
-    const long nx = (long)big.ci * big.batch * 256, ny = (long)big.co * big.batch * 256;
-    const long plane = 256;
-    float *x = randf(nx), *w = randf((long)big.co * big.ci * 25), *bias = randf(big.co);
-    float *dy = randf(ny), *col = randf((long)big.ci * 25 * big.batch * plane);
+    const long plane = (long)big.h * big.w;
+    const long nx = big.ci * big.batch * plane, ny = big.co * big.batch * plane;
+    const long nw = (long)big.co * big.ci * big.k * big.k;
+    float *x = randf(nx), *w = randf(nw), *bias = randf(big.co);
+    float *dy = randf(ny), *col = randf((long)big.ci * big.k * big.k * big.batch * plane);
     float *y[3], *dx[3];
     for (int i = 0; i < 3; i++)
         y[i] = randf(ny), dx[i] = randf(nx);
@@ -326,6 +303,47 @@ static void test_winograd(void **state)
     for (int i = 0; i < 3; i++)
         free(y[i]), free(dx[i]);
     free(x), free(w), free(bias), free(dy), free(col), free(x8), free(dy8);
+}
+
+/* Winograd's F(2x2, 5x5) and F(2x2, 3x3) (winograd.c): the shapes they
+ * take, against the double loop (rows of 8 or 4 tiles and of others); and
+ * the same bits whatever the thread count, the instruction set of the
+ * transforms, or the rest of the batch. */
+static void test_winograd(void **state)
+{
+    (void)state;
+    const shape seed = {32, 64, 8, 16, 16, 5, 1, 2, 16, 16};   /* the seed CNN's second layer */
+    const shape seed3 = {64, 128, 8, 8, 8, 3, 1, 1, 8, 8};     /* and its third */
+    const conv_shape cs = conv_shape_square(32, 16, 16, 64, 5, 1, 2);
+    assert_true(winograd_fits(&cs, 8));
+    assert_false(winograd_fits(&cs, WINOGRAD_MIN_BATCH - 1));
+    const conv_shape three = conv_shape_square(64, 8, 8, 128, 3, 1, 1);
+    assert_true(winograd_fits(&three, 8));
+    const conv_shape first = conv_shape_square(3, 32, 32, 32, 5, 1, 2);
+    const conv_shape strided = conv_shape_square(32, 16, 16, 64, 5, 2, 2);
+    const conv_shape odd = conv_shape_square(32, 15, 15, 64, 5, 1, 2);
+    const conv_shape valid = conv_shape_square(64, 8, 8, 128, 3, 1, 0);
+    const conv_shape seven = conv_shape_square(32, 16, 16, 64, 7, 1, 3);
+    assert_false(winograd_fits(&first, 100));
+    assert_false(winograd_fits(&strided, 100));
+    assert_false(winograd_fits(&odd, 100));
+    assert_false(winograd_fits(&valid, 100));
+    assert_false(winograd_fits(&seven, 100));
+
+    conv_check(seed);
+    conv_check((shape){16, 24, 9, 12, 12, 5, 1, 2, 12, 12});   /* rows of 6 tiles */
+    conv_check((shape){24, 16, 8, 20, 10, 5, 1, 2, 20, 10});   /* 10 down, 5 across */
+    conv_check(seed3);
+    conv_check((shape){16, 24, 9, 12, 12, 3, 1, 1, 12, 12});   /* rows of 6 tiles */
+    conv_check((shape){24, 16, 8, 6, 10, 3, 1, 1, 6, 10});     /* 3 down, 5 across */
+    /* the kernels' transform takes 64 channels a block: 80 in, 72 out */
+    const conv_shape wide = conv_shape_square(80, 8, 8, 72, 5, 1, 2);
+    assert_true(winograd_fits(&wide, 8));
+    conv_check((shape){80, 72, 8, 8, 8, 5, 1, 2, 8, 8});
+    conv_check((shape){80, 72, 8, 8, 8, 3, 1, 1, 8, 8});
+
+    winograd_bits((shape){32, 64, 9, 16, 16, 5, 1, 2, 16, 16});
+    winograd_bits((shape){64, 128, 9, 8, 8, 3, 1, 1, 8, 8});
 }
 
 /* The double sums of BatchNorm and the bias gradient: against the same
