@@ -46,14 +46,14 @@
  * gradient 1.6x and 2.0x as fast as im2col and sgemm (laid out
  * point-major, or with tile loops of a count known only at run time, the
  * same transform ran at 0.5-0.7x: winograd.c).  On its third (3x3, 8x8
- * planes, 64 channels in and 128 out), at one thread, the forward runs
- * 1.3x as fast as before, the input gradient 1.1x and the weight gradient
- * 1.2x with AVX-512, each 1.15-1.25x with AVX2; at two threads about as
- * fast as before (its products, of 16 tiles an image, are small).  F(4x4, 3x3) ran the third 1.4x faster forward and 1.2x to
- * the input, but its rounding (1e-6 of an output's terms against 1e-7)
- * moved the seed CNN's input gradient in evaluation mode 2% from
- * PyTorch's (the oracle's `eval dx`; 4e-7 with im2col); F(2x2, 3x3)'s
- * transforms only add and halve. */
+ * planes, 64 channels in and 128 out, five images a product) the forward,
+ * the input gradient and the weight gradient run 1.5x, 1.3x and 1.2x as
+ * fast as the direct kernel and im2col with AVX-512 at one thread (1.5x,
+ * 1.4x, 1.3x at two), 1.7x, 1.6x and 1.6x with AVX2 (1.7x, 1.7x, 1.6x).
+ * F(4x4, 3x3) ran it 1.4x faster forward and 1.2x to the input, but its
+ * rounding (1e-6 of an output's terms against 1e-7) moved the seed CNN's
+ * input gradient in evaluation mode 2% from PyTorch's (the oracle's `eval
+ * dx`; 4e-7 with im2col); F(2x2, 3x3)'s transforms only add and halve. */
 #include <omp.h>
 #include <string.h>
 #include "conv_direct.h"

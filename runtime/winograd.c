@@ -2,14 +2,16 @@
  * input and to the weights; see winograd.h.
  *
  * Both cut the output in tiles of 2x2, from input tiles of a x a (a = k + 1,
- * the kernel's side plus one): P = a * a points.  The layouts keep each
- * image's transforms contiguous by channel: tiles v[in_c][P][tiles],
- * products m[out_c][P][tiles] (the output gradient's tiles likewise), so
- * that point p's matrices are v + p * tiles and m + p * tiles with a
- * leading dimension of P * tiles.  Stored point-major instead
- * ([P][in_c][tiles]), the streams a channel's transform writes lie a power
- * of two apart and fight over the same cache sets: the input transform ran
- * 7x slower.  Each transform's body takes the kernel's side k and the tile
+ * the kernel's side plus one): P = a * a points.  A product takes the
+ * tiles of a group of images side by side, cols = group * tiles columns
+ * (winograd.h's WINOGRAD_GROUP_COLS).  The layouts keep a group's
+ * transforms contiguous by channel: tiles v[in_c][P][cols], products
+ * m[out_c][P][cols] (the output gradient's tiles likewise), so that point
+ * p's matrices are v + p * cols and m + p * cols with a leading dimension
+ * of P * cols, and image j's tiles start at column j * tiles.  Stored
+ * point-major instead ([P][in_c][cols]), the streams a channel's transform
+ * writes lie a power of two apart and fight over the same cache sets: the
+ * input transform ran 7x slower.  Each transform's body takes the kernel's side k and the tile
  * row's count tx as constants (BY_SHAPE), so that its loops are vector
  * loops of a known length. */
 #include <omp.h>
@@ -25,13 +27,17 @@ typedef struct wino_shape {
     int ci, co;             /* channels in and out of the transform's product */
     int h, w;               /* plane, the same in and out */
     int ty, tx;             /* tiles down and across */
-    long tiles;
+    long tiles;             /* an image's */
+    int group;              /* images a product */
+    long cols;              /* a product's columns, group * tiles */
 } wino_shape;
 
 static wino_shape wino_shape_of(int k, int ci, int co, int h, int w)
 {
+    const long tiles = (long)(h / 2) * (w / 2);
+    const int group = tiles < WINOGRAD_GROUP_COLS ? (int)(WINOGRAD_GROUP_COLS / tiles) : 1;
     const wino_shape g = {k, k + 1, (k + 1) * (k + 1), ci, co, h, w, h / 2, w / 2,
-                          (long)(h / 2) * (w / 2)};
+                          tiles, group, group * tiles};
     return g;
 }
 
@@ -41,18 +47,18 @@ static long kernel_reals(const wino_shape *g)
     return (long)g->points * g->co * g->ci;
 }
 
-/* A thread's room: one image's tiles and products, and the output
+/* A thread's room: one group's tiles and products, and the output
  * transform's rows of a tile row (output_body's q). */
 static long thread_reals(const wino_shape *g)
 {
-    return (long)g->points * g->tiles * (g->ci + g->co) + (2L * g->a + 2) * g->tx;
+    return (long)g->points * g->cols * (g->ci + g->co) + (2L * g->a + 2) * g->tx;
 }
 
-/* A thread's room for the weight gradient: one image's tiles and output
+/* A thread's room for the weight gradient: one group's tiles and output
  * gradient, and its part of the sums, [P][co][ci]. */
 static long params_reals(const wino_shape *g)
 {
-    return (long)g->points * (g->tiles * (g->ci + g->co) + (long)g->co * g->ci);
+    return (long)g->points * (g->cols * (g->ci + g->co) + (long)g->co * g->ci);
 }
 
 /* The column scratch conv_shape_forward sizes for s and a batch. */
@@ -182,7 +188,7 @@ static inline void prefetch_plane(const real_t *p, long plane)
         out[3 * (at)] = (d1) - (d3);           \
     } while (0)
 
-/* Image n of x (CNHW, batch images) into v [ci][P][tiles], by way of the
+/* Image n of x (CNHW, batch images) into v [ci][P][cols], by way of the
  * padded plane's even and odd columns and its rows transformed across:
  * rows, 19 KB at 32x32 and 70 KB at WINOGRAD_MAX_SIDE, on the stack (in
  * the thread's room the transforms ran 10% slower). */
@@ -231,12 +237,12 @@ input_body(const wino_shape *g, const real_t *x, int batch, int n, real_t *v, co
                     INPUT_POINTS3(e[t], o[t], e[t + 1], o[t + 1], (out + t), tx);
             }
         }
-        real_t *vc = v + (long)c * g->points * g->tiles;
-        const long step = (long)a * tx, at = (long)a * g->tiles;
+        real_t *vc = v + (long)c * g->points * g->cols;
+        const long step = (long)a * tx, at = (long)a * g->cols;
         for (int ty = 0; ty < g->ty; ty++)
             for (int b = 0; b < a; b++) {
                 const real_t *d = across + 2 * ty * step + (long)b * tx;
-                real_t *out = vc + (long)b * g->tiles + (long)ty * tx;
+                real_t *out = vc + (long)b * g->cols + (long)ty * tx;
 #pragma omp simd simdlen(8)
                 for (int t = 0; t < tx; t++) {
                     if (k == 5)
@@ -262,22 +268,22 @@ input_body(const wino_shape *g, const real_t *x, int batch, int n, real_t *v, co
         y1 = (m1) - (m2) - (m3);               \
     } while (0)
 
-/* The products m [co][P][tiles] of image n back into y (CNHW), plus the
+/* The products m [co][P][cols] of image n back into y (CNHW), plus the
  * bias; q is the thread's room for the rows of a tile row. */
 static inline __attribute__((always_inline)) void
 output_body(const wino_shape *g, const real_t *m, const real_t *bias, int batch, int n,
             real_t *q, real_t *y, const int tx, const int k)
 {
     const int a = k + 1;
-    const long plane = (long)g->h * g->w, step = (long)a * g->tiles;
+    const long plane = (long)g->h * g->w, step = (long)a * g->cols;
     real_t *down = q, *pair = down + 2L * a * tx;   /* down [2][a][tx], pair [2][tx] */
     for (int o = 0; o < g->co; o++) {
-        const real_t *mo = m + (long)o * g->points * g->tiles;
+        const real_t *mo = m + (long)o * g->points * g->cols;
         const real_t b0 = bias ? bias[o] : 0;
         real_t *dst = y + ((long)o * batch + n) * plane;
         for (int ty = 0; ty < g->ty; ty++) {
             for (int b = 0; b < a; b++) {
-                const real_t *d = mo + (long)b * g->tiles + (long)ty * tx;
+                const real_t *d = mo + (long)b * g->cols + (long)ty * tx;
                 real_t *r0 = down + (long)b * tx, *r1 = r0 + (long)a * tx;
 #pragma omp simd simdlen(8)
                 for (int t = 0; t < tx; t++) {
@@ -367,7 +373,7 @@ WINO_TRANSFORM(output_transform, output_body,
     } while (0)
 
 /* Image n of the output gradient dy (CNHW, co channels) into
- * w [co][P][tiles]: each 2x2 tile carried to a x a (A dy A^T). */
+ * w [co][P][cols]: each 2x2 tile carried to a x a (A dy A^T). */
 static inline __attribute__((always_inline)) void
 grad_body(const wino_shape *g, const real_t *dy, int batch, int n, real_t *w, const int tx,
           const int k)
@@ -375,7 +381,7 @@ grad_body(const wino_shape *g, const real_t *dy, int batch, int n, real_t *w, co
     const int a = k + 1;
     real_t rows[2 * g->h * tx + g->h * a * tx];
     real_t *even = rows, *odd = even + (long)g->h * tx, *across = odd + (long)g->h * tx;
-    const long plane = (long)g->h * g->w, step = (long)a * tx, at = (long)a * g->tiles;
+    const long plane = (long)g->h * g->w, step = (long)a * tx, at = (long)a * g->cols;
     for (int o = 0; o < g->co; o++) {
         const real_t *src = dy + ((long)o * batch + n) * plane;
         if (o + 1 < g->co)
@@ -399,11 +405,11 @@ grad_body(const wino_shape *g, const real_t *dy, int batch, int n, real_t *w, co
                     GRAD_POINTS3(e[t], d[t], (out + t), tx);
             }
         }
-        real_t *wo = w + (long)o * g->points * g->tiles;
+        real_t *wo = w + (long)o * g->points * g->cols;
         for (int ty = 0; ty < g->ty; ty++)
             for (int b = 0; b < a; b++) {
                 const real_t *d = across + 2 * ty * step + (long)b * tx;
-                real_t *out = wo + (long)b * g->tiles + (long)ty * tx;
+                real_t *out = wo + (long)b * g->cols + (long)ty * tx;
 #pragma omp simd simdlen(8)
                 for (int t = 0; t < tx; t++) {
                     if (k == 5)
@@ -467,16 +473,34 @@ static void kernel_gradient(const wino_shape *g, const real_t *parts, long strid
     }
 }
 
+/* Columns [from, g->cols) of the rows of a group's transforms (rows of
+ * them), zeroed: the room of the images a last, short group lacks, so
+ * that its products keep the full width (and each image the bits it has
+ * in a full group) and add nothing to the weight gradient's sums. */
+static void group_tail_zero(const wino_shape *g, real_t *t, long rows, long from)
+{
+    for (long r = 0; r < rows && from < g->cols; r++)
+        memset(t + r * g->cols + from, 0, sizeof *t * (size_t)(g->cols - from));
+}
+
+/* The groups [*first, *end) thread t of used takes, in order. */
+static void group_share(const wino_shape *g, int batch, int t, long used, int *first, int *end)
+{
+    const long groups = (batch + g->group - 1) / g->group;
+    *first = (int)(groups * t / used);
+    *end = (int)(groups * (t + 1) / used);
+}
+
 /* y (co channels) from x (ci channels), both CNHW of g's plane; col holds
  * the transformed kernels, then each working thread's room.  Threads
- * beyond what col has room for, or beyond the batch, only help with the
+ * beyond what col has room for, or beyond the groups, only help with the
  * kernels. */
 static void wino_run(const wino_shape *g, const real_t *x, int batch, const real_t *weight,
                      int flip, const real_t *bias, long col_len, real_t *col, real_t *y)
 {
     real_t *u = col;
     const long per = thread_reals(g), rooms = (col_len - kernel_reals(g)) / per;
-    const long tiles = g->tiles, ld = g->points * tiles;
+    const long cols = g->cols, ld = g->points * cols, groups = (batch + g->group - 1) / g->group;
 #pragma omp parallel
     {
         const int t = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -484,19 +508,25 @@ static void wino_run(const wino_shape *g, const real_t *x, int batch, const real
         thread_share(g->co, &o0, &o1);
         kernel_transform(g, weight, flip, (int)o0, (int)o1, u);
 #pragma omp barrier
-        long used = nt < batch ? nt : batch;
+        long used = nt < groups ? nt : groups;
         if (used > rooms)
             used = rooms;
         if (t < used) {
             real_t *v = col + kernel_reals(g) + per * t;
             real_t *m = v + (long)g->ci * ld, *q = m + (long)g->co * ld;
-            const int first = (int)(batch * t / used), end = (int)(batch * (t + 1) / used);
-            for (int n = first; n < end; n++) {
-                input_transform(g, x, batch, n, v);
+            int first, end;
+            group_share(g, batch, t, used, &first, &end);
+            for (int k = first; k < end; k++) {
+                const int n0 = k * g->group;
+                const int nb = batch - n0 < g->group ? batch - n0 : g->group;
+                for (int j = 0; j < nb; j++)
+                    input_transform(g, x, batch, n0 + j, v + j * g->tiles);
+                group_tail_zero(g, v, (long)g->ci * g->points, nb * g->tiles);
                 for (int p = 0; p < g->points; p++)
-                    gemm(0, 0, g->co, (int)tiles, g->ci, 1, u + (long)p * g->co * g->ci, g->ci,
-                         v + p * tiles, (int)ld, 0, m + p * tiles, (int)ld);
-                output_transform(g, m, bias, batch, n, q, y);
+                    gemm(0, 0, g->co, (int)cols, g->ci, 1, u + (long)p * g->co * g->ci, g->ci,
+                         v + p * cols, (int)ld, 0, m + p * cols, (int)ld);
+                for (int j = 0; j < nb; j++)
+                    output_transform(g, m + j * g->tiles, bias, batch, n0 + j, q, y);
             }
         }
     }
@@ -520,31 +550,38 @@ void winograd_backward_params(const conv_shape *s, const real_t *x, const real_t
                               real_t *col, real_t *dw)
 {
     const wino_shape g = wino_shape_of(s->kh, s->in_c, s->out_c, s->in_h, s->in_w);
-    const long per = params_reals(&g), ld = g.points * g.tiles;
-    const long rooms = col_reals(s, batch) / per;
+    const long per = params_reals(&g), ld = g.points * g.cols;
+    const long rooms = col_reals(s, batch) / per, groups = (batch + g.group - 1) / g.group;
 #pragma omp parallel
     {
         const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        long used = nt < batch ? nt : batch;
+        long used = nt < groups ? nt : groups;
         if (used > rooms)
             used = rooms;
         if (t < used) {
             real_t *v = col + per * t, *w = v + (long)g.ci * ld;
             real_t *part = w + (long)g.co * ld;
-            const int first = (int)(batch * t / used), end = (int)(batch * (t + 1) / used);
-            for (int n = first; n < end; n++) {
-                input_transform(&g, x, batch, n, v);
-                grad_transform(&g, dy, batch, n, w);
+            int first, end;
+            group_share(&g, batch, t, used, &first, &end);
+            for (int k = first; k < end; k++) {
+                const int n0 = k * g.group;
+                const int nb = batch - n0 < g.group ? batch - n0 : g.group;
+                for (int j = 0; j < nb; j++) {
+                    input_transform(&g, x, batch, n0 + j, v + j * g.tiles);
+                    grad_transform(&g, dy, batch, n0 + j, w + j * g.tiles);
+                }
+                group_tail_zero(&g, v, (long)g.ci * g.points, nb * g.tiles);
+                group_tail_zero(&g, w, (long)g.co * g.points, nb * g.tiles);
                 for (int p = 0; p < g.points; p++)
-                    gemm(0, 1, g.co, g.ci, (int)g.tiles, 1, w + p * g.tiles, (int)ld,
-                         v + p * g.tiles, (int)ld, n > first, part + (long)p * g.co * g.ci,
+                    gemm(0, 1, g.co, g.ci, (int)g.cols, 1, w + p * g.cols, (int)ld,
+                         v + p * g.cols, (int)ld, k > first, part + (long)p * g.co * g.ci,
                          g.ci);
             }
         }
 #pragma omp barrier
         long p0, p1;
         thread_share((long)g.co * g.ci, &p0, &p1);
-        kernel_gradient(&g, col + (long)g.points * g.tiles * (g.ci + g.co), per, (int)used, p0,
+        kernel_gradient(&g, col + (long)g.points * g.cols * (g.ci + g.co), per, (int)used, p0,
                         p1, dw);
     }
 }

@@ -262,9 +262,11 @@ static void conv_run(const shape *s, int threads, const float *x, const float *w
     omp_set_num_threads(was);
 }
 
-/* Winograd's (winograd.c) bits for 9 images of big: the same whatever the
- * thread count or the instruction set of its transforms, and for the first
- * 8 images alone: each image is transformed and multiplied on its own. */
+/* Winograd's (winograd.c) bits for the images of big: the same whatever
+ * the thread count or the instruction set of its transforms, and for all
+ * but the last image alone: an image's bits do not depend on the rest of
+ * the batch (each group of images is multiplied at the same width, the last
+ * one filled out). */
 static void winograd_bits(const shape big)
 {
     const long plane = (long)big.h * big.w;
@@ -285,21 +287,25 @@ static void winograd_bits(const shape big)
         assert_memory_equal(dx[0], dx[2], sizeof *dx[0] * (size_t)nx);
     }
 
-    /* The first 8 images alone: the bits they had among 9. */
-    shape eight = big;
-    eight.batch = 8;
-    float *x8 = randf(big.ci * 8 * plane), *dy8 = randf(big.co * 8 * plane);
+    /* All but the last image alone: the bits they had among all. */
+    shape less = big;
+    less.batch = big.batch - 1;
+    const int nl = less.batch;
+    const conv_shape cs = conv_shape_square(big.ci, big.h, big.w, big.co, big.k, 1, big.pad);
+    assert_true(winograd_fits(&cs, big.batch));
+    assert_true(winograd_fits(&cs, nl));
+    float *x8 = randf(big.ci * nl * plane), *dy8 = randf(big.co * nl * plane);
     for (int c = 0; c < big.ci; c++)
-        memcpy(x8 + c * 8 * plane, x + c * big.batch * plane, sizeof *x8 * 8 * plane);
+        memcpy(x8 + c * nl * plane, x + c * big.batch * plane, sizeof *x8 * nl * plane);
     for (int o = 0; o < big.co; o++)
-        memcpy(dy8 + o * 8 * plane, dy + o * big.batch * plane, sizeof *dy8 * 8 * plane);
-    conv_run(&eight, 2, x8, w, bias, dy8, col, y[2], dx[2]);
+        memcpy(dy8 + o * nl * plane, dy + o * big.batch * plane, sizeof *dy8 * nl * plane);
+    conv_run(&less, 2, x8, w, bias, dy8, col, y[2], dx[2]);
     for (int o = 0; o < big.co; o++)
-        assert_memory_equal(y[2] + o * 8 * plane, y[0] + o * big.batch * plane,
-                            sizeof *y[2] * 8 * plane);
+        assert_memory_equal(y[2] + o * nl * plane, y[0] + o * big.batch * plane,
+                            sizeof *y[2] * nl * plane);
     for (int c = 0; c < big.ci; c++)
-        assert_memory_equal(dx[2] + c * 8 * plane, dx[0] + c * big.batch * plane,
-                            sizeof *dx[2] * 8 * plane);
+        assert_memory_equal(dx[2] + c * nl * plane, dx[0] + c * big.batch * plane,
+                            sizeof *dx[2] * nl * plane);
     for (int i = 0; i < 3; i++)
         free(y[i]), free(dx[i]);
     free(x), free(w), free(bias), free(dy), free(col), free(x8), free(dy8);
@@ -313,12 +319,15 @@ static void test_winograd(void **state)
 {
     (void)state;
     const shape seed = {32, 64, 8, 16, 16, 5, 1, 2, 16, 16};   /* the seed CNN's second layer */
-    const shape seed3 = {64, 128, 8, 8, 8, 3, 1, 1, 8, 8};     /* and its third */
+    const shape seed3 = {64, 128, 16, 8, 8, 3, 1, 1, 8, 8};    /* and its third */
     const conv_shape cs = conv_shape_square(32, 16, 16, 64, 5, 1, 2);
     assert_true(winograd_fits(&cs, 8));
     assert_false(winograd_fits(&cs, WINOGRAD_MIN_BATCH - 1));
+    /* 16 tiles an image: 5 images a product, whose room 8 images' columns
+     * lack */
     const conv_shape three = conv_shape_square(64, 8, 8, 128, 3, 1, 1);
-    assert_true(winograd_fits(&three, 8));
+    assert_true(winograd_fits(&three, 16));
+    assert_false(winograd_fits(&three, 8));
     const conv_shape first = conv_shape_square(3, 32, 32, 32, 5, 1, 2);
     const conv_shape strided = conv_shape_square(32, 16, 16, 64, 5, 2, 2);
     const conv_shape odd = conv_shape_square(32, 15, 15, 64, 5, 1, 2);
@@ -333,6 +342,11 @@ static void test_winograd(void **state)
     conv_check(seed);
     conv_check((shape){16, 24, 9, 12, 12, 5, 1, 2, 12, 12});   /* rows of 6 tiles */
     conv_check((shape){24, 16, 8, 20, 10, 5, 1, 2, 20, 10});   /* 10 down, 5 across */
+    const conv_shape taken[3] = {conv_shape_square(16, 12, 12, 24, 3, 1, 1),
+                                 conv_shape_square(24, 6, 10, 16, 3, 1, 1),
+                                 conv_shape_square(80, 8, 8, 72, 3, 1, 1)};
+    for (int i = 0; i < 3; i++)
+        assert_true(winograd_fits(&taken[i], i ? 8 : 9));
     conv_check(seed3);
     conv_check((shape){16, 24, 9, 12, 12, 3, 1, 1, 12, 12});   /* rows of 6 tiles */
     conv_check((shape){24, 16, 8, 6, 10, 3, 1, 1, 6, 10});     /* 3 down, 5 across */
@@ -343,7 +357,7 @@ static void test_winograd(void **state)
     conv_check((shape){80, 72, 8, 8, 8, 3, 1, 1, 8, 8});
 
     winograd_bits((shape){32, 64, 9, 16, 16, 5, 1, 2, 16, 16});
-    winograd_bits((shape){64, 128, 9, 8, 8, 3, 1, 1, 8, 8});
+    winograd_bits((shape){64, 128, 17, 8, 8, 3, 1, 1, 8, 8});   /* the last group short */
 }
 
 /* The double sums of BatchNorm and the bias gradient: against the same
