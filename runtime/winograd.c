@@ -425,11 +425,18 @@ WINO_TRANSFORM(grad_transform, grad_body,
                (const wino_shape *g, const real_t *dy, int batch, int n, real_t *w),
                (g, dy, batch, n, w))
 
+/* Pairs (output, input channel) of the kernel gradient a block. */
+#define GRADIENT_BLOCK 16
+
 /* The weights [p0, p1) of the kernel's gradient dw [co][ci][k][k] from the
  * sums in the transform domain, parts [P][co][ci] `stride` reals apart:
- * the parts added up in thread order, then G^T s G. */
-static void kernel_gradient(const wino_shape *g, const real_t *parts, long stride, int nparts,
-                            long p0, long p1, real_t *dw)
+ * the parts added up in thread order, then G^T s G.  A block of pairs at a
+ * time, side by side, so that every loop over them is a vector loop (a
+ * pair at a time, the seed CNN's third layer spent 1.3 ms of CPU a
+ * training step here); each pair's arithmetic in the same order. */
+static inline __attribute__((always_inline)) void
+gradient_body(const wino_shape *g, const real_t *parts, long stride, int nparts, long p0,
+              long p1, real_t *dw, const int k)
 {
     /* G^T [k][a]: tap j's share in each point (KERNEL_POINTS5, 3) */
     static const real_t gt5[5][6] = {
@@ -444,34 +451,62 @@ static void kernel_gradient(const wino_shape *g, const real_t *parts, long strid
         {0, (real_t)1 / 2, (real_t)-1 / 2, 0},
         {0, (real_t)1 / 2, (real_t)1 / 2, 1},
     };
-    const int k = g->k, a = g->a;
+    const int a = k + 1;
     const real_t *gt = k == 5 ? &gt5[0][0] : &gt3[0][0];
     const long pair_stride = (long)g->co * g->ci;
-    for (long p = p0; p < p1; p++) {
-        real_t sum[MAX_SIDE][MAX_SIDE], half[MAX_SIDE][5];
-        for (int q = 0; q < g->points; q++) {
-            real_t v = parts[q * pair_stride + p];
-            for (int j = 1; j < nparts; j++)
-                v += parts[j * stride + q * pair_stride + p];
-            sum[q / a][q % a] = v;
+    for (long p = p0; p < p1; p += GRADIENT_BLOCK) {
+        const int np = p1 - p < GRADIENT_BLOCK ? (int)(p1 - p) : GRADIENT_BLOCK;
+        real_t sum[MAX_SIDE * MAX_SIDE][GRADIENT_BLOCK], half[MAX_SIDE][5][GRADIENT_BLOCK];
+        real_t out[25][GRADIENT_BLOCK];
+        for (int q = 0; q < a * a; q++) {
+            const real_t *src = parts + q * pair_stride + p;
+#pragma omp simd
+            for (int e = 0; e < np; e++) {
+                real_t v = src[e];
+                for (int j = 1; j < nparts; j++)
+                    v += src[j * stride + e];
+                sum[q][e] = v;
+            }
         }
         for (int i = 0; i < a; i++)
-            for (int kx = 0; kx < k; kx++) {
-                real_t v = 0;
-                for (int b = 0; b < a; b++)
-                    v += sum[i][b] * gt[kx * a + b];
-                half[i][kx] = v;
-            }
-        real_t *out = dw + p * k * k;
+            for (int kx = 0; kx < k; kx++)
+#pragma omp simd
+                for (int e = 0; e < np; e++) {
+                    real_t v = 0;
+                    for (int b = 0; b < a; b++)
+                        v += sum[i * a + b][e] * gt[kx * a + b];
+                    half[i][kx][e] = v;
+                }
         for (int ky = 0; ky < k; ky++)
-            for (int kx = 0; kx < k; kx++) {
-                real_t v = 0;
-                for (int i = 0; i < a; i++)
-                    v += gt[ky * a + i] * half[i][kx];
-                out[ky * k + kx] = v;
-            }
+            for (int kx = 0; kx < k; kx++)
+#pragma omp simd
+                for (int e = 0; e < np; e++) {
+                    real_t v = 0;
+                    for (int i = 0; i < a; i++)
+                        v += gt[ky * a + i] * half[i][kx][e];
+                    out[ky * k + kx][e] = v;
+                }
+        for (int e = 0; e < np; e++)
+            for (int t = 0; t < k * k; t++)
+                dw[(p + e) * k * k + t] = out[t][e];
     }
 }
+
+static inline __attribute__((always_inline)) void
+gradient_by_side(const wino_shape *g, const real_t *parts, long stride, int nparts, long p0,
+                 long p1, real_t *dw, enum conv_isa isa)
+{
+    (void)isa;
+    if (g->k == 5)
+        gradient_body(g, parts, stride, nparts, p0, p1, dw, 5);
+    else
+        gradient_body(g, parts, stride, nparts, p0, p1, dw, 3);
+}
+
+ISA_DISPATCH(kernel_gradient, gradient_by_side,
+             (const wino_shape *g, const real_t *parts, long stride, int nparts, long p0,
+              long p1, real_t *dw),
+             (g, parts, stride, nparts, p0, p1, dw))
 
 /* Columns [from, g->cols) of the rows of a group's transforms (rows of
  * them), zeroed: the room of the images a last, short group lacks, so

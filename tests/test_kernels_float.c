@@ -263,7 +263,8 @@ static void conv_run(const shape *s, int threads, const float *x, const float *w
 }
 
 /* Winograd's (winograd.c) bits for the images of big: the same whatever
- * the thread count or the instruction set of its transforms, and for all
+ * the thread count or the instruction set of its transforms (the weight
+ * gradient's, whatever the instruction set at one count), and for all
  * but the last image alone: an image's bits do not depend on the rest of
  * the batch (each group of images is multiplied at the same width, the last
  * one filled out). */
@@ -281,17 +282,26 @@ static void winograd_bits(const shape big)
     conv_run(&big, 3, x, w, bias, dy, col, y[1], dx[1]);
     assert_memory_equal(y[0], y[1], sizeof *y[0] * (size_t)ny);
     assert_memory_equal(dx[0], dx[1], sizeof *dx[0] * (size_t)nx);
-    for (int k = 0; isa_next(&k);) {
+    /* the weight gradient's bits at a thread count, under each set */
+    const conv_shape cs = conv_shape_square(big.ci, big.h, big.w, big.co, big.k, 1, big.pad);
+    float *dw[2] = {randf(nw), randf(nw)};
+    const int was = omp_get_max_threads();
+    omp_set_num_threads(2);
+    for (int k = 0, first = 1; isa_next(&k); first = 0) {
         conv_run(&big, 2, x, w, bias, dy, col, y[2], dx[2]);
         assert_memory_equal(y[0], y[2], sizeof *y[0] * (size_t)ny);
         assert_memory_equal(dx[0], dx[2], sizeof *dx[0] * (size_t)nx);
+        conv_shape_backward_params(&cs, x, dy, big.batch, col, dw[!first], NULL);
+        if (!first)
+            assert_memory_equal(dw[0], dw[1], sizeof *dw[0] * (size_t)nw);
     }
+    omp_set_num_threads(was);
+    free(dw[0]), free(dw[1]);
 
     /* All but the last image alone: the bits they had among all. */
     shape less = big;
     less.batch = big.batch - 1;
     const int nl = less.batch;
-    const conv_shape cs = conv_shape_square(big.ci, big.h, big.w, big.co, big.k, 1, big.pad);
     assert_true(winograd_fits(&cs, big.batch));
     assert_true(winograd_fits(&cs, nl));
     float *x8 = randf(big.ci * nl * plane), *dy8 = randf(big.co * nl * plane);
