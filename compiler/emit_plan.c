@@ -211,14 +211,24 @@ int kind_cnhw_always(const ir_node *n)
     return 1;
 }
 
+long plan_round(long n)
+{
+    return (n + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+}
+
+long plan_take(long *at, long n)
+{
+    const long start = plan_round(*at);
+    *at = start + n;
+    return start;
+}
+
 void emit_plan_cnhw_input(emit_group *g, long *per)
 {
     if (g->in_layout == LAYOUT_CNHW)
         return;
-    g->cv_slot = *per;
-    *per += g->in_size;
-    g->cvg_slot = *per;
-    *per += g->in_size;
+    g->cv_slot = plan_take(per, g->in_size);
+    g->cvg_slot = plan_take(per, g->in_size);
 }
 
 void emit_init_uniform(FILE *out, const emit_plan *p, const ir_node *n)
@@ -384,8 +394,7 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
             layout = k->out_layout;
         g->out_layout = layout;
 
-        g->out_slot = st.per;
-        st.per += g->out_size;
+        g->out_slot = plan_take(&st.per, g->out_size);
         for (int j = g->first; j <= g->last; j++) {
             const layer_kind *kj = kind_of(m->nodes[j].op);
             if (kj->plan)
@@ -399,9 +408,9 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
             st.grad = g->out_size;
     }
     free(group_of);
-    long per = st.per;
+    long per = plan_round(st.per);
     p->col_slot = per;
-    per += st.col;
+    per += plan_round(st.col);
     plan_backward(p);
     p->grad_slot = calloc((size_t)p->n_grads + 1, sizeof *p->grad_slot);
     if (!p->grad_slot) {
@@ -410,12 +419,12 @@ int emit_plan_build(const ir_model *m, emit_plan *p)
     }
     for (int i = 0; i < p->n_grads; i++) {
         p->grad_slot[i] = per;
-        per += st.grad;
+        per += plan_round(st.grad);
     }
     p->dy_slot = per;
-    per += st.dy;
+    per += plan_round(st.dy);
     p->per_image = per;
-    p->fixed = st.fixed;
+    p->fixed = plan_round(st.fixed);
     return 0;
 }
 

@@ -43,10 +43,8 @@ void emit_wquant_plan(const emit_plan *p, emit_group *g, long *fixed)
     if (n->wquant.bits <= 0)
         return;
     const long rows = weight_rows(n);
-    g->wq_fix = *fixed;
-    *fixed += weight_size(p, n);
-    g->wq_range_fix = *fixed;
-    *fixed += n->wquant.range == IR_QRANGE_CHANNEL ? 2 * rows : 2;
+    g->wq_fix = plan_take(fixed, weight_size(p, n));
+    g->wq_range_fix = plan_take(fixed, n->wquant.range == IR_QRANGE_CHANNEL ? 2 * rows : 2);
 }
 
 void emit_wquant_forward(FILE *out, const emit_plan *p, const emit_group *g,

@@ -47,6 +47,15 @@ typedef struct plan_state {
     long per, fixed, col, grad, dy;
 } plan_state;
 
+/* Every slot and fixed tensor starts on a multiple of this many reals (64
+ * bytes: a cache line, an AVX-512 vector), so that batch_cap times its
+ * offset does too whatever the batch: the seed CNN's scratch slots, 10
+ * reals off, had every vector load of a batch of 100 straddle two lines. */
+#define PLAN_ALIGN 16
+long plan_round(long n);
+/* n reals at *at, rounded up to PLAN_ALIGN; *at moves past them. */
+long plan_take(long *at, long n);
+
 struct json_t;                  /* Jansson's value (describe_json.c) */
 typedef struct layer_kind layer_kind;
 struct layer_kind {

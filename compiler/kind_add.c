@@ -40,16 +40,14 @@ static void add_plan(emit_plan *p, emit_group *g, const ir_node *n, plan_state *
     (void)p;
     (void)n;
     if (g->act && (kind_of(g->act->op)->flags & KIND_KEEPS_INPUT)) {
-        g->y_slot = st->per;
-        st->per += g->out_size;
+        g->y_slot = plan_take(&st->per, g->out_size);
     }
     if (g->out_size > st->dy)
         st->dy = g->out_size;
     /* a shortcut from a layer that writes the other layout (the model's
      * NCHW input, a conv's CNHW output) is converted */
     if ((g->in2_layout == LAYOUT_CNHW) != (g->in_layout == LAYOUT_CNHW)) {
-        g->in2_cv_slot = st->per;
-        st->per += g->out_size;
+        g->in2_cv_slot = plan_take(&st->per, g->out_size);
     }
 }
 

@@ -40,16 +40,13 @@ static void batchnorm_plan(emit_plan *p, emit_group *g, const ir_node *n, plan_s
         if (batchnorm_cnhw(n))
             emit_plan_cnhw_input(g, &st->per);
         else {
-            g->tx_slot = st->per;
-            st->per += g->in_size;
-            g->y_slot = st->per;
-            st->per += g->in_size;
+            g->tx_slot = plan_take(&st->per, g->in_size);
+            g->y_slot = plan_take(&st->per, g->in_size);
         }
         if (g->in_size > st->dy)
             st->dy = g->in_size;
     }
-    g->bn_fix = st->fixed;
-    st->fixed += 2L * n->in.c;
+    g->bn_fix = plan_take(&st->fixed, 2L * n->in.c);
 }
 
 static void batchnorm_init(FILE *out, const emit_plan *p, const ir_node *n)

@@ -119,8 +119,7 @@ static void conv_plan(emit_plan *p, emit_group *g, const ir_node *n, plan_state 
     if (c > st->col)
         st->col = c;
     if (g->bn || g->act || g->pool) {
-        g->y_slot = st->per;
-        st->per += ysz;
+        g->y_slot = plan_take(&st->per, ysz);
     }
     if (ysz > st->dy)
         st->dy = ysz;
@@ -129,8 +128,7 @@ static void conv_plan(emit_plan *p, emit_group *g, const ir_node *n, plan_state 
     p->flops += 2LL * n->out_c * n->in.c * n->kh * n->kw * n->out.h * n->out.w;
     emit_wquant_plan(p, g, &st->fixed);
     if (g->act && kind_of(g->act->op)->fused_fix) {
-        g->act_fix = st->fixed;
-        st->fixed += (long)kind_of(g->act->op)->fused_fix * n->out_c;
+        g->act_fix = plan_take(&st->fixed, (long)kind_of(g->act->op)->fused_fix * n->out_c);
     }
     emit_plan_cnhw_input(g, &st->per);
 }

@@ -53,8 +53,7 @@ static void dropout_plan(emit_plan *p, emit_group *g, const ir_node *n, plan_sta
 {
     (void)p;
     if (n->drop > 0) {
-        g->y_slot = st->per;
-        st->per += g->in_size;
+        g->y_slot = plan_take(&st->per, g->in_size);
     }
 }
 

@@ -68,8 +68,7 @@ static void linear_plan(emit_plan *p, emit_group *g, const ir_node *n, plan_stat
 {
     p->flops += 2LL * n->in.c * n->in.h * n->in.w * n->out_features;
     if (g->act && (kind_of(g->act->op)->flags & KIND_KEEPS_INPUT)) {
-        g->y_slot = st->per;
-        st->per += n->out_features;
+        g->y_slot = plan_take(&st->per, n->out_features);
     }
     emit_wquant_plan(p, g, &st->fixed);
     if (n->out_features > st->dy)

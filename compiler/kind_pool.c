@@ -70,8 +70,7 @@ static void pool_plan(emit_plan *p, emit_group *g, const ir_node *n, plan_state 
     if (n == g->main)
         emit_plan_cnhw_input(g, &st->per);
     if (n->op == IR_MAXPOOL) {
-        g->argmax_slot = st->per;
-        st->per += (long)n->out.c * n->out.h * n->out.w;
+        g->argmax_slot = plan_take(&st->per, (long)n->out.c * n->out.h * n->out.w);
     }
 }
 

@@ -23,16 +23,15 @@ static double term_flops(const reg_term *t)
     }
 }
 
+/* A term's room, a multiple of 16 reals: each room starts on 64 bytes. */
 static size_t term_scratch(const reg_term *t)
 {
-    switch (t->kind) {
-    case REG_ORTHOGONAL:
-        return orthogonal_scratch(t->rows, t->cols);
-    case REG_SPECTRAL_CONV:
-        return spectral_conv_scratch(t->conv);
-    default:
-        return 0;
-    }
+    size_t r = 0;
+    if (t->kind == REG_ORTHOGONAL)
+        r = orthogonal_scratch(t->rows, t->cols);
+    else if (t->kind == REG_SPECTRAL_CONV)
+        r = spectral_conv_scratch(t->conv);
+    return (r + 15) / 16 * 16;
 }
 
 size_t regularize_scratch(const reg_term *t, int n)

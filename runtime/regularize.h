@@ -44,7 +44,8 @@ typedef struct reg_term {
     double scale;               /* the term's weight in the loss */
 } reg_term;
 
-/* Reals of scratch regularize_run needs for these terms. */
+/* Reals of scratch regularize_run needs for these terms, a multiple of 16
+ * (scratch from a 64-byte boundary keeps each term's room on one). */
 size_t regularize_scratch(const reg_term *t, int n);
 
 /* terms[i] = t[i].scale * P_i; when grads is not NULL, t[i].scale * dP_i/dW

@@ -13,6 +13,7 @@
 #include "diag.h"
 #include "emit_internal.h"
 #include "frontend.h"
+#include "kind.h"
 #include "shape.h"
 
 static FILE *messages;
@@ -112,6 +113,38 @@ static void test_windows(void **state)
     frontend_free(&fe);
 }
 
+/* Every offset of the plan's arena a multiple of PLAN_ALIGN (kind.h):
+ * slots, fixed tensors, the scratch's start and the fixed part's length. */
+static void expect_aligned(const char *file, const char *model, const char *what, long at)
+{
+    if (at >= 0 && at % PLAN_ALIGN != 0)
+        fail_msg("%s, model %s: %s at %ld, not a multiple of %d", file, model, what, at,
+                 PLAN_ALIGN);
+}
+
+static void expect_plan_aligned(const char *file, const char *model, const emit_plan *p)
+{
+    expect_aligned(file, model, "COL_SLOT", p->col_slot);
+    expect_aligned(file, model, "DY_SLOT", p->dy_slot);
+    expect_aligned(file, model, "ARENA_FIXED", p->fixed);
+    for (int i = 0; i < p->n_grads; i++)
+        expect_aligned(file, model, "a GRAD slot", p->grad_slot[i]);
+    for (int gi = 0; gi < p->n_groups; gi++) {
+        const emit_group *g = &p->groups[gi];
+        expect_aligned(file, model, "an output slot", g->out_slot);
+        expect_aligned(file, model, "a y slot", g->y_slot);
+        expect_aligned(file, model, "an argmax slot", g->argmax_slot);
+        expect_aligned(file, model, "a cv slot", g->cv_slot);
+        expect_aligned(file, model, "a cvg slot", g->cvg_slot);
+        expect_aligned(file, model, "a tx slot", g->tx_slot);
+        expect_aligned(file, model, "an add's converted shortcut", g->in2_cv_slot);
+        expect_aligned(file, model, "BatchNorm's statistics", g->bn_fix);
+        expect_aligned(file, model, "a quantised weight", g->wq_fix);
+        expect_aligned(file, model, "a quantised weight's range", g->wq_range_fix);
+        expect_aligned(file, model, "an activation's sums", g->act_fix);
+    }
+}
+
 /* The count --shapes prints is the count the emitter lays out: for every
  * model of a spec file, the trained tensors of the plan (all but running
  * statistics and power-iteration vectors) add up to shape_model_params. */
@@ -137,6 +170,7 @@ static void expect_counts_agree(const char *name)
         if (trained != shape_model_params(m, &st))
             fail_msg("%s, model %s: plan has %lld trained, shape counts %lld", name, m->name,
                      trained, shape_model_params(m, &st));
+        expect_plan_aligned(name, m->name, &p);
         emit_plan_free(&p);
     }
     frontend_free(&fe);
