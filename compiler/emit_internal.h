@@ -74,7 +74,7 @@ typedef struct emit_plan {
     int n_groups;
     emit_tensor *tensors;
     int n_tensors;
-    long n_params;
+    long n_params;          /* the parameter buffer's reals, gaps included */
     long per_image;         /* arena reals per image of batch capacity */
     long fixed;             /* arena reals independent of the batch */
     long col_slot;          /* im2col scratch, per image */

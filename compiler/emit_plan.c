@@ -140,8 +140,16 @@ void emit_add_tensor(emit_plan *p, const ir_node *n, const char *suffix,
             t->size *= dims[i];
     }
     t->kind = kind;
-    t->offset = p->n_params;
-    p->n_params += t->size;
+    /* a tensor of a vector or more on 64 bytes, as the arena's slots:
+     * quant_reg's DTReLU bounds, two reals each, had left its first linear
+     * weight 24 bytes off, under the penalties' products and the optimiser
+     * step; scalars and short vectors stay packed */
+    if (t->size >= PLAN_ALIGN) {
+        t->offset = plan_take(&p->n_params, t->size);
+    } else {
+        t->offset = p->n_params;
+        p->n_params += t->size;
+    }
 }
 
 const char *emit_c_string(const char *s, char *buf, size_t len)

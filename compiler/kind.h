@@ -47,10 +47,12 @@ typedef struct plan_state {
     long per, fixed, col, grad, dy;
 } plan_state;
 
-/* Every slot and fixed tensor starts on a multiple of this many reals (64
- * bytes: a cache line, an AVX-512 vector), so that batch_cap times its
- * offset does too whatever the batch: the seed CNN's scratch slots, 10
- * reals off, had every vector load of a batch of 100 straddle two lines. */
+/* Every arena slot, fixed tensor and parameter tensor (of this many reals
+ * or more) starts on a multiple of this many reals (64 bytes: a cache line,
+ * an AVX-512 vector), so that batch_cap times a slot's offset does too
+ * whatever the batch: the seed CNN's scratch slots, 10 reals off, had every
+ * vector load of a batch of 100 straddle two lines.  The parameter
+ * buffer's gaps stay zero. */
 #define PLAN_ALIGN 16
 long plan_round(long n);
 /* n reals at *at, rounded up to PLAN_ALIGN; *at moves past them. */

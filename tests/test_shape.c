@@ -113,8 +113,9 @@ static void test_windows(void **state)
     frontend_free(&fe);
 }
 
-/* Every offset of the plan's arena a multiple of PLAN_ALIGN (kind.h):
- * slots, fixed tensors, the scratch's start and the fixed part's length. */
+/* Every offset of the plan a multiple of PLAN_ALIGN (kind.h): the arena's
+ * slots, fixed tensors, the scratch's start and the fixed part's length,
+ * and each parameter tensor of PLAN_ALIGN reals or more. */
 static void expect_aligned(const char *file, const char *model, const char *what, long at)
 {
     if (at >= 0 && at % PLAN_ALIGN != 0)
@@ -129,6 +130,9 @@ static void expect_plan_aligned(const char *file, const char *model, const emit_
     expect_aligned(file, model, "ARENA_FIXED", p->fixed);
     for (int i = 0; i < p->n_grads; i++)
         expect_aligned(file, model, "a GRAD slot", p->grad_slot[i]);
+    for (int i = 0; i < p->n_tensors; i++)
+        if (p->tensors[i].size >= PLAN_ALIGN)
+            expect_aligned(file, model, p->tensors[i].name, p->tensors[i].offset);
     for (int gi = 0; gi < p->n_groups; gi++) {
         const emit_group *g = &p->groups[gi];
         expect_aligned(file, model, "an output slot", g->out_slot);
