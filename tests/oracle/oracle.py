@@ -66,10 +66,11 @@ nearest a kink among those images are tried first: at a batch of 100 more
 than 8 units of other images can lie nearer their kinks than the ones that
 flipped (seed 63 under OpenBLAS's Haswell kernel: a unit of the second and
 one of the third activation, at 2.4e-6 and 2.9e-6 of their calls' largest
-inputs, moved every gradient below the third convolution).  Such a flip cannot hide a wrong rule: BatchNorm's backward off by
-1e-3, momentum off by 1e-3, a pool gradient scaled by 0.999, a DTReLU
-bound's gradient with its sign flipped or a dropped weight-decay term move
-whole tensors, and tests/oracle/mutants.sh asserts that each of them fails.
+inputs, moved every gradient below the third convolution).  Such a flip
+cannot hide a wrong rule: BatchNorm's backward off by 1e-3, momentum off by
+1e-3, a pool gradient scaled by 0.999, a DTReLU bound's gradient with its
+sign flipped or a dropped weight-decay term move whole tensors, and
+tests/oracle/mutants.sh asserts that each of them fails.
 
 The reference is PyTorch in float64, from the same float32 parameters and
 images: PyTorch's own float32 result is no oracle at this tolerance (on one
@@ -503,24 +504,6 @@ def kink_flips(zs, units):
     return flips
 
 
-def image_units(zs, rel, limit, images):
-    """pgd_check.kink_units over the given images of the batch only (each
-    call's zs [batch, ...]; the distance still relative to the call's
-    largest |z| over the batch)."""
-    found = []
-    for k, z in enumerate(zs):
-        top = float(z.abs().max()) if z.numel() else 0.0
-        if top == 0.0:
-            continue
-        per = z[0].numel()
-        for img in images:
-            r = z[img].abs().flatten() / top
-            for i in torch.nonzero(r <= rel).flatten().tolist():
-                found.append((float(r[i]), k, img * per + i))
-    found.sort()
-    return [(k, i) for _, k, i in found[:limit]]
-
-
 def dx_suspects(got_dx, ref_dx, tol):
     """The images whose input gradient alone is off by more than tol of the
     batch's largest: where a unit flipped at a kink shows first."""
@@ -545,7 +528,8 @@ def settle_step(tally, labels, error, make_ref, zs, opts, suspects=None):
     taken, and the units are named on each line.  A real error of the
     arithmetic moves many entries of many tensors and is not explained by
     flipping a few units' derivatives.  suspects: a few images whose input
-    gradient alone is off (dx_suspects); their units are searched first, as
+    gradient alone is off (dx_suspects); their units (pgd_check.kink_units
+    over those images) are searched first, as
     at a batch of 100 more than max_units units of other images lie nearer
     their kinks than the one that flipped."""
     ref = make_ref(None)
@@ -553,23 +537,26 @@ def settle_step(tally, labels, error, make_ref, zs, opts, suspects=None):
     failing = [lab for lab in labels if not errs[lab][0] <= tally.tol]
     excused = ""
     if failing and zs:
-        units = pgd_check.kink_units(zs, opts["kink_rel"], opts["max_units"])
-        lists = [units]
-        if suspects and len(suspects) <= opts["max_suspects"]:
-            near = image_units(zs, opts["kink_rel"], opts["max_units"], suspects)
-            if near and near != units:
-                lists.insert(0, near)
-        found = None
-        for candidates in lists:
+        def explaining(candidates):
+            """The smallest set of candidates whose flips pass every label,
+            with the errors then, or None."""
             for size in range(1, min(opts["max_flips"], len(candidates)) + 1):
                 for units_set in itertools.combinations(candidates, size):
                     trial = make_ref(kink_flips(zs, units_set))
                     terrs = {lab: error(lab, trial) for lab in labels}
                     if all(e <= tally.tol for e, _ in terrs.values()):
-                        found = units_set, terrs
-                        break
-                if found:
-                    break
+                        return units_set, terrs
+            return None
+
+        units = pgd_check.kink_units(zs, opts["kink_rel"], opts["max_units"])
+        lists = [units]
+        if suspects and len(suspects) <= opts["max_suspects"]:
+            near = pgd_check.kink_units(zs, opts["kink_rel"], opts["max_units"], suspects)
+            if near and near != units:
+                lists.insert(0, near)
+        found = None
+        for candidates in lists:
+            found = explaining(candidates)
             if found:
                 break
         if found:

@@ -165,19 +165,23 @@ def near_zero(g, rel):
     return a < rel * top.view(-1, *([1] * (g.dim() - 1)))
 
 
-def kink_units(zs, rel, limit):
-    """[(call, flat index)] of the units of one image whose ReLU input lies
-    within rel of zero (relative to that call's largest |z|), closest
-    first, at most limit."""
+def kink_units(zs, rel, limit, images=None):
+    """[(call, flat index)] of the units whose ReLU input lies within rel of
+    zero (relative to that call's largest |z|), closest first, at most
+    limit.  images: only those images of each call's zs [batch, ...] (the
+    distance still relative to the whole call's largest |z|)."""
     found = []
     for k, z in enumerate(zs):
-        a = z.abs().flatten()
+        a = z.abs()
         top = float(a.max()) if a.numel() else 0.0
         if top == 0.0:
             continue
-        r = a / top
-        for i in torch.nonzero(r <= rel).flatten().tolist():
-            found.append((float(r[i]), k, i))
+        per = a[0].numel() if images is not None else 0
+        for img in images if images is not None else [None]:
+            r = (a if img is None else a[img]).flatten() / top
+            at = 0 if img is None else img * per
+            for i in torch.nonzero(r <= rel).flatten().tolist():
+                found.append((float(r[i]), k, at + i))
     found.sort()
     return [(k, i) for _, k, i in found[:limit]]
 
