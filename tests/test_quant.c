@@ -174,6 +174,7 @@ static void test_dtrelu_gradient(void **state)
         g[i] = (float)(2 * rng_uniform(&r) - 1);
     }
     y[5] = 0, y[6] = 6;     /* on the bounds: kept */
+    y[7] = NAN;             /* neither below, above nor kept */
     const float lo = 0, hi = 6, s = 1.25f, t = -0.5f;
     const long lengths[] = {1, 15, 16, 17, 100, DTRELU_BLOCK, DTRELU_BLOCK + 1, M};
     for (int v = 0; isa_next(&v);) {
