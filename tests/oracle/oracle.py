@@ -529,9 +529,9 @@ def settle_step(tally, labels, error, make_ref, zs, opts, suspects=None):
     arithmetic moves many entries of many tensors and is not explained by
     flipping a few units' derivatives.  suspects: a few images whose input
     gradient alone is off (dx_suspects); their units (pgd_check.kink_units
-    over those images) are searched first, as
-    at a batch of 100 more than max_units units of other images lie nearer
-    their kinks than the one that flipped."""
+    over those images) are searched first, as at a batch of 100 more than
+    max_units units of other images lie nearer their kinks than the one
+    that flipped."""
     ref = make_ref(None)
     errs = {lab: error(lab, ref) for lab in labels}
     failing = [lab for lab in labels if not errs[lab][0] <= tally.tol]
