@@ -10,54 +10,67 @@
 /* Block edges of a large Gram fall on multiples of this (full BLAS tiles). */
 #define GRAM_ALIGN 16
 
-size_t orthogonal_scratch(int rows, int cols)
-{
-    size_t m = rows < cols ? rows : cols;
-    return m * m + (size_t)rows * cols + cols;
-}
-
-/* A large Gram W W^T (W [m][cols], G [m][m]) is formed as its lower
- * triangle of blocks, [W1; W2] giving W1 W1^T and W2 W2^T (their lower
- * triangles, by syrk) and W2 W1^T (in two halves), then mirrored: half the
- * product's multiply-adds, in ORTH_GRAM_PIECES single-threaded pieces of
- * equal work.  The pieces are the same whatever runs them, and so are the bits;
- * G comes out exactly symmetric.  W1's height, or 0 where G is one
+/* A large Gram W W^T (W [m][cols] wide, G [m][m]) is formed in
+ * ORTH_GRAM_PIECES single-threaded pieces of equal work, a piece the Gram
+ * of a block of W's columns (its lower triangle, by syrk), summed in the
+ * pieces' order and mirrored by orthogonal_finish: G comes out exactly
+ * symmetric and the same bits whatever runs the pieces.  A thread whose
+ * pieces are the columns its gradient slabs also take (regularize.c)
+ * reads only those columns of W.  The number of pieces: 1 where G is one
  * product (a narrow W, or a small one). */
 static int gram_split(int rows, int cols)
 {
-    const int h = rows / 2 / GRAM_ALIGN * GRAM_ALIGN;
-    if (rows > cols || h < GRAM_ALIGN || (double)rows * rows * cols < 8 * PAR_MIN_MACS)
-        return 0;
-    return h;
+    if (rows > cols || cols < ORTH_GRAM_PIECES * GRAM_ALIGN ||
+        (double)rows * rows * cols < 8 * PAR_MIN_MACS)
+        return 1;
+    return ORTH_GRAM_PIECES;
+}
+
+/* The first column of piece k of a Gram in `pieces`. */
+static int piece_start(int k, int pieces, int cols)
+{
+    const long at = (long)cols * k / pieces;
+    return k == pieces ? cols : (int)(at - at % GRAM_ALIGN);
+}
+
+size_t orthogonal_scratch(int rows, int cols)
+{
+    size_t m = rows < cols ? rows : cols;
+    return m * m * gram_split(rows, cols) + (size_t)rows * cols + cols;
 }
 
 int orthogonal_gram_pieces(int rows, int cols)
 {
-    return gram_split(rows, cols) ? ORTH_GRAM_PIECES : 1;
+    return gram_split(rows, cols);
+}
+
+void orthogonal_gram_piece_cols(int rows, int cols, int k, int *c0, int *c1)
+{
+    const int pieces = gram_split(rows, cols);
+    *c0 = pieces > 1 ? piece_start(k, pieces, cols) : 0;
+    *c1 = pieces > 1 ? piece_start(k + 1, pieces, cols) : cols;
+}
+
+/* Piece k's room: G itself for the first, then after W A and diag(A). */
+static real_t *piece_room(real_t *scratch, int rows, int cols, int k)
+{
+    const size_t m = rows;      /* a split Gram's W is wide */
+    return k == 0 ? scratch : scratch + m * m * k + (size_t)rows * cols + cols;
 }
 
 void orthogonal_gram_piece(const real_t *w, int rows, int cols, int k, real_t *scratch)
 {
     real_t *g = scratch;
-    const int h = gram_split(rows, cols);
-    if (!h) {
+    if (gram_split(rows, cols) == 1) {
         if (rows <= cols)
             gemm(0, 1, rows, rows, cols, 1, w, cols, w, cols, 0, g, rows);
         else
             gemm(1, 0, cols, cols, rows, 1, w, cols, w, cols, 0, g, cols);
         return;
     }
-    const int m = rows, q = h / 2;
-    /* block k (row, column, height, width): the diagonal ones by syrk, each
-     * about as much work as a half of W2 W1^T */
-    const int block[ORTH_GRAM_PIECES][4] = {{0, 0, h, h}, {h, 0, m - h, q}, {h, h, m - h, m - h},
-                                       {h, q, m - h, h - q}};
-    const int r = block[k][0], c = block[k][1];
-    if (r == c)
-        gram_lower(block[k][2], cols, w + (long)r * cols, cols, g + (long)r * m + c, m);
-    else
-        gemm(0, 1, block[k][2], block[k][3], cols, 1, w + (long)h * cols, cols,
-             w + (long)c * cols, cols, 0, g + (long)r * m + c, m);
+    int c0, c1;
+    orthogonal_gram_piece_cols(rows, cols, k, &c0, &c1);
+    gram_lower(rows, c1 - c0, w + c0, cols, piece_room(scratch, rows, cols, k), rows);
 }
 
 /* G from its pieces, on the team. */
@@ -97,10 +110,19 @@ double orthogonal_finish(const real_t *w, int rows, int cols, int form, real_t s
     real_t *wa = g + (size_t)m * m;     /* W A = W W^T W */
     real_t *diag = wa + (size_t)rows * cols;   /* diag(A): squared column norms */
 
-    if (gram_split(rows, cols))
+    const int pieces = gram_split(rows, cols);
+    if (pieces > 1) {
+        for (int k = 1; k < pieces; k++) {
+            const real_t *add = piece_room(scratch, rows, cols, k);
+            for (int i = 0; i < m; i++)
+#pragma omp simd
+                for (int j = 0; j <= i; j++)
+                    g[(long)i * m + j] += add[(long)i * m + j];
+        }
         for (int i = 0; i < m; i++)
             for (int j = i + 1; j < m; j++)
                 g[(long)i * m + j] = g[(long)j * m + i];
+    }
 
     double gsum, gg;                            /* ||A||^2, in vector lanes */
     reduce_moments(g, (long)m * m, 0, &gsum, &gg);

@@ -47,8 +47,10 @@ double orthogonal_penalty(const real_t *w, int rows, int cols, int form,
  * these steps, the pieces side by side and the columns in one product, on
  * the team.  All but form 3 leave the gradient's one product to the
  * columns; form 3's finish makes it. */
-#define ORTH_GRAM_PIECES 4      /* the most pieces a Gram comes in */
+#define ORTH_GRAM_PIECES 2      /* the most pieces a Gram comes in */
 int orthogonal_gram_pieces(int rows, int cols);
+/* The columns c0..c1 of W piece k reads (all of them in a one-piece Gram). */
+void orthogonal_gram_piece_cols(int rows, int cols, int k, int *c0, int *c1);
 void orthogonal_gram_piece(const real_t *w, int rows, int cols, int k, real_t *scratch);
 /* The penalty P from the pieces' Gram in scratch.  *grad: in, whether the
  * gradient is wanted; out, whether it is not 0 and orthogonal_grad_cols

@@ -1,10 +1,20 @@
 /* regularize.c - a model's penalties run as one job; see regularize.h. */
 #include "orthogonal.h"
+#include "parallel.h"
 #include "regularize.h"
 #include "spectral.h"
 
 /* Columns of a split weight's gradient a job adds. */
 #define REG_SLAB_COLS 512
+
+/* Whether the calling thread of the team owns column c of a weight with
+ * `cols` columns: its share of them (parallel.h's thread_share). */
+static int thread_owns(int c, int cols)
+{
+    long first, end;
+    thread_share(cols, &first, &end);
+    return c >= first && c < end;
+}
 
 static double term_flops(const reg_term *t)
 {
@@ -81,11 +91,11 @@ static int term_splits(const reg_term *t)
            t->kind == REG_SPECTRAL_LINEAR;
 }
 
-/* A single-threaded job: a piece of term a's Gram (b its number), term a's
- * power iterations, or small weight a's terms. */
-enum { JOB_PIECE, JOB_ITERATE, JOB_WEIGHT };
+/* A single-threaded job: term a's power iterations, or small weight a's
+ * terms. */
+enum { JOB_ITERATE, JOB_WEIGHT };
 typedef struct reg_job {
-    int kind, a, b;
+    int kind, a;
     double cost;
 } reg_job;
 
@@ -154,40 +164,48 @@ double regularize_run(const reg_term *t, int n, real_t *params, real_t *grads, d
     }
     /* the jobs before the split weights' gradients, each split orthogonal
      * term and each small weight in a room of its own */
-    reg_job job[ORTH_GRAM_PIECES * cap];
+    reg_job job[cap];
     size_t at[cap], sum = 0;
-    int jobs = 0;
+    int jobs = 0, pieces = 0;
     for (int i = 0; i < n; i++) {
         const int g = of[i];
         if (!large[g] && first[g] == i) {
             at[i] = sum;
             sum += room[g];
-            job_add(job, &jobs, (reg_job){JOB_WEIGHT, g, 0, cost[g]});
+            job_add(job, &jobs, (reg_job){JOB_WEIGHT, g, cost[g]});
         } else if (split[g] && t[i].kind == REG_ORTHOGONAL) {
             at[i] = sum;
             sum += term_scratch(&t[i]);
-            /* the Gram: a quarter of term_flops */
-            const int pieces = orthogonal_gram_pieces(t[i].rows, t[i].cols);
-            for (int k = 0; k < pieces; k++)
-                job_add(job, &jobs, (reg_job){JOB_PIECE, i, k, term_flops(&t[i]) / 4 / pieces});
+            pieces += orthogonal_gram_pieces(t[i].rows, t[i].cols);
         } else if (split[g]) {
-            job_add(job, &jobs, (reg_job){JOB_ITERATE, i, 0, term_flops(&t[i])});
+            job_add(job, &jobs, (reg_job){JOB_ITERATE, i, term_flops(&t[i])});
         }
     }
     double sigma[cap];
-#pragma omp parallel for schedule(dynamic, 1) if (jobs > 1)
-    for (int j = 0; j < jobs; j++) {
-        const reg_job *b = &job[j];
-        const reg_term *u = &t[b->a];
-        if (b->kind == JOB_WEIGHT)
-            weight_run(t, n, first[b->a], params, grads, terms, scratch + at[first[b->a]]);
-        else if (b->kind == JOB_PIECE)
-            orthogonal_gram_piece(params + u->weight, u->rows, u->cols, b->b,
-                                  scratch + at[b->a]);
-        else
-            sigma[b->a] = spectral_linear_iterate(params + u->weight, u->rows, u->cols,
-                                                  params + u->u, params + u->v, u->iters,
-                                                  u->restart);
+#pragma omp parallel if (jobs + pieces > 1)
+    {
+        /* the Gram's pieces of the columns each thread owns first, then
+         * the jobs, dearest first, to whichever thread is free */
+        for (int i = 0; i < n; i++)
+            if (split[of[i]] && t[i].kind == REG_ORTHOGONAL)
+                for (int k = 0; k < orthogonal_gram_pieces(t[i].rows, t[i].cols); k++) {
+                    int c0, c1;
+                    orthogonal_gram_piece_cols(t[i].rows, t[i].cols, k, &c0, &c1);
+                    if (thread_owns(c0, t[i].cols))
+                        orthogonal_gram_piece(params + t[i].weight, t[i].rows, t[i].cols, k,
+                                              scratch + at[i]);
+                }
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int j = 0; j < jobs; j++) {
+            const reg_job *b = &job[j];
+            const reg_term *u = &t[b->a];
+            if (b->kind == JOB_WEIGHT)
+                weight_run(t, n, first[b->a], params, grads, terms, scratch + at[first[b->a]]);
+            else
+                sigma[b->a] = spectral_linear_iterate(params + u->weight, u->rows, u->cols,
+                                                      params + u->u, params + u->v, u->iters,
+                                                      u->restart);
+        }
     }
     /* the split terms' values, and which have a gradient to add */
     int grad[cap], slabs = 0;
@@ -214,9 +232,10 @@ double regularize_run(const reg_term *t, int n, real_t *params, real_t *grads, d
             slab_first[k] = first[g];
             slab_c0[k] = c0;
         }
-#pragma omp parallel for schedule(dynamic, 1) if (slabs > 1)
+#pragma omp parallel if (slabs > 1)
     for (int k = 0; k < slabs; k++)
-        slab_run(t, n, slab_first[k], slab_c0[k], grad, at, params, grads, scratch);
+        if (thread_owns(slab_c0[k], t[slab_first[k]].cols))
+            slab_run(t, n, slab_first[k], slab_c0[k], grad, at, params, grads, scratch);
     double total = 0;
     for (int i = 0; i < n; i++)
         total += terms[i];
