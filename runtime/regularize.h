@@ -16,11 +16,12 @@
  * terms in the list's order, each slab on the thread owning its first
  * column.  A thread owns its share of the columns (parallel.h's
  * thread_share), so its Gram pieces and its slabs read the same columns
- * of the weight and write the same columns of its gradient, which stay in
- * that core's cache rather than move between cores (with the slabs
- * dealt as threads came free, the penalties and the optimiser step after
- * them took 0.2 ms more a step on the seed CNN).  Another large weight
- * runs first, its terms on the whole team.
+ * of the weight, and its slabs write those columns of the gradient: they
+ * stay in that core's cache rather than move between cores (with the
+ * Gram in blocks of rows, and pieces and slabs dealt as threads came
+ * free, the seed CNN's penalties and the optimiser step after them took
+ * 0.26 ms more a step at two threads).
+ * Another large weight runs first, its terms on the whole team.
  * Run one at a time on the team, the small products and single-image
  * convolutions left a thread waiting, and so did the large weight's own
  * serial steps.  The bits depend on the thread count only where a step
