@@ -18,7 +18,7 @@
  * pieces are the columns its gradient slabs also take (regularize.c)
  * reads only those columns of W.  The number of pieces: 1 where G is one
  * product (a narrow W, or a small one). */
-static int gram_split(int rows, int cols)
+int orthogonal_gram_pieces(int rows, int cols)
 {
     if (rows > cols || cols < ORTH_GRAM_PIECES * GRAM_ALIGN ||
         (double)rows * rows * cols < 8 * PAR_MIN_MACS)
@@ -36,19 +36,14 @@ static int piece_start(int k, int pieces, int cols)
 size_t orthogonal_scratch(int rows, int cols)
 {
     size_t m = rows < cols ? rows : cols;
-    return m * m * gram_split(rows, cols) + (size_t)rows * cols + cols;
-}
-
-int orthogonal_gram_pieces(int rows, int cols)
-{
-    return gram_split(rows, cols);
+    return m * m * orthogonal_gram_pieces(rows, cols) + (size_t)rows * cols + cols;
 }
 
 void orthogonal_gram_piece_cols(int rows, int cols, int k, int *c0, int *c1)
 {
-    const int pieces = gram_split(rows, cols);
-    *c0 = pieces > 1 ? piece_start(k, pieces, cols) : 0;
-    *c1 = pieces > 1 ? piece_start(k + 1, pieces, cols) : cols;
+    const int pieces = orthogonal_gram_pieces(rows, cols);
+    *c0 = piece_start(k, pieces, cols);
+    *c1 = piece_start(k + 1, pieces, cols);
 }
 
 /* Piece k's room: G itself for the first, then after W A and diag(A). */
@@ -61,7 +56,7 @@ static real_t *piece_room(real_t *scratch, int rows, int cols, int k)
 void orthogonal_gram_piece(const real_t *w, int rows, int cols, int k, real_t *scratch)
 {
     real_t *g = scratch;
-    if (gram_split(rows, cols) == 1) {
+    if (orthogonal_gram_pieces(rows, cols) == 1) {
         if (rows <= cols)
             gemm(0, 1, rows, rows, cols, 1, w, cols, w, cols, 0, g, rows);
         else
@@ -110,7 +105,7 @@ double orthogonal_finish(const real_t *w, int rows, int cols, int form, real_t s
     real_t *wa = g + (size_t)m * m;     /* W A = W W^T W */
     real_t *diag = wa + (size_t)rows * cols;   /* diag(A): squared column norms */
 
-    const int pieces = gram_split(rows, cols);
+    const int pieces = orthogonal_gram_pieces(rows, cols);
     if (pieces > 1) {
         for (int k = 1; k < pieces; k++) {
             const real_t *add = piece_room(scratch, rows, cols, k);
