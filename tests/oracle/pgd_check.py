@@ -163,12 +163,13 @@ def linf_step(cur, g, x, eps, alpha):
     return nxt.clamp(0.0, 1.0)
 
 
-def near_zero(g, rel, floor=0.0):
-    """Entries of g below rel times the largest |g| of their image, or below
-    floor."""
+def near_zero(g, opts):
+    """Entries of g below opts["near_rel"] times the largest |g| of their
+    image, or below opts["near_abs"] (0 when absent)."""
     a = g.abs()
     top = a.reshape(a.shape[0], -1).max(dim=1).values
-    return (a < rel * top.view(-1, *([1] * (g.dim() - 1)))) | (a < floor)
+    rel = opts["near_rel"] * top.view(-1, *([1] * (g.dim() - 1)))
+    return (a < rel) | (a < opts.get("near_abs", 0.0))
 
 
 def kink_units(zs, rel, limit, images=None):
@@ -218,7 +219,7 @@ def explain_step(model, xb, yb, xc, target, near_b, zs, eps, alpha, opts):
     at every pixel whose gradient is not near zero; the units or None."""
     def accept(g):
         step = linf_step(xb.expand(len(g), -1, -1, -1), g, xc, eps, alpha)
-        judged = ~(near_b | near_zero(g, opts["near_rel"], opts.get("near_abs", 0.0)))
+        judged = ~(near_b | near_zero(g, opts))
         same = ((step.double() - target.double()).abs() < SAME) | ~judged
         return same.reshape(len(g), -1).all(dim=1)
     found = search_kinks(model, xb, yb, zs, accept, opts)
@@ -278,7 +279,7 @@ def check_attack(model, x, y, path, eps, alpha, opts, pos=np.float32):
     for s in range(len(path)):
         g, loss, zs = model.grad(prev, y)
         res["loss"].append(loss)
-        near = near_zero(g, opts["near_rel"], opts.get("near_abs", 0.0))
+        near = near_zero(g, opts)
         ref = linf_step(prev, g, x32, eps, alpha)
         cur = torch.from_numpy(np.ascontiguousarray(path[s], dtype=pos))
         diff = (ref.double() - cur.double()).abs()
